@@ -1,0 +1,1 @@
+//! Alert → OASIS CAP 1.2 XML.

@@ -1,0 +1,44 @@
+//! The one JSON envelope every channel carries (WebSocket frames, MQTT inbox payloads).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Alert, LocationUpdate};
+
+/// Hub → client messages, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Envelope {
+    Alert {
+        alert: Alert,
+    },
+    AlertUpdate {
+        alert: Alert,
+    },
+    AlertCancel {
+        alert: Alert,
+    },
+    /// The answer to a bad client message; `ref` echoes the client's `ref` when it sent one.
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// The hub dropped messages for this client (it fell behind): refetch state over HTTP.
+    Resync {
+        reason: String,
+    },
+}
+
+/// Client → hub messages on the WebSocket, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Location {
+        #[serde(flatten)]
+        location: LocationUpdate,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+}

@@ -1,0 +1,1 @@
+//! JSON Schema of the wire types, for the app team.

@@ -1,0 +1,35 @@
+//! The SCAAN wire contract (`shared/CONTRACT.md`) as Rust types.
+//!
+//! Everything that crosses the wire — HTTP bodies, WebSocket frames, MQTT payloads — is defined
+//! here once, with its validation, so that the hub, the mobile bridge and the tests agree by
+//! construction. The JSON Schema handed to the app team is generated from these same types
+//! (see [`json_schema`]), and [`cap`] turns a stored alert into an OASIS CAP 1.2 document.
+
+pub mod account;
+pub mod alert;
+pub mod area;
+pub mod cap;
+pub mod country;
+pub mod decode;
+pub mod envelope;
+pub mod error;
+pub mod json_schema;
+pub mod position;
+
+pub use account::{LoginRequest, LoginResponse, NewUser, Role, User, UserSummary};
+pub use alert::{
+    Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status,
+    Urgency,
+};
+pub use area::{Area, Geometry, LonLat};
+pub use country::is_country_code;
+pub use decode::{decode, parse, Rejected};
+pub use envelope::{ClientMessage, Envelope};
+pub use error::{ErrorBody, ErrorDetail, Invalid};
+pub use position::{LocationUpdate, Position};
+
+/// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
+/// such as "expiry in the past" are testable and agree across one request.
+pub trait Validate {
+    fn validate(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), Invalid>;
+}

@@ -1,0 +1,1 @@
+//! Shared nothing: this crate exists for its tests and benches.
