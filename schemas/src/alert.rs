@@ -203,6 +203,13 @@ impl AlertPatch {
     }
 }
 
+impl Validate for AlertPatch {
+    /// A patch is checked as the alert it produces, by [`NewAlert`]'s rules.
+    fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
+        Ok(())
+    }
+}
+
 /// The body of `POST /api/v1/alerts/{id}/cancel`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AlertCancel {

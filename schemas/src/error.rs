@@ -23,6 +23,16 @@ pub struct ErrorDetail {
     pub retry_after_s: Option<u64>,
 }
 
+impl ErrorDetail {
+    /// "field: message", or the message alone, for people reading a terminal.
+    pub fn message_with_field(&self) -> String {
+        match &self.field {
+            Some(field) if !field.is_empty() => format!("{field}: {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
+}
+
 /// A well-formed value that breaks a rule of the contract: which field, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {message}")]

@@ -1,1 +1,19 @@
+//! The SCAAN hub as a library: [`App::build`] makes a hub from its configuration and
+//! [`App::serve`] runs it on a listener until a shutdown token fires. The `scaan` binary only
+//! parses the command line; the tests run this same code on `127.0.0.1:0`.
 
+pub mod accounts;
+pub mod alerts;
+pub mod auth;
+pub mod config;
+pub mod countries;
+pub mod delivery;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod storage;
+pub mod targeting;
+
+pub use config::{Config, Overrides};
+pub use http::App;
+pub use hub::Hub;

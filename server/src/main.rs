@@ -1,1 +1,168 @@
-fn main() {}
+//! `scaan`: runs the hub (`scaan serve`) and manages accounts (`scaan user add`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use scaan_schemas::{NewUser, Position, Role};
+use scaan_server::{accounts, App, Config, Overrides};
+use std::io::Read;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "scaan",
+    version,
+    about = "SCAAN hub: staff-security alerts, headcounts and advisories"
+)]
+struct Cli {
+    /// A TOML configuration file (every key is also settable as SCAAN_KEY in the environment).
+    #[arg(long, global = true, env = "SCAAN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the hub.
+    Serve {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Manages accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates an account; reads the password from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// staff, security_officer, watch_officer or admin
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+        /// ISO 3166-1 alpha-2 codes, comma-separated (security officers: where they may act).
+        #[arg(long, value_delimiter = ',')]
+        countries: Vec<String>,
+        /// LAT,LON of the person's duty station.
+        #[arg(long, value_parser = parse_position, value_name = "LAT,LON")]
+        duty_station: Option<Position>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value)
+        .ok_or_else(|| "must be staff, security_officer, watch_officer or admin".into())
+}
+
+fn parse_position(value: &str) -> Result<Position, String> {
+    let (lat, lon) = value
+        .split_once(',')
+        .ok_or("expected LAT,LON such as 0.49,29.47")?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{v}' is not a number"))
+    };
+    Ok(Position::new(parse(lat)?, parse(lon)?))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SCAAN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scaan: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { overrides } => {
+            serve(Config::load(cli.config.as_deref(), &overrides)?).await
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    name,
+                    countries,
+                    duty_station,
+                    overrides,
+                },
+        } => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let new = NewUser {
+                username,
+                password: password.trim_end_matches(['\r', '\n']).to_owned(),
+                role,
+                name,
+                countries,
+                duty_station,
+            };
+            config.prepare_data_dir()?;
+            let store = scaan_server::storage::Store::connect(&config.database_url()).await?;
+            let user = accounts::create_account(&store, &new)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.body().error.message_with_field()))?;
+            store.close().await;
+            println!("{}", serde_json::to_string(&user)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
+        format!("cannot listen on {} for HTTP; is another hub running? choose another with --listen", config.listen)
+    })?;
+    let app = App::build(config).await?;
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing requests in flight");
+        on_signal.cancel();
+    });
+    app.serve(listener, shutdown).await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

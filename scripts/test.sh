@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. On a fresh machine it first installs, from Debian's packages, the
+# programs the tests drive: xmllint (validates CAP output against the OASIS schema).
+# PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set (.ci/run sets it); without it they
+# print SKIPPED.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v xmllint >/dev/null || missing+=(libxml2-utils)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} for the tests" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo test --workspace --locked "$@"

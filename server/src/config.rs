@@ -1,0 +1,232 @@
+//! The hub's configuration: built-in defaults, then a TOML file, then `SCAAN_…` environment
+//! variables, then command-line flags; validated once at start with messages a person can act on.
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP (API, WebSocket, console).
+    pub listen: SocketAddr,
+    /// Where the embedded database lives.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// A position older than this no longer places a person (the contract's freshness window).
+    pub position_freshness_s: u64,
+    /// How long a login token lasts.
+    pub token_ttl_s: u64,
+    /// CAP `<sender>` of this hub's alerts.
+    pub cap_sender: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// A request still running after this is answered with 503.
+    pub request_timeout_s: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            data_dir: PathBuf::from("./scaan-data"),
+            database_url: None,
+            position_freshness_s: 24 * 3600,
+            token_ttl_s: 7 * 24 * 3600,
+            cap_sender: "scaan-hub@localhost".into(),
+            max_body_bytes: 1 << 20,
+            request_timeout_s: 30,
+        }
+    }
+}
+
+/// Settings given on the command line; `None` leaves the layers below in force.
+#[derive(Debug, Default, Clone, Serialize, clap::Args)]
+pub struct Overrides {
+    /// HTTP listen address (API, WebSocket, console).
+    #[arg(long, value_name = "ADDR:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded database.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://…
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Layers the sources in order and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("the config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            // Only the hub's own keys, so SCAAN_CONFIG and test variables do not read as typos.
+            .merge(Env::prefixed("SCAAN_").only(&Self::KEYS))
+            .merge(Serialized::globals(overrides))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    const KEYS: [&'static str; 8] = [
+        "listen",
+        "data_dir",
+        "database_url",
+        "position_freshness_s",
+        "token_ttl_s",
+        "cap_sender",
+        "max_body_bytes",
+        "request_timeout_s",
+    ];
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            bail!(
+                "database_url '{}' must start with sqlite:// or postgres://",
+                redact(&url)
+            );
+        }
+        if self.position_freshness_s == 0 {
+            bail!("position_freshness_s must be at least 1 second (the default is 86400, one day)");
+        }
+        if self.token_ttl_s < 60 {
+            bail!("token_ttl_s must be at least 60 seconds");
+        }
+        if self.cap_sender.is_empty() || self.cap_sender.contains([' ', ',', '<', '&']) {
+            bail!("cap_sender must be non-empty without spaces, commas, '<' or '&' (CAP 1.2), e.g. scaan@ops.example.org");
+        }
+        if self.max_body_bytes < 4096 {
+            bail!("max_body_bytes must be at least 4096");
+        }
+        if self.request_timeout_s == 0 {
+            bail!("request_timeout_s must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite inside `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("scaan.db").display()),
+        }
+    }
+
+    /// Creates `data_dir` when the embedded database will live there.
+    pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
+        if self.database_url.is_none() {
+            std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    self.data_dir.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Hides a password in a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact(&self.database_url()))
+            .field("position_freshness_s", &self.position_freshness_s)
+            .field("token_ttl_s", &self.token_ttl_s)
+            .field("cap_sender", &self.cap_sender)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ntoken_ttl_s = 3600\n").unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.token_ttl_s, 3600);
+        assert_eq!(config.position_freshness_s, 86400);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(Some(&file), &flags).unwrap().listen.port(),
+            9100
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let flags = Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let e = Config::load(None, &flags).unwrap_err().to_string();
+        assert!(e.contains("sqlite://"), "{e}");
+        assert!(Config::load(
+            Some(Path::new("/nonexistent/scaan.toml")),
+            &Overrides::default()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact("postgres://scaan:hunter2@db:5432/scaan"),
+            "postgres://scaan:***@db:5432/scaan"
+        );
+        assert_eq!(redact("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

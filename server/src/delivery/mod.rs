@@ -1,0 +1,268 @@
+//! Live delivery to connected clients: who is connected, and handing each envelope to exactly
+//! the connections that should see it. An envelope is serialized once and its bytes shared by
+//! every recipient; a client that falls behind is told to resync instead of slowing the sender.
+
+pub mod stream;
+
+use axum::extract::ws::Utf8Bytes;
+use scaan_schemas::{Envelope, Role, User};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Envelopes queued per connection before the connection counts as lagging.
+pub const QUEUE_DEPTH: usize = 256;
+
+/// Who an envelope is for: these staff, plus the officers whose countries it concerns
+/// (watch officers see everything).
+pub struct Audience<'a> {
+    pub staff: &'a [Uuid],
+    pub countries: &'a [String],
+}
+
+#[derive(Default)]
+pub struct Delivery {
+    registry: RwLock<Registry>,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Registry {
+    connections: HashMap<u64, Connection>,
+    by_user: HashMap<Uuid, Vec<u64>>,
+    officers: HashSet<u64>,
+}
+
+struct Connection {
+    user: Uuid,
+    role: Role,
+    countries: Vec<String>,
+    token_hash: [u8; 32],
+    queue: mpsc::Sender<Utf8Bytes>,
+    lagged: Arc<AtomicBool>,
+    closed: CancellationToken,
+}
+
+/// One connection's end: envelopes to write, the lag flag, and a token cancelled when the
+/// connection must close (its token was revoked).
+pub struct Subscription {
+    pub id: u64,
+    pub envelopes: mpsc::Receiver<Utf8Bytes>,
+    pub lagged: Arc<AtomicBool>,
+    pub closed: CancellationToken,
+}
+
+impl Delivery {
+    pub fn subscribe(&self, user: &User, token_hash: [u8; 32]) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, envelopes) = mpsc::channel(QUEUE_DEPTH);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let closed = CancellationToken::new();
+        let connection = Connection {
+            user: user.id,
+            role: user.role,
+            countries: user.countries.clone(),
+            token_hash,
+            queue,
+            lagged: lagged.clone(),
+            closed: closed.clone(),
+        };
+        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        if matches!(user.role, Role::WatchOfficer | Role::SecurityOfficer) {
+            registry.officers.insert(id);
+        }
+        registry.by_user.entry(user.id).or_default().push(id);
+        registry.connections.insert(id, connection);
+        Subscription {
+            id,
+            envelopes,
+            lagged,
+            closed,
+        }
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(connection) = registry.connections.remove(&id) {
+            registry.officers.remove(&id);
+            if let Some(ids) = registry.by_user.get_mut(&connection.user) {
+                ids.retain(|c| *c != id);
+                if ids.is_empty() {
+                    registry.by_user.remove(&connection.user);
+                }
+            }
+        }
+    }
+
+    /// Hands `envelope` to every connection of its audience without waiting on any of them.
+    /// Returns how many connections it was queued for.
+    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
+        let bytes = match serde_json::to_string(envelope) {
+            Ok(json) => Utf8Bytes::from(json),
+            Err(e) => {
+                tracing::error!(error = %e, "an envelope failed to serialize");
+                return 0;
+            }
+        };
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        let staff = audience
+            .staff
+            .iter()
+            .filter_map(|u| registry.by_user.get(u))
+            .flatten();
+        let officers = registry.officers.iter().filter(|id| {
+            registry.connections.get(id).is_some_and(|c| {
+                c.role == Role::WatchOfficer
+                    || audience
+                        .countries
+                        .iter()
+                        .any(|country| c.countries.contains(country))
+            })
+        });
+        let mut queued = 0;
+        let mut seen = HashSet::new();
+        for id in staff.chain(officers) {
+            // An officer who is also a recipient gets it once.
+            if !seen.insert(*id) {
+                continue;
+            }
+            let Some(connection) = registry.connections.get(id) else {
+                continue;
+            };
+            match connection.queue.try_send(bytes.clone()) {
+                Ok(()) => queued += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    connection.lagged.store(true, Ordering::Release)
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        queued
+    }
+
+    /// Closes every stream opened with a token that has just been revoked.
+    pub fn disconnect_token(&self, token_hash: [u8; 32]) {
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        for connection in registry
+            .connections
+            .values()
+            .filter(|c| c.token_hash == token_hash)
+        {
+            connection.closed.cancel();
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .connections
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scaan_schemas::Envelope;
+
+    fn person(role: Role, countries: &[&str]) -> User {
+        User {
+            id: Uuid::new_v4(),
+            username: "u".into(),
+            name: "U".into(),
+            role,
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            duty_station: None,
+        }
+    }
+
+    fn envelope(n: usize) -> Envelope {
+        Envelope::Resync {
+            reason: n.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_flagged_and_holds_up_nobody() {
+        let delivery = Delivery::default();
+        let (slow, fast) = (person(Role::Staff, &[]), person(Role::Staff, &[]));
+        let slow_sub = delivery.subscribe(&slow, [0; 32]);
+        let mut fast_sub = delivery.subscribe(&fast, [1; 32]);
+        let staff = [slow.id, fast.id];
+        let total = QUEUE_DEPTH + 50;
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            while got < total {
+                fast_sub.envelopes.recv().await.expect("open");
+                got += 1;
+            }
+            got
+        });
+        for n in 0..total {
+            delivery.publish(
+                &envelope(n),
+                Audience {
+                    staff: &staff,
+                    countries: &[],
+                },
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            reader.await.unwrap(),
+            total,
+            "the reading client got everything"
+        );
+        assert!(
+            slow_sub.lagged.load(Ordering::Acquire),
+            "the stalled client is told to resync"
+        );
+        assert_eq!(
+            slow_sub.envelopes.len(),
+            QUEUE_DEPTH,
+            "and its queue stays bounded"
+        );
+    }
+
+    #[test]
+    fn officers_get_what_concerns_their_countries_and_staff_only_their_own() {
+        let delivery = Delivery::default();
+        let watch = person(Role::WatchOfficer, &[]);
+        let kivu = person(Role::SecurityOfficer, &["CD"]);
+        let kampala = person(Role::SecurityOfficer, &["UG"]);
+        let (amani, bahati) = (person(Role::Staff, &[]), person(Role::Staff, &[]));
+        let mut subs: Vec<Subscription> = [&watch, &kivu, &kampala, &amani, &bahati]
+            .iter()
+            .map(|u| delivery.subscribe(u, [0; 32]))
+            .collect();
+        let queued = delivery.publish(
+            &envelope(0),
+            Audience {
+                staff: &[amani.id],
+                countries: &["CD".into()],
+            },
+        );
+        assert_eq!(queued, 3);
+        let got: Vec<bool> = subs
+            .iter_mut()
+            .map(|s| s.envelopes.try_recv().is_ok())
+            .collect();
+        assert_eq!(got, [true, true, false, true, false]);
+        delivery.unsubscribe(subs[3].id);
+        assert_eq!(
+            delivery.publish(
+                &envelope(1),
+                Audience {
+                    staff: &[amani.id],
+                    countries: &[]
+                }
+            ),
+            1
+        );
+        assert_eq!(delivery.connections(), 4);
+    }
+}

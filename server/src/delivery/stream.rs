@@ -1,0 +1,181 @@
+//! `GET /api/v1/stream`: the WebSocket every client keeps open. One task per connection writes
+//! what [`Delivery`](super::Delivery) queued for it and reads what the client sends.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use scaan_schemas::{ClientMessage, Envelope, Rejected};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::hub::Hub;
+
+/// Largest message a client may send; its messages are small JSON objects.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Idle connections are pinged this often; one silent for three pings is dropped.
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENT_LIMIT: Duration = Duration::from_secs(60);
+/// A client that cannot take a frame within this long is cut off rather than waited for.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages a client may send per second (a phone sends a few a minute).
+const CLIENT_RATE: u32 = 20;
+
+pub fn router() -> OpenApiRouter<Arc<Hub>> {
+    OpenApiRouter::new().routes(routes!(stream))
+}
+
+/// Opens the live stream of envelopes. Authenticate with the Authorization header, or with
+/// `?access_token=TOKEN` where the client cannot set headers (browsers).
+#[utoipa::path(get, path = "/api/v1/stream", tag = "delivery", security(("bearer" = [])),
+    params(("access_token" = Option<String>, Query, description = "the bearer token, for browsers")),
+    responses((status = 101, description = "switching to WebSocket; frames are `Envelope` JSON"),
+        (status = 401, body = scaan_schemas::ErrorBody)))]
+async fn stream(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| {
+            let tasks = hub.tasks.clone();
+            tasks.track_future(serve_connection(socket, hub, caller))
+        })
+}
+
+async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
+    let mut subscription = hub.delivery.subscribe(&caller.user, caller.token_hash);
+    let (mut sink, mut incoming) = socket.split();
+    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut rate = RateWindow::default();
+    tracing::debug!(user = %caller.user.username, "stream opened");
+
+    let close = loop {
+        let outgoing = tokio::select! {
+            _ = hub.shutdown.cancelled() => break Some((1001, "the hub is restarting; reconnect shortly")),
+            _ = subscription.closed.cancelled() => break Some((1008, "the token was revoked; log in again")),
+            envelope = subscription.envelopes.recv() => match envelope {
+                Some(_) if subscription.lagged.swap(false, Ordering::AcqRel) => {
+                    // What is queued is older than what was dropped: discard it and have the
+                    // client refetch the current state over HTTP instead.
+                    while subscription.envelopes.try_recv().is_ok() {}
+                    Message::Text(encode(&Envelope::Resync { reason: "you fell behind; refetch current state over HTTP".into() }))
+                }
+                Some(bytes) => Message::Text(bytes),
+                None => break None,
+            },
+            message = incoming.next() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if !rate.allow() {
+                            continue;
+                        }
+                        match handle_client_message(&hub, &caller, text.as_bytes()).await {
+                            Some(reply) => Message::Text(encode(&reply)),
+                            None => continue,
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => Message::Text(encode(&error("unsupported", "send JSON text frames", None))),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => continue, // pings are answered by the library; pongs only prove life
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENT_LIMIT {
+                    break None;
+                }
+                Message::Ping(Default::default())
+            }
+        };
+        match timeout(WRITE_TIMEOUT, sink.send(outgoing)).await {
+            Ok(Ok(())) => {}
+            _ => break None,
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+    hub.delivery.unsubscribe(subscription.id);
+    tracing::debug!(user = %caller.user.username, "stream closed");
+}
+
+/// Acts on one client message; returns the reply to send, if any.
+async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Option<Envelope> {
+    // The client's `ref` is echoed on errors so it can match them to what it sent.
+    let reference = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("ref").and_then(|r| r.as_str()).map(str::to_owned));
+    let message = match scaan_schemas::parse::<ClientMessage>(bytes) {
+        Ok(message) => message,
+        Err(Rejected::Syntax(e)) => return Some(error("malformed_json", &e, reference)),
+        Err(Rejected::Invalid(e)) => {
+            return Some(error("invalid_field", &e.to_string(), reference))
+        }
+    };
+    match message {
+        ClientMessage::Location { location, .. } => {
+            if let Err(e) = scaan_schemas::Validate::validate(&location, Utc::now()) {
+                return Some(error("invalid_field", &e.to_string(), reference));
+            }
+            match hub.record_location(&caller.user, location).await {
+                Ok(()) => None,
+                Err(e) => Some(error(
+                    e.body().error.code.as_str(),
+                    &e.body().error.message,
+                    reference,
+                )),
+            }
+        }
+    }
+}
+
+fn error(code: &str, message: &str, reference: Option<String>) -> Envelope {
+    Envelope::Error {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        reference,
+    }
+}
+
+fn encode(envelope: &Envelope) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(envelope).unwrap_or_default())
+}
+
+/// Counts a client's messages per second; past [`CLIENT_RATE`], messages are dropped.
+#[derive(Default)]
+struct RateWindow {
+    started: Option<Instant>,
+    count: u32,
+}
+
+impl RateWindow {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        match self.started {
+            Some(start) if now.duration_since(start) < Duration::from_secs(1) => {
+                self.count += 1;
+                self.count <= CLIENT_RATE
+            }
+            _ => {
+                self.started = Some(now);
+                self.count = 1;
+                true
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The HTTP face of the hub: the router with every endpoint, its layers (body limit, timeout,
+//! tracing), `/healthz`, `/openapi.json`, and serving with graceful shutdown.
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::{accounts, alerts, auth, delivery, Config};
+
+/// A built hub and its router, ready to serve.
+pub struct App {
+    hub: Arc<Hub>,
+    router: Router,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SCAAN hub",
+        description = "Staff-security alerts, headcounts and advisories. Wire contract v1."
+    ),
+    components(schemas(scaan_schemas::Envelope, scaan_schemas::ClientMessage))
+)]
+struct ApiDoc;
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let hub = Arc::new(Hub::build(config).await?);
+        let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(auth::routes::router())
+            .merge(accounts::router())
+            .merge(alerts::router())
+            .merge(delivery::stream::router())
+            .split_for_parts();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        let doc = Arc::new(doc);
+        let timeout = Duration::from_secs(hub.config.request_timeout_s);
+        let router = Router::new()
+            .merge(api)
+            .route(
+                "/openapi.json",
+                get(move || async move { Json(doc.as_ref().clone()) }),
+            )
+            .route("/healthz", get(healthz))
+            .fallback(|| async { ApiError::NotFound("route") })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+            .layer(middleware::from_fn(move |req, next| {
+                within(timeout, req, next)
+            }))
+            .layer(DefaultBodyLimit::max(hub.config.max_body_bytes))
+            .layer(TraceLayer::new_for_http().make_span_with(span_for))
+            .with_state(hub.clone());
+        Ok(App { hub, router })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Serves until `shutdown` fires: stops accepting, lets requests in flight finish, closes
+    /// every WebSocket with "going away", waits for the hub's tasks, then closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let App { hub, router } = self;
+        let since = chrono::Utc::now();
+        hub.tasks.spawn(place_new_accounts(hub.clone(), since));
+        tracing::info!(address = %listener.local_addr()?, "serving");
+        let stopping = shutdown.clone();
+        let hub_for_stop = hub.clone();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stopping.cancelled().await;
+            // axum does not wait for upgraded connections: tell the streams ourselves.
+            hub_for_stop.shutdown.cancel();
+        })
+        .await?;
+        hub.shutdown.cancel();
+        hub.tasks.close();
+        hub.tasks.wait().await;
+        hub.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Spans name the route, not the URI: a browser's stream URL carries its token.
+fn span_for(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %req.method(), route)
+}
+
+/// Answers a request that runs past the configured time with the contract's error body.
+async fn within(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// 200 once the hub serves requests and its database answers; 503 otherwise.
+async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
+    match hub.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "database": hub.store.backend()})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            ApiError::Unavailable.into_response()
+        }
+    }
+}
+
+/// Brings accounts added from the command line into the targeting index, every few seconds.
+async fn place_new_accounts(hub: Arc<Hub>, mut since: chrono::DateTime<chrono::Utc>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // Overlap the windows: an account committed just after the last look is still found.
+        match hub
+            .place_new_accounts(since - chrono::Duration::seconds(30))
+            .await
+        {
+            Ok(next) => since = next,
+            Err(e) => tracing::warn!(error = %e, "could not look for new accounts"),
+        }
+    }
+}

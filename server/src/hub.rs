@@ -1,0 +1,95 @@
+//! The hub's shared state: one of everything, built once from the configuration and handed to
+//! every request, stream and background task.
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use scaan_schemas::{Role, User};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::LoginLimiter;
+use crate::config::{redact, Config};
+use crate::countries::CountryAtlas;
+use crate::delivery::Delivery;
+use crate::storage::Store;
+use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
+
+pub struct Hub {
+    pub config: Config,
+    pub store: Store,
+    pub targeting: Targeting,
+    pub atlas: &'static CountryAtlas,
+    pub delivery: Delivery,
+    pub logins: LoginLimiter,
+    /// Cancelled when the hub stops; every stream and task watches it.
+    pub shutdown: CancellationToken,
+    /// Every task the hub spawns, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl Hub {
+    pub async fn build(config: Config) -> anyhow::Result<Hub> {
+        config.prepare_data_dir()?;
+        let url = config.database_url();
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        let targeting = Targeting::new(Duration::seconds(config.position_freshness_s as i64));
+        let staff = store.staff_records().await?;
+        targeting.load(staff.into_iter().map(|s| {
+            let places = StaffPlaces {
+                position: s.position.map(|(p, recorded_at)| Fix {
+                    at: Point {
+                        lon: p.lon,
+                        lat: p.lat,
+                    },
+                    recorded_at,
+                }),
+                duty_station: s.duty_station.map(|p| Point {
+                    lon: p.lon,
+                    lat: p.lat,
+                }),
+                trips: Vec::new(),
+            };
+            (s.id, places)
+        }));
+        tracing::info!(
+            backend = store.backend(),
+            staff = targeting.len(),
+            "storage ready"
+        );
+        Ok(Hub {
+            atlas: CountryAtlas::embedded(),
+            config,
+            store,
+            targeting,
+            delivery: Delivery::default(),
+            logins: LoginLimiter::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Puts a new account's duty station into the targeting index.
+    pub fn place_staff(&self, user: &User) {
+        if user.role == Role::Staff {
+            self.targeting.set_duty_station(
+                user.id,
+                user.duty_station.map(|p| Point {
+                    lon: p.lon,
+                    lat: p.lat,
+                }),
+            );
+        }
+    }
+
+    /// Accounts can be added by `scaan user add` while the hub runs; this brings those created
+    /// since `since` into the targeting index. Returns the time to use next.
+    pub async fn place_new_accounts(&self, since: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+        let now = Utc::now();
+        for user in self.store.users_created_since(since).await? {
+            self.place_staff(&user);
+        }
+        Ok(now)
+    }
+}

@@ -1,0 +1,505 @@
+//! Durable state: accounts, tokens, last known positions and alerts.
+//!
+//! Two backends, chosen by the URL scheme: SQLite (embedded, the default) and PostgreSQL
+//! (production). Each has its own migrations and connection set-up; the queries are written
+//! once in portable SQL (`$1` placeholders work in both) and run through [`on_either!`], which
+//! compiles every statement for both drivers. That keeps one conformance story: the same code
+//! and the same test suite on both, with no lowest-common-denominator `Any` driver.
+
+use chrono::{DateTime, Utc};
+use scaan_schemas::{Alert, NewUser, Position, Role, User};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique rule was broken (the value that clashed), or a row changed under us.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once
+/// per backend, so a query that one driver cannot type fails the build, not production.
+macro_rules! on_either {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Which alerts a caller may list.
+#[derive(Debug, Clone)]
+pub enum AlertScope {
+    All,
+    /// Alerts reaching any of these countries.
+    Countries(Vec<String>),
+    /// Alerts sent to this person.
+    Recipient(Uuid),
+}
+
+/// What the targeting index needs to know about one staff member at start-up.
+#[derive(Debug, Clone)]
+pub struct StaffRecord {
+    pub id: Uuid,
+    pub duty_station: Option<Position>,
+    pub position: Option<(Position, DateTime<Utc>)>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    username: String,
+    name: String,
+    role: String,
+    countries: String,
+    duty_lat: Option<f64>,
+    duty_lon: Option<f64>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> User {
+        User {
+            id: r.id,
+            username: r.username,
+            name: r.name,
+            // The column's CHECK constraint admits only known roles.
+            role: Role::parse(&r.role).unwrap_or(Role::Staff),
+            countries: r
+                .countries
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            duty_station: r
+                .duty_lat
+                .zip(r.duty_lon)
+                .map(|(lat, lon)| Position::new(lat, lon)),
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon";
+
+/// SQLite caps bound parameters per statement; recipients are inserted in chunks below it.
+const ROWS_PER_INSERT: usize = 5_000;
+
+/// Inserts an alert's countries inside a transaction (both backends).
+macro_rules! insert_countries {
+    ($tx:expr, $alert:expr) => {
+        if !$alert.countries.is_empty() {
+            let mut q = QueryBuilder::new("INSERT INTO alert_countries (alert_id, country) ");
+            q.push_values(&$alert.countries, |mut row, c| {
+                row.push_bind($alert.id).push_bind(c);
+            });
+            q.build().execute($tx).await?;
+        }
+    };
+}
+
+/// Inserts recipients in chunks, skipping people already recorded for the alert.
+macro_rules! insert_recipients {
+    ($tx:expr, $alert_id:expr, $users:expr) => {
+        for chunk in $users.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::new("INSERT INTO alert_recipients (alert_id, user_id) ");
+            q.push_values(chunk, |mut row, user| {
+                row.push_bind($alert_id).push_bind(*user);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute($tx).await?;
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before we acknowledge it, even across power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            Store::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?,
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Store::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::BadUrl(format!(
+                "'{url}' must start with sqlite: or postgres:"
+            )));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_either!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_either!(self, |pool| pool.close().await)
+    }
+
+    // ---- accounts ----
+
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let user = User {
+            id: Uuid::new_v4(),
+            username: new.username.clone(),
+            name: new.name.clone().unwrap_or_else(|| new.username.clone()),
+            role: new.role,
+            countries: new.countries.clone(),
+            duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
+        };
+        let sql = "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let inserted = on_either!(self, |pool| sqlx::query(sql)
+            .bind(user.id)
+            .bind(&user.username)
+            .bind(&user.name)
+            .bind(user.role.as_str())
+            .bind(user.countries.join(","))
+            .bind(user.duty_station.map(|p| p.lat))
+            .bind(user.duty_station.map(|p| p.lon))
+            .bind(password_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()));
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict("username"))
+            }
+            other => other.map(|_| user).map_err(Into::into),
+        }
+    }
+
+    /// The account and its password hash, for login.
+    pub async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1");
+        let row: Option<Row> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|r| (r.user.into(), r.password_hash)))
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<UserRow> =
+            on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Accounts created at or after `since` (the hub polls this for accounts the CLI adds).
+    pub async fn users_created_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE created_at >= $1");
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(since)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    // ---- tokens ----
+
+    pub async fn insert_token(
+        &self,
+        hash: &[u8],
+        user: Uuid,
+        issued: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = "INSERT INTO tokens (token_hash, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(hash)
+            .bind(user)
+            .bind(issued)
+            .bind(expires)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The account a token belongs to, if the token is neither expired nor revoked.
+    pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
+        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon
+                   FROM tokens t JOIN users u ON u.id = t.user_id
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2";
+        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn revoke_token(&self, hash: &[u8], now: DateTime<Utc>) -> Result<()> {
+        let sql = "UPDATE tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    // ---- positions ----
+
+    /// Stores a position fix unless a newer one is already held; returns whether it was stored.
+    pub async fn record_position(
+        &self,
+        user: Uuid,
+        at: Position,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let sql = "INSERT INTO positions (user_id, lat, lon, accuracy_m, recorded_at) VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (user_id) DO UPDATE
+                   SET lat = excluded.lat, lon = excluded.lon, accuracy_m = excluded.accuracy_m, recorded_at = excluded.recorded_at
+                   WHERE positions.recorded_at < excluded.recorded_at";
+        let done = on_either!(self, |pool| sqlx::query(sql)
+            .bind(user)
+            .bind(at.lat)
+            .bind(at.lon)
+            .bind(at.accuracy_m)
+            .bind(recorded_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Every staff member's duty station and last fix, to build the targeting index at start.
+    pub async fn staff_records(&self) -> Result<Vec<StaffRecord>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            duty_lat: Option<f64>,
+            duty_lon: Option<f64>,
+            lat: Option<f64>,
+            lon: Option<f64>,
+            recorded_at: Option<DateTime<Utc>>,
+        }
+        let sql = "SELECT u.id, u.duty_lat, u.duty_lon, p.lat, p.lon, p.recorded_at
+                   FROM users u LEFT JOIN positions p ON p.user_id = u.id WHERE u.role = 'staff'";
+        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StaffRecord {
+                id: r.id,
+                duty_station: r
+                    .duty_lat
+                    .zip(r.duty_lon)
+                    .map(|(lat, lon)| Position::new(lat, lon)),
+                position: match (r.lat, r.lon, r.recorded_at) {
+                    (Some(lat), Some(lon), Some(at)) => Some((Position::new(lat, lon), at)),
+                    _ => None,
+                },
+            })
+            .collect())
+    }
+
+    // ---- alerts ----
+
+    /// Stores a new alert with the countries it reaches and the people it was sent to, at once.
+    pub async fn insert_alert(&self, alert: &Alert, recipients: &[Uuid]) -> Result<()> {
+        let sql = "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(alert.id)
+                .bind(i64::from(alert.revision))
+                .bind(alert.sent_at)
+                .bind(alert.content.expires_at)
+                .bind(false)
+                .bind(Json(alert))
+                .execute(&mut *tx)
+                .await?;
+            insert_countries!(&mut *tx, alert);
+            insert_recipients!(&mut *tx, alert.id, recipients);
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Stores a new revision of an alert, provided nobody stored another since `previous`, and
+    /// adds the people the new revision reaches for the first time.
+    pub async fn update_alert(
+        &self,
+        alert: &Alert,
+        previous: u32,
+        new_recipients: &[Uuid],
+    ) -> Result<()> {
+        let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
+        let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(sql)
+                .bind(alert.id)
+                .bind(i64::from(alert.revision))
+                .bind(alert.content.expires_at)
+                .bind(cancelled)
+                .bind(Json(alert))
+                .bind(i64::from(previous))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Conflict("revision"));
+            }
+            sqlx::query("DELETE FROM alert_countries WHERE alert_id = $1")
+                .bind(alert.id)
+                .execute(&mut *tx)
+                .await?;
+            insert_countries!(&mut *tx, alert);
+            insert_recipients!(&mut *tx, alert.id, new_recipients);
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn alert(&self, id: Uuid) -> Result<Option<Alert>> {
+        let sql = "SELECT body FROM alerts WHERE id = $1";
+        let row: Option<(Json<Alert>,)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|(Json(a),)| a))
+    }
+
+    /// Newest first; with `active_at`, only alerts neither cancelled nor expired at that time.
+    pub async fn alerts(
+        &self,
+        scope: &AlertScope,
+        active_at: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let rows: Vec<(Json<Alert>,)> = on_either!(self, |pool| {
+            let mut q = QueryBuilder::new("SELECT body FROM alerts WHERE 1 = 1");
+            match scope {
+                AlertScope::All => {}
+                AlertScope::Countries(countries) => {
+                    q.push(" AND id IN (SELECT alert_id FROM alert_countries WHERE country IN (");
+                    let mut list = q.separated(", ");
+                    for c in countries {
+                        list.push_bind(c);
+                    }
+                    q.push("))");
+                }
+                AlertScope::Recipient(user) => {
+                    q.push(" AND id IN (SELECT alert_id FROM alert_recipients WHERE user_id = ")
+                        .push_bind(*user)
+                        .push(")");
+                }
+            }
+            if let Some(now) = active_at {
+                q.push(" AND cancelled = ")
+                    .push_bind(false)
+                    .push(" AND expires_at > ")
+                    .push_bind(now);
+            }
+            q.push(" ORDER BY sent_at DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            q.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(|(Json(a),)| a).collect())
+    }
+
+    /// Everyone an alert was sent to, over all its revisions.
+    pub async fn alert_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
+        let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1";
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(alert)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
+    pub async fn is_recipient(&self, alert: Uuid, user: Uuid) -> Result<bool> {
+        let sql = "SELECT 1 FROM alert_recipients WHERE alert_id = $1 AND user_id = $2";
+        let row: Option<(i32,)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(alert)
+            .bind(user)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.is_some())
+    }
+}

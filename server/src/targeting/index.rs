@@ -1,0 +1,398 @@
+//! The index behind [`Targeting`](super::Targeting).
+//!
+//! Each fix is an entry of one R-tree, carrying its time so that a query settles it on the
+//! spot. Duty stations and trip destinations are different: thousands of people share an
+//! office or a city centre to the last digit. They are grouped by exact point into spots, kept
+//! in a second, small R-tree; a spot's members are ordered by their last fix, so a query walks
+//! only the members without a fresh one (the only people a duty station or trip can place),
+//! and a new fix moves one member instead of searching a crowd of identical points.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rstar::{ParentNode, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject, RTreeParams, AABB};
+use uuid::Uuid;
+
+use super::area::{Overlap, TargetArea};
+use super::{micros, Moment, Point, StaffPlaces, TripLeg, NO_FIX};
+
+#[derive(Default)]
+pub(super) struct Index {
+    fixes: RTree<FixEntry, Wide>,
+    spots: RTree<SpotEntry>,
+    members: HashMap<SpotKey, Spot>,
+    staff: HashMap<Uuid, StaffPlaces>,
+}
+
+/// Nodes far wider than rstar's default of six: a query that returns tens of thousands of
+/// people then reads long contiguous runs instead of chasing a pointer every few entries.
+struct Wide;
+
+impl RTreeParams for Wide {
+    const MIN_SIZE: usize = 24;
+    const MAX_SIZE: usize = 64;
+    const REINSERTION_COUNT: usize = 16;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+
+/// Someone's last fix. Kept small: a query over a city reads tens of thousands of these.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FixEntry {
+    at: Point,
+    user: Uuid,
+    recorded_at: i64,
+}
+
+/// A point that is someone's duty station or trip destination.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct SpotEntry {
+    at: Point,
+}
+
+impl RTreeObject for FixEntry {
+    type Envelope = AABB<[f64; 2]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_point([self.at.lon, self.at.lat])
+    }
+}
+
+impl RTreeObject for SpotEntry {
+    type Envelope = AABB<[f64; 2]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_point([self.at.lon, self.at.lat])
+    }
+}
+
+/// Calls `visit` with every entry under `node` that may lie in the area, and whether it surely
+/// does: whole subtrees inside the area are taken without a test per point.
+fn walk<T, V>(node: &ParentNode<T>, area: &TargetArea, surely: bool, visit: &mut V)
+where
+    T: RTreeObject<Envelope = AABB<[f64; 2]>>,
+    V: FnMut(&T, bool),
+{
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(entry) => visit(entry, surely),
+            RTreeNode::Parent(inner) if surely => walk(inner, area, true, visit),
+            RTreeNode::Parent(inner) => match area.overlap(&inner.envelope()) {
+                Overlap::Inside => walk(inner, area, true, visit),
+                Overlap::Partly => walk(inner, area, false, visit),
+                Overlap::Outside => {}
+            },
+        }
+    }
+}
+
+/// A spot's exact point, as bits.
+type SpotKey = [u64; 2];
+
+fn key(p: Point) -> SpotKey {
+    [p.lon.to_bits(), p.lat.to_bits()]
+}
+
+/// -0.0 and 0.0 are one place, so they must make one spot.
+fn normal(p: Point) -> Point {
+    Point {
+        lon: p.lon + 0.0,
+        lat: p.lat + 0.0,
+    }
+}
+
+/// Everyone whose duty station or trip destination is exactly this point.
+#[derive(Default)]
+struct Spot {
+    members: BTreeSet<Member>,
+}
+
+/// One person's tie to a spot, ordered by their last fix first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    fix_at: i64,
+    user: Uuid,
+    role: Role,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    /// `away_from..away_until` spans all the person's trips: outside it none is under way;
+    /// inside it, one surely is when the trips leave no gap between them.
+    Duty {
+        away_from: i64,
+        away_until: i64,
+        gapless: bool,
+    },
+    Trip {
+        depart_at: i64,
+        return_at: i64,
+    },
+}
+
+impl Member {
+    /// Less than every member whose fix was recorded at `fix_at` or later.
+    fn first_at(fix_at: i64) -> Member {
+        Member {
+            fix_at,
+            user: Uuid::nil(),
+            role: Role::Duty {
+                away_from: i64::MIN,
+                away_until: i64::MIN,
+                gapless: false,
+            },
+        }
+    }
+}
+
+/// What one person puts in the index.
+#[derive(Default)]
+struct Placements {
+    fix: Option<FixEntry>,
+    memberships: Vec<(Point, Member)>,
+}
+
+/// When a person is away: from the first departure to the last return, and whether the
+/// trips leave no gap in between.
+fn away(trips: &[TripLeg]) -> (i64, i64, bool) {
+    let mut windows: Vec<(i64, i64)> = trips
+        .iter()
+        .map(|t| (micros(t.depart_at), micros(t.return_at)))
+        .filter(|(depart, back)| depart < back)
+        .collect();
+    windows.sort_unstable();
+    let from = windows.first().map_or(i64::MAX, |w| w.0);
+    let mut until = i64::MIN;
+    let mut gapless = true;
+    for (depart, back) in windows {
+        gapless &= until == i64::MIN || depart <= until;
+        until = until.max(back);
+    }
+    (from, until, gapless)
+}
+
+fn placements(user: Uuid, places: &StaffPlaces) -> Placements {
+    let fix_at = places.position.map_or(NO_FIX, |f| micros(f.recorded_at));
+    let fix = places
+        .position
+        .filter(|f| f.at.is_valid())
+        .map(|f| FixEntry {
+            at: f.at,
+            user,
+            recorded_at: fix_at,
+        });
+    let (away_from, away_until, gapless) = away(&places.trips);
+    let member = |role| Member { fix_at, user, role };
+    let duty = places.duty_station.map(|p| {
+        let role = Role::Duty {
+            away_from,
+            away_until,
+            gapless,
+        };
+        (p, member(role))
+    });
+    let trips = places.trips.iter().map(|t| {
+        let role = Role::Trip {
+            depart_at: micros(t.depart_at),
+            return_at: micros(t.return_at),
+        };
+        (t.destination, member(role))
+    });
+    Placements {
+        fix,
+        // A place off the globe is in no area, so it needs no spot.
+        memberships: duty
+            .into_iter()
+            .chain(trips)
+            .filter(|(p, _)| p.is_valid())
+            .map(|(p, m)| (normal(p), m))
+            .collect(),
+    }
+}
+
+impl Index {
+    pub(super) fn build(staff: HashMap<Uuid, StaffPlaces>) -> Index {
+        let mut fixes = Vec::with_capacity(staff.len());
+        let mut gathered: HashMap<SpotKey, Vec<Member>> = HashMap::new();
+        for (user, places) in &staff {
+            let placed = placements(*user, places);
+            fixes.extend(placed.fix);
+            for (at, member) in placed.memberships {
+                gathered.entry(key(at)).or_default().push(member);
+            }
+        }
+        // Collecting a whole set at once lays its nodes out in order, so that a query walks
+        // memory in sequence rather than at random.
+        let members: HashMap<SpotKey, Spot> = gathered
+            .into_iter()
+            .map(|(k, members)| {
+                (
+                    k,
+                    Spot {
+                        members: members.into_iter().collect(),
+                    },
+                )
+            })
+            .collect();
+        let spots = members
+            .keys()
+            .map(|k| SpotEntry {
+                at: Point {
+                    lon: f64::from_bits(k[0]),
+                    lat: f64::from_bits(k[1]),
+                },
+            })
+            .collect();
+        Index {
+            fixes: RTree::bulk_load_with_params(fixes),
+            spots: RTree::bulk_load(spots),
+            members,
+            staff,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.staff.len()
+    }
+
+    pub(super) fn places(&self, user: Uuid) -> Option<&StaffPlaces> {
+        self.staff.get(&user)
+    }
+
+    /// Applies `edit` to a person's places and brings the index in line.
+    pub(super) fn change(&mut self, user: Uuid, edit: impl FnOnce(&mut StaffPlaces)) {
+        let places = self.staff.entry(user).or_default();
+        let before = placements(user, places);
+        edit(places);
+        let after = placements(user, places);
+        self.replace(before, after);
+    }
+
+    pub(super) fn forget(&mut self, user: Uuid) {
+        if let Some(places) = self.staff.remove(&user) {
+            self.replace(placements(user, &places), Placements::default());
+        }
+    }
+
+    fn replace(&mut self, before: Placements, after: Placements) {
+        if before.fix != after.fix {
+            if let Some(old) = &before.fix {
+                self.fixes.remove(old);
+            }
+            if let Some(new) = after.fix {
+                self.fixes.insert(new);
+            }
+        }
+        for (at, member) in &before.memberships {
+            if !after.memberships.contains(&(*at, *member)) {
+                self.leave(*at, member);
+            }
+        }
+        for (at, member) in &after.memberships {
+            if !before.memberships.contains(&(*at, *member)) {
+                self.join(*at, *member);
+            }
+        }
+    }
+
+    fn join(&mut self, at: Point, member: Member) {
+        let spot = self.members.entry(key(at)).or_insert_with(|| {
+            self.spots.insert(SpotEntry { at });
+            Spot::default()
+        });
+        spot.members.insert(member);
+    }
+
+    fn leave(&mut self, at: Point, member: &Member) {
+        let k = key(at);
+        if let Some(spot) = self.members.get_mut(&k) {
+            spot.members.remove(member);
+            if spot.members.is_empty() {
+                self.members.remove(&k);
+                self.spots.remove(&SpotEntry { at });
+            }
+        }
+    }
+
+    pub(super) fn recipients(&self, area: &TargetArea, at: Moment) -> Vec<Uuid> {
+        let mut reached = Vec::new();
+        // Only someone on several trips at once can turn up twice.
+        let mut travellers = Vec::new();
+        walk(self.fixes.root(), area, false, &mut |fix, surely| {
+            if at.is_fresh(fix.recorded_at) && (surely || area.contains(fix.at)) {
+                reached.push(fix.user);
+            }
+        });
+        walk(self.spots.root(), area, false, &mut |entry, surely| {
+            if surely || area.contains(entry.at) {
+                if let Some(spot) = self.members.get(&key(entry.at)) {
+                    self.placed_at(spot, at, &mut reached, &mut travellers);
+                }
+            }
+        });
+        travellers.sort_unstable();
+        travellers.dedup();
+        reached.append(&mut travellers);
+        reached
+    }
+
+    /// The members a spot is the place of at `at`: among those without a fresh fix, the ones
+    /// travelling there, and the ones at home there.
+    fn placed_at(&self, spot: &Spot, at: Moment, home: &mut Vec<Uuid>, away: &mut Vec<Uuid>) {
+        for m in spot.members.range(..Member::first_at(at.fresh_since)) {
+            match m.role {
+                Role::Trip {
+                    depart_at,
+                    return_at,
+                } => {
+                    if at.is_within(depart_at, return_at) {
+                        away.push(m.user);
+                    }
+                }
+                Role::Duty {
+                    away_from,
+                    away_until,
+                    gapless,
+                } => {
+                    let travelling = at.is_within(away_from, away_until)
+                        && (gapless
+                            || self.staff.get(&m.user).is_some_and(|p| p.is_travelling(at)));
+                    if !travelling {
+                        home.push(m.user);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn users(&self) -> Vec<Uuid> {
+        self.staff.keys().copied().collect()
+    }
+
+    /// Whether nothing at all is left.
+    #[cfg(test)]
+    pub(super) fn is_bare(&self) -> bool {
+        self.staff.is_empty()
+            && self.members.is_empty()
+            && self.fixes.size() == 0
+            && self.spots.size() == 0
+    }
+
+    /// Panics unless the R-trees and the spots hold exactly what the staff's places call for.
+    #[cfg(test)]
+    pub(super) fn assert_consistent(&self) {
+        let rebuilt = Index::build(self.staff.clone());
+        assert_eq!(self.fixes.size(), rebuilt.fixes.size());
+        assert_eq!(self.spots.size(), rebuilt.spots.size());
+        assert_eq!(self.members.len(), rebuilt.members.len());
+        for (k, spot) in &rebuilt.members {
+            let members = self.members.get(k).map(|s| &s.members);
+            assert_eq!(members, Some(&spot.members));
+        }
+        for fix in rebuilt.fixes.iter() {
+            assert!(self.fixes.contains(fix), "{fix:?} is missing");
+        }
+        for spot in rebuilt.spots.iter() {
+            assert!(self.spots.contains(spot), "{spot:?} is missing");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Login, tokens, roles, health and the API description.
+
+use crate::harness::{Backend, TestHub, PASSWORD};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use scaan_schemas::Role;
+use serde_json::json;
+
+on_both_backends!(
+    login_gives_a_token_that_names_the_account,
+    logout_revokes_the_token_and_closes_its_streams,
+    expired_tokens_are_refused,
+    repeated_failed_logins_are_slowed_down,
+    only_admins_create_accounts,
+    health_and_api_description,
+);
+
+async fn login_gives_a_token_that_names_the_account(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let amani = hub
+        .account("amani", Role::Staff, &[], Some((0.49, 29.47)))
+        .await;
+    let (status, login) = hub
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "amani", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(login["user"]["username"], "amani");
+    assert_eq!(login["user"]["role"], "staff");
+    assert!(login["expires_at"].as_str().unwrap().ends_with('Z'));
+    let (status, me) = hub.get("/api/v1/me", &amani).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], login["user"]["id"]);
+    assert_eq!(me["duty_station"], json!({"lat": 0.49, "lon": 29.47}));
+    let (status, body) = hub.login("amani", "wrong password!").await.unwrap_err();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert_eq!(
+        hub.login("nobody", PASSWORD).await.unwrap_err().0,
+        StatusCode::UNAUTHORIZED
+    );
+    hub.stop().await;
+}
+
+async fn logout_revokes_the_token_and_closes_its_streams(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    let mut stream = hub.stream(&amani).await;
+    let (status, _) = hub
+        .call("POST", "/api/v1/auth/logout", Some(&amani.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let closed = stream
+        .next_within(std::time::Duration::from_secs(2))
+        .await
+        .expect("stream closed");
+    assert_eq!(closed["code"], 1008, "{closed}");
+    let (status, body) = hub.get("/api/v1/me", &amani).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    hub.stop().await;
+}
+
+async fn expired_tokens_are_refused(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    let token = "an-expired-token-of-amani";
+    let issued = chrono::Utc::now() - chrono::Duration::days(8);
+    hub.app
+        .store
+        .insert_token(
+            &scaan_server::auth::token_hash(token),
+            amani.user.id,
+            issued,
+            issued + chrono::Duration::days(7),
+        )
+        .await
+        .unwrap();
+    let (status, _) = hub.call("GET", "/api/v1/me", Some(token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = hub.call("GET", "/api/v1/me", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = hub
+        .http
+        .get(format!("{}/api/v1/me", hub.base))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    hub.stop().await;
+}
+
+async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    hub.account("amani", Role::Staff, &[], None).await;
+    for _ in 0..5 {
+        assert_eq!(
+            hub.login("amani", "guess guess guess").await.unwrap_err().0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked now, even with the right password.
+    let (status, body) = hub.login("amani", PASSWORD).await.unwrap_err();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(body["error"]["retry_after_s"].as_u64().unwrap() > 0);
+    hub.stop().await;
+}
+
+async fn only_admins_create_accounts(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.account("root", Role::Admin, &[], None).await;
+    let staff = hub.account("amani", Role::Staff, &[], None).await;
+    let new = json!({"username": "kivu.officer", "password": "long enough password", "role": "security_officer",
+        "name": "Kivu Officer", "countries": ["CD", "RW"]});
+    let (status, body) = hub.post("/api/v1/users", &staff, new.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, created) = hub.post("/api/v1/users", &admin, new.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["countries"], json!(["CD", "RW"]));
+    let (status, body) = hub.post("/api/v1/users", &admin, new).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "username_taken");
+    let bad_country = json!({"username": "x.officer", "password": "long enough password", "role": "security_officer", "countries": ["ZZ"]});
+    let (status, body) = hub.post("/api/v1/users", &admin, bad_country).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "countries[0]");
+    hub.login("kivu.officer", "long enough password")
+        .await
+        .expect("the new account logs in");
+    hub.stop().await;
+}
+
+async fn health_and_api_description(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let (status, health) = hub.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    let (status, doc) = hub.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/me/location",
+        "/api/v1/users",
+        "/api/v1/alerts",
+        "/api/v1/alerts/preview",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/cap",
+        "/api/v1/alerts/{id}/update",
+        "/api/v1/alerts/{id}/cancel",
+        "/api/v1/stream",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} is not described in /openapi.json"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Envelope"].is_object());
+    let (status, body) = hub.call("GET", "/api/v1/nothing-here", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = hub.call("DELETE", "/api/v1/alerts", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    hub.stop().await;
+}

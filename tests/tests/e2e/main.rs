@@ -1,0 +1,8 @@
+//! End-to-end tests: the real hub on `127.0.0.1:0`, driven by real HTTP and WebSocket clients,
+//! on both storage backends. One binary, so the hub's code is compiled once for all of them.
+
+mod accounts;
+mod alerts;
+mod bad_input;
+mod harness;
+mod stream;
