@@ -33,14 +33,9 @@ impl Role {
     }
 
     pub fn parse(value: &str) -> Option<Role> {
-        [
-            Role::Staff,
-            Role::SecurityOfficer,
-            Role::WatchOfficer,
-            Role::Admin,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == value)
+        [Role::Staff, Role::SecurityOfficer, Role::WatchOfficer, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == value)
     }
 }
 

@@ -116,18 +116,8 @@ impl Validate for NewAlert {
     fn validate(&self, now: DateTime<Utc>) -> Result<(), Invalid> {
         check_text("headline", &self.headline, 160, true)?;
         check_text("event", &self.event, 200, true)?;
-        check_text(
-            "description",
-            self.description.as_deref().unwrap_or(""),
-            10_000,
-            false,
-        )?;
-        check_text(
-            "instruction",
-            self.instruction.as_deref().unwrap_or(""),
-            5_000,
-            false,
-        )?;
+        check_text("description", self.description.as_deref().unwrap_or(""), 10_000, false)?;
+        check_text("instruction", self.instruction.as_deref().unwrap_or(""), 5_000, false)?;
         self.area.validate(now).map_err(|e| e.within("area"))?;
         if self.expires_at <= now {
             return Err(Invalid::new(
@@ -143,10 +133,7 @@ impl Validate for NewAlert {
         }
         if let Some(deadline) = self.checkin_deadline_s {
             if !self.checkin_required {
-                return Err(Invalid::new(
-                    "checkin_deadline_s",
-                    "needs \"checkin_required\": true",
-                ));
+                return Err(Invalid::new("checkin_deadline_s", "needs \"checkin_required\": true"));
             }
             if !CHECKIN_DEADLINE_S.contains(&deadline) {
                 return Err(Invalid::new(

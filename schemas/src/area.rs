@@ -56,10 +56,7 @@ impl<'de> Deserialize<'de> for LonLat {
         let v = Vec::<f64>::deserialize(d)?;
         match v[..] {
             [lon, lat] | [lon, lat, _] => Ok(LonLat([lon, lat])),
-            _ => Err(serde::de::Error::invalid_length(
-                v.len(),
-                &"a position [lon, lat]",
-            )),
+            _ => Err(serde::de::Error::invalid_length(v.len(), &"a position [lon, lat]")),
         }
     }
 }
@@ -70,9 +67,7 @@ impl utoipa::PartialSchema for LonLat {
             .items(ObjectBuilder::new().schema_type(Type::Number))
             .min_items(Some(2))
             .max_items(Some(3))
-            .description(Some(
-                "A GeoJSON position: [longitude, latitude] in WGS84 degrees.",
-            ))
+            .description(Some("A GeoJSON position: [longitude, latitude] in WGS84 degrees."))
             .build()
             .into()
     }
@@ -85,12 +80,10 @@ impl Area {
     pub fn polygons(&self) -> Option<geo::MultiPolygon> {
         match &self.geometry {
             Geometry::Point { .. } => None,
-            Geometry::Polygon { coordinates } => {
-                Some(geo::MultiPolygon(vec![to_polygon(coordinates)]))
+            Geometry::Polygon { coordinates } => Some(geo::MultiPolygon(vec![to_polygon(coordinates)])),
+            Geometry::MultiPolygon { coordinates } => {
+                Some(geo::MultiPolygon(coordinates.iter().map(|p| to_polygon(p)).collect()))
             }
-            Geometry::MultiPolygon { coordinates } => Some(geo::MultiPolygon(
-                coordinates.iter().map(|p| to_polygon(p)).collect(),
-            )),
         }
     }
 
@@ -111,9 +104,7 @@ impl Area {
 }
 
 fn to_polygon(rings: &[Vec<LonLat>]) -> geo::Polygon {
-    let ring = |r: &Vec<LonLat>| {
-        geo::LineString::from(r.iter().map(|c| (c.lon(), c.lat())).collect::<Vec<_>>())
-    };
+    let ring = |r: &Vec<LonLat>| geo::LineString::from(r.iter().map(|c| (c.lon(), c.lat())).collect::<Vec<_>>());
     let mut rings = rings.iter().map(ring);
     let exterior = rings.next().unwrap_or_else(|| geo::LineString::new(vec![]));
     geo::Polygon::new(exterior, rings.collect())
@@ -126,17 +117,12 @@ impl Validate for Area {
             (Geometry::Point { coordinates }, Some(r)) => {
                 check_position(*coordinates).map_err(|e| e.within("geometry.coordinates"))?;
                 if !(r.is_finite() && r > 0.0) {
-                    return Err(Invalid::new(
-                        "radius_m",
-                        "must be a positive number of metres",
-                    ));
+                    return Err(Invalid::new("radius_m", "must be a positive number of metres"));
                 }
                 if r > MAX_RADIUS_M {
                     return Err(Invalid::new(
                         "radius_m",
-                        format!(
-                            "must be at most {MAX_RADIUS_M} m; draw a polygon for larger areas"
-                        ),
+                        format!("must be at most {MAX_RADIUS_M} m; draw a polygon for larger areas"),
                     ));
                 }
                 Ok(())
@@ -145,24 +131,17 @@ impl Validate for Area {
                 "radius_m",
                 "is required with a Point geometry (the circle's radius in metres)",
             )),
-            (_, Some(_)) => Err(Invalid::new(
-                "radius_m",
-                "is only allowed with a Point geometry",
-            )),
+            (_, Some(_)) => Err(Invalid::new("radius_m", "is only allowed with a Point geometry")),
             (Geometry::Polygon { coordinates }, None) => {
                 check_rings(coordinates).map_err(|e| e.within("geometry.coordinates"))?;
                 check_shape(self)
             }
             (Geometry::MultiPolygon { coordinates }, None) => {
                 if coordinates.is_empty() {
-                    return Err(Invalid::new(
-                        "geometry.coordinates",
-                        "must hold at least one polygon",
-                    ));
+                    return Err(Invalid::new("geometry.coordinates", "must hold at least one polygon"));
                 }
                 for (i, polygon) in coordinates.iter().enumerate() {
-                    check_rings(polygon)
-                        .map_err(|e| e.within(&format!("geometry.coordinates[{i}]")))?;
+                    check_rings(polygon).map_err(|e| e.within(&format!("geometry.coordinates[{i}]")))?;
                 }
                 check_shape(self)
             }
@@ -230,15 +209,8 @@ fn check_shape(area: &Area) -> Result<(), Invalid> {
     };
     let problems = shape.validation_errors();
     if !problems.is_empty() {
-        let why = problems
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Invalid::new(
-            field,
-            format!("is not a valid polygon: {why}"),
-        ));
+        let why = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+        return Err(Invalid::new(field, format!("is not a valid polygon: {why}")));
     }
     let km2 = shape.geodesic_area_unsigned() / 1e6;
     if km2 > MAX_AREA_KM2 {
@@ -271,10 +243,7 @@ mod tests {
         assert_eq!(area(p.clone(), Some(-1.0)).unwrap_err().field, "radius_m");
         assert_eq!(area(p, None).unwrap_err().field, "radius_m");
         let off = serde_json::json!({"type": "Point", "coordinates": [29.47, 91.0]});
-        assert_eq!(
-            area(off, Some(10.0)).unwrap_err().field,
-            "geometry.coordinates[1]"
-        );
+        assert_eq!(area(off, Some(10.0)).unwrap_err().field, "geometry.coordinates[1]");
     }
 
     #[test]
@@ -284,20 +253,12 @@ mod tests {
         let open = serde_json::json!({"type": "Polygon", "coordinates": [[[29.0, 0.0], [30.0, 0.0], [30.0, 1.0], [29.0, 1.0]]]});
         assert!(area(open, None).unwrap_err().message.contains("open"));
         let bowtie = serde_json::json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]});
-        assert!(area(bowtie, None)
-            .unwrap_err()
-            .message
-            .contains("not a valid polygon"));
-        let far = serde_json::json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [181.0, 0.0], [1.0, 1.0], [0.0, 0.0]]]});
-        assert_eq!(
-            area(far, None).unwrap_err().field,
-            "geometry.coordinates[0][1][0]"
-        );
+        assert!(area(bowtie, None).unwrap_err().message.contains("not a valid polygon"));
+        let far =
+            serde_json::json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [181.0, 0.0], [1.0, 1.0], [0.0, 0.0]]]});
+        assert_eq!(area(far, None).unwrap_err().field, "geometry.coordinates[0][1][0]");
         let circle_radius = serde_json::json!({"type": "Polygon", "coordinates": [[[29.0, 0.0], [30.0, 0.0], [30.0, 1.0], [29.0, 0.0]]]});
-        assert_eq!(
-            area(circle_radius, Some(3.0)).unwrap_err().field,
-            "radius_m"
-        );
+        assert_eq!(area(circle_radius, Some(3.0)).unwrap_err().field, "radius_m");
     }
 
     #[test]

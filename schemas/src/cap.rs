@@ -17,8 +17,7 @@ use crate::{Alert, Area, Geometry, LonLat};
 pub const NAMESPACE: &str = "urn:oasis:names:tc:emergency:cap:1.2";
 
 /// The `<restriction>` text that goes with scope `Restricted`.
-const RESTRICTION: &str =
-    "SCAAN staff-security alert: for the organisation's staff and security officers only";
+const RESTRICTION: &str = "SCAAN staff-security alert: for the organisation's staff and security officers only";
 
 type XmlWriter = Writer<Vec<u8>>;
 
@@ -51,8 +50,7 @@ fn write_alert(w: &mut XmlWriter, alert: &Alert, sender: &str) -> io::Result<()>
                 // CAP asks for every earlier message as `sender,identifier,sent`, but only the
                 // original's sent time is stored, not the intermediate revisions': so reference
                 // the original alone.
-                let original =
-                    format!("{sender},urn:uuid:{},{}", alert.id, cap_time(alert.sent_at));
+                let original = format!("{sender},urn:uuid:{},{}", alert.id, cap_time(alert.sent_at));
                 text(w, "references", &original)?;
             }
             write_info(w, alert)
@@ -300,19 +298,13 @@ mod tests {
 
     #[test]
     fn blank_optional_texts_are_left_out() {
-        let xml = to_cap_xml(
-            &alert(json!({"description": "", "instruction": " "})),
-            SENDER,
-        );
+        let xml = to_cap_xml(&alert(json!({"description": "", "instruction": " "})), SENDER);
         assert!(!xml.contains("<description") && !xml.contains("<instruction"));
     }
 
     #[test]
     fn control_characters_xml_cannot_carry_are_replaced() {
-        let xml = to_cap_xml(
-            &alert(json!({"description": "bell\u{7}\ttab\nline"})),
-            SENDER,
-        );
+        let xml = to_cap_xml(&alert(json!({"description": "bell\u{7}\ttab\nline"})), SENDER);
         assert_eq!(texts(&xml, "description"), ["bell\u{FFFD}\ttab\nline"]);
     }
 
@@ -332,10 +324,7 @@ mod tests {
         let xml = to_cap_xml(&alert(json!({ "area": area })), SENDER);
         assert_eq!(
             texts(&xml, "polygon"),
-            [
-                "0,29 0,30 1,30 0,29",
-                "-4.25,10.5 -4.25,11 -4,11 -4.25,10.5"
-            ]
+            ["0,29 0,30 1,30 0,29", "-4.25,10.5 -4.25,11 -4,11 -4.25,10.5"]
         );
     }
 

@@ -18,10 +18,7 @@ pub enum Rejected {
 
 /// Parses `bytes` as a `T`, refusing fields `T` does not know (a misspelt field is a mistake
 /// worth telling, not ignoring), then checks `T`'s rules as of `now`.
-pub fn decode<T: DeserializeOwned + Validate>(
-    bytes: &[u8],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<T, Rejected> {
+pub fn decode<T: DeserializeOwned + Validate>(bytes: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<T, Rejected> {
     let value: T = parse(bytes)?;
     value.validate(now)?;
     Ok(value)
@@ -29,16 +26,13 @@ pub fn decode<T: DeserializeOwned + Validate>(
 
 /// [`decode`] without the rules, for types that have none.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
-    let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| Rejected::Syntax(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Rejected::Syntax(e.to_string()))?;
     let mut unknown = None;
     let mut note_unknown = |path: serde_ignored::Path| {
         unknown.get_or_insert_with(|| path.to_string());
     };
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-        &json,
-        &mut note_unknown,
-    ));
+    let parsed: Result<T, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&json, &mut note_unknown));
     let value = parsed.map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
@@ -62,19 +56,15 @@ mod tests {
             decode::<LocationUpdate>(b"{\"lat\":", now),
             Err(Rejected::Syntax(_))
         ));
-        let Err(Rejected::Invalid(e)) = decode::<LocationUpdate>(br#"{"lat": 91, "lon": 0}"#, now)
-        else {
+        let Err(Rejected::Invalid(e)) = decode::<LocationUpdate>(br#"{"lat": 91, "lon": 0}"#, now) else {
             panic!()
         };
         assert_eq!(e.field, "lat");
-        let Err(Rejected::Invalid(e)) = decode::<LocationUpdate>(br#"{"lat": "x", "lon": 0}"#, now)
-        else {
+        let Err(Rejected::Invalid(e)) = decode::<LocationUpdate>(br#"{"lat": "x", "lon": 0}"#, now) else {
             panic!()
         };
         assert_eq!(e.field, "lat");
-        let Err(Rejected::Invalid(e)) =
-            decode::<LocationUpdate>(br#"{"lat": 1, "lon": 0, "speed": 3}"#, now)
-        else {
+        let Err(Rejected::Invalid(e)) = decode::<LocationUpdate>(br#"{"lat": 1, "lon": 0, "speed": 3}"#, now) else {
             panic!()
         };
         assert_eq!(e.field, "speed");

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Alert, LocationUpdate};
+use uuid::Uuid;
+
+use crate::{Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position};
 
 /// Hub → client messages, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -17,6 +19,19 @@ pub enum Envelope {
     },
     AlertCancel {
         alert: Alert,
+    },
+    /// A headcount's counts changed (officers' streams).
+    Headcount {
+        alert_id: Uuid,
+        #[serde(flatten)]
+        counts: HeadcountCounts,
+    },
+    /// A check-in sent on this stream is durably stored.
+    CheckinAck {
+        alert_id: Uuid,
+        status: CheckinStatus,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
     /// The answer to a bad client message; `ref` echoes the client's `ref` when it sent one.
     Error {
@@ -38,6 +53,17 @@ pub enum ClientMessage {
     Location {
         #[serde(flatten)]
         location: LocationUpdate,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// The same fields as the HTTP check-in, answering for oneself.
+    Checkin {
+        alert_id: Uuid,
+        status: CheckinStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<Position>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
     },

@@ -66,10 +66,7 @@ pub fn check_text(field: &str, value: &str, max: usize, required: bool) -> Resul
         return Err(Invalid::new(field, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Invalid::new(field, format!("must be at most {max} characters")));
     }
     Ok(())
 }

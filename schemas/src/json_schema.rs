@@ -17,6 +17,9 @@ use crate::*;
     ClientMessage,
     Envelope,
     ErrorBody,
+    Headcount,
+    NewCheckin,
+    Checkin,
     LocationUpdate,
     LoginRequest,
     LoginResponse,
@@ -29,10 +32,7 @@ struct WireTypes;
 
 /// Every wire type as one JSON Schema document.
 pub fn json_schema() -> Value {
-    let components = WireTypes::openapi()
-        .components
-        .map(|c| c.schemas)
-        .unwrap_or_default();
+    let components = WireTypes::openapi().components.map(|c| c.schemas).unwrap_or_default();
     let mut defs = serde_json::to_value(components).expect("schemas serialize");
     rewrite_refs(&mut defs);
     json!({
@@ -85,29 +85,16 @@ mod tests {
             let name = target
                 .strip_prefix("#/$defs/")
                 .unwrap_or_else(|| panic!("unexpected $ref {target}"));
-            assert!(
-                schema["$defs"][name].is_object(),
-                "{target} does not resolve"
-            );
+            assert!(schema["$defs"][name].is_object(), "{target} does not resolve");
         }
-        for name in [
-            "NewAlert",
-            "Alert",
-            "Envelope",
-            "Geometry",
-            "Category",
-            "ErrorBody",
-        ] {
+        for name in ["NewAlert", "Alert", "Envelope", "Geometry", "Category", "ErrorBody"] {
             assert!(schema["$defs"][name].is_object(), "{name} missing");
         }
     }
 
     #[test]
     fn the_committed_schema_is_current() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/json-schema/scaan-v1.schema.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/json-schema/scaan-v1.schema.json");
         let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
         if std::env::var_os("SCAAN_UPDATE_SCHEMA").is_some() {
             std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();

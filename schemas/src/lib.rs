@@ -13,19 +13,20 @@ pub mod country;
 pub mod decode;
 pub mod envelope;
 pub mod error;
+pub mod headcount;
 pub mod json_schema;
 pub mod position;
 
 pub use account::{LoginRequest, LoginResponse, NewUser, Role, User, UserSummary};
-pub use alert::{
-    Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status,
-    Urgency,
-};
+pub use alert::{Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency};
 pub use area::{Area, Geometry, LonLat};
 pub use country::is_country_code;
 pub use decode::{decode, parse, Rejected};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
+pub use headcount::{
+    Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
+};
 pub use position::{LocationUpdate, Position};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules

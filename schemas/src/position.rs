@@ -33,10 +33,7 @@ impl Validate for Position {
         check_lat_lon(self.lat, self.lon)?;
         if let Some(acc) = self.accuracy_m {
             if !(acc.is_finite() && acc >= 0.0) {
-                return Err(Invalid::new(
-                    "accuracy_m",
-                    "must be a non-negative number of metres",
-                ));
+                return Err(Invalid::new("accuracy_m", "must be a non-negative number of metres"));
             }
         }
         Ok(())
@@ -81,16 +78,10 @@ impl Validate for LocationUpdate {
 /// Latitude in [-90, 90] and longitude in [-180, 180], both finite.
 pub fn check_lat_lon(lat: f64, lon: f64) -> Result<(), Invalid> {
     if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
-        return Err(Invalid::new(
-            "lat",
-            "must be a latitude between -90 and 90 degrees",
-        ));
+        return Err(Invalid::new("lat", "must be a latitude between -90 and 90 degrees"));
     }
     if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
-        return Err(Invalid::new(
-            "lon",
-            "must be a longitude between -180 and 180 degrees",
-        ));
+        return Err(Invalid::new("lon", "must be a longitude between -180 and 180 degrees"));
     }
     Ok(())
 }

@@ -41,8 +41,7 @@ fn xmllint(xml: &str) -> Result<(), String> {
         .suffix(".xml")
         .tempfile()
         .expect("create a temporary file");
-    file.write_all(xml.as_bytes())
-        .expect("write the CAP document");
+    file.write_all(xml.as_bytes()).expect("write the CAP document");
     let output = Command::new("xmllint")
         .args(["--noout", "--schema", XSD])
         .arg(file.path())
@@ -79,13 +78,7 @@ fn a_circle_alert_is_valid() {
 
 #[test]
 fn a_polygon_with_a_hole_is_valid() {
-    let outer = json!([
-        [29.0, 0.0],
-        [30.0, 0.0],
-        [30.0, 1.0],
-        [29.0, 1.0],
-        [29.0, 0.0]
-    ]);
+    let outer = json!([[29.0, 0.0], [30.0, 0.0], [30.0, 1.0], [29.0, 1.0], [29.0, 0.0]]);
     let hole = json!([[29.4, 0.4], [29.6, 0.4], [29.6, 0.6], [29.4, 0.4]]);
     assert_valid(&alert(json!({"area": {"description": "Beni territory",
         "geometry": {"type": "Polygon", "coordinates": [outer, hole]}}})));
@@ -135,18 +128,9 @@ fn every_code_list_value_is_spelled_as_the_schema_wants() {
     let values = [
         ("status", &["actual", "exercise", "test"][..]),
         ("msg_type", &["alert", "update", "cancel"]),
-        (
-            "urgency",
-            &["immediate", "expected", "future", "past", "unknown"],
-        ),
-        (
-            "severity",
-            &["extreme", "severe", "moderate", "minor", "unknown"],
-        ),
-        (
-            "certainty",
-            &["observed", "likely", "possible", "unlikely", "unknown"],
-        ),
+        ("urgency", &["immediate", "expected", "future", "past", "unknown"]),
+        ("severity", &["extreme", "severe", "moderate", "minor", "unknown"]),
+        ("certainty", &["observed", "likely", "possible", "unlikely", "unknown"]),
         (
             "category",
             &[
@@ -182,10 +166,7 @@ fn the_check_rejects_invalid_documents() {
 
     let without_status = xml.replace("<status>Actual</status>", "");
     assert_ne!(without_status, xml);
-    assert!(
-        xmllint(&without_status).is_err(),
-        "a missing <status> passed"
-    );
+    assert!(xmllint(&without_status).is_err(), "a missing <status> passed");
 
     let zulu = xml.replace(
         "<sent>2026-11-22T08:15:00+00:00</sent>",

@@ -53,11 +53,7 @@ async fn record_location(
 
 impl Hub {
     /// Stores a fix durably, then places the person in the targeting index.
-    pub async fn record_location(
-        &self,
-        user: &User,
-        update: LocationUpdate,
-    ) -> Result<(), ApiError> {
+    pub async fn record_location(&self, user: &User, update: LocationUpdate) -> Result<(), ApiError> {
         let recorded_at = update.recorded_at.unwrap_or_else(Utc::now);
         let stored = self
             .store
@@ -98,10 +94,7 @@ async fn create_user(
 /// Every account (admins and watch officers).
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = [User]), (status = 403, body = ErrorBody)))]
-async fn list_users(
-    State(hub): State<Arc<Hub>>,
-    caller: Caller,
-) -> Result<Json<Vec<User>>, ApiError> {
+async fn list_users(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Json<Vec<User>>, ApiError> {
     caller.require(&[Role::Admin, Role::WatchOfficer])?;
     Ok(Json(hub.store.users().await?))
 }

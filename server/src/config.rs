@@ -22,6 +22,10 @@ pub struct Config {
     pub position_freshness_s: u64,
     /// How long a login token lasts.
     pub token_ttl_s: u64,
+    /// A headcount's deadline when the alert names none.
+    pub checkin_deadline_s: u64,
+    /// After the deadline, how long until the silent are marked overdue.
+    pub checkin_grace_s: u64,
     /// CAP `<sender>` of this hub's alerts.
     pub cap_sender: String,
     /// Largest accepted request body.
@@ -38,6 +42,8 @@ impl Default for Config {
             database_url: None,
             position_freshness_s: 24 * 3600,
             token_ttl_s: 7 * 24 * 3600,
+            checkin_deadline_s: 30 * 60,
+            checkin_grace_s: 15 * 60,
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
@@ -82,12 +88,14 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 8] = [
+    const KEYS: [&'static str; 10] = [
         "listen",
         "data_dir",
         "database_url",
         "position_freshness_s",
         "token_ttl_s",
+        "checkin_deadline_s",
+        "checkin_grace_s",
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
@@ -95,10 +103,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         let url = self.database_url();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres:")
-            || url.starts_with("postgresql:"))
-        {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             bail!(
                 "database_url '{}' must start with sqlite:// or postgres://",
                 redact(&url)
@@ -110,8 +115,13 @@ impl Config {
         if self.token_ttl_s < 60 {
             bail!("token_ttl_s must be at least 60 seconds");
         }
+        if !(60..=7 * 24 * 3600).contains(&self.checkin_deadline_s) {
+            bail!("checkin_deadline_s must be between 60 seconds and 7 days (the default is 1800)");
+        }
         if self.cap_sender.is_empty() || self.cap_sender.contains([' ', ',', '<', '&']) {
-            bail!("cap_sender must be non-empty without spaces, commas, '<' or '&' (CAP 1.2), e.g. scaan@ops.example.org");
+            bail!(
+                "cap_sender must be non-empty without spaces, commas, '<' or '&' (CAP 1.2), e.g. scaan@ops.example.org"
+            );
         }
         if self.max_body_bytes < 4096 {
             bail!("max_body_bytes must be at least 4096");
@@ -133,12 +143,8 @@ impl Config {
     /// Creates `data_dir` when the embedded database will live there.
     pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
         if self.database_url.is_none() {
-            std::fs::create_dir_all(&self.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    self.data_dir.display()
-                )
-            })?;
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
         }
         Ok(())
     }
@@ -150,12 +156,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &credentials[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -193,10 +194,7 @@ mod tests {
             listen: Some("127.0.0.1:9100".parse().unwrap()),
             ..Default::default()
         };
-        assert_eq!(
-            Config::load(Some(&file), &flags).unwrap().listen.port(),
-            9100
-        );
+        assert_eq!(Config::load(Some(&file), &flags).unwrap().listen.port(), 9100);
     }
 
     #[test]
@@ -214,11 +212,7 @@ mod tests {
         };
         let e = Config::load(None, &flags).unwrap_err().to_string();
         assert!(e.contains("sqlite://"), "{e}");
-        assert!(Config::load(
-            Some(Path::new("/nonexistent/scaan.toml")),
-            &Overrides::default()
-        )
-        .is_err());
+        assert!(Config::load(Some(Path::new("/nonexistent/scaan.toml")), &Overrides::default()).is_err());
     }
 
     #[test]

@@ -20,8 +20,8 @@ use std::f64::consts::PI;
 use std::sync::OnceLock;
 
 use geo::{
-    coord, BoundingRect, Coord, Destination, Geodesic, Intersects, LineString,
-    MonotoneChainPolygon, Point, Polygon, Rect, Translate,
+    coord, BoundingRect, Coord, Destination, Geodesic, Intersects, LineString, MonotoneChainPolygon, Point, Polygon,
+    Rect, Translate,
 };
 use scaan_schemas::{Area, Geometry, LonLat};
 use serde::Deserialize;
@@ -74,9 +74,7 @@ impl CountryAtlas {
     pub fn countries_reached(&self, area: &Area) -> Vec<String> {
         let shapes = match (&area.geometry, area.radius_m) {
             (Geometry::Point { coordinates }, Some(radius_m))
-                if radius_m.is_finite()
-                    && radius_m > 0.0
-                    && (-90.0..=90.0).contains(&coordinates.lat()) =>
+                if radius_m.is_finite() && radius_m > 0.0 && (-90.0..=90.0).contains(&coordinates.lat()) =>
             {
                 circle(*coordinates, radius_m)
             }
@@ -112,11 +110,7 @@ impl CountryAtlas {
     fn decode(topology: Topology) -> CountryAtlas {
         let parts = coded_polygons(topology)
             .filter_map(|(code, polygon)| Some((code?, polygon)))
-            .flat_map(|(code, polygon)| {
-                across_antimeridian(polygon)
-                    .into_iter()
-                    .map(move |shape| (code, shape))
-            })
+            .flat_map(|(code, polygon)| across_antimeridian(polygon).into_iter().map(move |shape| (code, shape)))
             .filter_map(|(code, shape)| {
                 Some(Part {
                     code,
@@ -173,9 +167,7 @@ fn coded_polygons(topology: Topology) -> impl Iterator<Item = (Option<&'static s
                     Some(Polygon::new(rings.next()?, rings.collect()))
                 })
                 .map(|polygon| {
-                    let code = polygon
-                        .bounding_rect()
-                        .and_then(|bbox| alpha2(id, name, bbox));
+                    let code = polygon.bounding_rect().and_then(|bbox| alpha2(id, name, bbox));
                     (code, polygon)
                 })
                 .collect::<Vec<_>>()
@@ -188,8 +180,7 @@ fn coded_polygons(topology: Topology) -> impl Iterator<Item = (Option<&'static s
 fn flat_ring(arcs: &[Vec<Coord>], indexes: &[i32]) -> Option<LineString> {
     let mut ring: Vec<Coord> = Vec::new();
     for &index in indexes {
-        let arc = &arcs[usize::try_from(if index < 0 { !index } else { index })
-            .expect("arc indexes fit in usize")];
+        let arc = &arcs[usize::try_from(if index < 0 { !index } else { index }).expect("arc indexes fit in usize")];
         // Each arc starts where the previous one ended: keep that point once.
         let skip = usize::from(!ring.is_empty());
         if index < 0 {
@@ -222,10 +213,7 @@ fn close_over_pole(mut ring: Vec<Coord>) -> Vec<Coord> {
     if let (Some(&first), Some(&last)) = (ring.first(), ring.last()) {
         if (last.x - first.x).abs() > 180.0 {
             let pole = 90f64.copysign(first.y);
-            ring.extend([
-                coord! { x: last.x, y: pole },
-                coord! { x: first.x, y: pole },
-            ]);
+            ring.extend([coord! { x: last.x, y: pole }, coord! { x: first.x, y: pole }]);
         }
     }
     ring
@@ -253,18 +241,13 @@ fn alpha2(id: Option<&str>, name: &str, bbox: Rect) -> Option<&'static str> {
     match id {
         Some(id) => {
             let numeric: u16 = id.parse().ok()?;
-            let at = ISO_NUMERIC
-                .binary_search_by_key(&numeric, |&(n, _)| n)
-                .ok()?;
+            let at = ISO_NUMERIC.binary_search_by_key(&numeric, |&(n, _)| n).ok()?;
             Some(ISO_NUMERIC[at].1)
         }
         // One feature, two ISO countries 900 km apart: the Cocos (Keeling) Islands near 97° E
         // and Christmas Island near 106° E.
         None if name == "Indian Ocean Ter." => Some(if bbox.min().x < 100.0 { "CC" } else { "CX" }),
-        None => UNNUMBERED
-            .iter()
-            .find(|&&(n, _)| n == name)
-            .map(|&(_, code)| code),
+        None => UNNUMBERED.iter().find(|&&(n, _)| n == name).map(|&(_, code)| code),
     }
 }
 
@@ -506,9 +489,7 @@ mod tests {
     #[test]
     fn a_circle_around_a_pole_covers_it() {
         let polar = circle(LonLat([10.0, 89.0]), 400_000.0);
-        assert!(polar
-            .iter()
-            .any(|p| p.intersects(&coord! { x: -150.0, y: 89.99 })));
+        assert!(polar.iter().any(|p| p.intersects(&coord! { x: -150.0, y: 89.99 })));
         assert_eq!(circle_at(10.0, 89.0, 400_000.0), Vec::<String>::new());
         assert_eq!(circle_at(0.0, -89.0, 500_000.0), ["AQ"]);
     }

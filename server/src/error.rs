@@ -66,8 +66,7 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Conflict("revision") => ApiError::Conflict {
                 code: "changed_meanwhile",
-                message: "someone else changed this at the same time; reload it and try again"
-                    .into(),
+                message: "someone else changed this at the same time; reload it and try again".into(),
             },
             other => ApiError::Internal(other.into()),
         }
@@ -89,9 +88,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::TooManyAttempts { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
-            }
+            ApiError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -102,9 +99,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (_, code) = self.status_and_code();
         let message = match self {
-            ApiError::Internal(_) => {
-                "the hub failed to handle this request; it has been logged".to_owned()
-            }
+            ApiError::Internal(_) => "the hub failed to handle this request; it has been logged".to_owned(),
             ApiError::Invalid(e) if e.field.is_empty() => e.message.clone(),
             other => other.to_string(),
         };
@@ -135,10 +130,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthenticated(_) => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
+                headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyAttempts { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, retry_after_s.into());
@@ -175,9 +167,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("id"))?;
-        raw.parse()
-            .map(PathId)
-            .map_err(|_| ApiError::NotFound("id"))
+        raw.parse().map(PathId).map_err(|_| ApiError::NotFound("id"))
     }
 }
 

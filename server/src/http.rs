@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::{accounts, alerts, auth, delivery, Config};
+use crate::{accounts, alerts, auth, delivery, headcounts, Config};
 
 /// A built hub and its router, ready to serve.
 pub struct App {
@@ -44,28 +44,21 @@ impl App {
             .merge(auth::routes::router())
             .merge(accounts::router())
             .merge(alerts::router())
+            .merge(headcounts::router())
             .merge(delivery::stream::router())
             .split_for_parts();
         doc.components
             .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-            );
+            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
         let doc = Arc::new(doc);
         let timeout = Duration::from_secs(hub.config.request_timeout_s);
         let router = Router::new()
             .merge(api)
-            .route(
-                "/openapi.json",
-                get(move || async move { Json(doc.as_ref().clone()) }),
-            )
+            .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
             .route("/healthz", get(healthz))
             .fallback(|| async { ApiError::NotFound("route") })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-            .layer(middleware::from_fn(move |req, next| {
-                within(timeout, req, next)
-            }))
+            .layer(middleware::from_fn(move |req, next| within(timeout, req, next)))
             .layer(DefaultBodyLimit::max(hub.config.max_body_bytes))
             .layer(TraceLayer::new_for_http().make_span_with(span_for))
             .with_state(hub.clone());
@@ -78,27 +71,21 @@ impl App {
 
     /// Serves until `shutdown` fires: stops accepting, lets requests in flight finish, closes
     /// every WebSocket with "going away", waits for the hub's tasks, then closes the database.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let App { hub, router } = self;
         let since = chrono::Utc::now();
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
+        hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         tracing::info!(address = %listener.local_addr()?, "serving");
         let stopping = shutdown.clone();
         let hub_for_stop = hub.clone();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            stopping.cancelled().await;
-            // axum does not wait for upgraded connections: tell the streams ourselves.
-            hub_for_stop.shutdown.cancel();
-        })
-        .await?;
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                stopping.cancelled().await;
+                // axum does not wait for upgraded connections: tell the streams ourselves.
+                hub_for_stop.shutdown.cancel();
+            })
+            .await?;
         hub.shutdown.cancel();
         hub.tasks.close();
         hub.tasks.wait().await;
@@ -149,10 +136,7 @@ async fn place_new_accounts(hub: Arc<Hub>, mut since: chrono::DateTime<chrono::U
             _ = tick.tick() => {}
         }
         // Overlap the windows: an account committed just after the last look is still found.
-        match hub
-            .place_new_accounts(since - chrono::Duration::seconds(30))
-            .await
-        {
+        match hub.place_new_accounts(since - chrono::Duration::seconds(30)).await {
             Ok(next) => since = next,
             Err(e) => tracing::warn!(error = %e, "could not look for new accounts"),
         }

@@ -11,6 +11,7 @@ use crate::auth::LoginLimiter;
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
+use crate::headcounts::{CheckinWriter, HeadcountPulse};
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
 
@@ -20,6 +21,8 @@ pub struct Hub {
     pub targeting: Targeting,
     pub atlas: &'static CountryAtlas,
     pub delivery: Delivery,
+    pub checkins: CheckinWriter,
+    pub pulse: HeadcountPulse,
     pub logins: LoginLimiter,
     /// Cancelled when the hub stops; every stream and task watches it.
     pub shutdown: CancellationToken,
@@ -39,47 +42,35 @@ impl Hub {
         targeting.load(staff.into_iter().map(|s| {
             let places = StaffPlaces {
                 position: s.position.map(|(p, recorded_at)| Fix {
-                    at: Point {
-                        lon: p.lon,
-                        lat: p.lat,
-                    },
+                    at: Point { lon: p.lon, lat: p.lat },
                     recorded_at,
                 }),
-                duty_station: s.duty_station.map(|p| Point {
-                    lon: p.lon,
-                    lat: p.lat,
-                }),
+                duty_station: s.duty_station.map(|p| Point { lon: p.lon, lat: p.lat }),
                 trips: Vec::new(),
             };
             (s.id, places)
         }));
-        tracing::info!(
-            backend = store.backend(),
-            staff = targeting.len(),
-            "storage ready"
-        );
+        tracing::info!(backend = store.backend(), staff = targeting.len(), "storage ready");
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         Ok(Hub {
             atlas: CountryAtlas::embedded(),
             config,
+            checkins: CheckinWriter::start(store.clone(), shutdown.clone(), &tasks),
+            pulse: HeadcountPulse::default(),
             store,
             targeting,
             delivery: Delivery::default(),
             logins: LoginLimiter::default(),
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
         })
     }
 
     /// Puts a new account's duty station into the targeting index.
     pub fn place_staff(&self, user: &User) {
         if user.role == Role::Staff {
-            self.targeting.set_duty_station(
-                user.id,
-                user.duty_station.map(|p| Point {
-                    lon: p.lon,
-                    lat: p.lat,
-                }),
-            );
+            self.targeting
+                .set_duty_station(user.id, user.duty_station.map(|p| Point { lon: p.lon, lat: p.lat }));
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod countries;
 pub mod delivery;
 pub mod error;
+pub mod headcounts;
 pub mod http;
 pub mod hub;
 pub mod storage;

@@ -60,28 +60,19 @@ enum UserCommand {
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
-    Role::parse(value)
-        .ok_or_else(|| "must be staff, security_officer, watch_officer or admin".into())
+    Role::parse(value).ok_or_else(|| "must be staff, security_officer, watch_officer or admin".into())
 }
 
 fn parse_position(value: &str) -> Result<Position, String> {
-    let (lat, lon) = value
-        .split_once(',')
-        .ok_or("expected LAT,LON such as 0.49,29.47")?;
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<f64>()
-            .map_err(|_| format!("'{v}' is not a number"))
-    };
+    let (lat, lon) = value.split_once(',').ok_or("expected LAT,LON such as 0.49,29.47")?;
+    let parse = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("'{v}' is not a number"));
     Ok(Position::new(parse(lat)?, parse(lon)?))
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SCAAN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("SCAAN_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
@@ -95,9 +86,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { overrides } => {
-            serve(Config::load(cli.config.as_deref(), &overrides)?).await
-        }
+        Command::Serve { overrides } => serve(Config::load(cli.config.as_deref(), &overrides)?).await,
         Command::User {
             command:
                 UserCommand::Add {
@@ -136,7 +125,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
-        format!("cannot listen on {} for HTTP; is another hub running? choose another with --listen", config.listen)
+        format!(
+            "cannot listen on {} for HTTP; is another hub running? choose another with --listen",
+            config.listen
+        )
     })?;
     let app = App::build(config).await?;
     let shutdown = CancellationToken::new();
@@ -153,11 +145,10 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

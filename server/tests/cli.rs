@@ -42,12 +42,7 @@ fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::proces
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -56,37 +51,16 @@ async fn accounts_added_while_serving_can_log_in_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut hub, base) = serve(dir.path());
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
 
     let out = add_user(
         dir.path(),
-        &[
-            "--username",
-            "amani",
-            "--role",
-            "staff",
-            "--duty-station",
-            "0.49,29.47",
-        ],
+        &["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"],
         "a long passphrase\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        created["duty_station"],
-        serde_json::json!({"lat": 0.49, "lon": 29.47})
-    );
+    assert_eq!(created["duty_station"], serde_json::json!({"lat": 0.49, "lon": 29.47}));
 
     let login = http
         .post(format!("{base}/api/v1/auth/login"))
@@ -105,14 +79,7 @@ async fn accounts_added_while_serving_can_log_in_and_sigterm_stops_cleanly() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already taken"));
     let bad = add_user(
         dir.path(),
-        &[
-            "--username",
-            "kivu",
-            "--role",
-            "security_officer",
-            "--countries",
-            "XX",
-        ],
+        &["--username", "kivu", "--role", "security_officer", "--countries", "XX"],
         "a long passphrase",
     );
     assert!(
@@ -147,10 +114,7 @@ fn configuration_mistakes_are_explained() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("sqlite://") && err.contains("postgres://"),
-        "{err}"
-    );
+    assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scaan.toml");

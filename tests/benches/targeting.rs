@@ -246,14 +246,8 @@ fn measure(
     for _ in 0..CHECKED {
         let area = TargetArea::new(&next_area());
         let found = targeting.recipients(&area, now()).len();
-        let expected = staff
-            .iter()
-            .filter(|u| targeting.reaches(**u, &area, now()))
-            .count();
-        assert_eq!(
-            found, expected,
-            "{name} at {size}: the index and the rule disagree"
-        );
+        let expected = staff.iter().filter(|u| targeting.reaches(**u, &area, now())).count();
+        assert_eq!(found, expected, "{name} at {size}: the index and the rule disagree");
     }
     let areas: Vec<Area> = (0..QUERIES).map(|_| next_area()).collect();
     let mut total = Vec::with_capacity(QUERIES);
@@ -344,26 +338,12 @@ fn main() {
 
     println!(
         "{:>9}  {:<14} {:>8} {:>8} {:>8} {:>11} {:>15} {:>15}",
-        "staff",
-        "area",
-        "p50 µs",
-        "p95 µs",
-        "p99 µs",
-        "prepare µs",
-        "avg recipients",
-        "max recipients"
+        "staff", "area", "p50 µs", "p95 µs", "p99 µs", "prepare µs", "avg recipients", "max recipients"
     );
     for r in &rows {
         println!(
             "{:>9}  {:<14} {:>8.0} {:>8.0} {:>8.0} {:>11.0} {:>15.0} {:>15}",
-            r.staff,
-            r.area,
-            r.p50_us,
-            r.p95_us,
-            r.p99_us,
-            r.prepare_p50_us,
-            r.avg_recipients,
-            r.max_recipients
+            r.staff, r.area, r.p50_us, r.p95_us, r.p99_us, r.prepare_p50_us, r.avg_recipients, r.max_recipients
         );
     }
     for u in &upkeep {
@@ -390,7 +370,6 @@ fn main() {
                    "record_fix_us": tenths(u.record_fix_us)})
         })
         .collect();
-    let summary =
-        json!({"bench": "targeting", "queries": QUERIES, "results": results, "upkeep": upkeep});
+    let summary = json!({"bench": "targeting", "queries": QUERIES, "results": results, "upkeep": upkeep});
     println!("{summary}");
 }

@@ -26,9 +26,7 @@ impl Hub {
     pub fn reach(&self, content: &NewAlert) -> Reach {
         Reach {
             countries: self.atlas.countries_reached(&content.area),
-            staff: self
-                .targeting
-                .recipients(&TargetArea::new(&content.area), Utc::now()),
+            staff: self.targeting.recipients(&TargetArea::new(&content.area), Utc::now()),
         }
     }
 
@@ -52,9 +50,7 @@ impl Hub {
         };
         self.store.insert_alert(&alert, &reach.staff).await?;
         self.delivery.publish(
-            &Envelope::Alert {
-                alert: alert.clone(),
-            },
+            &Envelope::Alert { alert: alert.clone() },
             Audience {
                 staff: &reach.staff,
                 countries: &alert.countries,
@@ -66,12 +62,7 @@ impl Hub {
 
     /// Applies a patch: the new revision reaches everyone the alert reached before plus anyone
     /// a changed area now covers.
-    pub async fn update_alert(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        patch: AlertPatch,
-    ) -> Result<Alert, ApiError> {
+    pub async fn update_alert(&self, caller: &Caller, id: Uuid, patch: AlertPatch) -> Result<Alert, ApiError> {
         let previous = self.alert_to_change(caller, id).await?;
         if patch.is_empty() {
             return Err(ApiError::Invalid(scaan_schemas::Invalid::new(
@@ -94,12 +85,7 @@ impl Hub {
         self.store_revision(&previous, alert, &added).await
     }
 
-    pub async fn cancel_alert(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        reason: String,
-    ) -> Result<Alert, ApiError> {
+    pub async fn cancel_alert(&self, caller: &Caller, id: Uuid, reason: String) -> Result<Alert, ApiError> {
         let previous = self.alert_to_change(caller, id).await?;
         let mut alert = self.next_revision(&previous, MsgType::Cancel);
         alert.cancel_reason = Some(reason);
@@ -109,11 +95,7 @@ impl Hub {
     /// The stored alert, if the caller may change it and it is still open to change.
     async fn alert_to_change(&self, caller: &Caller, id: Uuid) -> Result<Alert, ApiError> {
         caller.require_officer()?;
-        let alert = self
-            .store
-            .alert(id)
-            .await?
-            .ok_or(ApiError::NotFound("alert"))?;
+        let alert = self.store.alert(id).await?.ok_or(ApiError::NotFound("alert"))?;
         if !caller.may_see(&alert.countries) {
             return Err(ApiError::NotFound("alert"));
         }
@@ -138,24 +120,13 @@ impl Hub {
 
     /// Stores a revision and delivers it to every recipient so far, plus `added`, and to the
     /// officers of both the old and the new countries.
-    async fn store_revision(
-        &self,
-        previous: &Alert,
-        mut alert: Alert,
-        added: &[Uuid],
-    ) -> Result<Alert, ApiError> {
+    async fn store_revision(&self, previous: &Alert, mut alert: Alert, added: &[Uuid]) -> Result<Alert, ApiError> {
         let mut staff = self.store.alert_recipients(alert.id).await?;
         let known: BTreeSet<Uuid> = staff.iter().copied().collect();
-        let added: Vec<Uuid> = added
-            .iter()
-            .copied()
-            .filter(|u| !known.contains(u))
-            .collect();
+        let added: Vec<Uuid> = added.iter().copied().filter(|u| !known.contains(u)).collect();
         staff.extend_from_slice(&added);
         alert.recipients = staff.len() as u32;
-        self.store
-            .update_alert(&alert, previous.revision, &added)
-            .await?;
+        self.store.update_alert(&alert, previous.revision, &added).await?;
         let countries: Vec<String> = previous
             .countries
             .iter()
@@ -165,12 +136,8 @@ impl Hub {
             .into_iter()
             .collect();
         let envelope = match alert.msg_type {
-            MsgType::Cancel => Envelope::AlertCancel {
-                alert: alert.clone(),
-            },
-            _ => Envelope::AlertUpdate {
-                alert: alert.clone(),
-            },
+            MsgType::Cancel => Envelope::AlertCancel { alert: alert.clone() },
+            _ => Envelope::AlertUpdate { alert: alert.clone() },
         };
         self.delivery.publish(
             &envelope,

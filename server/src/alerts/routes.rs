@@ -36,10 +36,7 @@ async fn send_alert(
     caller: Caller,
     ApiJson(content): ApiJson<NewAlert>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(hub.send_alert(&caller, content).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(hub.send_alert(&caller, content).await?)))
 }
 
 /// How many people an alert would reach, and in which countries, without sending it.
@@ -88,11 +85,7 @@ async fn list_alerts(
         Role::WatchOfficer => AlertScope::All,
         Role::SecurityOfficer => AlertScope::Countries(caller.user.countries.clone()),
         Role::Staff => AlertScope::Recipient(caller.user.id),
-        Role::Admin => {
-            return Err(ApiError::forbidden(
-                "administrators manage accounts, not alerts",
-            ))
-        }
+        Role::Admin => return Err(ApiError::forbidden("administrators manage accounts, not alerts")),
     };
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let active_at = params.active.then(Utc::now);
@@ -108,11 +101,7 @@ async fn readable_alert(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Al
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Alert), (status = 404, body = ErrorBody)))]
-async fn get_alert(
-    State(hub): State<Arc<Hub>>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> Result<Json<Alert>, ApiError> {
+async fn get_alert(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<Alert>, ApiError> {
     Ok(Json(readable_alert(&hub, &caller, id).await?))
 }
 
@@ -127,10 +116,7 @@ async fn get_alert_cap(
 ) -> Result<impl IntoResponse, ApiError> {
     let alert = readable_alert(&hub, &caller, id).await?;
     let xml = scaan_schemas::cap::to_cap_xml(&alert, &hub.config.cap_sender);
-    Ok((
-        [(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")],
-        xml,
-    ))
+    Ok(([(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")], xml))
 }
 
 /// Changes an alert; its recipients get `alert_update`.

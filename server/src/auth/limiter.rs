@@ -30,16 +30,10 @@ impl LoginLimiter {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let wait = |key: Key, limit: usize| {
             let times = map.get(&key)?;
-            let recent: Vec<&Instant> = times
-                .iter()
-                .filter(|t| now.duration_since(**t) < WINDOW)
-                .collect();
-            (recent.len() >= limit)
-                .then(|| (WINDOW - now.duration_since(*recent[recent.len() - limit])).as_secs() + 1)
+            let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < WINDOW).collect();
+            (recent.len() >= limit).then(|| (WINDOW - now.duration_since(*recent[recent.len() - limit])).as_secs() + 1)
         };
-        match wait(Key::Username(username.to_owned()), PER_USERNAME)
-            .max(wait(Key::Address(address), PER_ADDRESS))
-        {
+        match wait(Key::Username(username.to_owned()), PER_USERNAME).max(wait(Key::Address(address), PER_ADDRESS)) {
             Some(seconds) => Err(seconds),
             None => Ok(()),
         }
@@ -49,11 +43,7 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > SWEEP_ABOVE {
-            map.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
-            });
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
         for (key, limit) in [
             (Key::Username(username.to_owned()), PER_USERNAME),
@@ -61,11 +51,7 @@ impl LoginLimiter {
         ] {
             let times = map.entry(key).or_default();
             times.push_back(now);
-            while times.len() > limit
-                || times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-            {
+            while times.len() > limit || times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
                 times.pop_front();
             }
         }

@@ -48,10 +48,7 @@ impl FromRequestParts<Arc<Hub>> for Caller {
         ))?;
         let hash = token_hash(&token);
         match hub.store.token_user(&hash, Utc::now()).await? {
-            Some(user) => Ok(Caller {
-                user,
-                token_hash: hash,
-            }),
+            Some(user) => Ok(Caller { user, token_hash: hash }),
             None => Err(ApiError::Unauthenticated(
                 "the token is unknown, expired or revoked; log in again",
             )),
@@ -65,9 +62,7 @@ fn bearer(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
     }
     let upgrading = parts
         .headers
@@ -96,11 +91,7 @@ impl Caller {
         if roles.contains(&self.user.role) {
             Ok(())
         } else {
-            let allowed = roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(" or ");
+            let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
             Err(ApiError::forbidden(format!(
                 "this needs the role {allowed}; you are {}",
                 self.user.role.as_str()

@@ -1,8 +1,6 @@
 //! Argon2id password hashes. Hashing is deliberately slow, so it runs off the async workers.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use std::sync::LazyLock;
 
@@ -26,12 +24,9 @@ pub async fn verify_password(password: String, hash: Option<String>) -> anyhow::
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DECOY.clone());
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| anyhow::anyhow!("stored password hash is unreadable: {e}"))?;
-        Ok(known
-            && Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok())
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored password hash is unreadable: {e}"))?;
+        Ok(known && Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await?
 }

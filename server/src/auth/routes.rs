@@ -15,9 +15,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::hub::Hub;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
-    OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(logout))
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout))
 }
 
 /// Exchanges a username and password for a bearer token.
@@ -33,9 +31,7 @@ async fn login(
         .check(&body.username, address)
         .map_err(|retry_after_s| ApiError::TooManyAttempts { retry_after_s })?;
     let account = hub.store.credentials(&body.username).await?;
-    let (user, hash) = account
-        .map(|(u, h)| (Some(u), Some(h)))
-        .unwrap_or((None, None));
+    let (user, hash) = account.map(|(u, h)| (Some(u), Some(h))).unwrap_or((None, None));
     let user = match (verify_password(body.password, hash).await?, user) {
         (true, Some(user)) => user,
         _ => {
@@ -62,9 +58,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<StatusCode, ApiError> {
-    hub.store
-        .revoke_token(&caller.token_hash, Utc::now())
-        .await?;
+    hub.store.revoke_token(&caller.token_hash, Utc::now()).await?;
     hub.delivery.disconnect_token(caller.token_hash);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -108,18 +108,10 @@ impl Delivery {
             }
         };
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        let staff = audience
-            .staff
-            .iter()
-            .filter_map(|u| registry.by_user.get(u))
-            .flatten();
+        let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
             registry.connections.get(id).is_some_and(|c| {
-                c.role == Role::WatchOfficer
-                    || audience
-                        .countries
-                        .iter()
-                        .any(|country| c.countries.contains(country))
+                c.role == Role::WatchOfficer || audience.countries.iter().any(|country| c.countries.contains(country))
             })
         });
         let mut queued = 0;
@@ -134,9 +126,7 @@ impl Delivery {
             };
             match connection.queue.try_send(bytes.clone()) {
                 Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    connection.lagged.store(true, Ordering::Release)
-                }
+                Err(mpsc::error::TrySendError::Full(_)) => connection.lagged.store(true, Ordering::Release),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
@@ -146,11 +136,7 @@ impl Delivery {
     /// Closes every stream opened with a token that has just been revoked.
     pub fn disconnect_token(&self, token_hash: [u8; 32]) {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        for connection in registry
-            .connections
-            .values()
-            .filter(|c| c.token_hash == token_hash)
-        {
+        for connection in registry.connections.values().filter(|c| c.token_hash == token_hash) {
             connection.closed.cancel();
         }
     }
@@ -181,9 +167,7 @@ mod tests {
     }
 
     fn envelope(n: usize) -> Envelope {
-        Envelope::Resync {
-            reason: n.to_string(),
-        }
+        Envelope::Resync { reason: n.to_string() }
     }
 
     #[tokio::test]
@@ -212,20 +196,12 @@ mod tests {
             );
             tokio::task::yield_now().await;
         }
-        assert_eq!(
-            reader.await.unwrap(),
-            total,
-            "the reading client got everything"
-        );
+        assert_eq!(reader.await.unwrap(), total, "the reading client got everything");
         assert!(
             slow_sub.lagged.load(Ordering::Acquire),
             "the stalled client is told to resync"
         );
-        assert_eq!(
-            slow_sub.envelopes.len(),
-            QUEUE_DEPTH,
-            "and its queue stays bounded"
-        );
+        assert_eq!(slow_sub.envelopes.len(), QUEUE_DEPTH, "and its queue stays bounded");
     }
 
     #[test]
@@ -247,10 +223,7 @@ mod tests {
             },
         );
         assert_eq!(queued, 3);
-        let got: Vec<bool> = subs
-            .iter_mut()
-            .map(|s| s.envelopes.try_recv().is_ok())
-            .collect();
+        let got: Vec<bool> = subs.iter_mut().map(|s| s.envelopes.try_recv().is_ok()).collect();
         assert_eq!(got, [true, true, false, true, false]);
         delivery.unsubscribe(subs[3].id);
         assert_eq!(

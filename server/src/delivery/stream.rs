@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{ClientMessage, Envelope, Rejected};
+use scaan_schemas::{ClientMessage, Envelope, NewCheckin, Rejected};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,11 +37,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     params(("access_token" = Option<String>, Query, description = "the bearer token, for browsers")),
     responses((status = 101, description = "switching to WebSocket; frames are `Envelope` JSON"),
         (status = 401, body = scaan_schemas::ErrorBody)))]
-async fn stream(
-    State(hub): State<Arc<Hub>>,
-    caller: Caller,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn stream(State(hub): State<Arc<Hub>>, caller: Caller, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
@@ -123,9 +119,7 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
     let message = match scaan_schemas::parse::<ClientMessage>(bytes) {
         Ok(message) => message,
         Err(Rejected::Syntax(e)) => return Some(error("malformed_json", &e, reference)),
-        Err(Rejected::Invalid(e)) => {
-            return Some(error("invalid_field", &e.to_string(), reference))
-        }
+        Err(Rejected::Invalid(e)) => return Some(error("invalid_field", &e.to_string(), reference)),
     };
     match message {
         ClientMessage::Location { location, .. } => {
@@ -134,9 +128,35 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
             }
             match hub.record_location(&caller.user, location).await {
                 Ok(()) => None,
+                Err(e) => Some(error(e.body().error.code.as_str(), &e.body().error.message, reference)),
+            }
+        }
+        ClientMessage::Checkin {
+            alert_id,
+            status,
+            position,
+            note,
+            ..
+        } => {
+            let new = NewCheckin {
+                status,
+                position,
+                note,
+                staff_id: None,
+                via: None,
+            };
+            if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
+                return Some(error("invalid_field", &e.to_string(), reference));
+            }
+            match hub.check_in(&caller.user, alert_id, new).await {
+                Ok(checkin) => Some(Envelope::CheckinAck {
+                    alert_id,
+                    status: checkin.status,
+                    reference,
+                }),
                 Err(e) => Some(error(
                     e.body().error.code.as_str(),
-                    &e.body().error.message,
+                    &e.body().error.message_with_field(),
                     reference,
                 )),
             }

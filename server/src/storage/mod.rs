@@ -7,11 +7,9 @@
 //! and the same test suite on both, with no lowest-common-denominator `Any` driver.
 
 use chrono::{DateTime, Utc};
-use scaan_schemas::{Alert, NewUser, Position, Role, User};
+use scaan_schemas::{Alert, Checkin, NewUser, PersonStatus, Position, Role, User, Via};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use std::str::FromStr;
@@ -68,6 +66,30 @@ pub struct StaffRecord {
     pub position: Option<(Position, DateTime<Utc>)>,
 }
 
+/// One person's standing in a headcount.
+#[derive(Debug, Clone)]
+pub struct StandingRecord {
+    pub staff_id: Uuid,
+    pub username: String,
+    pub name: String,
+    pub status: PersonStatus,
+    pub via: Option<Via>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub position: Option<Position>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    id: Uuid,
+    username: String,
+    name: String,
+    status: String,
+    via: Option<String>,
+    updated_at: Option<DateTime<Utc>>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: Uuid,
@@ -93,10 +115,7 @@ impl From<UserRow> for User {
                 .filter(|c| !c.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            duty_station: r
-                .duty_lat
-                .zip(r.duty_lon)
-                .map(|(lat, lon)| Position::new(lat, lon)),
+            duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
         }
     }
 }
@@ -185,10 +204,7 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
-        on_either!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        on_either!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -198,12 +214,7 @@ impl Store {
 
     // ---- accounts ----
 
-    pub async fn create_user(
-        &self,
-        new: &NewUser,
-        password_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<User> {
+    pub async fn create_user(&self, new: &NewUser, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
         let user = User {
             id: Uuid::new_v4(),
             username: new.username.clone(),
@@ -212,7 +223,8 @@ impl Store {
             countries: new.countries.clone(),
             duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
         };
-        let sql = "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
+        let sql =
+            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         let inserted = on_either!(self, |pool| sqlx::query(sql)
             .bind(user.id)
@@ -228,9 +240,7 @@ impl Store {
             .await
             .map(|_| ()));
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict("username"))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict("username")),
             other => other.map(|_| user).map_err(Into::into),
         }
     }
@@ -253,27 +263,20 @@ impl Store {
 
     pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(Into::into))
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
-        let rows: Vec<UserRow> =
-            on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Accounts created at or after `since` (the hub polls this for accounts the CLI adds).
     pub async fn users_created_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE created_at >= $1");
-        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)
-            .bind(since)
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -325,12 +328,7 @@ impl Store {
     // ---- positions ----
 
     /// Stores a position fix unless a newer one is already held; returns whether it was stored.
-    pub async fn record_position(
-        &self,
-        user: Uuid,
-        at: Position,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<bool> {
+    pub async fn record_position(&self, user: Uuid, at: Position, recorded_at: DateTime<Utc>) -> Result<bool> {
         let sql = "INSERT INTO positions (user_id, lat, lon, accuracy_m, recorded_at) VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (user_id) DO UPDATE
                    SET lat = excluded.lat, lon = excluded.lon, accuracy_m = excluded.accuracy_m, recorded_at = excluded.recorded_at
@@ -365,10 +363,7 @@ impl Store {
             .into_iter()
             .map(|r| StaffRecord {
                 id: r.id,
-                duty_station: r
-                    .duty_lat
-                    .zip(r.duty_lon)
-                    .map(|(lat, lon)| Position::new(lat, lon)),
+                duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
                 position: match (r.lat, r.lon, r.recorded_at) {
                     (Some(lat), Some(lon), Some(at)) => Some((Position::new(lat, lon), at)),
                     _ => None,
@@ -381,7 +376,8 @@ impl Store {
 
     /// Stores a new alert with the countries it reaches and the people it was sent to, at once.
     pub async fn insert_alert(&self, alert: &Alert, recipients: &[Uuid]) -> Result<()> {
-        let sql = "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
+        let sql =
+            "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(sql)
@@ -402,12 +398,7 @@ impl Store {
 
     /// Stores a new revision of an alert, provided nobody stored another since `previous`, and
     /// adds the people the new revision reaches for the first time.
-    pub async fn update_alert(
-        &self,
-        alert: &Alert,
-        previous: u32,
-        new_recipients: &[Uuid],
-    ) -> Result<()> {
+    pub async fn update_alert(&self, alert: &Alert, previous: u32, new_recipients: &[Uuid]) -> Result<()> {
         let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
         let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
         on_either!(self, |pool| {
@@ -438,20 +429,13 @@ impl Store {
 
     pub async fn alert(&self, id: Uuid) -> Result<Option<Alert>> {
         let sql = "SELECT body FROM alerts WHERE id = $1";
-        let row: Option<(Json<Alert>,)> = on_either!(self, |pool| sqlx::query_as(sql)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<(Json<Alert>,)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(|(Json(a),)| a))
     }
 
     /// Newest first; with `active_at`, only alerts neither cancelled nor expired at that time.
-    pub async fn alerts(
-        &self,
-        scope: &AlertScope,
-        active_at: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<Alert>> {
+    pub async fn alerts(&self, scope: &AlertScope, active_at: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<Alert>> {
         let rows: Vec<(Json<Alert>,)> = on_either!(self, |pool| {
             let mut q = QueryBuilder::new("SELECT body FROM alerts WHERE 1 = 1");
             match scope {
@@ -476,8 +460,7 @@ impl Store {
                     .push(" AND expires_at > ")
                     .push_bind(now);
             }
-            q.push(" ORDER BY sent_at DESC LIMIT ")
-                .push_bind(i64::from(limit));
+            q.push(" ORDER BY sent_at DESC LIMIT ").push_bind(i64::from(limit));
             q.build_query_as().fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(Json(a),)| a).collect())
@@ -486,11 +469,82 @@ impl Store {
     /// Everyone an alert was sent to, over all its revisions.
     pub async fn alert_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
         let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1";
-        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql)
-            .bind(alert)
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
+    // ---- headcounts ----
+
+    /// Stores a batch of check-ins in one transaction (one commit, one fsync, for all of them):
+    /// each goes into the history, and becomes its person's standing unless a later one has.
+    pub async fn record_checkins(&self, batch: &[Checkin]) -> Result<()> {
+        let standing = "UPDATE alert_recipients SET status = $3, via = $4, updated_at = $5, lat = $6, lon = $7
+                        WHERE alert_id = $1 AND user_id = $2 AND (updated_at IS NULL OR updated_at <= $5)";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO checkins (id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at) ",
+                );
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.id)
+                        .push_bind(c.alert_id)
+                        .push_bind(c.staff_id)
+                        .push_bind(PersonStatus::from(c.status).as_str())
+                        .push_bind(c.via.as_str())
+                        .push_bind(c.position.map(|p| p.lat))
+                        .push_bind(c.position.map(|p| p.lon))
+                        .push_bind(c.position.and_then(|p| p.accuracy_m))
+                        .push_bind(c.note.as_deref())
+                        .push_bind(c.recorded_by)
+                        .push_bind(c.recorded_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for c in batch {
+                sqlx::query(standing)
+                    .bind(c.alert_id)
+                    .bind(c.staff_id)
+                    .bind(PersonStatus::from(c.status).as_str())
+                    .bind(c.via.as_str())
+                    .bind(c.recorded_at)
+                    .bind(c.position.map(|p| p.lat))
+                    .bind(c.position.map(|p| p.lon))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// How many recipients of an alert stand at each status.
+    pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32)>> {
+        let sql = "SELECT status, COUNT(*) FROM alert_recipients WHERE alert_id = $1 GROUP BY status";
+        let rows: Vec<(String, i64)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n)| Some((PersonStatus::parse(&s)?, n as u32)))
+            .collect())
+    }
+
+    /// Every recipient of an alert with their standing (the headcount board).
+    pub async fn headcount_people(&self, alert: Uuid) -> Result<Vec<StandingRecord>> {
+        let sql = "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon
+                   FROM alert_recipients r JOIN users u ON u.id = r.user_id WHERE r.alert_id = $1 ORDER BY u.username";
+        let rows: Vec<StandingRow> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StandingRecord {
+                staff_id: r.id,
+                username: r.username,
+                name: r.name,
+                status: PersonStatus::parse(&r.status).unwrap_or(PersonStatus::NoResponse),
+                via: r.via.as_deref().and_then(Via::parse),
+                updated_at: r.updated_at,
+                position: r.lat.zip(r.lon).map(|(lat, lon)| Position::new(lat, lon)),
+            })
+            .collect())
     }
 
     pub async fn is_recipient(&self, alert: Uuid, user: Uuid) -> Result<bool> {

@@ -153,8 +153,8 @@ impl Circle {
         let (sin_half_lat, cos_half_lat) = sin_cos((p.lat - self.centre.lat).to_radians() / 2.0);
         let (sin_half_lon, _) = sin_cos(d_lon.to_radians() / 2.0);
         // cos(lat₀ + Δ) with cos Δ = 1 − 2·sin²(Δ/2) and sin Δ = 2·sin(Δ/2)·cos(Δ/2).
-        let cos_lat = self.cos_lat * (1.0 - 2.0 * sin_half_lat * sin_half_lat)
-            - self.sin_lat * 2.0 * sin_half_lat * cos_half_lat;
+        let cos_lat =
+            self.cos_lat * (1.0 - 2.0 * sin_half_lat * sin_half_lat) - self.sin_lat * 2.0 * sin_half_lat * cos_half_lat;
         sin_half_lat * sin_half_lat + self.cos_lat * cos_lat * sin_half_lon * sin_half_lon
     }
 
@@ -162,9 +162,7 @@ impl Circle {
     /// lon/lat box farthest from the centre is a corner, as long as the box keeps well away
     /// from the centre's antimeridian.
     fn overlap(&self, west: f64, south: f64, east: f64, north: f64) -> Overlap {
-        let far_lon = (west - self.centre.lon)
-            .abs()
-            .max((east - self.centre.lon).abs());
+        let far_lon = (west - self.centre.lon).abs().max((east - self.centre.lon).abs());
         let corners = [(west, south), (west, north), (east, south), (east, north)];
         let all_in = far_lon <= 90.0
             && corners
@@ -192,16 +190,10 @@ fn sin_cos(x: f64) -> (f64, f64) {
     }
     let x2 = x * x;
     let term = |k: f64| x2 * (1.0 / (k * (k + 1.0)));
-    let sin = x
-        * (1.0
-            - term(2.0)
-                * (1.0 - term(4.0) * (1.0 - term(6.0) * (1.0 - term(8.0) * (1.0 - term(10.0))))));
+    let sin = x * (1.0 - term(2.0) * (1.0 - term(4.0) * (1.0 - term(6.0) * (1.0 - term(8.0) * (1.0 - term(10.0))))));
     let cos = 1.0
         - term(1.0)
-            * (1.0
-                - term(3.0)
-                    * (1.0
-                        - term(5.0) * (1.0 - term(7.0) * (1.0 - term(9.0) * (1.0 - term(11.0))))));
+            * (1.0 - term(3.0) * (1.0 - term(5.0) * (1.0 - term(7.0) * (1.0 - term(9.0) * (1.0 - term(11.0))))));
     (sin, cos)
 }
 
@@ -218,10 +210,7 @@ fn circle_envelopes(centre: Point, radius_m: f64) -> Vec<AABB<[f64; 2]>> {
     // cap touches one).
     let ratio = angle.sin() / centre.lat.to_radians().cos();
     if south <= -90.0 || north >= 90.0 || ratio >= 1.0 {
-        return vec![AABB::from_corners(
-            [-180.0, south.max(-90.0)],
-            [180.0, north.min(90.0)],
-        )];
+        return vec![AABB::from_corners([-180.0, south.max(-90.0)], [180.0, north.min(90.0)])];
     }
     let half_width = ratio.asin().to_degrees() + 1e-9;
     let (west, east) = (centre.lon - half_width, centre.lon + half_width);
@@ -276,10 +265,7 @@ mod tests {
 
     fn away(from: Point, bearing: f64, metres: f64) -> Point {
         let p = Geodesic.destination(geo::Point::new(from.lon, from.lat), bearing, metres);
-        Point {
-            lon: p.x(),
-            lat: p.y(),
-        }
+        Point { lon: p.x(), lat: p.y() }
     }
 
     #[test]
@@ -288,14 +274,8 @@ mod tests {
             let centre = Point { lon, lat };
             let area = circle(lon, lat, 5_000.0);
             for bearing in [0.0, 45.0, 90.0, 180.0, 270.0, 333.0] {
-                assert!(
-                    area.contains(away(centre, bearing, 4_990.0)),
-                    "{lat} {bearing}"
-                );
-                assert!(
-                    !area.contains(away(centre, bearing, 5_010.0)),
-                    "{lat} {bearing}"
-                );
+                assert!(area.contains(away(centre, bearing, 4_990.0)), "{lat} {bearing}");
+                assert!(!area.contains(away(centre, bearing, 5_010.0)), "{lat} {bearing}");
                 assert!(area.contains(away(centre, bearing, 100.0)));
                 assert!(!area.contains(away(centre, bearing, 9_000.0)));
             }
@@ -313,12 +293,8 @@ mod tests {
             };
             let metres = rng.gen_range(1.0..1_500_000.0);
             let b = away(a, rng.gen_range(0.0..360.0), metres);
-            let sphere =
-                Haversine.distance(geo::Point::new(a.lon, a.lat), geo::Point::new(b.lon, b.lat));
-            assert!(
-                (sphere / metres - 1.0).abs() < SPHERE_ERROR * 0.9,
-                "{a:?} {b:?}"
-            );
+            let sphere = Haversine.distance(geo::Point::new(a.lon, a.lat), geo::Point::new(b.lon, b.lat));
+            assert!((sphere / metres - 1.0).abs() < SPHERE_ERROR * 0.9, "{a:?} {b:?}");
         }
     }
 
@@ -337,15 +313,9 @@ mod tests {
                 lon -= 360.0 * lon.signum();
             }
             let lat = (centre.lat + rng.gen_range(-spread..spread)).clamp(-90.0, 90.0);
-            let angle = 2.0
-                * Circle::new(centre, 1.0)
-                    .haversine_to(Point { lon, lat })
-                    .sqrt()
-                    .asin();
-            let expected = Haversine.distance(
-                geo::Point::new(centre.lon, centre.lat),
-                geo::Point::new(lon, lat),
-            ) / EARTH_RADIUS_M;
+            let angle = 2.0 * Circle::new(centre, 1.0).haversine_to(Point { lon, lat }).sqrt().asin();
+            let expected =
+                Haversine.distance(geo::Point::new(centre.lon, centre.lat), geo::Point::new(lon, lat)) / EARTH_RADIUS_M;
             assert!(
                 (angle - expected).abs() <= 1e-9 * expected + 1e-13,
                 "{centre:?} ({lon}, {lat}): {angle} {expected}"
@@ -355,10 +325,7 @@ mod tests {
 
     #[test]
     fn a_circle_across_the_antimeridian_reaches_both_sides() {
-        let centre = Point {
-            lon: 179.9,
-            lat: -17.0,
-        };
+        let centre = Point { lon: 179.9, lat: -17.0 };
         let area = circle(centre.lon, centre.lat, 30_000.0);
         let east_of_the_line = away(centre, 90.0, 25_000.0);
         assert!(east_of_the_line.lon < -179.0);
@@ -380,10 +347,7 @@ mod tests {
     fn a_circle_over_a_pole_spans_every_longitude() {
         let area = circle(20.0, 89.9, 50_000.0);
         assert_eq!(area.envelopes.len(), 1);
-        let over = Point {
-            lon: -160.0,
-            lat: 89.8,
-        };
+        let over = Point { lon: -160.0, lat: 89.8 };
         assert!(area.contains(over));
         assert!(area.envelopes[0].contains_point(&[over.lon, over.lat]));
     }
@@ -401,9 +365,7 @@ mod tests {
             let edge = away(centre, rng.gen_range(0.0..360.0), radius * 0.999_999);
             assert!(area.contains(edge));
             assert!(
-                area.envelopes
-                    .iter()
-                    .any(|e| e.contains_point(&[edge.lon, edge.lat])),
+                area.envelopes.iter().any(|e| e.contains_point(&[edge.lon, edge.lat])),
                 "{centre:?} {radius} {edge:?}"
             );
         }
@@ -420,11 +382,7 @@ mod tests {
             };
             let radius = rng.gen_range(100.0..500_000.0);
             let area = circle(centre.lon, centre.lat, radius);
-            let corner = away(
-                centre,
-                rng.gen_range(0.0..360.0),
-                radius * rng.gen_range(0.0..1.2),
-            );
+            let corner = away(centre, rng.gen_range(0.0..360.0), radius * rng.gen_range(0.0..1.2));
             let size = radius / 111_000.0 * rng.gen_range(0.0..1.0);
             let north = (corner.lat + size).min(90.0);
             let b = AABB::from_corners([corner.lon, corner.lat], [corner.lon + size, north]);
@@ -437,10 +395,7 @@ mod tests {
                     lon: rng.gen_range(b.lower()[0]..=b.upper()[0]),
                     lat: rng.gen_range(b.lower()[1]..=b.upper()[1]),
                 };
-                let metres = Geodesic.distance(
-                    geo::Point::new(centre.lon, centre.lat),
-                    geo::Point::new(p.lon, p.lat),
-                );
+                let metres = Geodesic.distance(geo::Point::new(centre.lon, centre.lat), geo::Point::new(p.lon, p.lat));
                 assert!(metres <= radius, "{centre:?} {radius} {b:?}");
             }
         }
@@ -449,13 +404,7 @@ mod tests {
 
     #[test]
     fn a_point_in_a_hole_is_outside() {
-        let outer: &[(f64, f64)] = &[
-            (0.0, 0.0),
-            (10.0, 0.0),
-            (10.0, 10.0),
-            (0.0, 10.0),
-            (0.0, 0.0),
-        ];
+        let outer: &[(f64, f64)] = &[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0)];
         let hole: &[(f64, f64)] = &[(4.0, 4.0), (6.0, 4.0), (6.0, 6.0), (4.0, 6.0), (4.0, 4.0)];
         let area = area(Geometry::Polygon {
             coordinates: polygon(&[outer, hole]),
@@ -463,14 +412,8 @@ mod tests {
         assert!(area.contains(Point { lon: 2.0, lat: 2.0 }));
         assert!(area.contains(Point { lon: 5.0, lat: 7.0 }));
         assert!(!area.contains(Point { lon: 5.0, lat: 5.0 }));
-        assert!(!area.contains(Point {
-            lon: 11.0,
-            lat: 5.0
-        }));
-        assert!(!area.contains(Point {
-            lon: 5.0,
-            lat: -1.0
-        }));
+        assert!(!area.contains(Point { lon: 11.0, lat: 5.0 }));
+        assert!(!area.contains(Point { lon: 5.0, lat: -1.0 }));
     }
 
     #[test]
@@ -492,44 +435,23 @@ mod tests {
         let area = area(Geometry::MultiPolygon {
             coordinates: vec![polygon(&[west]), polygon(&[east])],
         });
-        assert!(area.contains(Point {
-            lon: 178.0,
-            lat: -17.0
-        }));
+        assert!(area.contains(Point { lon: 178.0, lat: -17.0 }));
         assert!(area.contains(Point {
             lon: -179.0,
             lat: -17.0
         }));
-        assert!(!area.contains(Point {
-            lon: 0.0,
-            lat: -17.0
-        }));
-        assert!(!area.contains(Point {
-            lon: 178.0,
-            lat: -15.0
-        }));
+        assert!(!area.contains(Point { lon: 0.0, lat: -17.0 }));
+        assert!(!area.contains(Point { lon: 178.0, lat: -15.0 }));
         // One box per part, not one spanning the globe.
         assert_eq!(area.envelopes.len(), 2);
-        assert!(area
-            .envelopes
-            .iter()
-            .all(|e| e.upper()[0] - e.lower()[0] <= 3.0));
+        assert!(area.envelopes.iter().all(|e| e.upper()[0] - e.lower()[0] <= 3.0));
     }
 
     #[test]
     fn degenerate_areas_hold_nothing() {
-        assert!(!circle(10.0, 10.0, 0.0).contains(Point {
-            lon: 10.0,
-            lat: 10.0
-        }));
-        assert!(!circle(10.0, 10.0, f64::NAN).contains(Point {
-            lon: 10.0,
-            lat: 10.0
-        }));
-        assert!(!circle(10.0, 95.0, 1000.0).contains(Point {
-            lon: 10.0,
-            lat: 90.0
-        }));
+        assert!(!circle(10.0, 10.0, 0.0).contains(Point { lon: 10.0, lat: 10.0 }));
+        assert!(!circle(10.0, 10.0, f64::NAN).contains(Point { lon: 10.0, lat: 10.0 }));
+        assert!(!circle(10.0, 95.0, 1000.0).contains(Point { lon: 10.0, lat: 90.0 }));
         let flat = area(Geometry::Polygon {
             coordinates: polygon(&[&[(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (0.0, 0.0)]]),
         });

@@ -171,14 +171,11 @@ fn away(trips: &[TripLeg]) -> (i64, i64, bool) {
 
 fn placements(user: Uuid, places: &StaffPlaces) -> Placements {
     let fix_at = places.position.map_or(NO_FIX, |f| micros(f.recorded_at));
-    let fix = places
-        .position
-        .filter(|f| f.at.is_valid())
-        .map(|f| FixEntry {
-            at: f.at,
-            user,
-            recorded_at: fix_at,
-        });
+    let fix = places.position.filter(|f| f.at.is_valid()).map(|f| FixEntry {
+        at: f.at,
+        user,
+        recorded_at: fix_at,
+    });
     let (away_from, away_until, gapless) = away(&places.trips);
     let member = |role| Member { fix_at, user, role };
     let duty = places.duty_station.map(|p| {
@@ -339,10 +336,7 @@ impl Index {
     fn placed_at(&self, spot: &Spot, at: Moment, home: &mut Vec<Uuid>, away: &mut Vec<Uuid>) {
         for m in spot.members.range(..Member::first_at(at.fresh_since)) {
             match m.role {
-                Role::Trip {
-                    depart_at,
-                    return_at,
-                } => {
+                Role::Trip { depart_at, return_at } => {
                     if at.is_within(depart_at, return_at) {
                         away.push(m.user);
                     }
@@ -353,8 +347,7 @@ impl Index {
                     gapless,
                 } => {
                     let travelling = at.is_within(away_from, away_until)
-                        && (gapless
-                            || self.staff.get(&m.user).is_some_and(|p| p.is_travelling(at)));
+                        && (gapless || self.staff.get(&m.user).is_some_and(|p| p.is_travelling(at)));
                     if !travelling {
                         home.push(m.user);
                     }
@@ -371,10 +364,7 @@ impl Index {
     /// Whether nothing at all is left.
     #[cfg(test)]
     pub(super) fn is_bare(&self) -> bool {
-        self.staff.is_empty()
-            && self.members.is_empty()
-            && self.fixes.size() == 0
-            && self.spots.size() == 0
+        self.staff.is_empty() && self.members.is_empty() && self.fixes.size() == 0 && self.spots.size() == 0
     }
 
     /// Panics unless the R-trees and the spots hold exactly what the staff's places call for.

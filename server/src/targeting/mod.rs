@@ -173,9 +173,7 @@ impl Targeting {
     /// Whether this one person is reached (for late arrivals).
     pub fn reaches(&self, user: Uuid, area: &TargetArea, now: DateTime<Utc>) -> bool {
         let at = Moment::new(now, self.freshness);
-        self.read()
-            .places(user)
-            .is_some_and(|p| p.is_reached(area, at))
+        self.read().places(user).is_some_and(|p| p.is_reached(area, at))
     }
 
     /// Staff known.
@@ -207,14 +205,8 @@ mod tests {
     use scaan_schemas::{Area, Geometry, LonLat};
     use std::collections::HashSet;
 
-    const NAIROBI: Point = Point {
-        lon: 36.82,
-        lat: -1.29,
-    };
-    const KAMPALA: Point = Point {
-        lon: 32.58,
-        lat: 0.35,
-    };
+    const NAIROBI: Point = Point { lon: 36.82, lat: -1.29 };
+    const KAMPALA: Point = Point { lon: 32.58, lat: 0.35 };
 
     fn now() -> DateTime<Utc> {
         "2026-11-22T08:15:00Z".parse().expect("a time")
@@ -268,10 +260,7 @@ mod tests {
             index.assert_consistent();
             index.users()
         };
-        let expected: HashSet<Uuid> = known
-            .into_iter()
-            .filter(|u| t.reaches(*u, area, at))
-            .collect();
+        let expected: HashSet<Uuid> = known.into_iter().filter(|u| t.reaches(*u, area, at)).collect();
         assert_eq!(unique, expected);
         found
     }
@@ -293,10 +282,7 @@ mod tests {
     fn a_stale_fix_falls_back_to_the_trip_then_the_duty_station() {
         let t = targeting();
         let user = Uuid::new_v4();
-        let goma = Point {
-            lon: 29.22,
-            lat: -1.68,
-        };
+        let goma = Point { lon: 29.22, lat: -1.68 };
         t.set_duty_station(user, Some(NAIROBI));
         t.record_fix(user, fix(goma, hours(25)));
         t.set_trips(user, vec![trip(KAMPALA, hours(2), hours(48))]);
@@ -317,20 +303,16 @@ mod tests {
         let user = Uuid::new_v4();
         t.set_duty_station(user, Some(NAIROBI));
         let cases = [
-            (trip(KAMPALA, -hours(1), hours(48)), false), // not started
-            (trip(KAMPALA, hours(48), -hours(1)), false), // over
+            (trip(KAMPALA, -hours(1), hours(48)), false),        // not started
+            (trip(KAMPALA, hours(48), -hours(1)), false),        // over
             (trip(KAMPALA, hours(48), Duration::zero()), false), // returned just now
-            (trip(KAMPALA, Duration::zero(), hours(1)), true), // departed just now
+            (trip(KAMPALA, Duration::zero(), hours(1)), true),   // departed just now
         ];
         for (leg, under_way) in cases {
             t.set_trips(user, vec![leg]);
             let at_destination = !t.recipients(&circle(KAMPALA, 10_000.0), now()).is_empty();
             let at_home = !t.recipients(&circle(NAIROBI, 10_000.0), now()).is_empty();
-            assert_eq!(
-                (at_destination, at_home),
-                (under_way, !under_way),
-                "{leg:?}"
-            );
+            assert_eq!((at_destination, at_home), (under_way, !under_way), "{leg:?}");
         }
     }
 
@@ -340,10 +322,7 @@ mod tests {
         let user = Uuid::new_v4();
         t.set_duty_station(user, Some(NAIROBI));
         // The destination is off the globe, so only the trip's dates matter.
-        let nowhere = Point {
-            lon: 200.0,
-            lat: 0.0,
-        };
+        let nowhere = Point { lon: 200.0, lat: 0.0 };
         t.set_trips(
             user,
             vec![
@@ -357,10 +336,7 @@ mod tests {
         assert!(!t.reaches(user, &circle(NAIROBI, 50_000.0), now()));
         // Between the trips the duty station counts again.
         let between = now() + hours(5);
-        assert_eq!(
-            t.recipients(&circle(NAIROBI, 50_000.0), between),
-            vec![user]
-        );
+        assert_eq!(t.recipients(&circle(NAIROBI, 50_000.0), between), vec![user]);
     }
 
     #[test]
@@ -369,10 +345,7 @@ mod tests {
         let user = Uuid::new_v4();
         let near = |m| {
             let p = Geodesic.destination(geo::Point::new(KAMPALA.lon, KAMPALA.lat), 0.0, m);
-            Point {
-                lon: p.x(),
-                lat: p.y(),
-            }
+            Point { lon: p.x(), lat: p.y() }
         };
         t.set_trips(
             user,
@@ -392,10 +365,7 @@ mod tests {
         t.record_fix(b, fix(NAIROBI, hours(1)));
         t.set_duty_station(a, Some(NAIROBI));
         let here = circle(NAIROBI, 10_000.0);
-        assert_eq!(
-            sorted(assert_consistent(&t, &here, now())),
-            sorted(vec![a, b])
-        );
+        assert_eq!(sorted(assert_consistent(&t, &here, now())), sorted(vec![a, b]));
         assert!(t.record_fix(a, fix(KAMPALA, Duration::minutes(5))));
         assert_eq!(assert_consistent(&t, &here, now()), vec![b]);
         // An older fix does not move anyone back.
@@ -429,10 +399,7 @@ mod tests {
     #[test]
     fn a_circle_across_the_antimeridian_finds_people_on_both_sides() {
         let t = targeting();
-        let centre = Point {
-            lon: 179.9,
-            lat: -17.0,
-        };
+        let centre = Point { lon: 179.9, lat: -17.0 };
         let (east, west, far) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         t.record_fix(
             east,
@@ -473,10 +440,7 @@ mod tests {
         let t = targeting();
         let user = Uuid::new_v4();
         for at in [
-            Point {
-                lon: 200.0,
-                lat: 0.0,
-            },
+            Point { lon: 200.0, lat: 0.0 },
             Point {
                 lon: 0.0,
                 lat: f64::NAN,
@@ -534,11 +498,7 @@ mod tests {
                 });
             }
             if rng.gen_bool(0.8) {
-                places.duty_station = Some(if rng.gen_bool(0.5) {
-                    c
-                } else {
-                    near(&mut rng, c)
-                });
+                places.duty_station = Some(if rng.gen_bool(0.5) { c } else { near(&mut rng, c) });
             }
             for _ in 0..rng.gen_range(0..3) {
                 let depart_at = some_time(&mut rng);

@@ -81,10 +81,7 @@ impl BandedPolygons {
             .filter(|e| e.south.is_finite() && e.north.is_finite() && e.lon_per_lat.is_finite())
             .collect();
         let south = edges.iter().map(|e| e.south).fold(f64::INFINITY, f64::min);
-        let north = edges
-            .iter()
-            .map(|e| e.north)
-            .fold(f64::NEG_INFINITY, f64::max);
+        let north = edges.iter().map(|e| e.north).fold(f64::NEG_INFINITY, f64::max);
         if edges.is_empty() || south >= north {
             return None;
         }
@@ -118,9 +115,7 @@ impl BandedPolygons {
             }
         }
 
-        index
-            .span_edges
-            .reserve_exact(reaching.iter().map(Vec::len).sum());
+        index.span_edges.reserve_exact(reaching.iter().map(Vec::len).sum());
         let mut stretches = Vec::new();
         for (band, reaching) in reaching.iter().enumerate() {
             let low = south + band as f64 * band_height - pad;
@@ -240,13 +235,7 @@ mod tests {
     /// A star-shaped ring around `(lon, lat)`: a vertex at a random angle in each of
     /// `vertices` equal sectors, at a radius drawn from `radii`. Simple whatever the draws,
     /// because the angles only increase.
-    fn star(
-        rng: &mut StdRng,
-        lon: f64,
-        lat: f64,
-        vertices: usize,
-        radii: Range<f64>,
-    ) -> LineString {
+    fn star(rng: &mut StdRng, lon: f64, lat: f64, vertices: usize, radii: Range<f64>) -> LineString {
         let sector = TAU / vertices as f64;
         LineString::from(
             (0..vertices)
@@ -292,10 +281,7 @@ mod tests {
             let outer = star(&mut rng, 30.0, 0.0, vertices, 1.0..2.0);
             let hole = star(&mut rng, 30.0, 0.0, vertices, 0.2..0.9);
             let other = star(&mut rng, 34.0, 1.0, 40, 0.5..1.5);
-            let shape = MultiPolygon(vec![
-                Polygon::new(outer, vec![hole]),
-                Polygon::new(other, vec![]),
-            ]);
+            let shape = MultiPolygon(vec![Polygon::new(outer, vec![hole]), Polygon::new(other, vec![])]);
             assert_agrees_with_geo(&shape, &mut rng, 5_000);
         }
     }

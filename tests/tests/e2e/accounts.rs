@@ -17,9 +17,7 @@ on_both_backends!(
 
 async fn login_gives_a_token_that_names_the_account(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let amani = hub
-        .account("amani", Role::Staff, &[], Some((0.49, 29.47)))
-        .await;
+    let amani = hub.account("amani", Role::Staff, &[], Some((0.49, 29.47))).await;
     let (status, login) = hub
         .call(
             "POST",
@@ -50,9 +48,7 @@ async fn logout_revokes_the_token_and_closes_its_streams(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let amani = hub.account("amani", Role::Staff, &[], None).await;
     let mut stream = hub.stream(&amani).await;
-    let (status, _) = hub
-        .call("POST", "/api/v1/auth/logout", Some(&amani.token), None)
-        .await;
+    let (status, _) = hub.call("POST", "/api/v1/auth/logout", Some(&amani.token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let closed = stream
         .next_within(std::time::Duration::from_secs(2))
@@ -61,10 +57,7 @@ async fn logout_revokes_the_token_and_closes_its_streams(backend: Backend) {
     assert_eq!(closed["code"], 1008, "{closed}");
     let (status, body) = hub.get("/api/v1/me", &amani).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("revoked"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"));
     hub.stop().await;
 }
 
@@ -162,10 +155,7 @@ async fn health_and_api_description(backend: Backend) {
         "/api/v1/alerts/{id}/cancel",
         "/api/v1/stream",
     ] {
-        assert!(
-            paths.contains_key(path),
-            "{path} is not described in /openapi.json"
-        );
+        assert!(paths.contains_key(path), "{path} is not described in /openapi.json");
     }
     assert!(doc["components"]["schemas"]["Envelope"].is_object());
     let (status, body) = hub.call("GET", "/api/v1/nothing-here", None, None).await;

@@ -34,9 +34,7 @@ async fn at(hub: &TestHub, who: &Account, (lat, lon): (f64, f64)) {
 
 async fn circle_reaches_exactly_the_staff_inside(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let officer = hub
-        .account("kivu.officer", Role::SecurityOfficer, &["CD"], None)
-        .await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
     let in_beni = hub.account("amani", Role::Staff, &[], Some(GOMA)).await;
     let in_goma = hub.account("bahati", Role::Staff, &[], None).await;
     let based_in_beni = hub.account("chausiku", Role::Staff, &[], Some(BENI)).await;
@@ -87,11 +85,7 @@ async fn polygon_reaches_the_staff_inside_it(backend: Backend) {
     // A box around Butembo that stops short of Beni, 40 km to the north.
     let corners = [(0.05, 29.2), (0.05, 29.4), (0.25, 29.4), (0.25, 29.2)];
     let (status, alert) = hub
-        .post(
-            "/api/v1/alerts",
-            &officer,
-            polygon_alert("Road blocked", &corners),
-        )
+        .post("/api/v1/alerts", &officer, polygon_alert("Road blocked", &corners))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{alert}");
     assert_eq!(alert["recipients"], 1);
@@ -102,15 +96,9 @@ async fn polygon_reaches_the_staff_inside_it(backend: Backend) {
 
 async fn officers_streams_follow_their_countries(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let watch = hub
-        .account("manila.watch", Role::WatchOfficer, &[], None)
-        .await;
-    let drc = hub
-        .account("drc.officer", Role::SecurityOfficer, &["CD"], None)
-        .await;
-    let uganda = hub
-        .account("ug.officer", Role::SecurityOfficer, &["UG"], None)
-        .await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let drc = hub.account("drc.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let uganda = hub.account("ug.officer", Role::SecurityOfficer, &["UG"], None).await;
     let (mut watch_stream, mut drc_stream, mut uganda_stream) = (
         hub.stream(&watch).await,
         hub.stream(&drc).await,
@@ -118,11 +106,7 @@ async fn officers_streams_follow_their_countries(backend: Backend) {
     );
 
     let (_, in_drc) = hub
-        .post(
-            "/api/v1/alerts",
-            &watch,
-            circle_alert("Beni", BENI.0, BENI.1, 3000.0),
-        )
+        .post("/api/v1/alerts", &watch, circle_alert("Beni", BENI.0, BENI.1, 3000.0))
         .await;
     let (status, in_uganda) = hub
         .post(
@@ -134,23 +118,11 @@ async fn officers_streams_follow_their_countries(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{in_uganda}");
     assert_eq!(in_uganda["countries"], json!(["UG"]));
 
-    assert_eq!(
-        watch_stream.expect("alert").await["alert"]["id"],
-        in_drc["id"]
-    );
-    assert_eq!(
-        watch_stream.expect("alert").await["alert"]["id"],
-        in_uganda["id"]
-    );
-    assert_eq!(
-        drc_stream.expect("alert").await["alert"]["id"],
-        in_drc["id"]
-    );
+    assert_eq!(watch_stream.expect("alert").await["alert"]["id"], in_drc["id"]);
+    assert_eq!(watch_stream.expect("alert").await["alert"]["id"], in_uganda["id"]);
+    assert_eq!(drc_stream.expect("alert").await["alert"]["id"], in_drc["id"]);
     drc_stream.expect_silence().await;
-    assert_eq!(
-        uganda_stream.expect("alert").await["alert"]["id"],
-        in_uganda["id"]
-    );
+    assert_eq!(uganda_stream.expect("alert").await["alert"]["id"], in_uganda["id"]);
     uganda_stream.expect_silence().await;
 
     // Listing follows the same rule.
@@ -164,22 +136,13 @@ async fn officers_streams_follow_their_countries(backend: Backend) {
 
 async fn security_officer_cannot_send_outside_its_countries(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let uganda = hub
-        .account("ug.officer", Role::SecurityOfficer, &["UG"], None)
-        .await;
+    let uganda = hub.account("ug.officer", Role::SecurityOfficer, &["UG"], None).await;
     let (status, body) = hub
-        .post(
-            "/api/v1/alerts",
-            &uganda,
-            circle_alert("Beni", BENI.0, BENI.1, 3000.0),
-        )
+        .post("/api/v1/alerts", &uganda, circle_alert("Beni", BENI.0, BENI.1, 3000.0))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("CD"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("CD"), "{body}");
     // Straddling the border needs both countries.
     let (status, _) = hub
         .post(
@@ -203,13 +166,10 @@ async fn security_officer_cannot_send_outside_its_countries(backend: Backend) {
 
 async fn update_and_cancel_reach_the_same_recipients(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let officer = hub
-        .account("kivu.officer", Role::SecurityOfficer, &["CD"], None)
-        .await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
     let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
     let bahati = hub.account("bahati", Role::Staff, &[], Some(GOMA)).await;
-    let (mut amani_stream, mut bahati_stream) =
-        (hub.stream(&amani).await, hub.stream(&bahati).await);
+    let (mut amani_stream, mut bahati_stream) = (hub.stream(&amani).await, hub.stream(&bahati).await);
 
     let (_, alert) = hub
         .post(
@@ -266,9 +226,7 @@ async fn update_and_cancel_reach_the_same_recipients(backend: Backend) {
 
 async fn restart_keeps_alerts_and_accounts(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let officer = hub
-        .account("kivu.officer", Role::SecurityOfficer, &["CD"], None)
-        .await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
     let amani = hub.account("amani", Role::Staff, &[], Some(GOMA)).await;
     at(&hub, &amani, BENI).await;
     let (_, alert) = hub
@@ -282,10 +240,7 @@ async fn restart_keeps_alerts_and_accounts(backend: Backend) {
 
     let hub = hub.restart().await;
     assert_eq!(
-        stream
-            .next_within(std::time::Duration::from_secs(2))
-            .await
-            .unwrap()["code"],
+        stream.next_within(std::time::Duration::from_secs(2)).await.unwrap()["code"],
         1001,
         "going away"
     );
@@ -295,10 +250,7 @@ async fn restart_keeps_alerts_and_accounts(backend: Backend) {
         .await
         .expect("login after restart");
     let (status, again) = hub
-        .get(
-            &format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap()),
-            &officer,
-        )
+        .get(&format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap()), &officer)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, alert);
@@ -320,24 +272,12 @@ async fn staff_see_only_alerts_sent_to_them(backend: Backend) {
     let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
     let bahati = hub.account("bahati", Role::Staff, &[], Some(GOMA)).await;
     let (_, alert) = hub
-        .post(
-            "/api/v1/alerts",
-            &officer,
-            circle_alert("Beni", BENI.0, BENI.1, 5000.0),
-        )
+        .post("/api/v1/alerts", &officer, circle_alert("Beni", BENI.0, BENI.1, 5000.0))
         .await;
     let path = format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap());
     assert_eq!(hub.get(&path, &amani).await.0, StatusCode::OK);
     assert_eq!(hub.get(&path, &bahati).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        hub.get("/api/v1/alerts", &amani)
-            .await
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(hub.get("/api/v1/alerts", &amani).await.1.as_array().unwrap().len(), 1);
     assert_eq!(hub.get("/api/v1/alerts", &bahati).await.1, json!([]));
     hub.stop().await;
 }

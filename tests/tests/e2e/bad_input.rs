@@ -14,9 +14,7 @@ on_both_backends!(
 
 async fn bad_alerts_are_refused_and_store_nothing(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let officer = hub
-        .account("kivu.officer", Role::SecurityOfficer, &["CD"], None)
-        .await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
     let staff = hub.account("amani", Role::Staff, &[], None).await;
     let good = circle_alert("Clashes", 0.49, 29.47, 5000.0);
     let with = |pointer: &str, value: Value| {
@@ -35,33 +33,13 @@ async fn bad_alerts_are_refused_and_store_nothing(backend: Backend) {
             with("/area/geometry/coordinates", json!([-181.0, 0.0])),
             "area.geometry.coordinates[0]",
         ),
-        (
-            "radius 0",
-            with("/area/radius_m", json!(0)),
-            "area.radius_m",
-        ),
-        (
-            "negative radius",
-            with("/area/radius_m", json!(-5)),
-            "area.radius_m",
-        ),
-        (
-            "unknown urgency",
-            with("/urgency", json!("soonish")),
-            "urgency",
-        ),
-        (
-            "unknown category",
-            with("/category", json!("weather")),
-            "category",
-        ),
+        ("radius 0", with("/area/radius_m", json!(0)), "area.radius_m"),
+        ("negative radius", with("/area/radius_m", json!(-5)), "area.radius_m"),
+        ("unknown urgency", with("/urgency", json!("soonish")), "urgency"),
+        ("unknown category", with("/category", json!("weather")), "category"),
         ("unknown status", with("/status", json!("draft")), "status"),
         ("empty headline", with("/headline", json!("  ")), "headline"),
-        (
-            "headline of the wrong type",
-            with("/headline", json!(7)),
-            "headline",
-        ),
+        ("headline of the wrong type", with("/headline", json!(7)), "headline"),
         (
             "expiry in the past",
             with("/expires_at", json!("2020-01-01T00:00:00Z")),
@@ -88,10 +66,7 @@ async fn bad_alerts_are_refused_and_store_nothing(backend: Backend) {
             "open polygon",
             {
                 let mut body = polygon_alert("x", &[(0.0, 29.0), (0.0, 29.5), (0.5, 29.5)]);
-                body["area"]["geometry"]["coordinates"][0]
-                    .as_array_mut()
-                    .unwrap()
-                    .pop();
+                body["area"]["geometry"]["coordinates"][0].as_array_mut().unwrap().pop();
                 body["area"]["geometry"]["coordinates"][0]
                     .as_array_mut()
                     .unwrap()
@@ -141,45 +116,26 @@ async fn bad_alerts_are_refused_and_store_nothing(backend: Backend) {
             assert_eq!(answer["error"]["field"], field, "{what}: {answer}");
         }
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}"
         );
     }
 
     let (status, answer) = hub
-        .call_raw(
-            "POST",
-            "/api/v1/alerts",
-            &officer.token,
-            b"{\"headline\": ".to_vec(),
-        )
+        .call_raw("POST", "/api/v1/alerts", &officer.token, b"{\"headline\": ".to_vec())
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["error"]["code"], "malformed_json");
     let (status, answer) = hub
-        .call_raw(
-            "POST",
-            "/api/v1/alerts",
-            &officer.token,
-            vec![b' '; 2 << 20],
-        )
+        .call_raw("POST", "/api/v1/alerts", &officer.token, vec![b' '; 2 << 20])
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert_eq!(answer["error"]["code"], "body_too_large");
 
-    let (status, answer) = hub
-        .call("POST", "/api/v1/alerts", None, Some(good.clone()))
-        .await;
+    let (status, answer) = hub.call("POST", "/api/v1/alerts", None, Some(good.clone())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     let (status, _) = hub
-        .call(
-            "POST",
-            "/api/v1/alerts",
-            Some("not-a-token"),
-            Some(good.clone()),
-        )
+        .call("POST", "/api/v1/alerts", Some("not-a-token"), Some(good.clone()))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, answer) = hub.post("/api/v1/alerts", &staff, good.clone()).await;
@@ -205,10 +161,7 @@ async fn bad_locations_are_refused(backend: Backend) {
         (json!({"lat": 95, "lon": 0}), "lat"),
         (json!({"lat": 0, "lon": 200}), "lon"),
         (json!({"lat": 0, "lon": 0, "accuracy_m": -3}), "accuracy_m"),
-        (
-            json!({"lat": 0, "lon": 0, "recorded_at": future}),
-            "recorded_at",
-        ),
+        (json!({"lat": 0, "lon": 0, "recorded_at": future}), "recorded_at"),
         (json!({"lat": "north", "lon": 0}), "lat"),
         (json!({"lon": 0}), ""),
     ] {
@@ -219,9 +172,7 @@ async fn bad_locations_are_refused(backend: Backend) {
         }
     }
     assert!(
-        hub.app.store.staff_records().await.unwrap()[0]
-            .position
-            .is_none(),
+        hub.app.store.staff_records().await.unwrap()[0].position.is_none(),
         "no position stored"
     );
     hub.stop().await;
@@ -234,10 +185,7 @@ async fn bad_ids_and_queries(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
     let (status, _) = hub
-        .get(
-            &format!("/api/v1/alerts/{}", uuid::Uuid::new_v4()),
-            &officer,
-        )
+        .get(&format!("/api/v1/alerts/{}", uuid::Uuid::new_v4()), &officer)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = hub
@@ -251,11 +199,7 @@ async fn bad_ids_and_queries(backend: Backend) {
     let (status, body) = hub.get("/api/v1/alerts?active=perhaps", &officer).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, alert) = hub
-        .post(
-            "/api/v1/alerts",
-            &officer,
-            circle_alert("x", 0.49, 29.47, 1000.0),
-        )
+        .post("/api/v1/alerts", &officer, circle_alert("x", 0.49, 29.47, 1000.0))
         .await;
     let id = alert["id"].as_str().unwrap();
     let (status, body) = hub
@@ -272,11 +216,7 @@ async fn bad_ids_and_queries(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "expires_at");
     let (status, body) = hub
-        .post(
-            &format!("/api/v1/alerts/{id}/cancel"),
-            &officer,
-            json!({"reason": ""}),
-        )
+        .post(&format!("/api/v1/alerts/{id}/cancel"), &officer, json!({"reason": ""}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, unchanged) = hub.get(&format!("/api/v1/alerts/{id}"), &officer).await;

@@ -108,11 +108,7 @@ impl TestHub {
         Self::start_with(backend, config, dir).await
     }
 
-    async fn start_with(
-        backend: Backend,
-        config: Config,
-        dir: std::sync::Arc<tempfile::TempDir>,
-    ) -> TestHub {
+    async fn start_with(backend: Backend, config: Config, dir: std::sync::Arc<tempfile::TempDir>) -> TestHub {
         if std::env::var_os("TEST_LOG").is_some() {
             let filter = tracing_subscriber::EnvFilter::from_env("TEST_LOG");
             let _ = tracing_subscriber::fmt()
@@ -144,20 +140,14 @@ impl TestHub {
     pub async fn restart(self) -> TestHub {
         let (backend, config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
         self.stop.cancel();
-        self.serving
-            .await
-            .expect("hub task")
-            .expect("hub stops cleanly");
+        self.serving.await.expect("hub task").expect("hub stops cleanly");
         Self::start_with(backend, config, dir).await
     }
 
     /// Stops the hub and drops its PostgreSQL database.
     pub async fn stop(self) {
         self.stop.cancel();
-        self.serving
-            .await
-            .expect("hub task")
-            .expect("hub stops cleanly");
+        self.serving.await.expect("hub task").expect("hub stops cleanly");
         if let (Backend::Postgres(server), Some(url)) = (&self.backend, &self.config.database_url) {
             use sqlx::Connection;
             let name = url.rsplit('/').next().unwrap();
@@ -170,13 +160,7 @@ impl TestHub {
     }
 
     /// Creates an account directly (as `scaan user add` does) and logs it in over HTTP.
-    pub async fn account(
-        &self,
-        username: &str,
-        role: Role,
-        countries: &[&str],
-        duty: Option<(f64, f64)>,
-    ) -> Account {
+    pub async fn account(&self, username: &str, role: Role, countries: &[&str], duty: Option<(f64, f64)>) -> Account {
         let new = NewUser {
             username: username.into(),
             password: PASSWORD.into(),
@@ -193,11 +177,7 @@ impl TestHub {
         Account { user, token }
     }
 
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<String, (StatusCode, Value)> {
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, (StatusCode, Value)> {
         let (status, body) = self
             .call(
                 "POST",
@@ -232,20 +212,11 @@ impl TestHub {
         let response = request.send().await.expect("request sent");
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Sends raw bytes as a JSON body.
-    pub async fn call_raw(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
+    pub async fn call_raw(&self, method: &str, path: &str, token: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let response = self
             .http
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
@@ -271,13 +242,10 @@ impl TestHub {
     pub async fn stream(&self, who: &Account) -> Stream {
         let url = format!("{}/api/v1/stream", self.base.replace("http://", "ws://"));
         let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", who.token).parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("stream opens");
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {}", who.token).parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("stream opens");
         Stream { socket }
     }
 
@@ -311,9 +279,7 @@ impl Stream {
                     return Some(serde_json::from_str(&text).expect("envelope is JSON"))
                 }
                 Ok(Some(Ok(Message::Close(frame)))) => {
-                    return Some(
-                        json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))}),
-                    )
+                    return Some(json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))}))
                 }
                 Ok(Some(Ok(_))) => continue,
                 Ok(Some(Err(_))) | Ok(None) => return Some(json!({"type": "closed"})),
@@ -344,10 +310,7 @@ impl Stream {
     }
 
     pub async fn send_raw(&mut self, text: &str) {
-        self.socket
-            .send(Message::Text(text.to_owned()))
-            .await
-            .expect("send");
+        self.socket.send(Message::Text(text.to_owned())).await.expect("send");
     }
 }
 
@@ -373,8 +336,7 @@ pub fn polygon_alert(headline: &str, corners: &[(f64, f64)]) -> Value {
     let mut ring: Vec<Value> = corners.iter().map(|(lat, lon)| json!([lon, lat])).collect();
     ring.push(ring[0].clone());
     let mut body = circle_alert(headline, 0.0, 0.0, 1.0);
-    body["area"] =
-        json!({"description": "polygon", "geometry": {"type": "Polygon", "coordinates": [ring]}});
+    body["area"] = json!({"description": "polygon", "geometry": {"type": "Polygon", "coordinates": [ring]}});
     body
 }
 

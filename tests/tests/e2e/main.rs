@@ -5,4 +5,5 @@ mod accounts;
 mod alerts;
 mod bad_input;
 mod harness;
+mod headcounts;
 mod stream;

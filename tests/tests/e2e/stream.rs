@@ -23,12 +23,8 @@ async fn browsers_authenticate_with_a_query_token(backend: Backend) {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("query token accepted");
-    hub.post(
-        "/api/v1/alerts",
-        &watch,
-        circle_alert("x", 0.49, 29.47, 1000.0),
-    )
-    .await;
+    hub.post("/api/v1/alerts", &watch, circle_alert("x", 0.49, 29.47, 1000.0))
+        .await;
     let mut stream = crate::harness::Stream { socket };
     stream.expect("alert").await;
 
@@ -43,12 +39,7 @@ async fn browsers_authenticate_with_a_query_token(backend: Backend) {
     );
     // Outside an upgrade the query token is not accepted: tokens stay out of ordinary URLs.
     let (status, _) = hub
-        .call(
-            "GET",
-            &format!("/api/v1/me?access_token={}", watch.token),
-            None,
-            None,
-        )
+        .call("GET", &format!("/api/v1/me?access_token={}", watch.token), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     hub.stop().await;
@@ -57,29 +48,20 @@ async fn browsers_authenticate_with_a_query_token(backend: Backend) {
 async fn locations_sent_on_the_stream_place_staff(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
-    let amani = hub
-        .account("amani", Role::Staff, &[], Some((-1.68, 29.22)))
-        .await;
+    let amani = hub.account("amani", Role::Staff, &[], Some((-1.68, 29.22))).await;
     let mut stream = hub.stream(&amani).await;
     stream
         .send(json!({"type": "location", "lat": 0.49, "lon": 29.47, "accuracy_m": 20}))
         .await;
     // The location is acted on without a reply; wait until it is stored.
     for _ in 0..50 {
-        if hub.app.store.staff_records().await.unwrap()[0]
-            .position
-            .is_some()
-        {
+        if hub.app.store.staff_records().await.unwrap()[0].position.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (_, alert) = hub
-        .post(
-            "/api/v1/alerts",
-            &watch,
-            circle_alert("Beni", 0.49, 29.47, 2000.0),
-        )
+        .post("/api/v1/alerts", &watch, circle_alert("Beni", 0.49, 29.47, 2000.0))
         .await;
     assert_eq!(alert["recipients"], 1);
     assert_eq!(stream.expect("alert").await["alert"]["id"], alert["id"]);
@@ -100,8 +82,6 @@ async fn bad_stream_messages_get_error_envelopes(backend: Backend) {
     assert_eq!(stream.expect("error").await["code"], "invalid_field");
     stream.send_raw("{not json").await;
     assert_eq!(stream.expect("error").await["code"], "malformed_json");
-    assert!(hub.app.store.staff_records().await.unwrap()[0]
-        .position
-        .is_none());
+    assert!(hub.app.store.staff_records().await.unwrap()[0].position.is_none());
     hub.stop().await;
 }

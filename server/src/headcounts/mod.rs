@@ -1,0 +1,217 @@
+//! Headcounts: an alert with `checkin_required` counts everyone it reached until each has
+//! answered. Check-ins come by HTTP and the stream (and MQTT, with the mobile bridge), or from
+//! an officer on someone's behalf; the latest answer counts. Officers' streams get the counts
+//! within a second of each change, coalesced so a burst costs a few envelopes, not thousands.
+
+mod routes;
+mod writer;
+
+pub use routes::router;
+pub use writer::CheckinWriter;
+
+use chrono::{DateTime, Duration, Utc};
+use scaan_schemas::{
+    Alert, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin, PersonStatus,
+    Role, User, Via,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::delivery::Audience;
+use crate::error::ApiError;
+use crate::hub::Hub;
+
+/// Counts are pushed at most this often; a change always leads to one more push.
+const PULSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Alerts whose counts changed since the last push, with the countries their officers watch.
+#[derive(Default)]
+pub struct HeadcountPulse {
+    changed: Mutex<HashMap<Uuid, Vec<String>>>,
+    wake: Notify,
+}
+
+impl HeadcountPulse {
+    fn mark(&self, alert: &Alert) {
+        self.changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(alert.id, alert.countries.clone());
+        self.wake.notify_one();
+    }
+}
+
+impl Hub {
+    /// The deadline of an alert's headcount, and when its silent people become overdue.
+    fn deadlines(&self, alert: &Alert) -> (DateTime<Utc>, DateTime<Utc>) {
+        let deadline_s = alert
+            .content
+            .checkin_deadline_s
+            .map_or(self.config.checkin_deadline_s, u64::from);
+        let deadline = alert.sent_at + Duration::seconds(deadline_s as i64);
+        (
+            deadline,
+            deadline + Duration::seconds(self.config.checkin_grace_s as i64),
+        )
+    }
+
+    /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
+    /// and returns once it is durably stored.
+    pub async fn check_in(&self, caller: &User, alert_id: Uuid, new: NewCheckin) -> Result<Checkin, ApiError> {
+        let alert = self.store.alert(alert_id).await?.ok_or(ApiError::NotFound("alert"))?;
+        let subject = match new.staff_id {
+            None => caller.id,
+            Some(staff_id) => {
+                if !matches!(caller.role, Role::SecurityOfficer | Role::WatchOfficer) {
+                    return Err(ApiError::forbidden("only officers check others in; leave out staff_id"));
+                }
+                if caller.role == Role::SecurityOfficer && !alert.countries.iter().all(|c| caller.countries.contains(c))
+                {
+                    return Err(ApiError::forbidden("this alert reaches countries outside yours"));
+                }
+                staff_id
+            }
+        };
+        if alert.msg_type == MsgType::Cancel {
+            return Err(conflict(
+                "alert_cancelled",
+                "this alert was cancelled; its headcount is closed",
+            ));
+        }
+        if alert.content.expires_at <= Utc::now() {
+            return Err(conflict(
+                "alert_expired",
+                "this alert has expired; its headcount is closed",
+            ));
+        }
+        if !alert.content.checkin_required {
+            return Err(conflict("no_headcount", "this alert does not ask for check-ins"));
+        }
+        if !self.store.is_recipient(alert_id, subject).await? {
+            return Err(match new.staff_id {
+                Some(_) => ApiError::Invalid(Invalid::new("staff_id", "this person was not sent the alert")),
+                None => ApiError::forbidden("you were not sent this alert, so you are not in its headcount"),
+            });
+        }
+        let checkin = Checkin {
+            id: Uuid::new_v4(),
+            alert_id,
+            staff_id: subject,
+            status: new.status,
+            via: new.via.unwrap_or(Via::App),
+            position: new.position,
+            note: new.note,
+            recorded_by: caller.id,
+            recorded_at: Utc::now(),
+        };
+        self.checkins.write(checkin.clone()).await?;
+        self.pulse.mark(&alert);
+        Ok(checkin)
+    }
+
+    /// The headcount board of an alert, for officers who may see it.
+    pub async fn headcount(&self, alert: &Alert) -> Result<Headcount, ApiError> {
+        let (deadline, overdue_at) = self.deadlines(alert);
+        let overdue = Utc::now() >= overdue_at;
+        let mut staff: Vec<HeadcountEntry> = self
+            .store
+            .headcount_people(alert.id)
+            .await?
+            .into_iter()
+            .map(|p| HeadcountEntry {
+                staff_id: p.staff_id,
+                username: p.username,
+                name: p.name,
+                status: p.status,
+                updated_at: p.updated_at,
+                via: p.via,
+                position: p.position,
+                overdue: overdue && p.status == PersonStatus::NoResponse,
+            })
+            .collect();
+        let rank = |e: &HeadcountEntry| {
+            (
+                !e.overdue,
+                e.status != PersonStatus::NoResponse,
+                e.status != PersonStatus::NeedHelp,
+            )
+        };
+        staff.sort_by_key(rank);
+        let mut counts = HeadcountCounts {
+            total: staff.len() as u32,
+            ..Default::default()
+        };
+        for entry in &staff {
+            match entry.status {
+                PersonStatus::Safe => counts.safe += 1,
+                PersonStatus::NeedHelp => counts.need_help += 1,
+                PersonStatus::NoResponse => counts.no_response += 1,
+            }
+            counts.overdue += u32::from(entry.overdue);
+        }
+        Ok(Headcount {
+            alert_id: alert.id,
+            counts,
+            deadline,
+            staff,
+        })
+    }
+
+    async fn counts(&self, alert: &Alert) -> Result<HeadcountCounts, ApiError> {
+        let (_, overdue_at) = self.deadlines(alert);
+        let mut counts = HeadcountCounts::default();
+        for (status, n) in self.store.headcount_tally(alert.id).await? {
+            counts.total += n;
+            match status {
+                PersonStatus::Safe => counts.safe = n,
+                PersonStatus::NeedHelp => counts.need_help = n,
+                PersonStatus::NoResponse => counts.no_response = n,
+            }
+        }
+        if Utc::now() >= overdue_at {
+            counts.overdue = counts.no_response;
+        }
+        Ok(counts)
+    }
+}
+
+fn conflict(code: &'static str, message: &str) -> ApiError {
+    ApiError::Conflict {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+/// Pushes the counts of every headcount that changed, at most every [`PULSE`], reading them
+/// from the database after the commits so the last push always shows the true counts.
+pub async fn push_counts(hub: Arc<Hub>) {
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = hub.pulse.wake.notified() => {}
+        }
+        let changed = std::mem::take(&mut *hub.pulse.changed.lock().unwrap_or_else(|e| e.into_inner()));
+        for (alert_id, countries) in changed {
+            let counts = match hub.store.alert(alert_id).await {
+                Ok(Some(alert)) => hub.counts(&alert).await,
+                Ok(None) => continue,
+                Err(e) => Err(e.into()),
+            };
+            match counts {
+                Ok(counts) => {
+                    hub.delivery.publish(
+                        &Envelope::Headcount { alert_id, counts },
+                        Audience {
+                            staff: &[],
+                            countries: &countries,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not count a headcount"),
+            }
+        }
+        tokio::time::sleep(PULSE).await;
+    }
+}

@@ -1,0 +1,116 @@
+//! `POST /api/v1/alerts/{id}/checkins`, `GET /api/v1/alerts/{id}/headcount` and its CSV form.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use scaan_schemas::{Checkin, ErrorBody, Headcount, NewCheckin};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, PathId};
+use crate::hub::Hub;
+
+pub fn router() -> OpenApiRouter<Arc<Hub>> {
+    OpenApiRouter::new()
+        .routes(routes!(check_in))
+        .routes(routes!(headcount))
+        .routes(routes!(headcount_csv))
+}
+
+/// Answers an alert's headcount ("I'm safe" / "I need help"); officers answer for someone with
+/// `staff_id` and `via`. 201 only once the check-in is durably stored.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/checkins", tag = "headcounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = NewCheckin,
+    responses((status = 201, body = Checkin), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn check_in(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(new): ApiJson<NewCheckin>,
+) -> Result<(StatusCode, Json<Checkin>), ApiError> {
+    Ok((StatusCode::CREATED, Json(hub.check_in(&caller.user, id, new).await?)))
+}
+
+async fn visible_headcount(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Headcount, ApiError> {
+    caller.require_officer()?;
+    match hub.store.alert(id).await? {
+        Some(alert) if caller.may_see(&alert.countries) => hub.headcount(&alert).await,
+        _ => Err(ApiError::NotFound("alert")),
+    }
+}
+
+/// Who has answered, who needs help, who is silent (overdue first).
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/headcount", tag = "headcounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Headcount), (status = 404, body = ErrorBody)))]
+async fn headcount(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Headcount>, ApiError> {
+    Ok(Json(visible_headcount(&hub, &caller, id).await?))
+}
+
+/// The headcount as CSV, for the incident report.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/headcount.csv", tag = "headcounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn headcount_csv(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<impl IntoResponse, ApiError> {
+    let board = visible_headcount(&hub, &caller, id).await?;
+    let mut csv = String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon\r\n");
+    for e in &board.staff {
+        let fields = [
+            e.staff_id.to_string(),
+            e.username.clone(),
+            e.name.clone(),
+            e.status.as_str().to_owned(),
+            e.overdue.to_string(),
+            e.updated_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            e.via.map(|v| v.as_str().to_owned()).unwrap_or_default(),
+            e.position.map(|p| p.lat.to_string()).unwrap_or_default(),
+            e.position.map(|p| p.lon.to_string()).unwrap_or_default(),
+        ];
+        csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        csv.push_str("\r\n");
+    }
+    let disposition = format!("attachment; filename=\"headcount-{id}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    ))
+}
+
+/// RFC 4180 quoting, and a leading quote on text a spreadsheet would run as a formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) && value.parse::<f64>().is_err() {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field("Doe, \"JJ\""), "\"Doe, \"\"JJ\"\"\"");
+        assert_eq!(super::csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(super::csv_field("-1.29"), "-1.29");
+    }
+}

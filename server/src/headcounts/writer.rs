@@ -1,0 +1,84 @@
+//! Group commit for check-ins: whoever submits while a commit is under way waits for the next
+//! one, which carries them all. Each check-in is acknowledged only once its commit is durable
+//! (SQLite `synchronous=FULL`, PostgreSQL's default), yet a burst costs one fsync per batch
+//! instead of one per person.
+
+use scaan_schemas::Checkin;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::storage::Store;
+
+/// Most check-ins one commit carries.
+const MAX_BATCH: usize = 2_000;
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+#[derive(Clone)]
+pub struct CheckinWriter {
+    submit: mpsc::Sender<(Checkin, Reply)>,
+}
+
+impl CheckinWriter {
+    /// Starts the writer task; it stops when `shutdown` fires, after committing what it holds.
+    pub fn start(store: Store, shutdown: CancellationToken, tasks: &tokio_util::task::TaskTracker) -> CheckinWriter {
+        let (submit, queue) = mpsc::channel(4 * MAX_BATCH);
+        tasks.spawn(run(store, queue, shutdown));
+        CheckinWriter { submit }
+    }
+
+    /// Stores a check-in durably; returns once it is committed.
+    pub async fn write(&self, checkin: Checkin) -> anyhow::Result<()> {
+        let (reply, committed) = oneshot::channel();
+        self.submit
+            .send((checkin, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the check-in writer has stopped"))?;
+        committed
+            .await
+            .map_err(|_| anyhow::anyhow!("the check-in writer has stopped"))?
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+async fn run(store: Store, mut queue: mpsc::Receiver<(Checkin, Reply)>, shutdown: CancellationToken) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            first = queue.recv() => first,
+            _ = shutdown.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        commit(&store, &mut batch).await;
+    }
+    // Stopping: commit whatever was already submitted, so nothing in flight is dropped.
+    queue.close();
+    while let Some(next) = queue.recv().await {
+        batch.push(next);
+        if batch.len() == MAX_BATCH {
+            commit(&store, &mut batch).await;
+        }
+    }
+    commit(&store, &mut batch).await;
+}
+
+async fn commit(store: &Store, batch: &mut Vec<(Checkin, Reply)>) {
+    if batch.is_empty() {
+        return;
+    }
+    let checkins: Vec<Checkin> = batch.iter().map(|(c, _)| c.clone()).collect();
+    let outcome = store.record_checkins(&checkins).await.map_err(|e| {
+        tracing::error!(error = %e, count = checkins.len(), "storing check-ins failed");
+        "the check-in could not be stored".to_owned()
+    });
+    for (_, reply) in batch.drain(..) {
+        let _ = reply.send(outcome.clone());
+    }
+}

@@ -1,0 +1,290 @@
+//! Headcounts: check-ins by every channel move the exact counts, live, and bad ones change nothing.
+
+use crate::harness::{circle_alert, Account, Backend, TestHub};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use scaan_schemas::Role;
+use serde_json::{json, Value};
+
+const BENI: (f64, f64) = (0.4911, 29.4731);
+const GOMA: (f64, f64) = (-1.6792, 29.2228);
+
+on_both_backends!(
+    checkins_move_the_counts_through_every_channel,
+    bad_checkins_change_nothing,
+    headcount_exports_as_csv
+);
+
+async fn headcount(hub: &TestHub, officer: &Account, alert: &Value) -> Value {
+    let (status, board) = hub
+        .get(
+            &format!("/api/v1/alerts/{}/headcount", alert["id"].as_str().unwrap()),
+            officer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{board}");
+    board
+}
+
+fn counts(board: &Value) -> [u64; 5] {
+    ["total", "safe", "need_help", "no_response", "overdue"].map(|k| board[k].as_u64().unwrap())
+}
+
+async fn checkins_move_the_counts_through_every_channel(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let bahati = hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let chausiku = hub.account("chausiku", Role::Staff, &[], Some(BENI)).await;
+    hub.account("dunia", Role::Staff, &[], Some(GOMA)).await;
+    let mut watch = hub.stream(&officer).await;
+    let mut bahati_stream = hub.stream(&bahati).await;
+
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &officer,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    watch.expect("alert").await;
+    bahati_stream.expect("alert").await;
+    assert_eq!(counts(&headcount(&hub, &officer, &alert).await), [3, 0, 0, 3, 0]);
+
+    // By HTTP, by the stream, and by an officer on someone's behalf.
+    let (status, checkin) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/checkins"),
+            &amani,
+            json!({"status": "safe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{checkin}");
+    assert_eq!(checkin["via"], "app");
+    bahati_stream
+        .send(
+            json!({"type": "checkin", "alert_id": id, "status": "need_help", "note": "ankle broken", "ref": "c1",
+            "position": {"lat": 0.49, "lon": 29.47}}),
+        )
+        .await;
+    let ack = bahati_stream.expect("checkin_ack").await;
+    assert_eq!(
+        (ack["ref"].as_str(), ack["status"].as_str()),
+        (Some("c1"), Some("need_help"))
+    );
+    let (status, proxy) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/checkins"),
+            &officer,
+            json!({"status": "safe", "staff_id": chausiku.user.id, "via": "radio"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{proxy}");
+    assert_eq!(proxy["recorded_by"], json!(officer.user.id));
+
+    let board = headcount(&hub, &officer, &alert).await;
+    assert_eq!(counts(&board), [3, 2, 1, 0, 0]);
+    assert_eq!(
+        board["staff"][0]["username"], "bahati",
+        "need_help comes before safe: {board}"
+    );
+    assert_eq!(board["staff"][0]["position"], json!({"lat": 0.49, "lon": 29.47}));
+    let chausiku_row = board["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["username"] == "chausiku")
+        .unwrap();
+    assert_eq!(chausiku_row["via"], "radio");
+
+    // The latest answer counts.
+    hub.post(
+        &format!("/api/v1/alerts/{id}/checkins"),
+        &amani,
+        json!({"status": "need_help"}),
+    )
+    .await;
+    assert_eq!(counts(&headcount(&hub, &officer, &alert).await), [3, 1, 2, 0, 0]);
+
+    // The officer's stream ends on the true counts, within a second.
+    let mut last = None;
+    while let Some(envelope) = watch.next_within(std::time::Duration::from_millis(1200)).await {
+        assert_eq!(envelope["type"], "headcount", "{envelope}");
+        last = Some(envelope);
+    }
+    let last = last.expect("headcount envelopes reached the officer");
+    assert_eq!(last["alert_id"], alert["id"]);
+    assert_eq!(
+        [&last["total"], &last["safe"], &last["need_help"], &last["no_response"]],
+        [3, 1, 2, 0]
+    );
+
+    // Restarted, the headcount is as it was.
+    let hub = hub.restart().await;
+    assert_eq!(counts(&headcount(&hub, &officer, &alert).await), [3, 1, 2, 0, 0]);
+    hub.stop().await;
+}
+
+async fn bad_checkins_change_nothing(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let dunia = hub.account("dunia", Role::Staff, &[], Some(GOMA)).await;
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &officer,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    let mut no_headcount = circle_alert("FYI", BENI.0, BENI.1, 5000.0);
+    no_headcount["checkin_required"] = json!(false);
+    no_headcount.as_object_mut().unwrap().remove("checkin_deadline_s");
+    let (_, plain) = hub.post("/api/v1/alerts", &officer, no_headcount).await;
+    let (_, cancelled) = hub
+        .post("/api/v1/alerts", &officer, circle_alert("Gone", BENI.0, BENI.1, 5000.0))
+        .await;
+    let cancelled_id = cancelled["id"].as_str().unwrap();
+    hub.post(
+        &format!("/api/v1/alerts/{cancelled_id}/cancel"),
+        &officer,
+        json!({"reason": "false alarm"}),
+    )
+    .await;
+
+    let path = format!("/api/v1/alerts/{id}/checkins");
+    let cases = [
+        (
+            &dunia,
+            path.clone(),
+            json!({"status": "safe"}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &amani,
+            format!("/api/v1/alerts/{}/checkins", uuid::Uuid::new_v4()),
+            json!({"status": "safe"}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            &amani,
+            format!("/api/v1/alerts/{}/checkins", plain["id"].as_str().unwrap()),
+            json!({"status": "safe"}),
+            StatusCode::CONFLICT,
+            "no_headcount",
+        ),
+        (
+            &amani,
+            format!("/api/v1/alerts/{cancelled_id}/checkins"),
+            json!({"status": "safe"}),
+            StatusCode::CONFLICT,
+            "alert_cancelled",
+        ),
+        (
+            &amani,
+            path.clone(),
+            json!({"status": "fine"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            &amani,
+            path.clone(),
+            json!({"status": "safe", "staff_id": dunia.user.id, "via": "radio"}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &officer,
+            path.clone(),
+            json!({"status": "safe", "staff_id": amani.user.id}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            &officer,
+            path.clone(),
+            json!({"status": "safe", "staff_id": dunia.user.id, "via": "phone"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            &amani,
+            path.clone(),
+            json!({"status": "safe", "position": {"lat": 100, "lon": 0}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+    ];
+    for (who, path, body, status, code) in cases {
+        let (got, answer) = hub.post(&path, who, body.clone()).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let mut stream = hub.stream(&dunia).await;
+    stream
+        .send(json!({"type": "checkin", "alert_id": id, "status": "safe", "ref": "x"}))
+        .await;
+    let error = stream.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("forbidden"), Some("x"))
+    );
+    assert_eq!(counts(&headcount(&hub, &officer, &alert).await), [1, 0, 0, 1, 0]);
+    let (status, _) = hub.get(&format!("/api/v1/alerts/{id}/headcount"), &amani).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "staff do not see the board");
+    hub.stop().await;
+}
+
+async fn headcount_exports_as_csv(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let officer = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &officer,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    hub.post(
+        &format!("/api/v1/alerts/{id}/checkins"),
+        &amani,
+        json!({"status": "safe"}),
+    )
+    .await;
+    let response = hub
+        .http
+        .get(format!("{}/api/v1/alerts/{id}/headcount.csv", hub.base))
+        .bearer_auth(&officer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "staff_id,username,name,status,overdue,updated_at,via,lat,lon");
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[1].contains(",bahati,") && lines[1].contains(",no_response,"),
+        "silent first: {csv}"
+    );
+    assert!(
+        lines[2].contains(",amani,") && lines[2].contains(",safe,false,") && lines[2].contains(",app,"),
+        "{csv}"
+    );
+    hub.stop().await;
+}
