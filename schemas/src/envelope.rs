@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use uuid::Uuid;
 
-use crate::{Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position};
+use crate::{Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Sos};
 
 /// Hub → client messages, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -25,6 +25,14 @@ pub enum Envelope {
         alert_id: Uuid,
         #[serde(flatten)]
         counts: HeadcountCounts,
+    },
+    /// A new SOS (officers' streams and the person's own).
+    Sos {
+        sos: Sos,
+    },
+    /// An SOS changed: acknowledged, resolved, moved, or announced again.
+    SosUpdate {
+        sos: Sos,
     },
     /// A check-in sent on this stream is durably stored.
     CheckinAck {
@@ -53,6 +61,15 @@ pub enum ClientMessage {
     Location {
         #[serde(flatten)]
         location: LocationUpdate,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// "I'm not okay", with the same fields as `POST /api/v1/sos`.
+    Sos {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<Position>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
     },

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod alert;
 pub mod area;
+pub mod audit;
 pub mod cap;
 pub mod country;
 pub mod decode;
@@ -16,10 +17,12 @@ pub mod error;
 pub mod headcount;
 pub mod json_schema;
 pub mod position;
+pub mod sos;
 
 pub use account::{LoginRequest, LoginResponse, NewUser, Role, User, UserSummary};
 pub use alert::{Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency};
 pub use area::{Area, Geometry, LonLat};
+pub use audit::AuditEntry;
 pub use country::is_country_code;
 pub use decode::{decode, parse, Rejected};
 pub use envelope::{ClientMessage, Envelope};
@@ -28,6 +31,7 @@ pub use headcount::{
     Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
 };
 pub use position::{LocationUpdate, Position};
+pub use sos::{NewSos, Sos, SosNote, SosStatus, TrailPoint};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
 /// such as "expiry in the past" are testable and agree across one request.

@@ -70,6 +70,7 @@ impl Hub {
                     recorded_at,
                 },
             );
+            self.follow_sos(user, update.position(), recorded_at).await?;
         }
         Ok(())
     }

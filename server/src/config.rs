@@ -26,6 +26,8 @@ pub struct Config {
     pub checkin_deadline_s: u64,
     /// After the deadline, how long until the silent are marked overdue.
     pub checkin_grace_s: u64,
+    /// An SOS nobody acknowledged is announced again this often.
+    pub sos_reannounce_s: u64,
     /// CAP `<sender>` of this hub's alerts.
     pub cap_sender: String,
     /// Largest accepted request body.
@@ -44,6 +46,7 @@ impl Default for Config {
             token_ttl_s: 7 * 24 * 3600,
             checkin_deadline_s: 30 * 60,
             checkin_grace_s: 15 * 60,
+            sos_reannounce_s: 60,
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
@@ -88,7 +91,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 10] = [
+    const KEYS: [&'static str; 11] = [
         "listen",
         "data_dir",
         "database_url",
@@ -96,6 +99,7 @@ impl Config {
         "token_ttl_s",
         "checkin_deadline_s",
         "checkin_grace_s",
+        "sos_reannounce_s",
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
@@ -117,6 +121,9 @@ impl Config {
         }
         if !(60..=7 * 24 * 3600).contains(&self.checkin_deadline_s) {
             bail!("checkin_deadline_s must be between 60 seconds and 7 days (the default is 1800)");
+        }
+        if self.sos_reannounce_s == 0 {
+            bail!("sos_reannounce_s must be at least 1 second (the default is 60)");
         }
         if self.cap_sender.is_empty() || self.cap_sender.contains([' ', ',', '<', '&']) {
             bail!(

@@ -68,6 +68,10 @@ impl From<StoreError> for ApiError {
                 code: "changed_meanwhile",
                 message: "someone else changed this at the same time; reload it and try again".into(),
             },
+            StoreError::Conflict("sos_status") => ApiError::Conflict {
+                code: "sos_changed",
+                message: "this SOS changed meanwhile (someone else acted on it); reload it".into(),
+            },
             other => ApiError::Internal(other.into()),
         }
     }

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::{accounts, alerts, auth, delivery, headcounts, Config};
+use crate::{accounts, alerts, audit, auth, delivery, headcounts, sos, Config};
 
 /// A built hub and its router, ready to serve.
 pub struct App {
@@ -45,6 +45,8 @@ impl App {
             .merge(accounts::router())
             .merge(alerts::router())
             .merge(headcounts::router())
+            .merge(sos::router())
+            .merge(audit::router())
             .merge(delivery::stream::router())
             .split_for_parts();
         doc.components
@@ -76,6 +78,7 @@ impl App {
         let since = chrono::Utc::now();
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
+        hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
         tracing::info!(address = %listener.local_addr()?, "serving");
         let stopping = shutdown.clone();
         let hub_for_stop = hub.clone();

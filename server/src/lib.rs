@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod countries;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod sos;
 pub mod storage;
 pub mod targeting;
 

@@ -57,6 +57,9 @@ impl Hub {
             },
         );
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
+        let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
+        self.audit(&caller.user, "alert.sent", alert.id, &alert.countries, detail)
+            .await;
         Ok(alert)
     }
 
@@ -70,6 +73,7 @@ impl Hub {
                 "the update changes nothing; send at least one field",
             )));
         }
+        let changed = serde_json::to_value(&patch).map(strip_nulls).unwrap_or_default();
         let content = patch.apply(&previous.content);
         content.validate(Utc::now())?;
         let (countries, added) = if content.area == previous.content.area {
@@ -82,14 +86,27 @@ impl Hub {
         let mut alert = self.next_revision(&previous, MsgType::Update);
         alert.content = content;
         alert.countries = countries;
-        self.store_revision(&previous, alert, &added).await
+        let alert = self.store_revision(&previous, alert, &added).await?;
+        let detail = serde_json::json!({"revision": alert.revision, "changed": changed});
+        self.audit(&caller.user, "alert.updated", alert.id, &alert.countries, detail)
+            .await;
+        Ok(alert)
     }
 
     pub async fn cancel_alert(&self, caller: &Caller, id: Uuid, reason: String) -> Result<Alert, ApiError> {
         let previous = self.alert_to_change(caller, id).await?;
         let mut alert = self.next_revision(&previous, MsgType::Cancel);
-        alert.cancel_reason = Some(reason);
-        self.store_revision(&previous, alert, &[]).await
+        alert.cancel_reason = Some(reason.clone());
+        let alert = self.store_revision(&previous, alert, &[]).await?;
+        self.audit(
+            &caller.user,
+            "alert.cancelled",
+            alert.id,
+            &alert.countries,
+            serde_json::json!({"reason": reason}),
+        )
+        .await;
+        Ok(alert)
     }
 
     /// The stored alert, if the caller may change it and it is still open to change.
@@ -157,5 +174,13 @@ impl Hub {
             Role::Staff => self.store.is_recipient(alert.id, caller.user.id).await?,
             Role::Admin => false,
         })
+    }
+}
+
+/// The fields a patch set (it serializes the ones it leaves alone as null).
+fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        other => other,
     }
 }

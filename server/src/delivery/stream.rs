@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{ClientMessage, Envelope, NewCheckin, Rejected};
+use scaan_schemas::{ClientMessage, Envelope, NewCheckin, NewSos, Rejected};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,6 +129,21 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
             match hub.record_location(&caller.user, location).await {
                 Ok(()) => None,
                 Err(e) => Some(error(e.body().error.code.as_str(), &e.body().error.message, reference)),
+            }
+        }
+        ClientMessage::Sos { position, note, .. } => {
+            let new = NewSos { position, note };
+            if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
+                return Some(error("invalid_field", &e.to_string(), reference));
+            }
+            // The SOS envelope itself comes back on this stream, as to every officer concerned.
+            match hub.raise_sos(&caller.user, new).await {
+                Ok(_) => None,
+                Err(e) => Some(error(
+                    e.body().error.code.as_str(),
+                    &e.body().error.message_with_field(),
+                    reference,
+                )),
             }
         }
         ClientMessage::Checkin {

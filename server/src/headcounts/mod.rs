@@ -108,6 +108,12 @@ impl Hub {
         };
         self.checkins.write(checkin.clone()).await?;
         self.pulse.mark(&alert);
+        if checkin.recorded_by != checkin.staff_id {
+            let detail =
+                serde_json::json!({"staff_id": checkin.staff_id, "status": checkin.status, "via": checkin.via});
+            self.audit(caller, "checkin.proxy", alert_id, &alert.countries, detail)
+                .await;
+        }
         Ok(checkin)
     }
 

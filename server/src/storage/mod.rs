@@ -7,7 +7,7 @@
 //! and the same test suite on both, with no lowest-common-denominator `Any` driver.
 
 use chrono::{DateTime, Utc};
-use scaan_schemas::{Alert, Checkin, NewUser, PersonStatus, Position, Role, User, Via};
+use scaan_schemas::{Alert, AuditEntry, Checkin, NewUser, PersonStatus, Position, Role, Sos, SosStatus, User, Via};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
@@ -543,6 +543,132 @@ impl Store {
                 via: r.via.as_deref().and_then(Via::parse),
                 updated_at: r.updated_at,
                 position: r.lat.zip(r.lon).map(|(lat, lon)| Position::new(lat, lon)),
+            })
+            .collect())
+    }
+
+    // ---- SOS ----
+
+    pub async fn insert_sos(&self, sos: &Sos) -> Result<()> {
+        let sql =
+            "INSERT INTO sos (id, staff_id, status, raised_at, announced_at, body) VALUES ($1, $2, $3, $4, $4, $5)";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(sos.id)
+            .bind(sos.staff_id)
+            .bind(sos.status.as_str())
+            .bind(sos.raised_at)
+            .bind(Json(sos))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Stores a changed SOS unless its status moved on since it was read (`Conflict`).
+    pub async fn update_sos(&self, sos: &Sos, previous: SosStatus, announced_at: DateTime<Utc>) -> Result<()> {
+        let sql = "UPDATE sos SET status = $2, announced_at = $3, body = $4 WHERE id = $1 AND status = $5";
+        let changed = on_either!(self, |pool| sqlx::query(sql)
+            .bind(sos.id)
+            .bind(sos.status.as_str())
+            .bind(announced_at)
+            .bind(Json(sos))
+            .bind(previous.as_str())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(StoreError::Conflict("sos_status"));
+        }
+        Ok(())
+    }
+
+    pub async fn sos(&self, id: Uuid) -> Result<Option<(Sos, DateTime<Utc>)>> {
+        let sql = "SELECT body, announced_at FROM sos WHERE id = $1";
+        let row: Option<(Json<Sos>, DateTime<Utc>)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(|(Json(s), at)| (s, at)))
+    }
+
+    /// Newest first, optionally only those at `status`.
+    pub async fn sos_list(&self, status: Option<SosStatus>, limit: u32) -> Result<Vec<Sos>> {
+        let rows: Vec<(Json<Sos>,)> = on_either!(self, |pool| {
+            let mut q = QueryBuilder::new("SELECT body FROM sos");
+            if let Some(status) = status {
+                q.push(" WHERE status = ").push_bind(status.as_str());
+            }
+            q.push(" ORDER BY raised_at DESC LIMIT ").push_bind(i64::from(limit));
+            q.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(|(Json(s),)| s).collect())
+    }
+
+    /// A person's SOS calls not yet resolved, with when each was last announced.
+    pub async fn unresolved_sos_of(&self, staff: Uuid) -> Result<Vec<(Sos, DateTime<Utc>)>> {
+        let sql = "SELECT body, announced_at FROM sos WHERE staff_id = $1 AND status <> 'resolved'";
+        let rows: Vec<(Json<Sos>, DateTime<Utc>)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(staff).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(Json(s), at)| (s, at)).collect())
+    }
+
+    /// Open SOS calls last announced before `before`: due for a reminder.
+    pub async fn sos_unacknowledged_since(&self, before: DateTime<Utc>) -> Result<Vec<Sos>> {
+        let sql = "SELECT body FROM sos WHERE status = 'open' AND announced_at < $1";
+        let rows: Vec<(Json<Sos>,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(before).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(Json(s),)| s).collect())
+    }
+
+    // ---- audit ----
+
+    pub async fn record_audit(&self, entry: &AuditEntry, actor_id: Uuid) -> Result<()> {
+        let sql = "INSERT INTO audit (id, at, actor_id, actor, action, subject, countries, detail)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(entry.id)
+            .bind(entry.at)
+            .bind(actor_id)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(entry.subject)
+            .bind(entry.countries.join(","))
+            .bind(Json(&entry.detail))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            at: DateTime<Utc>,
+            actor: String,
+            action: String,
+            subject: Uuid,
+            countries: String,
+            detail: Json<serde_json::Value>,
+        }
+        let sql = "SELECT id, at, actor, action, subject, countries, detail FROM audit ORDER BY at DESC LIMIT $1";
+        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.id,
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                subject: r.subject,
+                countries: r
+                    .countries
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                detail: r.detail.0,
             })
             .collect())
     }

@@ -98,13 +98,19 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start(backend: Backend) -> TestHub {
+        Self::start_configured(backend, |_| {}).await
+    }
+
+    /// Starts a hub whose configuration `adjust` changes from the defaults.
+    pub async fn start_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestHub {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             database_url: Some(backend.fresh_database(dir.path()).await),
             ..Config::default()
         };
+        adjust(&mut config);
         Self::start_with(backend, config, dir).await
     }
 

@@ -6,4 +6,5 @@ mod alerts;
 mod bad_input;
 mod harness;
 mod headcounts;
+mod sos;
 mod stream;

@@ -1,0 +1,97 @@
+//! `POST /api/v1/sos`, `GET /api/v1/sos`, `POST /api/v1/sos/{id}/ack` and `/resolve`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use bytes::Bytes;
+use scaan_schemas::{ErrorBody, Invalid, NewSos, Role, Sos, SosNote, SosStatus};
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
+use crate::hub::Hub;
+
+pub fn router() -> OpenApiRouter<Arc<Hub>> {
+    OpenApiRouter::new()
+        .routes(routes!(raise, list))
+        .routes(routes!(acknowledge))
+        .routes(routes!(resolve))
+}
+
+/// "I'm not okay": reaches every officer concerned at once.
+#[utoipa::path(post, path = "/api/v1/sos", tag = "sos", security(("bearer" = [])), request_body = NewSos,
+    responses((status = 201, body = Sos), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn raise(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewSos>,
+) -> Result<(StatusCode, Json<Sos>), ApiError> {
+    Ok((StatusCode::CREATED, Json(hub.raise_sos(&caller.user, new).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct ListParams {
+    /// `open`, `acknowledged` or `resolved`.
+    status: Option<SosStatus>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// SOS calls, newest first: officers those of their countries, staff their own.
+#[utoipa::path(get, path = "/api/v1/sos", tag = "sos", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, body = [Sos])))]
+async fn list(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Vec<Sos>>, ApiError> {
+    let all = hub
+        .store
+        .sos_list(params.status, params.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    let visible = |s: &Sos| match caller.role() {
+        Role::Staff => s.staff_id == caller.user.id,
+        _ => caller.may_see(&s.countries),
+    };
+    Ok(Json(all.into_iter().filter(visible).collect()))
+}
+
+/// Someone is on it: stops the reminders.
+#[utoipa::path(post, path = "/api/v1/sos/{id}/ack", tag = "sos", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = SosNote,
+    responses((status = 200, body = Sos), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn acknowledge(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+    body: Bytes,
+) -> Result<Json<Sos>, ApiError> {
+    // The note is optional, and so is the body that carries it.
+    let note = match body.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => scaan_schemas::decode::<SosNote>(&body, chrono::Utc::now())?.note,
+    };
+    Ok(Json(hub.acknowledge_sos(&caller, id, note).await?))
+}
+
+/// Closes the SOS with what happened.
+#[utoipa::path(post, path = "/api/v1/sos/{id}/resolve", tag = "sos", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = SosNote,
+    responses((status = 200, body = Sos), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn resolve(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<SosNote>,
+) -> Result<Json<Sos>, ApiError> {
+    let note = body
+        .note
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Invalid::new("note", "say how it was resolved"))?;
+    Ok(Json(hub.resolve_sos(&caller, id, note).await?))
+}
