@@ -13,6 +13,9 @@ use crate::{Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Sos
 pub enum Envelope {
     Alert {
         alert: Alert,
+        /// 2 when the alert is sent again to those who have not answered its headcount.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wave: Option<u32>,
     },
     AlertUpdate {
         alert: Alert,

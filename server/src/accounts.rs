@@ -71,6 +71,14 @@ impl Hub {
                 },
             );
             self.follow_sos(user, update.position(), recorded_at).await?;
+            self.join_open_headcounts(
+                user,
+                Point {
+                    lon: update.lon,
+                    lat: update.lat,
+                },
+            )
+            .await?;
         }
         Ok(())
     }

@@ -79,6 +79,7 @@ impl App {
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
+        hub.tasks.spawn(headcounts::escalate(hub.clone()));
         tracing::info!(address = %listener.local_addr()?, "serving");
         let stopping = shutdown.clone();
         let hub_for_stop = hub.clone();

@@ -11,7 +11,7 @@ use crate::auth::LoginLimiter;
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
-use crate::headcounts::{CheckinWriter, HeadcountPulse};
+use crate::headcounts::{CheckinWriter, HeadcountPulse, OpenHeadcounts};
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
 
@@ -23,6 +23,7 @@ pub struct Hub {
     pub delivery: Delivery,
     pub checkins: CheckinWriter,
     pub pulse: HeadcountPulse,
+    pub open_headcounts: OpenHeadcounts,
     pub logins: LoginLimiter,
     /// Cancelled when the hub stops; every stream and task watches it.
     pub shutdown: CancellationToken,
@@ -52,18 +53,21 @@ impl Hub {
         }));
         tracing::info!(backend = store.backend(), staff = targeting.len(), "storage ready");
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-        Ok(Hub {
+        let hub = Hub {
             atlas: CountryAtlas::embedded(),
             config,
             checkins: CheckinWriter::start(store.clone(), shutdown.clone(), &tasks),
             pulse: HeadcountPulse::default(),
+            open_headcounts: OpenHeadcounts::default(),
             store,
             targeting,
             delivery: Delivery::default(),
             logins: LoginLimiter::default(),
             shutdown,
             tasks,
-        })
+        };
+        hub.load_open_headcounts().await?;
+        Ok(hub)
     }
 
     /// Puts a new account's duty station into the targeting index.

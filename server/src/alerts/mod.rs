@@ -49,8 +49,12 @@ impl Hub {
             cancel_reason: None,
         };
         self.store.insert_alert(&alert, &reach.staff).await?;
+        self.open_headcounts.track(&alert);
         self.delivery.publish(
-            &Envelope::Alert { alert: alert.clone() },
+            &Envelope::Alert {
+                alert: alert.clone(),
+                wave: None,
+            },
             Audience {
                 staff: &reach.staff,
                 countries: &alert.countries,
@@ -144,6 +148,7 @@ impl Hub {
         staff.extend_from_slice(&added);
         alert.recipients = staff.len() as u32;
         self.store.update_alert(&alert, previous.revision, &added).await?;
+        self.open_headcounts.track(&alert);
         let countries: Vec<String> = previous
             .countries
             .iter()

@@ -3,9 +3,11 @@
 //! an officer on someone's behalf; the latest answer counts. Officers' streams get the counts
 //! within a second of each change, coalesced so a burst costs a few envelopes, not thousands.
 
+mod escalation;
 mod routes;
 mod writer;
 
+pub use escalation::{escalate, OpenHeadcounts};
 pub use routes::router;
 pub use writer::CheckinWriter;
 
@@ -34,7 +36,7 @@ pub struct HeadcountPulse {
 }
 
 impl HeadcountPulse {
-    fn mark(&self, alert: &Alert) {
+    pub(crate) fn mark(&self, alert: &Alert) {
         self.changed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -45,7 +47,7 @@ impl HeadcountPulse {
 
 impl Hub {
     /// The deadline of an alert's headcount, and when its silent people become overdue.
-    fn deadlines(&self, alert: &Alert) -> (DateTime<Utc>, DateTime<Utc>) {
+    pub(crate) fn deadlines(&self, alert: &Alert) -> (DateTime<Utc>, DateTime<Utc>) {
         let deadline_s = alert
             .content
             .checkin_deadline_s
@@ -117,10 +119,10 @@ impl Hub {
         Ok(checkin)
     }
 
-    /// The headcount board of an alert, for officers who may see it.
-    pub async fn headcount(&self, alert: &Alert) -> Result<Headcount, ApiError> {
+    /// The headcount board of an alert as of `now`.
+    pub async fn headcount_at(&self, alert: &Alert, now: DateTime<Utc>) -> Result<Headcount, ApiError> {
         let (deadline, overdue_at) = self.deadlines(alert);
-        let overdue = Utc::now() >= overdue_at;
+        let overdue = now >= overdue_at;
         let mut staff: Vec<HeadcountEntry> = self
             .store
             .headcount_people(alert.id)

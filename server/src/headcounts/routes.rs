@@ -38,7 +38,7 @@ async fn check_in(
 async fn visible_headcount(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Headcount, ApiError> {
     caller.require_officer()?;
     match hub.store.alert(id).await? {
-        Some(alert) if caller.may_see(&alert.countries) => hub.headcount(&alert).await,
+        Some(alert) if caller.may_see(&alert.countries) => hub.headcount_at(&alert, chrono::Utc::now()).await,
         _ => Err(ApiError::NotFound("alert")),
     }
 }

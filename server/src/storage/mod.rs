@@ -518,6 +518,43 @@ impl Store {
         Ok(())
     }
 
+    /// Adds people to an alert's recipients (late arrivals); returns those not already there.
+    pub async fn add_recipients(&self, alert: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
+        let mut added = Vec::new();
+        let sql = "INSERT INTO alert_recipients (alert_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        for user in users {
+            let n = on_either!(self, |pool| sqlx::query(sql)
+                .bind(alert)
+                .bind(*user)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if n > 0 {
+                added.push(*user);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Claims an alert's second wave: true for the one caller that set it, false if already set.
+    pub async fn claim_second_wave(&self, alert: Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let sql = "UPDATE alerts SET second_wave_at = $2 WHERE id = $1 AND second_wave_at IS NULL";
+        let n = on_either!(self, |pool| sqlx::query(sql)
+            .bind(alert)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Recipients who have not answered yet.
+    pub async fn silent_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
+        let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1 AND status = 'no_response'";
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
     /// How many recipients of an alert stand at each status.
     pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32)>> {
         let sql = "SELECT status, COUNT(*) FROM alert_recipients WHERE alert_id = $1 GROUP BY status";

@@ -12,7 +12,8 @@ const GOMA: (f64, f64) = (-1.6792, 29.2228);
 on_both_backends!(
     checkins_move_the_counts_through_every_channel,
     bad_checkins_change_nothing,
-    headcount_exports_as_csv
+    headcount_exports_as_csv,
+    late_arrivals_join_and_the_silent_get_a_second_wave_once
 );
 
 async fn headcount(hub: &TestHub, officer: &Account, alert: &Value) -> Value {
@@ -285,6 +286,87 @@ async fn headcount_exports_as_csv(backend: Backend) {
     assert!(
         lines[2].contains(",amani,") && lines[2].contains(",safe,false,") && lines[2].contains(",app,"),
         "{csv}"
+    );
+    hub.stop().await;
+}
+
+async fn late_arrivals_join_and_the_silent_get_a_second_wave_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let officer = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let bahati = hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let esther = hub.account("esther", Role::Staff, &[], Some(GOMA)).await;
+    let (mut amani_stream, mut bahati_stream, mut esther_stream) = (
+        hub.stream(&amani).await,
+        hub.stream(&bahati).await,
+        hub.stream(&esther).await,
+    );
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &officer,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    amani_stream.expect("alert").await;
+    bahati_stream.expect("alert").await;
+    esther_stream.expect_silence().await;
+
+    // Esther drives into Beni: she joins the headcount and gets the alert.
+    hub.post("/api/v1/me/location", &esther, json!({"lat": 0.495, "lon": 29.47}))
+        .await;
+    assert_eq!(esther_stream.expect("alert").await["alert"]["id"], alert["id"]);
+    assert_eq!(counts(&headcount(&hub, &officer, &alert).await), [3, 0, 0, 3, 0]);
+    // Moving about inside does not send it twice.
+    hub.post("/api/v1/me/location", &esther, json!({"lat": 0.496, "lon": 29.471}))
+        .await;
+    esther_stream.expect_silence().await;
+
+    hub.post(
+        &format!("/api/v1/alerts/{id}/checkins"),
+        &amani,
+        json!({"status": "safe"}),
+    )
+    .await;
+    let stored = hub
+        .app
+        .store
+        .alert(alert["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let after_deadline = chrono::Utc::now() + chrono::Duration::seconds(1800 + 1);
+    hub.app.escalate_due(after_deadline).await.unwrap();
+    for stream in [&mut bahati_stream, &mut esther_stream] {
+        let wave = stream.expect("alert").await;
+        assert_eq!((wave["wave"].as_u64(), &wave["alert"]["id"]), (Some(2), &alert["id"]));
+    }
+    amani_stream.expect_silence().await;
+    // Once only, even across a restart.
+    hub.app.escalate_due(after_deadline).await.unwrap();
+    bahati_stream.expect_silence().await;
+    let hub = hub.restart().await;
+    let mut bahati_stream = hub.stream(&bahati).await;
+    hub.app.escalate_due(after_deadline).await.unwrap();
+    bahati_stream.expect_silence().await;
+
+    // Past the grace period the silent are overdue, and listed first.
+    let overdue_at = after_deadline + chrono::Duration::seconds(900);
+    let board = hub.app.headcount_at(&stored, overdue_at).await.unwrap();
+    assert_eq!(
+        (board.counts.overdue, board.counts.no_response, board.counts.safe),
+        (2, 2, 1)
+    );
+    assert!(board.staff[0].overdue && board.staff[1].overdue && !board.staff[2].overdue);
+    assert_eq!(
+        hub.app
+            .headcount_at(&stored, after_deadline)
+            .await
+            .unwrap()
+            .counts
+            .overdue,
+        0
     );
     hub.stop().await;
 }

@@ -1,0 +1,135 @@
+//! Chasing the silent: the open headcounts the hub watches, late arrivals who walk into one,
+//! and the second wave at the deadline. Overdue marking needs no state: it follows from the
+//! deadline and the grace period (see `Hub::headcount`).
+
+use chrono::{DateTime, Utc};
+use scaan_schemas::{Alert, Envelope, MsgType, User};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+use crate::delivery::Audience;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::storage::AlertScope;
+use crate::targeting::{Point, TargetArea};
+
+/// Alerts with an open headcount, with their areas prepared for point tests.
+#[derive(Default)]
+pub struct OpenHeadcounts {
+    alerts: RwLock<HashMap<Uuid, Arc<OpenHeadcount>>>,
+}
+
+pub struct OpenHeadcount {
+    pub alert: Alert,
+    area: TargetArea,
+}
+
+impl OpenHeadcounts {
+    /// Tracks the latest revision of an alert, or stops tracking it once closed.
+    pub fn track(&self, alert: &Alert) {
+        let mut alerts = self.alerts.write().unwrap_or_else(|e| e.into_inner());
+        if alert.content.checkin_required && alert.msg_type != MsgType::Cancel {
+            let entry = OpenHeadcount {
+                area: TargetArea::new(&alert.content.area),
+                alert: alert.clone(),
+            };
+            alerts.insert(alert.id, Arc::new(entry));
+        } else {
+            alerts.remove(&alert.id);
+        }
+    }
+
+    /// The headcounts still open at `now`; expired ones are dropped on the way.
+    fn open_at(&self, now: DateTime<Utc>) -> Vec<Arc<OpenHeadcount>> {
+        let mut alerts = self.alerts.write().unwrap_or_else(|e| e.into_inner());
+        alerts.retain(|_, h| h.alert.content.expires_at > now);
+        alerts.values().cloned().collect()
+    }
+}
+
+impl Hub {
+    /// Loads the open headcounts at start.
+    pub async fn load_open_headcounts(&self) -> anyhow::Result<()> {
+        for alert in self
+            .store
+            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
+            .await?
+        {
+            self.open_headcounts.track(&alert);
+        }
+        Ok(())
+    }
+
+    /// A staff member's new place puts them inside an open headcount they were not in: they
+    /// join it and receive its alert.
+    pub async fn join_open_headcounts(&self, user: &User, at: Point) -> Result<(), ApiError> {
+        let now = Utc::now();
+        for open in self.open_headcounts.open_at(now) {
+            if !open.area.contains(at) || !self.targeting.reaches(user.id, &open.area, now) {
+                continue;
+            }
+            if self.store.add_recipients(open.alert.id, &[user.id]).await?.is_empty() {
+                continue;
+            }
+            tracing::info!(alert = %open.alert.id, staff = %user.username, "late arrival joins the headcount");
+            let envelope = Envelope::Alert {
+                alert: open.alert.clone(),
+                wave: None,
+            };
+            self.delivery.publish(
+                &envelope,
+                Audience {
+                    staff: &[user.id],
+                    countries: &[],
+                },
+            );
+            self.pulse.mark(&open.alert);
+        }
+        Ok(())
+    }
+
+    /// Sends the second wave of every open headcount whose deadline has passed by `now`, once:
+    /// the wave is claimed in the database before it goes out, so a restart cannot repeat it.
+    /// Also refreshes the officers' counts when people turn overdue.
+    pub async fn escalate_due(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
+        for open in self.open_headcounts.open_at(now) {
+            let (deadline, overdue_at) = self.deadlines(&open.alert);
+            if now >= overdue_at && now - overdue_at < chrono::Duration::seconds(ESCALATION_TICK.as_secs() as i64 + 1) {
+                self.pulse.mark(&open.alert);
+            }
+            if now < deadline || !self.store.claim_second_wave(open.alert.id, now).await? {
+                continue;
+            }
+            let silent = self.store.silent_recipients(open.alert.id).await?;
+            tracing::warn!(alert = %open.alert.id, silent = silent.len(), "headcount deadline passed: second wave");
+            let envelope = Envelope::Alert {
+                alert: open.alert.clone(),
+                wave: Some(2),
+            };
+            self.delivery.publish(
+                &envelope,
+                Audience {
+                    staff: &silent,
+                    countries: &[],
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+pub const ESCALATION_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs [`Hub::escalate_due`] every few seconds until the hub stops.
+pub async fn escalate(hub: Arc<Hub>) {
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ESCALATION_TICK) => {}
+        }
+        if let Err(e) = hub.escalate_due(Utc::now()).await {
+            tracing::warn!(error = %e, "escalating headcounts failed; will retry");
+        }
+    }
+}
