@@ -6,13 +6,37 @@ use std::time::Duration;
 
 const SCAAN: &str = env!("CARGO_BIN_EXE_scaan");
 
+/// A running `scaan serve`, killed when dropped so a failing test leaves no hub behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// `scaan serve` on a free port in `dir`; returns the child and its HTTP address.
-fn serve(dir: &std::path::Path) -> (Child, String) {
+fn serve(dir: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(SCAAN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("SCAAN_LOG", "info")
         .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("scaan starts");
@@ -29,7 +53,7 @@ fn serve(dir: &std::path::Path) -> (Child, String) {
     };
     // Keep draining the log so the hub never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{address}"))
+    (Running(child), format!("http://{address}"))
 }
 
 fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
@@ -144,4 +168,150 @@ fn configuration_mistakes_are_explained() {
         !out.status.success() && err.contains(&port) && err.contains("--listen"),
         "{err}"
     );
+}
+
+/// Logs in over HTTP and returns the token.
+async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let answer: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login failed: {answer}"))
+        .to_owned()
+}
+
+/// What one person sent: the number of their last acknowledged check-in, and of the one whose
+/// answer never came (it may or may not have been stored).
+#[derive(Default, Clone)]
+struct Sent {
+    acknowledged: Option<u64>,
+    unanswered: Option<u64>,
+    count: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
+    const STAFF: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    assert!(add_user(
+        dir.path(),
+        &["--username", "admin", "--role", "admin"],
+        "a long passphrase"
+    )
+    .status
+    .success());
+    let admin = login(&http, &base, "admin", "a long passphrase").await;
+    let mut people = vec![("watch".to_owned(), "watch_officer")];
+    people.extend((0..STAFF).map(|i| (format!("staff{i}"), "staff")));
+    for (username, role) in &people {
+        let created = http
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(
+                &serde_json::json!({"username": username, "password": "a long passphrase", "role": role,
+                "duty_station": {"lat": 0.49, "lon": 29.47}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let officer = login(&http, &base, "watch", "a long passphrase").await;
+    let alert: serde_json::Value = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
+            "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alert["recipients"], STAFF, "{alert}");
+    let id = alert["id"].as_str().unwrap().to_owned();
+
+    // Everyone answers over and over until the hub dies under them; the n-th check-in carries
+    // latitude n / 10,000, so the stored standing tells which one it was.
+    let mut senders = Vec::new();
+    for i in 0..STAFF {
+        let token = login(&http, &base, &format!("staff{i}"), "a long passphrase").await;
+        let (http, url) = (http.clone(), format!("{base}/api/v1/alerts/{id}/checkins"));
+        senders.push(tokio::spawn(async move {
+            let mut sent = Sent::default();
+            for n in 1_u64.. {
+                sent.unanswered = Some(n);
+                let body =
+                    serde_json::json!({"status": "safe", "position": {"lat": n as f64 / 10_000.0, "lon": 29.47}});
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status() == 201 => {
+                        sent.acknowledged = Some(n);
+                        sent.unanswered = None;
+                        sent.count += 1;
+                    }
+                    _ => break,
+                }
+            }
+            sent
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    Command::new("kill")
+        .args(["-KILL", &hub.id().to_string()])
+        .status()
+        .unwrap();
+    hub.wait().unwrap();
+    let mut sent = Vec::new();
+    for s in senders {
+        sent.push(s.await.unwrap());
+    }
+    let acknowledged: usize = sent.iter().map(|s| s.count).sum();
+    assert!(
+        acknowledged >= STAFF,
+        "the burst was under way when the hub was killed ({acknowledged} acknowledged)"
+    );
+
+    let (_hub, base) = serve(dir.path());
+    let board: serde_json::Value = http
+        .get(format!("{base}/api/v1/alerts/{id}/headcount"))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(board["total"], STAFF);
+    for entry in board["staff"].as_array().unwrap() {
+        let i: usize = entry["username"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("staff")
+            .parse()
+            .unwrap();
+        let standing = entry["position"]["lat"]
+            .as_f64()
+            .map(|lat| (lat * 10_000.0).round() as u64);
+        let Sent {
+            acknowledged,
+            unanswered,
+            ..
+        } = &sent[i];
+        // The latest acknowledged answer is there, unless the unanswered one after it was stored too.
+        assert!(
+            standing == *acknowledged || standing == *unanswered,
+            "staff{i} stands at check-in {standing:?}, acknowledged {acknowledged:?}, unanswered {unanswered:?}"
+        );
+    }
 }

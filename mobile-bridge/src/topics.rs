@@ -1,0 +1,156 @@
+//! The MQTT topic names of the contract (`scaan/v1/staff/{user_id}/…`) and who may use which.
+//!
+//! Every check is an exact comparison with the canonical spelling (lower-case hyphenated UUID),
+//! so one person's topics have exactly one name and no wildcard or `$share/…` filter can reach
+//! past a person's own topics.
+
+use uuid::Uuid;
+
+const PREFIX: &str = "scaan/v1/staff/";
+
+/// What a phone publishes about its owner: the phone → hub topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhoneTopic {
+    Checkin,
+    Location,
+    Sos,
+    Report,
+}
+
+impl PhoneTopic {
+    pub const ALL: [PhoneTopic; 4] = [Self::Checkin, Self::Location, Self::Sos, Self::Report];
+
+    /// The last topic level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checkin => "checkin",
+            Self::Location => "location",
+            Self::Sos => "sos",
+            Self::Report => "report",
+        }
+    }
+
+    fn from_level(level: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == level)
+    }
+}
+
+/// `scaan/v1/staff/{user}/inbox`: every envelope for that person (hub → phone).
+pub fn inbox(user: Uuid) -> String {
+    format!("{PREFIX}{user}/inbox")
+}
+
+/// `scaan/v1/staff/{user}/{kind}` (phone → hub).
+pub fn phone_topic(user: Uuid, kind: PhoneTopic) -> String {
+    format!("{PREFIX}{user}/{}", kind.as_str())
+}
+
+/// The filters the hub subscribes to: every person's phone → hub topics.
+pub fn hub_filters() -> Vec<String> {
+    PhoneTopic::ALL
+        .iter()
+        .map(|kind| format!("{PREFIX}+/{}", kind.as_str()))
+        .collect()
+}
+
+/// Whose and which phone → hub topic this is; `None` for anything else.
+/// The owner comes from the topic, which the broker has already checked against the connection.
+pub fn parse_phone_topic(topic: &str) -> Option<(Uuid, PhoneTopic)> {
+    let (user, level) = topic.strip_prefix(PREFIX)?.split_once('/')?;
+    let user = canonical_uuid(user)?;
+    Some((user, PhoneTopic::from_level(level)?))
+}
+
+/// The person whose inbox this topic is.
+pub fn parse_inbox(topic: &str) -> Option<Uuid> {
+    canonical_uuid(topic.strip_prefix(PREFIX)?.strip_suffix("/inbox")?)
+}
+
+/// A person may subscribe to their own inbox and nothing else.
+pub fn may_subscribe(user: Uuid, filter: &str) -> bool {
+    filter == inbox(user)
+}
+
+/// A person may publish only to their own phone → hub topics.
+pub fn may_publish(user: Uuid, topic: &str) -> bool {
+    parse_phone_topic(topic).is_some_and(|(owner, _)| owner == user)
+}
+
+/// The hub may subscribe to the phone → hub topics, one person's or everyone's (`+`).
+pub fn hub_may_subscribe(filter: &str) -> bool {
+    hub_filters().iter().any(|f| f == filter) || parse_phone_topic(filter).is_some()
+}
+
+/// The hub may publish to any person's inbox.
+pub fn hub_may_publish(topic: &str) -> bool {
+    parse_inbox(topic).is_some()
+}
+
+/// Only the canonical spelling, so that `ABC…` and `abc…` cannot name two topics for one person.
+fn canonical_uuid(level: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(level).ok()?;
+    (id.hyphenated().to_string() == level).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Uuid = Uuid::from_u128(0x0a);
+    const B: Uuid = Uuid::from_u128(0x0b);
+
+    #[test]
+    fn a_person_subscribes_only_to_their_own_inbox() {
+        assert!(may_subscribe(A, &inbox(A)));
+        for filter in [
+            inbox(B),
+            format!("{PREFIX}+/inbox"),
+            format!("{PREFIX}{A}/#"),
+            "#".to_owned(),
+            format!("$share/g/{}", inbox(A)),
+            inbox(A).to_uppercase(),
+            phone_topic(A, PhoneTopic::Sos),
+        ] {
+            assert!(!may_subscribe(A, &filter), "{filter}");
+        }
+    }
+
+    #[test]
+    fn a_person_publishes_only_to_their_own_phone_topics() {
+        for kind in PhoneTopic::ALL {
+            assert!(may_publish(A, &phone_topic(A, kind)));
+            assert!(!may_publish(B, &phone_topic(A, kind)));
+        }
+        for topic in [
+            inbox(A),
+            format!("{PREFIX}{A}/checkin/extra"),
+            format!("{PREFIX}{}/checkin", A.to_string().to_uppercase()),
+            format!("{PREFIX}{}/checkin", A.simple()),
+            format!("{PREFIX}+/checkin"),
+        ] {
+            assert!(!may_publish(A, &topic), "{topic}");
+        }
+    }
+
+    #[test]
+    fn the_hub_reads_phone_topics_and_writes_inboxes() {
+        for filter in hub_filters() {
+            assert!(hub_may_subscribe(&filter), "{filter}");
+        }
+        assert!(hub_may_subscribe(&phone_topic(A, PhoneTopic::Checkin)));
+        assert!(!hub_may_subscribe(&format!("{PREFIX}+/inbox")));
+        assert!(!hub_may_subscribe("#"));
+        assert!(hub_may_publish(&inbox(B)));
+        assert!(!hub_may_publish(&phone_topic(B, PhoneTopic::Sos)));
+    }
+
+    #[test]
+    fn phone_topics_parse_back() {
+        assert_eq!(
+            parse_phone_topic(&phone_topic(B, PhoneTopic::Location)),
+            Some((B, PhoneTopic::Location))
+        );
+        assert_eq!(parse_phone_topic(&inbox(B)), None);
+        assert_eq!(parse_inbox(&inbox(B)), Some(B));
+    }
+}
