@@ -1,7 +1,7 @@
 //! The gate: one client connection relayed to the internal rumqttd, with the CONNECT
 //! authenticated and every SUBSCRIBE and PUBLISH checked against [`crate::topics`].
 
-use std::{collections::HashMap, fmt, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, io, net::SocketAddr, pin::pin, sync::Arc, time::Duration};
 
 use anyhow::{bail, Context as _};
 use bytes::{Bytes, BytesMut};
@@ -22,6 +22,10 @@ use crate::{broker::HUB_USERNAME, topics, Authenticator};
 
 /// The largest packet either side may send; envelopes and reports are far smaller.
 pub(crate) const MAX_PACKET: usize = 256 * 1024;
+/// How long rumqttd may take to close a connection after a DISCONNECT. Closing our side first
+/// makes rumqttd 0.20 count two disconnections, and the second can drop whichever new
+/// connection has just been given the first one's slot.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 /// The least a read asks the socket for.
 const READ_SIZE: usize = 4096;
 /// How long a new connection has to send its CONNECT and be authenticated.
@@ -214,6 +218,7 @@ pub(crate) async fn serve<A: Authenticator>(
         principal: session.principal,
         aliases: HashMap::new(),
     };
+    // Ends with whether the client said goodbye (DISCONNECT).
     let upstream = async {
         while let Some(frame) = from_client.next().await? {
             match checks.check(&frame)? {
@@ -222,19 +227,27 @@ pub(crate) async fn serve<A: Authenticator>(
                 Verdict::Drop => {}
                 Verdict::Close => break,
             }
+            if frame.packet_type() == DISCONNECT {
+                return anyhow::Ok(true);
+            }
         }
-        anyhow::Ok(())
+        anyhow::Ok(false)
     };
-    let downstream = async {
+    let mut downstream = pin!(async {
         while let Some(frame) = from_broker.next().await? {
             to_client.lock().await.write_all(&frame.bytes).await?;
         }
         anyhow::Ok(())
-    };
+    });
     tokio::select! {
         () = cancel.cancelled() => Ok(()),
-        ended = upstream => ended,
-        ended = downstream => ended,
+        ended = downstream.as_mut() => ended,
+        said_goodbye = upstream => {
+            if said_goodbye? {
+                let _ = timeout(DISCONNECT_GRACE, downstream).await;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -454,8 +467,7 @@ pub(crate) async fn probe(backend: &Backend, version: Version) -> anyhow::Result
     broker
         .write_all(&version.encode(Packet::Connect(connect, None, None, None, Some(backend.login())))?)
         .await?;
-    let (rd, mut wr) = broker.split();
-    let connack = timeout(Duration::from_secs(1), Frames::new(rd).next())
+    let connack = timeout(Duration::from_secs(1), Frames::new(&mut broker).next())
         .await??
         .context("closed before CONNACK")?;
     // A CONNACK's second byte after the fixed header is its return (3.1.1) or reason (5) code.
@@ -466,8 +478,11 @@ pub(crate) async fn probe(backend: &Backend, version: Version) -> anyhow::Result
     let disconnect = Disconnect {
         reason_code: DisconnectReasonCode::NormalDisconnection,
     };
-    wr.write_all(&version.encode(Packet::Disconnect(disconnect, None))?)
+    broker
+        .write_all(&version.encode(Packet::Disconnect(disconnect, None))?)
         .await?;
+    // Let rumqttd close first (see DISCONNECT_GRACE).
+    timeout(DISCONNECT_GRACE, broker.read_to_end(&mut Vec::new())).await??;
     Ok(())
 }
 

@@ -49,7 +49,7 @@ impl Hub {
             cancel_reason: None,
         };
         self.store.insert_alert(&alert, &reach.staff).await?;
-        self.open_headcounts.track(&alert);
+        self.open_headcounts.track(&alert, &reach.staff);
         self.delivery.publish(
             &Envelope::Alert {
                 alert: alert.clone(),
@@ -148,7 +148,7 @@ impl Hub {
         staff.extend_from_slice(&added);
         alert.recipients = staff.len() as u32;
         self.store.update_alert(&alert, previous.revision, &added).await?;
-        self.open_headcounts.track(&alert);
+        self.open_headcounts.track(&alert, &staff);
         let countries: Vec<String> = previous
             .countries
             .iter()

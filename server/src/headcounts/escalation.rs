@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use scaan_schemas::{Alert, Envelope, MsgType, User};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
@@ -23,21 +23,43 @@ pub struct OpenHeadcounts {
 pub struct OpenHeadcount {
     pub alert: Alert,
     area: TargetArea,
+    /// Everyone in the headcount, so a check-in needs no database read to know its sender.
+    recipients: RwLock<HashSet<Uuid>>,
+}
+
+impl OpenHeadcount {
+    pub fn includes(&self, user: Uuid) -> bool {
+        self.recipients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&user)
+    }
 }
 
 impl OpenHeadcounts {
-    /// Tracks the latest revision of an alert, or stops tracking it once closed.
-    pub fn track(&self, alert: &Alert) {
+    /// Tracks the latest revision of an alert and everyone it was sent to, or stops tracking
+    /// it once closed.
+    pub fn track(&self, alert: &Alert, recipients: &[Uuid]) {
         let mut alerts = self.alerts.write().unwrap_or_else(|e| e.into_inner());
         if alert.content.checkin_required && alert.msg_type != MsgType::Cancel {
             let entry = OpenHeadcount {
                 area: TargetArea::new(&alert.content.area),
                 alert: alert.clone(),
+                recipients: RwLock::new(recipients.iter().copied().collect()),
             };
             alerts.insert(alert.id, Arc::new(entry));
         } else {
             alerts.remove(&alert.id);
         }
+    }
+
+    /// The open headcount of this alert, if it has one.
+    pub fn get(&self, alert: Uuid) -> Option<Arc<OpenHeadcount>> {
+        self.alerts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&alert)
+            .cloned()
     }
 
     /// The headcounts still open at `now`; expired ones are dropped on the way.
@@ -56,7 +78,8 @@ impl Hub {
             .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
             .await?
         {
-            self.open_headcounts.track(&alert);
+            let recipients = self.store.alert_recipients(alert.id).await?;
+            self.open_headcounts.track(&alert, &recipients);
         }
         Ok(())
     }
@@ -69,9 +92,13 @@ impl Hub {
             if !open.area.contains(at) || !self.targeting.reaches(user.id, &open.area, now) {
                 continue;
             }
-            if self.store.add_recipients(open.alert.id, &[user.id]).await?.is_empty() {
+            if open.includes(user.id) || self.store.add_recipients(open.alert.id, &[user.id]).await?.is_empty() {
                 continue;
             }
+            open.recipients
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(user.id);
             tracing::info!(alert = %open.alert.id, staff = %user.username, "late arrival joins the headcount");
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),

@@ -62,7 +62,16 @@ impl Hub {
     /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
     /// and returns once it is durably stored.
     pub async fn check_in(&self, caller: &User, alert_id: Uuid, new: NewCheckin) -> Result<Checkin, ApiError> {
-        let alert = self.store.alert(alert_id).await?.ok_or(ApiError::NotFound("alert"))?;
+        // An open headcount is answered from memory; anything else is read to explain why not.
+        let open = self.open_headcounts.get(alert_id);
+        let stored;
+        let alert = match &open {
+            Some(open) => &open.alert,
+            None => {
+                stored = self.store.alert(alert_id).await?.ok_or(ApiError::NotFound("alert"))?;
+                &stored
+            }
+        };
         let subject = match new.staff_id {
             None => caller.id,
             Some(staff_id) => {
@@ -91,7 +100,11 @@ impl Hub {
         if !alert.content.checkin_required {
             return Err(conflict("no_headcount", "this alert does not ask for check-ins"));
         }
-        if !self.store.is_recipient(alert_id, subject).await? {
+        let targeted = match &open {
+            Some(open) => open.includes(subject),
+            None => self.store.is_recipient(alert_id, subject).await?,
+        };
+        if !targeted {
             return Err(match new.staff_id {
                 Some(_) => ApiError::Invalid(Invalid::new("staff_id", "this person was not sent the alert")),
                 None => ApiError::forbidden("you were not sent this alert, so you are not in its headcount"),
@@ -109,7 +122,7 @@ impl Hub {
             recorded_at: Utc::now(),
         };
         self.checkins.write(checkin.clone()).await?;
-        self.pulse.mark(&alert);
+        self.pulse.mark(alert);
         if checkin.recorded_by != checkin.staff_id {
             let detail =
                 serde_json::json!({"staff_id": checkin.staff_id, "status": checkin.status, "via": checkin.via});

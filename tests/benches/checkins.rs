@@ -1,0 +1,258 @@
+//! A headcount under load: 10,000 staff targeted by one alert all answer at once over the
+//! WebSocket stream. Reports durable check-ins per second, acknowledgement latency, and how
+//! long after the last acknowledgement an officer's stream shows the final counts.
+//!
+//! `cargo bench -p scaan-tests --bench checkins` — SQLite (`synchronous=FULL`); with
+//! `SCAAN_BENCH_POSTGRES_URL` set (a server URL whose user may create databases), PostgreSQL
+//! too. `SCAAN_BENCH_STAFF` changes the number of staff. Prints one JSON line last.
+
+use futures_util::{SinkExt, StreamExt};
+use scaan_schemas::{NewUser, Position, Role};
+use scaan_server::{App, Config};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[tokio::main]
+async fn main() {
+    // The staff's phones run in a child process: 10,000 streams are 20,000 sockets, more than
+    // one process may open here.
+    if let Ok(job) = std::env::var("SCAAN_BENCH_PHONES") {
+        let job: Value = serde_json::from_str(&std::fs::read_to_string(job).unwrap()).unwrap();
+        println!("{}", phones(job).await);
+        return;
+    }
+    let staff: usize = std::env::var("SCAAN_BENCH_STAFF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut results = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    results.push(
+        run(
+            "sqlite",
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            staff,
+        )
+        .await,
+    );
+    if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
+        let url = fresh_postgres(&server).await;
+        results.push(run("postgres", url, staff).await);
+    } else {
+        eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
+    }
+    println!(
+        "{}",
+        json!({"bench": "checkins", "channel": "websocket", "results": results})
+    );
+}
+
+async fn fresh_postgres(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("scaan_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .expect("connect to SCAAN_BENCH_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    format!("{}/{name}", server.rsplit_once('/').map_or(server, |(base, _)| base))
+}
+
+async fn run(backend: &str, database_url: String, staff: usize) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(database_url),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = App::build(config).await.unwrap();
+    let hub = app.hub().clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(app.serve(listener, stop.clone()));
+
+    // Accounts straight into the store with one shared hash: hashing 10,000 passwords is not
+    // what is measured here.
+    let started = Instant::now();
+    let hash = scaan_server::auth::hash_password("bench password".into())
+        .await
+        .unwrap();
+    let account = |username: String, role: Role, i: usize| {
+        let (hub, hash) = (hub.clone(), hash.clone());
+        async move {
+            let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
+            let new = NewUser {
+                username,
+                password: String::new(),
+                role,
+                name: None,
+                countries: vec![],
+                duty_station: Some(duty),
+            };
+            let user = hub.store.create_user(&new, &hash, chrono::Utc::now()).await.unwrap();
+            hub.place_staff(&user);
+            let token = scaan_server::auth::new_token();
+            let now = chrono::Utc::now();
+            hub.store
+                .insert_token(
+                    &scaan_server::auth::token_hash(&token),
+                    user.id,
+                    now,
+                    now + chrono::Duration::hours(1),
+                )
+                .await
+                .unwrap();
+            token
+        }
+    };
+    let officer = account("watch".into(), Role::WatchOfficer, 0).await;
+    let mut tokens = Vec::with_capacity(staff);
+    for chunk in (0..staff).collect::<Vec<_>>().chunks(64) {
+        let made =
+            futures_util::future::join_all(chunk.iter().map(|&i| account(format!("staff{i}"), Role::Staff, i))).await;
+        tokens.extend(made);
+    }
+    eprintln!(
+        "{backend}: {staff} accounts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let alert: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&officer)
+        .json(&json!({"headline": "Clashes", "event": "Armed clash", "category": "security", "urgency": "immediate",
+            "severity": "severe", "certainty": "observed", "checkin_required": true,
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.475, 0.495]}, "radius_m": 20000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alert["recipients"], staff, "every bench account is targeted: {alert}");
+    let alert_id = alert["id"].as_str().unwrap().to_owned();
+
+    let job = dir.path().join("phones.json");
+    std::fs::write(
+        &job,
+        json!({"base": base, "alert_id": alert_id, "officer": officer, "tokens": tokens}).to_string(),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env("SCAAN_BENCH_PHONES", &job)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "the phones failed");
+    let mut result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    result["backend"] = json!(backend);
+    eprintln!("{result}");
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+    result
+}
+
+/// The phones' side: open every stream, answer all at once, time the answers.
+async fn phones(job: Value) -> Value {
+    let base = job["base"].as_str().unwrap().to_owned();
+    let alert_id = job["alert_id"].as_str().unwrap().to_owned();
+    let officer = job["officer"].as_str().unwrap().to_owned();
+    let tokens: Vec<String> = serde_json::from_value(job["tokens"].clone()).unwrap();
+    let staff = tokens.len();
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(staff);
+    for chunk in tokens.chunks(256) {
+        sockets.extend(futures_util::future::join_all(chunk.iter().map(|t| connect(&base, t))).await);
+    }
+    let mut watch = connect(&base, &officer).await;
+    eprintln!("{staff} streams open in {:.1} s", started.elapsed().as_secs_f64());
+
+    let go = Arc::new(Barrier::new(staff + 1));
+    let mut clients = Vec::with_capacity(staff);
+    for (i, mut socket) in sockets.into_iter().enumerate() {
+        let (go, alert_id) = (go.clone(), alert_id.clone());
+        clients.push(tokio::spawn(async move {
+            go.wait().await;
+            let sent = Instant::now();
+            let status = if i % 10 == 0 { "need_help" } else { "safe" };
+            let message = json!({"type": "checkin", "alert_id": alert_id, "status": status, "ref": i.to_string()});
+            socket.send(Message::Text(message.to_string())).await.unwrap();
+            while let Some(Ok(frame)) = socket.next().await {
+                if let Message::Text(text) = frame {
+                    let envelope: Value = serde_json::from_str(&text).unwrap();
+                    match envelope["type"].as_str() {
+                        Some("checkin_ack") => return (sent.elapsed(), Instant::now()),
+                        Some("error") => panic!("check-in refused: {envelope}"),
+                        _ => {}
+                    }
+                }
+            }
+            panic!("stream closed before the acknowledgement");
+        }));
+    }
+    let officer_view = tokio::spawn(async move {
+        while let Some(Ok(frame)) = watch.next().await {
+            if let Message::Text(text) = frame {
+                let envelope: Value = serde_json::from_str(&text).unwrap();
+                if envelope["type"] == "headcount" && envelope["no_response"] == 0 {
+                    return (Instant::now(), envelope);
+                }
+            }
+        }
+        panic!("the officer's stream closed");
+    });
+
+    go.wait().await;
+    let t0 = Instant::now();
+    let mut latencies = Vec::with_capacity(staff);
+    let mut last_ack = t0;
+    for client in clients {
+        let (latency, acked_at) = client.await.unwrap();
+        latencies.push(latency.as_secs_f64() * 1e3);
+        last_ack = last_ack.max(acked_at);
+    }
+    let (final_at, final_counts) = tokio::time::timeout(Duration::from_secs(10), officer_view)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (final_counts["safe"].as_u64(), final_counts["need_help"].as_u64()),
+        (
+            Some((staff - staff.div_ceil(10)) as u64),
+            Some(staff.div_ceil(10) as u64)
+        )
+    );
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let burst = last_ack.duration_since(t0).as_secs_f64();
+    json!({
+        "staff": staff,
+        "durable_checkins_per_s": (staff as f64 / burst).round(),
+        "burst_s": (burst * 1e3).round() / 1e3,
+        "ack_p50_ms": (pct(0.50) * 10.0).round() / 10.0,
+        "ack_p99_ms": (pct(0.99) * 10.0).round() / 10.0,
+        "final_counts_after_last_ack_ms": (final_at.saturating_duration_since(last_ack).as_secs_f64() * 1e4).round() / 10.0,
+    })
+}
+
+async fn connect(base: &str, token: &str) -> Socket {
+    let mut request = format!("{}/api/v1/stream", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("stream opens").0
+}
