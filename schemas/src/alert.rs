@@ -81,6 +81,8 @@ cap_code_list!(
     MsgType { Alert => "alert" / "Alert", Update => "update" / "Update", Cancel => "cancel" / "Cancel" }
 );
 
+// Not derivable here: the variants are declared by `cap_code_list!`.
+#[allow(clippy::derivable_impls)]
 impl Default for Status {
     fn default() -> Self {
         Status::Actual

@@ -436,6 +436,9 @@ impl Store {
 
     /// Newest first; with `active_at`, only alerts neither cancelled nor expired at that time.
     pub async fn alerts(&self, scope: &AlertScope, active_at: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<Alert>> {
+        if matches!(scope, AlertScope::Countries(c) if c.is_empty()) {
+            return Ok(Vec::new());
+        }
         let rows: Vec<(Json<Alert>,)> = on_either!(self, |pool| {
             let mut q = QueryBuilder::new("SELECT body FROM alerts WHERE 1 = 1");
             match scope {

@@ -20,7 +20,7 @@ async fn browsers_authenticate_with_a_query_token(backend: Backend) {
         hub.base.replace("http://", "ws://"),
         watch.token
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+    let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("query token accepted");
     hub.post("/api/v1/alerts", &watch, circle_alert("x", 0.49, 29.47, 1000.0))
