@@ -12,6 +12,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
 use sqlx::QueryBuilder;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -121,6 +122,16 @@ impl From<UserRow> for User {
 }
 
 const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon";
+
+const CHECKIN_COLUMNS: &str =
+    "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at";
+const STANDING_COLUMNS: &str = "alert_id, user_id, status, via, updated_at, lat, lon";
+/// Sets recipients' standing from `answer` (`STANDING_COLUMNS`); an older answer never
+/// overwrites a newer one.
+const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.status, via = answer.via, \
+     updated_at = answer.updated_at, lat = answer.lat, lon = answer.lon FROM answer \
+     WHERE alert_recipients.alert_id = answer.alert_id AND alert_recipients.user_id = answer.user_id \
+     AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
 
 /// SQLite caps bound parameters per statement; recipients are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
@@ -481,43 +492,106 @@ impl Store {
     /// Stores a batch of check-ins in one transaction (one commit, one fsync, for all of them):
     /// each goes into the history, and becomes its person's standing unless a later one has.
     pub async fn record_checkins(&self, batch: &[Checkin]) -> Result<()> {
-        let standing = "UPDATE alert_recipients SET status = $3, via = $4, updated_at = $5, lat = $6, lon = $7
-                        WHERE alert_id = $1 AND user_id = $2 AND (updated_at IS NULL OR updated_at <= $5)";
-        on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO checkins (id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at) ",
-                );
-                q.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.id)
-                        .push_bind(c.alert_id)
-                        .push_bind(c.staff_id)
-                        .push_bind(PersonStatus::from(c.status).as_str())
-                        .push_bind(c.via.as_str())
-                        .push_bind(c.position.map(|p| p.lat))
-                        .push_bind(c.position.map(|p| p.lon))
-                        .push_bind(c.position.and_then(|p| p.accuracy_m))
-                        .push_bind(c.note.as_deref())
-                        .push_bind(c.recorded_by)
-                        .push_bind(c.recorded_at);
-                });
-                q.build().execute(&mut *tx).await?;
+        // Each person's standing takes their latest answer in the batch, so that one statement
+        // can update everyone (not one statement per person, which costs a round trip each).
+        let mut latest: HashMap<(Uuid, Uuid), &Checkin> = HashMap::with_capacity(batch.len());
+        for c in batch {
+            latest
+                .entry((c.alert_id, c.staff_id))
+                .and_modify(|kept| {
+                    if c.recorded_at >= kept.recorded_at {
+                        *kept = c;
+                    }
+                })
+                .or_insert(c);
+        }
+        let standings: Vec<&Checkin> = latest.into_values().collect();
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
+                    let mut q = QueryBuilder::new(format!("INSERT INTO checkins ({CHECKIN_COLUMNS}) "));
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(c.id)
+                            .push_bind(c.alert_id)
+                            .push_bind(c.staff_id)
+                            .push_bind(PersonStatus::from(c.status).as_str())
+                            .push_bind(c.via.as_str())
+                            .push_bind(c.position.map(|p| p.lat))
+                            .push_bind(c.position.map(|p| p.lon))
+                            .push_bind(c.position.and_then(|p| p.accuracy_m))
+                            .push_bind(c.note.as_deref())
+                            .push_bind(c.recorded_by)
+                            .push_bind(c.recorded_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in standings.chunks(ROWS_PER_INSERT / 8) {
+                    let mut q = QueryBuilder::new(format!("WITH answer ({STANDING_COLUMNS}) AS ("));
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(c.alert_id)
+                            .push_bind(c.staff_id)
+                            .push_bind(PersonStatus::from(c.status).as_str())
+                            .push_bind(c.via.as_str())
+                            .push_bind(c.recorded_at)
+                            .push_bind(c.position.map(|p| p.lat))
+                            .push_bind(c.position.map(|p| p.lon));
+                    });
+                    q.push(format!(") {UPDATE_STANDINGS}"));
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
             }
-            for c in batch {
-                sqlx::query(standing)
-                    .bind(c.alert_id)
-                    .bind(c.staff_id)
-                    .bind(PersonStatus::from(c.status).as_str())
-                    .bind(c.via.as_str())
-                    .bind(c.recorded_at)
-                    .bind(c.position.map(|p| p.lat))
-                    .bind(c.position.map(|p| p.lon))
-                    .execute(&mut *tx)
-                    .await?;
+            // PostgreSQL takes the batch as arrays: one statement text whatever the batch's
+            // size, so it is parsed and planned once per connection, not once per batch.
+            Store::Postgres(pool) => {
+                let column = |f: fn(&Checkin) -> Option<f64>| batch.iter().map(f).collect::<Vec<_>>();
+                let mut tx = pool.begin().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO checkins ({CHECKIN_COLUMNS}) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
+                     $3::uuid[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::text[], \
+                     $10::uuid[], $11::timestamptz[])"
+                ))
+                .bind(batch.iter().map(|c| c.id).collect::<Vec<_>>())
+                .bind(batch.iter().map(|c| c.alert_id).collect::<Vec<_>>())
+                .bind(batch.iter().map(|c| c.staff_id).collect::<Vec<_>>())
+                .bind(
+                    batch
+                        .iter()
+                        .map(|c| PersonStatus::from(c.status).as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(batch.iter().map(|c| c.via.as_str()).collect::<Vec<_>>())
+                .bind(column(|c| c.position.map(|p| p.lat)))
+                .bind(column(|c| c.position.map(|p| p.lon)))
+                .bind(column(|c| c.position.and_then(|p| p.accuracy_m)))
+                .bind(batch.iter().map(|c| c.note.clone()).collect::<Vec<_>>())
+                .bind(batch.iter().map(|c| c.recorded_by).collect::<Vec<_>>())
+                .bind(batch.iter().map(|c| c.recorded_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+                let column = |f: fn(&Checkin) -> Option<f64>| standings.iter().map(|c| f(c)).collect::<Vec<_>>();
+                sqlx::query(&format!(
+                    "WITH answer ({STANDING_COLUMNS}) AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
+                     $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::float8[])) {UPDATE_STANDINGS}"
+                ))
+                .bind(standings.iter().map(|c| c.alert_id).collect::<Vec<_>>())
+                .bind(standings.iter().map(|c| c.staff_id).collect::<Vec<_>>())
+                .bind(
+                    standings
+                        .iter()
+                        .map(|c| PersonStatus::from(c.status).as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(standings.iter().map(|c| c.via.as_str()).collect::<Vec<_>>())
+                .bind(standings.iter().map(|c| c.recorded_at).collect::<Vec<_>>())
+                .bind(column(|c| c.position.map(|p| p.lat)))
+                .bind(column(|c| c.position.map(|p| p.lon)))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
             }
-            tx.commit().await
-        })?;
+        }
         Ok(())
     }
 

@@ -1,40 +1,30 @@
 //! The index behind [`Targeting`](super::Targeting).
 //!
-//! Each fix is an entry of one R-tree, carrying its time so that a query settles it on the
+//! Each fix is filed in a grid ([`FixGrid`]) with its time, so that a query settles it on the
 //! spot. Duty stations and trip destinations are different: thousands of people share an
 //! office or a city centre to the last digit. They are grouped by exact point into spots, kept
-//! in a second, small R-tree; a spot's members are ordered by their last fix, so a query walks
+//! in a small R-tree; a spot's members are ordered by their last fix, so a query walks
 //! only the members without a fresh one (the only people a duty station or trip can place),
 //! and a new fix moves one member instead of searching a crowd of identical points.
 
 use std::collections::{BTreeSet, HashMap};
 
-use rstar::{ParentNode, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject, RTreeParams, AABB};
+use rstar::{ParentNode, RTree, RTreeNode, RTreeObject, AABB};
 use uuid::Uuid;
 
 use super::area::{Overlap, TargetArea};
+use super::grid::FixGrid;
 use super::{micros, Moment, Point, StaffPlaces, TripLeg, NO_FIX};
 
 #[derive(Default)]
 pub(super) struct Index {
-    fixes: RTree<FixEntry, Wide>,
+    fixes: FixGrid,
     spots: RTree<SpotEntry>,
     members: HashMap<SpotKey, Spot>,
     staff: HashMap<Uuid, StaffPlaces>,
 }
 
-/// Nodes far wider than rstar's default of six: a query that returns tens of thousands of
-/// people then reads long contiguous runs instead of chasing a pointer every few entries.
-struct Wide;
-
-impl RTreeParams for Wide {
-    const MIN_SIZE: usize = 24;
-    const MAX_SIZE: usize = 64;
-    const REINSERTION_COUNT: usize = 16;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-/// Someone's last fix. Kept small: a query over a city reads tens of thousands of these.
+/// Someone's last fix.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct FixEntry {
     at: Point,
@@ -48,14 +38,6 @@ struct SpotEntry {
     at: Point,
 }
 
-impl RTreeObject for FixEntry {
-    type Envelope = AABB<[f64; 2]>;
-
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_point([self.at.lon, self.at.lat])
-    }
-}
-
 impl RTreeObject for SpotEntry {
     type Envelope = AABB<[f64; 2]>;
 
@@ -66,7 +48,7 @@ impl RTreeObject for SpotEntry {
 
 /// Calls `visit` with every entry under `node` that may lie in the area, and whether it surely
 /// does: whole subtrees inside the area are taken without a test per point.
-fn walk<T, V>(node: &ParentNode<T>, area: &TargetArea, surely: bool, visit: &mut V)
+pub(super) fn walk<T, V>(node: &ParentNode<T>, area: &TargetArea, surely: bool, visit: &mut V)
 where
     T: RTreeObject<Envelope = AABB<[f64; 2]>>,
     V: FnMut(&T, bool),
@@ -239,7 +221,7 @@ impl Index {
             })
             .collect();
         Index {
-            fixes: RTree::bulk_load_with_params(fixes),
+            fixes: FixGrid::build(fixes.into_iter().map(|f: FixEntry| (f.user, f.at, f.recorded_at))),
             spots: RTree::bulk_load(spots),
             members,
             staff,
@@ -271,11 +253,10 @@ impl Index {
 
     fn replace(&mut self, before: Placements, after: Placements) {
         if before.fix != after.fix {
-            if let Some(old) = &before.fix {
-                self.fixes.remove(old);
-            }
-            if let Some(new) = after.fix {
-                self.fixes.insert(new);
+            match (after.fix, before.fix) {
+                (Some(new), _) => self.fixes.insert(new.user, new.at, new.recorded_at),
+                (None, Some(old)) => self.fixes.remove(old.user),
+                (None, None) => {}
             }
         }
         for (at, member) in &before.memberships {
@@ -313,11 +294,7 @@ impl Index {
         let mut reached = Vec::new();
         // Only someone on several trips at once can turn up twice.
         let mut travellers = Vec::new();
-        walk(self.fixes.root(), area, false, &mut |fix, surely| {
-            if at.is_fresh(fix.recorded_at) && (surely || area.contains(fix.at)) {
-                reached.push(fix.user);
-            }
-        });
+        self.fixes.reached(area, at, &mut reached);
         walk(self.spots.root(), area, false, &mut |entry, surely| {
             if surely || area.contains(entry.at) {
                 if let Some(spot) = self.members.get(&key(entry.at)) {
@@ -364,22 +341,24 @@ impl Index {
     /// Whether nothing at all is left.
     #[cfg(test)]
     pub(super) fn is_bare(&self) -> bool {
-        self.staff.is_empty() && self.members.is_empty() && self.fixes.size() == 0 && self.spots.size() == 0
+        self.staff.is_empty() && self.members.is_empty() && self.fixes.len() == 0 && self.spots.size() == 0
     }
 
     /// Panics unless the R-trees and the spots hold exactly what the staff's places call for.
     #[cfg(test)]
     pub(super) fn assert_consistent(&self) {
         let rebuilt = Index::build(self.staff.clone());
-        assert_eq!(self.fixes.size(), rebuilt.fixes.size());
+        self.fixes.assert_consistent();
+        let mut fixes = self.fixes.fixes();
+        let mut expected = rebuilt.fixes.fixes();
+        fixes.sort_by_key(|f| f.0);
+        expected.sort_by_key(|f| f.0);
+        assert_eq!(fixes, expected);
         assert_eq!(self.spots.size(), rebuilt.spots.size());
         assert_eq!(self.members.len(), rebuilt.members.len());
         for (k, spot) in &rebuilt.members {
             let members = self.members.get(k).map(|s| &s.members);
             assert_eq!(members, Some(&spot.members));
-        }
-        for fix in rebuilt.fixes.iter() {
-            assert!(self.fixes.contains(fix), "{fix:?} is missing");
         }
         for spot in rebuilt.spots.iter() {
             assert!(self.spots.contains(spot), "{spot:?} is missing");

@@ -3,10 +3,12 @@
 //! destination; with neither, at the duty station.
 //!
 //! An alert's area is prepared once ([`TargetArea`]: geodesic circles in `area`, banded
-//! polygons in `polygon`); every known place sits in R-trees (`index`) behind one lock, which
-//! queries share and updates hold for a few microseconds.
+//! polygons in `polygon`); every known place sits in the index (`index`: fixes in a grid of
+//! cells, `grid`; duty stations and trip destinations in an R-tree of spots) behind one lock,
+//! which queries share and updates hold for a few microseconds.
 
 mod area;
+mod grid;
 mod index;
 mod polygon;
 
