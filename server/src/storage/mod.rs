@@ -723,3 +723,10 @@ impl Store {
         Ok(row.is_some())
     }
 }
+
+mod advisories;
+mod reports;
+mod trips;
+
+pub use reports::ReportScope;
+pub use trips::TripScope;
