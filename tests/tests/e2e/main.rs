@@ -5,6 +5,7 @@ mod accounts;
 mod advisories;
 mod alerts;
 mod bad_input;
+mod cap_import;
 mod harness;
 mod headcounts;
 mod reports;
