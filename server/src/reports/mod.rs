@@ -58,7 +58,7 @@ pub async fn submit(hub: &Hub, reporter: &User, new: NewReport) -> Result<Report
         help_needed: new.help_needed,
     };
     hub.store.insert_report(&report).await?;
-    hub.announce_report(&report).await?;
+    hub.announce_report(&report).await;
     tracing::info!(report = %report.id, reporter = %report.reporter, category = report.category.code(), "incident reported");
     Ok(report)
 }
@@ -79,13 +79,19 @@ pub fn may_read(user: &User, sensitive: bool, report: &Report) -> bool {
 
 impl Hub {
     /// Sends the report's current state to its reporter and to the officers who may read it.
-    async fn announce_report(&self, report: &Report) -> Result<(), ApiError> {
+    /// The change is already stored, so a failure to look up who may read a restricted report
+    /// is logged, not returned: officers still find it in the list.
+    async fn announce_report(&self, report: &Report) {
         let envelope = Envelope::Report { report: report.clone() };
         if report.restricted {
-            let mut people: Vec<Uuid> = self
-                .store
-                .sensitive_accounts()
-                .await?
+            let accounts = match self.store.sensitive_accounts().await {
+                Ok(accounts) => accounts,
+                Err(e) => {
+                    tracing::error!(error = %e, report = %report.id, "could not announce a restricted report");
+                    Vec::new()
+                }
+            };
+            let mut people: Vec<Uuid> = accounts
                 .into_iter()
                 .filter(|u| u.role != Role::Staff && may_read(u, true, report))
                 .map(|u| u.id)
@@ -102,7 +108,6 @@ impl Hub {
                 },
             );
         }
-        Ok(())
     }
 
     /// The stored report and its revision, if the caller is an officer who may act on it.
@@ -136,7 +141,7 @@ impl Hub {
         report.triage_note = note.clone();
         report.triaged_by = Some(caller.user.username.clone());
         self.store.update_report(&report, revision).await?;
-        self.announce_report(&report).await?;
+        self.announce_report(&report).await;
         let detail = serde_json::json!({"status": report.status.as_str(), "note": note});
         self.audit(&caller.user, "report.triaged", report.id, &countries(&report), detail)
             .await;
@@ -168,7 +173,7 @@ impl Hub {
         report.merged_into = Some(into);
         report.triaged_by = Some(caller.user.username.clone());
         self.store.update_report(&report, revision).await?;
-        self.announce_report(&report).await?;
+        self.announce_report(&report).await;
         self.audit(
             &caller.user,
             "report.merged",
@@ -208,7 +213,7 @@ impl Hub {
             tracing::error!(error = %e, report = %report.id, alert = %alert.id, "a promoted report could not be marked");
             return Err(e.into());
         }
-        self.announce_report(&report).await?;
+        self.announce_report(&report).await;
         self.audit(
             &caller.user,
             "report.promoted",
