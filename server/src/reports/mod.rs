@@ -204,15 +204,26 @@ impl Hub {
         }
         let content = patch.apply(&alert_from(&report));
         content.validate(Utc::now())?;
-        let alert = self.send_alert(caller, content).await?;
+        caller.may_act_in(&self.atlas.countries_reached(&content.area))?;
+        // The report records the alert's id before the alert goes out: of two officers
+        // promoting it at once, one gets a 409 and no second alert is sent.
+        let alert_id = Uuid::new_v4();
+        let status_before = report.status;
         report.status = ReportStatus::Confirmed;
-        report.alert_id = Some(alert.id);
+        report.alert_id = Some(alert_id);
         report.triaged_by.get_or_insert_with(|| caller.user.username.clone());
-        if let Err(e) = self.store.update_report(&report, revision).await {
-            // The alert is out; the report only failed to record it.
-            tracing::error!(error = %e, report = %report.id, alert = %alert.id, "a promoted report could not be marked");
-            return Err(e.into());
-        }
+        self.store.update_report(&report, revision).await?;
+        let alert = match self.send_alert_as(caller, alert_id, content).await {
+            Ok(alert) => alert,
+            Err(e) => {
+                report.alert_id = None;
+                report.status = status_before;
+                if let Err(undo) = self.store.update_report(&report, revision + 1).await {
+                    tracing::error!(error = %undo, report = %report.id, "a report names an alert that was never sent");
+                }
+                return Err(e);
+            }
+        };
         self.announce_report(&report).await;
         self.audit(
             &caller.user,

@@ -279,6 +279,18 @@ async fn duplicates_are_merged_and_reports_dismissed(backend: Backend) {
         Some(1)
     );
     assert_eq!(hub.stored_alerts().await, 0);
+
+    // Two officers promoting one report at the same moment send one alert, not two.
+    let third = submit(&hub, &amani, report("shooting", BENI, "Shots at the checkpoint")).await;
+    let promote = format!("/api/v1/reports/{}/promote", third["id"].as_str().unwrap());
+    let (a, b) = tokio::join!(
+        hub.post(&promote, &kivu, json!({})),
+        hub.post(&promote, &kivu, json!({}))
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{} {}", a.1, b.1);
+    assert_eq!(hub.stored_alerts().await, 1);
     hub.stop().await;
 }
 
