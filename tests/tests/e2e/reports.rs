@@ -314,6 +314,29 @@ async fn bad_reports_are_refused_and_store_nothing(backend: Backend) {
     ] {
         assert!(categories.iter().any(|c| c["code"] == code), "{code} missing");
     }
+    let (_, doc) = hub.call("GET", "/openapi.json", None, None).await;
+    for path in [
+        "/api/v1/taxonomy/incidents",
+        "/api/v1/reports",
+        "/api/v1/reports/{id}",
+        "/api/v1/reports/{id}/triage",
+        "/api/v1/reports/{id}/merge",
+        "/api/v1/reports/{id}/promote",
+        "/api/v1/users/{id}/sensitive-access",
+        "/api/v1/advisories",
+        "/api/v1/advisories/{country}",
+        "/api/v1/advisories/{country}/history",
+        "/api/v1/trips",
+        "/api/v1/trips/{id}",
+        "/api/v1/trips/{id}/cancel",
+        "/api/v1/trips/{id}/clearance",
+        "/api/v1/alerts/import",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} is not described in /openapi.json"
+        );
+    }
     let restricted: Vec<&Value> = categories.iter().filter(|c| c["restricted"] == true).collect();
     assert_eq!(restricted.len(), 1);
     assert_eq!(restricted[0]["code"], "sexual_violence");
