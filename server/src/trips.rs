@@ -205,11 +205,16 @@ impl Hub {
         .into())
     }
 
-    /// Puts a staff member's current and coming trips into the targeting index.
+    /// Puts a staff member's current and coming trips into the targeting index. A trip already
+    /// under way also joins its traveller to the open headcounts at the destination.
     async fn place_traveller(&self, traveller: &User, now: DateTime<Utc>) -> Result<(), ApiError> {
-        if traveller.role == Role::Staff {
-            let trips = self.store.unfinished_trips(Some(traveller.id), now).await?;
-            self.targeting.set_trips(traveller.id, legs(&trips));
+        if traveller.role != Role::Staff {
+            return Ok(());
+        }
+        let legs = legs(&self.store.unfinished_trips(Some(traveller.id), now).await?);
+        self.targeting.set_trips(traveller.id, legs.clone());
+        for leg in legs.iter().filter(|l| l.depart_at <= now && now < l.return_at) {
+            self.join_open_headcounts(traveller, leg.destination).await?;
         }
         Ok(())
     }

@@ -138,7 +138,9 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
     assert_eq!(second["trip"]["status"], "pending_clearance", "{second}");
     assert_eq!(first["advisory"]["risk_label"], "Extreme");
     // Waiting for clearance, the traveller is still placed at home.
-    assert_eq!(send(&hub, &kivu, "Beni, before clearance", BENI).await["recipients"], 0);
+    let before = send(&hub, &kivu, "Beni, before clearance", BENI).await;
+    assert_eq!(before["recipients"], 0);
+    let mut stream = hub.stream(&approved).await;
 
     let clear = |t: &Value| format!("/api/v1/trips/{}/clearance", t["trip"]["id"].as_str().unwrap());
     let approve = json!({"decision": "approve", "note": "Escort booked; check in twice a day."});
@@ -171,7 +173,17 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
         (&trip_ok["status"], &trip_ok["cleared_by"], &trip_ok["clearance_note"]),
         (&json!("approved"), &json!("kivu.officer"), &approve["note"])
     );
+    // Cleared while under way: the open headcount at the destination counts them in.
+    assert_eq!(stream.expect("alert").await["alert"]["id"], before["id"]);
+    let (_, headcount) = hub
+        .get(
+            &format!("/api/v1/alerts/{}/headcount", before["id"].as_str().unwrap()),
+            &kivu,
+        )
+        .await;
+    assert_eq!(headcount["total"], 1, "{headcount}");
     assert_eq!(send(&hub, &kivu, "Beni, after clearance", BENI).await["recipients"], 1);
+    stream.expect("alert").await;
 
     let (status, trip_no) = hub
         .post(
