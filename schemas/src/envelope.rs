@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use uuid::Uuid;
 
-use crate::{Advisory, Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Report, Sos};
+use crate::{Advisory, Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Report, Sos, Trip};
 
 /// Hub → client messages, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -44,6 +44,11 @@ pub enum Envelope {
     /// A country's advisory changed (staff located in or travelling to it, and its officers).
     Advisory {
         advisory: Advisory,
+    },
+    /// A trip was registered, cancelled, approved or declined (its traveller, and the officers
+    /// of its destination).
+    Trip {
+        trip: Trip,
     },
     /// A check-in sent on this stream is durably stored.
     CheckinAck {

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use scaan_schemas::{
-    Alert, Area, Clearance, ClearanceDecision, ErrorBody, Geometry, Invalid, LonLat, NewTrip, Role, Trip, TripPlan,
-    TripStatus, User,
+    Alert, Area, Clearance, ClearanceDecision, Envelope, ErrorBody, Geometry, Invalid, LonLat, NewTrip, Role, Trip,
+    TripPlan, TripStatus, User,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::delivery::Audience;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
 use crate::storage::{AlertScope, TripScope};
@@ -157,6 +158,7 @@ impl Hub {
             created_at: now,
         };
         self.store.insert_trip(&trip).await?;
+        self.announce_trip(&trip);
         self.place_traveller(traveller, now).await?;
         let active_alerts: Vec<Alert> = self
             .store
@@ -254,6 +256,7 @@ impl Hub {
         }
         trip.status = TripStatus::Cancelled;
         self.store.update_trip(&trip, previous).await?;
+        self.announce_trip(&trip);
         self.refresh_traveller(trip.traveller_id, now).await?;
         if !own {
             let detail = serde_json::json!({"traveller": trip.traveller});
@@ -286,6 +289,7 @@ impl Hub {
         trip.clearance_note = Some(clearance.note.clone());
         trip.cleared_by = Some(caller.user.username.clone());
         self.store.update_trip(&trip, TripStatus::PendingClearance).await?;
+        self.announce_trip(&trip);
         self.refresh_traveller(trip.traveller_id, Utc::now()).await?;
         let action = match clearance.decision {
             ClearanceDecision::Approve => "trip.approved",
@@ -301,6 +305,17 @@ impl Hub {
         )
         .await;
         Ok(trip)
+    }
+
+    /// Tells the traveller and the destination's officers (who clear trips there).
+    fn announce_trip(&self, trip: &Trip) {
+        self.delivery.publish(
+            &Envelope::Trip { trip: trip.clone() },
+            Audience {
+                staff: &[trip.traveller_id],
+                countries: std::slice::from_ref(&trip.destination.country),
+            },
+        );
     }
 
     async fn refresh_traveller(&self, traveller: Uuid, now: DateTime<Utc>) -> Result<(), ApiError> {

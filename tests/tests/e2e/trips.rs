@@ -132,7 +132,15 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
+    let mut kivu_stream = hub.stream(&kivu).await;
+    let mut uganda_stream = hub.stream(&uganda).await;
     let (_, first) = hub.post("/api/v1/trips", &approved, trip("CD", BENI, -1, 48)).await;
+    let waiting = kivu_stream.expect("trip").await;
+    assert_eq!(
+        (&waiting["trip"]["id"], &waiting["trip"]["status"]),
+        (&first["trip"]["id"], &json!("pending_clearance"))
+    );
+    uganda_stream.expect_silence().await;
     let (_, second) = hub.post("/api/v1/trips", &declined, trip("CD", BENI, 24, 96)).await;
     assert_eq!(first["trip"]["status"], "pending_clearance", "{first}");
     assert_eq!(second["trip"]["status"], "pending_clearance", "{second}");
@@ -173,6 +181,8 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
         (&trip_ok["status"], &trip_ok["cleared_by"], &trip_ok["clearance_note"]),
         (&json!("approved"), &json!("kivu.officer"), &approve["note"])
     );
+    let decision = stream.expect("trip").await;
+    assert_eq!(decision["trip"]["status"], "approved");
     // Cleared while under way: the open headcount at the destination counts them in.
     assert_eq!(stream.expect("alert").await["alert"]["id"], before["id"]);
     let (_, headcount) = hub
