@@ -79,7 +79,10 @@ async fn import_alert(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
     caller.require_officer()?;
-    let body = body.map_err(|_| ApiError::TooLarge)?;
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge,
+        other => ApiError::BadXml(other.body_text()),
+    })?;
     if body.len() > MAX_CAP_BYTES {
         return Err(ApiError::TooLarge);
     }
