@@ -11,9 +11,11 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The officer's username.
     pub actor: String,
-    /// `alert.sent`, `alert.updated`, `alert.cancelled`, `checkin.proxy`, `sos.acknowledged`, `sos.resolved`.
+    /// `alert.sent`, `alert.updated`, `alert.cancelled`, `alert.imported`, `checkin.proxy`,
+    /// `sos.acknowledged`, `sos.resolved`, `report.triaged`, `report.merged`, `report.promoted`,
+    /// `advisory.updated`, `trip.approved`, `trip.declined`, `trip.cancelled`.
     pub action: String,
-    /// The alert or SOS acted on.
+    /// The alert, SOS, report, advisory version or trip acted on.
     pub subject: Uuid,
     pub countries: Vec<String>,
     /// What changed, in the action's own terms.

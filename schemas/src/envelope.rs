@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use uuid::Uuid;
 
-use crate::{Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Sos};
+use crate::{Advisory, Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Report, Sos, Trip};
 
 /// Hub → client messages, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -36,6 +36,19 @@ pub enum Envelope {
     /// An SOS changed: acknowledged, resolved, moved, or announced again.
     SosUpdate {
         sos: Sos,
+    },
+    /// An incident report, new or changed (officers' streams, and the reporter's own).
+    Report {
+        report: Report,
+    },
+    /// A country's advisory changed (staff located in or travelling to it, and its officers).
+    Advisory {
+        advisory: Advisory,
+    },
+    /// A trip was registered, cancelled, approved or declined (its traveller, and the officers
+    /// of its destination).
+    Trip {
+        trip: Trip,
     },
     /// A check-in sent on this stream is durably stored.
     CheckinAck {

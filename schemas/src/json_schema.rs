@@ -10,6 +10,7 @@ use crate::*;
 
 #[derive(OpenApi)]
 #[openapi(components(schemas(
+    Advisory,
     Alert,
     AlertCancel,
     AlertPatch,
@@ -24,12 +25,22 @@ use crate::*;
     Sos,
     SosNote,
     Checkin,
+    Clearance,
+    IncidentTaxonomy,
     LocationUpdate,
     LoginRequest,
     LoginResponse,
+    NewAdvisory,
     NewAlert,
+    NewReport,
+    NewTrip,
     NewUser,
     Position,
+    Report,
+    ReportMerge,
+    ReportTriage,
+    Trip,
+    TripPlan,
     User,
 )))]
 struct WireTypes;

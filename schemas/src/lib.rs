@@ -6,10 +6,12 @@
 //! (see [`json_schema`]), and [`cap`] turns a stored alert into an OASIS CAP 1.2 document.
 
 pub mod account;
+pub mod advisory;
 pub mod alert;
 pub mod area;
 pub mod audit;
 pub mod cap;
+pub mod cap_import;
 pub mod country;
 pub mod decode;
 pub mod envelope;
@@ -17,9 +19,13 @@ pub mod error;
 pub mod headcount;
 pub mod json_schema;
 pub mod position;
+pub mod report;
 pub mod sos;
+pub mod taxonomy;
+pub mod trip;
 
 pub use account::{LoginRequest, LoginResponse, NewUser, Role, User, UserSummary};
+pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency};
 pub use area::{Area, Geometry, LonLat};
 pub use audit::AuditEntry;
@@ -31,7 +37,10 @@ pub use headcount::{
     Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
 };
 pub use position::{LocationUpdate, Position};
+pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};
 pub use sos::{NewSos, Sos, SosNote, SosStatus, TrailPoint};
+pub use taxonomy::{IncidentCategory, IncidentTaxonomy};
+pub use trip::{Clearance, ClearanceDecision, Destination, NewTrip, Trip, TripPlan, TripStatus};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
 /// such as "expiry in the past" are testable and agree across one request.

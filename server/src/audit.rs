@@ -1,5 +1,6 @@
-//! The audit trail of officer actions (alerts sent, updated, cancelled; proxy check-ins; SOS
-//! acknowledged and resolved), and `GET /api/v1/audit`.
+//! The audit trail of officer actions (alerts sent, updated, cancelled, imported; proxy
+//! check-ins; SOS acknowledged and resolved; reports triaged, merged, promoted; advisories
+//! changed; trips cleared, declined, cancelled), and `GET /api/v1/audit`.
 
 use axum::extract::State;
 use axum::Json;

@@ -19,6 +19,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadJson(String),
     #[error("{0}")]
+    BadXml(String),
+    #[error("{0}")]
     Invalid(Invalid),
     #[error("the body is larger than the hub accepts")]
     TooLarge,
@@ -28,6 +30,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A 404 with its own code, for things that may legitimately not exist yet.
+    #[error("{message}")]
+    Missing { code: &'static str, message: String },
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     #[error("{message}")]
@@ -85,11 +90,13 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::BadXml(_) => (StatusCode::BAD_REQUEST, "malformed_xml"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Missing { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::{accounts, alerts, audit, auth, delivery, headcounts, sos, Config};
+use crate::{accounts, advisories, alerts, audit, auth, delivery, headcounts, reports, sos, trips, Config};
 
 /// A built hub and its router, ready to serve.
 pub struct App {
@@ -47,6 +47,9 @@ impl App {
             .merge(headcounts::router())
             .merge(sos::router())
             .merge(audit::router())
+            .merge(reports::router())
+            .merge(advisories::router())
+            .merge(trips::router())
             .merge(delivery::stream::router())
             .split_for_parts();
         doc.components

@@ -40,6 +40,7 @@ impl Hub {
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         let targeting = Targeting::new(Duration::seconds(config.position_freshness_s as i64));
         let staff = store.staff_records().await?;
+        let mut trips = crate::trips::legs_by_traveller(store.unfinished_trips(None, Utc::now()).await?);
         targeting.load(staff.into_iter().map(|s| {
             let places = StaffPlaces {
                 position: s.position.map(|(p, recorded_at)| Fix {
@@ -47,7 +48,7 @@ impl Hub {
                     recorded_at,
                 }),
                 duty_station: s.duty_station.map(|p| Point { lon: p.lon, lat: p.lat }),
-                trips: Vec::new(),
+                trips: trips.remove(&s.id).unwrap_or_default(),
             };
             (s.id, places)
         }));

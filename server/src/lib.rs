@@ -3,6 +3,7 @@
 //! parses the command line; the tests run this same code on `127.0.0.1:0`.
 
 pub mod accounts;
+pub mod advisories;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -13,9 +14,11 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod reports;
 pub mod sos;
 pub mod storage;
 pub mod targeting;
+pub mod trips;
 
 pub use config::{Config, Overrides};
 pub use http::App;

@@ -32,12 +32,17 @@ impl Hub {
 
     /// Sends a new alert: targets, stores (with its recipients) and delivers it.
     pub async fn send_alert(&self, caller: &Caller, content: NewAlert) -> Result<Alert, ApiError> {
+        self.send_alert_as(caller, Uuid::new_v4(), content).await
+    }
+
+    /// [`Hub::send_alert`] with the id chosen beforehand, for callers that record it first.
+    pub async fn send_alert_as(&self, caller: &Caller, id: Uuid, content: NewAlert) -> Result<Alert, ApiError> {
         caller.require_officer()?;
         let reach = self.reach(&content);
         caller.may_act_in(&reach.countries)?;
         let now = Utc::now();
         let alert = Alert {
-            id: Uuid::new_v4(),
+            id,
             msg_type: MsgType::Alert,
             revision: 1,
             sent_at: now,

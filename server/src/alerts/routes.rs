@@ -1,10 +1,13 @@
 //! The alert endpoints of the contract, plus a preview of an alert's reach for the composer.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use bytes::Bytes;
 use chrono::Utc;
+use scaan_schemas::cap_import::{from_cap_xml, CapRejected, MAX_CAP_BYTES};
 use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, NewAlert, Role};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
         .routes(routes!(send_alert, list_alerts))
         .routes(routes!(preview_alert))
+        .routes(routes!(import_alert))
         .routes(routes!(get_alert))
         .routes(routes!(get_alert_cap))
         .routes(routes!(update_alert))
@@ -61,6 +65,37 @@ async fn preview_alert(
         recipients: reach.staff.len() as u32,
         countries: reach.countries,
     }))
+}
+
+/// Sends an alert read from an OASIS CAP 1.2 document (a national met service's, GDACS's,
+/// another agency's). A DOCTYPE is refused, so no entity is ever expanded or fetched.
+#[utoipa::path(post, path = "/api/v1/alerts/import", tag = "alerts", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/cap+xml"),
+    responses((status = 201, body = Alert), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn import_alert(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Alert>), ApiError> {
+    caller.require_officer()?;
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge,
+        other => ApiError::BadXml(other.body_text()),
+    })?;
+    if body.len() > MAX_CAP_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    let cap = from_cap_xml(&body, Utc::now()).map_err(|e| match e {
+        CapRejected::Syntax(message) => ApiError::BadXml(message),
+        CapRejected::Invalid(invalid) => ApiError::Invalid(invalid),
+    })?;
+    scaan_schemas::Validate::validate(&cap.content, Utc::now())?;
+    let alert = hub.send_alert(&caller, cap.content).await?;
+    let detail = serde_json::json!({"identifier": cap.identifier, "sender": cap.sender});
+    hub.audit(&caller.user, "alert.imported", alert.id, &alert.countries, detail)
+        .await;
+    Ok((StatusCode::CREATED, Json(alert)))
 }
 
 #[derive(Deserialize, IntoParams)]

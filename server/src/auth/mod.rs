@@ -133,6 +133,20 @@ impl Caller {
         }
     }
 
+    /// Acting on what belongs to one country (its advisory, a trip there) needs that country
+    /// to be the caller's.
+    pub fn may_act_for(&self, country: &str) -> Result<(), ApiError> {
+        match self.user.role {
+            Role::WatchOfficer => Ok(()),
+            Role::SecurityOfficer if self.user.countries.iter().any(|c| c == country) => Ok(()),
+            Role::SecurityOfficer => Err(ApiError::forbidden(format!(
+                "{country} is not one of your countries ({}); ask a watch officer",
+                self.user.countries.join(", ")
+            ))),
+            _ => self.require_officer(),
+        }
+    }
+
     /// Seeing needs one country concerned to be the caller's.
     pub fn may_see(&self, countries: &[String]) -> bool {
         match self.user.role {

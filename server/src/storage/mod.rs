@@ -797,3 +797,10 @@ impl Store {
         Ok(row.is_some())
     }
 }
+
+mod advisories;
+mod reports;
+mod trips;
+
+pub use reports::ReportScope;
+pub use trips::TripScope;

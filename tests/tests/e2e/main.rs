@@ -2,9 +2,13 @@
 //! on both storage backends. One binary, so the hub's code is compiled once for all of them.
 
 mod accounts;
+mod advisories;
 mod alerts;
 mod bad_input;
+mod cap_import;
 mod harness;
 mod headcounts;
+mod reports;
 mod sos;
 mod stream;
+mod trips;
