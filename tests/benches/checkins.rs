@@ -6,12 +6,16 @@
 //! - `burst`: everyone answers in the same instant; reports durable check-ins per second, the
 //!   hub's throughput when the queue never empties.
 //!
+//! Both rounds include the 10,000 client streams, which share the machine's two cores with the
+//! hub. Last, the storage alone: the same 10,000 check-ins handed straight to the group-commit
+//! writer (`store_checkins_per_s`), what the database path can take when no client competes.
+//!
 //! `cargo bench -p scaan-tests --bench checkins` — SQLite (`synchronous=FULL`); with
 //! `SCAAN_BENCH_POSTGRES_URL` set (a server URL whose user may create databases), PostgreSQL
 //! too. `SCAAN_BENCH_STAFF` changes the number of staff. Prints one JSON line last.
 
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{NewUser, Position, Role};
+use scaan_schemas::{Checkin, CheckinStatus, NewUser, Position, Role, Via};
 use scaan_server::{App, Config};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -116,16 +120,17 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
                 )
                 .await
                 .unwrap();
-            token
+            (user.id, token)
         }
     };
-    let officer = account("watch".into(), Role::WatchOfficer, 0).await;
-    let mut tokens = Vec::with_capacity(staff);
+    let (officer_id, officer) = account("watch".into(), Role::WatchOfficer, 0).await;
+    let mut people = Vec::with_capacity(staff);
     for chunk in (0..staff).collect::<Vec<_>>().chunks(64) {
         let made =
             futures_util::future::join_all(chunk.iter().map(|&i| account(format!("staff{i}"), Role::Staff, i))).await;
-        tokens.extend(made);
+        people.extend(made);
     }
+    let (ids, tokens): (Vec<uuid::Uuid>, Vec<String>) = people.into_iter().unzip();
     eprintln!(
         "{backend}: {staff} accounts in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -165,10 +170,44 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     assert!(out.status.success(), "the phones failed");
     let mut result: Value = serde_json::from_slice(&out.stdout).unwrap();
     result["backend"] = json!(backend);
+    let alert_id: uuid::Uuid = alerts[1].parse().unwrap();
+    result["store_checkins_per_s"] = json!(store_rate(&hub, alert_id, officer_id, &ids).await.round());
     eprintln!("{result}");
     stop.cancel();
     serving.await.unwrap().unwrap();
     result
+}
+
+/// Everyone answers again, by an officer's hand, straight into the group-commit writer: the
+/// durable check-ins per second of the storage path alone.
+async fn store_rate(
+    hub: &Arc<scaan_server::Hub>,
+    alert_id: uuid::Uuid,
+    officer: uuid::Uuid,
+    staff: &[uuid::Uuid],
+) -> f64 {
+    let started = Instant::now();
+    let writes = staff.iter().map(|&staff_id| {
+        let writer = hub.checkins.clone();
+        tokio::spawn(async move {
+            let checkin = Checkin {
+                id: uuid::Uuid::new_v4(),
+                alert_id,
+                staff_id,
+                status: CheckinStatus::Safe,
+                via: Via::Radio,
+                position: None,
+                note: None,
+                recorded_by: officer,
+                recorded_at: chrono::Utc::now(),
+            };
+            writer.write(checkin).await.unwrap();
+        })
+    });
+    for write in futures_util::future::join_all(writes).await {
+        write.unwrap();
+    }
+    staff.len() as f64 / started.elapsed().as_secs_f64()
 }
 
 /// The phones' side: open every stream, then answer one alert spread over a second and the
