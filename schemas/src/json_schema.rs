@@ -12,10 +12,13 @@ use crate::*;
 #[openapi(components(schemas(
     Alert,
     AlertCancel,
+    AlertDeliveries,
+    AppAck,
     AlertPatch,
     AuditEntry,
     Area,
     ClientMessage,
+    DeliveryReceipt,
     Envelope,
     ErrorBody,
     Headcount,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod mqtt;
 pub mod sos;
 pub mod storage;
 pub mod targeting;

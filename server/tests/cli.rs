@@ -32,7 +32,14 @@ impl std::ops::DerefMut for Running {
 /// `scaan serve` on a free port in `dir`; returns the child and its HTTP address.
 fn serve(dir: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(SCAAN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("SCAAN_LOG", "info")
         .env("NO_COLOR", "1")

@@ -1,10 +1,13 @@
 //! Live delivery to connected clients: who is connected, and handing each envelope to exactly
 //! the connections that should see it. An envelope is serialized once and its bytes shared by
 //! every recipient; a client that falls behind is told to resync instead of slowing the sender.
+//! What is for staff also goes, with the same bytes, to their MQTT inboxes through the durable
+//! outbox ([`crate::mqtt`]).
 
 pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use scaan_schemas::{Envelope, Role, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +30,17 @@ pub struct Audience<'a> {
 pub struct Delivery {
     registry: RwLock<Registry>,
     next_id: AtomicU64,
+    /// The MQTT outbox's queue; unbounded so that sending never waits on storage or the broker.
+    inbox: Option<mpsc::UnboundedSender<InboxMessage>>,
+}
+
+/// An envelope for some staff members' MQTT inboxes.
+pub struct InboxMessage {
+    /// The serialized envelope, the same bytes the WebSocket connections got.
+    pub payload: Bytes,
+    pub recipients: Vec<Uuid>,
+    /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
+    pub alert_id: Option<Uuid>,
 }
 
 #[derive(Default)]
@@ -56,6 +70,14 @@ pub struct Subscription {
 }
 
 impl Delivery {
+    /// Delivery that also hands every staff member's envelopes to `inbox`.
+    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>) -> Delivery {
+        Delivery {
+            inbox: Some(inbox),
+            ..Delivery::default()
+        }
+    }
+
     pub fn subscribe(&self, user: &User, token_hash: [u8; 32]) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, envelopes) = mpsc::channel(QUEUE_DEPTH);
@@ -97,16 +119,13 @@ impl Delivery {
         }
     }
 
-    /// Hands `envelope` to every connection of its audience without waiting on any of them.
-    /// Returns how many connections it was queued for.
+    /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
+    /// without waiting on any of them. Returns how many connections it was queued for.
     pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
-        let bytes = match serde_json::to_string(envelope) {
-            Ok(json) => Utf8Bytes::from(json),
-            Err(e) => {
-                tracing::error!(error = %e, "an envelope failed to serialize");
-                return 0;
-            }
+        let Some(bytes) = serialize(envelope) else {
+            return 0;
         };
+        self.queue_for_inboxes(envelope, &bytes, audience.staff);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -133,6 +152,34 @@ impl Delivery {
         queued
     }
 
+    /// Sends `envelope` to one person's MQTT inbox only (the answer to what they sent over MQTT).
+    pub fn to_inbox(&self, envelope: &Envelope, user: Uuid) {
+        if let Some(bytes) = serialize(envelope) {
+            self.queue_for_inboxes(envelope, &bytes, &[user]);
+        }
+    }
+
+    fn queue_for_inboxes(&self, envelope: &Envelope, bytes: &Utf8Bytes, staff: &[Uuid]) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        if staff.is_empty() {
+            return;
+        }
+        let alert_id = match envelope {
+            Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
+                Some(alert.id)
+            }
+            _ => None,
+        };
+        // Fails only once the outbox writer has stopped, when the hub is stopping.
+        let _ = inbox.send(InboxMessage {
+            payload: Bytes::from(bytes.clone()),
+            recipients: staff.to_vec(),
+            alert_id,
+        });
+    }
+
     /// Closes every stream opened with a token that has just been revoked.
     pub fn disconnect_token(&self, token_hash: [u8; 32]) {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
@@ -147,6 +194,16 @@ impl Delivery {
             .unwrap_or_else(|e| e.into_inner())
             .connections
             .len()
+    }
+}
+
+fn serialize(envelope: &Envelope) -> Option<Utf8Bytes> {
+    match serde_json::to_string(envelope) {
+        Ok(json) => Some(Utf8Bytes::from(json)),
+        Err(e) => {
+            tracing::error!(error = %e, "an envelope failed to serialize");
+            None
+        }
     }
 }
 
