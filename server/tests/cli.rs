@@ -322,3 +322,30 @@ async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
         );
     }
 }
+
+#[test]
+fn a_taken_mqtt_port_is_named_with_the_ways_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let out = Command::new(SCAAN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            &address.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&address.port().to_string())
+            && err.contains("--mqtt-listen")
+            && err.contains(&format!("--mqtt-url mqtt://{address}")),
+        "{err}"
+    );
+}

@@ -6,5 +6,6 @@ mod alerts;
 mod bad_input;
 mod harness;
 mod headcounts;
+mod mqtt;
 mod sos;
 mod stream;
