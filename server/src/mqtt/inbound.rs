@@ -60,7 +60,7 @@ async fn handle(hub: &Hub, message: Inbound) {
         PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos => match as_client_message(kind, &message.payload)
         {
             Ok(json) => handle_client_message(hub, &user, &json).await,
-            Err(reply) => Some(reply),
+            Err(reply) => Some(*reply),
         },
         PhoneTopic::Ack => acknowledge(hub, &user, &message.payload).await,
         PhoneTopic::Report => Some(error(
@@ -77,28 +77,31 @@ async fn handle(hub: &Hub, message: Inbound) {
 
 /// The topic says what the WebSocket says in `type`: the payload becomes that client message,
 /// so both channels are decoded and validated by the same code.
-fn as_client_message(kind: PhoneTopic, payload: &[u8]) -> Result<Vec<u8>, Envelope> {
+fn as_client_message(kind: PhoneTopic, payload: &[u8]) -> Result<Vec<u8>, Box<Envelope>> {
     let mut object = match serde_json::from_slice::<serde_json::Value>(payload) {
         Ok(serde_json::Value::Object(object)) => object,
-        Ok(_) => return Err(error("invalid_field", "the payload must be a JSON object", None)),
-        Err(e) => {
-            return Err(error(
-                "malformed_json",
-                &format!("the payload is not valid JSON: {e}"),
+        Ok(_) => {
+            return Err(Box::new(error(
+                "invalid_field",
+                "the payload must be a JSON object",
                 None,
-            ))
+            )))
+        }
+        Err(e) => {
+            let message = format!("the payload is not valid JSON: {e}");
+            return Err(Box::new(error("malformed_json", &message, None)));
         }
     };
     if object.contains_key("type") {
         let reference = object.get("ref").and_then(|r| r.as_str()).map(str::to_owned);
-        return Err(error(
+        return Err(Box::new(error(
             "invalid_field",
             "type: unknown field (the topic says what the message is)",
             reference,
-        ));
+        )));
     }
     object.insert("type".to_owned(), kind.as_str().into());
-    serde_json::to_vec(&object).map_err(|e| error("invalid_field", &e.to_string(), None))
+    serde_json::to_vec(&object).map_err(|e| Box::new(error("invalid_field", &e.to_string(), None)))
 }
 
 /// `…/ack`: the app showed an alert to its person.
