@@ -295,4 +295,44 @@ mod tests {
         );
         assert_eq!(delivery.connections(), 4);
     }
+
+    #[test]
+    fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
+        let (inbox, mut queued) = mpsc::unbounded_channel();
+        let delivery = Delivery::with_inbox(inbox);
+        let amani = person(Role::Staff, &[]);
+        let mut stream = delivery.subscribe(&amani, [0; 32]);
+        delivery.publish(
+            &envelope(7),
+            Audience {
+                staff: &[amani.id],
+                countries: &["CD".into()],
+            },
+        );
+        let message = queued.try_recv().expect("queued for the inbox");
+        assert_eq!(message.recipients, [amani.id]);
+        assert_eq!(message.alert_id, None);
+        let sent = stream.envelopes.try_recv().unwrap();
+        assert_eq!(
+            message.payload,
+            sent.as_bytes(),
+            "the stream and the inbox share one serialization"
+        );
+
+        // Envelopes for officers only (counts, others' SOS) stay off the inboxes.
+        delivery.publish(
+            &envelope(8),
+            Audience {
+                staff: &[],
+                countries: &["CD".into()],
+            },
+        );
+        assert!(queued.try_recv().is_err());
+        delivery.to_inbox(&envelope(9), amani.id);
+        assert_eq!(queued.try_recv().unwrap().recipients, [amani.id]);
+        assert!(
+            stream.envelopes.try_recv().is_err(),
+            "an MQTT answer goes to the inbox only"
+        );
+    }
 }
