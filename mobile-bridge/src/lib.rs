@@ -27,12 +27,18 @@
 //! sees exactly the topic rumqttd will act on. The hub connects through the same gate with
 //! [`EmbeddedBroker::hub_credentials`], like any client, so an external broker (`--mqtt-url`)
 //! is reached by the same code.
+//!
+//! The hub's side of that connection is [`link`]: one persistent rumqttc session that
+//! publishes to inboxes, reads the phone → hub topics and reports which messages the broker
+//! accepted.
 
 mod broker;
 mod gate;
+pub mod link;
 pub mod topics;
 
 pub use broker::EmbeddedBroker;
+pub use link::{BrokerUrl, HubLink, Inbound, LinkChannels, LinkOptions, LinkState, Outbound};
 
 use std::future::Future;
 use uuid::Uuid;

@@ -15,10 +15,12 @@ pub enum PhoneTopic {
     Location,
     Sos,
     Report,
+    /// The app has shown an alert to its person: `{"alert_id"}` (a delivery receipt).
+    Ack,
 }
 
 impl PhoneTopic {
-    pub const ALL: [PhoneTopic; 4] = [Self::Checkin, Self::Location, Self::Sos, Self::Report];
+    pub const ALL: [PhoneTopic; 5] = [Self::Checkin, Self::Location, Self::Sos, Self::Report, Self::Ack];
 
     /// The last topic level.
     pub fn as_str(self) -> &'static str {
@@ -27,6 +29,7 @@ impl PhoneTopic {
             Self::Location => "location",
             Self::Sos => "sos",
             Self::Report => "report",
+            Self::Ack => "ack",
         }
     }
 
@@ -45,12 +48,14 @@ pub fn phone_topic(user: Uuid, kind: PhoneTopic) -> String {
     format!("{PREFIX}{user}/{}", kind.as_str())
 }
 
-/// The filters the hub subscribes to: every person's phone → hub topics.
+/// The filters the hub may subscribe to: every person's phone → hub topics.
 pub fn hub_filters() -> Vec<String> {
-    PhoneTopic::ALL
-        .iter()
-        .map(|kind| format!("{PREFIX}+/{}", kind.as_str()))
-        .collect()
+    PhoneTopic::ALL.into_iter().map(hub_filter).collect()
+}
+
+/// `scaan/v1/staff/+/{kind}`: one phone → hub topic of everyone.
+pub fn hub_filter(kind: PhoneTopic) -> String {
+    format!("{PREFIX}+/{}", kind.as_str())
 }
 
 /// Whose and which phone → hub topic this is; `None` for anything else.

@@ -14,6 +14,7 @@ pub mod cap;
 pub mod cap_import;
 pub mod country;
 pub mod decode;
+pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod headcount;
@@ -31,6 +32,7 @@ pub use area::{Area, Geometry, LonLat};
 pub use audit::AuditEntry;
 pub use country::is_country_code;
 pub use decode::{decode, parse, Rejected};
+pub use delivery::{AlertDeliveries, AppAck, DeliveryReceipt};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
 pub use headcount::{

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use scaan_mobile_bridge::BrokerUrl;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
@@ -34,6 +35,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A request still running after this is answered with 503.
     pub request_timeout_s: u64,
+    /// The embedded MQTT broker's listener for phones (unused when `mqtt_url` is set).
+    pub mqtt_listen: SocketAddr,
+    /// `mqtt://[USER:PASSWORD@]HOST:PORT`: use this external broker instead of the embedded one.
+    pub mqtt_url: Option<String>,
 }
 
 impl Default for Config {
@@ -50,6 +55,8 @@ impl Default for Config {
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
+            mqtt_listen: ([127, 0, 0, 1], 1883).into(),
+            mqtt_url: None,
         }
     }
 }
@@ -69,6 +76,14 @@ pub struct Overrides {
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// The embedded MQTT broker's listen address for phones.
+    #[arg(long, value_name = "ADDR:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// Use this external MQTT broker (mqtt://[USER:PASSWORD@]HOST:PORT) instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_url: Option<String>,
 }
 
 impl Config {
@@ -91,7 +106,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 11] = [
+    const KEYS: [&'static str; 13] = [
         "listen",
         "data_dir",
         "database_url",
@@ -103,6 +118,8 @@ impl Config {
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
+        "mqtt_listen",
+        "mqtt_url",
     ];
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -136,6 +153,11 @@ impl Config {
         if self.request_timeout_s == 0 {
             bail!("request_timeout_s must be at least 1");
         }
+        if let Some(url) = &self.mqtt_url {
+            if let Err(e) = BrokerUrl::parse(url) {
+                bail!("mqtt_url '{}': {e}", redact(url));
+            }
+        }
         Ok(())
     }
 
@@ -145,6 +167,14 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("scaan.db").display()),
         }
+    }
+
+    /// The external broker, when `mqtt_url` is set (validated at load).
+    pub fn mqtt_broker(&self) -> anyhow::Result<Option<BrokerUrl>> {
+        self.mqtt_url
+            .as_deref()
+            .map(|url| BrokerUrl::parse(url).map_err(|e| anyhow::anyhow!("mqtt_url '{}': {e}", redact(url))))
+            .transpose()
     }
 
     /// Creates `data_dir` when the embedded database will live there.
@@ -180,6 +210,8 @@ impl fmt::Debug for Config {
             .field("position_freshness_s", &self.position_freshness_s)
             .field("token_ttl_s", &self.token_ttl_s)
             .field("cap_sender", &self.cap_sender)
+            .field("mqtt_listen", &self.mqtt_listen)
+            .field("mqtt_url", &self.mqtt_url.as_deref().map(redact))
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +251,12 @@ mod tests {
         };
         let e = Config::load(None, &flags).unwrap_err().to_string();
         assert!(e.contains("sqlite://"), "{e}");
+        let flags = Overrides {
+            mqtt_url: Some("tcp://broker:1883".into()),
+            ..Default::default()
+        };
+        let e = Config::load(None, &flags).unwrap_err().to_string();
+        assert!(e.contains("mqtt_url") && e.contains("mqtt://"), "{e}");
         assert!(Config::load(Some(Path::new("/nonexistent/scaan.toml")), &Overrides::default()).is_err());
     }
 
@@ -229,5 +267,10 @@ mod tests {
             "postgres://scaan:***@db:5432/scaan"
         );
         assert_eq!(redact("sqlite://./x.db"), "sqlite://./x.db");
+        let config = Config {
+            mqtt_url: Some("mqtt://hub:hunter2@broker:1883".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

@@ -19,7 +19,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::{accounts, advisories, alerts, audit, auth, delivery, headcounts, reports, sos, trips, Config};
+use crate::{accounts, advisories, alerts, audit, auth, delivery, headcounts, mqtt, reports, sos, trips, Config};
+use scaan_mobile_bridge::LinkState;
 
 /// A built hub and its router, ready to serve.
 pub struct App {
@@ -51,6 +52,7 @@ impl App {
             .merge(advisories::router())
             .merge(trips::router())
             .merge(delivery::stream::router())
+            .merge(mqtt::receipts::router())
             .split_for_parts();
         doc.components
             .get_or_insert_with(Default::default)
@@ -83,6 +85,7 @@ impl App {
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
         hub.tasks.spawn(headcounts::escalate(hub.clone()));
+        mqtt::run(&hub);
         tracing::info!(address = %listener.local_addr()?, "serving");
         let stopping = shutdown.clone();
         let hub_for_stop = hub.clone();
@@ -96,6 +99,7 @@ impl App {
         hub.shutdown.cancel();
         hub.tasks.close();
         hub.tasks.wait().await;
+        hub.mqtt.stop().await;
         hub.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -119,18 +123,36 @@ async fn within(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-/// 200 once the hub serves requests and its database answers; 503 otherwise.
+/// 200 once the hub serves requests, its database answers and its broker link is up; 503
+/// otherwise, saying why. Also tells where phones reach the broker.
 async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
-    match hub.store.ping().await {
-        Ok(()) => (
+    let mqtt = match hub.mqtt.embedded_addr() {
+        Some(addr) => serde_json::json!({"broker": "embedded", "address": addr.to_string()}),
+        None => serde_json::json!({"broker": "external"}),
+    };
+    let problem = match (hub.store.ping().await, hub.mqtt.link_state()) {
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            Some("the database is unreachable".to_owned())
+        }
+        (Ok(()), LinkState::Down(reason)) => Some(reason),
+        (Ok(()), LinkState::Connected) => None,
+    };
+    match problem {
+        None => (
             StatusCode::OK,
-            Json(serde_json::json!({"status": "ok", "database": hub.store.backend()})),
+            Json(serde_json::json!({"status": "ok", "database": hub.store.backend(), "mqtt": mqtt})),
         )
             .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            ApiError::Unavailable.into_response()
-        }
+        Some(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "error": {"code": "unavailable", "message": message},
+                "database": hub.store.backend(),
+                "mqtt": mqtt,
+            })),
+        )
+            .into_response(),
     }
 }
 

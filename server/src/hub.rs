@@ -12,6 +12,7 @@ use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
 use crate::headcounts::{CheckinWriter, HeadcountPulse, OpenHeadcounts};
+use crate::mqtt::Mqtt;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
 
@@ -25,6 +26,8 @@ pub struct Hub {
     pub pulse: HeadcountPulse,
     pub open_headcounts: OpenHeadcounts,
     pub logins: LoginLimiter,
+    /// The MQTT broker in use and the hub's link to it.
+    pub mqtt: Mqtt,
     /// Cancelled when the hub stops; every stream and task watches it.
     pub shutdown: CancellationToken,
     /// Every task the hub spawns, so shutdown can wait for them.
@@ -54,6 +57,8 @@ impl Hub {
         }));
         tracing::info!(backend = store.backend(), staff = targeting.len(), "storage ready");
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let (inbox, inbox_queue) = tokio::sync::mpsc::unbounded_channel();
+        let mqtt = Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?;
         let hub = Hub {
             atlas: CountryAtlas::embedded(),
             config,
@@ -62,7 +67,8 @@ impl Hub {
             open_headcounts: OpenHeadcounts::default(),
             store,
             targeting,
-            delivery: Delivery::default(),
+            delivery: Delivery::with_inbox(inbox),
+            mqtt,
             logins: LoginLimiter::default(),
             shutdown,
             tasks,

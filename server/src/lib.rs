@@ -14,6 +14,7 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod mqtt;
 pub mod reports;
 pub mod sos;
 pub mod storage;

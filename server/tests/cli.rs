@@ -32,7 +32,14 @@ impl std::ops::DerefMut for Running {
 /// `scaan serve` on a free port in `dir`; returns the child and its HTTP address.
 fn serve(dir: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(SCAAN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("SCAAN_LOG", "info")
         .env("NO_COLOR", "1")
@@ -314,4 +321,31 @@ async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
             "staff{i} stands at check-in {standing:?}, acknowledged {acknowledged:?}, unanswered {unanswered:?}"
         );
     }
+}
+
+#[test]
+fn a_taken_mqtt_port_is_named_with_the_ways_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let out = Command::new(SCAAN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            &address.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&address.port().to_string())
+            && err.contains("--mqtt-listen")
+            && err.contains(&format!("--mqtt-url mqtt://{address}")),
+        "{err}"
+    );
 }

@@ -78,6 +78,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         database_url: Some(database_url),
         ..Config::default()

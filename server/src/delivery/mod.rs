@@ -1,10 +1,13 @@
 //! Live delivery to connected clients: who is connected, and handing each envelope to exactly
 //! the connections that should see it. An envelope is serialized once and its bytes shared by
 //! every recipient; a client that falls behind is told to resync instead of slowing the sender.
+//! What is for staff also goes, with the same bytes, to their MQTT inboxes through the durable
+//! outbox ([`crate::mqtt`]).
 
 pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use scaan_schemas::{Envelope, Role, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +30,17 @@ pub struct Audience<'a> {
 pub struct Delivery {
     registry: RwLock<Registry>,
     next_id: AtomicU64,
+    /// The MQTT outbox's queue; unbounded so that sending never waits on storage or the broker.
+    inbox: Option<mpsc::UnboundedSender<InboxMessage>>,
+}
+
+/// An envelope for some staff members' MQTT inboxes.
+pub struct InboxMessage {
+    /// The serialized envelope, the same bytes the WebSocket connections got.
+    pub payload: Bytes,
+    pub recipients: Vec<Uuid>,
+    /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
+    pub alert_id: Option<Uuid>,
 }
 
 #[derive(Default)]
@@ -34,6 +48,24 @@ struct Registry {
     connections: HashMap<u64, Connection>,
     by_user: HashMap<Uuid, Vec<u64>>,
     officers: HashSet<u64>,
+}
+
+impl Registry {
+    /// Queues `bytes` for one connection without waiting; a full queue flags it as lagging.
+    /// Returns whether it was queued.
+    fn hand(&self, id: u64, bytes: &Utf8Bytes) -> bool {
+        let Some(connection) = self.connections.get(&id) else {
+            return false;
+        };
+        match connection.queue.try_send(bytes.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                connection.lagged.store(true, Ordering::Release);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
 }
 
 struct Connection {
@@ -56,6 +88,14 @@ pub struct Subscription {
 }
 
 impl Delivery {
+    /// Delivery that also hands every staff member's envelopes to `inbox`.
+    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>) -> Delivery {
+        Delivery {
+            inbox: Some(inbox),
+            ..Delivery::default()
+        }
+    }
+
     pub fn subscribe(&self, user: &User, token_hash: [u8; 32]) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, envelopes) = mpsc::channel(QUEUE_DEPTH);
@@ -97,16 +137,13 @@ impl Delivery {
         }
     }
 
-    /// Hands `envelope` to every connection of its audience without waiting on any of them.
-    /// Returns how many connections it was queued for.
+    /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
+    /// without waiting on any of them. Returns how many connections it was queued for.
     pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
-        let bytes = match serde_json::to_string(envelope) {
-            Ok(json) => Utf8Bytes::from(json),
-            Err(e) => {
-                tracing::error!(error = %e, "an envelope failed to serialize");
-                return 0;
-            }
+        let Some(bytes) = serialize(envelope) else {
+            return 0;
         };
+        self.queue_for_inboxes(envelope, &bytes, audience.staff);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -118,47 +155,56 @@ impl Delivery {
         let mut seen = HashSet::new();
         for id in staff.chain(officers) {
             // An officer who is also a recipient gets it once.
-            if !seen.insert(*id) {
-                continue;
-            }
-            let Some(connection) = registry.connections.get(id) else {
-                continue;
-            };
-            match connection.queue.try_send(bytes.clone()) {
-                Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => connection.lagged.store(true, Ordering::Release),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if seen.insert(*id) && registry.hand(*id, &bytes) {
+                queued += 1;
             }
         }
         queued
     }
 
-    /// Hands `envelope` to these people's connections only, whatever their role: for what
-    /// only some officers may see (restricted incident reports).
+    /// Hands `envelope` to these people only — their connections and MQTT inboxes — whatever
+    /// their role: for what only some officers may see (restricted incident reports).
     pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> usize {
-        let bytes = match serde_json::to_string(envelope) {
-            Ok(json) => Utf8Bytes::from(json),
-            Err(e) => {
-                tracing::error!(error = %e, "an envelope failed to serialize");
-                return 0;
-            }
+        let Some(bytes) = serialize(envelope) else {
+            return 0;
         };
+        self.queue_for_inboxes(envelope, &bytes, users);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        let mut queued = 0;
         let ids: HashSet<u64> = users
             .iter()
             .filter_map(|u| registry.by_user.get(u))
             .flatten()
             .copied()
             .collect();
-        for connection in ids.iter().filter_map(|id| registry.connections.get(id)) {
-            match connection.queue.try_send(bytes.clone()) {
-                Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => connection.lagged.store(true, Ordering::Release),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
+        ids.iter().filter(|id| registry.hand(**id, &bytes)).count()
+    }
+
+    /// Sends `envelope` to one person's MQTT inbox only (the answer to what they sent over MQTT).
+    pub fn to_inbox(&self, envelope: &Envelope, user: Uuid) {
+        if let Some(bytes) = serialize(envelope) {
+            self.queue_for_inboxes(envelope, &bytes, &[user]);
         }
-        queued
+    }
+
+    fn queue_for_inboxes(&self, envelope: &Envelope, bytes: &Utf8Bytes, staff: &[Uuid]) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        if staff.is_empty() {
+            return;
+        }
+        let alert_id = match envelope {
+            Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
+                Some(alert.id)
+            }
+            _ => None,
+        };
+        // Fails only once the outbox writer has stopped, when the hub is stopping.
+        let _ = inbox.send(InboxMessage {
+            payload: Bytes::from(bytes.clone()),
+            recipients: staff.to_vec(),
+            alert_id,
+        });
     }
 
     /// Closes every stream opened with a token that has just been revoked.
@@ -175,6 +221,16 @@ impl Delivery {
             .unwrap_or_else(|e| e.into_inner())
             .connections
             .len()
+    }
+}
+
+fn serialize(envelope: &Envelope) -> Option<Utf8Bytes> {
+    match serde_json::to_string(envelope) {
+        Ok(json) => Some(Utf8Bytes::from(json)),
+        Err(e) => {
+            tracing::error!(error = %e, "an envelope failed to serialize");
+            None
+        }
     }
 }
 
@@ -265,5 +321,45 @@ mod tests {
             1
         );
         assert_eq!(delivery.connections(), 4);
+    }
+
+    #[test]
+    fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
+        let (inbox, mut queued) = mpsc::unbounded_channel();
+        let delivery = Delivery::with_inbox(inbox);
+        let amani = person(Role::Staff, &[]);
+        let mut stream = delivery.subscribe(&amani, [0; 32]);
+        delivery.publish(
+            &envelope(7),
+            Audience {
+                staff: &[amani.id],
+                countries: &["CD".into()],
+            },
+        );
+        let message = queued.try_recv().expect("queued for the inbox");
+        assert_eq!(message.recipients, [amani.id]);
+        assert_eq!(message.alert_id, None);
+        let sent = stream.envelopes.try_recv().unwrap();
+        assert_eq!(
+            message.payload,
+            sent.as_bytes(),
+            "the stream and the inbox share one serialization"
+        );
+
+        // Envelopes for officers only (counts, others' SOS) stay off the inboxes.
+        delivery.publish(
+            &envelope(8),
+            Audience {
+                staff: &[],
+                countries: &["CD".into()],
+            },
+        );
+        assert!(queued.try_recv().is_err());
+        delivery.to_inbox(&envelope(9), amani.id);
+        assert_eq!(queued.try_recv().unwrap().recipients, [amani.id]);
+        assert!(
+            stream.envelopes.try_recv().is_err(),
+            "an MQTT answer goes to the inbox only"
+        );
     }
 }

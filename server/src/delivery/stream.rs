@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{ClientMessage, Envelope, NewCheckin, NewSos, Rejected};
+use scaan_schemas::{ClientMessage, Envelope, NewCheckin, NewSos, Rejected, User};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +77,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                         if !rate.allow() {
                             continue;
                         }
-                        match handle_client_message(&hub, &caller, text.as_bytes()).await {
+                        match handle_client_message(&hub, &caller.user, text.as_bytes()).await {
                             Some(reply) => Message::Text(encode(&reply)),
                             None => continue,
                         }
@@ -110,8 +110,9 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     tracing::debug!(user = %caller.user.username, "stream closed");
 }
 
-/// Acts on one client message; returns the reply to send, if any.
-async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Option<Envelope> {
+/// Acts on one message from `user`'s client (the stream, or an MQTT phone → hub topic);
+/// returns the reply to send, if any.
+pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) -> Option<Envelope> {
     // The client's `ref` is echoed on errors so it can match them to what it sent.
     let reference = serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()
@@ -126,7 +127,7 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
             if let Err(e) = scaan_schemas::Validate::validate(&location, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.record_location(&caller.user, location).await {
+            match hub.record_location(user, location).await {
                 Ok(()) => None,
                 Err(e) => Some(error(e.body().error.code.as_str(), &e.body().error.message, reference)),
             }
@@ -137,7 +138,7 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
             // The SOS envelope itself comes back on this stream, as to every officer concerned.
-            match hub.raise_sos(&caller.user, new).await {
+            match hub.raise_sos(user, new).await {
                 Ok(_) => None,
                 Err(e) => Some(error(
                     e.body().error.code.as_str(),
@@ -163,7 +164,7 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
             if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.check_in(&caller.user, alert_id, new).await {
+            match hub.check_in(user, alert_id, new).await {
                 Ok(checkin) => Some(Envelope::CheckinAck {
                     alert_id,
                     status: checkin.status,
@@ -179,7 +180,7 @@ async fn handle_client_message(hub: &Hub, caller: &Caller, bytes: &[u8]) -> Opti
     }
 }
 
-fn error(code: &str, message: &str, reference: Option<String>) -> Envelope {
+pub(crate) fn error(code: &str, message: &str, reference: Option<String>) -> Envelope {
     Envelope::Error {
         code: code.to_owned(),
         message: message.to_owned(),

@@ -1,4 +1,4 @@
-//! Durable state: accounts, tokens, last known positions and alerts.
+//! Durable state: accounts, tokens, last known positions and alerts; the MQTT outbox in [`mqtt`].
 //!
 //! Two backends, chosen by the URL scheme: SQLite (embedded, the default) and PostgreSQL
 //! (production). Each has its own migrations and connection set-up; the queries are written
@@ -48,6 +48,9 @@ macro_rules! on_either {
         }
     };
 }
+
+mod mqtt;
+pub use mqtt::{OutboxEnvelope, ReceiptRow, Unaccepted};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]

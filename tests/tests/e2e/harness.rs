@@ -106,6 +106,7 @@ impl TestHub {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
+            mqtt_listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             database_url: Some(backend.fresh_database(dir.path()).await),
             ..Config::default()

@@ -8,6 +8,7 @@ mod bad_input;
 mod cap_import;
 mod harness;
 mod headcounts;
+mod mqtt;
 mod reports;
 mod sos;
 mod stream;

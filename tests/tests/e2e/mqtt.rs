@@ -1,0 +1,623 @@
+//! MQTT with real clients — rumqttc, and Mosquitto's `mosquitto_sub`/`mosquitto_pub` run as
+//! child processes — against the hub's embedded broker, and against an external Mosquitto the
+//! test starts and stops to show that a broker restart loses nothing the hub accepted.
+
+use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
+use scaan_schemas::Role;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const BENI: (f64, f64) = (0.4911, 29.4731);
+/// Longest wait for something that should happen.
+const WAIT: Duration = Duration::from_secs(5);
+
+on_both_backends!(
+    alert_update_and_cancel_reach_the_inbox_with_receipts,
+    checkins_and_sos_over_mqtt_reach_the_headcount_and_bad_payloads_are_answered,
+    a_broker_restart_loses_nothing_the_hub_accepted,
+);
+
+fn inbox(user: Uuid) -> String {
+    format!("scaan/v1/staff/{user}/inbox")
+}
+
+fn phone_topic(user: Uuid, kind: &str) -> String {
+    format!("scaan/v1/staff/{user}/{kind}")
+}
+
+fn broker(hub: &TestHub) -> SocketAddr {
+    hub.app.mqtt.embedded_addr().expect("the hub runs its embedded broker")
+}
+
+/// What a phone's connection saw.
+#[derive(Debug)]
+enum Seen {
+    Connected,
+    Message(String, Value),
+    SubAck(Vec<SubscribeReasonCode>),
+    Refused(String),
+    Closed,
+}
+
+/// A phone: a rumqttc client whose event loop runs in its own task.
+struct Phone {
+    client: AsyncClient,
+    seen: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Phone {
+    /// Connects and returns once the broker accepted, or what it said instead.
+    async fn try_connect(
+        addr: SocketAddr,
+        id: &str,
+        login: Option<(&str, &str)>,
+        clean: bool,
+    ) -> Result<Phone, String> {
+        let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        options.set_clean_session(clean).set_keep_alive(Duration::from_secs(30));
+        if let Some((username, password)) = login {
+            options.set_credentials(username, password);
+        }
+        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        let (tx, mut seen) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let next = match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => Seen::Connected,
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                        Seen::Message(p.topic.clone(), body)
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(s))) => Seen::SubAck(s.return_codes),
+                    Ok(_) => continue,
+                    Err(ConnectionError::ConnectionRefused(code)) => Seen::Refused(format!("{code:?}")),
+                    Err(_) => Seen::Closed,
+                };
+                let last = matches!(next, Seen::Refused(_) | Seen::Closed);
+                if tx.send(next).is_err() || last {
+                    return;
+                }
+            }
+        });
+        match tokio::time::timeout(WAIT, seen.recv()).await {
+            Ok(Some(Seen::Connected)) => Ok(Phone { client, seen, task }),
+            Ok(Some(Seen::Refused(code))) => Err(format!("Refused: {code}")),
+            other => {
+                task.abort();
+                Err(format!("{other:?}"))
+            }
+        }
+    }
+
+    async fn connect(hub: &TestHub, who: &Account, id: &str, clean: bool) -> Phone {
+        Self::try_connect(broker(hub), id, Some((&who.user.username, &who.token)), clean)
+            .await
+            .expect("the phone connects")
+    }
+
+    async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match self.next().await {
+                Some(Seen::SubAck(codes)) => return codes,
+                Some(Seen::Message(..)) => continue,
+                other => panic!("no SUBACK: {other:?}"),
+            }
+        }
+    }
+
+    async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+
+    async fn next(&mut self) -> Option<Seen> {
+        tokio::time::timeout(WAIT, self.seen.recv()).await.ok().flatten()
+    }
+
+    /// The next envelope on the inbox, which must be of `kind`.
+    async fn expect(&mut self, kind: &str) -> Value {
+        match self.next().await {
+            Some(Seen::Message(topic, envelope)) => {
+                assert!(topic.ends_with("/inbox"), "{topic}");
+                assert_eq!(envelope["type"], kind, "expected {kind}, got {envelope}");
+                envelope
+            }
+            other => panic!("expected {kind}, got {other:?}"),
+        }
+    }
+
+    async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+}
+
+/// Polls the alert's receipt for `user` until `ready` holds.
+async fn receipt_when(
+    hub: &TestHub,
+    officer: &Account,
+    alert: &str,
+    user: Uuid,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = hub.get(&format!("/api/v1/alerts/{alert}/deliveries"), officer).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let receipt = body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["user_id"] == json!(user))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if ready(&receipt) {
+            return receipt;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "receipt never got there: {receipt}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn headcount(hub: &TestHub, officer: &Account, alert: &str) -> Value {
+    hub.get(&format!("/api/v1/alerts/{alert}/headcount"), officer).await.1
+}
+
+async fn send_alert(hub: &TestHub, officer: &Account, headline: &str) -> Value {
+    let (status, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            officer,
+            circle_alert(headline, BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    alert
+}
+
+async fn alert_update_and_cancel_reach_the_inbox_with_receipts(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    assert_eq!(
+        phone.subscribe(&inbox(amani.user.id)).await,
+        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let id = alert["id"].as_str().unwrap();
+    assert_eq!(phone.expect("alert").await["alert"]["id"], alert["id"]);
+    let receipt = receipt_when(&hub, &watch, id, amani.user.id, |r| r["broker_accepted_at"].is_string()).await;
+    assert_eq!(receipt["channel"], "mqtt");
+    assert_eq!(receipt["username"], "amani");
+    assert!(
+        receipt["queued_at"].is_string() && receipt["acknowledged_at"].is_null(),
+        "{receipt}"
+    );
+
+    // The app acknowledges: the receipt shows it.
+    phone
+        .publish(&phone_topic(amani.user.id, "ack"), json!({"alert_id": id}).to_string())
+        .await;
+    receipt_when(&hub, &watch, id, amani.user.id, |r| r["acknowledged_at"].is_string()).await;
+
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/update"),
+            &watch,
+            json!({"severity": "extreme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(phone.expect("alert_update").await["alert"]["severity"], "extreme");
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/cancel"),
+            &watch,
+            json!({"reason": "All calm"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(phone.expect("alert_cancel").await["alert"]["cancel_reason"], "All calm");
+
+    // Receipts are for officers.
+    let (status, _) = hub.get(&format!("/api/v1/alerts/{id}/deliveries"), &amani).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+async fn checkins_and_sos_over_mqtt_reach_the_headcount_and_bad_payloads_are_answered(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let me = amani.user.id;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    phone.subscribe(&inbox(me)).await;
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let id = alert["id"].as_str().unwrap();
+    phone.expect("alert").await;
+
+    // Bad payloads change nothing and are answered on the sender's inbox.
+    phone.publish(&phone_topic(me, "checkin"), "{not json").await;
+    assert_eq!(phone.expect("error").await["code"], "malformed_json");
+    phone
+        .publish(
+            &phone_topic(me, "checkin"),
+            json!({"alert_id": id, "status": "fine", "ref": "c1"}).to_string(),
+        )
+        .await;
+    let error = phone.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("invalid_field"), Some("c1")),
+        "{error}"
+    );
+    assert!(error["message"].as_str().unwrap().contains("need_help"), "{error}");
+    phone
+        .publish(
+            &phone_topic(me, "location"),
+            json!({"lat": 91.0, "lon": 0.0}).to_string(),
+        )
+        .await;
+    assert!(phone.expect("error").await["message"].as_str().unwrap().contains("lat"));
+    assert_eq!(headcount(&hub, &watch, id).await["no_response"], 1);
+
+    // mosquitto_pub: a check-in from the command line, acknowledged once stored.
+    let out = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker(&hub).port().to_string(),
+            "-q",
+            "1",
+            "-V",
+            "mqttv311",
+        ])
+        .args(["-u", "amani", "-P", &amani.token, "-i", "amani-cli"])
+        .args(["-t", &phone_topic(me, "checkin"), "-m"])
+        .arg(json!({"alert_id": id, "status": "need_help", "note": "stuck at home"}).to_string())
+        .output()
+        .expect("mosquitto_pub runs (apt-get install mosquitto-clients)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.expect("checkin_ack").await["status"], "need_help");
+    let counted = headcount(&hub, &watch, id).await;
+    assert_eq!(
+        (counted["need_help"].as_u64(), counted["no_response"].as_u64()),
+        (Some(1), Some(0)),
+        "{counted}"
+    );
+
+    // rumqttc: the person is safe now; the latest check-in counts.
+    phone
+        .publish(
+            &phone_topic(me, "checkin"),
+            json!({"alert_id": id, "status": "safe"}).to_string(),
+        )
+        .await;
+    assert_eq!(phone.expect("checkin_ack").await["status"], "safe");
+    assert_eq!(headcount(&hub, &watch, id).await["safe"], 1);
+
+    // SOS over MQTT reaches the officers and comes back on the inbox.
+    let mut watch_stream = hub.stream(&watch).await;
+    phone
+        .publish(
+            &phone_topic(me, "sos"),
+            json!({"note": "car stopped at a roadblock"}).to_string(),
+        )
+        .await;
+    let sos = phone.expect("sos").await;
+    assert_eq!(sos["sos"]["staff_id"], json!(me));
+    // The officer's stream may first carry the headcount's counts from the check-ins above.
+    let announced = loop {
+        let envelope = watch_stream
+            .next_within(WAIT)
+            .await
+            .expect("the SOS reaches the officer");
+        if envelope["type"] != "headcount" {
+            break envelope;
+        }
+    };
+    assert_eq!(
+        (announced["type"].as_str(), &announced["sos"]["id"]),
+        (Some("sos"), &sos["sos"]["id"])
+    );
+    let (_, open) = hub.get("/api/v1/sos?status=open", &watch).await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+
+    // An acknowledgement of an alert that was not sent to you.
+    phone
+        .publish(&phone_topic(me, "ack"), json!({"alert_id": Uuid::new_v4()}).to_string())
+        .await;
+    assert_eq!(phone.expect("error").await["code"], "not_found");
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_phone_gets_the_alert_on_reconnect() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let bahati = hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let port = broker(&hub).port().to_string();
+
+    // rumqttc: subscribe on a persistent session, go offline, come back.
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    phone.subscribe(&inbox(amani.user.id)).await;
+    phone.disconnect().await;
+
+    // mosquitto_sub: the same with a persistent session (-c -i), subscribing and leaving (-E).
+    let sub = |extra: &[&str]| {
+        Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-V",
+                "mqttv311",
+                "-c",
+                "-i",
+                "bahati-phone",
+            ])
+            .args(["-u", "bahati", "-P", &bahati.token, "-t", &inbox(bahati.user.id)])
+            .args(extra)
+            .output()
+            .expect("mosquitto_sub runs (apt-get install mosquitto-clients)")
+    };
+    let out = sub(&["-E"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    assert_eq!(phone.expect("alert").await["alert"]["id"], alert["id"]);
+    let out = sub(&["-C", "1", "-W", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let envelope: Value = serde_json::from_slice(&out.stdout).expect("one envelope");
+    assert_eq!(
+        (envelope["type"].as_str(), &envelope["alert"]["id"]),
+        (Some("alert"), &alert["id"])
+    );
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_refuses_others_topics_and_bad_or_revoked_credentials() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let bahati = hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let addr = broker(&hub);
+
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", true).await;
+    assert_eq!(
+        phone.subscribe(&inbox(bahati.user.id)).await,
+        [SubscribeReasonCode::Failure]
+    );
+    assert_eq!(
+        phone.subscribe("scaan/v1/staff/+/inbox").await,
+        [SubscribeReasonCode::Failure]
+    );
+
+    // Publishing as someone else: MQTT 3.1.1 has no refusal code, so the broker hangs up, and
+    // nothing reaches the hub.
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let id = alert["id"].as_str().unwrap();
+    phone
+        .publish(
+            &phone_topic(bahati.user.id, "checkin"),
+            json!({"alert_id": id, "status": "safe"}).to_string(),
+        )
+        .await;
+    assert!(matches!(phone.next().await, Some(Seen::Closed)), "the broker hangs up");
+    let (_, headcount) = hub.get(&format!("/api/v1/alerts/{id}/headcount"), &watch).await;
+    assert_eq!(headcount["no_response"], 2, "{headcount}");
+
+    // Bad credentials: a wrong token, a password instead of a token, someone else's token.
+    for (username, password) in [
+        ("amani", "not-a-token"),
+        ("amani", PASSWORD),
+        ("bahati", amani.token.as_str()),
+    ] {
+        let refused = Phone::try_connect(addr, "intruder", Some((username, password)), true).await;
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("Refused")),
+            "{username}: {:?}",
+            refused.err()
+        );
+    }
+    assert!(Phone::try_connect(addr, "anonymous", None, true).await.is_err());
+    let out = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "-u",
+            "amani",
+            "-P",
+            "wrong",
+        ])
+        .args(["-t", &inbox(amani.user.id), "-C", "1", "-W", "3"])
+        .output()
+        .expect("mosquitto_sub runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("not authori"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A revoked token opens no new connection.
+    let (status, _) = hub.post("/api/v1/auth/logout", &amani, json!({})).await;
+    assert!(status.is_success(), "{status}");
+    let refused = Phone::try_connect(addr, "amani-phone", Some(("amani", &amani.token)), true).await;
+    assert!(refused.is_err(), "a revoked token is refused");
+    hub.stop().await;
+}
+
+/// A Mosquitto the test controls, on a free port, keeping its sessions on disk across restarts.
+struct Mosquitto {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    fn start() -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = format!(
+            // `user root`: started as root, Mosquitto would otherwise drop to a user who cannot
+            // write the test's directory (it has no effect when not started as root).
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\n",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
+        let mut broker = Mosquitto { port, dir, child: None };
+        broker.run();
+        broker
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto runs (apt-get install mosquitto)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, so Mosquitto writes its sessions to disk, and waits for it to exit.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `/healthz` until it answers `status`; returns its body.
+async fn health_becomes(hub: &TestHub, status: StatusCode) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (now, body) = hub.call("GET", "/healthz", None, None).await;
+        if now == status {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/healthz stayed {now}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_broker_restart_loses_nothing_the_hub_accepted(backend: Backend) {
+    let mut mosquitto = Mosquitto::start();
+    let url = format!("mqtt://{}", mosquitto.addr());
+    let hub = TestHub::start_configured(backend, |c| c.mqtt_url = Some(url)).await;
+    assert_eq!(health_becomes(&hub, StatusCode::OK).await["mqtt"]["broker"], "external");
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    // The phone's persistent session (this Mosquitto lets anyone in: it tests the hub's link).
+    let phone = Phone::try_connect(mosquitto.addr(), "amani-phone", None, false)
+        .await
+        .unwrap();
+    let mut phone = phone;
+    phone.subscribe(&inbox(amani.user.id)).await;
+    phone.disconnect().await;
+
+    // The broker goes away: the hub says so, and still accepts alerts into its outbox.
+    mosquitto.stop();
+    let down = health_becomes(&hub, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(down["error"]["message"].as_str().unwrap().contains("broker"), "{down}");
+    let first = send_alert(&hub, &watch, "Clashes near Beni").await;
+    let first_id = first["id"].as_str().unwrap();
+    let receipt = receipt_when(&hub, &watch, first_id, amani.user.id, |r| r["queued_at"].is_string()).await;
+    assert!(receipt["broker_accepted_at"].is_null(), "{receipt}");
+
+    // The broker comes back: the link reconnects and the outbox goes out.
+    mosquitto.run();
+    health_becomes(&hub, StatusCode::OK).await;
+    receipt_when(&hub, &watch, first_id, amani.user.id, |r| {
+        r["broker_accepted_at"].is_string()
+    })
+    .await;
+
+    // Broker away again, and the hub restarts too: the outbox is in the database.
+    mosquitto.stop();
+    health_becomes(&hub, StatusCode::SERVICE_UNAVAILABLE).await;
+    let second = send_alert(&hub, &watch, "Road to Kasindi closed").await;
+    let hub = hub.restart().await;
+    mosquitto.run();
+    health_becomes(&hub, StatusCode::OK).await;
+    let second_id = second["id"].as_str().unwrap();
+    receipt_when(&hub, &watch, second_id, amani.user.id, |r| {
+        r["broker_accepted_at"].is_string()
+    })
+    .await;
+
+    // The phone gets both, once each.
+    let mut phone = Phone::try_connect(mosquitto.addr(), "amani-phone", None, false)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(Seen::Message(_, envelope)) = tokio::time::timeout(Duration::from_millis(1500), phone.seen.recv())
+        .await
+        .ok()
+        .flatten()
+    {
+        got.push(envelope["alert"]["id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(got, [first_id, second_id]);
+    phone.disconnect().await;
+    hub.stop().await;
+}
