@@ -22,6 +22,7 @@ use crate::*;
     NewCheckin,
     NewSos,
     Sos,
+    StaffPosition,
     SosNote,
     Checkin,
     LocationUpdate,

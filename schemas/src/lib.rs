@@ -19,7 +19,7 @@ pub mod json_schema;
 pub mod position;
 pub mod sos;
 
-pub use account::{LoginRequest, LoginResponse, NewUser, Role, User, UserSummary};
+pub use account::{LoginRequest, LoginResponse, NewUser, PlaceSource, Role, StaffPosition, User, UserSummary};
 pub use alert::{Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency};
 pub use area::{Area, Geometry, LonLat};
 pub use audit::AuditEntry;

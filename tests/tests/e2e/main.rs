@@ -4,6 +4,8 @@
 mod accounts;
 mod alerts;
 mod bad_input;
+mod browser;
+mod console;
 mod harness;
 mod headcounts;
 mod sos;
