@@ -3,7 +3,7 @@
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
-import { alertsPanel, composerPanel } from "./alerts.js";
+import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, advisoriesPanel } from "./boards.js";
 import { h, say, severityRank } from "./format.js";
@@ -82,7 +82,10 @@ function drawMap() {
     id: a.id, rings: areaRings(a.area), severity: a.severity, title: a.headline,
     selected: selected.kind === "alert" && selected.id === a.id,
   })));
-  const markers = [];
+  const markers = alerts.map((a) => {
+    const centre = areaCentre(a.area);
+    return { id: a.id, kind: "alert", lon: centre.lon, lat: centre.lat, cls: `sev-${a.severity}`, title: a.headline };
+  });
   const lines = [];
   for (const s of state.sos.values()) {
     if (!s.position) continue;
@@ -236,6 +239,8 @@ async function refreshStaff() {
 function setLink(value) {
   state.link = value;
   const el = $("link");
+  // How many times the stream came up: tests (and a curious officer) can see it reconnected.
+  if (value === "live") el.dataset.connections = Number(el.dataset.connections || 0) + 1;
   el.className = `link ${value}`;
   el.textContent = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" }[value] || value;
 }
@@ -273,7 +278,7 @@ async function start(saved) {
   $("login").hidden = true;
   $("console").hidden = false;
   if (!map) {
-    map = new MapView($("map"), { onPick: (kind, id) => ctx.select(kind, id, { focusMap: kind !== "alert" }) });
+    map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
     map.loadBaseMap("/console/countries.topojson").catch((e) => toast(`Base map: ${e.message}`, "error"));
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });

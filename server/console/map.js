@@ -272,7 +272,9 @@ export class MapView {
     })));
   }
 
-  /** Replaces the markers: [{id, kind, lon, lat, cls, title}]; `kind` is what a click picks. */
+  /** Replaces the markers: [{id, kind, lon, lat, cls, title}]; `kind` is what a click picks.
+   *  An alert has one too, at its area's centre, so that a town-sized area still shows when
+   *  the whole world is in view. */
   setMarkers(markers) {
     this.markers = markers;
     this.placeMarkers();
@@ -281,8 +283,8 @@ export class MapView {
   placeMarkers() {
     const fragment = document.createDocumentFragment();
     const [width, height] = this.lastSize || this.size();
-    // Staff first, then reports, then SOS calls: the most urgent is drawn last, on top.
-    const order = { staff: 0, report: 1, sos: 2 };
+    // Staff first, then alerts, reports, SOS calls: the most urgent is drawn last, on top.
+    const order = { staff: 0, alert: 1, report: 2, sos: 3 };
     const sorted = [...this.markers].sort((a, b) => (order[a.kind] ?? 1) - (order[b.kind] ?? 1));
     for (const m of sorted) {
       const [x, y] = this.toScreen(m.lon, m.lat);
@@ -291,6 +293,8 @@ export class MapView {
         "data-pick": m.kind, "data-id": m.id });
       if (m.kind === "sos") {
         g.append(svg("circle", { class: "halo", r: 14 }), svg("circle", { r: 7 }));
+      } else if (m.kind === "alert") {
+        g.append(svg("circle", { r: 8 }));
       } else if (m.kind === "report") {
         g.append(svg("rect", { x: -5, y: -5, width: 10, height: 10, transform: "rotate(45)" }));
       } else {

@@ -112,7 +112,7 @@ export function sosPanel(ctx, root, banner) {
     const first = open[0];
     const where = place(first);
     const failed = h("span", { class: "message", role: "alert" });
-    banner.replaceChildren(
+    banner.replaceChildren(...[
       h("span", { class: "sos-flag" }, "SOS"),
       h("span", { class: "sos-who" }, h("strong", {}, first.name), first.note ? ` — “${first.note}”` : "",
         h("span", { class: "sos-when" }, " · raised ", timeEl(first.raised_at, first.countries[0], where), ` (${ago(first.raised_at)})`,
@@ -120,7 +120,7 @@ export function sosPanel(ctx, root, banner) {
       open.length > 1 ? h("span", { class: "sos-more" }, `+${open.length - 1} more open`) : null,
       h("button", { type: "button", class: "ghost on-red", onclick: () => ctx.select("sos", first.id) }, "Show"),
       h("button", { type: "button", class: "ack", id: "banner-ack", onclick: () => act(first, "ack", "", failed) }, "Acknowledge"),
-      failed);
+      failed].filter(Boolean));
   }
 
   return {

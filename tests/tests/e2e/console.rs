@@ -1,8 +1,8 @@
 //! The operations-centre console in headless Chromium against a real hub: logging in, an alert
 //! appearing live, drawing and sending an alert, a phone's check-in moving the headcount, an
-//! SOS raising the alarm until acknowledged; no JavaScript error along the way. The SQLite run
-//! writes the screenshots in `docs/screenshots/`. Also: serving the console's files, and the
-//! staff positions its map shows.
+//! SOS raising the alarm until acknowledged, the stream coming back after a hub restart; no
+//! JavaScript error along the way. The SQLite run writes the screenshots in `docs/screenshots/`.
+//! Also: serving the console's files, and the staff positions its map shows.
 
 use crate::browser::{Browser, Page};
 use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
@@ -200,6 +200,42 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let (_, acknowledged) = hub.get("/api/v1/sos?status=acknowledged", &watch).await;
     assert_eq!(acknowledged[0]["id"], sos["id"]);
     assert_eq!(acknowledged[0]["acknowledged_by"], "manila.watch");
+
+    // The hub restarts: the stream comes back by itself, and what was sent meanwhile shows.
+    assert_eq!(
+        page.eval("document.getElementById('link').dataset.connections").await,
+        "1"
+    );
+    let hub = hub.restart().await;
+    let (status, meanwhile) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Sent while the console was away", BENI.0, BENI.1, 3000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{meanwhile}");
+    page.wait_for(
+        "document.getElementById('link').dataset.connections === '2' && document.getElementById('link').textContent === 'Live'",
+        "the stream to come back",
+    )
+    .await;
+    page.click("#tab-alerts").await;
+    page.click("#panel-alerts button.back").await;
+    page.wait_for(
+        &format!(
+            "!!document.querySelector('[data-alert=\"{}\"]')",
+            meanwhile["id"].as_str().unwrap()
+        ),
+        "the alert sent during the gap",
+    )
+    .await;
+    if screenshots {
+        for _ in 0..4 {
+            page.click("#zoom-out").await;
+        }
+        page.screenshot("console-overview").await;
+    }
 
     let errors = browser.errors();
     assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");

@@ -142,9 +142,11 @@ impl TestHub {
         }
     }
 
-    /// Stops the hub gracefully and starts a new one on the same database.
+    /// Stops the hub gracefully and starts a new one on the same database and address, where
+    /// clients that reconnect by themselves (the console) find it again.
     pub async fn restart(self) -> TestHub {
-        let (backend, config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
+        let (backend, mut config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
+        config.listen = self.base["http://".len()..].parse().expect("the hub's address");
         self.stop.cancel();
         self.serving.await.expect("hub task").expect("hub stops cleanly");
         Self::start_with(backend, config, dir).await
