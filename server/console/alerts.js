@@ -244,6 +244,14 @@ export function keepValues(root, rebuild) {
 
 // ---- composer ------------------------------------------------------------------------------
 
+/** The composer's input for a field the hub names in a 422 (`area.geometry.coordinates[0]`). */
+function inputFor(field) {
+  if (field === "area.description") return "area-description";
+  if (field === "area.radius_m") return "radius";
+  const top = field.split(/[.[]/)[0];
+  return { area: "geojson", expires_at: "expires", checkin_deadline_s: "deadline", checkin_required: "checkin" }[top] || top;
+}
+
 const FIELDS = ["headline", "event", "category", "urgency", "severity", "certainty", "status", "description", "instruction"];
 
 export function composerPanel(ctx, root) {
@@ -416,7 +424,7 @@ export function composerPanel(ctx, root) {
       say(preview, `Reaches ${reach.recipients} ${reach.recipients === 1 ? "person" : "people"}${reach.countries.length ? ` in ${reach.countries.join(", ")}` : " (no country)"}.`, "ok");
     } catch (e) {
       if (seq !== previewSeq) return;
-      say(preview, e.field ? `${e.field}: ${e.message}` : e.message, "error");
+      say(preview, e.message, "error");
     }
   }
 
@@ -450,9 +458,8 @@ export function composerPanel(ctx, root) {
       reset();
       ctx.select("alert", alert.id);
     } catch (e) {
-      say(message, e.field ? `${e.field}: ${e.message}` : e.message);
-      const name = e.field && e.field.split(/[.[]/)[0];
-      const el = name && form.querySelector(`[name="${name}"]`);
+      say(message, e.message);
+      const el = e.field && form.querySelector(`#c-${inputFor(e.field)}`);
       if (el) {
         el.setAttribute("aria-invalid", "true");
         el.focus();

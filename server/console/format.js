@@ -104,8 +104,9 @@ export function label(text) {
   return text.replaceAll("_", " ");
 }
 
-/** Shows an error next to a form, or clears it. */
+/** Shows a message (kind: error, ok or info) in an element, or clears it. */
 export function say(el, message, kind = "error") {
   el.textContent = message || "";
-  el.className = `message ${message ? kind : ""}`;
+  el.classList.remove("error", "ok", "info");
+  if (message) el.classList.add(kind);
 }

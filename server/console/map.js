@@ -357,7 +357,15 @@ export class MapView {
   finishPolygon() {
     const d = this.drawing;
     if (!d || d.mode !== "polygon" || d.points.length < 3) return;
-    const ring = [...d.points, d.points[0]];
+    // RFC 7946: an outer ring runs counterclockwise; the hub reads a clockwise one as the
+    // rest of the globe. Corners are clicked in whatever order the officer likes.
+    let twiceArea = 0;
+    d.points.forEach(([x1, y1], i) => {
+      const [x2, y2] = d.points[(i + 1) % d.points.length];
+      twiceArea += x1 * y2 - x2 * y1;
+    });
+    const corners = twiceArea < 0 ? [...d.points].reverse() : d.points;
+    const ring = [...corners, corners[0]];
     const done = d.onDone;
     this.stopDrawing();
     done({ type: "polygon", ring });

@@ -278,7 +278,11 @@ impl Page<'_> {
 
     /// A real mouse click at the element's centre.
     pub async fn click(&self, selector: &str) {
-        let at = self.centre_of(selector).await;
+        self.click_at(self.centre_of(selector).await).await;
+    }
+
+    /// A real mouse click at a point of the page.
+    pub async fn click_at(&self, at: (f64, f64)) {
         self.mouse("mouseMoved", at, false).await;
         self.mouse("mousePressed", at, true).await;
         self.mouse("mouseReleased", at, false).await;

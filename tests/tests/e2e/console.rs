@@ -168,6 +168,39 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
         page.screenshot("console-headcount").await;
     }
 
+    // Or a polygon: click the corners, then the first one again to close it.
+    page.click("#tab-compose").await;
+    page.type_into("#c-headline", "Curfew in Beni from 18:00").await;
+    page.type_into("#c-event", "Curfew").await;
+    page.type_into("#c-area-description", "Beni and its outskirts").await;
+    page.click("#draw-polygon").await;
+    let (x, y) = page.centre_of("#map").await;
+    for corner in [
+        (x - 150.0, y - 120.0),
+        (x + 150.0, y - 120.0),
+        (x, y + 150.0),
+        (x - 150.0, y - 120.0),
+    ] {
+        page.click_at(corner).await;
+    }
+    let preview = page
+        .wait_for(
+            "(t => t.startsWith('Reaches') && t)(document.getElementById('c-preview').textContent)",
+            "the preview of the drawn polygon's reach",
+        )
+        .await;
+    assert_eq!(preview, json!("Reaches 2 people in CD."));
+    page.click("#c-send").await;
+    page.wait_for(
+        "[...document.querySelectorAll('#panel-alerts h2.headline')].some(h => h.textContent.startsWith('Curfew'))",
+        "the polygon alert's detail",
+    )
+    .await;
+    let (_, alerts) = hub.get("/api/v1/alerts", &watch).await;
+    let ring = &alerts[0]["area"]["geometry"]["coordinates"][0];
+    assert_eq!(alerts[0]["headline"], "Curfew in Beni from 18:00");
+    assert_eq!(ring.as_array().map(Vec::len), Some(4), "three corners, closed: {ring}");
+
     // An SOS raises the alarm and holds the top of the screen until acknowledged.
     let (status, sos) = hub
         .post(
