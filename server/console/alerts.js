@@ -299,8 +299,8 @@ export function composerPanel(ctx, root) {
       field("Area name", input("area-description", { required: true, placeholder: "Beni, North Kivu" }), true),
       field("GeoJSON", areaText, true),
       field("Circle radius (m)", radius)),
-    preview, message,
-    h("div", { class: "actions" }, send, stopEditing));
+    // Kept in view at the bottom of the panel: whom it reaches, and the button that sends it.
+    h("div", { class: "composer-foot" }, preview, message, h("div", { class: "actions" }, send, stopEditing)));
 
   areaText.addEventListener("input", () => areaFromText());
   radius.addEventListener("input", () => areaFromText());

@@ -215,6 +215,7 @@ async function resync() {
     state.reports = reports && new Map(reports.map((r) => [r.id, r]));
     state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
     state.staff = staff;
+    $("legend-staff").hidden = !staff;
     const missed = replay;
     replay = null;
     for (const envelope of missed) apply(envelope);
@@ -286,7 +287,7 @@ async function start(saved) {
     panels = {
       alerts: alertsPanel(ctx, $("panel-alerts")),
       composer: composerPanel(ctx, $("panel-compose")),
-      sos: sosPanel(ctx, $("panel-sos"), $("sos-banner")),
+      sos: sosPanel(ctx, $("panel-sos"), $("sos-banner"), $("sound")),
       reports: reportsPanel(ctx, $("panel-reports")),
       advisories: advisoriesPanel(ctx, $("panel-advisories")),
     };

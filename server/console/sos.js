@@ -5,37 +5,60 @@
 import { h, say, timeEl, ago } from "./format.js";
 import { keepValues } from "./alerts.js";
 
-/** A two-tone alarm from WebAudio (nothing to download); repeats while it is on. */
+/** A two-tone alarm from WebAudio (nothing to download); repeats while it is on.
+ *
+ *  Browsers keep a page silent until someone has clicked or typed in it. A wall screen that
+ *  reloads by itself has had no such gesture, so the header shows a button asking for one
+ *  until sound is allowed; any click or key press anywhere allows it too. */
 class Alarm {
-  constructor() {
+  constructor(soundButton) {
     this.timer = null;
-    this.context = null;
+    this.audio = null;
+    this.button = soundButton;
+    const unlock = () => this.unlock();
+    for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, unlock, true);
+    soundButton.addEventListener("click", unlock);
+    this.unlock();
+  }
+
+  /** Creates or resumes the audio context; shows the button while sound is not allowed. */
+  unlock() {
+    try {
+      this.audio = this.audio || new AudioContext();
+      if (this.audio.state === "suspended") {
+        this.audio.resume().then(() => this.showState(), () => this.showState());
+      }
+    } catch {
+      // No audio at all (a screen without a sound device): the banner alone has to do.
+      this.audio = null;
+    }
+    this.showState();
+  }
+
+  showState() {
+    this.button.hidden = !this.audio || this.audio.state === "running";
+  }
+
+  beep() {
+    if (!this.audio || this.audio.state !== "running") return;
+    const now = this.audio.currentTime;
+    for (const [offset, freq] of [[0, 880], [0.25, 660], [0.5, 880], [0.75, 660]]) {
+      const osc = this.audio.createOscillator();
+      const gain = this.audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + offset);
+      gain.gain.exponentialRampToValueAtTime(0.3, now + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + offset + 0.22);
+      osc.connect(gain).connect(this.audio.destination);
+      osc.start(now + offset);
+      osc.stop(now + offset + 0.24);
+    }
   }
 
   start() {
     if (this.timer) return;
-    const beep = () => {
-      try {
-        this.context = this.context || new AudioContext();
-        if (this.context.state === "suspended") this.context.resume().catch(() => {});
-        const now = this.context.currentTime;
-        for (const [offset, freq] of [[0, 880], [0.25, 660], [0.5, 880], [0.75, 660]]) {
-          const osc = this.context.createOscillator();
-          const gain = this.context.createGain();
-          osc.frequency.value = freq;
-          gain.gain.setValueAtTime(0.0001, now + offset);
-          gain.gain.exponentialRampToValueAtTime(0.3, now + offset + 0.02);
-          gain.gain.exponentialRampToValueAtTime(0.0001, now + offset + 0.22);
-          osc.connect(gain).connect(this.context.destination);
-          osc.start(now + offset);
-          osc.stop(now + offset + 0.24);
-        }
-      } catch {
-        // No audio device (a wall screen without speakers): the banner still holds the screen.
-      }
-    };
-    beep();
-    this.timer = setInterval(beep, 2500);
+    this.beep();
+    this.timer = setInterval(() => this.beep(), 2500);
     document.body.dataset.alarm = "ringing";
   }
 
@@ -46,9 +69,9 @@ class Alarm {
   }
 }
 
-export function sosPanel(ctx, root, banner) {
+export function sosPanel(ctx, root, banner, soundButton) {
   const { state } = ctx;
-  const alarm = new Alarm();
+  const alarm = new Alarm(soundButton);
 
   function place(sos) {
     return sos.position || (sos.trail.length ? sos.trail[sos.trail.length - 1] : null);

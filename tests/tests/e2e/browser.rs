@@ -153,11 +153,7 @@ impl Browser {
         for method in ["Page.enable", "Runtime.enable", "Log.enable"] {
             page.call(method, json!({})).await;
         }
-        page.call(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": false}),
-        )
-        .await;
+        page.viewport(1280, 720).await;
         page
     }
 
@@ -202,6 +198,14 @@ impl Page<'_> {
             .send(Some(&self.session), method, params)
             .await
             .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
     }
 
     /// Loads a URL and waits for the document to be ready.
@@ -306,7 +310,7 @@ impl Page<'_> {
         self.call("Input.insertText", json!({"text": text})).await;
     }
 
-    /// A 1280×720 PNG of the page, written to `docs/screenshots/{name}.png`.
+    /// A PNG of the page as the viewport shows it, written to `docs/screenshots/{name}.png`.
     pub async fn screenshot(&self, name: &str) {
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
         let png = base64::engine::general_purpose::STANDARD

@@ -21,10 +21,13 @@ on_both_backends!(
     officers_see_staff_positions_of_their_countries,
 );
 
-async fn log_in(page: &Page<'_>, hub: &TestHub, username: &str) {
+async fn log_in(page: &Page<'_>, hub: &TestHub, username: &str, screenshot: bool) {
     page.goto(&hub.base).await;
     page.wait_for("!document.getElementById('login').hidden", "the login form")
         .await;
+    if screenshot {
+        page.screenshot("console-login").await;
+    }
     page.type_into("#login-username", username).await;
     page.type_into("#login-password", PASSWORD).await;
     page.click("#login-form button[type=submit]").await;
@@ -45,7 +48,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let browser = Browser::launch().await;
     let page = browser.page().await;
 
-    log_in(&page, &hub, "manila.watch").await;
+    log_in(&page, &hub, "manila.watch", screenshots).await;
     // The session is kept: a reload goes straight back to the console.
     page.reload().await;
     page.wait_for(
@@ -264,10 +267,15 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     )
     .await;
     if screenshots {
-        for _ in 0..4 {
+        for _ in 0..7 {
             page.click("#zoom-out").await;
         }
         page.screenshot("console-overview").await;
+        // The wall screen: the same page at 1920×1080.
+        page.viewport(1920, 1080).await;
+        page.wait_for("innerWidth === 1920", "the wall-screen size").await;
+        page.screenshot("console-wall").await;
+        page.viewport(1280, 720).await;
     }
 
     let errors = browser.errors();
