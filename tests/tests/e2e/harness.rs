@@ -230,6 +230,9 @@ impl TestHub {
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(token)
             .header("content-type", "application/json")
+            // A body the hub refuses unread (413) leaves the connection unusable; without this
+            // the client could pool it and the next call would fail with an incomplete message.
+            .header("connection", "close")
             .body(body)
             .send()
             .await
