@@ -83,21 +83,51 @@ export class Stream {
     this.closed = false;
     this.socket = null;
     this.timer = null;
+    this.watchdog = null;
+  }
+
+  /** A dropped network can leave a socket that looks open for minutes (the page never sees
+   *  the hub's pings). Every 20 s, ask the hub over HTTP; if it cannot be reached while the
+   *  socket claims to be open, drop the socket and reconnect. */
+  watch() {
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(async () => {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      try {
+        await fetch("/healthz", { cache: "no-store", signal: AbortSignal.timeout(8000) });
+      } catch {
+        if (this.socket === socket && !this.closed) {
+          this.socket = null;
+          socket.close();
+          this.retry();
+        }
+      }
+    }, 20000);
   }
 
   open() {
     this.closed = false;
+    if (!this.watchdog) this.watch();
     this.onState(this.attempt === 0 ? "connecting" : "reconnecting");
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${scheme}//${location.host}/api/v1/stream?access_token=${encodeURIComponent(token)}`;
+    // One socket at a time: a reconnect abandons whatever attempt was still under way.
+    if (this.socket) {
+      const previous = this.socket;
+      this.socket = null;
+      previous.close();
+    }
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.onopen = () => {
+      if (this.socket !== socket) return;
       this.attempt = 0;
       this.onState("live");
       this.onGap("connected");
     };
     socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
       let envelope;
       try {
         envelope = JSON.parse(event.data);
@@ -130,6 +160,8 @@ export class Stream {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.watchdog);
+    this.watchdog = null;
     if (this.socket) this.socket.close(1000);
     this.socket = null;
   }
