@@ -394,7 +394,9 @@ export function composerPanel(ctx, root) {
       description: value("description") || undefined, instruction: value("instruction") || undefined,
       area: area && { description: value("area-description"), geometry: area.geometry,
         ...(area.geometry.type === "Point" ? { radius_m: area.radius_m } : {}) },
-      expires_at: expires ? new Date(`${expires}:00Z`).toISOString() : "",
+      // The field shows minutes; an untouched expiry keeps its seconds, so it is not "changed".
+      expires_at: editing && expires === editing.expires_at.slice(0, 16) ? editing.expires_at
+        : expires ? new Date(`${expires}:00Z`).toISOString() : "",
       checkin_required: form.querySelector("#c-checkin").checked,
     };
     if (content.checkin_required) content.checkin_deadline_s = Math.round(Number(value("deadline")) * 60);

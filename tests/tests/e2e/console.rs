@@ -203,6 +203,38 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let ring = &alerts[0]["area"]["geometry"]["coordinates"][0];
     assert_eq!(alerts[0]["headline"], "Curfew in Beni from 18:00");
     assert_eq!(ring.as_array().map(Vec::len), Some(4), "three corners, closed: {ring}");
+    let curfew = alerts[0]["id"].as_str().unwrap().to_owned();
+
+    // Update it (only what changed is sent), then cancel it with a reason.
+    page.click("#panel-alerts .actions button").await;
+    page.wait_for(
+        "document.getElementById('c-send').textContent === 'Update alert'",
+        "the composer in update mode",
+    )
+    .await;
+    page.eval("(s => { s.value = 'extreme'; s.dispatchEvent(new Event('input', {bubbles: true})); })(document.getElementById('c-severity'))")
+        .await;
+    page.click("#c-send").await;
+    page.wait_for(
+        "!!document.querySelector('#panel-alerts .detail .pill.sev-extreme')",
+        "the updated alert",
+    )
+    .await;
+    let (_, audit) = hub.get("/api/v1/audit?limit=1", &watch).await;
+    assert_eq!(audit[0]["action"], "alert.updated");
+    assert_eq!(audit[0]["detail"]["changed"], json!({"severity": "extreme"}));
+    page.type_into("#cancel-reason", "Curfew lifted by the mayor").await;
+    page.click("#cancel-alert").await;
+    page.wait_for(
+        "!!document.querySelector('#panel-alerts .detail .pill.cancelled')",
+        "the cancelled alert",
+    )
+    .await;
+    let (_, cancelled) = hub.get(&format!("/api/v1/alerts/{curfew}"), &watch).await;
+    assert_eq!(
+        (cancelled["msg_type"].as_str(), cancelled["cancel_reason"].as_str()),
+        (Some("cancel"), Some("Curfew lifted by the mayor"))
+    );
 
     // An SOS raises the alarm and holds the top of the screen until acknowledged.
     let (status, sos) = hub
@@ -236,6 +268,25 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let (_, acknowledged) = hub.get("/api/v1/sos?status=acknowledged", &watch).await;
     assert_eq!(acknowledged[0]["id"], sos["id"]);
     assert_eq!(acknowledged[0]["acknowledged_by"], "manila.watch");
+    // Resolving needs a note; then it leaves the queue.
+    page.click("#tab-sos").await;
+    let sos_id = sos["id"].as_str().unwrap();
+    page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
+    page.wait_for(
+        "!!document.querySelector('#sos-list .message.error')",
+        "the note asked for",
+    )
+    .await;
+    page.type_into(&format!("#note-{sos_id}"), "Released after an hour, unharmed")
+        .await;
+    page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
+    page.wait_for(
+        "!document.getElementById('sos-list')",
+        "the resolved SOS to leave the queue",
+    )
+    .await;
+    let (_, resolved) = hub.get("/api/v1/sos?status=resolved", &watch).await;
+    assert_eq!(resolved[0]["resolution"], "Released after an hour, unharmed");
 
     // The hub restarts: the stream comes back by itself, and what was sent meanwhile shows.
     assert_eq!(
