@@ -17,7 +17,7 @@ export function severityRank(severity) {
 }
 
 /** The IANA zone of an event in `country` near `point` ({lat, lon}), or null. */
-export function zoneOf(country, point) {
+function zoneOf(country, point) {
   const entry = country && ZONES[country];
   if (!entry) return null;
   if (typeof entry === "string") return entry;
@@ -53,13 +53,13 @@ function zoneFormat(zone) {
 }
 
 /** "29 Nov 08:15 UTC" */
-export function utc(iso) {
+function utc(iso) {
   if (!iso) return "";
   return `${utcFormat.format(new Date(iso))} UTC`;
 }
 
 /** "09:15 GMT+1 Kinshasa" for an event in `country` near `point`, or "" when unknown. */
-export function local(iso, country, point) {
+function local(iso, country, point) {
   const zone = zoneOf(country, point);
   const format = zone && zoneFormat(zone);
   if (!iso || !format) return "";

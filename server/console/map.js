@@ -19,19 +19,19 @@ function svg(tag, attrs = {}) {
   return el;
 }
 
-export function project(lon, lat) {
+function project(lon, lat) {
   const phi = (Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * Math.PI) / 180;
   return [((lon + 180) / 360) * WORLD, ((1 - Math.log(Math.tan(Math.PI / 4 + phi / 2)) / Math.PI) / 2) * WORLD];
 }
 
-export function unproject(x, y) {
+function unproject(x, y) {
   const lon = (x / WORLD) * 360 - 180;
   const lat = (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / WORLD))) * 180) / Math.PI;
   return [lon, lat];
 }
 
 /** Great-circle distance in metres. */
-export function distanceM([lon1, lat1], [lon2, lat2]) {
+function distanceM([lon1, lat1], [lon2, lat2]) {
   const r = Math.PI / 180;
   const a = Math.sin(((lat2 - lat1) * r) / 2) ** 2
     + Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
@@ -107,7 +107,7 @@ function unwrapped(ring) {
 }
 
 /** Decodes a TopoJSON topology's `countries` object into [{id, name, d}] SVG paths. */
-export function decodeCountries(topology) {
+function decodeCountries(topology) {
   const [sx, sy] = topology.transform.scale;
   const [tx, ty] = topology.transform.translate;
   const arcs = topology.arcs.map((arc) => {

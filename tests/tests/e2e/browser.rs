@@ -216,11 +216,15 @@ impl Page<'_> {
     }
 
     pub async fn reload(&self) {
+        // The old document may still answer "complete" for a moment: mark it, wait for one
+        // without the mark.
+        self.eval("window.beforeReload = true").await;
         self.call("Page.reload", json!({})).await;
-        // The old document may still answer "complete" for a moment; wait for the new one.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.wait_for("document.readyState === 'complete'", "the page reloads")
-            .await;
+        self.wait_for(
+            "!window.beforeReload && document.readyState === 'complete'",
+            "the page reloads",
+        )
+        .await;
     }
 
     /// Evaluates an expression (awaiting a promise) and returns its value as JSON.
