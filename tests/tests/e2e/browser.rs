@@ -268,7 +268,7 @@ impl Page<'_> {
     pub async fn centre_of(&self, selector: &str) -> (f64, f64) {
         let expression = format!(
             "(() => {{ const el = document.querySelector({selector:?}); if (!el) return null; \
-             el.scrollIntoView({{block: 'nearest'}}); const r = el.getBoundingClientRect(); \
+             el.scrollIntoView({{block: 'center'}}); const r = el.getBoundingClientRect(); \
              return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
         );
         let at = self.wait_for(&expression, &format!("{selector} to exist")).await;

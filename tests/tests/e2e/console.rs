@@ -236,6 +236,26 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
         (Some("cancel"), Some("Curfew lifted by the mayor"))
     );
 
+    // Or paste GeoJSON (a Feature here): the map shows it and the reach follows.
+    page.click("#tab-compose").await;
+    page.type_into(
+        "#c-geojson",
+        r#"{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+            "coordinates": [[[32.5, 0.3], [32.7, 0.3], [32.7, 0.4], [32.5, 0.4], [32.5, 0.3]]]}}"#,
+    )
+    .await;
+    let preview = page
+        .wait_for(
+            "(t => t.startsWith('Reaches') && t)(document.getElementById('c-preview').textContent)",
+            "the preview of the pasted area",
+        )
+        .await;
+    assert_eq!(preview, json!("Reaches 1 person in UG."), "grace in Kampala");
+    assert_eq!(
+        page.eval("document.querySelectorAll('.draft-area').length").await,
+        json!(1)
+    );
+
     // An SOS raises the alarm and holds the top of the screen until acknowledged.
     let (status, sos) = hub
         .post(
