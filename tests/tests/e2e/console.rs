@@ -276,6 +276,13 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
             .await,
         json!("Test amani")
     );
+    // "Show" brings up the call in the queue and on the map, the banner staying on top.
+    page.click("#sos-banner button.on-red").await;
+    page.wait_for(
+        "!document.getElementById('panel-sos').hidden && !!document.querySelector('.marker.sos')",
+        "the SOS in the queue and on the map",
+    )
+    .await;
     if screenshots {
         page.screenshot("console-sos").await;
     }
@@ -328,7 +335,6 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     )
     .await;
     page.click("#tab-alerts").await;
-    page.click("#panel-alerts button.back").await;
     page.wait_for(
         &format!(
             "!!document.querySelector('[data-alert=\"{}\"]')",
