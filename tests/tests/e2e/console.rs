@@ -215,8 +215,11 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     page.eval("(s => { s.value = 'extreme'; s.dispatchEvent(new Event('input', {bubbles: true})); })(document.getElementById('c-severity'))")
         .await;
     page.click("#c-send").await;
+    // The stream may show the new revision before the hub has answered the update (and
+    // written its audit entry): wait for the answer, which puts the composer back to "Send".
     page.wait_for(
-        "!!document.querySelector('#panel-alerts .detail .pill.sev-extreme')",
+        "document.getElementById('c-send').textContent === 'Send alert' \
+         && !!document.querySelector('#panel-alerts .detail .pill.sev-extreme')",
         "the updated alert",
     )
     .await;
