@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh machine it first installs, from Debian's packages, the
-# programs the tests drive: xmllint (validates CAP output against the OASIS schema) and the
-# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the embedded broker).
+# programs the tests drive: xmllint (validates CAP output against the OASIS schema), the
+# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the embedded broker) and
+# Chromium (the console's browser tests drive it headless over the DevTools protocol).
 # PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set (.ci/run sets it); without it they
 # print SKIPPED.
 set -euo pipefail
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v xmllint >/dev/null || missing+=(libxml2-utils)
 command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
+command -v "${SCAAN_CHROMIUM:-chromium}" >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   sudo=""

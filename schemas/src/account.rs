@@ -140,3 +140,28 @@ pub struct LoginResponse {
     pub expires_at: DateTime<Utc>,
     pub user: User,
 }
+
+/// Where the operations-centre map shows a staff member: the last reported position while it
+/// is fresh enough to target by, else the duty station (the place alerts would reach them at).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StaffPosition {
+    pub staff_id: Uuid,
+    pub username: String,
+    pub name: String,
+    pub position: Position,
+    /// `position` (reported by the phone) or `duty_station`.
+    pub source: PlaceSource,
+    /// When the phone took the fix (for `source` = `position`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
+    /// ISO 3166-1 alpha-2 code of the country the place lies in (absent at sea).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaceSource {
+    Position,
+    DutyStation,
+}

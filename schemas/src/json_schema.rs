@@ -26,6 +26,7 @@ use crate::*;
     NewCheckin,
     NewSos,
     Sos,
+    StaffPosition,
     SosNote,
     Checkin,
     Clearance,

@@ -1,11 +1,11 @@
-//! Accounts: creating them (admins, and `scaan user add`), the caller's own account, and the
-//! caller's last known position, which feeds targeting.
+//! Accounts: creating them (admins, and `scaan user add`), the caller's own account, the
+//! caller's last known position, which feeds targeting, and where staff are for the officers' map.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use scaan_schemas::{ErrorBody, LocationUpdate, NewUser, Role, User};
+use scaan_schemas::{ErrorBody, LocationUpdate, NewUser, PlaceSource, Role, StaffPosition, User};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(me))
         .routes(routes!(record_location))
         .routes(routes!(create_user, list_users))
+        .routes(routes!(staff_positions))
 }
 
 /// Creates an account; the one way both the API and the command line do it.
@@ -106,4 +107,40 @@ async fn create_user(
 async fn list_users(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Json<Vec<User>>, ApiError> {
     caller.require(&[Role::Admin, Role::WatchOfficer])?;
     Ok(Json(hub.store.users().await?))
+}
+
+/// Where staff are, for the officers' map: each person's fresh position, else their duty
+/// station (the place alerts would reach them at). Watch officers see everyone; security
+/// officers those placed in their countries.
+#[utoipa::path(get, path = "/api/v1/staff/positions", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = [StaffPosition]), (status = 403, body = ErrorBody)))]
+async fn staff_positions(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Json<Vec<StaffPosition>>, ApiError> {
+    caller.require_officer()?;
+    let fresh_since = Utc::now() - chrono::Duration::seconds(hub.config.position_freshness_s as i64);
+    let accounts: std::collections::HashMap<_, _> = hub.store.users().await?.into_iter().map(|u| (u.id, u)).collect();
+    let mut placed = Vec::new();
+    for record in hub.store.staff_records().await? {
+        let (position, source, recorded_at) = match (record.position, record.duty_station) {
+            (Some((p, at)), _) if at >= fresh_since => (p, PlaceSource::Position, Some(at)),
+            (_, Some(p)) => (p, PlaceSource::DutyStation, None),
+            _ => continue,
+        };
+        let Some(user) = accounts.get(&record.id) else {
+            continue;
+        };
+        let country = hub.atlas.country_at(position.lon, position.lat).map(str::to_owned);
+        if !caller.may_see(country.as_slice()) {
+            continue;
+        }
+        placed.push(StaffPosition {
+            staff_id: user.id,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            position,
+            source,
+            recorded_at,
+            country,
+        });
+    }
+    Ok(Json(placed))
 }

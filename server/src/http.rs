@@ -1,5 +1,5 @@
 //! The HTTP face of the hub: the router with every endpoint, its layers (body limit, timeout,
-//! tracing), `/healthz`, `/openapi.json`, and serving with graceful shutdown.
+//! tracing), `/healthz`, `/openapi.json`, the console, and serving with graceful shutdown.
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -19,7 +19,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::{accounts, advisories, alerts, audit, auth, delivery, headcounts, mqtt, reports, sos, trips, Config};
+use crate::{
+    accounts, advisories, alerts, audit, auth, console, delivery, headcounts, mqtt, reports, sos, trips, Config,
+};
 use scaan_mobile_bridge::LinkState;
 
 /// A built hub and its router, ready to serve.
@@ -61,6 +63,7 @@ impl App {
         let timeout = Duration::from_secs(hub.config.request_timeout_s);
         let router = Router::new()
             .merge(api)
+            .merge(console::router())
             .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
             .route("/healthz", get(healthz))
             .fallback(|| async { ApiError::NotFound("route") })

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod countries;
 pub mod delivery;
 pub mod error;

@@ -143,9 +143,11 @@ impl TestHub {
         }
     }
 
-    /// Stops the hub gracefully and starts a new one on the same database.
+    /// Stops the hub gracefully and starts a new one on the same database and address, where
+    /// clients that reconnect by themselves (the console) find it again.
     pub async fn restart(self) -> TestHub {
-        let (backend, config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
+        let (backend, mut config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
+        config.listen = self.base["http://".len()..].parse().expect("the hub's address");
         self.stop.cancel();
         self.serving.await.expect("hub task").expect("hub stops cleanly");
         Self::start_with(backend, config, dir).await
@@ -229,6 +231,9 @@ impl TestHub {
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(token)
             .header("content-type", "application/json")
+            // A body the hub refuses unread (413) leaves the connection unusable; without this
+            // the client could pool it and the next call would fail with an incomplete message.
+            .header("connection", "close")
             .body(body)
             .send()
             .await

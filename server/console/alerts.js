@@ -1,0 +1,511 @@
+// Alerts: the list of active alerts, one alert's detail with its headcount board (live counts,
+// people without an answer first, proxy check-in, CSV), and the composer (draw or paste an
+// area, fill in the CAP fields, preview the reach, send, update, cancel).
+
+import { h, say, timeEl, ago, label, severityRank, SEVERITIES } from "./format.js";
+import { areaRings, bounds, circleRing } from "./map.js";
+
+const CATEGORIES = ["security", "safety", "geo", "met", "rescue", "fire", "health", "env", "transport", "infra", "cbrne", "other"];
+const URGENCIES = ["immediate", "expected", "future", "past", "unknown"];
+const CERTAINTIES = ["observed", "likely", "possible", "unlikely", "unknown"];
+const STATUSES = ["actual", "exercise", "test"];
+const CHANNELS = [["phone", "Phone"], ["radio", "Radio"], ["in_person", "In person"], ["other", "Other"]];
+
+/** A point to name an alert's local time by: its area's centre. */
+export function areaCentre(area) {
+  const [w, s, e, n] = bounds(areaRings(area));
+  return { lon: (w + e) / 2, lat: (s + n) / 2 };
+}
+
+function when(iso, alert) {
+  return timeEl(iso, alert.countries[0], areaCentre(alert.area));
+}
+
+function counts(c) {
+  const total = Math.max(c.total, 1);
+  const seg = (cls, n) => h("span", { class: `seg ${cls}`, style: `width:${(100 * n) / total}%` });
+  return h("div", { class: "tally" },
+    h("div", { class: "bar", "aria-hidden": "true" }, seg("safe", c.safe), seg("need_help", c.need_help),
+      seg("overdue", c.overdue || 0), seg("no_response", c.no_response - (c.overdue || 0))),
+    h("dl", { class: "figures" },
+      h("div", {}, h("dt", {}, "Total"), h("dd", { "data-count": "total" }, c.total)),
+      h("div", { class: "safe" }, h("dt", {}, "Safe"), h("dd", { "data-count": "safe" }, c.safe)),
+      h("div", { class: "need_help" }, h("dt", {}, "Need help"), h("dd", { "data-count": "need_help" }, c.need_help)),
+      h("div", { class: "no_response" }, h("dt", {}, "No answer"), h("dd", { "data-count": "no_response" }, c.no_response)),
+      h("div", { class: "overdue" }, h("dt", {}, "Overdue"), h("dd", { "data-count": "overdue" }, c.overdue || 0))));
+}
+
+export function alertsPanel(ctx, root) {
+  const { state } = ctx;
+  let board = null;
+  let boardTimer = null;
+
+  function card(alert) {
+    const selected = state.selected && state.selected.id === alert.id;
+    const tally = state.headcounts.get(alert.id);
+    return h("li", {},
+      h("button", { type: "button", class: `card alert-card sev-${alert.severity}${selected ? " selected" : ""}`,
+        "data-alert": alert.id, onclick: () => ctx.select("alert", alert.id) },
+        h("span", { class: "card-head" },
+          h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
+          h("strong", { class: "headline" }, alert.headline)),
+        h("span", { class: "meta" }, [alert.event, alert.countries.join(", ") || "no country",
+          `${alert.recipients} reached`, alert.status !== "actual" ? alert.status.toUpperCase() : null,
+          alert.revision > 1 ? `rev ${alert.revision}` : null].filter(Boolean).join(" · ")),
+        h("span", { class: "meta" }, when(alert.sent_at, alert), h("span", { class: "ago" }, ago(alert.sent_at))),
+        tally ? h("span", { class: "mini-tally" }, `${tally.safe} safe · ${tally.need_help} need help · ${tally.no_response} no answer`) : null));
+  }
+
+  function list() {
+    const alerts = [...state.alerts.values()].filter(ctx.isActive)
+      .sort((a, b) => severityRank(a.severity) - severityRank(b.severity) || Date.parse(b.sent_at) - Date.parse(a.sent_at));
+    return [
+      h("h2", { class: "panel-title" }, "Active alerts"),
+      alerts.length ? h("ul", { class: "cards", id: "alert-list" }, alerts.map(card))
+        : h("p", { class: "empty" }, "No active alerts."),
+    ];
+  }
+
+  function detail(alert) {
+    const active = ctx.isActive(alert);
+    const message = h("p", { class: "message", role: "alert" });
+    const reason = h("input", { id: "cancel-reason", "data-keep": "cancel-reason", placeholder: "Reason for cancelling", "aria-label": "Reason for cancelling" });
+    const cancel = async () => {
+      if (!reason.value.trim()) {
+        say(message, "Give a reason for cancelling.");
+        reason.focus();
+        return;
+      }
+      try {
+        const updated = await ctx.call("POST", `/api/v1/alerts/${alert.id}/cancel`, { reason: reason.value.trim() });
+        state.alerts.set(updated.id, updated);
+        ctx.toast("Alert cancelled.");
+        ctx.changed("alerts");
+      } catch (e) {
+        say(message, e.message);
+      }
+    };
+    const cap = async () => {
+      try {
+        const response = await ctx.call("GET", `/api/v1/alerts/${alert.id}/cap`, undefined, { raw: true });
+        download(await response.blob(), `alert-${alert.id}.cap.xml`);
+      } catch (e) {
+        say(message, e.message);
+      }
+    };
+    return [
+      h("button", { type: "button", class: "ghost back", onclick: () => ctx.select(null, null) }, "← All alerts"),
+      h("article", { class: `detail sev-${alert.severity}` },
+        h("div", { class: "card-head" }, h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
+          alert.msg_type === "cancel" ? h("span", { class: "pill cancelled" }, "cancelled") : null,
+          !active && alert.msg_type !== "cancel" ? h("span", { class: "pill cancelled" }, "expired") : null,
+          h("h2", { class: "headline" }, alert.headline)),
+        h("dl", { class: "facts" },
+          fact("Event", `${alert.event} · ${alert.category} · ${alert.urgency} · ${alert.certainty}`),
+          fact("Area", alert.area.description),
+          fact("Countries", alert.countries.join(", ") || "none (at sea)"),
+          fact("Reached", `${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}`),
+          fact("Sent", when(alert.sent_at, alert), ` by ${alert.sender}`),
+          alert.revision > 1 ? fact("Updated", when(alert.updated_at, alert), ` (revision ${alert.revision})`) : null,
+          fact("Expires", when(alert.expires_at, alert)),
+          alert.cancel_reason ? fact("Cancelled", alert.cancel_reason) : null),
+        alert.description ? h("p", { class: "text" }, alert.description) : null,
+        alert.instruction ? h("p", { class: "text instruction" }, alert.instruction) : null,
+        h("div", { class: "actions" },
+          active ? h("button", { type: "button", onclick: () => ctx.composer.edit(alert) }, "Update…") : null,
+          h("button", { type: "button", class: "ghost", onclick: cap }, "CAP XML"),
+          active ? h("span", { class: "inline-form" }, reason, h("button", { type: "button", class: "danger", id: "cancel-alert", onclick: cancel }, "Cancel alert")) : null),
+        message),
+      alert.checkin_required ? boardFor(alert) : h("p", { class: "empty" }, "This alert asks for no headcount."),
+    ];
+  }
+
+  function boardFor(alert) {
+    if (board && board.alertId === alert.id) return board.el;
+    board = { alertId: alert.id, el: h("section", { class: "board", id: "headcount", "aria-label": "Headcount" }, h("p", { class: "empty" }, "Loading headcount…")), data: null };
+    loadBoard();
+    return board.el;
+  }
+
+  async function loadBoard() {
+    const current = board;
+    if (!current) return;
+    try {
+      const data = await ctx.call("GET", `/api/v1/alerts/${current.alertId}/headcount`);
+      if (board !== current) return;
+      current.data = data;
+      state.headcounts.set(data.alert_id, data);
+      drawBoard();
+    } catch (e) {
+      if (board === current) current.el.replaceChildren(h("p", { class: "message error" }, `Headcount: ${e.message}`));
+    }
+  }
+
+  function drawBoard() {
+    const { data, el } = board;
+    const channel = el.querySelector("#proxy-via");
+    const via = h("select", { id: "proxy-via", "aria-label": "Channel for proxy check-ins" },
+      CHANNELS.map(([v, text]) => h("option", { value: v, selected: channel && channel.value === v }, text)));
+    const message = h("p", { class: "message", role: "alert" });
+    const proxy = async (person, status, button) => {
+      button.disabled = true;
+      try {
+        await ctx.call("POST", `/api/v1/alerts/${data.alert_id}/checkins`, { status, staff_id: person.staff_id, via: via.value });
+        ctx.toast(`${person.name}: ${label(status)} (via ${label(via.value)})`);
+        await loadBoard();
+      } catch (e) {
+        button.disabled = false;
+        say(message, e.message);
+      }
+    };
+    const csv = async () => {
+      try {
+        const response = await ctx.call("GET", `/api/v1/alerts/${data.alert_id}/headcount.csv`, undefined, { raw: true });
+        download(await response.blob(), `headcount-${data.alert_id}.csv`);
+      } catch (e) {
+        say(message, e.message);
+      }
+    };
+    const alert = state.alerts.get(data.alert_id);
+    const rows = data.staff.map((p) => h("tr", { class: `${p.status}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
+      h("td", {}, h("strong", {}, p.name), h("span", { class: "muted" }, ` ${p.username}`)),
+      h("td", {}, h("span", { class: `status ${p.overdue ? "overdue" : p.status}` }, p.overdue ? "overdue" : label(p.status))),
+      h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
+      h("td", { class: "row-actions" }, p.status === "safe" ? null : [
+        h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: (e) => proxy(p, "safe", e.currentTarget) }, "Safe"),
+        p.status === "need_help" ? null : h("button", { type: "button", class: "small warn", "aria-label": `Check in ${p.name} as needing help`, onclick: (e) => proxy(p, "need_help", e.currentTarget) }, "Help"),
+      ])));
+    el.replaceChildren(
+      h("div", { class: "board-head" }, h("h3", {}, "Headcount"),
+        h("span", { class: "muted" }, `deadline ${data.deadline ? new Date(data.deadline).toISOString().slice(11, 16) + " UTC" : "—"}`)),
+      counts(data),
+      h("div", { class: "board-tools" }, h("label", {}, "Proxy check-in via ", via),
+        h("button", { type: "button", class: "ghost", onclick: csv }, "Export CSV")),
+      message,
+      data.staff.length ? h("table", { class: "people" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Person"), h("th", {}, "Status"), h("th", {}, "Answered"), h("th", {}, h("span", { class: "sr" }, "Actions")))),
+        h("tbody", {}, rows)) : h("p", { class: "empty" }, "Nobody was inside the area."));
+  }
+
+  return {
+    render() {
+      const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
+      if (!selected) board = null;
+      keepValues(root, () => root.replaceChildren(...(selected ? detail(selected) : list())));
+    },
+    /** A `headcount` envelope: counts move at once, the list of people follows shortly. */
+    headcountChanged(envelope) {
+      if (board && board.alertId === envelope.alert_id && board.data) {
+        for (const key of ["total", "safe", "need_help", "no_response", "overdue"]) {
+          const dd = board.el.querySelector(`[data-count="${key}"]`);
+          if (dd) dd.textContent = envelope[key];
+        }
+        clearTimeout(boardTimer);
+        boardTimer = setTimeout(loadBoard, 300);
+      } else {
+        ctx.changed("alerts");
+      }
+    },
+    reloadBoard() {
+      if (board) loadBoard();
+    },
+  };
+}
+
+function fact(name, ...value) {
+  return h("div", {}, h("dt", {}, name), h("dd", {}, ...value));
+}
+
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/** Re-renders without losing what the officer was typing: inputs marked `data-keep` keep their
+ *  value, and focus stays where it was. */
+export function keepValues(root, rebuild) {
+  const kept = new Map([...root.querySelectorAll("[data-keep]")].map((el) => [el.dataset.keep, el.value]));
+  const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused && (focused.dataset.keep || focused.id);
+  rebuild();
+  for (const [key, value] of kept) {
+    const el = root.querySelector(`[data-keep="${key}"]`);
+    if (el) el.value = value;
+  }
+  if (focusKey) {
+    const el = root.querySelector(`[data-keep="${focusKey}"]`) || root.querySelector(`#${CSS.escape(focusKey)}`);
+    if (el) el.focus();
+  }
+}
+
+// ---- composer ------------------------------------------------------------------------------
+
+/** The composer's input for a field the hub names in a 422 (`area.geometry.coordinates[0]`). */
+function inputFor(field) {
+  if (field === "area.description") return "area-description";
+  if (field === "area.radius_m") return "radius";
+  const top = field.split(/[.[]/)[0];
+  return { area: "geojson", expires_at: "expires", checkin_deadline_s: "deadline", checkin_required: "checkin" }[top] || top;
+}
+
+const FIELDS = ["headline", "event", "category", "urgency", "severity", "certainty", "status", "description", "instruction"];
+
+export function composerPanel(ctx, root) {
+  let editing = null;
+  let area = null;
+  let previewTimer = null;
+  let previewSeq = 0;
+
+  const input = (id, attrs = {}) => h("input", { id: `c-${id}`, name: id, ...attrs });
+  const select = (id, values, chosen) => h("select", { id: `c-${id}`, name: id },
+    values.map((v) => h("option", { value: v, selected: v === chosen }, label(v))));
+  const field = (text, control, wide) => h("label", { class: wide ? "wide" : "" }, text, control);
+
+  const form = h("form", { class: "composer", id: "composer", novalidate: true });
+  const title = h("h2", { class: "panel-title" });
+  const areaText = h("textarea", { id: "c-geojson", rows: 3, spellcheck: "false",
+    placeholder: 'Paste GeoJSON: a Polygon, a MultiPolygon, a Feature, or {"type":"Point","coordinates":[lon,lat]} with a radius below' });
+  const radius = input("radius", { type: "number", min: "1", step: "1", placeholder: "metres" });
+  const preview = h("p", { class: "preview", id: "c-preview", "aria-live": "polite" }, "Draw or paste an area to see whom it reaches.");
+  const message = h("p", { class: "message", role: "alert" });
+  const send = h("button", { type: "submit", class: "primary", id: "c-send" }, "Send alert");
+  const stopEditing = h("button", { type: "button", class: "ghost", onclick: () => reset() }, "Stop editing");
+  const hint = document.getElementById("draw-hint");
+
+  form.append(
+    title,
+    h("div", { class: "grid" },
+      field("Headline", input("headline", { required: true, maxlength: 200 }), true),
+      field("Event", input("event", { required: true, placeholder: "Armed clash" })),
+      field("Category", select("category", CATEGORIES, "security")),
+      field("Urgency", select("urgency", URGENCIES, "immediate")),
+      field("Severity", select("severity", SEVERITIES.filter((s) => s !== "unknown").concat("unknown"), "severe")),
+      field("Certainty", select("certainty", CERTAINTIES, "observed")),
+      field("Status", select("status", STATUSES, "actual")),
+      field("Description", h("textarea", { id: "c-description", name: "description", rows: 2 }), true),
+      field("Instruction", h("textarea", { id: "c-instruction", name: "instruction", rows: 2, placeholder: "Stay indoors, away from windows." }), true),
+      field("Expires (UTC)", input("expires", { type: "datetime-local", required: true })),
+      h("div", { class: "checkin" },
+        h("label", { class: "inline" }, input("checkin", { type: "checkbox", checked: true }), " Headcount"),
+        h("label", { class: "inline" }, "deadline ", input("deadline", { type: "number", min: "1", max: "10080", value: "30", class: "short" }), " min"))),
+    h("fieldset", { class: "area-box" }, h("legend", {}, "Area"),
+      h("div", { class: "draw-buttons" },
+        h("button", { type: "button", id: "draw-circle", onclick: () => draw("circle") }, "◯ Draw circle"),
+        h("button", { type: "button", id: "draw-polygon", onclick: () => draw("polygon") }, "⬠ Draw polygon")),
+      field("Area name", input("area-description", { required: true, placeholder: "Beni, North Kivu" }), true),
+      field("GeoJSON", areaText, true),
+      field("Circle radius (m)", radius)),
+    // Kept in view at the bottom of the panel: whom it reaches, and the button that sends it.
+    h("div", { class: "composer-foot" }, preview, message, h("div", { class: "actions" }, send, stopEditing)));
+
+  areaText.addEventListener("input", () => areaFromText());
+  radius.addEventListener("input", () => areaFromText());
+  form.addEventListener("input", (event) => { if (event.target !== areaText && event.target !== radius) schedulePreview(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+
+  function value(id) {
+    return form.querySelector(`#c-${id}`).value.trim();
+  }
+
+  function setValue(id, v) {
+    form.querySelector(`#c-${id}`).value = v ?? "";
+  }
+
+  function draw(mode) {
+    ctx.showTab("compose");
+    hint.hidden = false;
+    hint.textContent = mode === "circle"
+      ? "Press at the centre and drag out the radius. Esc cancels."
+      : "Click each corner; Enter, a double click or a click on the first corner closes the polygon. Backspace removes a corner, Esc cancels.";
+    ctx.map.startDrawing(mode, (shape) => {
+      hint.hidden = true;
+      if (!shape) return;
+      const geometry = shape.type === "circle"
+        ? { type: "Point", coordinates: shape.center.map((v) => Number(v.toFixed(5))) }
+        : { type: "Polygon", coordinates: [shape.ring.map(([lon, lat]) => [Number(lon.toFixed(5)), Number(lat.toFixed(5))])] };
+      setArea({ geometry, radius_m: shape.radius_m });
+    });
+  }
+
+  function setArea(next) {
+    area = next;
+    areaText.value = next ? JSON.stringify(next.geometry) : "";
+    radius.value = next && next.radius_m ? next.radius_m : "";
+    showArea();
+    schedulePreview();
+  }
+
+  function showArea() {
+    if (!area) {
+      ctx.map.showDraft([]);
+      return;
+    }
+    const rings = area.geometry.type === "Point"
+      ? (area.radius_m > 0 ? [circleRing(area.geometry.coordinates, area.radius_m)] : [])
+      : areaRings(area);
+    ctx.map.showDraft(rings);
+  }
+
+  /** Reads the pasted GeoJSON: a geometry, a Feature, or an alert area object. */
+  function areaFromText() {
+    const text = areaText.value.trim();
+    if (!text) {
+      area = null;
+      showArea();
+      say(preview, "Draw or paste an area to see whom it reaches.", "info");
+      return;
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      say(preview, "That is not JSON yet.", "error");
+      return;
+    }
+    const geometry = parsed.type === "Feature" ? parsed.geometry : parsed.geometry || parsed;
+    if (!geometry || !["Point", "Polygon", "MultiPolygon"].includes(geometry.type) || !Array.isArray(geometry.coordinates)) {
+      say(preview, "Paste a Point (with a radius), a Polygon or a MultiPolygon.", "error");
+      return;
+    }
+    const r = Number(radius.value || parsed.radius_m || (parsed.properties && parsed.properties.radius_m) || 0);
+    if (parsed.radius_m && !radius.value) radius.value = parsed.radius_m;
+    area = { geometry, radius_m: geometry.type === "Point" ? r : undefined };
+    try {
+      showArea();
+      const [w, s, e, n] = bounds(area.geometry.type === "Point" ? [[area.geometry.coordinates]] : areaRings(area));
+      if ([w, s, e, n].every(Number.isFinite)) ctx.map.fit([w, s, e, n]);
+    } catch {
+      say(preview, "The coordinates are not [lon, lat] pairs.", "error");
+      return;
+    }
+    schedulePreview();
+  }
+
+  function body() {
+    const expires = value("expires");
+    const content = {
+      headline: value("headline"), event: value("event"),
+      category: value("category"), urgency: value("urgency"), severity: value("severity"),
+      certainty: value("certainty"), status: value("status"),
+      description: value("description") || undefined, instruction: value("instruction") || undefined,
+      area: area && { description: value("area-description"), geometry: area.geometry,
+        ...(area.geometry.type === "Point" ? { radius_m: area.radius_m } : {}) },
+      // The field shows minutes; an untouched expiry keeps its seconds, so it is not "changed".
+      expires_at: editing && expires === editing.expires_at.slice(0, 16) ? editing.expires_at
+        : expires ? new Date(`${expires}:00Z`).toISOString() : "",
+      checkin_required: form.querySelector("#c-checkin").checked,
+    };
+    if (content.checkin_required) content.checkin_deadline_s = Math.round(Number(value("deadline")) * 60);
+    return content;
+  }
+
+  function schedulePreview() {
+    clearTimeout(previewTimer);
+    if (!area) return;
+    previewTimer = setTimeout(runPreview, 250);
+  }
+
+  async function runPreview() {
+    const seq = ++previewSeq;
+    const content = body();
+    // The preview is about the area; fill what the officer has not typed yet so that the
+    // hub's checks of the other fields do not hide the reach.
+    const draft = {
+      ...content,
+      headline: content.headline || "Preview", event: content.event || "Preview",
+      area: { ...content.area, description: content.area.description || "Preview" },
+      expires_at: Date.parse(content.expires_at) > Date.now() ? content.expires_at : new Date(Date.now() + 3600e3).toISOString(),
+    };
+    try {
+      const reach = await ctx.call("POST", "/api/v1/alerts/preview", draft);
+      if (seq !== previewSeq) return;
+      say(preview, `Reaches ${reach.recipients} ${reach.recipients === 1 ? "person" : "people"}${reach.countries.length ? ` in ${reach.countries.join(", ")}` : " (no country)"}.`, "ok");
+    } catch (e) {
+      if (seq !== previewSeq) return;
+      say(preview, e.message, "error");
+    }
+  }
+
+  async function submit() {
+    say(message, "");
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    const content = body();
+    if (!content.area) {
+      say(message, "Draw or paste the area first.");
+      return;
+    }
+    send.disabled = true;
+    try {
+      let alert;
+      if (editing) {
+        const patch = {};
+        for (const [key, v] of Object.entries(content)) {
+          if (JSON.stringify(v ?? null) !== JSON.stringify(editing[key] ?? null)) patch[key] = v;
+        }
+        if (!Object.keys(patch).length) {
+          say(message, "Nothing changed.");
+          return;
+        }
+        alert = await ctx.call("POST", `/api/v1/alerts/${editing.id}/update`, patch);
+        ctx.toast(`Alert updated (revision ${alert.revision}).`);
+      } else {
+        alert = await ctx.call("POST", "/api/v1/alerts", content);
+        ctx.toast(`Alert sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
+      }
+      ctx.state.alerts.set(alert.id, alert);
+      reset();
+      ctx.select("alert", alert.id);
+    } catch (e) {
+      say(message, e.message);
+      const el = e.field && form.querySelector(`#c-${inputFor(e.field)}`);
+      if (el) {
+        el.setAttribute("aria-invalid", "true");
+        el.focus();
+      }
+    } finally {
+      send.disabled = false;
+    }
+  }
+
+  function reset() {
+    editing = null;
+    clearTimeout(previewTimer);
+    previewSeq += 1;
+    form.reset();
+    setValue("expires", new Date(Date.now() + 6 * 3600e3).toISOString().slice(0, 16));
+    setArea(null);
+    say(message, "");
+    say(preview, "Draw or paste an area to see whom it reaches.", "info");
+    render();
+  }
+
+  function render() {
+    title.textContent = editing ? `Update: ${editing.headline}` : "New alert";
+    send.textContent = editing ? "Update alert" : "Send alert";
+    stopEditing.hidden = !editing;
+    if (!root.contains(form)) root.replaceChildren(form);
+  }
+
+  reset();
+
+  return {
+    render,
+    /** Loads an alert into the composer to update it. */
+    edit(alert) {
+      editing = alert;
+      for (const f of FIELDS) setValue(f, alert[f]);
+      setValue("expires", alert.expires_at.slice(0, 16));
+      setValue("area-description", alert.area.description);
+      form.querySelector("#c-checkin").checked = alert.checkin_required;
+      setValue("deadline", alert.checkin_deadline_s ? Math.round(alert.checkin_deadline_s / 60) : 30);
+      setArea({ geometry: alert.area.geometry, radius_m: alert.area.radius_m });
+      render();
+      ctx.showTab("compose");
+      form.querySelector("#c-headline").focus();
+    },
+  };
+}

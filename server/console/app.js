@@ -1,0 +1,350 @@
+// The console's shell: login and the kept session, the shared state, the live stream and the
+// resync after every gap, the tabs, the clocks, and what the map shows.
+
+import { call, login, session, useToken, Stream, ApiError } from "./api.js";
+import { MapView, areaRings, bounds } from "./map.js";
+import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
+import { sosPanel } from "./sos.js";
+import { reportsPanel, advisoriesPanel } from "./boards.js";
+import { h, say, severityRank } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const OFFICERS = ["watch_officer", "security_officer"];
+
+const state = {
+  me: null,
+  alerts: new Map(),
+  headcounts: new Map(),
+  sos: new Map(),
+  // null: the hub does not offer it (404); the panel says so.
+  reports: new Map(),
+  advisories: new Map(),
+  staff: null,
+  selected: null,
+  link: "connecting",
+};
+
+let stream = null;
+let staffTimer = null;
+let panels = null;
+let map = null;
+const pending = new Set();
+let frame = 0;
+
+/** What every panel is handed. */
+const ctx = {
+  state,
+  call,
+  get map() { return map; },
+  /** Marks parts of the page for re-rendering on the next frame. */
+  changed(...parts) {
+    for (const p of parts) pending.add(p);
+    if (!frame) frame = requestAnimationFrame(render);
+  },
+  select(kind, id, { focusMap = true } = {}) {
+    state.selected = id ? { kind, id } : null;
+    if (kind === "alert") showTab("alerts");
+    if (kind === "sos") showTab("sos");
+    if (kind === "report") showTab("reports");
+    if (focusMap && id) focusOn(kind, id);
+    ctx.changed("alerts", "sos", "reports", "map");
+  },
+  showTab,
+  toast,
+  isActive(alert) {
+    return alert.msg_type !== "cancel" && Date.parse(alert.expires_at) > Date.now();
+  },
+};
+
+function render() {
+  frame = 0;
+  const parts = new Set(pending);
+  pending.clear();
+  if (!panels) return;
+  if (parts.has("alerts")) panels.alerts.render();
+  if (parts.has("sos")) panels.sos.render();
+  if (parts.has("reports")) panels.reports.render();
+  if (parts.has("advisories")) panels.advisories.render();
+  if (parts.has("compose")) panels.composer.render();
+  if (parts.has("map") || parts.has("alerts") || parts.has("sos") || parts.has("reports") || parts.has("staff")) drawMap();
+  $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
+  $("count-sos").textContent = state.sos.size;
+  $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
+  $("count-reports").textContent = state.reports ? state.reports.size : "–";
+}
+
+function drawMap() {
+  const selected = state.selected || {};
+  const alerts = [...state.alerts.values()]
+    .filter((a) => ctx.isActive(a) || (selected.kind === "alert" && selected.id === a.id))
+    .sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+  map.setAreas(alerts.map((a) => ({
+    id: a.id, rings: areaRings(a.area), severity: a.severity, title: a.headline,
+    selected: selected.kind === "alert" && selected.id === a.id,
+  })));
+  const markers = alerts.map((a) => {
+    const centre = areaCentre(a.area);
+    return { id: a.id, kind: "alert", lon: centre.lon, lat: centre.lat, cls: `sev-${a.severity}`, title: a.headline };
+  });
+  const lines = [];
+  for (const s of state.sos.values()) {
+    if (!s.position) continue;
+    markers.push({ id: s.id, kind: "sos", lon: s.position.lon, lat: s.position.lat, cls: s.status,
+      title: `SOS ${s.name} (${s.status})` });
+    lines.push({ points: s.trail.map((p) => [p.lon, p.lat]), cls: "trail" });
+  }
+  for (const r of (state.reports || new Map()).values()) {
+    if (r.position) markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${r.category}: ${r.description}` });
+  }
+  for (const p of state.staff || []) {
+    markers.push({ id: p.staff_id, kind: "staff", lon: p.position.lon, lat: p.position.lat,
+      cls: p.source, title: `${p.name} (${p.source === "position" ? "reported position" : "duty station"})` });
+  }
+  map.setLines(lines);
+  map.setMarkers(markers);
+}
+
+function focusOn(kind, id) {
+  if (kind === "alert" && state.alerts.has(id)) map.fit(bounds(areaRings(state.alerts.get(id).area)), 0.3);
+  const sos = kind === "sos" && state.sos.get(id);
+  if (sos && sos.position) {
+    const points = [sos.position, ...sos.trail].map((p) => [p.lon, p.lat]);
+    map.fit(bounds([points]), 0.5);
+  }
+  const report = kind === "report" && state.reports && state.reports.get(id);
+  if (report) map.fit(bounds([[[report.position.lon, report.position.lat]]]), 1);
+}
+
+// ---- tabs --------------------------------------------------------------------------------
+
+const TABS = ["alerts", "sos", "reports", "advisories", "compose"];
+
+function showTab(name, { focus = false } = {}) {
+  for (const t of TABS) {
+    const tab = $(`tab-${t}`);
+    const on = t === name;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`panel-${t}`).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+}
+
+function wireTabs() {
+  for (const t of TABS) $(`tab-${t}`).addEventListener("click", () => showTab(t));
+  document.querySelector(".tabs").addEventListener("keydown", (event) => {
+    const i = TABS.findIndex((t) => $(`tab-${t}`).getAttribute("aria-selected") === "true");
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+    if (step) {
+      event.preventDefault();
+      showTab(TABS[(i + step + TABS.length) % TABS.length], { focus: true });
+    }
+  });
+}
+
+// ---- live state ----------------------------------------------------------------------------
+
+/** Envelopes that arrive while a snapshot is being fetched are replayed over it. */
+let replay = null;
+
+function apply(envelope) {
+  if (replay) replay.push(envelope);
+  switch (envelope.type) {
+    case "alert":
+    case "alert_update":
+    case "alert_cancel": {
+      const known = state.alerts.get(envelope.alert.id);
+      if (!known || known.revision <= envelope.alert.revision) state.alerts.set(envelope.alert.id, envelope.alert);
+      ctx.changed("alerts");
+      if (envelope.type === "alert" && !known && !envelope.wave) toast(`New alert: ${envelope.alert.headline}`);
+      break;
+    }
+    case "headcount":
+      state.headcounts.set(envelope.alert_id, envelope);
+      panels.alerts.headcountChanged(envelope);
+      break;
+    case "sos":
+    case "sos_update":
+      if (envelope.sos.status === "resolved") state.sos.delete(envelope.sos.id);
+      else state.sos.set(envelope.sos.id, envelope.sos);
+      ctx.changed("sos");
+      break;
+    case "report":
+      if (!state.reports) break;
+      if (envelope.report.status === "new") state.reports.set(envelope.report.id, envelope.report);
+      else state.reports.delete(envelope.report.id);
+      ctx.changed("reports");
+      break;
+    case "advisory":
+      if (!state.advisories) break;
+      state.advisories.set(envelope.advisory.country, envelope.advisory);
+      ctx.changed("advisories");
+      break;
+    default:
+      break;
+  }
+}
+
+/** null when the hub has no such endpoint (404) or the caller may not use it (403). */
+async function optional(path) {
+  try {
+    return await call("GET", path);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) return null;
+    throw e;
+  }
+}
+
+async function resync() {
+  replay = [];
+  try {
+    const [alerts, open, acknowledged, reports, advisories, staff] = await Promise.all([
+      call("GET", "/api/v1/alerts?active=true&limit=500"),
+      call("GET", "/api/v1/sos?status=open&limit=500"),
+      call("GET", "/api/v1/sos?status=acknowledged&limit=500"),
+      optional("/api/v1/reports?status=new"),
+      optional("/api/v1/advisories"),
+      optional("/api/v1/staff/positions"),
+    ]);
+    const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
+    state.alerts = new Map(alerts.map((a) => [a.id, a]));
+    if (selected && !state.alerts.has(selected.id)) {
+      state.alerts.set(selected.id, await call("GET", `/api/v1/alerts/${selected.id}`).catch(() => selected));
+    }
+    state.sos = new Map([...open, ...acknowledged].map((s) => [s.id, s]));
+    state.reports = reports && new Map(reports.map((r) => [r.id, r]));
+    state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
+    state.staff = staff;
+    $("legend-staff").hidden = !staff;
+    const missed = replay;
+    replay = null;
+    for (const envelope of missed) apply(envelope);
+    panels.alerts.reloadBoard();
+    ctx.changed("alerts", "sos", "reports", "advisories", "staff");
+  } catch (e) {
+    replay = null;
+    if (!(e instanceof ApiError && e.status === 401)) {
+      toast(`Could not refresh from the hub: ${e.message}`, "error");
+      // The stream is up but the snapshot failed: try again shortly.
+      setTimeout(() => { if (stream) resync(); }, 3000);
+    }
+  }
+}
+
+async function refreshStaff() {
+  state.staff = await optional("/api/v1/staff/positions").catch(() => state.staff);
+  $("legend-staff").hidden = !state.staff;
+  ctx.changed("staff");
+}
+
+function setLink(value) {
+  state.link = value;
+  const el = $("link");
+  // How many times the stream came up: tests (and a curious officer) can see it reconnected.
+  if (value === "live") el.dataset.connections = Number(el.dataset.connections || 0) + 1;
+  el.className = `link ${value}`;
+  el.textContent = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" }[value] || value;
+}
+
+// ---- session -------------------------------------------------------------------------------
+
+function showLogin(message) {
+  if (stream) stream.close();
+  stream = null;
+  clearInterval(staffTimer);
+  if (panels) panels.sos.silence();
+  session.clear();
+  useToken(null);
+  $("console").hidden = true;
+  $("login").hidden = false;
+  say($("login-message"), message || "");
+  $("login-username").focus();
+}
+
+async function start(saved) {
+  useToken(saved.token, () => showLogin("Your session ended; log in again."));
+  let me;
+  try {
+    me = await call("GET", "/api/v1/me");
+  } catch (e) {
+    showLogin(e instanceof ApiError && e.status === 401 ? "Your session ended; log in again." : `The hub did not answer: ${e.message}`);
+    return;
+  }
+  if (!OFFICERS.includes(me.role)) {
+    showLogin("This console is for watch officers and security officers.");
+    return;
+  }
+  state.me = me;
+  $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
+  $("login").hidden = true;
+  $("console").hidden = false;
+  if (!map) {
+    map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
+    map.loadBaseMap("/console/countries.topojson").catch((e) => toast(`Base map: ${e.message}`, "error"));
+    $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
+    $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });
+    $("zoom-world").addEventListener("click", () => map.fit([-130, -45, 160, 65], 0));
+    panels = {
+      alerts: alertsPanel(ctx, $("panel-alerts")),
+      composer: composerPanel(ctx, $("panel-compose")),
+      sos: sosPanel(ctx, $("panel-sos"), $("sos-banner"), $("sound")),
+      reports: reportsPanel(ctx, $("panel-reports")),
+      advisories: advisoriesPanel(ctx, $("panel-advisories")),
+    };
+    ctx.composer = panels.composer;
+    wireTabs();
+  }
+  stream = new Stream({ onEnvelope: apply, onState: setLink, onGap: resync });
+  stream.open();
+  staffTimer = setInterval(refreshStaff, 60000);
+  ctx.changed("alerts", "sos", "reports", "advisories", "compose");
+}
+
+function toast(message, kind = "info") {
+  const el = $("toast");
+  el.replaceChildren(h("div", { class: `toast-item ${kind}` }, message));
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => el.replaceChildren(), 6000);
+}
+
+function tickClocks() {
+  const now = new Date();
+  const hm = (zone) => now.toLocaleTimeString("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  $("clock-utc").textContent = hm("UTC");
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $("clock-local").textContent = hm(zone);
+  $("clock-zone").textContent = zone;
+}
+
+function boot() {
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = event.submitter || $("login-form").querySelector("button");
+    button.disabled = true;
+    say($("login-message"), "");
+    try {
+      const answer = await login($("login-username").value.trim(), $("login-password").value);
+      $("login-password").value = "";
+      await start(answer);
+    } catch (e) {
+      say($("login-message"), e.status === 401 ? "Wrong username or password." : e.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("logout").addEventListener("click", async () => {
+    await call("POST", "/api/v1/auth/logout").catch(() => null);
+    showLogin("Logged out.");
+  });
+  // The browser knows before the socket does that the network came back.
+  window.addEventListener("online", () => { if (stream && state.link !== "live") stream.retry(); });
+  tickClocks();
+  setInterval(tickClocks, 1000);
+  // Relative times ("3 min ago") and expiries move on by themselves.
+  setInterval(() => ctx.changed("alerts", "sos", "reports"), 30000);
+  const saved = session.load();
+  if (saved) start(saved);
+  else showLogin();
+}
+
+boot();

@@ -1,0 +1,112 @@
+//! The operations-centre console: the page, its scripts and styles, and the base map, all
+//! compiled into the binary so that a fresh `cargo run` serves it with nothing else to build or
+//! fetch. Served at `/` and `/console/{file}`.
+//!
+//! Files are revalidated on every load (`no-cache` with an `ETag` of their content): a hub
+//! upgraded in place never leaves a wall screen running yesterday's script, and an unchanged
+//! file costs a 304.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::ApiError;
+use crate::hub::Hub;
+
+/// One file of the console.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($name:literal, $type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $type,
+            body: include_bytes!(concat!("../console/", $name)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+static ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", JS),
+    asset!("api.js", JS),
+    asset!("map.js", JS),
+    asset!("alerts.js", JS),
+    asset!("sos.js", JS),
+    asset!("boards.js", JS),
+    asset!("format.js", JS),
+    asset!("zones.js", JS),
+];
+
+pub fn router() -> Router<Arc<Hub>> {
+    Router::new()
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
+        )
+        .route(
+            "/console/{file}",
+            get(|Path(file): Path<String>, headers: HeaderMap| async move { serve(&file, &headers) }),
+        )
+}
+
+fn serve(name: &str, headers: &HeaderMap) -> Response {
+    let map = Asset {
+        name: "countries.topojson",
+        content_type: "application/json",
+        body: crate::countries::topojson(),
+    };
+    let found = ASSETS
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.name == name)
+        .map(|(i, a)| (a, i))
+        .or((name == map.name).then_some((&map, ASSETS.len())));
+    let Some((asset, index)) = found else {
+        return ApiError::NotFound("console file").into_response();
+    };
+    let tag = &entity_tags()[index];
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == tag.as_bytes());
+    let common = [
+        (
+            header::ETAG,
+            HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\"")),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))];
+    (common, content_type, asset.body).into_response()
+}
+
+/// The ETag of every asset, then of the base map, hashed once at first use.
+fn entity_tags() -> &'static [String] {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| a.body)
+            .chain([crate::countries::topojson()])
+            .map(|body| {
+                let digest = Sha256::digest(body);
+                let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+                format!("\"{hex}\"")
+            })
+            .collect()
+    })
+}

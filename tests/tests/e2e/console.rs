@@ -1,0 +1,437 @@
+//! The operations-centre console in headless Chromium against a real hub: logging in, an alert
+//! appearing live, drawing and sending an alert, a phone's check-in moving the headcount, an
+//! SOS raising the alarm until acknowledged, the stream coming back after a hub restart; no
+//! JavaScript error along the way. The SQLite run writes the screenshots in `docs/screenshots/`.
+//! Also: serving the console's files, and the staff positions its map shows.
+
+use crate::browser::{Browser, Page};
+use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use scaan_schemas::Role;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const BENI: (f64, f64) = (0.4911, 29.4731);
+const KAMPALA: (f64, f64) = (0.3476, 32.5825);
+
+on_both_backends!(
+    the_console_follows_and_acts_on_events_live,
+    the_console_is_served_from_the_binary,
+    officers_see_staff_positions_of_their_countries,
+);
+
+async fn log_in(page: &Page<'_>, hub: &TestHub, username: &str, screenshot: bool) {
+    page.goto(&hub.base).await;
+    page.wait_for("!document.getElementById('login').hidden", "the login form")
+        .await;
+    if screenshot {
+        page.screenshot("console-login").await;
+    }
+    page.type_into("#login-username", username).await;
+    page.type_into("#login-password", PASSWORD).await;
+    page.click("#login-form button[type=submit]").await;
+    page.wait_for(
+        "document.getElementById('link').textContent === 'Live'",
+        "the stream to be live",
+    )
+    .await;
+}
+
+async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
+    let screenshots = matches!(backend, Backend::Sqlite);
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let jean = hub.account("jean", Role::Staff, &[], Some((0.50, 29.46))).await;
+    hub.account("grace", Role::Staff, &[], Some(KAMPALA)).await;
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+
+    log_in(&page, &hub, "manila.watch", screenshots).await;
+    // The session is kept: a reload goes straight back to the console.
+    page.reload().await;
+    page.wait_for(
+        "document.getElementById('link').textContent === 'Live'",
+        "live again after a reload",
+    )
+    .await;
+    assert_eq!(page.eval("document.getElementById('login').hidden").await, json!(true));
+
+    // An alert posted through the API shows on the map and in the list within 2 s.
+    let (status, posted) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Armed clashes reported near Beni", BENI.0, BENI.1, 8000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let id = posted["id"].as_str().unwrap();
+    let shown = Instant::now();
+    page.wait_within(
+        &format!("!!document.querySelector('[data-alert=\"{id}\"]') && !!document.querySelector('path.area[data-id=\"{id}\"]')"),
+        "the alert in the list and on the map",
+        Duration::from_secs(2),
+    )
+    .await;
+    let latency = shown.elapsed();
+    assert!(latency < Duration::from_secs(2), "took {latency:?}");
+    if screenshots {
+        page.screenshot("console-alerts").await;
+    }
+
+    // Draw a circle around Beni, preview its reach, send it.
+    page.click(&format!("[data-alert=\"{id}\"]")).await;
+    page.wait_for("!!document.getElementById('headcount')", "the alert's detail")
+        .await;
+    page.click("#tab-compose").await;
+    page.type_into("#c-headline", "Roadblocks on the Beni–Butembo road")
+        .await;
+    page.type_into("#c-event", "Roadblock").await;
+    page.type_into("#c-area-description", "Beni town").await;
+    page.click("#draw-circle").await;
+    // The map is centred on the selected alert, Beni: drag out from the centre.
+    let centre = page.centre_of("#map").await;
+    page.drag(centre, (centre.0 + 100.0, centre.1)).await;
+    let preview = page
+        .wait_for(
+            "(t => t.startsWith('Reaches') && t)(document.getElementById('c-preview').textContent)",
+            "the preview of the drawn area's reach",
+        )
+        .await;
+    assert_eq!(
+        preview,
+        json!("Reaches 2 people in CD."),
+        "amani and jean, not grace in Kampala"
+    );
+    if screenshots {
+        page.screenshot("console-composer").await;
+    }
+    page.click("#c-send").await;
+    page.wait_for(
+        "[...document.querySelectorAll('#panel-alerts h2.headline')].some(h => h.textContent.startsWith('Roadblocks'))",
+        "the sent alert's detail",
+    )
+    .await;
+    let (_, alerts) = hub.get("/api/v1/alerts", &watch).await;
+    let drawn = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["headline"] == "Roadblocks on the Beni–Butembo road")
+        .expect("the drawn alert was sent")
+        .clone();
+    assert_eq!(drawn["area"]["geometry"]["type"], "Point");
+    assert_eq!(drawn["recipients"], 2);
+    assert_eq!(drawn["sender"], "manila.watch");
+    let drawn_id = drawn["id"].as_str().unwrap().to_owned();
+
+    // A phone's check-in moves the headcount; a proxy check-in is one click with the channel.
+    page.wait_for(
+        "document.querySelector('[data-count=\"no_response\"]')?.textContent === '2'",
+        "2 without answer",
+    )
+    .await;
+    let mut phone = hub.stream(&amani).await;
+    phone
+        .send(json!({"type": "checkin", "alert_id": drawn_id, "status": "safe", "ref": "c1"}))
+        .await;
+    assert_eq!(phone.expect("checkin_ack").await["ref"], "c1");
+    page.wait_within(
+        "document.querySelector('[data-count=\"safe\"]')?.textContent === '1'",
+        "the phone's check-in on the board",
+        Duration::from_secs(2),
+    )
+    .await;
+    page.eval(
+        "(s => { s.value = 'radio'; s.dispatchEvent(new Event('change')); })(document.getElementById('proxy-via'))",
+    )
+    .await;
+    page.click(&format!("tr[data-staff=\"{}\"] button.ok", jean.user.id))
+        .await;
+    page.wait_for(
+        "document.querySelector('[data-count=\"safe\"]')?.textContent === '2'",
+        "the proxy check-in",
+    )
+    .await;
+    let (_, headcount) = hub.get(&format!("/api/v1/alerts/{drawn_id}/headcount"), &watch).await;
+    let jean_row = headcount["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["username"] == "jean")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (jean_row["status"].as_str(), jean_row["via"].as_str()),
+        (Some("safe"), Some("radio"))
+    );
+    if screenshots {
+        page.screenshot("console-headcount").await;
+    }
+
+    // Or a polygon: click the corners, then the first one again to close it.
+    page.click("#tab-compose").await;
+    page.type_into("#c-headline", "Curfew in Beni from 18:00").await;
+    page.type_into("#c-event", "Curfew").await;
+    page.type_into("#c-area-description", "Beni and its outskirts").await;
+    page.click("#draw-polygon").await;
+    let (x, y) = page.centre_of("#map").await;
+    for corner in [
+        (x - 150.0, y - 120.0),
+        (x + 150.0, y - 120.0),
+        (x, y + 150.0),
+        (x - 150.0, y - 120.0),
+    ] {
+        page.click_at(corner).await;
+    }
+    let preview = page
+        .wait_for(
+            "(t => t.startsWith('Reaches') && t)(document.getElementById('c-preview').textContent)",
+            "the preview of the drawn polygon's reach",
+        )
+        .await;
+    assert_eq!(preview, json!("Reaches 2 people in CD."));
+    page.click("#c-send").await;
+    page.wait_for(
+        "[...document.querySelectorAll('#panel-alerts h2.headline')].some(h => h.textContent.startsWith('Curfew'))",
+        "the polygon alert's detail",
+    )
+    .await;
+    let (_, alerts) = hub.get("/api/v1/alerts", &watch).await;
+    let ring = &alerts[0]["area"]["geometry"]["coordinates"][0];
+    assert_eq!(alerts[0]["headline"], "Curfew in Beni from 18:00");
+    assert_eq!(ring.as_array().map(Vec::len), Some(4), "three corners, closed: {ring}");
+    let curfew = alerts[0]["id"].as_str().unwrap().to_owned();
+
+    // Update it (only what changed is sent), then cancel it with a reason.
+    page.click("#panel-alerts .actions button").await;
+    page.wait_for(
+        "document.getElementById('c-send').textContent === 'Update alert'",
+        "the composer in update mode",
+    )
+    .await;
+    page.eval("(s => { s.value = 'extreme'; s.dispatchEvent(new Event('input', {bubbles: true})); })(document.getElementById('c-severity'))")
+        .await;
+    page.click("#c-send").await;
+    // The stream may show the new revision before the hub has answered the update (and
+    // written its audit entry): wait for the answer, which puts the composer back to "Send".
+    page.wait_for(
+        "document.getElementById('c-send').textContent === 'Send alert' \
+         && !!document.querySelector('#panel-alerts .detail .pill.sev-extreme')",
+        "the updated alert",
+    )
+    .await;
+    let (_, audit) = hub.get("/api/v1/audit?limit=1", &watch).await;
+    assert_eq!(audit[0]["action"], "alert.updated");
+    assert_eq!(audit[0]["detail"]["changed"], json!({"severity": "extreme"}));
+    page.type_into("#cancel-reason", "Curfew lifted by the mayor").await;
+    page.click("#cancel-alert").await;
+    page.wait_for(
+        "!!document.querySelector('#panel-alerts .detail .pill.cancelled')",
+        "the cancelled alert",
+    )
+    .await;
+    let (_, cancelled) = hub.get(&format!("/api/v1/alerts/{curfew}"), &watch).await;
+    assert_eq!(
+        (cancelled["msg_type"].as_str(), cancelled["cancel_reason"].as_str()),
+        (Some("cancel"), Some("Curfew lifted by the mayor"))
+    );
+
+    // Or paste GeoJSON (a Feature here): the map shows it and the reach follows.
+    page.click("#tab-compose").await;
+    page.type_into(
+        "#c-geojson",
+        r#"{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+            "coordinates": [[[32.5, 0.3], [32.7, 0.3], [32.7, 0.4], [32.5, 0.4], [32.5, 0.3]]]}}"#,
+    )
+    .await;
+    let preview = page
+        .wait_for(
+            "(t => t.startsWith('Reaches') && t)(document.getElementById('c-preview').textContent)",
+            "the preview of the pasted area",
+        )
+        .await;
+    assert_eq!(preview, json!("Reaches 1 person in UG."), "grace in Kampala");
+    assert_eq!(
+        page.eval("document.querySelectorAll('.draft-area').length").await,
+        json!(1)
+    );
+
+    // An SOS raises the alarm and holds the top of the screen until acknowledged.
+    let (status, sos) = hub
+        .post(
+            "/api/v1/sos",
+            &amani,
+            json!({"position": {"lat": BENI.0, "lon": BENI.1}, "note": "car stopped at a roadblock"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sos}");
+    page.wait_within(
+        "!document.getElementById('sos-banner').hidden && document.body.dataset.alarm === 'ringing'",
+        "the SOS banner and alarm",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.querySelector('#sos-banner strong').textContent")
+            .await,
+        json!("Test amani")
+    );
+    // "Show" brings up the call in the queue and on the map, the banner staying on top.
+    page.click("#sos-banner button.on-red").await;
+    page.wait_for(
+        "!document.getElementById('panel-sos').hidden && !!document.querySelector('.marker.sos')",
+        "the SOS in the queue and on the map",
+    )
+    .await;
+    if screenshots {
+        page.screenshot("console-sos").await;
+    }
+    page.click("#banner-ack").await;
+    page.wait_for(
+        "document.getElementById('sos-banner').hidden && !document.body.dataset.alarm",
+        "the alarm to stop once acknowledged",
+    )
+    .await;
+    let (_, acknowledged) = hub.get("/api/v1/sos?status=acknowledged", &watch).await;
+    assert_eq!(acknowledged[0]["id"], sos["id"]);
+    assert_eq!(acknowledged[0]["acknowledged_by"], "manila.watch");
+    // Resolving needs a note; then it leaves the queue.
+    page.click("#tab-sos").await;
+    let sos_id = sos["id"].as_str().unwrap();
+    page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
+    page.wait_for(
+        "!!document.querySelector('#sos-list .message.error')",
+        "the note asked for",
+    )
+    .await;
+    page.type_into(&format!("#note-{sos_id}"), "Released after an hour, unharmed")
+        .await;
+    page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
+    page.wait_for(
+        "!document.getElementById('sos-list')",
+        "the resolved SOS to leave the queue",
+    )
+    .await;
+    let (_, resolved) = hub.get("/api/v1/sos?status=resolved", &watch).await;
+    assert_eq!(resolved[0]["resolution"], "Released after an hour, unharmed");
+
+    // The hub restarts: the stream comes back by itself, and what was sent meanwhile shows.
+    assert_eq!(
+        page.eval("document.getElementById('link').dataset.connections").await,
+        "1"
+    );
+    let hub = hub.restart().await;
+    let (status, meanwhile) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Sent while the console was away", BENI.0, BENI.1, 3000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{meanwhile}");
+    page.wait_for(
+        "document.getElementById('link').dataset.connections === '2' && document.getElementById('link').textContent === 'Live'",
+        "the stream to come back",
+    )
+    .await;
+    page.click("#tab-alerts").await;
+    page.wait_for(
+        &format!(
+            "!!document.querySelector('[data-alert=\"{}\"]')",
+            meanwhile["id"].as_str().unwrap()
+        ),
+        "the alert sent during the gap",
+    )
+    .await;
+    if screenshots {
+        for _ in 0..7 {
+            page.click("#zoom-out").await;
+        }
+        page.screenshot("console-overview").await;
+        // The wall screen: the same page at 1920×1080.
+        page.viewport(1920, 1080).await;
+        page.wait_for("innerWidth === 1920", "the wall-screen size").await;
+        page.screenshot("console-wall").await;
+        page.viewport(1280, 720).await;
+    }
+
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    drop(page);
+    drop(browser);
+    hub.stop().await;
+}
+
+async fn the_console_is_served_from_the_binary(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/style.css", "text/css; charset=utf-8"),
+        ("/console/countries.topojson", "application/json"),
+    ] {
+        let response = hub.http.get(format!("{}{path}", hub.base)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+        let tag = response.headers()["etag"].clone();
+        let again = hub
+            .http
+            .get(format!("{}{path}", hub.base))
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let (status, body) = hub.call("GET", "/console/nothing.js", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    hub.stop().await;
+}
+
+async fn officers_see_staff_positions_of_their_countries(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(KAMPALA)).await;
+    hub.account("grace", Role::Staff, &[], Some(KAMPALA)).await;
+    hub.account("nowhere", Role::Staff, &[], None).await;
+    // Amani is based in Kampala but her phone puts her in Beni: the map shows her there.
+    let (status, _) = hub
+        .post("/api/v1/me/location", &amani, json!({"lat": BENI.0, "lon": BENI.1}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let row = |u: &str, s: &str, c: &str| (u.to_owned(), s.to_owned(), c.to_owned());
+    assert_eq!(
+        places(&hub, &watch).await,
+        [row("amani", "position", "CD"), row("grace", "duty_station", "UG")]
+    );
+    assert_eq!(places(&hub, &kivu).await, [row("amani", "position", "CD")]);
+    assert_eq!(
+        hub.get("/api/v1/staff/positions", &amani).await.0,
+        StatusCode::FORBIDDEN
+    );
+    hub.stop().await;
+}
+
+/// (username, source, country) of each staff member on the caller's map, sorted.
+async fn places(hub: &TestHub, who: &Account) -> Vec<(String, String, String)> {
+    let (status, body) = hub.get("/api/v1/staff/positions", who).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut rows: Vec<(String, String, String)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = |key: &str| p[key].as_str().unwrap_or("-").to_owned();
+            (text("username"), text("source"), text("country"))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
