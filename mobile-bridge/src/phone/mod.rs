@@ -2,6 +2,10 @@
 //! check-ins, locations and SOS). [`Phone`] is the building block of the tests and the load
 //! generator; [`Command`] is `scaan phone …`, the demo client.
 
+mod cli;
+
+pub use cli::Command;
+
 use std::{
     collections::VecDeque,
     fmt,
@@ -360,6 +364,6 @@ fn refusal(broker: &BrokerUrl, e: ConnectionError) -> anyhow::Error {
         ConnectionError::ConnectionRefused(code) => {
             anyhow::anyhow!("{broker} refused the login ({code:?}): is the token expired or revoked? log in again")
         }
-        other => anyhow::Error::new(other).context(format!("cannot connect to {broker}")),
+        other => anyhow::anyhow!("cannot connect to {broker}: {other}"),
     }
 }
