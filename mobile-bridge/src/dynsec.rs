@@ -6,7 +6,10 @@
 //! ([`Provisioner::grant`]), makes
 //! - a role `scaan-staff-{user_id}` allowing subscribe/receive only on their inbox and publish
 //!   only on their own phone → hub topics ([`topics`]);
-//! - a client with username = the account's username, password = the token, and that role.
+//! - a client with username = the account's username, password = the token, that role, and
+//!   bound to the person's client id ([`phone::client_id`]): Mosquitto lets any connection take
+//!   over the session of the client id it names, so without the binding anyone could read
+//!   another person's queued alerts by naming their phone's id.
 //!
 //! Logout ([`Provisioner::revoke`]) and expiry (a sweep every second) delete both, and Mosquitto
 //! refuses the token's next connection. The hub's own link gets a client of its own
@@ -45,7 +48,7 @@ use tokio::sync::oneshot;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{broker::HUB_USERNAME, topics};
+use crate::{broker::HUB_USERNAME, phone, topics};
 
 const COMMAND_TOPIC: &str = "$CONTROL/dynamic-security/v1";
 const RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";
@@ -458,6 +461,7 @@ fn grant_commands(grant: &Grant, token: &str) -> [Value; 4] {
         json!({"command": "deleteRole", "rolename": role}),
         json!({"command": "createRole", "rolename": role, "acls": acls}),
         json!({"command": "createClient", "username": grant.username, "password": token,
+               "clientid": phone::client_id(grant.user_id),
                "textdescription": record, "roles": [{"rolename": role}]}),
     ]
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use scaan_mobile_bridge::{
     dynsec::{Grant, Provisioner},
     fixtures::Mosquitto,
-    phone::{BrokerUrl, Phone, PhoneOptions},
+    phone::{self, BrokerUrl, Phone, PhoneOptions},
     topics::{self, PhoneTopic},
 };
 use sha2::{Digest as _, Sha256};
@@ -219,6 +219,29 @@ async fn a_wrong_password_and_a_revoked_token_open_no_connection() {
 }
 
 #[tokio::test]
+async fn another_persons_client_id_does_not_open_their_session() {
+    let Some(mut setup) = Setup::start().await else { return };
+    let mut amani = setup
+        .phone(&setup.amani, &setup.amani.token)
+        .await
+        .expect("amani connects");
+    amani.subscribe_inbox().await.unwrap();
+    amani.vanish().await;
+    setup.hub_sends(setup.amani.id, "for amani only").await;
+
+    let as_amani = PhoneOptions {
+        client_id: phone::client_id(setup.amani.id),
+        ..PhoneOptions::persistent(setup.url(), setup.bea.username, &setup.bea.token, setup.bea.id)
+    };
+    assert!(refused(Phone::connect(as_amani).await).contains("refused the login"));
+    let mut amani = setup
+        .phone(&setup.amani, &setup.amani.token)
+        .await
+        .expect("amani is back");
+    assert_eq!(next(&mut amani).await, "for amani only");
+}
+
+#[tokio::test]
 async fn the_newest_login_is_the_broker_password() {
     let Some(setup) = Setup::start().await else { return };
     let amani = &setup.amani;
@@ -350,6 +373,7 @@ async fn mosquitto_clients_get_the_same_rules() {
     let port = setup.broker.addr().port().to_string();
     let (amani, bea) = (setup.amani.id, setup.bea.id);
     let inbox = topics::inbox(amani);
+    let client_id = phone::client_id(amani);
     let login = |password: &str| {
         [
             "-h",
@@ -364,12 +388,22 @@ async fn mosquitto_clients_get_the_same_rules() {
             password,
             "-q",
             "1",
+            "-i",
+            &client_id,
         ]
         .map(str::to_owned)
     };
     let ok = login(&setup.amani.token);
     let ok: Vec<&str> = ok.iter().map(String::as_str).collect();
-    let session = [&ok[..], &["-c", "-x", "3600", "-i", "amani-phone"]].concat();
+    let session = [&ok[..], &["-c", "-x", "3600"]].concat();
+
+    // The login is bound to the phone's client id: any other is refused.
+    let other_id = mosquitto("mosquitto_pub", &[&ok[..12], &["-t", &inbox, "-m", "x"]].concat()).await;
+    assert!(
+        !other_id.ok && other_id.stderr.to_lowercase().contains("not authori"),
+        "{}",
+        other_id.stderr
+    );
 
     // A persistent session gets what arrived while it was away.
     let subscribed = mosquitto("mosquitto_sub", &[&session[..], &["-t", &inbox, "-E"]].concat()).await;

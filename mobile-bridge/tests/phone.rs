@@ -70,9 +70,7 @@ fn url(broker: &EmbeddedBroker) -> BrokerUrl {
 #[tokio::test]
 async fn checkins_locations_and_sos_reach_the_hub_as_the_contract_says() {
     let mut setup = Setup::start().await;
-    let mut phone = Phone::connect(PhoneOptions::one_off(url(&setup.broker), "amani", TOKEN, setup.amani))
-        .await
-        .unwrap();
+    let mut phone = Phone::connect(setup.options()).await.unwrap();
     let alert = Uuid::new_v4();
     let checkin = NewCheckin {
         status: CheckinStatus::NeedHelp,

@@ -59,7 +59,10 @@ struct Job {
 
 fn main() {
     raise_open_file_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     if let Ok(job) = std::env::var("SCAAN_BENCH_PHONES_JOB") {
         let job: Job = serde_json::from_str(&std::fs::read_to_string(job).unwrap()).unwrap();
         runtime.block_on(phones(job));
@@ -96,7 +99,9 @@ async fn embedded(n: usize) -> Value {
             .map(|l| (l.username.clone(), (l.token.clone(), l.user_id)))
             .collect(),
     ));
-    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap(), auth).await.unwrap();
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap(), auth)
+        .await
+        .unwrap();
     let url: BrokerUrl = format!("mqtt://{}", broker.local_addr()).parse().unwrap();
     let (user, password) = broker.hub_credentials();
     let figures = floor(&url, (&user, &password), &logins).await;
@@ -125,7 +130,10 @@ async fn mosquitto(n: usize) -> Value {
         })
         .collect();
     provisioner.grant_many(&grants).await.unwrap();
-    eprintln!("mosquitto: {n} phones provisioned in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "mosquitto: {n} phones provisioned in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let url: BrokerUrl = broker.url().parse().unwrap();
     let figures = floor(&url, (&user, &password), &logins).await;
     provisioner.shutdown().await;
@@ -183,7 +191,12 @@ async fn floor(url: &BrokerUrl, (user, password): (&str, &str), logins: &[Login]
     for login in logins {
         let envelope = json!({"type": "alert", "alert": {"headline": "Bench", "description": padding}});
         client
-            .publish(topics::inbox(login.user_id), QoS::AtLeastOnce, false, envelope.to_string())
+            .publish(
+                topics::inbox(login.user_id),
+                QoS::AtLeastOnce,
+                false,
+                envelope.to_string(),
+            )
             .await
             .unwrap();
     }

@@ -30,7 +30,8 @@ pub enum Command {
         session: SessionFile,
     },
     /// Subscribes to the inbox and prints each envelope as a JSON line, until interrupted.
-    /// The session is persistent: what arrived while not listening comes first.
+    /// The session is persistent: what arrived while not listening comes first. The sending
+    /// commands briefly take the connection over (one per person) and print what came meanwhile.
     Listen {
         #[command(flatten)]
         session: SessionFile,
@@ -123,13 +124,29 @@ impl SessionFile {
 }
 
 impl Session {
-    fn options(&self, persistent: bool) -> PhoneOptions {
-        let make = if persistent {
-            PhoneOptions::persistent
-        } else {
-            PhoneOptions::one_off
-        };
-        make(self.mqtt.clone(), &self.user.username, &self.token, self.user.id)
+    fn options(&self) -> PhoneOptions {
+        PhoneOptions::persistent(self.mqtt.clone(), &self.user.username, &self.token, self.user.id)
+    }
+
+    /// Connects as the person's phone, sends one message, and prints whatever the session
+    /// brought meanwhile: a `listen` running elsewhere is disconnected (one connection per
+    /// person), reconnects by itself, and would not see those envelopes again.
+    async fn send_one(&self, send: impl AsyncFnOnce(&mut Phone) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut phone = Phone::connect(self.options()).await?;
+        send(&mut phone).await?;
+        let mut stdout = std::io::stdout().lock();
+        for received in phone.disconnect().await {
+            writeln!(stdout, "{}", envelope_line(&received.payload))?;
+        }
+        Ok(())
+    }
+}
+
+/// One line per envelope, whatever the hub's spacing.
+fn envelope_line(payload: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(envelope) => envelope.to_string(),
+        Err(_) => serde_json::json!({"unreadable": String::from_utf8_lossy(payload)}).to_string(),
     }
 }
 
@@ -160,7 +177,7 @@ impl Command {
             }
             Command::Listen { session } => {
                 let session = session.load()?;
-                let mut phone = Phone::connect(session.options(true)).await?;
+                let mut phone = Phone::connect(session.options()).await?;
                 phone.subscribe_inbox().await?;
                 eprintln!("listening to {}'s inbox on {}", session.user.username, session.mqtt);
                 let mut stdout = std::io::stdout().lock();
@@ -191,10 +208,10 @@ impl Command {
                     staff_id: None,
                     via: None,
                 };
-                let mut phone = Phone::connect(session.load()?.options(false)).await?;
-                phone.checkin(alert, &checkin).await?;
-                phone.disconnect().await;
-                Ok(())
+                session
+                    .load()?
+                    .send_one(async |phone| phone.checkin(alert, &checkin).await)
+                    .await
             }
             Command::Location { at, accuracy, session } => {
                 let location = LocationUpdate {
@@ -203,16 +220,14 @@ impl Command {
                     accuracy_m: accuracy,
                     recorded_at: Some(Utc::now()),
                 };
-                let mut phone = Phone::connect(session.load()?.options(false)).await?;
-                phone.location(&location).await?;
-                phone.disconnect().await;
-                Ok(())
+                session
+                    .load()?
+                    .send_one(async |phone| phone.location(&location).await)
+                    .await
             }
             Command::Sos { at, note, session } => {
-                let mut phone = Phone::connect(session.load()?.options(false)).await?;
-                phone.sos(&NewSos { position: at, note }).await?;
-                phone.disconnect().await;
-                Ok(())
+                let sos = NewSos { position: at, note };
+                session.load()?.send_one(async |phone| phone.sos(&sos).await).await
             }
         }
     }

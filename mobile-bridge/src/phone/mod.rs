@@ -19,7 +19,6 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use rand::{distributions::Alphanumeric, Rng as _};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use scaan_schemas::{LocationUpdate, LoginRequest, LoginResponse, NewCheckin, NewSos};
 use serde::{Deserialize, Serialize};
@@ -115,32 +114,25 @@ pub struct PhoneOptions {
 }
 
 impl PhoneOptions {
-    /// The app's connection: a persistent session under a client id fixed per person.
+    /// The app's connection: a persistent session under the person's own client id.
     pub fn persistent(broker: BrokerUrl, username: &str, token: &str, user_id: Uuid) -> PhoneOptions {
         PhoneOptions {
             broker,
             username: username.to_owned(),
             token: token.to_owned(),
             user_id,
-            client_id: format!("scaan-phone-{}", user_id.simple()),
+            client_id: client_id(user_id),
             clean_session: false,
         }
     }
+}
 
-    /// A short-lived connection beside the app's (sending one message from the command line),
-    /// under its own client id so that it does not take the app's session over.
-    pub fn one_off(broker: BrokerUrl, username: &str, token: &str, user_id: Uuid) -> PhoneOptions {
-        let suffix: String = rand::thread_rng()
-            .sample_iter(Alphanumeric)
-            .take(8)
-            .map(char::from)
-            .collect();
-        PhoneOptions {
-            client_id: format!("scaan-phone-{}-{suffix}", user_id.simple()),
-            clean_session: true,
-            ..PhoneOptions::persistent(broker, username, token, user_id)
-        }
-    }
+/// The client id of a person's phone. Mosquitto lets a connection take over any session whose
+/// client id it names, whoever opened it, so the hub binds each person's broker login to this
+/// id (`dynsec`): nobody else can open their session, and a person has one MQTT connection at a
+/// time. (The embedded broker's gate keeps sessions apart by person whatever the id.)
+pub fn client_id(user_id: Uuid) -> String {
+    format!("scaan-phone-{}", user_id.simple())
 }
 
 /// An envelope from the inbox, and when it arrived.
@@ -284,10 +276,17 @@ impl Phone {
         }
     }
 
-    /// Says goodbye (a persistent session stays with the broker).
-    pub async fn disconnect(self) {
+    /// Says goodbye (a persistent session stays with the broker) and returns the envelopes that
+    /// arrived but were not asked for: the broker counts them as delivered.
+    pub async fn disconnect(mut self) -> Vec<Received> {
         let _ = self.client.disconnect().await;
-        let _ = tokio::time::timeout(ANSWER_TIMEOUT, self.driver).await;
+        let _ = tokio::time::timeout(ANSWER_TIMEOUT, &mut self.driver).await;
+        while let Ok(incoming) = self.incoming.try_recv() {
+            if let Incoming::Envelope(received) = incoming {
+                self.early.push_back(received);
+            }
+        }
+        self.early.into()
     }
 
     /// Drops the connection without a DISCONNECT, as a phone losing coverage does.
