@@ -1,5 +1,6 @@
 //! A real Mosquitto for tests and benchmarks (feature `fixtures`): started on a free loopback
-//! port with the dynamic-security plugin and an admin login, stopped when dropped.
+//! port with the dynamic-security plugin and an admin login (or, [`Access::Open`], with no
+//! access control at all), stopped when dropped.
 //!
 //! Tests that need it call [`Mosquitto::from_env`]: `SCAAN_TEST_MOSQUITTO` names the broker
 //! (`1` for `mosquitto` on the `PATH` or in `/usr/sbin`, or the path of the binary). Unset, the
@@ -33,9 +34,19 @@ const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// Another process may take the free port between our probe and Mosquitto's bind.
 const START_ATTEMPTS: usize = 3;
 
+/// Who may connect and do what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The dynamic-security plugin, with only its admin: the hub's provisioner does the rest.
+    DynamicSecurity,
+    /// Anyone, anything: a broker's raw speed, or a test of the hub's link alone.
+    Open,
+}
+
 /// A running Mosquitto in its own directory (configuration, dynamic-security file, sessions).
 pub struct Mosquitto {
     program: PathBuf,
+    access: Access,
     dir: tempfile::TempDir,
     addr: SocketAddr,
     admin_password: String,
@@ -43,9 +54,15 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// The broker `SCAAN_TEST_MOSQUITTO` names, started; `None` after a loud `SKIPPED` line when
-    /// it is unset. Panics when it is unset and `CI=true`, or when the broker cannot start.
+    /// The broker `SCAAN_TEST_MOSQUITTO` names, started with dynamic security; `None` after a
+    /// loud `SKIPPED` line when it is unset. Panics when it is unset and `CI=true`, or when the
+    /// broker cannot start.
     pub async fn from_env() -> Option<Mosquitto> {
+        Self::from_env_with(Access::DynamicSecurity).await
+    }
+
+    /// [`Mosquitto::from_env`], with the given access control.
+    pub async fn from_env_with(access: Access) -> Option<Mosquitto> {
         let program = match std::env::var(ENV) {
             Ok(value) if !value.is_empty() => value,
             _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -65,30 +82,20 @@ impl Mosquitto {
             "1" => find_program("mosquitto", &["/usr/sbin"]).expect("SCAAN_TEST_MOSQUITTO=1 but no mosquitto found"),
             path => PathBuf::from(path),
         };
-        Some(Mosquitto::start(&program).await.expect("Mosquitto starts"))
+        Some(Mosquitto::start(&program, access).await.expect("Mosquitto starts"))
     }
 
-    /// Starts `program` with a new dynamic-security configuration on a free loopback port.
-    pub async fn start(program: &Path) -> anyhow::Result<Mosquitto> {
+    /// Starts `program` on a free loopback port, with a new dynamic-security configuration
+    /// unless `access` is open.
+    pub async fn start(program: &Path, access: Access) -> anyhow::Result<Mosquitto> {
         let dir = tempfile::tempdir()?;
         let admin_password = random_secret();
-        let ctrl =
-            find_program("mosquitto_ctrl", &[]).context("mosquitto_ctrl (package mosquitto-clients) is needed")?;
-        let init = tokio::process::Command::new(ctrl)
-            .args(["dynsec", "init"])
-            .arg(dir.path().join("dynamic-security.json"))
-            .args([ADMIN_USERNAME, &admin_password])
-            .output()
-            .await
-            .context("cannot run mosquitto_ctrl")?;
-        if !init.status.success() {
-            bail!(
-                "mosquitto_ctrl dynsec init failed: {}",
-                String::from_utf8_lossy(&init.stderr)
-            );
+        if access == Access::DynamicSecurity {
+            init_dynamic_security(dir.path(), &admin_password).await?;
         }
         let mut broker = Mosquitto {
             program: program.to_owned(),
+            access,
             dir,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             admin_password,
@@ -144,27 +151,34 @@ impl Mosquitto {
 
     async fn launch(&mut self) -> anyhow::Result<()> {
         let dir = self.dir.path();
-        let plugin = match std::env::var("SCAAN_TEST_MOSQUITTO_DYNSEC") {
-            Ok(path) => PathBuf::from(path),
-            Err(_) => PLUGIN_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-                .context("the dynamic-security plugin was not found; set SCAAN_TEST_MOSQUITTO_DYNSEC")?,
+        let access = match self.access {
+            Access::Open => "allow_anonymous true\n".to_owned(),
+            Access::DynamicSecurity => {
+                let plugin = match std::env::var("SCAAN_TEST_MOSQUITTO_DYNSEC") {
+                    Ok(path) => PathBuf::from(path),
+                    Err(_) => PLUGIN_PATHS
+                        .iter()
+                        .map(PathBuf::from)
+                        .find(|p| p.exists())
+                        .context("the dynamic-security plugin was not found; set SCAAN_TEST_MOSQUITTO_DYNSEC")?,
+                };
+                format!(
+                    "allow_anonymous false\nplugin {}\nplugin_opt_config_file {}\n",
+                    plugin.display(),
+                    dir.join("dynamic-security.json").display()
+                )
+            }
         };
         let config = format!(
             "per_listener_settings false\n\
              listener {port} 127.0.0.1\n\
-             allow_anonymous false\n\
-             plugin {plugin}\n\
-             plugin_opt_config_file {dir}/dynamic-security.json\n\
+             {access}\
              persistence true\n\
              persistence_location {dir}/\n\
              max_queued_messages 10000\n\
              # As root, Mosquitto would switch to the user `mosquitto`, who cannot read this directory.\n\
              user root\n",
             port = self.addr.port(),
-            plugin = plugin.display(),
             dir = dir.display(),
         );
         std::fs::write(dir.join("mosquitto.conf"), config)?;
@@ -203,6 +217,25 @@ impl Mosquitto {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A dynamic-security file in `dir` whose only client is the admin.
+async fn init_dynamic_security(dir: &Path, admin_password: &str) -> anyhow::Result<()> {
+    let ctrl = find_program("mosquitto_ctrl", &[]).context("mosquitto_ctrl (package mosquitto) is needed")?;
+    let init = tokio::process::Command::new(ctrl)
+        .args(["dynsec", "init"])
+        .arg(dir.join("dynamic-security.json"))
+        .args([ADMIN_USERNAME, admin_password])
+        .output()
+        .await
+        .context("cannot run mosquitto_ctrl")?;
+    if !init.status.success() {
+        bail!(
+            "mosquitto_ctrl dynsec init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// `name` on the `PATH`, or in one of `extra` directories.
