@@ -180,7 +180,7 @@ impl Phone {
                 .map_err(|e| refusal(&options.broker, e))?;
             match event {
                 Event::Incoming(Packet::ConnAck(_)) => break,
-                // A persistent session's backlog can follow the CONNACK immediately.
+                // The CONNACK comes first; anything else is kept rather than lost.
                 Event::Incoming(Packet::Publish(publish)) => early.push_back(Received {
                     payload: publish.payload,
                     at: SystemTime::now(),

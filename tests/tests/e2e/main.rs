@@ -4,6 +4,7 @@
 mod accounts;
 mod alerts;
 mod bad_input;
+mod external_broker;
 mod harness;
 mod headcounts;
 mod sos;
