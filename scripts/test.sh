@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh machine it first installs, from Debian's packages, the
 # programs the tests drive: xmllint (validates CAP output against the OASIS schema), the
-# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the embedded broker) and
-# Chromium (the console's browser tests drive it headless over the DevTools protocol).
-# PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set (.ci/run sets it); without it they
-# print SKIPPED.
+# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the embedded broker),
+# Chromium (the console's browser tests drive it headless over the DevTools protocol) and, when
+# SCAAN_TEST_MOSQUITTO is set, the Mosquitto broker itself (the external-broker tests start their
+# own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it).
+# PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set, external-broker tests when
+# SCAAN_TEST_MOSQUITTO is (.ci/run sets both); without them they print SKIPPED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,9 @@ missing=()
 command -v xmllint >/dev/null || missing+=(libxml2-utils)
 command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
 command -v "${SCAAN_CHROMIUM:-chromium}" >/dev/null || missing+=(chromium)
+if [ "${SCAAN_TEST_MOSQUITTO:-}" = 1 ] && ! command -v mosquitto_ctrl >/dev/null; then
+  missing+=(mosquitto)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2
   sudo=""

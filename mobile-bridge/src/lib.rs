@@ -3,7 +3,10 @@
 //! This crate owns the embedded broker ([`EmbeddedBroker`]): who may connect (username + hub
 //! token, asked of the hub through [`Authenticator`]) and which topics each connection may use
 //! ([`topics`]: a person subscribes only to their own inbox and publishes only to their own
-//! phone → hub topics).
+//! phone → hub topics). The same rules on an external Mosquitto are kept by [`dynsec`], which
+//! provisions its dynamic-security plugin from the hub's logins. [`phone`] is the phone
+//! simulator (`scaan phone`), and [`fixtures`] (feature `fixtures`) starts a real Mosquitto for
+//! tests and benchmarks.
 //!
 //! # Why rumqttd behind a gate
 //!
@@ -33,8 +36,12 @@
 //! accepted.
 
 mod broker;
+pub mod dynsec;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod gate;
 pub mod link;
+pub mod phone;
 pub mod topics;
 
 pub use broker::EmbeddedBroker;

@@ -43,6 +43,11 @@ pub fn inbox(user: Uuid) -> String {
     format!("{PREFIX}{user}/inbox")
 }
 
+/// `scaan/v1/staff/+/inbox`: every person's inbox, which only the hub may publish to.
+pub fn every_inbox() -> String {
+    format!("{PREFIX}+/inbox")
+}
+
 /// `scaan/v1/staff/{user}/{kind}` (phone → hub).
 pub fn phone_topic(user: Uuid, kind: PhoneTopic) -> String {
     format!("{PREFIX}{user}/{}", kind.as_str())

@@ -1,4 +1,5 @@
-//! `scaan`: runs the hub (`scaan serve`) and manages accounts (`scaan user add`).
+//! `scaan`: runs the hub (`scaan serve`), manages accounts (`scaan user add`), and plays a phone
+//! (`scaan phone …`, the demo client).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,6 +35,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Plays a staff member's phone: logs in, listens to the inbox, sends check-ins, locations and SOS.
+    Phone {
+        #[command(subcommand)]
+        command: scaan_mobile_bridge::phone::Command,
     },
 }
 
@@ -87,6 +93,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { overrides } => serve(Config::load(cli.config.as_deref(), &overrides)?).await,
+        Command::Phone { command } => command.run().await,
         Command::User {
             command:
                 UserCommand::Add {

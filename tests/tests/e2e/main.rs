@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cap_import;
 mod console;
+mod external_broker;
 mod harness;
 mod headcounts;
 mod mqtt;
