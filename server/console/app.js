@@ -5,7 +5,8 @@ import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
 import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
 import { sosPanel } from "./sos.js";
-import { reportsPanel, advisoriesPanel } from "./boards.js";
+import { reportsPanel, awaitsTriage } from "./reports.js";
+import { advisoriesPanel } from "./advisories.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,10 @@ const state = {
   // null: the hub does not offer it (404); the panel says so.
   reports: new Map(),
   advisories: new Map(),
+  // Trips waiting for clearance.
+  trips: new Map(),
+  // Incident category code → label, from the hub's taxonomy.
+  categories: null,
   staff: null,
   selected: null,
   link: "connecting",
@@ -71,6 +76,9 @@ function render() {
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
   $("count-reports").textContent = state.reports ? state.reports.size : "–";
+  const waiting = state.trips ? state.trips.size : 0;
+  $("count-trips").textContent = waiting;
+  $("count-trips").hidden = !waiting;
 }
 
 function drawMap() {
@@ -171,13 +179,26 @@ function apply(envelope) {
       break;
     case "report":
       if (!state.reports) break;
-      if (envelope.report.status === "new") state.reports.set(envelope.report.id, envelope.report);
-      else state.reports.delete(envelope.report.id);
+      if (awaitsTriage(envelope.report)) {
+        if (!state.reports.has(envelope.report.id)) toast(`New incident report from ${envelope.report.reporter}`);
+        state.reports.set(envelope.report.id, envelope.report);
+      } else {
+        state.reports.delete(envelope.report.id);
+      }
       ctx.changed("reports");
       break;
-    case "advisory":
+    case "advisory": {
       if (!state.advisories) break;
-      state.advisories.set(envelope.advisory.country, envelope.advisory);
+      const known = state.advisories.get(envelope.advisory.country);
+      if (!known || known.revision <= envelope.advisory.revision) state.advisories.set(envelope.advisory.country, envelope.advisory);
+      panels.advisories.advisoryChanged(envelope.advisory);
+      ctx.changed("advisories");
+      break;
+    }
+    case "trip":
+      if (!state.trips) break;
+      if (envelope.trip.status === "pending_clearance") state.trips.set(envelope.trip.id, envelope.trip);
+      else state.trips.delete(envelope.trip.id);
       ctx.changed("advisories");
       break;
     default:
@@ -198,13 +219,16 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [alerts, open, acknowledged, reports, advisories, staff] = await Promise.all([
+    const [alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
       call("GET", "/api/v1/alerts?active=true&limit=500"),
       call("GET", "/api/v1/sos?status=open&limit=500"),
       call("GET", "/api/v1/sos?status=acknowledged&limit=500"),
-      optional("/api/v1/reports?status=new"),
+      optional("/api/v1/reports?status=new&limit=500"),
+      optional("/api/v1/reports?status=confirmed&limit=500"),
       optional("/api/v1/advisories"),
+      optional("/api/v1/trips?status=pending_clearance&limit=500"),
       optional("/api/v1/staff/positions"),
+      state.categories ? null : optional("/api/v1/taxonomy/incidents"),
     ]);
     const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
@@ -212,8 +236,10 @@ async function resync() {
       state.alerts.set(selected.id, await call("GET", `/api/v1/alerts/${selected.id}`).catch(() => selected));
     }
     state.sos = new Map([...open, ...acknowledged].map((s) => [s.id, s]));
-    state.reports = reports && new Map(reports.map((r) => [r.id, r]));
+    state.reports = fresh && new Map([...fresh, ...(confirmed || []).filter(awaitsTriage)].map((r) => [r.id, r]));
     state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
+    state.trips = trips && new Map(trips.map((t) => [t.id, t]));
+    if (taxonomy) state.categories = new Map(taxonomy.categories.map((c) => [c.code, c.label]));
     state.staff = staff;
     $("legend-staff").hidden = !staff;
     const missed = replay;

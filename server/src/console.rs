@@ -44,7 +44,8 @@ static ASSETS: &[Asset] = &[
     asset!("map.js", JS),
     asset!("alerts.js", JS),
     asset!("sos.js", JS),
-    asset!("boards.js", JS),
+    asset!("reports.js", JS),
+    asset!("advisories.js", JS),
     asset!("format.js", JS),
     asset!("zones.js", JS),
 ];
