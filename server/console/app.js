@@ -69,7 +69,10 @@ function render() {
   if (parts.has("alerts")) panels.alerts.render();
   if (parts.has("sos")) panels.sos.render();
   if (parts.has("reports")) panels.reports.render();
-  if (parts.has("advisories")) panels.advisories.render();
+  if (parts.has("advisories")) {
+    panels.advisories.render();
+    map.shadeCountries(new Map([...(state.advisories || new Map()).values()].map((a) => [a.country, a.risk_level])));
+  }
   if (parts.has("compose")) panels.composer.render();
   if (parts.has("map") || parts.has("alerts") || parts.has("sos") || parts.has("reports") || parts.has("staff")) drawMap();
   $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
@@ -306,7 +309,7 @@ async function start(saved) {
   $("console").hidden = false;
   if (!map) {
     map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
-    map.loadBaseMap("/console/countries.topojson").catch((e) => toast(`Base map: ${e.message}`, "error"));
+    map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });
     $("zoom-world").addEventListener("click", () => map.fit([-130, -45, 160, 65], 0));

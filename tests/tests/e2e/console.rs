@@ -570,6 +570,12 @@ async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
         "the edited advisory on the board",
     )
     .await;
+    // The map shades DR Congo by its new level.
+    assert_eq!(
+        page.eval("document.querySelector('.countries path[data-iso=\"CD\"]').getAttribute('class')")
+            .await,
+        "risk-4"
+    );
     let envelope = phone.expect("advisory").await;
     assert_eq!(
         (
@@ -657,6 +663,9 @@ async fn the_console_is_served_from_the_binary(backend: Backend) {
         ("/console/app.js", "text/javascript; charset=utf-8"),
         ("/console/style.css", "text/css; charset=utf-8"),
         ("/console/countries.topojson", "application/json"),
+        ("/console/reports.js", "text/javascript; charset=utf-8"),
+        ("/console/advisories.js", "text/javascript; charset=utf-8"),
+        ("/console/country-codes.json", "application/json"),
     ] {
         let response = hub.http.get(format!("{}{path}", hub.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -672,6 +681,9 @@ async fn the_console_is_served_from_the_binary(backend: Backend) {
             .unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
     }
+    // Which country each shape of the base map is, for shading countries by advisory.
+    let (status, codes) = hub.call("GET", "/console/country-codes.json", None, None).await;
+    assert_eq!((status, codes["180"].as_str()), (StatusCode::OK, Some("CD")));
     let (status, body) = hub.call("GET", "/console/nothing.js", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
