@@ -105,7 +105,8 @@ function drawMap() {
     lines.push({ points: s.trail.map((p) => [p.lon, p.lat]), cls: "trail" });
   }
   for (const r of (state.reports || new Map()).values()) {
-    if (r.position) markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${r.category}: ${r.description}` });
+    const category = (state.categories && state.categories.get(r.category)) || r.category;
+    markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${category} (${r.reporter}): ${r.description}` });
   }
   for (const p of state.staff || []) {
     markers.push({ id: p.staff_id, kind: "staff", lon: p.position.lon, lat: p.position.lat,

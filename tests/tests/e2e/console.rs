@@ -615,6 +615,9 @@ async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
     )
     .await;
     if screenshots {
+        // Far enough out to see DR Congo shaded by its advisory.
+        page.click("#zoom-world").await;
+        page.click("#zoom-in").await;
         page.screenshot("console-advisories").await;
     }
     // Approving needs a note.
