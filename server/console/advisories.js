@@ -195,6 +195,12 @@ export function advisoriesPanel(ctx, root) {
           h("tbody", {}, list.flatMap(rows)))
         : h("p", { class: "empty" }, "No advisories yet."));
     },
+    /** Closes the form and the histories (at logout). */
+    forget() {
+      histories.clear();
+      basis = null;
+      form.hidden = true;
+    },
     /** A live `advisory` envelope: an open history gains the new version. */
     advisoryChanged(advisory) {
       if (histories.has(advisory.country)) openHistory(advisory.country);

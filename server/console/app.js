@@ -282,7 +282,15 @@ function showLogin(message) {
   if (stream) stream.close();
   stream = null;
   clearInterval(staffTimer);
-  if (panels) panels.sos.silence();
+  if (panels) {
+    panels.sos.silence();
+    panels.advisories.forget();
+  }
+  // The next officer on this screen may see less (other countries, no restricted reports):
+  // nothing of this session stays on the page.
+  Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), sos: new Map(), reports: new Map(),
+    advisories: new Map(), trips: new Map(), staff: null, selected: null });
+  ctx.changed("alerts", "sos", "reports", "advisories", "staff");
   session.clear();
   useToken(null);
   $("console").hidden = true;

@@ -416,14 +416,12 @@ async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
         page.eval("document.getElementById('count-reports').textContent").await,
         "1"
     );
-    // The category's label comes from the hub's taxonomy.
-    assert_eq!(
-        page.eval(&format!(
-            "document.querySelector('[data-report=\"{first}\"] .pill.report').textContent"
-        ))
-        .await,
-        "Crossfire"
-    );
+    // The category's label comes from the hub's taxonomy (fetched with the first snapshot).
+    page.wait_for(
+        &format!("document.querySelector('[data-report=\"{first}\"] .pill.report').textContent === 'Crossfire'"),
+        "the category's label",
+    )
+    .await;
     // A second report of the same shooting, and a restricted one.
     let (_, second) = hub
         .post(
@@ -651,6 +649,29 @@ async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
             Some("Cleared with the Beni convoy plan")
         )
     );
+
+    // A security officer for Uganda, on the same screen after a logout: the DR Congo report is
+    // not theirs to triage, and the advisory there is theirs to read, not to edit.
+    hub.account("kampala.officer", Role::SecurityOfficer, &["UG"], None)
+        .await;
+    page.click("#logout").await;
+    page.wait_for("!document.getElementById('login').hidden", "the logout")
+        .await;
+    log_in(&page, &hub, "kampala.officer", false).await;
+    page.click("#tab-advisories").await;
+    page.wait_for(
+        "!!document.querySelector('[data-advisory=\"CD\"] button.history') \
+         && document.getElementById('who').textContent.includes('kampala.officer')",
+        "the advisory board of the new session",
+    )
+    .await;
+    assert_eq!(
+        page.eval("[!!document.querySelector('[data-advisory=\"CD\"] button.edit'), document.getElementById('count-reports').textContent, !!document.getElementById('report-list')]")
+            .await,
+        json!([false, "0", false])
+    );
+    page.click("#a-new").await;
+    assert_eq!(page.eval("document.getElementById('a-country').value").await, "UG");
 
     let errors = browser.errors();
     assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
