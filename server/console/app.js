@@ -5,7 +5,8 @@ import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
 import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
 import { sosPanel } from "./sos.js";
-import { reportsPanel, advisoriesPanel } from "./boards.js";
+import { reportsPanel, awaitsTriage } from "./reports.js";
+import { advisoriesPanel } from "./advisories.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,10 @@ const state = {
   // null: the hub does not offer it (404); the panel says so.
   reports: new Map(),
   advisories: new Map(),
+  // Trips waiting for clearance.
+  trips: new Map(),
+  // Incident category code → label, from the hub's taxonomy.
+  categories: null,
   staff: null,
   selected: null,
   link: "connecting",
@@ -64,13 +69,19 @@ function render() {
   if (parts.has("alerts")) panels.alerts.render();
   if (parts.has("sos")) panels.sos.render();
   if (parts.has("reports")) panels.reports.render();
-  if (parts.has("advisories")) panels.advisories.render();
+  if (parts.has("advisories")) {
+    panels.advisories.render();
+    map.shadeCountries(new Map([...(state.advisories || new Map()).values()].map((a) => [a.country, a.risk_level])));
+  }
   if (parts.has("compose")) panels.composer.render();
   if (parts.has("map") || parts.has("alerts") || parts.has("sos") || parts.has("reports") || parts.has("staff")) drawMap();
   $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
   $("count-reports").textContent = state.reports ? state.reports.size : "–";
+  const waiting = state.trips ? state.trips.size : 0;
+  $("count-trips").textContent = waiting;
+  $("count-trips").hidden = !waiting;
 }
 
 function drawMap() {
@@ -94,7 +105,8 @@ function drawMap() {
     lines.push({ points: s.trail.map((p) => [p.lon, p.lat]), cls: "trail" });
   }
   for (const r of (state.reports || new Map()).values()) {
-    if (r.position) markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${r.category}: ${r.description}` });
+    const category = (state.categories && state.categories.get(r.category)) || r.category;
+    markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${category} (${r.reporter}): ${r.description}` });
   }
   for (const p of state.staff || []) {
     markers.push({ id: p.staff_id, kind: "staff", lon: p.position.lon, lat: p.position.lat,
@@ -171,13 +183,26 @@ function apply(envelope) {
       break;
     case "report":
       if (!state.reports) break;
-      if (envelope.report.status === "new") state.reports.set(envelope.report.id, envelope.report);
-      else state.reports.delete(envelope.report.id);
+      if (awaitsTriage(envelope.report)) {
+        if (!state.reports.has(envelope.report.id)) toast(`New incident report from ${envelope.report.reporter}`);
+        state.reports.set(envelope.report.id, envelope.report);
+      } else {
+        state.reports.delete(envelope.report.id);
+      }
       ctx.changed("reports");
       break;
-    case "advisory":
+    case "advisory": {
       if (!state.advisories) break;
-      state.advisories.set(envelope.advisory.country, envelope.advisory);
+      const known = state.advisories.get(envelope.advisory.country);
+      if (!known || known.revision <= envelope.advisory.revision) state.advisories.set(envelope.advisory.country, envelope.advisory);
+      panels.advisories.advisoryChanged(envelope.advisory);
+      ctx.changed("advisories");
+      break;
+    }
+    case "trip":
+      if (!state.trips) break;
+      if (envelope.trip.status === "pending_clearance") state.trips.set(envelope.trip.id, envelope.trip);
+      else state.trips.delete(envelope.trip.id);
       ctx.changed("advisories");
       break;
     default:
@@ -198,13 +223,16 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [alerts, open, acknowledged, reports, advisories, staff] = await Promise.all([
+    const [alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
       call("GET", "/api/v1/alerts?active=true&limit=500"),
       call("GET", "/api/v1/sos?status=open&limit=500"),
       call("GET", "/api/v1/sos?status=acknowledged&limit=500"),
-      optional("/api/v1/reports?status=new"),
+      optional("/api/v1/reports?status=new&limit=500"),
+      optional("/api/v1/reports?status=confirmed&limit=500"),
       optional("/api/v1/advisories"),
+      optional("/api/v1/trips?status=pending_clearance&limit=500"),
       optional("/api/v1/staff/positions"),
+      state.categories ? null : optional("/api/v1/taxonomy/incidents"),
     ]);
     const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
@@ -212,8 +240,10 @@ async function resync() {
       state.alerts.set(selected.id, await call("GET", `/api/v1/alerts/${selected.id}`).catch(() => selected));
     }
     state.sos = new Map([...open, ...acknowledged].map((s) => [s.id, s]));
-    state.reports = reports && new Map(reports.map((r) => [r.id, r]));
+    state.reports = fresh && new Map([...fresh, ...(confirmed || []).filter(awaitsTriage)].map((r) => [r.id, r]));
     state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
+    state.trips = trips && new Map(trips.map((t) => [t.id, t]));
+    if (taxonomy) state.categories = new Map(taxonomy.categories.map((c) => [c.code, c.label]));
     state.staff = staff;
     $("legend-staff").hidden = !staff;
     const missed = replay;
@@ -252,7 +282,15 @@ function showLogin(message) {
   if (stream) stream.close();
   stream = null;
   clearInterval(staffTimer);
-  if (panels) panels.sos.silence();
+  if (panels) {
+    panels.sos.silence();
+    panels.advisories.forget();
+  }
+  // The next officer on this screen may see less (other countries, no restricted reports):
+  // nothing of this session stays on the page.
+  Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), sos: new Map(), reports: new Map(),
+    advisories: new Map(), trips: new Map(), staff: null, selected: null });
+  ctx.changed("alerts", "sos", "reports", "advisories", "staff");
   session.clear();
   useToken(null);
   $("console").hidden = true;
@@ -280,7 +318,7 @@ async function start(saved) {
   $("console").hidden = false;
   if (!map) {
     map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
-    map.loadBaseMap("/console/countries.topojson").catch((e) => toast(`Base map: ${e.message}`, "error"));
+    map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });
     $("zoom-world").addEventListener("click", () => map.fit([-130, -45, 160, 65], 0));

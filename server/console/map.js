@@ -166,19 +166,35 @@ export class MapView {
     new ResizeObserver(() => this.resized()).observe(host);
   }
 
-  async loadBaseMap(url) {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`base map: HTTP ${response.status}`);
-    const countries = decodeCountries(await response.json());
+  /** Draws the countries of a TopoJSON base map; `codesUrl` names each shape's ISO code, so
+   *  that countries can be shaded by code. */
+  async loadBaseMap(url, codesUrl) {
+    const fetchJson = async (u) => {
+      const response = await fetch(u);
+      if (!response.ok) throw new Error(`base map: HTTP ${response.status}`);
+      return response.json();
+    };
+    const [topology, codes] = await Promise.all([fetchJson(url), fetchJson(codesUrl)]);
     const fragment = document.createDocumentFragment();
-    for (const c of countries) {
-      const path = svg("path", { d: c.d, "data-country": c.id, "vector-effect": "non-scaling-stroke" });
+    for (const c of decodeCountries(topology)) {
+      const path = svg("path", { d: c.d, "data-country": c.id, "data-iso": codes[c.id || c.name], "vector-effect": "non-scaling-stroke" });
       const title = svg("title");
       title.textContent = c.name;
       path.append(title);
       fragment.append(path);
     }
     this.countries.replaceChildren(fragment);
+    this.shadeCountries(this.shades || new Map());
+  }
+
+  /** Shades countries by level (ISO code → 1…5, as advisories' risk levels); others are plain. */
+  shadeCountries(levels) {
+    this.shades = levels;
+    for (const path of this.countries.children) {
+      const level = levels.get(path.dataset.iso);
+      if (level) path.setAttribute("class", `risk-${level}`);
+      else path.removeAttribute("class");
+    }
   }
 
   size() {

@@ -44,7 +44,8 @@ static ASSETS: &[Asset] = &[
     asset!("map.js", JS),
     asset!("alerts.js", JS),
     asset!("sos.js", JS),
-    asset!("boards.js", JS),
+    asset!("reports.js", JS),
+    asset!("advisories.js", JS),
     asset!("format.js", JS),
     asset!("zones.js", JS),
 ];
@@ -61,19 +62,31 @@ pub fn router() -> Router<Arc<Hub>> {
         )
 }
 
+/// The files made by the hub rather than kept in `console/`: the base map, and which country
+/// (ISO alpha-2) each of its shapes is.
+fn generated() -> [Asset; 2] {
+    [
+        Asset {
+            name: "countries.topojson",
+            content_type: "application/json",
+            body: crate::countries::topojson(),
+        },
+        Asset {
+            name: "country-codes.json",
+            content_type: "application/json",
+            body: crate::countries::feature_codes_json(),
+        },
+    ]
+}
+
 fn serve(name: &str, headers: &HeaderMap) -> Response {
-    let map = Asset {
-        name: "countries.topojson",
-        content_type: "application/json",
-        body: crate::countries::topojson(),
-    };
-    let found = ASSETS
+    let generated = generated();
+    let Some((index, asset)) = ASSETS
         .iter()
+        .chain(&generated)
         .enumerate()
         .find(|(_, a)| a.name == name)
-        .map(|(i, a)| (a, i))
-        .or((name == map.name).then_some((&map, ASSETS.len())));
-    let Some((asset, index)) = found else {
+    else {
         return ApiError::NotFound("console file").into_response();
     };
     let tag = &entity_tags()[index];
@@ -94,16 +107,15 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     (common, content_type, asset.body).into_response()
 }
 
-/// The ETag of every asset, then of the base map, hashed once at first use.
+/// The ETag of every asset, then of the generated files, hashed once at first use.
 fn entity_tags() -> &'static [String] {
     static TAGS: OnceLock<Vec<String>> = OnceLock::new();
     TAGS.get_or_init(|| {
         ASSETS
             .iter()
-            .map(|a| a.body)
-            .chain([crate::countries::topojson()])
-            .map(|body| {
-                let digest = Sha256::digest(body);
+            .chain(&generated())
+            .map(|asset| {
+                let digest = Sha256::digest(asset.body);
                 let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
                 format!("\"{hex}\"")
             })

@@ -15,7 +15,7 @@
 //! twice, 360° apart, and Antarctica's coast, which runs once round the globe, is closed along
 //! the South Pole. Alert circles get the same treatment.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::PI;
 use std::sync::OnceLock;
 
@@ -31,6 +31,30 @@ static TOPOJSON: &[u8] = include_bytes!("../data/countries-50m.json");
 /// The embedded TopoJSON, byte for byte, for clients that draw their own base map.
 pub fn topojson() -> &'static [u8] {
     TOPOJSON
+}
+
+/// The alpha-2 code of each feature of the embedded TopoJSON, as a JSON object keyed by the
+/// feature's id (its name when it has none), for clients that draw the TopoJSON and colour
+/// countries by code. The one feature that spans two codes (Australia's Indian Ocean
+/// Territories) is left out.
+pub fn feature_codes_json() -> &'static [u8] {
+    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let codes: BTreeMap<String, &str> = embedded_topology()
+            .objects
+            .countries
+            .geometries
+            .into_iter()
+            .filter_map(|feature| {
+                let code = match feature.id.as_deref() {
+                    Some(id) => numeric_alpha2(id)?,
+                    None => unnumbered_alpha2(&feature.properties.name)?,
+                };
+                Some((feature.id.unwrap_or(feature.properties.name), code))
+            })
+            .collect();
+        serde_json::to_vec(&codes).expect("a map of strings serialises")
+    })
 }
 
 /// Country boundaries, decoded once from the shipped TopoJSON.
@@ -239,16 +263,24 @@ fn across_antimeridian(polygon: Polygon) -> Vec<Polygon> {
 /// The alpha-2 code of one polygon of a Natural Earth feature.
 fn alpha2(id: Option<&str>, name: &str, bbox: Rect) -> Option<&'static str> {
     match id {
-        Some(id) => {
-            let numeric: u16 = id.parse().ok()?;
-            let at = ISO_NUMERIC.binary_search_by_key(&numeric, |&(n, _)| n).ok()?;
-            Some(ISO_NUMERIC[at].1)
-        }
+        Some(id) => numeric_alpha2(id),
         // One feature, two ISO countries 900 km apart: the Cocos (Keeling) Islands near 97° E
         // and Christmas Island near 106° E.
         None if name == "Indian Ocean Ter." => Some(if bbox.min().x < 100.0 { "CC" } else { "CX" }),
-        None => UNNUMBERED.iter().find(|&&(n, _)| n == name).map(|&(_, code)| code),
+        None => unnumbered_alpha2(name),
     }
+}
+
+/// The alpha-2 code of a zero-padded ISO 3166-1 numeric code.
+fn numeric_alpha2(id: &str) -> Option<&'static str> {
+    let numeric: u16 = id.parse().ok()?;
+    let at = ISO_NUMERIC.binary_search_by_key(&numeric, |&(n, _)| n).ok()?;
+    Some(ISO_NUMERIC[at].1)
+}
+
+/// The code of a feature Natural Earth draws without an ISO numeric id, by its name.
+fn unnumbered_alpha2(name: &str) -> Option<&'static str> {
+    UNNUMBERED.iter().find(|&&(n, _)| n == name).map(|&(_, code)| code)
 }
 
 /// Features that Natural Earth draws without an ISO numeric id, by name (see the module comment).
@@ -517,5 +549,24 @@ mod tests {
     #[test]
     fn the_numeric_table_is_sorted() {
         assert!(ISO_NUMERIC.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn every_feature_but_one_has_its_code_for_the_console() {
+        let codes: BTreeMap<String, String> =
+            serde_json::from_slice(feature_codes_json()).expect("the codes are a JSON object");
+        let uncoded: Vec<String> = embedded_topology()
+            .objects
+            .countries
+            .geometries
+            .into_iter()
+            .map(|feature| feature.id.unwrap_or(feature.properties.name))
+            .filter(|key| !codes.contains_key(key))
+            .collect();
+        assert_eq!(uncoded, ["Indian Ocean Ter."]);
+        assert_eq!(codes["180"], "CD");
+        assert_eq!(codes["800"], "UG");
+        assert_eq!(codes["Kosovo"], "XK");
+        assert_eq!(codes["Somaliland"], "SO");
     }
 }

@@ -2,14 +2,17 @@
 //! appearing live, drawing and sending an alert, a phone's check-in moving the headcount, an
 //! SOS raising the alarm until acknowledged, the stream coming back after a hub restart; no
 //! JavaScript error along the way. The SQLite run writes the screenshots in `docs/screenshots/`.
-//! Also: serving the console's files, and the staff positions its map shows.
+//! Also: triaging incident reports and promoting one to an alert, editing a country advisory
+//! and reading its history, clearing a trip; serving the console's files, and the staff
+//! positions its map shows.
 
 use crate::browser::{Browser, Page};
 use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
 use crate::on_both_backends;
+use chrono::Utc;
 use reqwest::StatusCode;
 use scaan_schemas::Role;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const BENI: (f64, f64) = (0.4911, 29.4731);
@@ -17,6 +20,7 @@ const KAMPALA: (f64, f64) = (0.3476, 32.5825);
 
 on_both_backends!(
     the_console_follows_and_acts_on_events_live,
+    the_console_triages_reports_and_keeps_advisories,
     the_console_is_served_from_the_binary,
     officers_see_staff_positions_of_their_countries,
 );
@@ -365,6 +369,317 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     hub.stop().await;
 }
 
+fn report(category: &str, description: &str, (lat, lon): (f64, f64)) -> Value {
+    json!({"category": category, "description": description, "position": {"lat": lat, "lon": lon}})
+}
+
+async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
+    let screenshots = matches!(backend, Backend::Sqlite);
+    let hub = TestHub::start(backend).await;
+    let admin = hub.account("admin", Role::Admin, &[], None).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let jean = hub.account("jean", Role::Staff, &[], Some(KAMPALA)).await;
+    let (status, _) = hub
+        .call(
+            "PUT",
+            &format!("/api/v1/users/{}/sensitive-access", watch.user.id),
+            Some(&admin.token),
+            Some(json!({"granted": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+    log_in(&page, &hub, "manila.watch", false).await;
+
+    // A staff member's report shows in the queue and on the map within 2 s.
+    let (status, first) = hub
+        .post(
+            "/api/v1/reports",
+            &amani,
+            report("crossfire", "Gunfire between two armed groups at the market", BENI),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first = first["id"].as_str().unwrap().to_owned();
+    let shown = Instant::now();
+    page.wait_within(
+        &format!("!!document.querySelector('[data-report=\"{first}\"]') && !!document.querySelector('.marker.report[data-id=\"{first}\"]')"),
+        "the report in the queue and on the map",
+        Duration::from_secs(2),
+    )
+    .await;
+    let latency = shown.elapsed();
+    assert!(latency < Duration::from_secs(2), "took {latency:?}");
+    assert_eq!(
+        page.eval("document.getElementById('count-reports').textContent").await,
+        "1"
+    );
+    // The category's label comes from the hub's taxonomy (fetched with the first snapshot).
+    page.wait_for(
+        &format!("document.querySelector('[data-report=\"{first}\"] .pill.report').textContent === 'Crossfire'"),
+        "the category's label",
+    )
+    .await;
+    // A second report of the same shooting, and a restricted one.
+    let (_, second) = hub
+        .post(
+            "/api/v1/reports",
+            &jean,
+            report("shooting", "Shots heard near the market in Beni", (0.4921, 29.4741)),
+        )
+        .await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    let (_, restricted) = hub
+        .post(
+            "/api/v1/reports",
+            &amani,
+            report("sexual_violence", "A colleague was assaulted", BENI),
+        )
+        .await;
+    let restricted = restricted["id"].as_str().unwrap().to_owned();
+    page.click("#tab-reports").await;
+    page.wait_for(
+        &format!("document.querySelectorAll('#report-list > li').length === 3 && !!document.querySelector('[data-report=\"{restricted}\"] .pill.restricted')"),
+        "three reports, the restricted one marked",
+    )
+    .await;
+
+    // Confirm the first with a note: it stays in the queue, confirmed, until promoted.
+    page.type_into(
+        &format!("[data-report=\"{first}\"] .triage-note"),
+        "Confirmed by the Beni field office",
+    )
+    .await;
+    page.click(&format!("[data-report=\"{first}\"] button.confirm")).await;
+    page.wait_for(
+        &format!("!!document.querySelector('[data-report=\"{first}\"] .pill.confirmed')"),
+        "the report confirmed",
+    )
+    .await;
+    let (_, confirmed) = hub.get(&format!("/api/v1/reports/{first}"), &watch).await;
+    assert_eq!(
+        (
+            confirmed["status"].as_str(),
+            confirmed["triage_note"].as_str(),
+            confirmed["triaged_by"].as_str()
+        ),
+        (
+            Some("confirmed"),
+            Some("Confirmed by the Beni field office"),
+            Some("manila.watch")
+        )
+    );
+    // The second repeats it: merge it into the first.
+    page.eval(&format!(
+        "(s => {{ s.value = '{first}'; s.dispatchEvent(new Event('change')); }})(document.querySelector('[data-report=\"{second}\"] .merge-into'))"
+    ))
+    .await;
+    page.click(&format!("[data-report=\"{second}\"] button.merge")).await;
+    page.wait_for(
+        &format!("!document.querySelector('[data-report=\"{second}\"]')"),
+        "the merged report to leave the queue",
+    )
+    .await;
+    let (_, merged) = hub.get(&format!("/api/v1/reports/{second}"), &watch).await;
+    assert_eq!(
+        (merged["status"].as_str(), merged["merged_into"].as_str()),
+        (Some("merged"), Some(first.as_str()))
+    );
+    page.click(&format!("[data-report=\"{first}\"] button.locate")).await;
+    if screenshots {
+        page.screenshot("console-reports").await;
+    }
+
+    // Promote it: the hub fills in the alert, which shows in the alert list.
+    page.click(&format!("[data-report=\"{first}\"] button.promote")).await;
+    page.wait_for(
+        &format!(
+            "!document.querySelector('[data-report=\"{first}\"]') && !document.getElementById('panel-alerts').hidden"
+        ),
+        "the promoted report to leave the queue for the alert",
+    )
+    .await;
+    let (_, promoted) = hub.get(&format!("/api/v1/reports/{first}"), &watch).await;
+    let alert_id = promoted["alert_id"]
+        .as_str()
+        .expect("the report names its alert")
+        .to_owned();
+    // The console opens the sent alert (to update it if need be); back to the list, it is there.
+    page.wait_for(
+        "document.querySelector('#panel-alerts h2.headline')?.textContent === 'Crossfire reported'",
+        "the promoted alert's detail",
+    )
+    .await;
+    page.click("#panel-alerts button.back").await;
+    page.wait_for(
+        &format!("!!document.querySelector('[data-alert=\"{alert_id}\"]') && !!document.querySelector('path.area[data-id=\"{alert_id}\"]')"),
+        "the promoted alert in the list and on the map",
+    )
+    .await;
+    let (_, alert) = hub.get(&format!("/api/v1/alerts/{alert_id}"), &watch).await;
+    assert_eq!(
+        (
+            alert["headline"].as_str(),
+            alert["certainty"].as_str(),
+            alert["recipients"].as_u64()
+        ),
+        (Some("Crossfire reported"), Some("observed"), Some(1)),
+        "{alert}"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('count-reports').textContent").await,
+        "1"
+    );
+
+    // The advisories board: an advisory for DR Congo, edited from the page.
+    let (status, _) = hub
+        .call(
+            "PUT",
+            "/api/v1/advisories/CD",
+            Some(&watch.token),
+            Some(json!({"risk_level": 2, "summary": "Exercise caution in North Kivu."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    page.click("#tab-advisories").await;
+    page.wait_for(
+        "!!document.querySelector('[data-advisory=\"CD\"] .risk-2')",
+        "the advisory on the board, live",
+    )
+    .await;
+    let mut phone = hub.stream(&amani).await;
+    page.click("[data-advisory=\"CD\"] button.edit").await;
+    page.eval(
+        "(s => { s.value = '4'; s.dispatchEvent(new Event('change')); })(document.getElementById('a-risk')); \
+         document.getElementById('a-summary').value = ''",
+    )
+    .await;
+    page.type_into(
+        "#a-summary",
+        "Armed clashes around Beni: essential travel only, with clearance.",
+    )
+    .await;
+    page.type_into("#a-curfew", "18:00–06:00 in Beni").await;
+    page.click("#a-save").await;
+    page.wait_for(
+        "!!document.querySelector('[data-advisory=\"CD\"] .risk-4') && document.getElementById('advisory-form').hidden",
+        "the edited advisory on the board",
+    )
+    .await;
+    // The map shades DR Congo by its new level.
+    assert_eq!(
+        page.eval("document.querySelector('.countries path[data-iso=\"CD\"]').getAttribute('class')")
+            .await,
+        "risk-4"
+    );
+    let envelope = phone.expect("advisory").await;
+    assert_eq!(
+        (
+            envelope["advisory"]["risk_level"].as_u64(),
+            envelope["advisory"]["revision"].as_u64(),
+            envelope["advisory"]["curfew"].as_str(),
+            envelope["advisory"]["updated_by"].as_str()
+        ),
+        (Some(4), Some(2), Some("18:00–06:00 in Beni"), Some("manila.watch"))
+    );
+    page.click("[data-advisory=\"CD\"] button.history").await;
+    let versions = page
+        .wait_for(
+            "(l => l.length === 2 && [...l].map(v => v.querySelector('.risk').textContent))(document.querySelectorAll('[data-history=\"CD\"] li'))",
+            "both versions in the history",
+        )
+        .await;
+    assert_eq!(versions, json!(["4 High", "2 Moderate"]));
+
+    // DR Congo is now at level 4: a trip there waits for clearance, and shows up live.
+    let depart = Utc::now() + chrono::Duration::days(2);
+    let (status, plan) = hub
+        .post(
+            "/api/v1/trips",
+            &jean,
+            json!({"destination": {"country": "CD", "city": "Beni", "lat": BENI.0, "lon": BENI.1},
+                   "depart_at": depart.to_rfc3339(),
+                   "return_at": (depart + chrono::Duration::days(5)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{plan}");
+    assert_eq!(plan["trip"]["status"], "pending_clearance");
+    let trip = plan["trip"]["id"].as_str().unwrap().to_owned();
+    page.wait_for(
+        &format!("!!document.querySelector('[data-trip=\"{trip}\"]') && document.getElementById('count-trips').textContent === '1'"),
+        "the trip waiting for clearance",
+    )
+    .await;
+    if screenshots {
+        // Far enough out to see DR Congo shaded by its advisory.
+        page.click("#zoom-world").await;
+        page.click("#zoom-in").await;
+        page.screenshot("console-advisories").await;
+    }
+    // Approving needs a note.
+    page.click(&format!("[data-trip=\"{trip}\"] button.approve")).await;
+    page.wait_for(
+        &format!("!!document.querySelector('[data-trip=\"{trip}\"] .message.error')"),
+        "the note asked for",
+    )
+    .await;
+    page.type_into(
+        &format!("[data-trip=\"{trip}\"] input"),
+        "Cleared with the Beni convoy plan",
+    )
+    .await;
+    page.click(&format!("[data-trip=\"{trip}\"] button.approve")).await;
+    page.wait_for(
+        &format!("!document.querySelector('[data-trip=\"{trip}\"]') && document.getElementById('count-trips').hidden"),
+        "the approved trip to leave the list",
+    )
+    .await;
+    let (_, cleared) = hub.get(&format!("/api/v1/trips/{trip}"), &watch).await;
+    assert_eq!(
+        (
+            cleared["status"].as_str(),
+            cleared["cleared_by"].as_str(),
+            cleared["clearance_note"].as_str()
+        ),
+        (
+            Some("approved"),
+            Some("manila.watch"),
+            Some("Cleared with the Beni convoy plan")
+        )
+    );
+
+    // A security officer for Uganda, on the same screen after a logout: the DR Congo report is
+    // not theirs to triage, and the advisory there is theirs to read, not to edit.
+    hub.account("kampala.officer", Role::SecurityOfficer, &["UG"], None)
+        .await;
+    page.click("#logout").await;
+    page.wait_for("!document.getElementById('login').hidden", "the logout")
+        .await;
+    log_in(&page, &hub, "kampala.officer", false).await;
+    page.click("#tab-advisories").await;
+    page.wait_for(
+        "!!document.querySelector('[data-advisory=\"CD\"] button.history') \
+         && document.getElementById('who').textContent.includes('kampala.officer')",
+        "the advisory board of the new session",
+    )
+    .await;
+    assert_eq!(
+        page.eval("[!!document.querySelector('[data-advisory=\"CD\"] button.edit'), document.getElementById('count-reports').textContent, !!document.getElementById('report-list')]")
+            .await,
+        json!([false, "0", false])
+    );
+    page.click("#a-new").await;
+    assert_eq!(page.eval("document.getElementById('a-country').value").await, "UG");
+
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    drop(page);
+    drop(browser);
+    hub.stop().await;
+}
+
 async fn the_console_is_served_from_the_binary(backend: Backend) {
     let hub = TestHub::start(backend).await;
     for (path, content_type) in [
@@ -372,6 +687,9 @@ async fn the_console_is_served_from_the_binary(backend: Backend) {
         ("/console/app.js", "text/javascript; charset=utf-8"),
         ("/console/style.css", "text/css; charset=utf-8"),
         ("/console/countries.topojson", "application/json"),
+        ("/console/reports.js", "text/javascript; charset=utf-8"),
+        ("/console/advisories.js", "text/javascript; charset=utf-8"),
+        ("/console/country-codes.json", "application/json"),
     ] {
         let response = hub.http.get(format!("{}{path}", hub.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -387,6 +705,9 @@ async fn the_console_is_served_from_the_binary(backend: Backend) {
             .unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
     }
+    // Which country each shape of the base map is, for shading countries by advisory.
+    let (status, codes) = hub.call("GET", "/console/country-codes.json", None, None).await;
+    assert_eq!((status, codes["180"].as_str()), (StatusCode::OK, Some("CD")));
     let (status, body) = hub.call("GET", "/console/nothing.js", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
