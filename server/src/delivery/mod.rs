@@ -41,6 +41,10 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
+    /// Whether it goes through the durable outbox. A reply to what a phone sent (`checkin_ack`,
+    /// `error`) does not: it is worth nothing after a restart, and the phone sends again when
+    /// it gets no answer.
+    pub durable: bool,
 }
 
 #[derive(Default)]
@@ -143,7 +147,7 @@ impl Delivery {
         let Some(bytes) = serialize(envelope) else {
             return 0;
         };
-        self.queue_for_inboxes(envelope, &bytes, audience.staff);
+        self.queue_for_inboxes(envelope, &bytes, audience.staff, true);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -168,7 +172,7 @@ impl Delivery {
         let Some(bytes) = serialize(envelope) else {
             return 0;
         };
-        self.queue_for_inboxes(envelope, &bytes, users);
+        self.queue_for_inboxes(envelope, &bytes, users, true);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -182,11 +186,11 @@ impl Delivery {
     /// Sends `envelope` to one person's MQTT inbox only (the answer to what they sent over MQTT).
     pub fn to_inbox(&self, envelope: &Envelope, user: Uuid) {
         if let Some(bytes) = serialize(envelope) {
-            self.queue_for_inboxes(envelope, &bytes, &[user]);
+            self.queue_for_inboxes(envelope, &bytes, &[user], false);
         }
     }
 
-    fn queue_for_inboxes(&self, envelope: &Envelope, bytes: &Utf8Bytes, staff: &[Uuid]) {
+    fn queue_for_inboxes(&self, envelope: &Envelope, bytes: &Utf8Bytes, staff: &[Uuid], durable: bool) {
         let Some(inbox) = &self.inbox else {
             return;
         };
@@ -204,6 +208,7 @@ impl Delivery {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id,
+            durable,
         });
     }
 

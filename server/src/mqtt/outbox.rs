@@ -1,7 +1,8 @@
 //! The durable outbox: every envelope for a staff member's inbox is stored (in batches) before
 //! the link publishes it, and marked when the broker PUBACKs it. What a previous run stored and
 //! never saw accepted is sent again at start; while the hub runs, the link itself resends what
-//! a dropped connection lost, so nothing the broker acknowledged is sent twice.
+//! a dropped connection lost, so nothing the broker acknowledged is sent twice. Replies to what a
+//! phone sent (`checkin_ack`, `error`) skip the store: see [`InboxMessage::durable`].
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -52,6 +53,15 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
                 Err(_) => break,
             }
         }
+        let (batch, replies): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| m.durable);
+        for reply in replies {
+            for user in reply.recipients {
+                publish(&hub, user, reply.payload.clone(), None);
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let stored = store(&hub, batch).await;
         for (envelope, payload) in stored {
             for user in envelope.recipients {
@@ -90,10 +100,19 @@ async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Byte
     envelopes.into_iter().zip(payloads).collect()
 }
 
+/// Sends a stored message; its PUBACK marks its row.
 fn send(hub: &Hub, envelope: Uuid, user: Uuid, payload: Bytes) {
+    publish(hub, user, payload, Some(envelope));
+}
+
+/// Hands a message to the link. A stored one (`envelope`) is tagged with its row first, so that
+/// its PUBACK, however quick, finds the row; a reply has no row and is recorded nowhere.
+fn publish(hub: &Hub, user: Uuid, payload: Bytes, envelope: Option<Uuid>) {
     let tags = &hub.mqtt.outbox;
     let tag = tags.next.fetch_add(1, Ordering::Relaxed);
-    tags.rows().insert(tag, (envelope, user));
+    if let Some(envelope) = envelope {
+        tags.rows().insert(tag, (envelope, user));
+    }
     hub.mqtt.link.send(Outbound {
         tag,
         topic: topics::inbox(user),
