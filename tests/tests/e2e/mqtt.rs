@@ -341,6 +341,37 @@ async fn checkins_and_sos_over_mqtt_reach_the_headcount_and_bad_payloads_are_ans
     let (_, open) = hub.get("/api/v1/sos?status=open", &watch).await;
     assert_eq!(open.as_array().unwrap().len(), 1);
 
+    // An incident report over MQTT: a bad one is answered and stores nothing; a good one comes
+    // back on the inbox as the `report` envelope and is in the officers' queue.
+    phone
+        .publish(
+            &phone_topic(me, "report"),
+            json!({"category": "weather", "description": "flooding", "position": {"lat": 0.49, "lon": 29.47}})
+                .to_string(),
+        )
+        .await;
+    let error = phone.expect("error").await;
+    assert!(error["message"].as_str().unwrap().contains("category"), "{error}");
+    assert_eq!(hub.get("/api/v1/reports", &watch).await.1, json!([]));
+    phone
+        .publish(
+            &phone_topic(me, "report"),
+            json!({"category": "crossfire", "description": "gunfire near the market",
+                   "position": {"lat": 0.49, "lon": 29.47}})
+            .to_string(),
+        )
+        .await;
+    let report = phone.expect("report").await;
+    assert_eq!(
+        (
+            report["report"]["country"].as_str(),
+            report["report"]["reporter_id"].clone()
+        ),
+        (Some("CD"), json!(me))
+    );
+    let (_, queue) = hub.get("/api/v1/reports?status=new", &watch).await;
+    assert_eq!(queue[0]["id"], report["report"]["id"], "{queue}");
+
     // An acknowledgement of an alert that was not sent to you.
     phone
         .publish(&phone_topic(me, "ack"), json!({"alert_id": Uuid::new_v4()}).to_string())
