@@ -39,6 +39,12 @@ pub struct Config {
     pub mqtt_listen: SocketAddr,
     /// `mqtt://[USER:PASSWORD@]HOST:PORT`: use this external broker instead of the embedded one.
     pub mqtt_url: Option<String>,
+    /// The external Mosquitto's dynamic-security admin: with it the hub provisions the broker
+    /// (its own login, and each person's at login and logout); without it, someone else manages
+    /// the broker's access control.
+    pub mqtt_admin_username: Option<String>,
+    /// That admin's password: a secret (`SCAAN_MQTT_ADMIN_PASSWORD`), never shown in logs.
+    pub mqtt_admin_password: Option<String>,
 }
 
 impl Default for Config {
@@ -57,6 +63,8 @@ impl Default for Config {
             request_timeout_s: 30,
             mqtt_listen: ([127, 0, 0, 1], 1883).into(),
             mqtt_url: None,
+            mqtt_admin_username: None,
+            mqtt_admin_password: None,
         }
     }
 }
@@ -106,7 +114,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 13] = [
+    const KEYS: [&'static str; 15] = [
         "listen",
         "data_dir",
         "database_url",
@@ -120,6 +128,8 @@ impl Config {
         "request_timeout_s",
         "mqtt_listen",
         "mqtt_url",
+        "mqtt_admin_username",
+        "mqtt_admin_password",
     ];
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -158,6 +168,30 @@ impl Config {
                 bail!("mqtt_url '{}': {e}", redact(url));
             }
         }
+        self.validate_mqtt_admin()?;
+        Ok(())
+    }
+
+    /// The admin login comes whole, and only for an external broker that carries no login of
+    /// its own in the URL: the hub makes its own at start.
+    fn validate_mqtt_admin(&self) -> anyhow::Result<()> {
+        let (username, password) = (&self.mqtt_admin_username, &self.mqtt_admin_password);
+        if username.is_none() && password.is_none() {
+            return Ok(());
+        }
+        let Some(url) = &self.mqtt_url else {
+            bail!("mqtt_admin_username and mqtt_admin_password are for an external Mosquitto: set mqtt_url too");
+        };
+        if username.as_deref().is_none_or(str::is_empty) || password.as_deref().is_none_or(str::is_empty) {
+            bail!("set both mqtt_admin_username and mqtt_admin_password (as SCAAN_MQTT_ADMIN_PASSWORD), or neither");
+        }
+        if BrokerUrl::parse(url).is_ok_and(|broker| broker.credentials.is_some()) {
+            bail!(
+                "mqtt_url '{}' carries a login, but with mqtt_admin_username the hub provisions its own: \
+                 drop USER:PASSWORD@ from mqtt_url",
+                redact(url)
+            );
+        }
         Ok(())
     }
 
@@ -175,6 +209,13 @@ impl Config {
             .as_deref()
             .map(|url| BrokerUrl::parse(url).map_err(|e| anyhow::anyhow!("mqtt_url '{}': {e}", redact(url))))
             .transpose()
+    }
+
+    /// The dynamic-security admin's (username, password), when the hub provisions the broker.
+    pub fn mqtt_admin(&self) -> Option<(&str, &str)> {
+        self.mqtt_admin_username
+            .as_deref()
+            .zip(self.mqtt_admin_password.as_deref())
     }
 
     /// Creates `data_dir` when the embedded database will live there.
@@ -212,6 +253,8 @@ impl fmt::Debug for Config {
             .field("cap_sender", &self.cap_sender)
             .field("mqtt_listen", &self.mqtt_listen)
             .field("mqtt_url", &self.mqtt_url.as_deref().map(redact))
+            .field("mqtt_admin_username", &self.mqtt_admin_username)
+            .field("mqtt_admin_password", &self.mqtt_admin_password.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }
@@ -272,5 +315,47 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+        let config = Config {
+            mqtt_url: Some("mqtt://broker:1883".into()),
+            mqtt_admin_username: Some("scaan-admin".into()),
+            mqtt_admin_password: Some("hunter2".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_mosquitto_admin_login_needs_an_external_broker_without_a_login() {
+        let flags = |url: Option<&str>| Overrides {
+            mqtt_url: url.map(str::to_owned),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(
+            &file,
+            "mqtt_admin_username = \"scaan-admin\"\nmqtt_admin_password = \"s3cret\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&file), &flags(None)).unwrap_err().to_string();
+        assert!(e.contains("set mqtt_url"), "{e}");
+        let e = Config::load(Some(&file), &flags(Some("mqtt://hub:pw@broker:1883")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("drop USER:PASSWORD@") && !e.contains(":pw@"), "{e}");
+        let config = Config::load(Some(&file), &flags(Some("mqtt://broker:1883"))).unwrap();
+        assert_eq!(config.mqtt_admin(), Some(("scaan-admin", "s3cret")));
+
+        std::fs::write(&file, "mqtt_admin_username = \"scaan-admin\"\n").unwrap();
+        let e = Config::load(Some(&file), &flags(Some("mqtt://broker:1883")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SCAAN_MQTT_ADMIN_PASSWORD"), "{e}");
+        assert_eq!(
+            Config::load(None, &flags(Some("mqtt://broker:1883")))
+                .unwrap()
+                .mqtt_admin(),
+            None
+        );
     }
 }

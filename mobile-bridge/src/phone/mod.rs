@@ -19,7 +19,9 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode,
+};
 use scaan_schemas::{LocationUpdate, LoginRequest, LoginResponse, NewCheckin, NewSos};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -337,6 +339,9 @@ async fn drive(
                 lost = false;
                 continue;
             }
+            // rumqttc has flushed our DISCONNECT: the broker now closes, which is no loss to
+            // reconnect after.
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => continue,
             Err(ConnectionError::ConnectionRefused(code)) => {
                 let _ = tx.send(Incoming::Refused(format!("{broker} refused the login: {code:?}")));

@@ -46,6 +46,7 @@ async fn login(
     hub.store
         .insert_token(&token_hash(&token), user.id, now, expires_at)
         .await?;
+    hub.mqtt.token_issued(&user, &token, expires_at).await;
     tracing::info!(username = %user.username, "logged in");
     Ok(Json(LoginResponse {
         token,
@@ -60,5 +61,6 @@ async fn login(
 async fn logout(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<StatusCode, ApiError> {
     hub.store.revoke_token(&caller.token_hash, Utc::now()).await?;
     hub.delivery.disconnect_token(caller.token_hash);
+    hub.mqtt.token_revoked(&caller.user.username, &caller.token_hash).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,15 +1,17 @@
 //! The hub's MQTT side: the embedded broker (unless `mqtt_url` names an external one), the
 //! hub's link to whichever broker it is, the durable outbox that feeds staff inboxes
-//! ([`outbox`]), the phone → hub topics ([`inbound`]) and the delivery receipts ([`receipts`]).
+//! ([`outbox`]), the phone → hub topics ([`inbound`]), the delivery receipts ([`receipts`]),
+//! and the provisioning of an external Mosquitto's logins ([`provisioning`]).
 //!
 //! The embedded broker is reached over loopback like an external one, so both go through the
 //! same link code (`scaan_mobile_bridge::link`).
 
 mod inbound;
 mod outbox;
+mod provisioning;
 pub mod receipts;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use scaan_mobile_bridge::topics;
 use scaan_mobile_bridge::{Authenticator, EmbeddedBroker, HubLink, LinkChannels, LinkOptions, LinkState};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +27,8 @@ use crate::config::Config;
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
 use crate::storage::Store;
+use provisioning::Provisioning;
+use scaan_schemas::User;
 
 /// The hub's client id at the broker: fixed, so its session (and what phones sent while the
 /// hub was away) survives reconnections.
@@ -41,6 +45,8 @@ pub struct Mqtt {
     /// Handed to the tasks [`run`] starts.
     pending: Mutex<Option<(LinkChannels, mpsc::UnboundedReceiver<InboxMessage>)>>,
     outbox: outbox::Tags,
+    /// The external Mosquitto's logins, when the hub has its admin login.
+    provisioning: Option<Provisioning>,
 }
 
 impl Mqtt {
@@ -53,17 +59,26 @@ impl Mqtt {
         tasks: &TaskTracker,
     ) -> anyhow::Result<Mqtt> {
         let subscriptions = topics::hub_filters();
+        let mut provisioning = None;
         let (options, embedded) = match config.mqtt_broker()? {
-            Some(url) => (
-                LinkOptions {
+            Some(url) => {
+                let credentials = match config.mqtt_admin() {
+                    Some(admin) => {
+                        let (provisioner, hub_login) = Provisioning::start(&url, admin, store, shutdown, tasks).await?;
+                        provisioning = Some(provisioner);
+                        Some(hub_login)
+                    }
+                    None => url.credentials,
+                };
+                let options = LinkOptions {
                     host: url.host,
                     port: url.port,
                     client_id: HUB_CLIENT_ID.to_owned(),
-                    credentials: url.credentials,
+                    credentials,
                     subscriptions,
-                },
-                None,
-            ),
+                };
+                (options, None)
+            }
             None => {
                 let auth = Arc::new(TokenAuthenticator { store: store.clone() });
                 let broker = EmbeddedBroker::start(config.mqtt_listen, auth).await?;
@@ -93,6 +108,7 @@ impl Mqtt {
             embedded: Mutex::new(embedded),
             pending: Mutex::new(Some((channels, inbox))),
             outbox: outbox::Tags::default(),
+            provisioning,
         })
     }
 
@@ -105,8 +121,27 @@ impl Mqtt {
         self.link.state()
     }
 
-    /// Closes the embedded broker's port and its connections.
+    /// A login: with a provisioned Mosquitto, `token` becomes `user`'s broker password (the
+    /// embedded broker asks the store instead, and needs nothing).
+    pub async fn token_issued(&self, user: &User, token: &str, expires_at: DateTime<Utc>) {
+        if let Some(provisioning) = &self.provisioning {
+            provisioning.token_issued(user, token, expires_at).await;
+        }
+    }
+
+    /// A logout: with a provisioned Mosquitto, the token opens no new MQTT connection.
+    pub async fn token_revoked(&self, username: &str, token_hash: &[u8; 32]) {
+        if let Some(provisioning) = &self.provisioning {
+            provisioning.token_revoked(username, token_hash).await;
+        }
+    }
+
+    /// Closes the embedded broker's port and its connections, or the admin connection to an
+    /// external Mosquitto.
     pub async fn stop(&self) {
+        if let Some(provisioning) = &self.provisioning {
+            provisioning.stop().await;
+        }
         let broker = self.embedded.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(broker) = broker {
             broker.shutdown().await;
