@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::{
     self as mqtt, v4::V4, v5::V5, ConnAck, Connect, ConnectReturnCode, Disconnect, DisconnectReasonCode, Login, Packet,
-    Protocol as _, PubAck, PubAckReason, PubRec, PubRecReason, SubAck, SubscribeReasonCode,
+    Protocol as _, PubAck, PubAckReason, PubRec, PubRecReason, Publish, SubAck, SubscribeReasonCode,
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
@@ -218,11 +218,19 @@ pub(crate) async fn serve<A: Authenticator>(
         principal: session.principal,
         aliases: HashMap::new(),
     };
+    let inbox = match session.principal {
+        Principal::Staff(user) => Some(topics::inbox(user)),
+        Principal::Hub => None,
+    };
     // Ends with whether the client said goodbye (DISCONNECT).
     let upstream = async {
         while let Some(frame) = from_client.next().await? {
             match checks.check(&frame)? {
                 Verdict::Forward => to_broker.write_all(&frame.bytes).await?,
+                Verdict::ForwardThen(next) => {
+                    to_broker.write_all(&frame.bytes).await?;
+                    to_broker.write_all(&next).await?;
+                }
                 Verdict::Answer(reply) => to_client.lock().await.write_all(&reply).await?,
                 Verdict::Drop => {}
                 Verdict::Close => break,
@@ -235,6 +243,12 @@ pub(crate) async fn serve<A: Authenticator>(
     };
     let mut downstream = pin!(async {
         while let Some(frame) = from_broker.next().await? {
+            if inbox
+                .as_deref()
+                .is_some_and(|inbox| is_warm_up(session.version, inbox, &frame))
+            {
+                continue;
+            }
             to_client.lock().await.write_all(&frame.bytes).await?;
         }
         anyhow::Ok(())
@@ -347,6 +361,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 enum Verdict {
     Forward,
+    /// Forwarded, then these bytes too.
+    ForwardThen(Bytes),
     /// Not forwarded; this reply goes back to the client.
     Answer(Bytes),
     /// Not forwarded, nothing to say (a refused QoS 0 PUBLISH in MQTT 5).
@@ -382,7 +398,10 @@ impl Checks {
             .iter()
             .all(|filter| self.principal.may_subscribe(&filter.path))
         {
-            return Ok(Verdict::Forward);
+            return Ok(match self.principal {
+                Principal::Staff(user) => Verdict::ForwardThen(warm_up(self.version, &topics::inbox(user))?),
+                Principal::Hub => Verdict::Forward,
+            });
         }
         // All or nothing: a phone subscribes to one filter, and a partial forward would need
         // the gate to merge two SUBACKs.
@@ -446,6 +465,29 @@ impl Checks {
         };
         Ok(Verdict::Answer(self.version.encode(reply)?))
     }
+}
+
+/// rumqttd 0.20 finds who subscribes to a topic it has never routed by matching the topic
+/// against every filter it holds (`DataLog::matches`), then caches the answer: the first alert
+/// to N phones cost N × N matches on the router's one thread (6 s at 6,000 phones). So when a
+/// person subscribes to their inbox (the only filter a person may have), the gate routes one
+/// empty QoS 0 PUBLISH to it through the phone's own connection, paying that match at
+/// subscription time, and [`is_warm_up`] drops the echo on its way to the phone.
+fn warm_up(version: Version, inbox: &str) -> anyhow::Result<Bytes> {
+    let publish = Publish::new(Bytes::from(inbox.to_owned()), Bytes::new(), false);
+    Ok(version.encode(Packet::Publish(publish, None))?)
+}
+
+/// Whether rumqttd is sending the phone the gate's own [`warm_up`] back (or, after a
+/// reconnection, a stored copy of it): an empty PUBLISH to the inbox, which the hub never sends.
+fn is_warm_up(version: Version, inbox: &str, frame: &Frame) -> bool {
+    // Topic length, topic, at most a packet id and MQTT 5's empty properties: anything larger
+    // carries a payload, and is not decoded here.
+    let largest = frame.header.fixed_header_len + 2 + inbox.len() + 2 + 1;
+    frame.packet_type() == PUBLISH
+        && frame.bytes.len() <= largest
+        && matches!(version.decode(frame), Ok(Packet::Publish(publish, _))
+            if publish.payload.is_empty() && publish.topic == inbox.as_bytes())
 }
 
 /// A QoS 1/2 PUBLISH's packet id, which follows the topic (rumqttd keeps its own private).
@@ -517,6 +559,32 @@ mod tests {
             principal: Principal::Staff(ME),
             aliases: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn only_the_gates_own_warm_up_is_kept_from_the_phone() {
+        let inbox = topics::inbox(ME);
+        for version in [Version::V311, Version::V5] {
+            let echo = frame(warm_up(version, &inbox).unwrap());
+            assert!(is_warm_up(version, &inbox, &echo), "{version:?}");
+            let envelope = Publish::new(inbox.as_bytes().to_vec(), b"{}".to_vec(), false);
+            let envelope = frame(version.encode(Packet::Publish(envelope, None)).unwrap());
+            assert!(!is_warm_up(version, &inbox, &envelope), "{version:?}");
+            let elsewhere = frame(warm_up(version, &topics::inbox(OTHER)).unwrap());
+            assert!(!is_warm_up(version, &inbox, &elsewhere), "{version:?}");
+        }
+        let subscribe = mqtt::Subscribe {
+            pkid: 1,
+            filters: vec![mqtt::Filter {
+                path: inbox,
+                qos: mqtt::QoS::AtLeastOnce,
+                nolocal: false,
+                preserve_retain: false,
+                retain_forward_rule: mqtt::RetainForwardRule::OnEverySubscribe,
+            }],
+        };
+        let subscribe = frame(Version::V5.encode(Packet::Subscribe(subscribe, None)).unwrap());
+        assert!(matches!(checks().check(&subscribe), Ok(Verdict::ForwardThen(_))));
     }
 
     #[test]
