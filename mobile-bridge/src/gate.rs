@@ -210,6 +210,8 @@ pub(crate) async fn serve<A: Authenticator>(
     let (broker_rd, mut to_broker) = broker.into_split();
     let mut from_broker = Frames::new(broker_rd);
     to_broker.write_all(&session.connect).await?;
+    // The client's packets, and the gate's PUBACKs of its own warm-up.
+    let to_broker = Mutex::new(to_broker);
 
     // Both directions write whole packets to the client: rumqttd's, and the gate's refusals.
     let to_client = Mutex::new(client_wr);
@@ -226,8 +228,9 @@ pub(crate) async fn serve<A: Authenticator>(
     let upstream = async {
         while let Some(frame) = from_client.next().await? {
             match checks.check(&frame)? {
-                Verdict::Forward => to_broker.write_all(&frame.bytes).await?,
+                Verdict::Forward => to_broker.lock().await.write_all(&frame.bytes).await?,
                 Verdict::ForwardThen(next) => {
+                    let mut to_broker = to_broker.lock().await;
                     to_broker.write_all(&frame.bytes).await?;
                     to_broker.write_all(&next).await?;
                 }
@@ -243,10 +246,15 @@ pub(crate) async fn serve<A: Authenticator>(
     };
     let mut downstream = pin!(async {
         while let Some(frame) = from_broker.next().await? {
-            if inbox
+            if let Some(inbox) = inbox
                 .as_deref()
-                .is_some_and(|inbox| is_warm_up(session.version, inbox, &frame))
+                .filter(|inbox| is_warm_up(session.version, inbox, &frame))
             {
+                // rumqttd delivers at the subscription's QoS and takes acknowledgements only in
+                // order: the gate acknowledges its own before the phone can acknowledge the next.
+                if let Some(puback) = warm_up_ack(session.version, inbox, &frame)? {
+                    to_broker.lock().await.write_all(&puback).await?;
+                }
                 continue;
             }
             to_client.lock().await.write_all(&frame.bytes).await?;
@@ -398,9 +406,13 @@ impl Checks {
             .iter()
             .all(|filter| self.principal.may_subscribe(&filter.path))
         {
+            // At QoS 2 the gate would have to play rumqttd's four-packet exchange: no warm-up.
+            let exactly_once = subscribe.filters.iter().any(|f| f.qos == mqtt::QoS::ExactlyOnce);
             return Ok(match self.principal {
-                Principal::Staff(user) => Verdict::ForwardThen(warm_up(self.version, &topics::inbox(user))?),
-                Principal::Hub => Verdict::Forward,
+                Principal::Staff(user) if !exactly_once => {
+                    Verdict::ForwardThen(warm_up(self.version, &topics::inbox(user))?)
+                }
+                _ => Verdict::Forward,
             });
         }
         // All or nothing: a phone subscribes to one filter, and a partial forward would need
@@ -490,6 +502,18 @@ fn is_warm_up(version: Version, inbox: &str, frame: &Frame) -> bool {
             if publish.payload.is_empty() && publish.topic == inbox.as_bytes())
 }
 
+/// The PUBACK rumqttd waits for when it delivered the warm-up at QoS 1; `None` at QoS 0.
+fn warm_up_ack(version: Version, inbox: &str, frame: &Frame) -> anyhow::Result<Option<Bytes>> {
+    if (frame.header.byte1 >> 1) & 0b11 == 0 {
+        return Ok(None);
+    }
+    let puback = PubAck {
+        pkid: publish_pkid(frame, inbox.len())?,
+        reason: PubAckReason::Success,
+    };
+    Ok(Some(version.encode(Packet::PubAck(puback, None))?))
+}
+
 /// A QoS 1/2 PUBLISH's packet id, which follows the topic (rumqttd keeps its own private).
 fn publish_pkid(frame: &Frame, topic_len: usize) -> anyhow::Result<u16> {
     let at = frame.header.fixed_header_len + 2 + topic_len;
@@ -573,6 +597,16 @@ mod tests {
             let elsewhere = frame(warm_up(version, &topics::inbox(OTHER)).unwrap());
             assert!(!is_warm_up(version, &inbox, &elsewhere), "{version:?}");
         }
+        // rumqttd delivers it at the subscription's QoS 1: the gate answers its PUBACK itself.
+        let mut echo = BytesMut::from(&[0x32, (2 + inbox.len() + 2) as u8, 0, inbox.len() as u8][..]);
+        echo.extend_from_slice(inbox.as_bytes());
+        echo.extend_from_slice(&[0, 7]);
+        let echo = frame(echo.freeze());
+        assert!(is_warm_up(Version::V311, &inbox, &echo));
+        let puback = warm_up_ack(Version::V311, &inbox, &echo).unwrap().expect("a PUBACK");
+        assert_eq!(&puback[..], [0x40, 2, 0, 7]);
+        let echo = frame(warm_up(Version::V311, &inbox).unwrap());
+        assert!(warm_up_ack(Version::V311, &inbox, &echo).unwrap().is_none());
         let subscribe = mqtt::Subscribe {
             pkid: 1,
             filters: vec![mqtt::Filter {
