@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::{
     self as mqtt, v4::V4, v5::V5, ConnAck, Connect, ConnectReturnCode, Disconnect, DisconnectReasonCode, Login, Packet,
-    Protocol as _, PubAck, PubAckReason, PubRec, PubRecReason, SubAck, SubscribeReasonCode,
+    Protocol as _, PubAck, PubAckReason, PubRec, PubRecReason, Publish, SubAck, SubscribeReasonCode,
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
@@ -210,6 +210,8 @@ pub(crate) async fn serve<A: Authenticator>(
     let (broker_rd, mut to_broker) = broker.into_split();
     let mut from_broker = Frames::new(broker_rd);
     to_broker.write_all(&session.connect).await?;
+    // The client's packets, and the gate's PUBACKs of its own warm-up.
+    let to_broker = Mutex::new(to_broker);
 
     // Both directions write whole packets to the client: rumqttd's, and the gate's refusals.
     let to_client = Mutex::new(client_wr);
@@ -218,11 +220,20 @@ pub(crate) async fn serve<A: Authenticator>(
         principal: session.principal,
         aliases: HashMap::new(),
     };
+    let inbox = match session.principal {
+        Principal::Staff(user) => Some(topics::inbox(user)),
+        Principal::Hub => None,
+    };
     // Ends with whether the client said goodbye (DISCONNECT).
     let upstream = async {
         while let Some(frame) = from_client.next().await? {
             match checks.check(&frame)? {
-                Verdict::Forward => to_broker.write_all(&frame.bytes).await?,
+                Verdict::Forward => to_broker.lock().await.write_all(&frame.bytes).await?,
+                Verdict::ForwardThen(next) => {
+                    let mut to_broker = to_broker.lock().await;
+                    to_broker.write_all(&frame.bytes).await?;
+                    to_broker.write_all(&next).await?;
+                }
                 Verdict::Answer(reply) => to_client.lock().await.write_all(&reply).await?,
                 Verdict::Drop => {}
                 Verdict::Close => break,
@@ -235,6 +246,17 @@ pub(crate) async fn serve<A: Authenticator>(
     };
     let mut downstream = pin!(async {
         while let Some(frame) = from_broker.next().await? {
+            if let Some(inbox) = inbox
+                .as_deref()
+                .filter(|inbox| is_warm_up(session.version, inbox, &frame))
+            {
+                // rumqttd delivers at the subscription's QoS and takes acknowledgements only in
+                // order: the gate acknowledges its own before the phone can acknowledge the next.
+                if let Some(puback) = warm_up_ack(session.version, inbox, &frame)? {
+                    to_broker.lock().await.write_all(&puback).await?;
+                }
+                continue;
+            }
             to_client.lock().await.write_all(&frame.bytes).await?;
         }
         anyhow::Ok(())
@@ -347,6 +369,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 enum Verdict {
     Forward,
+    /// Forwarded, then these bytes too.
+    ForwardThen(Bytes),
     /// Not forwarded; this reply goes back to the client.
     Answer(Bytes),
     /// Not forwarded, nothing to say (a refused QoS 0 PUBLISH in MQTT 5).
@@ -382,7 +406,14 @@ impl Checks {
             .iter()
             .all(|filter| self.principal.may_subscribe(&filter.path))
         {
-            return Ok(Verdict::Forward);
+            // At QoS 2 the gate would have to play rumqttd's four-packet exchange: no warm-up.
+            let exactly_once = subscribe.filters.iter().any(|f| f.qos == mqtt::QoS::ExactlyOnce);
+            return Ok(match self.principal {
+                Principal::Staff(user) if !exactly_once => {
+                    Verdict::ForwardThen(warm_up(self.version, &topics::inbox(user))?)
+                }
+                _ => Verdict::Forward,
+            });
         }
         // All or nothing: a phone subscribes to one filter, and a partial forward would need
         // the gate to merge two SUBACKs.
@@ -446,6 +477,41 @@ impl Checks {
         };
         Ok(Verdict::Answer(self.version.encode(reply)?))
     }
+}
+
+/// rumqttd 0.20 finds who subscribes to a topic it has never routed by matching the topic
+/// against every filter it holds (`DataLog::matches`), then caches the answer: the first alert
+/// to N phones cost N × N matches on the router's one thread (6 s at 6,000 phones). So when a
+/// person subscribes to their inbox (the only filter a person may have), the gate routes one
+/// empty QoS 0 PUBLISH to it through the phone's own connection, paying that match at
+/// subscription time, and [`is_warm_up`] drops the echo on its way to the phone.
+fn warm_up(version: Version, inbox: &str) -> anyhow::Result<Bytes> {
+    let publish = Publish::new(Bytes::from(inbox.to_owned()), Bytes::new(), false);
+    Ok(version.encode(Packet::Publish(publish, None))?)
+}
+
+/// Whether rumqttd is sending the phone the gate's own [`warm_up`] back (or, after a
+/// reconnection, a stored copy of it): an empty PUBLISH to the inbox, which the hub never sends.
+fn is_warm_up(version: Version, inbox: &str, frame: &Frame) -> bool {
+    // Topic length, topic, at most a packet id and MQTT 5's empty properties: anything larger
+    // carries a payload, and is not decoded here.
+    let largest = frame.header.fixed_header_len + 2 + inbox.len() + 2 + 1;
+    frame.packet_type() == PUBLISH
+        && frame.bytes.len() <= largest
+        && matches!(version.decode(frame), Ok(Packet::Publish(publish, _))
+            if publish.payload.is_empty() && publish.topic == inbox.as_bytes())
+}
+
+/// The PUBACK rumqttd waits for when it delivered the warm-up at QoS 1; `None` at QoS 0.
+fn warm_up_ack(version: Version, inbox: &str, frame: &Frame) -> anyhow::Result<Option<Bytes>> {
+    if (frame.header.byte1 >> 1) & 0b11 == 0 {
+        return Ok(None);
+    }
+    let puback = PubAck {
+        pkid: publish_pkid(frame, inbox.len())?,
+        reason: PubAckReason::Success,
+    };
+    Ok(Some(version.encode(Packet::PubAck(puback, None))?))
 }
 
 /// A QoS 1/2 PUBLISH's packet id, which follows the topic (rumqttd keeps its own private).
@@ -517,6 +583,42 @@ mod tests {
             principal: Principal::Staff(ME),
             aliases: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn only_the_gates_own_warm_up_is_kept_from_the_phone() {
+        let inbox = topics::inbox(ME);
+        for version in [Version::V311, Version::V5] {
+            let echo = frame(warm_up(version, &inbox).unwrap());
+            assert!(is_warm_up(version, &inbox, &echo), "{version:?}");
+            let envelope = Publish::new(inbox.as_bytes().to_vec(), b"{}".to_vec(), false);
+            let envelope = frame(version.encode(Packet::Publish(envelope, None)).unwrap());
+            assert!(!is_warm_up(version, &inbox, &envelope), "{version:?}");
+            let elsewhere = frame(warm_up(version, &topics::inbox(OTHER)).unwrap());
+            assert!(!is_warm_up(version, &inbox, &elsewhere), "{version:?}");
+        }
+        // rumqttd delivers it at the subscription's QoS 1: the gate answers its PUBACK itself.
+        let mut echo = BytesMut::from(&[0x32, (2 + inbox.len() + 2) as u8, 0, inbox.len() as u8][..]);
+        echo.extend_from_slice(inbox.as_bytes());
+        echo.extend_from_slice(&[0, 7]);
+        let echo = frame(echo.freeze());
+        assert!(is_warm_up(Version::V311, &inbox, &echo));
+        let puback = warm_up_ack(Version::V311, &inbox, &echo).unwrap().expect("a PUBACK");
+        assert_eq!(&puback[..], [0x40, 2, 0, 7]);
+        let echo = frame(warm_up(Version::V311, &inbox).unwrap());
+        assert!(warm_up_ack(Version::V311, &inbox, &echo).unwrap().is_none());
+        let subscribe = mqtt::Subscribe {
+            pkid: 1,
+            filters: vec![mqtt::Filter {
+                path: inbox,
+                qos: mqtt::QoS::AtLeastOnce,
+                nolocal: false,
+                preserve_retain: false,
+                retain_forward_rule: mqtt::RetainForwardRule::OnEverySubscribe,
+            }],
+        };
+        let subscribe = frame(Version::V5.encode(Packet::Subscribe(subscribe, None)).unwrap());
+        assert!(matches!(checks().check(&subscribe), Ok(Verdict::ForwardThen(_))));
     }
 
     #[test]

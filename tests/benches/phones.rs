@@ -1,17 +1,21 @@
 //! MQTT fan-out to phones: how long after the publisher starts until each of 1,000 and 10,000
 //! connected phones has its message, on the embedded broker and on Mosquitto.
 //!
-//! This is the broker's floor for an alert: N phones, each subscribed to its own inbox, and one
-//! QoS 1 publish to every inbox (what the hub does for an alert to N people), timed from the
-//! first publish to each phone's receipt. The hub's own figure, from `POST /api/v1/alerts`
-//! returning to each phone having the alert, reuses [`PhonesProcess`] once the hub publishes
-//! inboxes: start it with the hub's broker and the staff's tokens, post the alert, and take
-//! each receipt from the moment the POST returned (docs/benchmarks.md).
+//! Two figures per broker:
+//! - the broker's floor (`embedded`, `mosquitto`, `mosquitto-open`): N phones, each subscribed
+//!   to its own inbox, and one QoS 1 publish to every inbox from one connection (what the hub
+//!   does for an alert to N people), timed from the first publish to each phone's receipt;
+//! - through the hub (`hub-embedded`, `hub-mosquitto-open`): a real hub (SQLite) with N staff
+//!   who all have a token, their phones logged in with it, one `POST /api/v1/alerts` reaching
+//!   all of them, timed from the moment the POST returned to each phone's receipt of the alert
+//!   (issue 3's measure; `p99_from_sent_ms` counts from when the officer sent it), and its p99
+//!   against the same broker's floor at the same N (`p99_vs_floor`).
 //!
 //! `cargo bench -p scaan-tests --bench phones` — the embedded broker always; Mosquitto when
 //! `SCAAN_TEST_MOSQUITTO` names it (as for the tests): without access control at every size,
-//! and provisioned by the hub's dynamic-security provisioner as deployed up to 1,000 phones. `SCAAN_BENCH_PHONES_SIZES=1000,10000`
-//! changes the sizes. Prints one JSON line last.
+//! and provisioned by the hub's dynamic-security provisioner as deployed up to 1,000 phones.
+//! `SCAAN_BENCH_PHONES_SIZES=1000,10000` changes the sizes, `SCAAN_BENCH_PHONES_BROKERS=hub-embedded,...`
+//! runs only the named rows. Prints one JSON line last.
 //!
 //! The phones run in a child process (the same binary), on their own runtime and cores' share,
 //! so the broker and publisher are not measured on a runtime clogged by 10,000 clients. 10,000
@@ -32,6 +36,8 @@ use scaan_mobile_bridge::{
     phone::{BrokerUrl, Phone, PhoneOptions},
     topics, Authenticator, EmbeddedBroker,
 };
+use scaan_schemas::{NewUser, Position, Role};
+use scaan_server::{App, Config};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -79,32 +85,49 @@ fn main() {
         .split(',')
         .map(|n| n.trim().parse().expect("SCAAN_BENCH_PHONES_SIZES: numbers"))
         .collect();
+    let brokers = std::env::var("SCAAN_BENCH_PHONES_BROKERS").ok();
+    let wanted = |broker: &str| {
+        brokers
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|b| b.trim() == broker))
+    };
     let results = runtime.block_on(async {
         let mut results = Vec::new();
         for &n in &sizes {
-            // The gate's socket, its socket to rumqttd and rumqttd's: three per phone here.
-            if n * 3 + 1_000 > open_files as usize {
-                eprintln!(
-                    "embedded broker: {n} phones need ~{} open files; the limit is {open_files}",
-                    n * 3
-                );
-                results.push(
-                    json!({"broker": "embedded", "phones": n, "skipped": "open-file limit", "open_files": open_files}),
-                );
-                continue;
+            for broker in ["embedded", "hub-embedded"].into_iter().filter(|b| wanted(b)) {
+                // The gate's socket, its socket to rumqttd and rumqttd's: three per phone here.
+                if n * 3 + 1_000 > open_files as usize {
+                    eprintln!(
+                        "embedded broker: {n} phones need ~{} open files; the limit is {open_files}",
+                        n * 3
+                    );
+                    results.push(
+                        json!({"broker": broker, "phones": n, "skipped": "open-file limit", "open_files": open_files}),
+                    );
+                    continue;
+                }
+                results.push(match broker {
+                    "embedded" => embedded(n).await,
+                    _ => through_hub(n, HubBroker::Embedded).await,
+                });
             }
-            results.push(embedded(n).await);
         }
         if std::env::var_os(fixtures::ENV).is_some() {
             for &n in &sizes {
-                results.push(mosquitto_open(n).await);
-                if n <= PROVISIONED_MAX {
+                if wanted("mosquitto-open") {
+                    results.push(mosquitto_open(n).await);
+                }
+                if wanted("hub-mosquitto-open") {
+                    results.push(through_hub(n, HubBroker::MosquittoOpen).await);
+                }
+                if n <= PROVISIONED_MAX && wanted("mosquitto") {
                     results.push(mosquitto(n).await);
                 }
             }
         } else {
             eprintln!("Mosquitto skipped: set {}=1", fixtures::ENV);
         }
+        compare_to_floor(&mut results);
         results
     });
     println!("{}", json!({"bench": "phones", "results": results}));
@@ -173,18 +196,184 @@ async fn mosquitto_open(n: usize) -> Value {
     report("mosquitto-open", n, figures)
 }
 
+/// Which broker the hub runs with.
+enum HubBroker {
+    /// Its own (rumqttd behind the gate), phones logging in with their hub tokens.
+    Embedded,
+    /// Mosquitto without access control, through `mqtt_url`: the hub's cost over the raw floor.
+    MosquittoOpen,
+}
+
+/// The whole path: a hub with N staff whose phones are logged in, one alert to all of them.
+async fn through_hub(n: usize, broker: HubBroker) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = match broker {
+        HubBroker::Embedded => None,
+        HubBroker::MosquittoOpen => Some(
+            Mosquitto::from_env_with(Access::Open)
+                .await
+                .expect("SCAAN_TEST_MOSQUITTO"),
+        ),
+    };
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
+        mqtt_url: mosquitto.as_ref().map(Mosquitto::url),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(format!("sqlite://{}", dir.path().join("bench.db").display())),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = App::build(config).await.unwrap();
+    let hub = app.hub().clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(app.serve(listener, stop.clone()));
+
+    let started = Instant::now();
+    let officer = hub_account(&hub, "watch".into(), Role::WatchOfficer, 0).await;
+    let mut logins = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
+        let made = futures_util::future::join_all(
+            chunk
+                .iter()
+                .map(|&i| hub_account(&hub, format!("staff{i}"), Role::Staff, i)),
+        )
+        .await;
+        logins.extend(made);
+    }
+    eprintln!("hub: {n} accounts in {:.1} s", started.elapsed().as_secs_f64());
+    let url: BrokerUrl = match &mosquitto {
+        Some(broker) => broker.url(),
+        None => format!("mqtt://{}", hub.mqtt.embedded_addr().expect("the embedded broker")),
+    }
+    .parse()
+    .unwrap();
+    let phones = PhonesProcess::start(&url, &logins).await;
+
+    let http = reqwest::Client::new();
+    let sent = SystemTime::now();
+    let response = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&officer.token)
+        .json(&json!({"headline": "Clashes", "event": "Armed clash", "category": "security", "urgency": "immediate",
+            "severity": "severe", "certainty": "observed",
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.475, 0.495]}, "radius_m": 20000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap();
+    let returned = SystemTime::now();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let alert: Value = response.json().await.unwrap();
+    assert_eq!(alert["recipients"], n, "every bench account is targeted: {alert}");
+    let alert_id = alert["id"].as_str().unwrap().to_owned();
+
+    let received = phones.results().await;
+    let wrong: Vec<&Value> = received
+        .iter()
+        .map(|r| &r.envelope)
+        .filter(|e| e["alert"]["id"] != alert_id.as_str())
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} phones got something else first, e.g. {}",
+        wrong.len(),
+        wrong[0]
+    );
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+    let label = match broker {
+        HubBroker::Embedded => "hub-embedded",
+        HubBroker::MosquittoOpen => "hub-mosquitto-open",
+    };
+    let mut result = receipts(label, n, &latencies(returned, &received));
+    result["p99_from_sent_ms"] = json!(round(percentile(&latencies(sent, &received), 0.99)));
+    let answered = returned.duration_since(sent).unwrap_or_default();
+    result["alert_answered_ms"] = json!(round(answered.as_secs_f64() * 1e3));
+    eprintln!("{result}");
+    result
+}
+
+/// A staff account (or the officer) straight into the hub's store with a token: one shared
+/// password hash, since hashing is not what is measured.
+async fn hub_account(hub: &scaan_server::Hub, username: String, role: Role, i: usize) -> Login {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let hash = HASH
+        .get_or_init(|| async {
+            scaan_server::auth::hash_password("bench password".into())
+                .await
+                .unwrap()
+        })
+        .await;
+    let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
+    let new = NewUser {
+        username,
+        password: String::new(),
+        role,
+        name: None,
+        countries: vec![],
+        duty_station: Some(duty),
+    };
+    let user = hub.store.create_user(&new, hash, chrono::Utc::now()).await.unwrap();
+    hub.place_staff(&user);
+    let token = scaan_server::auth::new_token();
+    let now = chrono::Utc::now();
+    hub.store
+        .insert_token(
+            &scaan_server::auth::token_hash(&token),
+            user.id,
+            now,
+            now + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    Login {
+        username: user.username,
+        token,
+        user_id: user.id,
+    }
+}
+
+/// Adds to each row through the hub its p99 over the p99 of the same broker's floor at the same N.
+fn compare_to_floor(results: &mut [Value]) {
+    let floors: HashMap<(String, u64), f64> = results
+        .iter()
+        .filter_map(|r| {
+            let key = (r["broker"].as_str()?.to_owned(), r["phones"].as_u64()?);
+            Some((key, r["p99_ms"].as_f64()?))
+        })
+        .collect();
+    for row in results.iter_mut() {
+        let floor = row["broker"]
+            .as_str()
+            .and_then(|b| b.strip_prefix("hub-"))
+            .zip(row["phones"].as_u64())
+            .and_then(|(b, n)| floors.get(&(b.to_owned(), n)));
+        if let (Some(floor), Some(p99)) = (floor, row["p99_ms"].as_f64()) {
+            row["p99_vs_floor"] = json!((p99 / floor * 100.0).round() / 100.0);
+        }
+    }
+}
+
+/// A floor's row: the receipts, and when the publisher had every PUBACK.
 fn report(broker: &str, phones: usize, (latencies, all_acked): (Vec<f64>, Duration)) -> Value {
-    let result = json!({
+    let mut result = receipts(broker, phones, &latencies);
+    result["all_pubacks_ms"] = json!(round(all_acked.as_secs_f64() * 1e3));
+    eprintln!("{result}");
+    result
+}
+
+/// The receipts' percentiles (`latencies` sorted, ms).
+fn receipts(broker: &str, phones: usize, latencies: &[f64]) -> Value {
+    json!({
         "broker": broker,
         "phones": phones,
         "received": latencies.len(),
-        "p50_ms": round(percentile(&latencies, 0.50)),
-        "p99_ms": round(percentile(&latencies, 0.99)),
-        "max_ms": round(percentile(&latencies, 1.0)),
-        "all_pubacks_ms": round(all_acked.as_secs_f64() * 1e3),
-    });
-    eprintln!("{result}");
-    result
+        "p50_ms": round(percentile(latencies, 0.50)),
+        "p99_ms": round(percentile(latencies, 0.99)),
+        "max_ms": round(percentile(latencies, 1.0)),
+    })
 }
 
 /// The raw fan-out: phones connect and subscribe (child process), then one QoS 1 publish to each
@@ -240,14 +429,26 @@ async fn floor(url: &BrokerUrl, (user, password): (&str, &str), logins: &[Login]
         .duration_since(started);
     let received = phones.results().await;
     driver.abort();
+    (latencies(t0, &received), all_acked)
+}
+
+/// Each phone's receipt in ms after `t0`, sorted.
+fn latencies(t0: SystemTime, received: &[Receipt]) -> Vec<f64> {
     let t0 = t0.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i128;
-    let mut latencies: Vec<f64> = received.iter().map(|&at| (at as i128 - t0) as f64 / 1e6).collect();
+    let mut latencies: Vec<f64> = received.iter().map(|r| (r.at_ns as i128 - t0) as f64 / 1e6).collect();
     latencies.sort_by(f64::total_cmp);
-    (latencies, all_acked)
+    latencies
+}
+
+/// What one phone received first, and when (ns since the epoch).
+#[derive(Serialize, Deserialize)]
+struct Receipt {
+    at_ns: u128,
+    envelope: Value,
 }
 
 /// The phones in a child process: it prints `ready` once every phone is subscribed, then one
-/// JSON array with the time (ns since the epoch) each phone received its first envelope.
+/// JSON array of [`Receipt`]s, each phone's first envelope.
 struct PhonesProcess {
     child: tokio::process::Child,
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -282,7 +483,7 @@ impl PhonesProcess {
         }
     }
 
-    async fn results(mut self) -> Vec<u128> {
+    async fn results(mut self) -> Vec<Receipt> {
         let line = tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
             .await
             .expect("phones report in time")
@@ -318,7 +519,11 @@ async fn phones(job: Job) {
         .map(|mut phone| {
             tokio::spawn(async move {
                 let received = phone.next_envelope().await.expect("an envelope");
-                (received.at.duration_since(UNIX_EPOCH).unwrap().as_nanos(), phone)
+                let receipt = Receipt {
+                    at_ns: received.at.duration_since(UNIX_EPOCH).unwrap().as_nanos(),
+                    envelope: serde_json::from_slice(&received.payload).unwrap_or(Value::Null),
+                };
+                (receipt, phone)
             })
         })
         .collect();
