@@ -291,17 +291,19 @@ impl Index {
     }
 
     pub(super) fn recipients(&self, area: &TargetArea, at: Moment) -> Vec<Uuid> {
-        let mut reached = Vec::new();
-        // Only someone on several trips at once can turn up twice.
-        let mut travellers = Vec::new();
-        self.fixes.reached(area, at, &mut reached);
+        let mut spots = Vec::new();
         walk(self.spots.root(), area, false, &mut |entry, surely| {
             if surely || area.contains(entry.at) {
-                if let Some(spot) = self.members.get(&key(entry.at)) {
-                    self.placed_at(spot, at, &mut reached, &mut travellers);
-                }
+                spots.extend(self.members.get(&key(entry.at)));
             }
         });
+        let members = spots.iter().map(|s| s.members.len()).sum();
+        let mut reached = self.fixes.reached(area, at, members);
+        // Only someone on several trips at once can turn up twice.
+        let mut travellers = Vec::new();
+        for spot in spots {
+            self.placed_at(spot, at, &mut reached, &mut travellers);
+        }
         travellers.sort_unstable();
         travellers.dedup();
         reached.append(&mut travellers);
