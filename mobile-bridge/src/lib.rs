@@ -36,6 +36,7 @@
 //! accepted.
 
 mod broker;
+mod broker_url;
 pub mod dynsec;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -45,7 +46,8 @@ pub mod phone;
 pub mod topics;
 
 pub use broker::EmbeddedBroker;
-pub use link::{BrokerUrl, HubLink, Inbound, LinkChannels, LinkOptions, LinkState, Outbound};
+pub use broker_url::BrokerUrl;
+pub use link::{HubLink, Inbound, LinkChannels, LinkOptions, LinkState, Outbound};
 
 use std::future::Future;
 use uuid::Uuid;

@@ -49,47 +49,6 @@ pub struct LinkOptions {
     pub subscriptions: Vec<String>,
 }
 
-/// `mqtt://[USER:PASSWORD@]HOST:PORT`, the form `--mqtt-url` takes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerUrl {
-    pub host: String,
-    pub port: u16,
-    pub credentials: Option<(String, String)>,
-}
-
-impl BrokerUrl {
-    pub fn parse(url: &str) -> Result<BrokerUrl, String> {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| format!("'{url}' must start with mqtt:// (TLS brokers are not supported yet)"))?;
-        let (credentials, address) = match rest.rsplit_once('@') {
-            Some((user_info, address)) => {
-                let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-                (Some((user.to_owned(), password.to_owned())), address)
-            }
-            None => (None, rest),
-        };
-        let address = address.trim_end_matches('/');
-        let (host, port) = address
-            .rsplit_once(':')
-            .ok_or("the URL needs a port, as in mqtt://broker.example.org:1883")?;
-        let port = port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("'{port}' is not a port number (1-65535)"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains(['/', '?', '#']) {
-            return Err(format!("'{host}' is not a host name"));
-        }
-        Ok(BrokerUrl {
-            host: host.to_owned(),
-            port,
-            credentials,
-        })
-    }
-}
-
 /// A message for a phone: `tag` comes back on [`LinkChannels::accepted`] once the broker has it.
 #[derive(Clone, Debug)]
 pub struct Outbound {
@@ -363,29 +322,6 @@ async fn poll(mut p: Poller) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_urls_parse_with_and_without_credentials() {
-        assert_eq!(
-            BrokerUrl::parse("mqtt://127.0.0.1:1883"),
-            Ok(BrokerUrl {
-                host: "127.0.0.1".into(),
-                port: 1883,
-                credentials: None
-            })
-        );
-        assert_eq!(
-            BrokerUrl::parse("mqtt://scaan-hub:s3cret@broker.example.org:8883/"),
-            Ok(BrokerUrl {
-                host: "broker.example.org".into(),
-                port: 8883,
-                credentials: Some(("scaan-hub".into(), "s3cret".into()))
-            })
-        );
-        for bad in ["http://x:1", "mqtt://x", "mqtt://x:0", "mqtt://:1883", "mqtt://x:port"] {
-            assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn a_drop_puts_everything_unacknowledged_back_in_order() {

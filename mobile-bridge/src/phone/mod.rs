@@ -8,8 +8,6 @@ pub use cli::Command;
 
 use std::{
     collections::VecDeque,
-    fmt,
-    str::FromStr,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -23,65 +21,17 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode,
 };
 use scaan_schemas::{LocationUpdate, LoginRequest, LoginResponse, NewCheckin, NewSos};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::topics::{self, PhoneTopic};
+pub use crate::BrokerUrl;
 
 /// Longest wait for the broker's CONNACK, SUBACK or PUBACK.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before a lost connection is tried again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
-
-/// Where a broker listens: `mqtt://HOST:PORT` (the port defaults to 1883).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct BrokerUrl {
-    pub host: String,
-    pub port: u16,
-}
-
-impl FromStr for BrokerUrl {
-    type Err = anyhow::Error;
-
-    fn from_str(url: &str) -> anyhow::Result<BrokerUrl> {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .with_context(|| format!("'{url}' is not an mqtt://HOST:PORT URL"))?;
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) => (host, port.parse().with_context(|| format!("bad port in '{url}'"))?),
-            None => (rest, 1883),
-        };
-        if host.is_empty() || host.contains('/') {
-            bail!("'{url}' is not an mqtt://HOST:PORT URL");
-        }
-        Ok(BrokerUrl {
-            host: host.to_owned(),
-            port,
-        })
-    }
-}
-
-impl TryFrom<String> for BrokerUrl {
-    type Error = anyhow::Error;
-    fn try_from(url: String) -> anyhow::Result<BrokerUrl> {
-        url.parse()
-    }
-}
-
-impl From<BrokerUrl> for String {
-    fn from(url: BrokerUrl) -> String {
-        url.to_string()
-    }
-}
-
-impl fmt::Display for BrokerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
-    }
-}
 
 /// `POST /api/v1/auth/login` on the hub at `hub` (`http://HOST:PORT`).
 pub async fn login(http: &reqwest::Client, hub: &str, username: &str, password: &str) -> anyhow::Result<LoginResponse> {
