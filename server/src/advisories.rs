@@ -123,15 +123,18 @@ impl Hub {
         };
         self.store.put_advisory(&advisory).await?;
         let staff = self.staff_concerned_by(country, now).await?;
-        self.delivery.publish(
-            &Envelope::Advisory {
-                advisory: advisory.clone(),
-            },
-            Audience {
-                staff: &staff,
-                countries: &countries,
-            },
-        );
+        self.delivery
+            .publish(
+                &Envelope::Advisory {
+                    advisory: advisory.clone(),
+                },
+                Audience {
+                    staff: &staff,
+                    countries: &countries,
+                },
+            )
+            .stored()
+            .await;
         tracing::info!(
             country,
             level = advisory.risk_level,

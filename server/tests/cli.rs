@@ -29,17 +29,18 @@ impl std::ops::DerefMut for Running {
     }
 }
 
-/// `scaan serve` on a free port in `dir`; returns the child and its HTTP address.
+/// `scaan serve` on a free port in `dir`, with its own broker on another; returns the child
+/// and its HTTP address.
 fn serve(dir: &std::path::Path) -> (Running, String) {
+    serve_with(dir, &["--mqtt-listen", "127.0.0.1:0"])
+}
+
+/// [`serve`] with these MQTT arguments.
+fn serve_with(dir: &std::path::Path, mqtt: &[&str]) -> (Running, String) {
     let mut child = Command::new(SCAAN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(mqtt)
+        .arg("--data-dir")
         .arg(dir)
         .env("SCAAN_LOG", "info")
         .env("NO_COLOR", "1")
@@ -321,6 +322,61 @@ async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
             "staff{i} stands at check-in {standing:?}, acknowledged {acknowledged:?}, unanswered {unanswered:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn kill_9_right_after_an_alert_is_answered_loses_no_phone_delivery() {
+    use scaan_mobile_bridge::fixtures::{Access, Mosquitto};
+    use scaan_mobile_bridge::phone::{Phone, PhoneOptions};
+    // An external broker with persistence: it keeps the phone's session while the hub dies.
+    let Some(broker) = Mosquitto::from_env_with(Access::Open).await else {
+        return;
+    };
+    let url = broker.url();
+    let dir = tempfile::tempdir().unwrap();
+    let watch = ["--username", "watch", "--role", "watch_officer"];
+    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
+    let staff = ["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"];
+    let created = add_user(dir.path(), &staff, "a long passphrase");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let amani: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let (mut hub, base) = serve_with(dir.path(), &["--mqtt-url", &url]);
+    let http = reqwest::Client::new();
+    let officer = login(&http, &base, "watch", "a long passphrase").await;
+
+    // Amani's phone has a persistent session subscribed to the inbox, and is offline.
+    let phone = || PhoneOptions::persistent(url.parse().unwrap(), "amani", "open broker", amani);
+    let mut offline = Phone::connect(phone()).await.unwrap();
+    offline.subscribe_inbox().await.unwrap();
+    offline.disconnect().await;
+
+    // The hub is killed the moment it has answered for the alert.
+    let alert = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
+            "urgency": "immediate", "severity": "severe", "certainty": "observed",
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap();
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    assert_eq!(alert.status(), 201);
+    let alert: serde_json::Value = alert.json().await.unwrap();
+    assert_eq!(alert["recipients"], 1, "{alert}");
+
+    // Started again, the hub sends what it had answered for; the phone finds it on return.
+    let (_hub, _) = serve_with(dir.path(), &["--mqtt-url", &url]);
+    let mut back = Phone::connect(phone()).await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(20), back.next_envelope())
+        .await
+        .expect("the alert reaches the phone after the restart")
+        .unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(&received.payload).unwrap();
+    assert_eq!(envelope["type"], "alert", "{envelope}");
+    assert_eq!(envelope["alert"]["id"], alert["id"]);
 }
 
 #[test]

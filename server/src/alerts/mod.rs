@@ -55,16 +55,19 @@ impl Hub {
         };
         self.store.insert_alert(&alert, &reach.staff).await?;
         self.open_headcounts.track(&alert, &reach.staff);
-        self.delivery.publish(
-            &Envelope::Alert {
-                alert: alert.clone(),
-                wave: None,
-            },
-            Audience {
-                staff: &reach.staff,
-                countries: &alert.countries,
-            },
-        );
+        self.delivery
+            .publish(
+                &Envelope::Alert {
+                    alert: alert.clone(),
+                    wave: None,
+                },
+                Audience {
+                    staff: &reach.staff,
+                    countries: &alert.countries,
+                },
+            )
+            .stored()
+            .await;
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
         let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
         self.audit(&caller.user, "alert.sent", alert.id, &alert.countries, detail)
@@ -166,13 +169,16 @@ impl Hub {
             MsgType::Cancel => Envelope::AlertCancel { alert: alert.clone() },
             _ => Envelope::AlertUpdate { alert: alert.clone() },
         };
-        self.delivery.publish(
-            &envelope,
-            Audience {
-                staff: &staff,
-                countries: &countries,
-            },
-        );
+        self.delivery
+            .publish(
+                &envelope,
+                Audience {
+                    staff: &staff,
+                    countries: &countries,
+                },
+            )
+            .stored()
+            .await;
         tracing::info!(alert = %alert.id, revision = alert.revision, msg_type = alert.msg_type.as_str(), "alert revised");
         Ok(alert)
     }

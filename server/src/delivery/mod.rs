@@ -12,7 +12,7 @@ use scaan_schemas::{Envelope, Role, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -45,6 +45,34 @@ pub struct InboxMessage {
     /// `error`) does not: it is worth nothing after a restart, and the phone sends again when
     /// it gets no answer.
     pub durable: bool,
+    /// Told once the outbox has stored it (see [`Published::stored`]).
+    pub stored: Option<oneshot::Sender<()>>,
+}
+
+/// What [`Delivery::publish`] did: how many connections it was queued for, and the wait for
+/// the staff's MQTT inbox messages to be stored.
+pub struct Published {
+    pub connections: usize,
+    stored: Option<oneshot::Receiver<()>>,
+}
+
+impl Published {
+    fn nothing() -> Published {
+        Published {
+            connections: 0,
+            stored: None,
+        }
+    }
+
+    /// Returns once the MQTT outbox holds the envelope for every staff recipient (at once when
+    /// it goes to no inbox). Whoever answers a request for an envelope awaits this first, so
+    /// that what the hub acknowledged reaches the phones even after a `kill -9`.
+    pub async fn stored(self) {
+        if let Some(stored) = self.stored {
+            // An error means the writer stopped with the hub, after storing what it had.
+            let _ = stored.await;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -142,12 +170,12 @@ impl Delivery {
     }
 
     /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
-    /// without waiting on any of them. Returns how many connections it was queued for.
-    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
+    /// without waiting on any of them.
+    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> Published {
         let Some(bytes) = serialize(envelope) else {
-            return 0;
+            return Published::nothing();
         };
-        self.queue_for_inboxes(envelope, &bytes, audience.staff, true);
+        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff, true);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -163,16 +191,19 @@ impl Delivery {
                 queued += 1;
             }
         }
-        queued
+        Published {
+            connections: queued,
+            stored,
+        }
     }
 
     /// Hands `envelope` to these people only — their connections and MQTT inboxes — whatever
     /// their role: for what only some officers may see (restricted incident reports).
-    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> usize {
+    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> Published {
         let Some(bytes) = serialize(envelope) else {
-            return 0;
+            return Published::nothing();
         };
-        self.queue_for_inboxes(envelope, &bytes, users, true);
+        let stored = self.queue_for_inboxes(envelope, &bytes, users, true);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -180,7 +211,10 @@ impl Delivery {
             .flatten()
             .copied()
             .collect();
-        ids.iter().filter(|id| registry.hand(**id, &bytes)).count()
+        Published {
+            connections: ids.iter().filter(|id| registry.hand(**id, &bytes)).count(),
+            stored,
+        }
     }
 
     /// Sends `envelope` to one person's MQTT inbox only (the answer to what they sent over MQTT).
@@ -190,12 +224,17 @@ impl Delivery {
         }
     }
 
-    fn queue_for_inboxes(&self, envelope: &Envelope, bytes: &Utf8Bytes, staff: &[Uuid], durable: bool) {
-        let Some(inbox) = &self.inbox else {
-            return;
-        };
+    /// Queues the envelope for the staff's inboxes; returns the wait for it to be stored.
+    fn queue_for_inboxes(
+        &self,
+        envelope: &Envelope,
+        bytes: &Utf8Bytes,
+        staff: &[Uuid],
+        durable: bool,
+    ) -> Option<oneshot::Receiver<()>> {
+        let inbox = self.inbox.as_ref()?;
         if staff.is_empty() {
-            return;
+            return None;
         }
         let alert_id = match envelope {
             Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
@@ -203,13 +242,21 @@ impl Delivery {
             }
             _ => None,
         };
+        let (stored, wait) = if durable {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         // Fails only once the outbox writer has stopped, when the hub is stopping.
         let _ = inbox.send(InboxMessage {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id,
             durable,
+            stored,
         });
+        wait
     }
 
     /// Closes every stream opened with a token that has just been revoked.
@@ -311,18 +358,20 @@ mod tests {
                 countries: &["CD".into()],
             },
         );
-        assert_eq!(queued, 3);
+        assert_eq!(queued.connections, 3);
         let got: Vec<bool> = subs.iter_mut().map(|s| s.envelopes.try_recv().is_ok()).collect();
         assert_eq!(got, [true, true, false, true, false]);
         delivery.unsubscribe(subs[3].id);
         assert_eq!(
-            delivery.publish(
-                &envelope(1),
-                Audience {
-                    staff: &[amani.id],
-                    countries: &[]
-                }
-            ),
+            delivery
+                .publish(
+                    &envelope(1),
+                    Audience {
+                        staff: &[amani.id],
+                        countries: &[]
+                    }
+                )
+                .connections,
             1
         );
         assert_eq!(delivery.connections(), 4);

@@ -79,23 +79,28 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
     }
 }
 
-/// Stores a batch; returns each envelope with its bytes. When the database fails the batch is
-/// still sent (a person warned without a receipt beats a person not warned), and logged.
+/// Stores a batch, then tells whoever waits for it; returns each envelope with its bytes. When
+/// the database fails the batch is still sent (a person warned without a receipt beats a person
+/// not warned), and logged.
 async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Bytes)> {
-    let (envelopes, payloads): (Vec<OutboxEnvelope>, Vec<Bytes>) = batch
-        .into_iter()
-        .map(|m| {
-            let envelope = OutboxEnvelope {
-                id: Uuid::new_v4(),
-                alert_id: m.alert_id,
-                payload: String::from_utf8_lossy(&m.payload).into_owned(),
-                recipients: m.recipients,
-            };
-            (envelope, m.payload)
-        })
-        .unzip();
+    let mut envelopes = Vec::with_capacity(batch.len());
+    let mut payloads = Vec::with_capacity(batch.len());
+    let mut waiting = Vec::new();
+    for m in batch {
+        envelopes.push(OutboxEnvelope {
+            id: Uuid::new_v4(),
+            alert_id: m.alert_id,
+            payload: String::from_utf8_lossy(&m.payload).into_owned(),
+            recipients: m.recipients,
+        });
+        payloads.push(m.payload);
+        waiting.extend(m.stored);
+    }
     if let Err(e) = hub.store.queue_inbox(&envelopes, Utc::now()).await {
         tracing::error!(error = %e, envelopes = envelopes.len(), "could not store inbox messages; sending them unrecorded");
+    }
+    for stored in waiting {
+        let _ = stored.send(());
     }
     envelopes.into_iter().zip(payloads).collect()
 }
