@@ -17,12 +17,13 @@
 //! `SCAAN_BENCH_POSTGRES_URL` set (a server URL whose user may create databases), PostgreSQL
 //! too. `SCAAN_BENCH_STAFF` changes the number of staff. Prints one JSON line last.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use scaan_mobile_bridge::fixtures::{Access, Mosquitto};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics::PhoneTopic;
-use scaan_schemas::{Checkin, CheckinStatus, NewUser, Position, Role, Via};
-use scaan_server::{App, Config};
+use scaan_schemas::{Checkin, CheckinStatus, Role, Via};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +61,7 @@ async fn main() {
         .await,
     );
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
-        let url = fresh_postgres(&server).await;
+        let url = support::fresh_postgres(&server).await;
         results.push(run("postgres", url, staff, broker_url.clone()).await);
     } else {
         eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
@@ -71,78 +72,12 @@ async fn main() {
     );
 }
 
-async fn fresh_postgres(server: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("scaan_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(server)
-        .await
-        .expect("connect to SCAAN_BENCH_POSTGRES_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    format!("{}/{name}", server.rsplit_once('/').map_or(server, |(base, _)| base))
-}
-
 async fn run(backend: &str, database_url: String, staff: usize, broker_url: Option<String>) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(database_url),
-        mqtt_url: broker_url.clone(),
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = App::build(config).await.unwrap();
-    let hub = app.hub().clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let serving = tokio::spawn(app.serve(listener, stop.clone()));
-
-    // Accounts straight into the store with one shared hash: hashing 10,000 passwords is not
-    // what is measured here.
+    let bench = support::BenchHub::start(database_url, broker_url.clone()).await;
     let started = Instant::now();
-    let hash = scaan_server::auth::hash_password("bench password".into())
-        .await
-        .unwrap();
-    let account = |username: String, role: Role, i: usize| {
-        let (hub, hash) = (hub.clone(), hash.clone());
-        async move {
-            let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
-            let new = NewUser {
-                username,
-                password: String::new(),
-                role,
-                name: None,
-                countries: vec![],
-                duty_station: Some(duty),
-            };
-            let user = hub.store.create_user(&new, &hash, chrono::Utc::now()).await.unwrap();
-            hub.place_staff(&user);
-            let token = scaan_server::auth::new_token();
-            let now = chrono::Utc::now();
-            hub.store
-                .insert_token(
-                    &scaan_server::auth::token_hash(&token),
-                    user.id,
-                    now,
-                    now + chrono::Duration::hours(1),
-                )
-                .await
-                .unwrap();
-            (user.id, token)
-        }
-    };
-    let (officer_id, officer) = account("watch".into(), Role::WatchOfficer, 0).await;
-    let mut people = Vec::with_capacity(staff);
-    for chunk in (0..staff).collect::<Vec<_>>().chunks(64) {
-        let made =
-            futures_util::future::join_all(chunk.iter().map(|&i| account(format!("staff{i}"), Role::Staff, i))).await;
-        people.extend(made);
-    }
-    let (ids, tokens): (Vec<uuid::Uuid>, Vec<String>) = people.into_iter().unzip();
+    let officer = bench.account("watch".into(), Role::WatchOfficer, 0).await;
+    let (ids, tokens): (Vec<uuid::Uuid>, Vec<String>) =
+        bench.staff(staff).await.into_iter().map(|a| (a.id, a.token)).unzip();
     eprintln!(
         "{backend}: {staff} accounts in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -151,12 +86,9 @@ async fn run(backend: &str, database_url: String, staff: usize, broker_url: Opti
     let mut alerts = Vec::new();
     for round in ["spread", "burst"] {
         let alert: Value = reqwest::Client::new()
-            .post(format!("{base}/api/v1/alerts"))
-            .bearer_auth(&officer)
-            .json(&json!({"headline": format!("Clashes ({round})"), "event": "Armed clash", "category": "security",
-                "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
-                "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.475, 0.495]}, "radius_m": 20000},
-                "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}))
+            .post(format!("{}/api/v1/alerts", bench.base))
+            .bearer_auth(&officer.token)
+            .json(&support::alert(&format!("Clashes ({round})"), true))
             .send()
             .await
             .unwrap()
@@ -167,15 +99,15 @@ async fn run(backend: &str, database_url: String, staff: usize, broker_url: Opti
         alerts.push(alert["id"].as_str().unwrap().to_owned());
     }
 
-    let job = dir.path().join("phones.json");
+    let job = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
-        &job,
-        json!({"base": base, "alerts": alerts, "officer": officer, "tokens": tokens, "ids": ids, "broker": broker_url})
+        job.path(),
+        json!({"base": bench.base, "alerts": alerts, "officer": officer.token, "tokens": tokens, "ids": ids, "broker": broker_url})
             .to_string(),
     )
     .unwrap();
     let out = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .env("SCAAN_BENCH_PHONES", &job)
+        .env("SCAAN_BENCH_PHONES", job.path())
         .stderr(std::process::Stdio::inherit())
         .output()
         .await
@@ -184,10 +116,9 @@ async fn run(backend: &str, database_url: String, staff: usize, broker_url: Opti
     let mut result: Value = serde_json::from_slice(&out.stdout).unwrap();
     result["backend"] = json!(backend);
     let alert_id: uuid::Uuid = alerts[1].parse().unwrap();
-    result["store_checkins_per_s"] = json!(store_rate(&hub, alert_id, officer_id, &ids).await.round());
+    result["store_checkins_per_s"] = json!(store_rate(&bench.hub, alert_id, officer.id, &ids).await.round());
     eprintln!("{result}");
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+    bench.stop().await;
     result
 }
 

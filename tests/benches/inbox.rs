@@ -5,8 +5,9 @@
 //! `cargo bench -p scaan-tests --bench inbox` — SQLite; with `SCAAN_BENCH_POSTGRES_URL` set,
 //! PostgreSQL too. `SCAAN_BENCH_STAFF` changes the number of staff. Prints one JSON line last.
 
-use scaan_schemas::{NewUser, Position, Role};
-use scaan_server::{App, Config};
+mod support;
+
+use scaan_schemas::Role;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -21,14 +22,7 @@ async fn main() {
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     results.push(run("sqlite", sqlite, staff).await);
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
-        use sqlx::Connection;
-        let name = format!("scaan_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b));
+        let url = support::fresh_postgres(&server).await;
         results.push(run("postgres", url, staff).await);
     } else {
         eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
@@ -37,67 +31,17 @@ async fn main() {
 }
 
 async fn run(backend: &str, database_url: String, staff: usize) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(database_url),
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = App::build(config).await.unwrap();
-    let hub = app.hub().clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let serving = tokio::spawn(app.serve(listener, stop.clone()));
-
-    // Accounts straight into the store with one shared hash: hashing is not what is measured.
-    let hash = scaan_server::auth::hash_password("bench password".into())
-        .await
-        .unwrap();
-    let account = |username: String, role: Role, i: usize| {
-        let (hub, hash) = (hub.clone(), hash.clone());
-        async move {
-            let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
-            let new = NewUser {
-                username,
-                password: String::new(),
-                role,
-                name: None,
-                countries: vec![],
-                duty_station: Some(duty),
-            };
-            let user = hub.store.create_user(&new, &hash, chrono::Utc::now()).await.unwrap();
-            hub.place_staff(&user);
-            user.id
-        }
-    };
-    let officer = account("watch".into(), Role::WatchOfficer, 0).await;
-    let token = scaan_server::auth::new_token();
-    let now = chrono::Utc::now();
-    hub.store
-        .insert_token(
-            &scaan_server::auth::token_hash(&token),
-            officer,
-            now,
-            now + chrono::Duration::hours(1),
-        )
-        .await
-        .unwrap();
-    for chunk in (0..staff).collect::<Vec<_>>().chunks(64) {
-        futures_util::future::join_all(chunk.iter().map(|&i| account(format!("staff{i}"), Role::Staff, i))).await;
-    }
+    let bench = support::BenchHub::start(database_url, None).await;
+    let officer = bench.account("watch".into(), Role::WatchOfficer, 0).await;
+    bench.staff(staff).await;
+    let (base, token) = (&bench.base, &officer.token);
 
     let http = reqwest::Client::new();
     let started = Instant::now();
     let alert: Value = http
         .post(format!("{base}/api/v1/alerts"))
-        .bearer_auth(&token)
-        .json(&json!({"headline": "Clashes", "event": "Armed clash", "category": "security", "urgency": "immediate",
-            "severity": "severe", "certainty": "observed",
-            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.475, 0.495]}, "radius_m": 20000},
-            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}))
+        .bearer_auth(token)
+        .json(&support::alert("Clashes", false))
         .send()
         .await
         .unwrap()
@@ -112,7 +56,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     while accepted.is_none() {
         let receipts: Value = http
             .get(format!("{base}/api/v1/alerts/{id}/deliveries"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
@@ -133,8 +77,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+    bench.stop().await;
     let ms = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
     let result = json!({
         "backend": backend, "staff": staff,

@@ -9,7 +9,10 @@
 //!   who all have a token, their phones logged in with it, one `POST /api/v1/alerts` reaching
 //!   all of them, timed from the moment the POST returned to each phone's receipt of the alert
 //!   (issue 3's measure; `p99_from_sent_ms` counts from when the officer sent it), and its p99
-//!   against the same broker's floor at the same N (`p99_vs_floor`).
+//!   against the same broker's floor at the same N (`p99_vs_floor`);
+//! - the broker alone (`mosquitto-open-alone`): the floor's publish with every phone paused
+//!   (SIGSTOP) until the publisher has all its PUBACKs, so the broker has the machine to itself
+//!   and `all_pubacks_ms` is its own time to take N messages for N subscribers.
 //!
 //! `cargo bench -p scaan-tests --bench phones` — the embedded broker always; Mosquitto when
 //! `SCAAN_TEST_MOSQUITTO` names it (as for the tests): without access control at every size,
@@ -22,6 +25,8 @@
 //! phones are 10,000 sockets in the child and, through the embedded broker's gate, three per
 //! phone in the parent: both raise their open-file limit as far as allowed (`ulimit -Hn`); an
 //! embedded run that cannot fit is reported as skipped.
+
+mod support;
 
 use std::{
     collections::HashMap,
@@ -36,10 +41,10 @@ use scaan_mobile_bridge::{
     phone::{BrokerUrl, Phone, PhoneOptions},
     topics, Authenticator, EmbeddedBroker,
 };
-use scaan_schemas::{NewUser, Position, Role};
-use scaan_server::{App, Config};
+use scaan_schemas::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use support::BenchHub;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use uuid::Uuid;
 
@@ -115,7 +120,10 @@ fn main() {
         if std::env::var_os(fixtures::ENV).is_some() {
             for &n in &sizes {
                 if wanted("mosquitto-open") {
-                    results.push(mosquitto_open(n).await);
+                    results.push(mosquitto_open(n, Phones::Reading).await);
+                }
+                if wanted("mosquitto-open-alone") {
+                    results.push(mosquitto_open(n, Phones::Paused).await);
                 }
                 if wanted("hub-mosquitto-open") {
                     results.push(through_hub(n, HubBroker::MosquittoOpen).await);
@@ -147,7 +155,7 @@ async fn embedded(n: usize) -> Value {
         .unwrap();
     let url: BrokerUrl = format!("mqtt://{}", broker.local_addr()).parse().unwrap();
     let (user, password) = broker.hub_credentials();
-    let figures = floor(&url, (&user, &password), &logins).await;
+    let figures = floor(&url, (&user, &password), &logins, Phones::Reading).await;
     broker.shutdown().await;
     report("embedded", n, figures)
 }
@@ -180,20 +188,33 @@ async fn mosquitto(n: usize) -> Value {
         started.elapsed().as_secs_f64()
     );
     let url: BrokerUrl = broker.url().parse().unwrap();
-    let figures = floor(&url, (&user, &password), &logins).await;
+    let figures = floor(&url, (&user, &password), &logins, Phones::Reading).await;
     provisioner.shutdown().await;
     report("mosquitto", n, figures)
 }
 
 /// Mosquitto without access control: the broker's raw fan-out.
-async fn mosquitto_open(n: usize) -> Value {
+async fn mosquitto_open(n: usize, phones: Phones) -> Value {
     let logins = logins(n);
     let broker = Mosquitto::from_env_with(Access::Open)
         .await
         .expect("SCAAN_TEST_MOSQUITTO");
     let url: BrokerUrl = broker.url().parse().unwrap();
-    let figures = floor(&url, ("bench-hub", ""), &logins).await;
-    report("mosquitto-open", n, figures)
+    let figures = floor(&url, ("bench-hub", ""), &logins, phones).await;
+    match phones {
+        Phones::Reading => report("mosquitto-open", n, figures),
+        // The receipts waited for the pause: only the broker's own time means something.
+        Phones::Paused => json!({"broker": "mosquitto-open-alone", "phones": n,
+            "received": figures.0.len(), "all_pubacks_ms": round(figures.1.as_secs_f64() * 1e3)}),
+    }
+}
+
+/// Whether the phones read while the floor's publisher sends.
+#[derive(Clone, Copy)]
+enum Phones {
+    Reading,
+    /// Stopped (SIGSTOP) until the publisher has every PUBACK: the broker has the cores.
+    Paused,
 }
 
 /// Which broker the hub runs with.
@@ -206,7 +227,6 @@ enum HubBroker {
 
 /// The whole path: a hub with N staff whose phones are logged in, one alert to all of them.
 async fn through_hub(n: usize, broker: HubBroker) -> Value {
-    let dir = tempfile::tempdir().unwrap();
     let mosquitto = match broker {
         HubBroker::Embedded => None,
         HubBroker::MosquittoOpen => Some(
@@ -215,37 +235,29 @@ async fn through_hub(n: usize, broker: HubBroker) -> Value {
                 .expect("SCAAN_TEST_MOSQUITTO"),
         ),
     };
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        mqtt_url: mosquitto.as_ref().map(Mosquitto::url),
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(format!("sqlite://{}", dir.path().join("bench.db").display())),
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = App::build(config).await.unwrap();
-    let hub = app.hub().clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let serving = tokio::spawn(app.serve(listener, stop.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let bench = BenchHub::start(database, mosquitto.as_ref().map(Mosquitto::url)).await;
 
     let started = Instant::now();
-    let officer = hub_account(&hub, "watch".into(), Role::WatchOfficer, 0).await;
-    let mut logins = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
-        let made = futures_util::future::join_all(
-            chunk
-                .iter()
-                .map(|&i| hub_account(&hub, format!("staff{i}"), Role::Staff, i)),
-        )
-        .await;
-        logins.extend(made);
-    }
+    let officer = bench.account("watch".into(), Role::WatchOfficer, 0).await;
+    let logins: Vec<Login> = bench
+        .staff(n)
+        .await
+        .into_iter()
+        .map(|a| Login {
+            username: a.username,
+            token: a.token,
+            user_id: a.id,
+        })
+        .collect();
     eprintln!("hub: {n} accounts in {:.1} s", started.elapsed().as_secs_f64());
     let url: BrokerUrl = match &mosquitto {
         Some(broker) => broker.url(),
-        None => format!("mqtt://{}", hub.mqtt.embedded_addr().expect("the embedded broker")),
+        None => format!(
+            "mqtt://{}",
+            bench.hub.mqtt.embedded_addr().expect("the embedded broker")
+        ),
     }
     .parse()
     .unwrap();
@@ -254,12 +266,9 @@ async fn through_hub(n: usize, broker: HubBroker) -> Value {
     let http = reqwest::Client::new();
     let sent = SystemTime::now();
     let response = http
-        .post(format!("{base}/api/v1/alerts"))
+        .post(format!("{}/api/v1/alerts", bench.base))
         .bearer_auth(&officer.token)
-        .json(&json!({"headline": "Clashes", "event": "Armed clash", "category": "security", "urgency": "immediate",
-            "severity": "severe", "certainty": "observed",
-            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.475, 0.495]}, "radius_m": 20000},
-            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}))
+        .json(&support::alert("Clashes", false))
         .send()
         .await
         .unwrap();
@@ -281,8 +290,7 @@ async fn through_hub(n: usize, broker: HubBroker) -> Value {
         wrong.len(),
         wrong[0]
     );
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+    bench.stop().await;
     let label = match broker {
         HubBroker::Embedded => "hub-embedded",
         HubBroker::MosquittoOpen => "hub-mosquitto-open",
@@ -293,46 +301,6 @@ async fn through_hub(n: usize, broker: HubBroker) -> Value {
     result["alert_answered_ms"] = json!(round(answered.as_secs_f64() * 1e3));
     eprintln!("{result}");
     result
-}
-
-/// A staff account (or the officer) straight into the hub's store with a token: one shared
-/// password hash, since hashing is not what is measured.
-async fn hub_account(hub: &scaan_server::Hub, username: String, role: Role, i: usize) -> Login {
-    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    let hash = HASH
-        .get_or_init(|| async {
-            scaan_server::auth::hash_password("bench password".into())
-                .await
-                .unwrap()
-        })
-        .await;
-    let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
-    let new = NewUser {
-        username,
-        password: String::new(),
-        role,
-        name: None,
-        countries: vec![],
-        duty_station: Some(duty),
-    };
-    let user = hub.store.create_user(&new, hash, chrono::Utc::now()).await.unwrap();
-    hub.place_staff(&user);
-    let token = scaan_server::auth::new_token();
-    let now = chrono::Utc::now();
-    hub.store
-        .insert_token(
-            &scaan_server::auth::token_hash(&token),
-            user.id,
-            now,
-            now + chrono::Duration::hours(1),
-        )
-        .await
-        .unwrap();
-    Login {
-        username: user.username,
-        token,
-        user_id: user.id,
-    }
 }
 
 /// Adds to each row through the hub its p99 over the p99 of the same broker's floor at the same N.
@@ -378,8 +346,16 @@ fn receipts(broker: &str, phones: usize, latencies: &[f64]) -> Value {
 
 /// The raw fan-out: phones connect and subscribe (child process), then one QoS 1 publish to each
 /// inbox. Returns each phone's latency from the first publish (ms) and when the last PUBACK came.
-async fn floor(url: &BrokerUrl, (user, password): (&str, &str), logins: &[Login]) -> (Vec<f64>, Duration) {
+async fn floor(
+    url: &BrokerUrl,
+    (user, password): (&str, &str),
+    logins: &[Login],
+    reading: Phones,
+) -> (Vec<f64>, Duration) {
     let phones = PhonesProcess::start(url, logins).await;
+    if let Phones::Paused = reading {
+        phones.signal(libc::SIGSTOP);
+    }
     let mut options = MqttOptions::new(format!("bench-hub-{}", Uuid::new_v4().simple()), &url.host, url.port);
     options
         .set_credentials(user, password)
@@ -407,18 +383,16 @@ async fn floor(url: &BrokerUrl, (user, password): (&str, &str), logins: &[Login]
             }
         }
     });
-    let padding = "x".repeat(ENVELOPE_PADDING);
+    // Serialized once, as the hub does for an alert to many.
+    let envelope =
+        json!({"type": "alert", "alert": {"headline": "Bench", "description": "x".repeat(ENVELOPE_PADDING)}})
+            .to_string()
+            .into_bytes();
     let t0 = SystemTime::now();
     let started = Instant::now();
     for login in logins {
-        let envelope = json!({"type": "alert", "alert": {"headline": "Bench", "description": padding}});
         client
-            .publish(
-                topics::inbox(login.user_id),
-                QoS::AtLeastOnce,
-                false,
-                envelope.to_string(),
-            )
+            .publish(topics::inbox(login.user_id), QoS::AtLeastOnce, false, envelope.clone())
             .await
             .unwrap();
     }
@@ -427,6 +401,9 @@ async fn floor(url: &BrokerUrl, (user, password): (&str, &str), logins: &[Login]
         .expect("every PUBACK in time")
         .unwrap()
         .duration_since(started);
+    if let Phones::Paused = reading {
+        phones.signal(libc::SIGCONT);
+    }
     let received = phones.results().await;
     driver.abort();
     (latencies(t0, &received), all_acked)
@@ -483,6 +460,12 @@ impl PhonesProcess {
         }
     }
 
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.id().expect("the phones are running") as libc::pid_t;
+        // SAFETY: kill(2) on our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal the phones");
+    }
+
     async fn results(mut self) -> Vec<Receipt> {
         let line = tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
             .await
@@ -519,11 +502,7 @@ async fn phones(job: Job) {
         .map(|mut phone| {
             tokio::spawn(async move {
                 let received = phone.next_envelope().await.expect("an envelope");
-                let receipt = Receipt {
-                    at_ns: received.at.duration_since(UNIX_EPOCH).unwrap().as_nanos(),
-                    envelope: serde_json::from_slice(&received.payload).unwrap_or(Value::Null),
-                };
-                (receipt, phone)
+                (received, phone)
             })
         })
         .collect();
@@ -531,14 +510,22 @@ async fn phones(job: Job) {
     let mut received = Vec::with_capacity(waiting.len());
     let mut phones = Vec::with_capacity(waiting.len());
     for task in waiting {
-        let (at, phone) = tokio::time::timeout(PHASE_TIMEOUT, task)
+        let (envelope, phone) = tokio::time::timeout(PHASE_TIMEOUT, task)
             .await
             .expect("every phone gets its envelope in time")
             .unwrap();
-        received.push(at);
+        received.push(envelope);
         phones.push(phone);
     }
-    println!("{}", serde_json::to_string(&received).unwrap());
+    // Parsed once all are in, so the phones' timing does not include it.
+    let receipts: Vec<Receipt> = received
+        .into_iter()
+        .map(|r| Receipt {
+            at_ns: r.at.duration_since(UNIX_EPOCH).unwrap().as_nanos(),
+            envelope: serde_json::from_slice(&r.payload).unwrap_or(Value::Null),
+        })
+        .collect();
+    println!("{}", serde_json::to_string(&receipts).unwrap());
     // Leave the broker's sessions as a phone losing coverage would: the process ends.
     drop(phones);
 }
