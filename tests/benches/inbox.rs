@@ -1,6 +1,7 @@
-//! One alert to 10,000 staff through the MQTT outbox: how long the sender waits, how long
-//! until every inbox message is stored, and until the embedded broker has PUBACKed all of them
-//! (the hub's side of delivery; phones connecting and reading are another benchmark's).
+//! One alert to 10,000 staff through the MQTT outbox: how long the sender waits (the answer
+//! comes once every inbox message is stored, which the bench checks), and until the embedded
+//! broker has PUBACKed all of them (the hub's side of delivery; phones connecting and reading
+//! are another benchmark's).
 //!
 //! `cargo bench -p scaan-tests --bench inbox` — SQLite; with `SCAAN_BENCH_POSTGRES_URL` set,
 //! PostgreSQL too. `SCAAN_BENCH_STAFF` changes the number of staff. Prints one JSON line last.
@@ -52,7 +53,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     assert_eq!(alert["recipients"], staff, "every bench account is targeted: {alert}");
     let id = alert["id"].as_str().unwrap();
 
-    let (mut stored, mut accepted) = (None, None);
+    let (mut first_look, mut accepted) = (true, None);
     while accepted.is_none() {
         let receipts: Value = http
             .get(format!("{base}/api/v1/alerts/{id}/deliveries"))
@@ -65,8 +66,13 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
             .unwrap();
         let receipts = receipts["deliveries"].as_array().unwrap();
         let count = |field: &str| receipts.iter().filter(|r| r[field].is_string()).count();
-        if stored.is_none() && count("queued_at") == staff {
-            stored = Some(started.elapsed());
+        if first_look {
+            assert_eq!(
+                count("queued_at"),
+                staff,
+                "every inbox message is stored before the answer"
+            );
+            first_look = false;
         }
         if count("broker_accepted_at") == staff {
             accepted = Some(started.elapsed());
@@ -82,7 +88,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     let result = json!({
         "backend": backend, "staff": staff,
         "alert_answered_ms": ms(Some(answered)),
-        "all_stored_ms": ms(stored), "all_broker_accepted_ms": ms(accepted),
+        "all_broker_accepted_ms": ms(accepted),
     });
     eprintln!("{result}");
     result
