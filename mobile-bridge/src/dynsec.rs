@@ -48,7 +48,10 @@ use tokio::sync::oneshot;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{broker::HUB_USERNAME, phone, topics};
+use crate::{phone, topics};
+
+/// The username of the hub's own broker login; no account can use it.
+pub(crate) const HUB_USERNAME: &str = "scaan-hub";
 
 const COMMAND_TOPIC: &str = "$CONTROL/dynamic-security/v1";
 const RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";

@@ -1,70 +1,42 @@
-//! The phone simulator against the embedded broker: what it publishes is the contract's
+//! The phone simulator against the hub's MQTT endpoint: what it publishes is the contract's
 //! payload on the person's own topics, and its persistent session gets what it missed.
 
-use std::{sync::Arc, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use scaan_mobile_bridge::{
     phone::{BrokerUrl, Phone, PhoneOptions},
-    topics::{self, PhoneTopic},
-    Authenticator, EmbeddedBroker,
+    topics::PhoneTopic,
 };
 use scaan_schemas::{CheckinStatus, LocationUpdate, NewCheckin, NewSos, Position};
 use serde_json::{json, Value};
+use support::{Harness, PASSWORD};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(5);
-const TOKEN: &str = "amani's token";
-
-struct OneAccount(Uuid);
-
-impl Authenticator for OneAccount {
-    async fn authenticate(&self, username: &str, password: &[u8]) -> Option<Uuid> {
-        (username == "amani" && password == TOKEN.as_bytes()).then_some(self.0)
-    }
-}
 
 struct Setup {
-    broker: EmbeddedBroker,
-    amani: Uuid,
-    hub: Phone,
+    harness: Harness,
 }
 
 impl Setup {
     async fn start() -> Setup {
-        let amani = Uuid::new_v4();
-        let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap(), Arc::new(OneAccount(amani)))
-            .await
-            .expect("broker starts");
-        let (user, password) = broker.hub_credentials();
-        let mut hub = Phone::connect(PhoneOptions {
-            client_id: "hub".to_owned(),
-            clean_session: true,
-            ..PhoneOptions::persistent(url(&broker), &user, &password, Uuid::nil())
-        })
-        .await
-        .expect("hub connects");
-        for filter in topics::hub_filters() {
-            hub.subscribe(&filter).await.unwrap();
+        Setup {
+            harness: Harness::start().await,
         }
-        Setup { broker, amani, hub }
     }
 
     fn options(&self) -> PhoneOptions {
-        PhoneOptions::persistent(url(&self.broker), "amani", TOKEN, self.amani)
+        let url: BrokerUrl = format!("mqtt://{}", self.harness.addr()).parse().unwrap();
+        PhoneOptions::persistent(url, "amani", &format!("{PASSWORD}amani"), self.harness.id("amani"))
     }
 
-    /// What the hub got next, as (topic kind, JSON).
-    async fn hub_gets(&mut self) -> Value {
-        let received = tokio::time::timeout(WAIT, self.hub.next_envelope())
-            .await
-            .expect("in time")
-            .unwrap();
-        serde_json::from_slice(&received.payload).unwrap()
+    /// What the hub got next, as JSON, and on which topic.
+    async fn hub_gets(&mut self) -> (PhoneTopic, Value) {
+        let (_, kind, payload) = self.harness.next_received().await;
+        (kind, serde_json::from_slice(&payload).unwrap())
     }
-}
-
-fn url(broker: &EmbeddedBroker) -> BrokerUrl {
-    format!("mqtt://{}", broker.local_addr()).parse().unwrap()
 }
 
 #[tokio::test]
@@ -82,7 +54,10 @@ async fn checkins_locations_and_sos_reach_the_hub_as_the_contract_says() {
     phone.checkin(alert, &checkin).await.unwrap();
     assert_eq!(
         setup.hub_gets().await,
-        json!({"alert_id": alert, "status": "need_help", "position": {"lat": 0.49, "lon": 29.47}, "note": "ankle"})
+        (
+            PhoneTopic::Checkin,
+            json!({"alert_id": alert, "status": "need_help", "position": {"lat": 0.49, "lon": 29.47}, "note": "ankle"})
+        )
     );
 
     let location = LocationUpdate {
@@ -94,7 +69,10 @@ async fn checkins_locations_and_sos_reach_the_hub_as_the_contract_says() {
     phone.location(&location).await.unwrap();
     assert_eq!(
         setup.hub_gets().await,
-        json!({"lat": -1.29, "lon": 36.82, "accuracy_m": 12.0})
+        (
+            PhoneTopic::Location,
+            json!({"lat": -1.29, "lon": 36.82, "accuracy_m": 12.0})
+        )
     );
 
     phone
@@ -104,31 +82,26 @@ async fn checkins_locations_and_sos_reach_the_hub_as_the_contract_says() {
         })
         .await
         .unwrap();
-    assert_eq!(setup.hub_gets().await, json!({"note": "help"}));
+    assert_eq!(setup.hub_gets().await, (PhoneTopic::Sos, json!({"note": "help"})));
 
     // And only on the person's own topics: the topic names the sender.
     phone.publish(PhoneTopic::Report, b"{}".to_vec()).await.unwrap();
-    let received = tokio::time::timeout(WAIT, setup.hub.next_envelope())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&received.payload[..], b"{}");
+    let (owner, kind, payload) = setup.harness.next_received().await;
+    assert_eq!(
+        (owner, kind, &payload[..]),
+        (setup.harness.id("amani"), PhoneTopic::Report, &b"{}"[..])
+    );
 }
 
 #[tokio::test]
 async fn the_persistent_session_gets_what_arrived_while_away() {
-    let mut setup = Setup::start().await;
+    let setup = Setup::start().await;
     let mut phone = Phone::connect(setup.options()).await.unwrap();
     phone.subscribe_inbox().await.unwrap();
     phone.vanish().await;
 
-    let inbox = topics::inbox(setup.amani);
     for n in 1..=3 {
-        setup
-            .hub
-            .publish_to(&inbox, format!("envelope {n}").into_bytes())
-            .await
-            .unwrap();
+        setup.harness.send("amani", &format!("envelope {n}"));
     }
     let mut phone = Phone::connect(setup.options()).await.unwrap();
     for n in 1..=3 {

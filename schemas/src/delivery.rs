@@ -27,13 +27,87 @@ pub struct DeliveryReceipt {
     pub username: String,
     /// `mqtt` (the phone's inbox).
     pub channel: String,
-    /// Stored in the hub's outbox, to be published.
+    /// How far it has got: `queued`, `sent`, `delivered` or `read` (`accepted` on an external
+    /// broker, which cannot tell whether the phone has it); absent when not even queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ReceiptStatus>,
+    /// Stored in the hub's outbox: owed to the person until one of their devices has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_at: Option<DateTime<Utc>>,
-    /// The broker acknowledged it (PUBACK): it now holds it for the phone.
+    /// Written to one of the person's connections to the hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// One of the person's devices acknowledged it (PUBACK): the phone has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// An external broker acknowledged it (PUBACK): it now holds it for the phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_accepted_at: Option<DateTime<Utc>>,
     /// The app acknowledged it (`…/ack`): the person has seen it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// The furthest step a copy of an alert has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Queued,
+    Sent,
+    Accepted,
+    Delivered,
+    Read,
+}
+
+impl DeliveryReceipt {
+    /// The furthest step among the times given.
+    pub fn status_of(
+        queued_at: Option<DateTime<Utc>>,
+        sent_at: Option<DateTime<Utc>>,
+        delivered_at: Option<DateTime<Utc>>,
+        broker_accepted_at: Option<DateTime<Utc>>,
+        acknowledged_at: Option<DateTime<Utc>>,
+    ) -> Option<ReceiptStatus> {
+        [
+            (acknowledged_at, ReceiptStatus::Read),
+            (delivered_at, ReceiptStatus::Delivered),
+            (broker_accepted_at, ReceiptStatus::Accepted),
+            (sent_at, ReceiptStatus::Sent),
+            (queued_at, ReceiptStatus::Queued),
+        ]
+        .into_iter()
+        .find_map(|(at, status)| at.map(|_| status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_furthest_step_is_the_status() {
+        let t = Some(Utc::now());
+        assert_eq!(DeliveryReceipt::status_of(None, None, None, None, None), None);
+        assert_eq!(
+            DeliveryReceipt::status_of(t, None, None, None, None),
+            Some(ReceiptStatus::Queued)
+        );
+        assert_eq!(
+            DeliveryReceipt::status_of(t, t, None, None, None),
+            Some(ReceiptStatus::Sent)
+        );
+        assert_eq!(
+            DeliveryReceipt::status_of(t, t, t, None, None),
+            Some(ReceiptStatus::Delivered)
+        );
+        assert_eq!(
+            DeliveryReceipt::status_of(t, None, None, t, None),
+            Some(ReceiptStatus::Accepted)
+        );
+        // The app can say it showed the alert before its PUBACK is recorded.
+        assert_eq!(
+            DeliveryReceipt::status_of(t, t, None, None, t),
+            Some(ReceiptStatus::Read)
+        );
+    }
 }

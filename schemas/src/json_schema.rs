@@ -20,6 +20,7 @@ use crate::*;
     Area,
     ClientMessage,
     DeliveryReceipt,
+    ReceiptStatus,
     Envelope,
     ErrorBody,
     Headcount,

@@ -405,3 +405,94 @@ fn a_taken_mqtt_port_is_named_with_the_ways_out() {
         "{err}"
     );
 }
+
+/// A free port on loopback, for a hub that must come back on the same one.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn stop_gracefully(hub: &mut Running) {
+    Command::new("kill")
+        .args(["-TERM", &hub.id().to_string()])
+        .status()
+        .unwrap();
+    hub.wait().unwrap();
+}
+
+async fn next(phone: &mut scaan_mobile_bridge::phone::Phone) -> serde_json::Value {
+    let received = tokio::time::timeout(Duration::from_secs(20), phone.next_envelope())
+        .await
+        .expect("an envelope reaches the phone")
+        .unwrap();
+    serde_json::from_slice(&received.payload).unwrap()
+}
+
+#[tokio::test]
+async fn on_the_hubs_own_endpoint_an_offline_phone_gets_its_alerts_after_kill_9_and_a_restart_and_each_once() {
+    use scaan_mobile_bridge::phone::{Phone, PhoneOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let watch = ["--username", "watch", "--role", "watch_officer"];
+    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
+    let staff = ["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"];
+    let created = add_user(dir.path(), &staff, "a long passphrase");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let amani: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    // The phone comes back to the same address, as a real one does.
+    let mqtt = format!("127.0.0.1:{}", free_port());
+    let serve = || serve_with(dir.path(), &["--mqtt-listen", &mqtt]);
+    let (mut hub, base) = serve();
+    let http = reqwest::Client::new();
+    let officer = login(&http, &base, "watch", "a long passphrase").await;
+    let token = login(&http, &base, "amani", "a long passphrase").await;
+    let phone = || PhoneOptions::persistent(format!("mqtt://{mqtt}").parse().unwrap(), "amani", &token, amani);
+    let mut offline = Phone::connect(phone()).await.unwrap();
+    offline.subscribe_inbox().await.unwrap();
+    offline.disconnect().await;
+
+    let send = |headline: &'static str, base: String| {
+        let (http, officer) = (http.clone(), officer.clone());
+        async move {
+            http.post(format!("{base}/api/v1/alerts"))
+                .bearer_auth(&officer)
+                .json(&serde_json::json!({"headline": headline, "event": "Armed clash", "category": "security",
+                    "urgency": "immediate", "severity": "severe", "certainty": "observed",
+                    "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+                    "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Killed the moment it has answered: the first alert lives only in the hub's store.
+    let first = send("First", base).await;
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let (mut hub, base) = serve();
+    let mut back = Phone::connect(phone()).await.unwrap();
+    assert_eq!(next(&mut back).await["alert"]["id"], first["id"]);
+    // The phone has PUBACKed it; give the hub a moment to record that, then leave.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    back.disconnect().await;
+
+    // A second alert while the phone is away, then a graceful restart.
+    let second = send("Second", base).await;
+    assert_eq!(second.status(), 201);
+    let second: serde_json::Value = second.json().await.unwrap();
+    stop_gracefully(&mut hub);
+    let (_hub, _) = serve();
+    let mut back = Phone::connect(phone()).await.unwrap();
+    let got = next(&mut back).await;
+    assert_eq!(
+        got["alert"]["id"], second["id"],
+        "the second, and not the first again: {got}"
+    );
+    let more = tokio::time::timeout(Duration::from_millis(700), back.next_envelope()).await;
+    assert!(more.is_err(), "nothing else: {:?}", more.map(|r| r.map(|r| r.payload)));
+}

@@ -210,7 +210,11 @@ impl Command {
                 };
                 session
                     .load()?
-                    .send_one(async |phone| phone.checkin(alert, &checkin).await)
+                    .send_one(async |phone| {
+                        let ack = phone.checkin_confirmed(alert, &checkin).await?;
+                        println!("{ack}");
+                        Ok(())
+                    })
                     .await
             }
             Command::Location { at, accuracy, session } => {

@@ -32,6 +32,11 @@ pub use crate::BrokerUrl;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before a lost connection is tried again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How long a check-in waits for the hub's `checkin_ack` before it is sent again (the rule for
+/// app builders in `docs/contract-additions.md`).
+pub const CHECKIN_ACK_WAIT: Duration = Duration::from_secs(10);
+/// How many times a check-in is sent before giving up.
+const CHECKIN_TRIES: usize = 3;
 
 /// `POST /api/v1/auth/login` on the hub at `hub` (`http://HOST:PORT`).
 pub async fn login(http: &reqwest::Client, hub: &str, username: &str, password: &str) -> anyhow::Result<LoginResponse> {
@@ -200,6 +205,39 @@ impl Phone {
         let mut body = serde_json::to_value(checkin)?;
         body["alert_id"] = serde_json::json!(alert_id);
         self.publish(PhoneTopic::Checkin, serde_json::to_vec(&body)?).await
+    }
+
+    /// Publishes a check-in and waits for the hub's `checkin_ack` of it (matched by `ref`),
+    /// sending it again when none comes within [`CHECKIN_ACK_WAIT`] or the hub answers that it
+    /// could not store it (`unavailable`, `timeout`). Returns the `checkin_ack`; envelopes that
+    /// arrive meanwhile wait for [`Phone::next_envelope`]. Needs the inbox subscribed (a
+    /// persistent session is, on the hub's own endpoint).
+    pub async fn checkin_confirmed(&mut self, alert_id: Uuid, checkin: &NewCheckin) -> anyhow::Result<Value> {
+        let reference = Uuid::new_v4().to_string();
+        let mut body = serde_json::to_value(checkin)?;
+        body["alert_id"] = serde_json::json!(alert_id);
+        body["ref"] = serde_json::json!(reference);
+        let payload = serde_json::to_vec(&body)?;
+        for _ in 0..CHECKIN_TRIES {
+            self.publish(PhoneTopic::Checkin, payload.clone()).await?;
+            let deadline = tokio::time::Instant::now() + CHECKIN_ACK_WAIT;
+            while let Ok(incoming) = tokio::time::timeout_at(deadline, self.recv(None)).await {
+                let Incoming::Envelope(received) = incoming? else {
+                    continue;
+                };
+                let envelope: Value = serde_json::from_slice(&received.payload).unwrap_or_default();
+                if envelope["ref"] != reference.as_str() {
+                    self.early.push_back(received);
+                    continue;
+                }
+                match (envelope["type"].as_str(), envelope["code"].as_str()) {
+                    (Some("checkin_ack"), _) => return Ok(envelope),
+                    (Some("error"), Some("unavailable" | "timeout")) => break,
+                    _ => bail!("the hub refused the check-in: {envelope}"),
+                }
+            }
+        }
+        bail!("the hub did not confirm the check-in after {CHECKIN_TRIES} tries")
     }
 
     pub async fn location(&mut self, location: &LocationUpdate) -> anyhow::Result<()> {

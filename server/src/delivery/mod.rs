@@ -41,12 +41,8 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
-    /// Whether it goes through the durable outbox. A reply to what a phone sent (`checkin_ack`,
-    /// `error`) does not: it is worth nothing after a restart, and the phone sends again when
-    /// it gets no answer.
-    pub durable: bool,
     /// Told once the outbox has stored it (see [`Published::stored`]).
-    pub stored: Option<oneshot::Sender<()>>,
+    pub stored: oneshot::Sender<()>,
 }
 
 /// What [`Delivery::publish`] did: how many connections it was queued for, and the wait for
@@ -175,7 +171,7 @@ impl Delivery {
         let Some(bytes) = serialize(envelope) else {
             return Published::nothing();
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff, true);
+        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -203,7 +199,7 @@ impl Delivery {
         let Some(bytes) = serialize(envelope) else {
             return Published::nothing();
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, users, true);
+        let stored = self.queue_for_inboxes(envelope, &bytes, users);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -217,20 +213,12 @@ impl Delivery {
         }
     }
 
-    /// Sends `envelope` to one person's MQTT inbox only (the answer to what they sent over MQTT).
-    pub fn to_inbox(&self, envelope: &Envelope, user: Uuid) {
-        if let Some(bytes) = serialize(envelope) {
-            self.queue_for_inboxes(envelope, &bytes, &[user], false);
-        }
-    }
-
     /// Queues the envelope for the staff's inboxes; returns the wait for it to be stored.
     fn queue_for_inboxes(
         &self,
         envelope: &Envelope,
         bytes: &Utf8Bytes,
         staff: &[Uuid],
-        durable: bool,
     ) -> Option<oneshot::Receiver<()>> {
         let inbox = self.inbox.as_ref()?;
         if staff.is_empty() {
@@ -242,21 +230,15 @@ impl Delivery {
             }
             _ => None,
         };
-        let (stored, wait) = if durable {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
+        let (stored, wait) = oneshot::channel();
         // Fails only once the outbox writer has stopped, when the hub is stopping.
         let _ = inbox.send(InboxMessage {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id,
-            durable,
             stored,
         });
-        wait
+        Some(wait)
     }
 
     /// Closes every stream opened with a token that has just been revoked.
@@ -409,11 +391,5 @@ mod tests {
             },
         );
         assert!(queued.try_recv().is_err());
-        delivery.to_inbox(&envelope(9), amani.id);
-        assert_eq!(queued.try_recv().unwrap().recipients, [amani.id]);
-        assert!(
-            stream.envelopes.try_recv().is_err(),
-            "an MQTT answer goes to the inbox only"
-        );
     }
 }

@@ -1,75 +1,74 @@
-//! Messages from phones: each phone → hub topic is routed, by the topic's owner (whom the
-//! broker has checked against the connection, never the payload), to the same code the
-//! WebSocket uses. A bad payload is answered with an `error` envelope on that person's inbox
-//! and changes nothing. A message is PUBACKed only after it has been acted on, so a check-in
-//! is acknowledged to the phone only once it is durably stored.
+//! Messages from phones: each phone → hub topic is routed, by the topic's owner (checked
+//! against the connection by the endpoint or the broker, never taken from the payload), to the
+//! same code the WebSocket uses. A bad payload, or one the hub could not act on, is answered
+//! with an `error` envelope on that person's inbox and changes nothing. A message is PUBACKed
+//! only after it has been acted on (a check-in once durably stored), and PUBACKs keep the order
+//! of the messages (MQTT-4.6.0-2), however long each takes.
 
 use chrono::Utc;
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use scaan_mobile_bridge::topics::{self, PhoneTopic};
 use scaan_mobile_bridge::Inbound;
 use scaan_schemas::{AppAck, Envelope, NewReport, Rejected, User};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::delivery::stream::{error, handle_client_message};
 use crate::hub::Hub;
 use crate::reports;
 
-/// Phone messages handled at once; check-ins among them share group commits.
+/// Phone messages from a broker handled at once; check-ins among them share group commits.
 const CONCURRENT: usize = 256;
 
+/// On a link: handles what the broker passes on, several at once, and acknowledges each in
+/// the order it came.
 pub(super) async fn route(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
-    let permits = Arc::new(Semaphore::new(CONCURRENT));
+    let mut in_order = FuturesOrdered::new();
     loop {
-        let message = tokio::select! {
+        tokio::select! {
             _ = hub.shutdown.cancelled() => return,
-            message = inbound.recv() => match message {
-                Some(message) => message,
-                None => return,
+            Some(done) = in_order.next(), if !in_order.is_empty() => match done {
+                Ok(message) => Inbound::ack(message).await,
+                // A panic in a handler: not acknowledged, so the broker sends it again later.
+                Err(e) => tracing::error!(error = %e, "an MQTT message's handler failed"),
             },
-        };
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let task_hub = hub.clone();
-        hub.tasks.spawn(async move {
-            handle(&task_hub, message).await;
-            drop(permit);
-        });
+            message = inbound.recv(), if in_order.len() < CONCURRENT => {
+                let Some(message) = message else { return };
+                let task_hub = hub.clone();
+                in_order.push_back(hub.tasks.spawn(async move {
+                    // The hub subscribes only to phone → hub topics, whose owner the broker checked.
+                    if let Some((owner, kind)) = topics::parse_phone_topic(&message.topic) {
+                        handle(&task_hub, owner, kind, &message.payload).await;
+                    }
+                    message
+                }));
+            }
+        }
     }
 }
 
-async fn handle(hub: &Hub, message: Inbound) {
-    // The hub subscribes only to phone → hub topics, whose owner the broker has checked.
-    let Some((owner, kind)) = topics::parse_phone_topic(&message.topic) else {
-        message.ack().await;
-        return;
-    };
+/// Acts on one message `owner` published on their `kind` topic, answering on their inbox.
+pub(super) async fn handle(hub: &Hub, owner: Uuid, kind: PhoneTopic, payload: &[u8]) {
     let user = match hub.store.user(owner).await {
         Ok(Some(user)) => user,
-        Ok(None) => {
-            message.ack().await;
-            return;
-        }
-        // Not acknowledged: the broker sends it again after the next reconnection.
+        Ok(None) => return,
         Err(e) => {
-            tracing::warn!(error = %e, topic = %message.topic, "cannot handle an MQTT message: database unreachable");
-            return;
+            tracing::warn!(error = %e, %owner, "cannot handle an MQTT message: database unreachable");
+            return hub.mqtt.reply(owner, &unavailable());
         }
     };
     let reply = match kind {
-        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos => match as_client_message(kind, &message.payload)
-        {
+        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos => match as_client_message(kind, payload) {
             Ok(json) => handle_client_message(hub, &user, &json).await,
             Err(reply) => Some(*reply),
         },
-        PhoneTopic::Ack => acknowledge(hub, &user, &message.payload).await,
-        PhoneTopic::Report => submit_report(hub, &user, &message.payload).await,
+        PhoneTopic::Ack => acknowledge(hub, &user, payload).await,
+        PhoneTopic::Report => submit_report(hub, &user, payload).await,
     };
     if let Some(reply) = reply {
-        hub.delivery.to_inbox(&reply, user.id);
+        hub.mqtt.reply(user.id, &reply);
     }
-    message.ack().await;
 }
 
 /// The topic says what the WebSocket says in `type`: the payload becomes that client message,
@@ -143,6 +142,10 @@ async fn acknowledge(hub: &Hub, user: &User, payload: &[u8]) -> Option<Envelope>
 
 fn unrecorded(e: crate::storage::StoreError) -> Envelope {
     tracing::warn!(error = %e, "could not record an alert acknowledgement");
+    unavailable()
+}
+
+fn unavailable() -> Envelope {
     error(
         "unavailable",
         "the hub could not record that; send it again shortly",

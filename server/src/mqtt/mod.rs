@@ -1,56 +1,71 @@
-//! The hub's MQTT side: the embedded broker (unless `mqtt_url` names an external one), the
-//! hub's link to whichever broker it is, the durable outbox that feeds staff inboxes
-//! ([`outbox`]), the phone → hub topics ([`inbound`]), the delivery receipts ([`receipts`]),
-//! and the provisioning of an external Mosquitto's logins ([`provisioning`]).
-//!
-//! The embedded broker is reached over loopback like an external one, so both go through the
-//! same link code (`scaan_mobile_bridge::link`).
+//! The hub's MQTT side. By default phones connect to the hub itself
+//! (`scaan_mobile_bridge::endpoint`): the durable outbox ([`outbox`]) is each person's session,
+//! what phones publish goes to the same code as the stream's messages ([`inbound`]), and
+//! [`phones`] answers what the endpoint asks (logins, what is owed, receipts). With `mqtt_url`
+//! the hub is instead one client of an external broker, through `scaan_mobile_bridge::link`,
+//! and may provision an external Mosquitto's logins ([`provisioning`]). [`receipts`] serves
+//! where each copy of an alert has got to.
 
 mod inbound;
 mod outbox;
+mod phones;
 mod provisioning;
 pub mod receipts;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use scaan_mobile_bridge::endpoint::{self, Endpoint, Owed};
 use scaan_mobile_bridge::topics;
-use scaan_mobile_bridge::{Authenticator, EmbeddedBroker, HubLink, LinkChannels, LinkOptions, LinkState};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use scaan_mobile_bridge::{HubLink, LinkChannels, LinkOptions, LinkState, Outbound};
+use scaan_schemas::{Envelope, User};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::auth::token_hash;
 use crate::config::Config;
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
 use crate::storage::Store;
 use provisioning::Provisioning;
-use scaan_schemas::User;
 
-/// The hub's client id at the broker: fixed, so its session (and what phones sent while the
-/// hub was away) survives reconnections.
+/// The hub's client id at an external broker: fixed, so its session (and what phones sent
+/// while the hub was away) survives reconnections.
 const HUB_CLIENT_ID: &str = "scaan-hub";
-/// How long start-up waits for the link to the embedded broker, which is in this process.
-const EMBEDDED_CONNECT: Duration = Duration::from_secs(5);
 
-/// The broker in use and the hub's link to it.
+/// How phones reach the hub.
+enum Transport {
+    /// They connect to the hub's own endpoint.
+    Endpoint(Endpoint),
+    /// They connect to an external broker, of which the hub is one client.
+    Link {
+        link: HubLink,
+        /// Which stored row each message on the link is, until the broker PUBACKs it.
+        tags: outbox::Tags,
+    },
+}
+
+/// The phones' way in, and the tasks that need the whole hub.
 pub struct Mqtt {
-    link: HubLink,
-    /// The embedded broker's phone-facing address; `None` with an external broker.
-    embedded_addr: Option<SocketAddr>,
-    embedded: Mutex<Option<EmbeddedBroker>>,
+    transport: Transport,
     /// Handed to the tasks [`run`] starts.
-    pending: Mutex<Option<(LinkChannels, mpsc::UnboundedReceiver<InboxMessage>)>>,
-    outbox: outbox::Tags,
+    pending: Mutex<Option<Pending>>,
+    /// Sent and delivered receipts from the endpoint, on their way to the store.
+    receipts: phones::Receipts,
     /// The external Mosquitto's logins, when the hub has its admin login.
     provisioning: Option<Provisioning>,
 }
 
+struct Pending {
+    inbox: mpsc::UnboundedReceiver<InboxMessage>,
+    link: Option<LinkChannels>,
+    receipts: mpsc::UnboundedReceiver<phones::Receipt>,
+}
+
 impl Mqtt {
-    /// Starts the embedded broker (unless an external one is configured) and the link to it.
+    /// Binds the hub's MQTT endpoint, or connects to the external broker configured.
     pub async fn start(
         config: &Config,
         store: &Store,
@@ -58,9 +73,8 @@ impl Mqtt {
         shutdown: &CancellationToken,
         tasks: &TaskTracker,
     ) -> anyhow::Result<Mqtt> {
-        let subscriptions = topics::hub_filters();
         let mut provisioning = None;
-        let (options, embedded) = match config.mqtt_broker()? {
+        let (transport, link) = match config.mqtt_broker()? {
             Some(url) => {
                 let credentials = match config.mqtt_admin() {
                     Some(admin) => {
@@ -75,54 +89,93 @@ impl Mqtt {
                     port: url.port,
                     client_id: HUB_CLIENT_ID.to_owned(),
                     credentials,
-                    subscriptions,
+                    subscriptions: topics::hub_filters(),
                 };
-                (options, None)
+                let (link, channels) = HubLink::start(options, shutdown.child_token(), tasks);
+                let transport = Transport::Link {
+                    link,
+                    tags: outbox::Tags::default(),
+                };
+                (transport, Some(channels))
             }
             None => {
-                let auth = Arc::new(TokenAuthenticator { store: store.clone() });
-                let broker = EmbeddedBroker::start(config.mqtt_listen, auth).await?;
-                let addr = broker.local_addr();
-                let host = match addr.ip() {
-                    ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    ip => ip,
-                };
-                let options = LinkOptions {
-                    host: host.to_string(),
-                    port: addr.port(),
-                    client_id: HUB_CLIENT_ID.to_owned(),
-                    credentials: Some(broker.hub_credentials()),
-                    subscriptions,
-                };
-                (options, Some(broker))
+                let endpoint = Endpoint::bind(config.mqtt_listen, endpoint::Limits::default()).await?;
+                (Transport::Endpoint(endpoint), None)
             }
         };
-        let (link, channels) = HubLink::start(options, shutdown.child_token(), tasks);
-        let embedded_addr = embedded.as_ref().map(EmbeddedBroker::local_addr);
-        if embedded.is_some() && !link.connected_within(EMBEDDED_CONNECT).await {
-            tracing::warn!(state = ?link.state(), "the hub could not connect to its embedded broker yet");
-        }
+        let (receipts, receipts_rx) = phones::Receipts::new();
         Ok(Mqtt {
-            link,
-            embedded_addr,
-            embedded: Mutex::new(embedded),
-            pending: Mutex::new(Some((channels, inbox))),
-            outbox: outbox::Tags::default(),
+            transport,
+            pending: Mutex::new(Some(Pending {
+                inbox,
+                link,
+                receipts: receipts_rx,
+            })),
+            receipts,
             provisioning,
         })
     }
 
-    /// The embedded broker's address for phones (with port 0 resolved); `None` when external.
+    /// The hub's own MQTT endpoint (with port 0 resolved); `None` with an external broker.
     pub fn embedded_addr(&self) -> Option<SocketAddr> {
-        self.embedded_addr
+        match &self.transport {
+            Transport::Endpoint(endpoint) => Some(endpoint.local_addr()),
+            Transport::Link { .. } => None,
+        }
     }
 
+    /// Whether phones can reach the hub: always with its own endpoint, while connected with a
+    /// broker between.
     pub fn link_state(&self) -> LinkState {
-        self.link.state()
+        match &self.transport {
+            Transport::Endpoint(_) => LinkState::Connected,
+            Transport::Link { link, .. } => link.state(),
+        }
+    }
+
+    /// Sends a stored envelope to these people's phones.
+    fn dispatch(&self, envelope: Uuid, payload: Bytes, recipients: &[Uuid]) {
+        match &self.transport {
+            Transport::Endpoint(endpoint) => {
+                let owed = Owed {
+                    id: envelope,
+                    payload,
+                    sent_before: false,
+                };
+                endpoint.sessions().deliver(&owed, recipients);
+            }
+            Transport::Link { link, tags } => {
+                for user in recipients {
+                    link.send(Outbound {
+                        tag: tags.tag(envelope, *user),
+                        topic: topics::inbox(*user),
+                        payload: payload.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Answers what `user` sent from their phone (`checkin_ack`, `error`): straight to their
+    /// connections, not through the outbox (worth nothing after a restart; the phone sends
+    /// again when it gets no answer), so no fan-out's storage can hold it up.
+    pub fn reply(&self, user: Uuid, envelope: &Envelope) {
+        let payload = match serde_json::to_vec(envelope) {
+            Ok(json) => Bytes::from(json),
+            Err(e) => return tracing::error!(error = %e, "an envelope failed to serialize"),
+        };
+        match &self.transport {
+            Transport::Endpoint(endpoint) => endpoint.sessions().reply(user, payload),
+            Transport::Link { link, tags } => link.send(Outbound {
+                tag: tags.untagged(),
+                topic: topics::inbox(user),
+                payload,
+            }),
+        }
     }
 
     /// A login: with a provisioned Mosquitto, `token` becomes `user`'s broker password (the
-    /// embedded broker asks the store instead, and needs nothing).
+    /// hub's own endpoint asks the store instead, and needs nothing).
     pub async fn token_issued(&self, user: &User, token: &str, expires_at: DateTime<Utc>) {
         if let Some(provisioning) = &self.provisioning {
             provisioning.token_issued(user, token, expires_at).await;
@@ -136,48 +189,34 @@ impl Mqtt {
         }
     }
 
-    /// Closes the embedded broker's port and its connections, or the admin connection to an
-    /// external Mosquitto.
+    /// Closes the endpoint and its connections, or the admin connection to an external
+    /// Mosquitto.
     pub async fn stop(&self) {
         if let Some(provisioning) = &self.provisioning {
             provisioning.stop().await;
         }
-        let broker = self.embedded.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(broker) = broker {
-            broker.shutdown().await;
+        if let Transport::Endpoint(endpoint) = &self.transport {
+            endpoint.shutdown().await;
         }
     }
 }
 
-/// Starts the tasks that need the whole hub: the outbox writer (which first sends again what
-/// a previous run stored but the broker never acknowledged), the receipt recorder, and the
-/// router of phone messages.
+/// Starts what needs the whole hub: the outbox writer, the receipt recorder, and either the
+/// endpoint's accept loop or, on a link, the resending of what the broker never acknowledged,
+/// the recorder of its PUBACKs and the router of phone messages.
 pub fn run(hub: &Arc<Hub>) {
     let taken = hub.mqtt.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let Some((channels, inbox)) = taken else {
+    let Some(pending) = taken else {
         return;
     };
-    hub.tasks.spawn(outbox::write(hub.clone(), inbox));
-    hub.tasks.spawn(outbox::record_accepted(hub.clone(), channels.accepted));
-    hub.tasks.spawn(inbound::route(hub.clone(), channels.inbound));
-}
-
-/// The broker asks the hub whose account a (username, token) pair opens: the same rule as a
-/// bearer token over HTTP (unknown, expired or revoked: refused), and the username must match.
-struct TokenAuthenticator {
-    store: Store,
-}
-
-impl Authenticator for TokenAuthenticator {
-    async fn authenticate(&self, username: &str, password: &[u8]) -> Option<Uuid> {
-        let token = std::str::from_utf8(password).ok()?;
-        match self.store.token_user(&token_hash(token), Utc::now()).await {
-            Ok(Some(user)) if user.username == username => Some(user.id),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check an MQTT login: the database is unreachable");
-                None
-            }
+    hub.tasks.spawn(outbox::write(hub.clone(), pending.inbox));
+    hub.tasks.spawn(phones::record(hub.clone(), pending.receipts));
+    match (&hub.mqtt.transport, pending.link) {
+        (Transport::Endpoint(endpoint), _) => endpoint.serve(Arc::new(phones::Phones::new(hub.clone()))),
+        (Transport::Link { .. }, Some(channels)) => {
+            hub.tasks.spawn(outbox::record_accepted(hub.clone(), channels.accepted));
+            hub.tasks.spawn(inbound::route(hub.clone(), channels.inbound));
         }
+        (Transport::Link { .. }, None) => {}
     }
 }

@@ -1,12 +1,14 @@
-//! The durable outbox: every envelope for a staff member's inbox is stored (in batches) before
-//! the link publishes it, and marked when the broker PUBACKs it. What a previous run stored and
-//! never saw accepted is sent again at start; while the hub runs, the link itself resends what
-//! a dropped connection lost, so nothing the broker acknowledged is sent twice. Replies to what a
-//! phone sent (`checkin_ack`, `error`) skip the store: see [`InboxMessage::durable`].
+//! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and only
+//! then sent, so that what the hub answered for reaches the phones even after a `kill -9`.
+//!
+//! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
+//! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
+//! starts. On a link to an external broker, a row is marked when the broker PUBACKs it; what a
+//! previous run stored and never saw accepted is sent again at start, and while the hub runs
+//! the link itself resends what a dropped connection lost.
 
 use bytes::Bytes;
 use chrono::Utc;
-use scaan_mobile_bridge::{topics, Outbound};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,14 +17,14 @@ use uuid::Uuid;
 
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
-use crate::storage::OutboxEnvelope;
+use crate::storage::{InboxStep, OutboxEnvelope};
 
 /// Envelopes stored per transaction at most (each may have thousands of recipients).
 const ENVELOPES_PER_BATCH: usize = 256;
 /// PUBACKs recorded per transaction at most.
 const ACCEPTED_PER_BATCH: usize = 20_000;
 
-/// Which stored row (envelope, person) each message on the link is.
+/// On a link: which stored row (envelope, person) each message is, by the tag it carries.
 #[derive(Default)]
 pub(super) struct Tags {
     next: AtomicU64,
@@ -33,9 +35,22 @@ impl Tags {
     fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Uuid, Uuid)>> {
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A tag for a stored row, recorded before the message is handed to the link so that its
+    /// PUBACK, however quick, finds the row.
+    pub(super) fn tag(&self, envelope: Uuid, user: Uuid) -> u64 {
+        let tag = self.untagged();
+        self.rows().insert(tag, (envelope, user));
+        tag
+    }
+
+    /// A tag for a message with no row (a reply): its PUBACK is recorded nowhere.
+    pub(super) fn untagged(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
-/// Stores what [`crate::delivery::Delivery`] queues for inboxes, then hands it to the link.
+/// Stores what [`crate::delivery::Delivery`] queues for inboxes, then sends it.
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
     resend_unaccepted(&hub).await;
     loop {
@@ -53,23 +68,11 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
                 Err(_) => break,
             }
         }
-        let (batch, replies): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| m.durable);
-        for reply in replies {
-            for user in reply.recipients {
-                publish(&hub, user, reply.payload.clone(), None);
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let stored = store(&hub, batch).await;
-        for (envelope, payload) in stored {
-            for user in envelope.recipients {
-                send(&hub, envelope.id, user, payload.clone());
-            }
+        for (envelope, payload) in store(&hub, batch).await {
+            hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
         }
     }
-    // Stopping: what was queued but not yet stored is stored, and goes out at the next start.
+    // Stopping: what was queued but not yet stored is stored, and is owed at the next start.
     let mut rest = Vec::new();
     while let Ok(message) = inbox.try_recv() {
         rest.push(message);
@@ -94,7 +97,7 @@ async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Byte
             recipients: m.recipients,
         });
         payloads.push(m.payload);
-        waiting.extend(m.stored);
+        waiting.push(m.stored);
     }
     if let Err(e) = hub.store.queue_inbox(&envelopes, Utc::now()).await {
         tracing::error!(error = %e, envelopes = envelopes.len(), "could not store inbox messages; sending them unrecorded");
@@ -105,28 +108,12 @@ async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Byte
     envelopes.into_iter().zip(payloads).collect()
 }
 
-/// Sends a stored message; its PUBACK marks its row.
-fn send(hub: &Hub, envelope: Uuid, user: Uuid, payload: Bytes) {
-    publish(hub, user, payload, Some(envelope));
-}
-
-/// Hands a message to the link. A stored one (`envelope`) is tagged with its row first, so that
-/// its PUBACK, however quick, finds the row; a reply has no row and is recorded nowhere.
-fn publish(hub: &Hub, user: Uuid, payload: Bytes, envelope: Option<Uuid>) {
-    let tags = &hub.mqtt.outbox;
-    let tag = tags.next.fetch_add(1, Ordering::Relaxed);
-    if let Some(envelope) = envelope {
-        tags.rows().insert(tag, (envelope, user));
-    }
-    hub.mqtt.link.send(Outbound {
-        tag,
-        topic: topics::inbox(user),
-        payload,
-    });
-}
-
-/// At start: sends again every stored message the broker never acknowledged.
+/// On a link, at start: sends again every stored message the broker never acknowledged. (On
+/// the endpoint, what is owed goes to each connection as it starts.)
 async fn resend_unaccepted(hub: &Hub) {
+    if hub.mqtt.embedded_addr().is_some() {
+        return;
+    }
     match hub.store.unaccepted_inbox().await {
         Ok(rows) => {
             if !rows.is_empty() {
@@ -136,14 +123,15 @@ async fn resend_unaccepted(hub: &Hub) {
                 );
             }
             for row in rows {
-                send(hub, row.envelope_id, row.user_id, Bytes::from(row.payload));
+                hub.mqtt
+                    .dispatch(row.envelope_id, Bytes::from(row.payload), &[row.user_id]);
             }
         }
         Err(e) => tracing::error!(error = %e, "could not read the MQTT outbox"),
     }
 }
 
-/// Records the broker's PUBACKs, many per transaction.
+/// On a link: records the broker's PUBACKs, many per transaction.
 pub(super) async fn record_accepted(hub: Arc<Hub>, mut accepted: mpsc::UnboundedReceiver<u64>) {
     loop {
         let first = tokio::select! {
@@ -171,9 +159,12 @@ pub(super) async fn record_accepted(hub: Arc<Hub>, mut accepted: mpsc::Unbounded
 }
 
 async fn record(hub: &Hub, tags: Vec<u64>) {
+    let super::Transport::Link { tags: rows, .. } = &hub.mqtt.transport else {
+        return;
+    };
     let mut by_envelope: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     {
-        let mut rows = hub.mqtt.outbox.rows();
+        let mut rows = rows.rows();
         for tag in tags {
             if let Some((envelope, user)) = rows.remove(&tag) {
                 by_envelope.entry(envelope).or_default().push(user);
@@ -184,7 +175,11 @@ async fn record(hub: &Hub, tags: Vec<u64>) {
         return;
     }
     let by_envelope: Vec<(Uuid, Vec<Uuid>)> = by_envelope.into_iter().collect();
-    if let Err(e) = hub.store.mark_inbox_accepted(&by_envelope, Utc::now()).await {
+    if let Err(e) = hub
+        .store
+        .mark_inbox(InboxStep::BrokerAccepted, &by_envelope, Utc::now())
+        .await
+    {
         tracing::warn!(error = %e, "could not record PUBACKs; those messages will be sent again at the next start");
     }
 }

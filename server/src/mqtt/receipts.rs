@@ -15,8 +15,8 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new().routes(routes!(deliveries))
 }
 
-/// Per recipient: when the hub queued the alert for their phone, when the broker accepted it
-/// (PUBACK) and when the app acknowledged it. Officers who may see the alert.
+/// Per recipient: when the hub queued the alert for their phone, sent it, when a device (or an
+/// external broker) acknowledged it, and when the app showed it. Officers who may see the alert.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/deliveries", tag = "alerts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "the alert")),
     responses((status = 200, body = AlertDeliveries), (status = 401, body = ErrorBody),
@@ -40,7 +40,16 @@ async fn deliveries(
             user_id: r.user_id,
             username: r.username,
             channel: "mqtt".to_owned(),
+            status: DeliveryReceipt::status_of(
+                r.queued_at,
+                r.sent_at,
+                r.delivered_at,
+                r.broker_accepted_at,
+                r.acknowledged_at,
+            ),
             queued_at: r.queued_at,
+            sent_at: r.sent_at,
+            delivered_at: r.delivered_at,
             broker_accepted_at: r.broker_accepted_at,
             acknowledged_at: r.acknowledged_at,
         })

@@ -50,7 +50,7 @@ macro_rules! on_either {
 }
 
 mod mqtt;
-pub use mqtt::{OutboxEnvelope, ReceiptRow, Unaccepted};
+pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, Unaccepted};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! The MQTT outbox (every inbox message, stored before it is published and marked when the
-//! broker accepts it) and delivery receipts.
+//! The MQTT outbox (every inbox message, stored before it is sent, and marked as it is sent,
+//! delivered to a device, or accepted by an external broker) and delivery receipts.
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
@@ -16,6 +16,35 @@ pub struct OutboxEnvelope {
     pub recipients: Vec<Uuid>,
 }
 
+/// A step an inbox message reaches, each recorded once per (envelope, person).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxStep {
+    /// Written to one of the person's connections to the hub.
+    Sent,
+    /// One of the person's devices PUBACKed it.
+    Delivered,
+    /// An external broker PUBACKed it.
+    BrokerAccepted,
+}
+
+impl InboxStep {
+    fn column(self) -> &'static str {
+        match self {
+            InboxStep::Sent => "sent_at",
+            InboxStep::Delivered => "delivered_at",
+            InboxStep::BrokerAccepted => "broker_accepted_at",
+        }
+    }
+}
+
+/// A stored inbox message one person has not received yet.
+#[derive(sqlx::FromRow)]
+pub struct OwedRow {
+    pub envelope_id: Uuid,
+    pub payload: String,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
 /// A stored inbox message the broker has not acknowledged.
 #[derive(sqlx::FromRow)]
 pub struct Unaccepted {
@@ -30,33 +59,39 @@ pub struct ReceiptRow {
     pub user_id: Uuid,
     pub username: String,
     pub queued_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
     pub broker_accepted_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
-    /// Stores a batch of envelopes and one outbox row per recipient, in one transaction.
+    /// Stores a batch of envelopes and one outbox row per recipient, in one transaction. The
+    /// envelopes of a batch are a microsecond apart, so a person's messages keep their order.
     pub async fn queue_inbox(&self, batch: &[OutboxEnvelope], now: DateTime<Utc>) -> Result<()> {
-        let rows: Vec<(Uuid, Uuid)> = batch
+        let at = |i: usize| now + chrono::Duration::microseconds(i as i64);
+        let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = batch
             .iter()
-            .flat_map(|e| e.recipients.iter().map(|u| (e.id, *u)))
+            .enumerate()
+            .flat_map(|(i, e)| e.recipients.iter().map(move |u| (e.id, *u, at(i))))
             .collect();
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for chunk in batch.chunks(ROWS_PER_INSERT / 4) {
+            for (n, chunk) in batch.chunks(ROWS_PER_INSERT / 4).enumerate() {
+                let first = n * (ROWS_PER_INSERT / 4);
                 let mut q = QueryBuilder::new("INSERT INTO mqtt_envelopes (id, alert_id, payload, created_at) ");
-                q.push_values(chunk, |mut row, e| {
+                q.push_values(chunk.iter().enumerate(), |mut row, (i, e)| {
                     row.push_bind(e.id)
                         .push_bind(e.alert_id)
                         .push_bind(e.payload.as_str())
-                        .push_bind(now);
+                        .push_bind(at(first + i));
                 });
                 q.build().execute(&mut *tx).await?;
             }
             for chunk in rows.chunks(ROWS_PER_INSERT / 3) {
                 let mut q = QueryBuilder::new("INSERT INTO mqtt_outbox (envelope_id, user_id, queued_at) ");
-                q.push_values(chunk, |mut row, (envelope, user)| {
-                    row.push_bind(*envelope).push_bind(*user).push_bind(now);
+                q.push_values(chunk, |mut row, (envelope, user, queued_at)| {
+                    row.push_bind(*envelope).push_bind(*user).push_bind(*queued_at);
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -65,15 +100,17 @@ impl Store {
         Ok(())
     }
 
-    /// Marks inbox messages as accepted by the broker, one statement per envelope and chunk.
-    pub async fn mark_inbox_accepted(&self, accepted: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+    /// Records that inbox messages reached `step` (the first time counts), one statement per
+    /// envelope and chunk, all in one transaction.
+    pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+        let column = step.column();
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (envelope, users) in accepted {
+            for (envelope, users) in reached {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
-                    let mut q = QueryBuilder::new("UPDATE mqtt_outbox SET broker_accepted_at = ");
+                    let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
                     q.push_bind(at)
-                        .push(" WHERE broker_accepted_at IS NULL AND envelope_id = ")
+                        .push(format!(" WHERE {column} IS NULL AND envelope_id = "))
                         .push_bind(*envelope)
                         .push(" AND user_id IN (");
                     let mut list = q.separated(", ");
@@ -98,6 +135,22 @@ impl Store {
         Ok(on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
+    /// What `user` is owed: messages queued since `since` that none of their devices has
+    /// PUBACKed, oldest first, at most `limit`.
+    pub async fn owed_inbox(&self, user: Uuid, since: DateTime<Utc>, limit: i64) -> Result<Vec<OwedRow>> {
+        let sql = "SELECT o.envelope_id, e.payload, o.sent_at
+                   FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
+                   WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
+                   ORDER BY o.queued_at
+                   LIMIT $3";
+        Ok(on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(user)
+            .bind(since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
     /// Records that the app showed the alert to `user`; the first acknowledgement counts.
     pub async fn acknowledge_alert(&self, alert: Uuid, user: Uuid, channel: &str, at: DateTime<Utc>) -> Result<()> {
         let sql = "INSERT INTO alert_acknowledgements (alert_id, user_id, channel, acknowledged_at)
@@ -117,6 +170,8 @@ impl Store {
     pub async fn delivery_receipts(&self, alert: Uuid) -> Result<Vec<ReceiptRow>> {
         let sql = "SELECT r.user_id, u.username,
                           MIN(o.queued_at) AS queued_at,
+                          MIN(o.sent_at) AS sent_at,
+                          MIN(o.delivered_at) AS delivered_at,
                           MIN(o.broker_accepted_at) AS broker_accepted_at,
                           MIN(a.acknowledged_at) AS acknowledged_at
                    FROM alert_recipients r

@@ -202,11 +202,13 @@ async fn alert_update_and_cancel_reach_the_inbox_with_receipts(backend: Backend)
     let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
     let id = alert["id"].as_str().unwrap();
     assert_eq!(phone.expect("alert").await["alert"]["id"], alert["id"]);
-    let receipt = receipt_when(&hub, &watch, id, amani.user.id, |r| r["broker_accepted_at"].is_string()).await;
+    // rumqttc PUBACKs it: delivered, which only the phone's PUBACK makes it.
+    let receipt = receipt_when(&hub, &watch, id, amani.user.id, |r| r["delivered_at"].is_string()).await;
     assert_eq!(receipt["channel"], "mqtt");
     assert_eq!(receipt["username"], "amani");
+    assert_eq!(receipt["status"], "delivered");
     assert!(
-        receipt["queued_at"].is_string() && receipt["acknowledged_at"].is_null(),
+        receipt["queued_at"].is_string() && receipt["sent_at"].is_string() && receipt["acknowledged_at"].is_null(),
         "{receipt}"
     );
 
@@ -214,7 +216,8 @@ async fn alert_update_and_cancel_reach_the_inbox_with_receipts(backend: Backend)
     phone
         .publish(&phone_topic(amani.user.id, "ack"), json!({"alert_id": id}).to_string())
         .await;
-    receipt_when(&hub, &watch, id, amani.user.id, |r| r["acknowledged_at"].is_string()).await;
+    let receipt = receipt_when(&hub, &watch, id, amani.user.id, |r| r["acknowledged_at"].is_string()).await;
+    assert_eq!(receipt["status"], "read");
 
     let (status, _) = hub
         .post(

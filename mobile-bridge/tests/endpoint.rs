@@ -1,78 +1,54 @@
-//! The embedded broker with real clients: rumqttc, and the Mosquitto command-line programs.
+//! The hub's MQTT endpoint with real clients: rumqttc, the Mosquitto command-line programs, and
+//! raw sockets where a test needs to see the packets themselves.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+mod support;
 
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::BytesMut;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
-    SubscribeReasonCode,
+    mqttbytes::v4, AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish,
+    QoS, SubscribeReasonCode,
 };
-use scaan_mobile_bridge::{
-    topics::{self, PhoneTopic},
-    Authenticator, EmbeddedBroker,
+use scaan_mobile_bridge::topics::{self, PhoneTopic};
+use support::{Harness, PASSWORD, SLOW};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+    sync::mpsc,
+    task::JoinHandle,
+    time::timeout,
 };
-use tokio::{sync::mpsc, task::JoinHandle, time::timeout};
 use uuid::Uuid;
 
 /// Longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(5);
 /// How long to watch for something that should not happen.
 const QUIET: Duration = Duration::from_millis(300);
-const PASSWORD: &str = "token-of-";
-
-/// Accounts `amani`, `bea`: the password is `token-of-{username}`.
-struct TestAuth(HashMap<String, (String, Uuid)>);
-
-impl Authenticator for TestAuth {
-    async fn authenticate(&self, username: &str, password: &[u8]) -> Option<Uuid> {
-        let (expected, id) = self.0.get(username)?;
-        (expected.as_bytes() == password).then_some(*id)
-    }
-}
 
 struct TestBroker {
-    broker: EmbeddedBroker,
-    users: HashMap<&'static str, Uuid>,
+    harness: Harness,
 }
 
 impl TestBroker {
     async fn start() -> TestBroker {
-        init_logs();
-        let users = HashMap::from([("amani", Uuid::new_v4()), ("bea", Uuid::new_v4())]);
-        let accounts = users
-            .iter()
-            .map(|(name, id)| (name.to_string(), (format!("{PASSWORD}{name}"), *id)));
-        let auth = Arc::new(TestAuth(accounts.collect()));
-        let broker = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap(), auth)
-            .await
-            .expect("broker starts");
-        TestBroker { broker, users }
+        TestBroker {
+            harness: Harness::start().await,
+        }
     }
 
     fn addr(&self) -> SocketAddr {
-        self.broker.local_addr()
+        self.harness.addr()
     }
 
     fn id(&self, user: &str) -> Uuid {
-        self.users[user]
+        self.harness.id(user)
     }
 
     async fn phone(&self, user: &str, client_id: &str, clean: bool) -> Client {
         Client::connect(self.options(client_id, user, &format!("{PASSWORD}{user}"), clean))
             .await
             .expect("phone connects")
-    }
-
-    /// The hub's own connection, subscribed to every phone → hub topic.
-    async fn hub(&self) -> Client {
-        let (username, password) = self.broker.hub_credentials();
-        let mut hub = Client::connect(self.options("hub", &username, &password, true))
-            .await
-            .expect("hub connects");
-        for filter in topics::hub_filters() {
-            hub.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
-            assert_eq!(hub.suback().await, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
-        }
-        hub
     }
 
     fn options(&self, client_id: &str, username: &str, password: &str, clean: bool) -> MqttOptions {
@@ -188,20 +164,12 @@ async fn drive(mut events: EventLoop, tx: mpsc::UnboundedSender<Result<Packet, C
     }
 }
 
-fn init_logs() {
-    if let Ok(filter) = std::env::var("TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
-    }
-}
-
 #[tokio::test]
-async fn an_inbox_message_reaches_its_owner() {
+async fn an_inbox_message_reaches_its_owner_and_counts_as_delivered_only_on_its_puback() {
     let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
-    let mut amani = broker.phone("amani", "amani-phone", true).await;
+    let mut options = broker.options("amani-phone", "amani", "token-of-amani", true);
+    options.set_manual_acks(true);
+    let mut amani = Client::connect(options).await.unwrap();
     let inbox = topics::inbox(broker.id("amani"));
 
     amani.client.subscribe(&inbox, QoS::AtLeastOnce).await.unwrap();
@@ -209,7 +177,7 @@ async fn an_inbox_message_reaches_its_owner() {
         amani.suback().await,
         vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]
     );
-    hub.publish_acked(&inbox, r#"{"type":"alert"}"#).await;
+    let id = broker.harness.send("amani", r#"{"type":"alert"}"#);
 
     let message = amani.publish().await;
     assert_eq!(
@@ -217,18 +185,31 @@ async fn an_inbox_message_reaches_its_owner() {
         (inbox.as_str(), QoS::AtLeastOnce)
     );
     assert_eq!(&message.payload[..], br#"{"type":"alert"}"#);
-    broker.broker.shutdown().await;
+    tokio::time::sleep(QUIET).await;
+    let row = broker.harness.row("amani", id);
+    assert!(
+        row.sent && !row.delivered,
+        "sent, not delivered before the PUBACK: {row:?}"
+    );
+
+    amani.client.ack(&message).await.unwrap();
+    let delivered = async {
+        while !broker.harness.row("amani", id).delivered {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    timeout(WAIT, delivered).await.expect("delivered once PUBACKed");
+    broker.harness.endpoint.shutdown().await;
 }
 
 #[tokio::test]
 async fn bad_credentials_are_refused() {
     let broker = TestBroker::start().await;
-    let (hub_user, _) = broker.broker.hub_credentials();
     for (username, password) in [
         ("amani", "token-of-bea"),
         ("amani", ""),
         ("nobody", "token-of-nobody"),
-        (hub_user.as_str(), "guess"),
+        ("scaan-hub", "guess"),
     ] {
         let refused = Client::connect(broker.options("phone", username, password, true))
             .await
@@ -254,7 +235,6 @@ async fn bad_credentials_are_refused() {
 #[tokio::test]
 async fn subscriptions_beyond_ones_own_inbox_are_refused() {
     let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
     let mut amani = broker.phone("amani", "amani-phone", true).await;
     let mut bea = broker.phone("bea", "bea-phone", true).await;
     let bea_inbox = topics::inbox(broker.id("bea"));
@@ -266,15 +246,14 @@ async fn subscriptions_beyond_ones_own_inbox_are_refused() {
     bea.client.subscribe(&bea_inbox, QoS::AtLeastOnce).await.unwrap();
     assert_eq!(bea.suback().await, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
 
-    hub.publish_acked(&bea_inbox, "for bea").await;
+    broker.harness.send("bea", "for bea");
     assert_eq!(&bea.publish().await.payload[..], b"for bea");
     amani.assert_no_publish().await;
 }
 
 #[tokio::test]
 async fn only_ones_own_phone_topics_reach_the_hub() {
-    let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
+    let mut broker = TestBroker::start().await;
     let amani_id = broker.id("amani");
 
     // MQTT 3.1.1 cannot refuse a PUBLISH: the connection is closed.
@@ -290,22 +269,17 @@ async fn only_ones_own_phone_topics_reach_the_hub() {
     let mut amani = broker.phone("amani", "amani-phone", true).await;
     let own = topics::phone_topic(amani_id, PhoneTopic::Checkin);
     amani.publish_acked(&own, "mine").await;
-    let received = hub.publish().await;
+    let (owner, kind, payload) = broker.harness.next_received().await;
     assert_eq!(
-        (received.topic.as_str(), &received.payload[..]),
-        (own.as_str(), &b"mine"[..])
+        (owner, kind, &payload[..]),
+        (amani_id, PhoneTopic::Checkin, &b"mine"[..])
     );
-    assert_eq!(
-        topics::parse_phone_topic(&received.topic),
-        Some((amani_id, PhoneTopic::Checkin))
-    );
-    hub.assert_no_publish().await;
+    broker.harness.nothing_received().await;
 }
 
 #[tokio::test]
-async fn a_persistent_session_gets_what_it_missed() {
+async fn a_persistent_session_gets_what_it_missed_and_nothing_twice() {
     let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
     let inbox = topics::inbox(broker.id("amani"));
 
     let mut amani = broker.phone("amani", "amani-phone", false).await;
@@ -313,28 +287,208 @@ async fn a_persistent_session_gets_what_it_missed() {
     amani.suback().await;
     amani.vanish().await;
 
-    hub.publish_acked(&inbox, "while you were away").await;
+    broker.harness.send("amani", "while you were away");
 
+    // Back with the same session: no new SUBSCRIBE needed (the session was present).
     let mut amani = broker.phone("amani", "amani-phone", false).await;
     assert_eq!(&amani.publish().await.payload[..], b"while you were away");
+    // rumqttc PUBACKs it; once that is recorded, reconnecting brings nothing again.
+    tokio::time::sleep(QUIET).await;
+    amani.vanish().await;
+    let mut amani = broker.phone("amani", "amani-phone", false).await;
+    amani.assert_no_publish().await;
+}
+
+#[tokio::test]
+async fn a_clean_session_gets_what_is_owed_once_it_subscribes() {
+    let broker = TestBroker::start().await;
+    broker.harness.send("amani", "owed");
+    let mut amani = broker.phone("amani", "a-fresh-install", true).await;
+    amani.assert_no_publish().await;
+    amani
+        .client
+        .subscribe(topics::inbox(broker.id("amani")), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    amani.suback().await;
+    assert_eq!(&amani.publish().await.payload[..], b"owed");
+}
+
+#[tokio::test]
+async fn what_was_sent_but_not_acknowledged_comes_again_marked_dup() {
+    let broker = TestBroker::start().await;
+    let mut options = broker.options("amani-phone", "amani", "token-of-amani", false);
+    options.set_manual_acks(true);
+    let amani = Client::connect(options.clone()).await.unwrap();
+    let mut amani = amani;
+    let first = broker.harness.send("amani", "unacknowledged");
+    let got = amani.publish().await;
+    assert!(!got.dup);
+    amani.vanish().await;
+    let mut amani = Client::connect(options).await.unwrap();
+    let again = amani.publish().await;
+    assert_eq!((&again.payload[..], again.dup), (&b"unacknowledged"[..], true));
+    assert!(!broker.harness.row("amani", first).delivered);
 }
 
 #[tokio::test]
 async fn another_persons_client_id_does_not_open_their_session() {
     let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
     let inbox = topics::inbox(broker.id("amani"));
 
     let mut amani = broker.phone("amani", "shared-id", false).await;
     amani.client.subscribe(&inbox, QoS::AtLeastOnce).await.unwrap();
     amani.suback().await;
     amani.vanish().await;
-    hub.publish_acked(&inbox, "for amani only").await;
+    broker.harness.send("amani", "for amani only");
 
     let mut bea = broker.phone("bea", "shared-id", false).await;
     bea.assert_no_publish().await;
     let mut amani = broker.phone("amani", "shared-id", false).await;
     assert_eq!(&amani.publish().await.payload[..], b"for amani only");
+}
+
+#[tokio::test]
+async fn the_same_client_id_takes_the_session_over() {
+    let broker = TestBroker::start().await;
+    let mut first = broker.phone("amani", "amani-phone", false).await;
+    let mut second = broker.phone("amani", "amani-phone", false).await;
+    assert!(first.next().await.is_err(), "the first connection is closed");
+    broker.harness.send("amani", "to the newest");
+    assert_eq!(&second.publish().await.payload[..], b"to the newest");
+}
+
+#[tokio::test]
+async fn keep_alive_zero_is_accepted_in_both_versions() {
+    let broker = TestBroker::start().await;
+    let mut v311 = RawPhone::connect(broker.addr(), "amani", 0).await;
+    assert_eq!(v311.read().await, [0x20, 2, 0, 0], "CONNACK accepted");
+
+    // rumqttc's MQTT 5 client will not send keep-alive 0, so the CONNECT is written here.
+    let mut v5 = TcpStream::connect(broker.addr()).await.unwrap();
+    let connect = rumqttc::v5::mqttbytes::v5::Connect {
+        keep_alive: 0,
+        client_id: "amani-5".into(),
+        clean_start: true,
+        properties: None,
+    };
+    let login = rumqttc::v5::mqttbytes::v5::Login::new("amani", "token-of-amani");
+    let mut out = BytesMut::new();
+    connect.write(&None, &Some(login), &mut out).unwrap();
+    v5.write_all(&out).await.unwrap();
+    let mut connack = [0u8; 4];
+    timeout(WAIT, v5.read_exact(&mut connack))
+        .await
+        .expect("CONNACK in time")
+        .unwrap();
+    assert_eq!((connack[0], connack[3]), (0x20, 0), "MQTT 5 CONNACK, reason: success");
+}
+
+#[tokio::test]
+async fn pubacks_keep_the_order_of_the_publishes_however_long_each_takes() {
+    let broker = TestBroker::start().await;
+    let own = topics::phone_topic(broker.id("amani"), PhoneTopic::Checkin);
+    let mut phone = RawPhone::connect(broker.addr(), "amani", 30).await;
+    phone.read().await;
+    // The first takes 300 ms to act on, the next two none.
+    for (pkid, payload) in [(1, SLOW), (2, b"quick".as_slice()), (3, b"quick".as_slice())] {
+        let mut publish = v4::Publish::new(&own, QoS::AtLeastOnce, payload.to_vec());
+        publish.pkid = pkid;
+        phone.write(v4::Packet::Publish(publish)).await;
+    }
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let puback = phone.read().await;
+        assert_eq!(puback[..2], [0x40, 2], "a PUBACK");
+        order.push(u16::from_be_bytes([puback[2], puback[3]]));
+    }
+    assert_eq!(order, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_phone_that_stops_reading_does_not_hold_up_the_others() {
+    let broker = TestBroker::start().await;
+    // Amani subscribes over a raw socket and then never reads.
+    let mut stuck = RawPhone::connect(broker.addr(), "amani", 0).await;
+    stuck.read().await;
+    let subscribe = v4::Subscribe::new(topics::inbox(broker.id("amani")), QoS::AtLeastOnce);
+    let mut subscribe = subscribe;
+    subscribe.pkid = 1;
+    stuck.write(v4::Packet::Subscribe(subscribe)).await;
+    let mut bea = broker.phone("bea", "bea-phone", false).await;
+
+    // 8 MB for amani, far more than socket buffers hold; bea's envelope goes between.
+    let big = "x".repeat(200 * 1024);
+    for n in 0..40 {
+        broker.harness.send("amani", &big);
+        if n == 20 {
+            broker.harness.send("bea", "for bea");
+        }
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(&bea.publish().await.payload[..], b"for bea");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_oversized_packet_closes_only_its_own_connection() {
+    let mut broker = TestBroker::start().await;
+    let own = topics::phone_topic(broker.id("amani"), PhoneTopic::Report);
+    let mut bea = broker.phone("bea", "bea-phone", true).await;
+    let mut amani = broker.phone("amani", "amani-phone", true).await;
+    amani
+        .client
+        .publish(&own, QoS::AtLeastOnce, false, vec![b'x'; 300 * 1024])
+        .await
+        .unwrap();
+    assert!(amani.next().await.is_err(), "closed");
+    let bea_own = topics::phone_topic(broker.id("bea"), PhoneTopic::Location);
+    bea.publish_acked(&bea_own, "fine").await;
+    assert_eq!(broker.harness.next_received().await.2, &b"fine"[..]);
+}
+
+/// A phone speaking MQTT 3.1.1 over a bare socket, to see the packets themselves.
+struct RawPhone {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawPhone {
+    async fn connect(addr: SocketAddr, user: &str, keep_alive: u16) -> RawPhone {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut phone = RawPhone {
+            stream,
+            buf: BytesMut::new(),
+        };
+        let mut connect = v4::Connect::new(format!("{user}-raw"));
+        connect.keep_alive = keep_alive;
+        connect.set_login(user, format!("{PASSWORD}{user}"));
+        phone.write(v4::Packet::Connect(connect)).await;
+        phone
+    }
+
+    async fn write(&mut self, packet: v4::Packet) {
+        let mut out = BytesMut::new();
+        packet.write(&mut out, usize::MAX).unwrap();
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// The next whole packet's bytes.
+    async fn read(&mut self) -> Vec<u8> {
+        loop {
+            if self.buf.len() >= 2 {
+                let len = 2 + usize::from(self.buf[1]);
+                if self.buf[1] < 0x80 && self.buf.len() >= len {
+                    return self.buf.split_to(len).to_vec();
+                }
+            }
+            let read = timeout(WAIT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("a packet in time")
+                .unwrap();
+            assert!(read > 0, "connection closed");
+        }
+    }
 }
 
 /// What a Mosquitto client program did.
@@ -364,8 +518,7 @@ async fn mosquitto(program: &str, args: &[&str]) -> Run {
 /// A Mosquitto phone with a persistent session misses a message and gets it on return; its
 /// check-in reaches the hub; another person's inbox and topics and a bad password are refused.
 async fn mosquitto_round_trip(version: &str) {
-    let broker = TestBroker::start().await;
-    let mut hub = broker.hub().await;
+    let mut broker = TestBroker::start().await;
     let port = broker.addr().port().to_string();
     let (amani, bea) = (broker.id("amani"), broker.id("bea"));
     let inbox = topics::inbox(amani);
@@ -388,7 +541,7 @@ async fn mosquitto_round_trip(version: &str) {
     // Subscribe, then leave (-E: exit once the SUBACK is in).
     let subscribed = mosquitto("mosquitto_sub", &[&session[..], &["-t", &inbox, "-E"]].concat()).await;
     assert!(subscribed.ok, "{}", subscribed.stderr);
-    hub.publish_acked(&inbox, "missed").await;
+    broker.harness.send("amani", "missed");
     let back = mosquitto(
         "mosquitto_sub",
         &[&session[..], &["-t", &inbox, "-C", "1", "-W", "5"]].concat(),
@@ -402,11 +555,8 @@ async fn mosquitto_round_trip(version: &str) {
             .await
             .ok
     );
-    let received = hub.publish().await;
-    assert_eq!(
-        (received.topic.as_str(), &received.payload[..]),
-        (own.as_str(), &b"safe"[..])
-    );
+    let (owner, kind, payload) = broker.harness.next_received().await;
+    assert_eq!((owner, kind, &payload[..]), (amani, PhoneTopic::Checkin, &b"safe"[..]));
 
     let forged = topics::phone_topic(bea, PhoneTopic::Sos);
     let refused = mosquitto(
@@ -422,7 +572,7 @@ async fn mosquitto_round_trip(version: &str) {
         ),
         _ => assert!(!refused.ok, "3.1.1: the connection is closed"),
     }
-    hub.assert_no_publish().await;
+    broker.harness.nothing_received().await;
 
     let snoop = mosquitto(
         "mosquitto_sub",
@@ -472,8 +622,7 @@ async fn mosquitto_clients_over_mqtt_3_1_1() {
 async fn a_taken_port_is_explained() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let auth = Arc::new(TestAuth(HashMap::new()));
-    let error = EmbeddedBroker::start(addr, auth)
+    let error = scaan_mobile_bridge::endpoint::Endpoint::bind(addr, Default::default())
         .await
         .err()
         .expect("port is taken")

@@ -1,0 +1,238 @@
+//! Which connections are live, by person: where a new envelope goes, and who is taken over when
+//! the same client connects again.
+//!
+//! A person may have several devices (several client ids) connected at once; each is sent what
+//! the person is owed. The same client id connecting again takes the session over, as MQTT says:
+//! the older connection is closed first and its end awaited, so the two never send at once.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+use super::Owed;
+
+/// Envelopes queued for one connection before it counts as too slow and is closed (it is then
+/// sent what it is owed when it reconnects; the sender never waits for it).
+pub(crate) const QUEUE: usize = 256;
+/// How long a taking-over connection waits for the one it replaces to end.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+
+/// Something for one connection to send.
+pub(crate) enum Outgoing {
+    /// A stored envelope: recorded as sent, and delivered on the PUBACK.
+    Owed(Owed),
+    /// An answer to what the phone sent (`checkin_ack`, `error`): not stored, not recorded.
+    Reply(Bytes),
+}
+
+/// Why the hub closes a connection on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kick {
+    TakenOver,
+    TooSlow,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<Uuid, Vec<Live>>>,
+    next: AtomicU64,
+}
+
+struct Live {
+    conn: u64,
+    client_id: String,
+    queue: mpsc::Sender<Outgoing>,
+    kick: Kicker,
+    /// Cancelled when the connection's task has ended.
+    ended: CancellationToken,
+}
+
+/// Closes one connection, saying why once.
+#[derive(Clone, Default)]
+pub(crate) struct Kicker {
+    token: CancellationToken,
+    reason: Arc<OnceLock<Kick>>,
+}
+
+impl Kicker {
+    fn kick(&self, reason: Kick) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Resolves with the reason once the connection must close.
+    pub(crate) async fn kicked(&self) -> Kick {
+        self.token.cancelled().await;
+        self.reason.get().copied().unwrap_or(Kick::TakenOver)
+    }
+}
+
+/// A live connection's place in [`Sessions`]; dropping it (when the connection ends) removes it.
+pub(crate) struct Registration {
+    pub queue: mpsc::Receiver<Outgoing>,
+    pub kick: Kicker,
+    sessions: Arc<Sessions>,
+    user: Uuid,
+    conn: u64,
+    _ended: DropGuard,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut live = self.sessions.live();
+        if let Some(connections) = live.get_mut(&self.user) {
+            connections.retain(|c| c.conn != self.conn);
+            if connections.is_empty() {
+                live.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Sessions {
+    fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Vec<Live>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a connection of `user` with `client_id`, taking over (closing, and waiting for) one
+    /// with the same client id.
+    pub(crate) async fn register(self: &Arc<Self>, user: Uuid, client_id: &str) -> Registration {
+        let (queue_tx, queue) = mpsc::channel(QUEUE);
+        let kick = Kicker::default();
+        let ended = CancellationToken::new();
+        let conn = self.next.fetch_add(1, Ordering::Relaxed);
+        let replaced = {
+            let mut live = self.live();
+            let connections = live.entry(user).or_default();
+            let replaced = connections
+                .iter()
+                .position(|c| c.client_id == client_id)
+                .map(|at| connections.swap_remove(at));
+            connections.push(Live {
+                conn,
+                client_id: client_id.to_owned(),
+                queue: queue_tx,
+                kick: kick.clone(),
+                ended: ended.clone(),
+            });
+            replaced
+        };
+        if let Some(old) = replaced {
+            old.kick.kick(Kick::TakenOver);
+            if tokio::time::timeout(TAKEOVER_WAIT, old.ended.cancelled())
+                .await
+                .is_err()
+            {
+                tracing::warn!(%user, "the connection taken over did not end in time");
+            }
+        }
+        Registration {
+            queue,
+            kick,
+            sessions: self.clone(),
+            user,
+            conn,
+            _ended: ended.drop_guard(),
+        }
+    }
+
+    /// Hands a stored envelope to every live connection of these people, without waiting; a
+    /// connection whose queue is full is closed (it gets the envelope from the store when it
+    /// reconnects). Returns how many connections it was queued for.
+    pub fn deliver(&self, envelope: &Owed, users: &[Uuid]) -> usize {
+        let live = self.live();
+        let mut queued = 0;
+        for connection in users.iter().filter_map(|u| live.get(u)).flatten() {
+            if offer(connection, Outgoing::Owed(envelope.clone())) {
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Hands an answer to what `user` sent to their live connections; lost if there are none
+    /// (the phone sends again when it gets no answer).
+    pub fn reply(&self, user: Uuid, payload: Bytes) {
+        let live = self.live();
+        for connection in live.get(&user).into_iter().flatten() {
+            offer(connection, Outgoing::Reply(payload.clone()));
+        }
+    }
+
+    /// Connections at once.
+    pub fn connections(&self) -> usize {
+        self.live().values().map(Vec::len).sum()
+    }
+}
+
+fn offer(connection: &Live, outgoing: Outgoing) -> bool {
+    match connection.queue.try_send(outgoing) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            connection.kick.kick(Kick::TooSlow);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owed(n: u128) -> Owed {
+        Owed {
+            id: Uuid::from_u128(n),
+            payload: Bytes::from_static(b"{}"),
+            sent_before: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_client_id_takes_over_and_another_device_keeps_its_own() {
+        let sessions = Arc::new(Sessions::default());
+        let amani = Uuid::from_u128(1);
+        let phone = sessions.register(amani, "phone").await;
+        let tablet = sessions.register(amani, "tablet").await;
+        assert_eq!(sessions.deliver(&owed(1), &[amani]), 2);
+
+        // The old `phone` connection ends once kicked; the new one waits for that.
+        let kicked = phone.kick.clone();
+        let old = tokio::spawn(async move {
+            let reason = kicked.kicked().await;
+            drop(phone);
+            reason
+        });
+        let again = sessions.register(amani, "phone").await;
+        assert_eq!(old.await.unwrap(), Kick::TakenOver);
+        assert_eq!(sessions.connections(), 2);
+        assert_eq!(sessions.deliver(&owed(2), &[amani]), 2);
+        drop((tablet, again));
+        assert_eq!(sessions.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_does_not_keep_up_is_closed_and_the_others_are_not_held_back() {
+        let sessions = Arc::new(Sessions::default());
+        let (slow, quick) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let slow_reg = sessions.register(slow, "a").await;
+        let mut quick_reg = sessions.register(quick, "b").await;
+        for n in 0..QUEUE as u128 {
+            assert_eq!(sessions.deliver(&owed(n), &[slow, quick]), 2);
+            quick_reg.queue.recv().await.unwrap();
+        }
+        assert_eq!(sessions.deliver(&owed(999), &[slow, quick]), 1);
+        assert_eq!(slow_reg.kick.kicked().await, Kick::TooSlow);
+        assert!(matches!(quick_reg.queue.recv().await, Some(Outgoing::Owed(o)) if o.id == Uuid::from_u128(999)));
+    }
+}

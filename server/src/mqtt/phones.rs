@@ -1,0 +1,193 @@
+//! What the hub's MQTT endpoint asks of the hub: whose a login is, what a person is owed, the
+//! receipts of what was sent and delivered, and what to do with what a phone published.
+//!
+//! Receipts are recorded in batches by [`record`]. A delivery not yet recorded is remembered in
+//! memory until its commit, so that a phone reconnecting in that moment is not sent again what
+//! it has just acknowledged.
+
+use bytes::Bytes;
+use chrono::Utc;
+use scaan_mobile_bridge::endpoint::{Owed, PhoneHub};
+use scaan_mobile_bridge::topics::PhoneTopic;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::inbound;
+use crate::auth::token_hash;
+use crate::hub::Hub;
+use crate::storage::InboxStep;
+
+/// How long an undelivered inbox message stays owed: a phone away for longer is sent what is
+/// newer, and refetches the rest over HTTP.
+const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
+/// The most owed messages handed to one connection at its start.
+const OWED_AT_ONCE: i64 = 1_000;
+/// Receipts recorded per transaction at most.
+const RECEIPTS_PER_BATCH: usize = 20_000;
+
+pub(super) struct Phones {
+    hub: Arc<Hub>,
+}
+
+impl Phones {
+    pub(super) fn new(hub: Arc<Hub>) -> Phones {
+        Phones { hub }
+    }
+}
+
+impl PhoneHub for Phones {
+    /// The same rule as a bearer token over HTTP (unknown, expired or revoked: refused), and the
+    /// username must match.
+    async fn authenticate(&self, username: &str, password: &str) -> Option<Uuid> {
+        match self.hub.store.token_user(&token_hash(password), Utc::now()).await {
+            Ok(Some(user)) if user.username == username => Some(user.id),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check an MQTT login: the database is unreachable");
+                None
+            }
+        }
+    }
+
+    async fn owed(&self, user: Uuid) -> Vec<Owed> {
+        // Taken before the query: a delivery committed meanwhile is then absent from both.
+        let unrecorded = self.hub.mqtt.receipts.unrecorded_of(user);
+        match self
+            .hub
+            .store
+            .owed_inbox(user, Utc::now() - OWED_FOR, OWED_AT_ONCE)
+            .await
+        {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|row| !unrecorded.contains(&row.envelope_id))
+                .map(|row| Owed {
+                    id: row.envelope_id,
+                    payload: Bytes::from(row.payload),
+                    sent_before: row.sent_at.is_some(),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, %user, "cannot read what a phone is owed; it gets it when it reconnects");
+                Vec::new()
+            }
+        }
+    }
+
+    fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {
+        self.hub.mqtt.receipts.sent(user, envelopes);
+    }
+
+    fn delivered(&self, user: Uuid, envelope: Uuid) {
+        self.hub.mqtt.receipts.delivered(user, envelope);
+    }
+
+    async fn received(&self, user: Uuid, topic: PhoneTopic, payload: Bytes) {
+        inbound::handle(&self.hub, user, topic, &payload).await;
+    }
+}
+
+pub(super) enum Receipt {
+    Sent { user: Uuid, envelopes: Vec<Uuid> },
+    Delivered { user: Uuid, envelope: Uuid },
+}
+
+/// The receipts on their way to the store.
+pub(super) struct Receipts {
+    queue: mpsc::UnboundedSender<Receipt>,
+    /// (person, envelope) delivered but not yet committed.
+    unrecorded: Mutex<HashSet<(Uuid, Uuid)>>,
+}
+
+impl Receipts {
+    pub(super) fn new() -> (Receipts, mpsc::UnboundedReceiver<Receipt>) {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let receipts = Receipts {
+            queue,
+            unrecorded: Mutex::default(),
+        };
+        (receipts, rx)
+    }
+
+    fn unrecorded(&self) -> MutexGuard<'_, HashSet<(Uuid, Uuid)>> {
+        self.unrecorded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unrecorded_of(&self, user: Uuid) -> HashSet<Uuid> {
+        self.unrecorded()
+            .iter()
+            .filter(|(u, _)| *u == user)
+            .map(|(_, envelope)| *envelope)
+            .collect()
+    }
+
+    fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {
+        // Fails only once the recorder has stopped, when the hub is stopping.
+        let _ = self.queue.send(Receipt::Sent { user, envelopes });
+    }
+
+    fn delivered(&self, user: Uuid, envelope: Uuid) {
+        self.unrecorded().insert((user, envelope));
+        let _ = self.queue.send(Receipt::Delivered { user, envelope });
+    }
+}
+
+/// Records receipts, many per transaction, until the hub stops (then what is already in).
+pub(super) async fn record(hub: Arc<Hub>, mut receipts: mpsc::UnboundedReceiver<Receipt>) {
+    loop {
+        let first = tokio::select! {
+            _ = hub.shutdown.cancelled() => break,
+            receipt = receipts.recv() => match receipt {
+                Some(receipt) => receipt,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < RECEIPTS_PER_BATCH {
+            match receipts.try_recv() {
+                Ok(receipt) => batch.push(receipt),
+                Err(_) => break,
+            }
+        }
+        write(&hub, batch).await;
+    }
+    let mut rest = Vec::new();
+    while let Ok(receipt) = receipts.try_recv() {
+        rest.push(receipt);
+    }
+    write(&hub, rest).await;
+}
+
+async fn write(hub: &Hub, batch: Vec<Receipt>) {
+    let mut sent: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    let mut delivered: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for receipt in batch {
+        match receipt {
+            Receipt::Sent { user, envelopes } => {
+                for envelope in envelopes {
+                    sent.entry(envelope).or_default().push(user);
+                }
+            }
+            Receipt::Delivered { user, envelope } => delivered.entry(envelope).or_default().push(user),
+        }
+    }
+    let now = Utc::now();
+    for (step, rows) in [(InboxStep::Sent, &sent), (InboxStep::Delivered, &delivered)] {
+        if rows.is_empty() {
+            continue;
+        }
+        let rows: Vec<(Uuid, Vec<Uuid>)> = rows.iter().map(|(e, users)| (*e, users.clone())).collect();
+        if let Err(e) = hub.store.mark_inbox(step, &rows, now).await {
+            // Not lost: an unrecorded delivery is sent again at the next connection (with DUP).
+            tracing::warn!(error = %e, ?step, "could not record MQTT receipts");
+        }
+    }
+    let mut unrecorded = hub.mqtt.receipts.unrecorded();
+    for (envelope, users) in delivered {
+        for user in users {
+            unrecorded.remove(&(user, envelope));
+        }
+    }
+}
