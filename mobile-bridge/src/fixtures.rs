@@ -175,11 +175,12 @@ impl Mosquitto {
              {access}\
              persistence true\n\
              persistence_location {dir}/\n\
-             max_queued_messages 10000\n\
+             {tuning}\
              # As root, Mosquitto would switch to the user `mosquitto`, who cannot read this directory.\n\
              user root\n",
             port = self.addr.port(),
             dir = dir.display(),
+            tuning = deployed_tuning(),
         );
         std::fs::write(dir.join("mosquitto.conf"), config)?;
         let runs_before = self.log().matches(RUNNING).count();
@@ -217,6 +218,19 @@ impl Mosquitto {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The tuning section of `deploy/mosquitto/mosquitto.conf`, so that the tests run Mosquitto as
+/// it is deployed.
+fn deployed_tuning() -> String {
+    const DEPLOYED: &str = include_str!("../../deploy/mosquitto/mosquitto.conf");
+    DEPLOYED
+        .lines()
+        .skip_while(|line| !line.starts_with("# --- tuning"))
+        .take_while(|line| !line.starts_with("# --- end of tuning"))
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// A dynamic-security file in `dir` whose only client is the admin.

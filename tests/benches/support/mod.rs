@@ -2,9 +2,12 @@
 //! straight into its store, and the alert they all send. Each bench uses part of it.
 #![allow(dead_code)]
 
+#[path = "../../shared/accounts.rs"]
+mod accounts;
+
 use std::sync::Arc;
 
-use scaan_schemas::{NewUser, Position, Role};
+use scaan_schemas::Role;
 use scaan_server::{App, Config, Hub};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -49,60 +52,27 @@ impl BenchHub {
     }
 
     /// An account straight into the store with a valid token, its duty station the `i`-th spot
-    /// of a 100 × 100 grid near Beni (inside [`alert`]'s area). All share one password hash:
-    /// hashing is not what is measured.
+    /// of the grid near Beni (inside [`alert`]'s area).
     pub async fn account(&self, username: String, role: Role, i: usize) -> Account {
-        static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-        let hash = HASH
-            .get_or_init(|| async {
-                scaan_server::auth::hash_password("bench password".into())
-                    .await
-                    .unwrap()
-            })
-            .await;
-        let duty = Position::new(0.49 + (i % 100) as f64 * 1e-4, 29.47 + (i / 100) as f64 * 1e-4);
-        let new = NewUser {
-            username,
-            password: String::new(),
-            role,
-            name: None,
-            countries: vec![],
-            duty_station: Some(duty),
-        };
-        let user = self
-            .hub
-            .store
-            .create_user(&new, hash, chrono::Utc::now())
-            .await
-            .unwrap();
-        self.hub.place_staff(&user);
-        let token = scaan_server::auth::new_token();
-        let now = chrono::Utc::now();
-        self.hub
-            .store
-            .insert_token(
-                &scaan_server::auth::token_hash(&token),
-                user.id,
-                now,
-                now + chrono::Duration::hours(1),
-            )
-            .await
-            .unwrap();
+        let made = accounts::make_account(&self.hub, username, role, Some(accounts::near_beni(i))).await;
         Account {
-            id: user.id,
-            username: user.username,
-            token,
+            id: made.user.id,
+            username: made.user.username,
+            token: made.token,
         }
     }
 
-    /// `staff0` … `staff{n-1}`, 64 at a time.
+    /// `staff0` … `staff{n-1}`.
     pub async fn staff(&self, n: usize) -> Vec<Account> {
-        let mut made = Vec::with_capacity(n);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
-            let batch = chunk.iter().map(|&i| self.account(format!("staff{i}"), Role::Staff, i));
-            made.extend(futures_util::future::join_all(batch).await);
-        }
-        made
+        accounts::make_staff(&self.hub, "staff", n)
+            .await
+            .into_iter()
+            .map(|made| Account {
+                id: made.user.id,
+                username: made.user.username,
+                token: made.token,
+            })
+            .collect()
     }
 
     pub async fn stop(self) {

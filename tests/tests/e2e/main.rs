@@ -4,6 +4,7 @@
 mod accounts;
 mod advisories;
 mod alerts;
+mod answers;
 mod bad_input;
 mod browser;
 mod cap_import;
