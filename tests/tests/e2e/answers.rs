@@ -95,7 +95,8 @@ async fn answering_at_once(hub: &TestHub, url: BrokerUrl, n: usize) {
             let envelope = next(&mut phone).await;
             assert_eq!(envelope["alert"]["id"], alert.as_str(), "{envelope}");
             go.wait().await;
-            let checkin = json!({"alert_id": alert, "status": "safe", "ref": i.to_string()});
+            let reference = i.to_string();
+            let checkin = json!({"alert_id": alert, "status": "safe", "ref": reference});
             phone
                 .publish(PhoneTopic::Checkin, checkin.to_string().into_bytes())
                 .await
@@ -103,7 +104,7 @@ async fn answering_at_once(hub: &TestHub, url: BrokerUrl, n: usize) {
             loop {
                 let envelope = next(&mut phone).await;
                 match envelope["type"].as_str() {
-                    Some("checkin_ack") if envelope["ref"] == i.to_string() => return phone,
+                    Some("checkin_ack") if envelope["ref"] == reference.as_str() => return phone,
                     Some("error") => panic!("check-in refused: {envelope}"),
                     _ => continue,
                 }
