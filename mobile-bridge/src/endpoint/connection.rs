@@ -92,7 +92,7 @@ pub(crate) async fn serve<H: PhoneHub>(
             return refuse(&mut wr, version, refusal).await;
         }
     };
-    let user = admitted.user;
+    let (user, person) = (admitted.user, Arc::new(admitted.person));
     let mut registration = shared.sessions.register(user, &admitted.client_id).await;
     let persistent = !hello.clean;
     let mut conn = Connection {
@@ -157,7 +157,7 @@ pub(crate) async fn serve<H: PhoneHub>(
             packet = reader.next(version), if acks.len() < usize::from(RECEIVE_MAXIMUM) => {
                 deadline = keep_alive.map(|k| Instant::now() + k);
                 match packet {
-                    Ok(Some(packet)) => match conn.on_packet(packet, shared, &mut acks) {
+                    Ok(Some(packet)) => match conn.on_packet(packet, shared, &person, &mut acks) {
                         Flow::Continue => {}
                         Flow::Goodbye => break End::Goodbye,
                         Flow::Close(reason, why) => break End::Refused(reason, why),
@@ -183,7 +183,7 @@ pub(crate) async fn serve<H: PhoneHub>(
     // MQTT publishes the will of a connection that ended without saying goodbye.
     if let (Some(will), End::Lost(_) | End::Refused(..) | End::Kicked(_)) = (&hello.will, &end) {
         if let Some((_, kind)) = topics::parse_phone_topic(&will.topic) {
-            shared.hub.received(user, kind, will.payload.clone()).await;
+            shared.hub.received(&person, kind, will.payload.clone()).await;
         }
     }
     match end {
@@ -193,20 +193,21 @@ pub(crate) async fn serve<H: PhoneHub>(
 }
 
 /// Who was admitted, under which client id.
-struct Admitted {
+struct Admitted<P> {
     user: Uuid,
+    person: P,
     client_id: String,
     /// The hub chose the client id (the client sent none).
     assigned: bool,
 }
 
-async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitted, Refusal> {
+async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitted<H::Person>, Refusal> {
     if shared.sessions.connections() >= shared.limits.max_connections {
         return Err(Refusal::ServerBusy);
     }
     // Refusals say "not authorised" whatever the reason, as Mosquitto does.
     let (username, password) = hello.login.as_ref().ok_or(Refusal::NotAuthorized)?;
-    let user = shared
+    let (user, person) = shared
         .hub
         .authenticate(username, password)
         .await
@@ -219,6 +220,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
     if !hello.client_id.is_empty() {
         return Ok(Admitted {
             user,
+            person,
             client_id: hello.client_id.clone(),
             assigned: false,
         });
@@ -229,6 +231,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
     }
     Ok(Admitted {
         user,
+        person,
         client_id: format!("scaan-{}", Uuid::new_v4().simple()),
         assigned: true,
     })
@@ -302,6 +305,7 @@ impl Connection {
         &mut self,
         packet: FromPhone,
         shared: &Shared<H>,
+        person: &Arc<H::Person>,
         acks: &mut FuturesOrdered<Boxed<Option<Answer>>>,
     ) -> Flow {
         match packet {
@@ -336,9 +340,9 @@ impl Connection {
                         }
                     };
                 };
-                let (hub, user) = (shared.hub.clone(), self.user);
+                let (hub, person) = (shared.hub.clone(), person.clone());
                 acks.push_back(Box::pin(async move {
-                    hub.received(user, kind, payload).await;
+                    hub.received(&person, kind, payload).await;
                     (qos == 1).then_some(Answer::PubAck { pkid, authorized: true })
                 }));
             }

@@ -36,8 +36,13 @@ pub struct Owed {
 
 /// What the endpoint asks of the hub.
 pub trait PhoneHub: Send + Sync + 'static {
-    /// The account a (username, token) login opens, or `None` to refuse it.
-    fn authenticate(&self, username: &str, password: &str) -> impl Future<Output = Option<Uuid>> + Send;
+    /// Whatever the hub wants back with each message of a connection (its account, say), so
+    /// that acting on one needs no look-up.
+    type Person: Send + Sync + 'static;
+
+    /// Whose account a (username, token) login opens, or `None` to refuse it.
+    fn authenticate(&self, username: &str, password: &str)
+        -> impl Future<Output = Option<(Uuid, Self::Person)>> + Send;
 
     /// Everything `user` is owed, oldest first. Asked when a connection starts receiving (at
     /// CONNACK for a persistent session, at SUBSCRIBE for a clean one).
@@ -49,9 +54,9 @@ pub trait PhoneHub: Send + Sync + 'static {
     /// One of `user`'s devices PUBACKed this envelope: it is owed no more. Must not wait.
     fn delivered(&self, user: Uuid, envelope: Uuid);
 
-    /// `user` published `payload` on their own `topic`. The PUBACK waits for this to resolve,
+    /// `person` published `payload` on their own `topic`. The PUBACK waits for this to resolve,
     /// so resolve once the message has been acted on (a check-in: once stored).
-    fn received(&self, user: Uuid, topic: PhoneTopic, payload: Bytes) -> impl Future<Output = ()> + Send;
+    fn received(&self, person: &Self::Person, topic: PhoneTopic, payload: Bytes) -> impl Future<Output = ()> + Send;
 }
 
 /// Limits of the endpoint; the defaults suit phones on mobile networks.

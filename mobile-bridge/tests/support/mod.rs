@@ -33,9 +33,11 @@ pub struct TestHub {
 }
 
 impl PhoneHub for TestHub {
-    async fn authenticate(&self, username: &str, password: &str) -> Option<Uuid> {
+    type Person = Uuid;
+
+    async fn authenticate(&self, username: &str, password: &str) -> Option<(Uuid, Uuid)> {
         let id = self.accounts.get(username)?;
-        (password == format!("{PASSWORD}{username}")).then_some(*id)
+        (password == format!("{PASSWORD}{username}")).then_some((*id, *id))
     }
 
     async fn owed(&self, user: Uuid) -> Vec<Owed> {
@@ -61,11 +63,11 @@ impl PhoneHub for TestHub {
         self.update(user, &[envelope], |row| row.delivered = true);
     }
 
-    async fn received(&self, user: Uuid, topic: PhoneTopic, payload: Bytes) {
+    async fn received(&self, user: &Uuid, topic: PhoneTopic, payload: Bytes) {
         if payload == SLOW {
             tokio::time::sleep(SLOW_FOR).await;
         }
-        let _ = self.received.send((user, topic, payload));
+        let _ = self.received.send((*user, topic, payload));
     }
 }
 

@@ -12,7 +12,6 @@ use scaan_mobile_bridge::Inbound;
 use scaan_schemas::{AppAck, Envelope, NewReport, Rejected, User};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use crate::delivery::stream::{error, handle_client_message};
 use crate::hub::Hub;
@@ -39,7 +38,14 @@ pub(super) async fn route(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<In
                 in_order.push_back(hub.tasks.spawn(async move {
                     // The hub subscribes only to phone → hub topics, whose owner the broker checked.
                     if let Some((owner, kind)) = topics::parse_phone_topic(&message.topic) {
-                        handle(&task_hub, owner, kind, &message.payload).await;
+                        match task_hub.store.user(owner).await {
+                            Ok(Some(user)) => handle(&task_hub, &user, kind, &message.payload).await,
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, %owner, "cannot handle an MQTT message: database unreachable");
+                                task_hub.mqtt.reply(owner, &unavailable());
+                            }
+                        }
                     }
                     message
                 }));
@@ -48,23 +54,15 @@ pub(super) async fn route(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<In
     }
 }
 
-/// Acts on one message `owner` published on their `kind` topic, answering on their inbox.
-pub(super) async fn handle(hub: &Hub, owner: Uuid, kind: PhoneTopic, payload: &[u8]) {
-    let user = match hub.store.user(owner).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, %owner, "cannot handle an MQTT message: database unreachable");
-            return hub.mqtt.reply(owner, &unavailable());
-        }
-    };
+/// Acts on one message `user` published on their `kind` topic, answering on their inbox.
+pub(super) async fn handle(hub: &Hub, user: &User, kind: PhoneTopic, payload: &[u8]) {
     let reply = match kind {
         PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos => match as_client_message(kind, payload) {
-            Ok(json) => handle_client_message(hub, &user, &json).await,
+            Ok(json) => handle_client_message(hub, user, &json).await,
             Err(reply) => Some(*reply),
         },
-        PhoneTopic::Ack => acknowledge(hub, &user, payload).await,
-        PhoneTopic::Report => submit_report(hub, &user, payload).await,
+        PhoneTopic::Ack => acknowledge(hub, user, payload).await,
+        PhoneTopic::Report => submit_report(hub, user, payload).await,
     };
     if let Some(reply) = reply {
         hub.mqtt.reply(user.id, &reply);

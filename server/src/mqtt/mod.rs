@@ -54,6 +54,9 @@ pub struct Mqtt {
     pending: Mutex<Option<Pending>>,
     /// Sent and delivered receipts from the endpoint, on their way to the store.
     receipts: phones::Receipts,
+    /// Held (write) by the outbox while it stores a batch it has already sent, and (read) by
+    /// whatever reads or marks outbox rows, which must wait until those rows are there.
+    storing: tokio::sync::RwLock<()>,
     /// The external Mosquitto's logins, when the hub has its admin login.
     provisioning: Option<Provisioning>,
 }
@@ -112,6 +115,7 @@ impl Mqtt {
                 receipts: receipts_rx,
             })),
             receipts,
+            storing: tokio::sync::RwLock::new(()),
             provisioning,
         })
     }

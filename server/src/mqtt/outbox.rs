@@ -1,5 +1,8 @@
-//! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and only
-//! then sent, so that what the hub answered for reaches the phones even after a `kill -9`.
+//! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and the
+//! officer's answer waits for that, so that what the hub answered for reaches the phones even
+//! after a `kill -9`. The phones do not wait for it: a batch is sent as its storing starts, as
+//! the streams get it, and [`super::Mqtt::storing`] holds back whatever reads or marks those
+//! rows (what a connecting phone is owed, receipts) until they are there.
 //!
 //! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
 //! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
@@ -68,9 +71,7 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
                 Err(_) => break,
             }
         }
-        for (envelope, payload) in store(&hub, batch).await {
-            hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
-        }
+        store_and_send(&hub, batch).await;
     }
     // Stopping: what was queued but not yet stored is stored, and is owed at the next start.
     let mut rest = Vec::new();
@@ -78,14 +79,37 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
         rest.push(message);
     }
     if !rest.is_empty() {
-        store(&hub, rest).await;
+        store_only(&hub, rest).await;
     }
 }
 
-/// Stores a batch, then tells whoever waits for it; returns each envelope with its bytes. When
-/// the database fails the batch is still sent (a person warned without a receipt beats a person
-/// not warned), and logged.
-async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Bytes)> {
+/// Sends a batch while storing it, then tells whoever waits for it to be stored.
+async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
+    let storing = hub.mqtt.storing.write().await;
+    let (envelopes, payloads, waiting) = prepare(batch);
+    for (envelope, payload) in envelopes.iter().zip(payloads) {
+        hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
+    }
+    store(hub, &envelopes).await;
+    drop(storing);
+    for stored in waiting {
+        let _ = stored.send(());
+    }
+}
+
+/// Stores a batch (at stop: without sending it; it is owed at the next start).
+async fn store_only(hub: &Hub, batch: Vec<InboxMessage>) {
+    let (envelopes, _, waiting) = prepare(batch);
+    store(hub, &envelopes).await;
+    for stored in waiting {
+        let _ = stored.send(());
+    }
+}
+
+type Prepared = (Vec<OutboxEnvelope>, Vec<Bytes>, Vec<tokio::sync::oneshot::Sender<()>>);
+
+/// Gives each envelope of a batch its id.
+fn prepare(batch: Vec<InboxMessage>) -> Prepared {
     let mut envelopes = Vec::with_capacity(batch.len());
     let mut payloads = Vec::with_capacity(batch.len());
     let mut waiting = Vec::new();
@@ -99,13 +123,15 @@ async fn store(hub: &Hub, batch: Vec<InboxMessage>) -> Vec<(OutboxEnvelope, Byte
         payloads.push(m.payload);
         waiting.push(m.stored);
     }
-    if let Err(e) = hub.store.queue_inbox(&envelopes, Utc::now()).await {
-        tracing::error!(error = %e, envelopes = envelopes.len(), "could not store inbox messages; sending them unrecorded");
+    (envelopes, payloads, waiting)
+}
+
+/// When the database fails, what was sent stays sent (a person warned without a receipt beats
+/// a person not warned), and it is logged.
+async fn store(hub: &Hub, envelopes: &[OutboxEnvelope]) {
+    if let Err(e) = hub.store.queue_inbox(envelopes, Utc::now()).await {
+        tracing::error!(error = %e, envelopes = envelopes.len(), "could not store inbox messages; they went out unrecorded");
     }
-    for stored in waiting {
-        let _ = stored.send(());
-    }
-    envelopes.into_iter().zip(payloads).collect()
 }
 
 /// On a link, at start: sends again every stored message the broker never acknowledged. (On
@@ -175,6 +201,7 @@ async fn record(hub: &Hub, tags: Vec<u64>) {
         return;
     }
     let by_envelope: Vec<(Uuid, Vec<Uuid>)> = by_envelope.into_iter().collect();
+    let _stored = hub.mqtt.storing.read().await;
     if let Err(e) = hub
         .store
         .mark_inbox(InboxStep::BrokerAccepted, &by_envelope, Utc::now())

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use scaan_mobile_bridge::endpoint::{Owed, PhoneHub};
 use scaan_mobile_bridge::topics::PhoneTopic;
+use scaan_schemas::User;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
@@ -38,11 +39,14 @@ impl Phones {
 }
 
 impl PhoneHub for Phones {
+    /// The account, kept for the connection's life: acting on its messages reads no account.
+    type Person = User;
+
     /// The same rule as a bearer token over HTTP (unknown, expired or revoked: refused), and the
     /// username must match.
-    async fn authenticate(&self, username: &str, password: &str) -> Option<Uuid> {
+    async fn authenticate(&self, username: &str, password: &str) -> Option<(Uuid, User)> {
         match self.hub.store.token_user(&token_hash(password), Utc::now()).await {
-            Ok(Some(user)) if user.username == username => Some(user.id),
+            Ok(Some(user)) if user.username == username => Some((user.id, user)),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check an MQTT login: the database is unreachable");
@@ -52,6 +56,8 @@ impl PhoneHub for Phones {
     }
 
     async fn owed(&self, user: Uuid) -> Vec<Owed> {
+        // A batch already sent to live connections (not to this one yet) is in the store first.
+        let _stored = self.hub.mqtt.storing.read().await;
         // Taken before the query: a delivery committed meanwhile is then absent from both.
         let unrecorded = self.hub.mqtt.receipts.unrecorded_of(user);
         match self
@@ -84,7 +90,7 @@ impl PhoneHub for Phones {
         self.hub.mqtt.receipts.delivered(user, envelope);
     }
 
-    async fn received(&self, user: Uuid, topic: PhoneTopic, payload: Bytes) {
+    async fn received(&self, user: &User, topic: PhoneTopic, payload: Bytes) {
         inbound::handle(&self.hub, user, topic, &payload).await;
     }
 }
@@ -174,6 +180,7 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
         }
     }
     let now = Utc::now();
+    let stored = hub.mqtt.storing.read().await;
     for (step, rows) in [(InboxStep::Sent, &sent), (InboxStep::Delivered, &delivered)] {
         if rows.is_empty() {
             continue;
@@ -184,6 +191,7 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
             tracing::warn!(error = %e, ?step, "could not record MQTT receipts");
         }
     }
+    drop(stored);
     let mut unrecorded = hub.mqtt.receipts.unrecorded();
     for (envelope, users) in delivered {
         for user in users {
