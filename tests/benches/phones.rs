@@ -589,7 +589,7 @@ impl Handset {
         match self {
             Handset::Stream(socket) => {
                 let message = json!({"type": "checkin", "alert_id": alert_id, "status": "safe", "ref": reference});
-                socket.send(Message::Text(message.to_string().into())).await.unwrap();
+                socket.send(Message::Text(message.to_string())).await.unwrap();
             }
             Handset::Mqtt(phone) => {
                 let body = json!({"alert_id": alert_id, "status": "safe", "ref": reference});
