@@ -622,7 +622,8 @@ async fn mosquitto_clients_over_mqtt_3_1_1() {
 async fn a_taken_port_is_explained() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let error = scaan_mobile_bridge::endpoint::Endpoint::bind(addr, Default::default())
+    let listen = scaan_mobile_bridge::endpoint::Listen { plain: addr, tls: None };
+    let error = scaan_mobile_bridge::endpoint::Endpoint::bind(listen, Default::default())
         .await
         .err()
         .expect("port is taken")

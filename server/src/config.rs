@@ -35,8 +35,18 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A request still running after this is answered with 503.
     pub request_timeout_s: u64,
-    /// The embedded MQTT broker's listener for phones (unused when `mqtt_url` is set).
+    /// The hub's own MQTT listener for phones, plaintext (unused when `mqtt_url` is set). MQTT
+    /// passwords are bearer tokens, so it must be a loopback address unless
+    /// `mqtt_plaintext_beyond_loopback` says otherwise; phones elsewhere use `mqtt_tls_listen`.
     pub mqtt_listen: SocketAddr,
+    /// Serve plaintext MQTT on a non-loopback `mqtt_listen` anyway (a private network whose
+    /// traffic nobody else sees); the hub warns at start.
+    pub mqtt_plaintext_beyond_loopback: bool,
+    /// MQTT over TLS for phones (8883 by convention), with `mqtt_tls_cert_file` (PEM chain, the
+    /// server's certificate first) and `mqtt_tls_key_file` (PEM private key).
+    pub mqtt_tls_listen: Option<SocketAddr>,
+    pub mqtt_tls_cert_file: Option<PathBuf>,
+    pub mqtt_tls_key_file: Option<PathBuf>,
     /// `mqtt://[USER:PASSWORD@]HOST:PORT`: use this external broker instead of the embedded one.
     pub mqtt_url: Option<String>,
     /// The external Mosquitto's dynamic-security admin: with it the hub provisions the broker
@@ -62,6 +72,10 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
             mqtt_listen: ([127, 0, 0, 1], 1883).into(),
+            mqtt_plaintext_beyond_loopback: false,
+            mqtt_tls_listen: None,
+            mqtt_tls_cert_file: None,
+            mqtt_tls_key_file: None,
             mqtt_url: None,
             mqtt_admin_username: None,
             mqtt_admin_password: None,
@@ -114,7 +128,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 15] = [
+    const KEYS: [&'static str; 19] = [
         "listen",
         "data_dir",
         "database_url",
@@ -127,6 +141,10 @@ impl Config {
         "max_body_bytes",
         "request_timeout_s",
         "mqtt_listen",
+        "mqtt_plaintext_beyond_loopback",
+        "mqtt_tls_listen",
+        "mqtt_tls_cert_file",
+        "mqtt_tls_key_file",
         "mqtt_url",
         "mqtt_admin_username",
         "mqtt_admin_password",
@@ -169,7 +187,37 @@ impl Config {
             }
         }
         self.validate_mqtt_admin()?;
+        self.validate_mqtt_listeners()?;
         Ok(())
+    }
+
+    /// Plaintext MQTT carries bearer tokens: loopback only, unless said otherwise; TLS comes
+    /// with its certificate and key.
+    fn validate_mqtt_listeners(&self) -> anyhow::Result<()> {
+        if self.mqtt_url.is_some() {
+            return Ok(());
+        }
+        if !self.mqtt_listen.ip().is_loopback() && !self.mqtt_plaintext_beyond_loopback {
+            bail!(
+                "mqtt_listen {} is not a loopback address, and plaintext MQTT would carry every phone's \
+                 token in the clear: serve phones over TLS (mqtt_tls_listen, mqtt_tls_cert_file, \
+                 mqtt_tls_key_file), or set mqtt_plaintext_beyond_loopback = true for a network nobody else sees",
+                self.mqtt_listen
+            );
+        }
+        match (&self.mqtt_tls_listen, &self.mqtt_tls_cert_file, &self.mqtt_tls_key_file) {
+            (None, None, None) | (Some(_), Some(_), Some(_)) => Ok(()),
+            _ => bail!("set mqtt_tls_listen, mqtt_tls_cert_file and mqtt_tls_key_file together, or none of them"),
+        }
+    }
+
+    /// The TLS listener and its identity, when configured.
+    pub fn mqtt_tls(&self) -> Option<(SocketAddr, &Path, &Path)> {
+        Some((
+            self.mqtt_tls_listen?,
+            self.mqtt_tls_cert_file.as_deref()?,
+            self.mqtt_tls_key_file.as_deref()?,
+        ))
     }
 
     /// The admin login comes whole, and only for an external broker that carries no login of
@@ -252,6 +300,10 @@ impl fmt::Debug for Config {
             .field("token_ttl_s", &self.token_ttl_s)
             .field("cap_sender", &self.cap_sender)
             .field("mqtt_listen", &self.mqtt_listen)
+            .field("mqtt_plaintext_beyond_loopback", &self.mqtt_plaintext_beyond_loopback)
+            .field("mqtt_tls_listen", &self.mqtt_tls_listen)
+            .field("mqtt_tls_cert_file", &self.mqtt_tls_cert_file)
+            .field("mqtt_tls_key_file", &self.mqtt_tls_key_file)
             .field("mqtt_url", &self.mqtt_url.as_deref().map(redact))
             .field("mqtt_admin_username", &self.mqtt_admin_username)
             .field("mqtt_admin_password", &self.mqtt_admin_password.as_ref().map(|_| "***"))
@@ -277,6 +329,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Config::load(Some(&file), &flags).unwrap().listen.port(), 9100);
+    }
+
+    #[test]
+    fn plaintext_mqtt_stays_on_loopback_unless_said_otherwise() {
+        let beyond = Overrides {
+            mqtt_listen: Some("0.0.0.0:1883".parse().unwrap()),
+            ..Default::default()
+        };
+        let e = Config::load(None, &beyond).unwrap_err().to_string();
+        assert!(
+            e.contains("mqtt_tls_listen") && e.contains("mqtt_plaintext_beyond_loopback"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, "mqtt_plaintext_beyond_loopback = true\n").unwrap();
+        assert!(Config::load(Some(&file), &beyond).is_ok());
+        // TLS comes whole.
+        std::fs::write(&file, "mqtt_tls_listen = \"0.0.0.0:8883\"\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt_tls_cert_file"), "{e}");
     }
 
     #[test]

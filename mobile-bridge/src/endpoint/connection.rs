@@ -25,8 +25,8 @@ use bytes::BytesMut;
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use rumqttc::v5::mqttbytes::v5::DisconnectReasonCode;
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadHalf},
     io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::{tcp::OwnedReadHalf, TcpStream},
     time::{timeout, Instant},
 };
 use tokio_util::sync::CancellationToken;
@@ -60,13 +60,13 @@ const GOODBYE_WRITE: Duration = Duration::from_secs(1);
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-pub(crate) async fn serve<H: PhoneHub>(
-    stream: TcpStream,
+/// Serves one connection, plain TCP or TLS, until either side ends it.
+pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>(
+    stream: S,
     shared: &Shared<H>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    stream.set_nodelay(true)?;
-    let (rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = Reader {
         io: rd,
         buf: BytesMut::new(),
@@ -485,13 +485,13 @@ async fn maybe<T>(future: &mut Option<Boxed<T>>) -> T {
     }
 }
 
-/// Reads whole packets off the socket.
-struct Reader {
-    io: OwnedReadHalf,
+/// Reads whole packets off the connection.
+struct Reader<S> {
+    io: ReadHalf<S>,
     buf: BytesMut,
 }
 
-impl Reader {
+impl<S: AsyncRead> Reader<S> {
     async fn connect(&mut self) -> Result<Option<Hello>, WireError> {
         loop {
             if let Some(hello) = wire::read_connect(&mut self.buf)? {

@@ -13,10 +13,13 @@ mod connection;
 mod sessions;
 pub mod wire;
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
 
 use bytes::Bytes;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{rustls, TlsAcceptor};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
@@ -85,10 +88,18 @@ impl Default for Limits {
     }
 }
 
-/// The phone-facing MQTT listener and its live sessions.
+/// Where the endpoint listens: plain TCP, and optionally TLS beside it.
+pub struct Listen {
+    pub plain: SocketAddr,
+    /// MQTT over TLS (8883 by convention): the address and the server's certificate and key.
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+}
+
+/// The phone-facing MQTT listeners and their live sessions.
 pub struct Endpoint {
     local_addr: SocketAddr,
-    listener: std::sync::Mutex<Option<TcpListener>>,
+    tls_addr: Option<SocketAddr>,
+    listeners: std::sync::Mutex<Vec<(TcpListener, Option<TlsAcceptor>)>>,
     sessions: Arc<Sessions>,
     limits: Limits,
     cancel: CancellationToken,
@@ -96,21 +107,22 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Binds `listen` (port 0 picks a free port). A port already taken is an error that names it
-    /// and the ways out. Nothing is served until [`Endpoint::serve`].
-    pub async fn bind(listen: SocketAddr, limits: Limits) -> anyhow::Result<Endpoint> {
-        let listener = TcpListener::bind(listen).await.map_err(|e| match e.kind() {
-            io::ErrorKind::AddrInUse => anyhow::anyhow!(
-                "the MQTT port {port} on {ip} is already taken: choose another with --mqtt-listen, \
-                 or use the broker already there with --mqtt-url mqtt://{listen}",
-                port = listen.port(),
-                ip = listen.ip(),
-            ),
-            _ => anyhow::Error::new(e).context(format!("cannot listen for MQTT on {listen}")),
-        })?;
+    /// Binds the listeners (port 0 picks a free port). A port already taken is an error that
+    /// names it and the ways out. Nothing is served until [`Endpoint::serve`].
+    pub async fn bind(listen: Listen, limits: Limits) -> anyhow::Result<Endpoint> {
+        let plain = bind(listen.plain).await?;
+        let local_addr = plain.local_addr()?;
+        let mut listeners = vec![(plain, None)];
+        let mut tls_addr = None;
+        if let Some((addr, config)) = listen.tls {
+            let tls = bind(addr).await?;
+            tls_addr = Some(tls.local_addr()?);
+            listeners.push((tls, Some(TlsAcceptor::from(config))));
+        }
         Ok(Endpoint {
-            local_addr: listener.local_addr()?,
-            listener: std::sync::Mutex::new(Some(listener)),
+            local_addr,
+            tls_addr,
+            listeners: std::sync::Mutex::new(listeners),
             sessions: Arc::new(Sessions::default()),
             limits,
             cancel: CancellationToken::new(),
@@ -118,24 +130,35 @@ impl Endpoint {
         })
     }
 
-    /// The phone-facing address (with port 0 resolved).
+    /// The plain listener's address (with port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// The TLS listener's address, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// Starts accepting phones, asking `hub` what the endpoint cannot know. Once only.
     pub fn serve<H: PhoneHub>(&self, hub: Arc<H>) {
-        let Some(listener) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
+        let listeners = std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         let shared = Arc::new(connection::Shared {
             hub,
             sessions: self.sessions.clone(),
             limits: self.limits.clone(),
         });
-        self.tasks
-            .spawn(accept(listener, shared, self.cancel.clone(), self.tasks.clone()));
-        tracing::info!(local_addr = %self.local_addr, "MQTT endpoint listening");
+        for (listener, tls) in listeners {
+            let (addr, tls_on) = (listener.local_addr().ok(), tls.is_some());
+            self.tasks.spawn(accept(
+                listener,
+                tls,
+                shared.clone(),
+                self.cancel.clone(),
+                self.tasks.clone(),
+            ));
+            tracing::info!(?addr, tls = tls_on, "MQTT endpoint listening");
+        }
     }
 
     /// The live connections: where envelopes for connected people go.
@@ -147,14 +170,45 @@ impl Endpoint {
     /// down), and waits for them. What was owed stays owed.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
-        self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.tasks.close();
         self.tasks.wait().await;
     }
 }
 
+/// The TLS listener's configuration: a PEM certificate chain (the server's first) and its PEM
+/// private key. TLS 1.2 and 1.3, no client certificates (phones log in with their token).
+pub fn tls_config(cert_chain: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::{pem::PemObject as _, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert_chain)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the certificate chain {}", cert_chain.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", cert_chain.display());
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("cannot read the private key {}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and the private key do not make a TLS identity")?;
+    Ok(Arc::new(config))
+}
+
+async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "the MQTT port {port} on {ip} is already taken: choose another with --mqtt-listen, \
+             or use the broker already there with --mqtt-url mqtt://{listen}",
+            port = listen.port(),
+            ip = listen.ip(),
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot listen for MQTT on {listen}")),
+    })
+}
+
 async fn accept<H: PhoneHub>(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<connection::Shared<H>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -166,10 +220,9 @@ async fn accept<H: PhoneHub>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let shared = shared.clone();
-                let cancel = cancel.clone();
+                let (shared, cancel, tls) = (shared.clone(), cancel.clone(), tls.clone());
                 tasks.spawn(async move {
-                    if let Err(e) = connection::serve(stream, &shared, &cancel).await {
+                    if let Err(e) = open(stream, tls, &shared, &cancel).await {
                         tracing::debug!(%peer, error = format!("{e:#}"), "MQTT connection ended");
                     }
                 });
@@ -179,6 +232,27 @@ async fn accept<H: PhoneHub>(
                 tracing::warn!(error = %e, "cannot accept an MQTT connection");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// One accepted connection: the TLS handshake if on the TLS listener (within the time a CONNECT
+/// is allowed), then MQTT.
+async fn open<H: PhoneHub>(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: &connection::Shared<H>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    // Small packets (PUBACKs, check-in answers) go at once rather than wait for Nagle.
+    stream.set_nodelay(true)?;
+    match tls {
+        None => connection::serve(stream, shared, cancel).await,
+        Some(acceptor) => {
+            let stream = tokio::time::timeout(shared.limits.connect_timeout, acceptor.accept(stream))
+                .await
+                .map_err(|_| anyhow::anyhow!("no TLS handshake in time"))??;
+            connection::serve(stream, shared, cancel).await
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, sync::Mutex, time::Duration};
 
 use bytes::Bytes;
-use scaan_mobile_bridge::endpoint::{Endpoint, Limits, Owed, PhoneHub};
+use scaan_mobile_bridge::endpoint::{Endpoint, Limits, Listen, Owed, PhoneHub};
 use scaan_mobile_bridge::topics::PhoneTopic;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -103,9 +103,11 @@ impl Harness {
             outbox: Mutex::default(),
             received: received_tx,
         });
-        let endpoint = Endpoint::bind("127.0.0.1:0".parse().unwrap(), limits)
-            .await
-            .expect("endpoint binds");
+        let listen = Listen {
+            plain: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        };
+        let endpoint = Endpoint::bind(listen, limits).await.expect("endpoint binds");
         endpoint.serve(hub.clone());
         Harness {
             endpoint,

@@ -102,7 +102,21 @@ impl Mqtt {
                 (transport, Some(channels))
             }
             None => {
-                let endpoint = Endpoint::bind(config.mqtt_listen, endpoint::Limits::default()).await?;
+                if !config.mqtt_listen.ip().is_loopback() {
+                    tracing::warn!(
+                        mqtt_listen = %config.mqtt_listen,
+                        "plaintext MQTT beyond loopback (mqtt_plaintext_beyond_loopback): phones' tokens cross the network in the clear"
+                    );
+                }
+                let tls = match config.mqtt_tls() {
+                    Some((addr, cert, key)) => Some((addr, endpoint::tls_config(cert, key)?)),
+                    None => None,
+                };
+                let listen = endpoint::Listen {
+                    plain: config.mqtt_listen,
+                    tls,
+                };
+                let endpoint = Endpoint::bind(listen, endpoint::Limits::default()).await?;
                 (Transport::Endpoint(endpoint), None)
             }
         };
@@ -124,6 +138,14 @@ impl Mqtt {
     pub fn embedded_addr(&self) -> Option<SocketAddr> {
         match &self.transport {
             Transport::Endpoint(endpoint) => Some(endpoint.local_addr()),
+            Transport::Link { .. } => None,
+        }
+    }
+
+    /// The hub's own MQTT-over-TLS listener, when configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        match &self.transport {
+            Transport::Endpoint(endpoint) => endpoint.tls_addr(),
             Transport::Link { .. } => None,
         }
     }

@@ -512,6 +512,84 @@ async fn the_broker_refuses_others_topics_and_bad_or_revoked_credentials() {
     hub.stop().await;
 }
 
+/// A certificate authority of the test's own, and a certificate it signed for `localhost`.
+struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "SCAAN test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        // Its own name: a leaf named like its issuer reads as self-signed to OpenSSL.
+        let mut hub = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        hub.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+        let cert = hub.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("hub.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("hub.key"), key.serialize_pem()).unwrap();
+        TestCa { dir }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).display().to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_reach_the_hub_over_tls_with_its_certificate_and_only_then() {
+    let ca = TestCa::new();
+    let hub = TestHub::start_configured(Backend::Sqlite, |c| {
+        c.mqtt_tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mqtt_tls_cert_file = Some(ca.path("hub.pem").into());
+        c.mqtt_tls_key_file = Some(ca.path("hub.key").into());
+    })
+    .await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let port = hub.app.mqtt.tls_addr().expect("the TLS listener").port().to_string();
+    let sub = |cafile: &str, more: &[&str]| {
+        Command::new("mosquitto_sub")
+            .args(["-h", "localhost", "-p", &port, "--cafile", cafile, "-V", "mqttv5"])
+            .args([
+                "-u",
+                "amani",
+                "-P",
+                &amani.token,
+                "-q",
+                "1",
+                "-c",
+                "-x",
+                "3600",
+                "-i",
+                "amani-tls",
+            ])
+            .args(["-t", &inbox(amani.user.id)])
+            .args(more)
+            .output()
+            .expect("mosquitto_sub runs")
+    };
+    // Subscribed over TLS with a persistent session, away while the alert goes out, back for it.
+    let out = sub(&ca.path("ca.pem"), &["-E"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let out = sub(&ca.path("ca.pem"), &["-C", "1", "-W", "10"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let envelope: Value = serde_json::from_slice(&out.stdout).expect("one envelope");
+    assert_eq!(envelope["alert"]["id"], alert["id"]);
+
+    // A phone that does not trust the certificate never gets as far as sending its token.
+    let stranger = TestCa::new();
+    let out = sub(&stranger.path("ca.pem"), &["-E"]);
+    assert!(!out.status.success(), "a certificate from another CA is refused");
+    hub.stop().await;
+}
+
 /// A Mosquitto the test controls, on a free port, keeping its sessions on disk across restarts.
 struct Mosquitto {
     port: u16,
