@@ -447,6 +447,52 @@ async fn an_oversized_packet_closes_only_its_own_connection() {
     assert_eq!(broker.harness.next_received().await.2, &b"fine"[..]);
 }
 
+#[tokio::test]
+async fn a_flood_of_handshakes_from_one_address_is_bounded_and_slowed_and_other_addresses_get_in() {
+    let broker = TestBroker::start().await;
+    // 64 connections from 127.0.0.1 that never send their CONNECT hold every place it has...
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        held.push(TcpStream::connect(broker.addr()).await.unwrap());
+    }
+    tokio::time::sleep(QUIET).await;
+    // ...so the next one is closed before anything is read,
+    let mut next = RawPhone::connect(broker.addr(), "amani", 30).await;
+    let mut byte = [0u8; 1];
+    let read = timeout(WAIT, next.stream.read(&mut byte))
+        .await
+        .expect("closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed without a CONNACK: {read:?}");
+    // while a phone on another address (127.0.0.2 is loopback too) logs in as usual.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = socket.connect(broker.addr()).await.unwrap();
+    let mut other = RawPhone {
+        stream,
+        buf: BytesMut::new(),
+    };
+    let mut connect = v4::Connect::new("bea-elsewhere");
+    connect.set_login("bea", format!("{PASSWORD}bea"));
+    other.write(v4::Packet::Connect(connect)).await;
+    assert_eq!(other.read().await, [0x20, 2, 0, 0], "accepted");
+    drop(held);
+
+    // A wrong password is answered, but only after a second.
+    let started = std::time::Instant::now();
+    let refused = Client::connect(broker.options("guess", "amani", "wrong", true))
+        .await
+        .err();
+    assert!(matches!(
+        refused,
+        Some(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+    ));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// A phone speaking MQTT 3.1.1 over a bare socket, to see the packets themselves.
 struct RawPhone {
     stream: TcpStream,

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
+    handshakes::{Handshakes, Place, REFUSAL_DELAY},
     sessions::{Kick, Outgoing, Sessions},
     wire::{self, Answer, FromPhone, Hello, Refusal, Version, WireError, RECEIVE_MAXIMUM},
     Limits, Owed, PhoneHub,
@@ -43,6 +44,7 @@ use crate::topics;
 pub(crate) struct Shared<H> {
     pub hub: Arc<H>,
     pub sessions: Arc<Sessions>,
+    pub handshakes: Arc<Handshakes>,
     pub limits: Limits,
 }
 
@@ -61,8 +63,10 @@ const GOODBYE_WRITE: Duration = Duration::from_secs(1);
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Serves one connection, plain TCP or TLS, until either side ends it.
+/// `place` is held until the CONNACK is written.
 pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>(
     stream: S,
+    place: Place,
     shared: &Shared<H>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
@@ -89,6 +93,8 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         Ok(admitted) => admitted,
         Err(refusal) => {
             tracing::info!(client_id = hello.client_id, ?refusal, "MQTT connection refused");
+            // Slow to say no, holding the address's place meanwhile (see `handshakes`).
+            tokio::time::sleep(REFUSAL_DELAY).await;
             return refuse(&mut wr, version, refusal).await;
         }
     };
@@ -119,6 +125,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         assigned_client_id: admitted.assigned.then(|| admitted.client_id.clone()),
     }
     .encode(version, &mut conn.out);
+    drop(place);
 
     let keep_alive = (hello.keep_alive > 0).then(|| Duration::from_millis(u64::from(hello.keep_alive) * 1500));
     let mut deadline = keep_alive.map(|k| Instant::now() + k);

@@ -10,6 +10,7 @@
 //! included), because it was never held anywhere but the hub's database.
 
 mod connection;
+mod handshakes;
 mod sessions;
 pub mod wire;
 
@@ -146,6 +147,7 @@ impl Endpoint {
         let shared = Arc::new(connection::Shared {
             hub,
             sessions: self.sessions.clone(),
+            handshakes: Arc::default(),
             limits: self.limits.clone(),
         });
         for (listener, tls) in listeners {
@@ -220,9 +222,14 @@ async fn accept<H: PhoneHub>(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Too many handshakes from there already: closed before anything is read.
+                let Some(place) = shared.handshakes.enter(peer.ip()) else {
+                    tracing::debug!(%peer, "MQTT connection closed: too many handshakes from its address");
+                    continue;
+                };
                 let (shared, cancel, tls) = (shared.clone(), cancel.clone(), tls.clone());
                 tasks.spawn(async move {
-                    if let Err(e) = open(stream, tls, &shared, &cancel).await {
+                    if let Err(e) = open(stream, place, tls, &shared, &cancel).await {
                         tracing::debug!(%peer, error = format!("{e:#}"), "MQTT connection ended");
                     }
                 });
@@ -240,6 +247,7 @@ async fn accept<H: PhoneHub>(
 /// is allowed), then MQTT.
 async fn open<H: PhoneHub>(
     stream: TcpStream,
+    place: handshakes::Place,
     tls: Option<TlsAcceptor>,
     shared: &connection::Shared<H>,
     cancel: &CancellationToken,
@@ -247,12 +255,12 @@ async fn open<H: PhoneHub>(
     // Small packets (PUBACKs, check-in answers) go at once rather than wait for Nagle.
     stream.set_nodelay(true)?;
     match tls {
-        None => connection::serve(stream, shared, cancel).await,
+        None => connection::serve(stream, place, shared, cancel).await,
         Some(acceptor) => {
             let stream = tokio::time::timeout(shared.limits.connect_timeout, acceptor.accept(stream))
                 .await
                 .map_err(|_| anyhow::anyhow!("no TLS handshake in time"))??;
-            connection::serve(stream, shared, cancel).await
+            connection::serve(stream, place, shared, cancel).await
         }
     }
 }
