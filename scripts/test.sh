@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh machine it first installs, from Debian's packages, the
 # programs the tests drive: xmllint (validates CAP output against the OASIS schema), the
-# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the embedded broker),
+# Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the hub's endpoint),
 # Chromium (the console's browser tests drive it headless over the DevTools protocol) and, when
 # SCAAN_TEST_MOSQUITTO is set, the Mosquitto broker itself (the external-broker tests start their
 # own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it).
@@ -23,6 +23,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Eclipse Paho, the third-party MQTT client the tests drive (tests/scripts/paho_phone.py).
+if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
+  echo "installing paho-mqtt for the tests" >&2
+  python3 -m pip install -q 'paho-mqtt==2.2.0'
 fi
 
 log=$(mktemp)

@@ -76,6 +76,9 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Connections at once; beyond it a CONNECT is refused as "server busy".
     pub max_connections: usize,
+    /// Connections from one address between accepting and their CONNACK at once; beyond it a
+    /// new one from there is closed unread (see `handshakes`).
+    pub handshakes_per_address: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
             inflight: 32,
             write_timeout: Duration::from_secs(30),
             max_connections: 100_000,
+            handshakes_per_address: 1_000,
         }
     }
 }
@@ -147,7 +151,7 @@ impl Endpoint {
         let shared = Arc::new(connection::Shared {
             hub,
             sessions: self.sessions.clone(),
-            handshakes: Arc::default(),
+            handshakes: handshakes::Handshakes::new(self.limits.handshakes_per_address),
             limits: self.limits.clone(),
         });
         for (listener, tls) in listeners {

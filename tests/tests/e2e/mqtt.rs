@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -510,6 +511,64 @@ async fn the_broker_refuses_others_topics_and_bad_or_revoked_credentials() {
     let refused = Phone::try_connect(addr, "amani-phone", Some(("amani", &amani.token)), true).await;
     assert!(refused.is_err(), "a revoked token is refused");
     hub.stop().await;
+}
+
+/// Eclipse Paho (Python), a third-party client library, over MQTT 3.1.1 and 5 with keep-alive 0:
+/// it subscribes, gets the alert, checks in and gets the hub's acknowledgement.
+async fn paho_phone(version: &str) {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/paho_phone.py");
+    let port = broker(&hub).port().to_string();
+    let mut phone = tokio::process::Command::new("python3")
+        .args([
+            script,
+            "127.0.0.1",
+            &port,
+            "amani",
+            &amani.token,
+            &amani.user.id.to_string(),
+            version,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs (scripts/test.sh installs paho-mqtt)");
+    let mut lines = tokio::io::BufReader::new(phone.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT * 4, lines.next_line())
+        .await
+        .expect("paho subscribes in time");
+    assert_eq!(first.unwrap().as_deref(), Some("subscribed"));
+
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let outcome = tokio::time::timeout(WAIT * 6, lines.next_line())
+        .await
+        .expect("paho is answered in time")
+        .unwrap()
+        .unwrap_or_default();
+    let status = phone.wait().await.unwrap();
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt as _;
+    phone.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(status.success(), "paho {version}: {stderr}");
+    let outcome: Value = serde_json::from_str(&outcome).expect("one JSON line");
+    assert_eq!(outcome["alert"], alert["id"]);
+    assert_eq!(outcome["ack"]["type"], "checkin_ack");
+    let id = alert["id"].as_str().unwrap();
+    assert_eq!(headcount(&hub, &watch, id).await["safe"], 1);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_over_mqtt_3_1_1_gets_the_alert_and_its_checkin_is_acknowledged() {
+    paho_phone("3.1.1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_over_mqtt_5_gets_the_alert_and_its_checkin_is_acknowledged() {
+    paho_phone("5").await;
 }
 
 /// A certificate authority of the test's own, and a certificate it signed for `localhost`.
