@@ -35,6 +35,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A request still running after this is answered with 503.
     pub request_timeout_s: u64,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` say who the client is (for counting
+    /// failed logins per client); nobody else's is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The hub's own MQTT listener for phones, plaintext (unused when `mqtt_url` is set). MQTT
     /// passwords are bearer tokens, so it must be a loopback address unless
     /// `mqtt_plaintext_beyond_loopback` says otherwise; phones elsewhere use `mqtt_tls_listen`.
@@ -71,6 +74,7 @@ impl Default for Config {
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
+            trusted_proxies: Vec::new(),
             mqtt_listen: ([127, 0, 0, 1], 1883).into(),
             mqtt_plaintext_beyond_loopback: false,
             mqtt_tls_listen: None,
@@ -128,7 +132,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 19] = [
+    const KEYS: [&'static str; 20] = [
         "listen",
         "data_dir",
         "database_url",
@@ -140,6 +144,7 @@ impl Config {
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
+        "trusted_proxies",
         "mqtt_listen",
         "mqtt_plaintext_beyond_loopback",
         "mqtt_tls_listen",

@@ -43,6 +43,9 @@ pub enum ApiError {
     Timeout,
     #[error("the hub is not ready")]
     Unavailable,
+    /// Too much of one kind of work at once (password checks): come back shortly.
+    #[error("the hub is busy; try again in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -102,6 +105,7 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -123,7 +127,9 @@ impl ApiError {
                     _ => None,
                 },
                 retry_after_s: match self {
-                    ApiError::TooManyAttempts { retry_after_s } => Some(*retry_after_s),
+                    ApiError::TooManyAttempts { retry_after_s } | ApiError::Busy { retry_after_s } => {
+                        Some(*retry_after_s)
+                    }
                     _ => None,
                 },
             },
@@ -143,7 +149,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyAttempts { retry_after_s } => {
+            ApiError::TooManyAttempts { retry_after_s } | ApiError::Busy { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, retry_after_s.into());
             }
             _ => {}

@@ -7,7 +7,7 @@ use scaan_schemas::{Role, User};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::LoginLimiter;
+use crate::auth::{LoginLimiter, PasswordChecks};
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
@@ -26,6 +26,8 @@ pub struct Hub {
     pub pulse: HeadcountPulse,
     pub open_headcounts: OpenHeadcounts,
     pub logins: LoginLimiter,
+    /// Password checks, a bounded number at once.
+    pub passwords: PasswordChecks,
     /// The MQTT broker in use and the hub's link to it.
     pub mqtt: Mqtt,
     /// Cancelled when the hub stops; every stream and task watches it.
@@ -70,6 +72,7 @@ impl Hub {
             delivery: Delivery::with_inbox(inbox),
             mqtt,
             logins: LoginLimiter::default(),
+            passwords: PasswordChecks::default(),
             shutdown,
             tasks,
         };

@@ -1,14 +1,25 @@
-//! Failed logins, counted per username and per address over a sliding window, so that
-//! guessing a password is slow whichever of the two an attacker varies.
+//! Failed logins, counted per client (its address) and per client and username over a sliding
+//! window, so that guessing is slow for whoever guesses.
+//!
+//! - A guess at a username is counted *before* its password is checked
+//!   ([`LoginLimiter::attempt`]), and taken back only when it was right: guesses at one account
+//!   sent at once all count, none slips past the check.
+//! - A client's count over all usernames takes its failures as they happen, so that many people
+//!   behind one address (a carrier's NAT, an office) logging in at once are not held back by
+//!   each other; a guesser sending at once to many accounts still gets at most five at each.
+//! - Nothing is counted per username alone: someone guessing at a watch officer's password from
+//!   one place never keeps the officer out from another.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(15 * 60);
-const PER_USERNAME: usize = 5;
-const PER_ADDRESS: usize = 20;
+/// Failures of one client at one username.
+const PER_CLIENT_AND_USERNAME: usize = 5;
+/// Failures of one client at any usernames.
+const PER_CLIENT: usize = 20;
 /// Beyond this many tracked keys, stale ones are swept before adding more.
 const SWEEP_ABOVE: usize = 50_000;
 
@@ -19,51 +30,81 @@ pub struct LoginLimiter {
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Username(String),
-    Address(IpAddr),
+    Client(IpAddr),
+    ClientAndUsername(IpAddr, String),
+}
+
+/// A login attempt, counted against its username already; dropped without
+/// [`Attempt::succeeded`], it is a failure of its client too.
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    pair: Key,
+    client: Key,
+    succeeded: bool,
 }
 
 impl LoginLimiter {
-    /// `Err(seconds to wait)` while either the username or the address is locked out.
-    pub fn check(&self, username: &str, address: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = |key: Key, limit: usize| {
-            let times = map.get(&key)?;
-            let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < WINDOW).collect();
-            (recent.len() >= limit).then(|| (WINDOW - now.duration_since(*recent[recent.len() - limit])).as_secs() + 1)
-        };
-        match wait(Key::Username(username.to_owned()), PER_USERNAME).max(wait(Key::Address(address), PER_ADDRESS)) {
-            Some(seconds) => Err(seconds),
-            None => Ok(()),
-        }
+    fn failures(&self) -> MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn failed(&self, username: &str, address: IpAddr) {
+    /// Counts an attempt of `client` at `username`, in the same step as checking the limits:
+    /// `Err(seconds to wait)` when the client is over either.
+    pub fn attempt(&self, username: &str, client: IpAddr) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        let pair = Key::ClientAndUsername(client, username.to_owned());
+        let client = Key::Client(client);
+        let keys = [(&pair, PER_CLIENT_AND_USERNAME), (&client, PER_CLIENT)];
+        let mut failures = self.failures();
+        if failures.len() > SWEEP_ABOVE {
+            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
-        for (key, limit) in [
-            (Key::Username(username.to_owned()), PER_USERNAME),
-            (Key::Address(address), PER_ADDRESS),
-        ] {
-            let times = map.entry(key).or_default();
-            times.push_back(now);
-            while times.len() > limit || times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-                times.pop_front();
-            }
+        let wait = keys
+            .iter()
+            .filter_map(|(key, limit)| {
+                let times = failures.get(*key)?;
+                let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < WINDOW).collect();
+                (recent.len() >= *limit)
+                    .then(|| (WINDOW - now.duration_since(*recent[recent.len() - limit])).as_secs() + 1)
+            })
+            .max();
+        if let Some(seconds) = wait {
+            return Err(seconds);
         }
+        record(&mut failures, &pair, PER_CLIENT_AND_USERNAME, now);
+        drop(failures);
+        Ok(Attempt {
+            limiter: self,
+            pair,
+            client,
+            succeeded: false,
+        })
     }
+}
 
-    /// A correct password clears the username's count (not the address's: one good account
-    /// must not reset the count of guesses at others).
-    pub fn succeeded(&self, username: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&Key::Username(username.to_owned()));
+fn record(failures: &mut HashMap<Key, VecDeque<Instant>>, key: &Key, limit: usize, now: Instant) {
+    let times = failures.entry(key.clone()).or_default();
+    times.push_back(now);
+    while times.len() > limit || times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        times.pop_front();
+    }
+}
+
+impl Attempt<'_> {
+    /// The password was right: this attempt is no failure, and the client's count at this
+    /// username starts again (not its count at others: one good account must not reset the
+    /// count of guesses at the rest).
+    pub fn succeeded(mut self) {
+        self.succeeded = true;
+        self.limiter.failures().remove(&self.pair);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.succeeded {
+            record(&mut self.limiter.failures(), &self.client, PER_CLIENT, Instant::now());
+        }
     }
 }
 
@@ -72,21 +113,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_lock_a_username_and_twenty_an_address() {
+    fn a_client_is_held_back_at_one_username_and_at_all_but_nobody_else_is() {
         let limiter = LoginLimiter::default();
-        let a: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..PER_USERNAME {
-            assert!(limiter.check("amina", a).is_ok());
-            limiter.failed("amina", a);
+        let (guesser, owner): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        for _ in 0..PER_CLIENT_AND_USERNAME {
+            drop(limiter.attempt("amina", guesser).unwrap());
         }
-        let wait = limiter.check("amina", a).unwrap_err();
+        let wait = limiter.attempt("amina", guesser).err().expect("held back");
         assert!(wait > 0 && wait <= WINDOW.as_secs() + 1);
-        assert!(limiter.check("bilal", [10, 0, 0, 2].into()).is_ok());
-        for i in 0..PER_ADDRESS {
-            limiter.failed(&format!("user{i}"), [10, 0, 0, 3].into());
+        // The owner, elsewhere, is not.
+        limiter.attempt("amina", owner).unwrap().succeeded();
+        // Twenty failures at any usernames hold the client back everywhere.
+        for i in 0..PER_CLIENT - PER_CLIENT_AND_USERNAME {
+            drop(limiter.attempt(&format!("user{i}"), guesser).unwrap());
         }
-        assert!(limiter.check("someone-else", [10, 0, 0, 3].into()).is_err());
-        limiter.succeeded("amina");
-        assert!(limiter.check("amina", [10, 0, 0, 9].into()).is_ok());
+        assert!(limiter.attempt("someone-else", guesser).is_err());
+        assert!(limiter.attempt("someone-else", owner).is_ok());
+    }
+
+    #[test]
+    fn attempts_made_at_once_all_count_and_a_right_one_is_taken_back() {
+        let limiter = LoginLimiter::default();
+        let client: IpAddr = [10, 0, 0, 1].into();
+        // Held open at once, as concurrent requests are: only the limit gets through.
+        let open: Vec<Attempt> = (0..50).filter_map(|_| limiter.attempt("amina", client).ok()).collect();
+        assert_eq!(open.len(), PER_CLIENT_AND_USERNAME);
+        for attempt in open {
+            attempt.succeeded();
+        }
+        assert!(
+            limiter.attempt("amina", client).is_ok(),
+            "right passwords are no failures"
+        );
+        // Many people behind one address, logging in at once, do not hold each other back.
+        let crowd: Vec<Attempt> = (0..200)
+            .filter_map(|i| limiter.attempt(&format!("person{i}"), client).ok())
+            .collect();
+        assert_eq!(crowd.len(), 200);
+        crowd.into_iter().for_each(Attempt::succeeded);
     }
 }

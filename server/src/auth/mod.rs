@@ -1,12 +1,14 @@
 //! Who is calling: password login, opaque bearer tokens that expire and can be revoked, the
 //! extractor every endpoint uses to know its caller, and the role and country rules.
 
+mod clients;
 mod limiter;
 mod passwords;
 pub mod routes;
 
-pub use limiter::LoginLimiter;
-pub use passwords::{hash_password, verify_password};
+pub use clients::client_address;
+pub use limiter::{Attempt, LoginLimiter};
+pub use passwords::{hash_password, Busy, PasswordChecks};
 
 use axum::extract::FromRequestParts;
 use axum::http::header;

@@ -1,7 +1,7 @@
 //! `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`.
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{Duration, Utc};
 use scaan_schemas::{ErrorBody, LoginRequest, LoginResponse};
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{new_token, token_hash, verify_password, Caller};
+use super::{client_address, new_token, token_hash, Busy, Caller};
 use crate::error::{ApiError, ApiJson};
 use crate::hub::Hub;
 
@@ -20,26 +20,32 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
 
 /// Exchanges a username and password for a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn login(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let address = peer.ip();
-    hub.logins
-        .check(&body.username, address)
+    let client = client_address(peer.ip(), &headers, &hub.config.trusted_proxies);
+    // Counted as a failure from here on, unless the password turns out right.
+    let attempt = hub
+        .logins
+        .attempt(&body.username, client)
         .map_err(|retry_after_s| ApiError::TooManyAttempts { retry_after_s })?;
     let account = hub.store.credentials(&body.username).await?;
     let (user, hash) = account.map(|(u, h)| (Some(u), Some(h))).unwrap_or((None, None));
-    let user = match (verify_password(body.password, hash).await?, user) {
+    let matched = hub
+        .passwords
+        .verify(body.password, hash)
+        .await?
+        .map_err(|Busy { retry_after_s }| ApiError::Busy { retry_after_s })?;
+    let user = match (matched, user) {
         (true, Some(user)) => user,
-        _ => {
-            hub.logins.failed(&body.username, address);
-            return Err(ApiError::Unauthenticated("wrong username or password"));
-        }
+        _ => return Err(ApiError::Unauthenticated("wrong username or password")),
     };
-    hub.logins.succeeded(&body.username);
+    attempt.succeeded();
     let token = new_token();
     let now = Utc::now();
     let expires_at = now + Duration::seconds(hub.config.token_ttl_s as i64);

@@ -11,6 +11,8 @@ on_both_backends!(
     logout_revokes_the_token_and_closes_its_streams,
     expired_tokens_are_refused,
     repeated_failed_logins_are_slowed_down,
+    guesses_hold_back_the_guesser_not_the_owner_nor_anyone_else,
+    guesses_sent_at_once_get_no_further_than_the_limit,
     only_admins_create_accounts,
     health_and_api_description,
 );
@@ -101,11 +103,100 @@ async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
             StatusCode::UNAUTHORIZED
         );
     }
-    // Locked now, even with the right password.
+    // Held back now, from here, even with the right password.
     let (status, body) = hub.login("amani", PASSWORD).await.unwrap_err();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["error"]["code"], "too_many_attempts");
     assert!(body["error"]["retry_after_s"].as_u64().unwrap() > 0);
+    hub.stop().await;
+}
+
+/// A hub behind a reverse proxy on loopback, which says who each client is.
+async fn behind_a_proxy(backend: Backend) -> TestHub {
+    TestHub::start_configured(backend, |c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await
+}
+
+/// A login as the proxy forwards it from `client`.
+async fn login_from(hub: &TestHub, client: &str, username: &str, password: &str) -> StatusCode {
+    hub.http
+        .post(format!("{}/api/v1/auth/login", hub.base))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn guesses_hold_back_the_guesser_not_the_owner_nor_anyone_else(backend: Backend) {
+    let hub = behind_a_proxy(backend).await;
+    hub.account("watch", Role::WatchOfficer, &[], None).await;
+    hub.account("amani", Role::Staff, &[], None).await;
+    // Twenty wrong passwords for the watch officer from one client...
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        answers.push(login_from(&hub, "203.0.113.66", "watch", "a guess at it").await);
+    }
+    assert_eq!(answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 5);
+    assert!(
+        answers[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{answers:?}"
+    );
+    // ...do not keep the officer out from their desk, nor anyone else out from theirs.
+    assert_eq!(
+        login_from(&hub, "198.51.100.10", "watch", PASSWORD).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_from(&hub, "198.51.100.11", "amani", PASSWORD).await,
+        StatusCode::OK
+    );
+    // A header from anyone but the proxy is not believed: this is still the proxy's address.
+    hub.stop().await;
+}
+
+async fn guesses_sent_at_once_get_no_further_than_the_limit(backend: Backend) {
+    let hub = behind_a_proxy(backend).await;
+    hub.account("amani", Role::Staff, &[], None).await;
+    let guesses = (0..50).map(|_| login_from(&hub, "203.0.113.66", "amani", "a guess at it"));
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(checked, 5, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(),
+        45
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_takes_as_long_for_an_unknown_username_as_for_a_known_one() {
+    let hub = behind_a_proxy(Backend::Sqlite).await;
+    hub.account("amani", Role::Staff, &[], None).await;
+    let mut times = [Vec::new(), Vec::new()];
+    for round in 0..7 {
+        for (i, username) in ["amani", "nobody-by-this-name"].into_iter().enumerate() {
+            // A client per guess, so the limiter never answers first.
+            let client = format!("203.0.113.{}", round * 2 + i + 1);
+            let started = std::time::Instant::now();
+            assert_eq!(
+                login_from(&hub, &client, username, "wrong").await,
+                StatusCode::UNAUTHORIZED
+            );
+            times[i].push(started.elapsed().as_secs_f64());
+        }
+    }
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let (known, unknown) = (median(&mut times[0]), median(&mut times[1]));
+    // Before the decoy was checked: ~20 ms against ~1 ms.
+    let ratio = known / unknown;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "known {known:.4} s, unknown {unknown:.4} s"
+    );
     hub.stop().await;
 }
 
