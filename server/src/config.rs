@@ -337,6 +337,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_production_configuration_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, include_str!("../../deploy/scaan.toml")).unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert!(config.mqtt_listen.ip().is_loopback());
+        assert!(config.mqtt_tls().is_some(), "phones come in over TLS");
+        assert_eq!(config.trusted_proxies, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+    }
+
+    #[test]
     fn plaintext_mqtt_stays_on_loopback_unless_said_otherwise() {
         let beyond = Overrides {
             mqtt_listen: Some("0.0.0.0:1883".parse().unwrap()),
