@@ -344,7 +344,10 @@ mod tests {
         let config = Config::load(Some(&file), &Overrides::default()).unwrap();
         assert!(config.mqtt_listen.ip().is_loopback());
         assert!(config.mqtt_tls().is_some(), "phones come in over TLS");
-        assert_eq!(config.trusted_proxies, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!(
+            config.trusted_proxies,
+            ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! upgraded in place never leaves a wall screen running yesterday's script, and an unchanged
 //! file costs a 304.
 
-use axum::extract::Path;
+use axum::extract::{rejection::PathRejection, Path};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -58,7 +58,15 @@ pub fn router() -> Router<Arc<Hub>> {
         )
         .route(
             "/console/{file}",
-            get(|Path(file): Path<String>, headers: HeaderMap| async move { serve(&file, &headers) }),
+            // A name that is not even UTF-8 is no file of ours: the contract's 404, not axum's text.
+            get(
+                |file: Result<Path<String>, PathRejection>, headers: HeaderMap| async move {
+                    match file {
+                        Ok(Path(file)) => serve(&file, &headers),
+                        Err(_) => ApiError::NotFound("file").into_response(),
+                    }
+                },
+            ),
         )
 }
 

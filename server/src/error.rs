@@ -35,6 +35,8 @@ pub enum ApiError {
     Missing { code: &'static str, message: String },
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    #[error("this is a WebSocket endpoint: open it with an upgrade request")]
+    UpgradeRequired,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("too many failed attempts; try again in {retry_after_s} s")]
@@ -101,6 +103,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Missing { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::UpgradeRequired => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),

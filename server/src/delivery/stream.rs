@@ -1,7 +1,9 @@
 //! `GET /api/v1/stream`: the WebSocket every client keeps open. One task per connection writes
 //! what [`Delivery`](super::Delivery) queued for it and reads what the client sends.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade,
+};
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
@@ -15,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::hub::Hub;
 
 /// Largest message a client may send; its messages are small JSON objects.
@@ -37,14 +40,19 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     params(("access_token" = Option<String>, Query, description = "the bearer token, for browsers")),
     responses((status = 101, description = "switching to WebSocket; frames are `Envelope` JSON"),
         (status = 401, body = scaan_schemas::ErrorBody)))]
-async fn stream(State(hub): State<Arc<Hub>>, caller: Caller, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
+async fn stream(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
+    Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| {
             let tasks = hub.tasks.clone();
             tasks.track_future(serve_connection(socket, hub, caller))
-        })
+        }))
 }
 
 async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
@@ -73,17 +81,23 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
             message = incoming.next() => {
                 last_heard = Instant::now();
                 match message {
+                    // Every message over the rate is answered, never dropped without a word.
+                    Some(Ok(Message::Text(text))) if !rate.allow() => {
+                        let reference = reference_of(text.as_bytes());
+                        Message::Text(encode(&error("rate_limited", RATE_LIMITED, reference)))
+                    }
+                    Some(Ok(Message::Binary(_))) if !rate.allow() => {
+                        Message::Text(encode(&error("rate_limited", RATE_LIMITED, None)))
+                    }
                     Some(Ok(Message::Text(text))) => {
-                        if !rate.allow() {
-                            continue;
-                        }
                         match handle_client_message(&hub, &caller.user, text.as_bytes()).await {
                             Some(reply) => Message::Text(encode(&reply)),
                             None => continue,
                         }
                     }
                     Some(Ok(Message::Binary(_))) => Message::Text(encode(&error("unsupported", "send JSON text frames", None))),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Err(e)) => break Some(close_for(&e)),
                     Some(Ok(_)) => continue, // pings are answered by the library; pongs only prove life
                 }
             }
@@ -110,13 +124,32 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     tracing::debug!(user = %caller.user.username, "stream closed");
 }
 
+/// RFC 6455's close code for what broke the client's frames: 1009 too big, 1007 not UTF-8,
+/// 1002 anything else it sent wrong.
+fn close_for(e: &axum::Error) -> (u16, &'static str) {
+    let text = e.to_string();
+    if text.contains("too long") || text.contains("too big") {
+        (1009, "messages are at most 64 KiB")
+    } else if text.contains("UTF-8") || text.contains("utf-8") {
+        (1007, "text frames must be UTF-8")
+    } else {
+        (1002, "the frame broke the WebSocket protocol")
+    }
+}
+
+const RATE_LIMITED: &str = "more than 20 messages in a second: this one was not acted on; send it again shortly";
+
+/// The client's `ref`, echoed on errors so it can match them to what it sent.
+fn reference_of(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("ref").and_then(|r| r.as_str()).map(str::to_owned))
+}
+
 /// Acts on one message from `user`'s client (the stream, or an MQTT phone → hub topic);
 /// returns the reply to send, if any.
 pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) -> Option<Envelope> {
-    // The client's `ref` is echoed on errors so it can match them to what it sent.
-    let reference = serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|v| v.get("ref").and_then(|r| r.as_str()).map(str::to_owned));
+    let reference = reference_of(bytes);
     let message = match scaan_schemas::parse::<ClientMessage>(bytes) {
         Ok(message) => message,
         Err(Rejected::Syntax(e)) => return Some(error("malformed_json", &e, reference)),
@@ -192,7 +225,7 @@ fn encode(envelope: &Envelope) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(envelope).unwrap_or_default())
 }
 
-/// Counts a client's messages per second; past [`CLIENT_RATE`], messages are dropped.
+/// Counts a client's messages per second; past [`CLIENT_RATE`], messages are refused.
 #[derive(Default)]
 struct RateWindow {
     started: Option<Instant>,

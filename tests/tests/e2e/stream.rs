@@ -85,3 +85,75 @@ async fn bad_stream_messages_get_error_envelopes(backend: Backend) {
     assert!(hub.app.store.staff_records().await.unwrap()[0].position.is_none());
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_checkins_at_once_all_get_an_answer() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some((0.49, 29.47))).await;
+    let mut stream = hub.stream(&amani).await;
+    let mut alert = circle_alert("Clashes", 0.49, 29.47, 5000.0);
+    alert["checkin_required"] = json!(true);
+    let (_, alert) = hub.post("/api/v1/alerts", &watch, alert).await;
+    stream.expect("alert").await;
+    for i in 0..30 {
+        stream
+            .send(json!({"type": "checkin", "alert_id": alert["id"], "status": "safe", "ref": i.to_string()}))
+            .await;
+    }
+    // Binary frames count too, and are answered as well.
+    use futures_util::SinkExt as _;
+    stream
+        .socket
+        .send(tokio_tungstenite::tungstenite::Message::Binary(b"{}".to_vec()))
+        .await
+        .unwrap();
+    let mut answered = std::collections::BTreeMap::new();
+    let mut binary = None;
+    while answered.len() < 30 || binary.is_none() {
+        let envelope = stream
+            .next_within(std::time::Duration::from_secs(5))
+            .await
+            .expect("every message is answered");
+        match envelope["ref"].as_str() {
+            Some(reference) => {
+                answered.insert(reference.to_owned(), envelope["type"].as_str().unwrap().to_owned());
+            }
+            None => binary = Some(envelope),
+        }
+    }
+    let acks = answered.values().filter(|t| *t == "checkin_ack").count();
+    assert_eq!(acks, 20, "the rate: 20 a second; {answered:?}");
+    assert_eq!(answered.len(), 30, "the other ten are told, by their ref");
+    assert_eq!(binary.unwrap()["code"], "rate_limited");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_frames_close_with_the_rfc_6455_codes_and_plain_requests_get_the_error_body() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
+    use tokio_tungstenite::tungstenite::Message;
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+
+    let mut stream = hub.stream(&amani).await;
+    stream.socket.send(Message::Text("x".repeat(100 * 1024))).await.unwrap();
+    let closed = stream.next_within(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(closed, json!({"type": "closed", "code": 1009}));
+
+    let mut stream = hub.stream(&amani).await;
+    let frame = Frame::message(vec![0xff, 0xfe, b'{'], OpCode::Data(Data::Text), true);
+    stream.socket.send(Message::Frame(frame)).await.unwrap();
+    let closed = stream.next_within(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(closed, json!({"type": "closed", "code": 1007}));
+
+    // No upgrade, and a console file whose name is not UTF-8: the contract's error body.
+    let (status, body) = hub.get("/api/v1/stream", &amani).await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(body["error"]["code"], "upgrade_required");
+    let (status, body) = hub.call("GET", "/console/%FF%FE.js", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    hub.stop().await;
+}
