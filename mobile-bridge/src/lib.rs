@@ -8,6 +8,8 @@
 //! - [`link`]: the hub's connection to an external broker (`--mqtt-url`), for sites that run
 //!   one; [`dynsec`] provisions an external Mosquitto's dynamic-security plugin with the same
 //!   topic rules.
+//! - [`per_address`]: connections from one address, bounded (the endpoint's handshakes, the
+//!   hub's HTTP connections).
 //! - [`phone`]: the phone simulator (`scaan phone`); [`fixtures`] (feature `fixtures`) starts a
 //!   real Mosquitto for tests and benchmarks.
 
@@ -17,6 +19,7 @@ pub mod endpoint;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod link;
+pub mod per_address;
 pub mod phone;
 pub mod topics;
 

@@ -35,6 +35,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A request still running after this is answered with 503.
     pub request_timeout_s: u64,
+    /// A client must send a request's headers within this (slow-loris clients are cut off).
+    pub header_read_timeout_s: u64,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` say who the client is (for counting
     /// failed logins per client); nobody else's is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -74,6 +76,7 @@ impl Default for Config {
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
+            header_read_timeout_s: 10,
             trusted_proxies: Vec::new(),
             mqtt_listen: ([127, 0, 0, 1], 1883).into(),
             mqtt_plaintext_beyond_loopback: false,
@@ -132,7 +135,7 @@ impl Config {
         Ok(config)
     }
 
-    const KEYS: [&'static str; 20] = [
+    const KEYS: [&'static str; 21] = [
         "listen",
         "data_dir",
         "database_url",
@@ -144,6 +147,7 @@ impl Config {
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
+        "header_read_timeout_s",
         "trusted_proxies",
         "mqtt_listen",
         "mqtt_plaintext_beyond_loopback",
@@ -185,6 +189,9 @@ impl Config {
         }
         if self.request_timeout_s == 0 {
             bail!("request_timeout_s must be at least 1");
+        }
+        if self.header_read_timeout_s == 0 {
+            bail!("header_read_timeout_s must be at least 1 (the default is 10)");
         }
         if let Some(url) = &self.mqtt_url {
             if let Err(e) = BrokerUrl::parse(url) {

@@ -90,22 +90,79 @@ impl App {
         hub.tasks.spawn(headcounts::escalate(hub.clone()));
         mqtt::run(&hub);
         tracing::info!(address = %listener.local_addr()?, "serving");
-        let stopping = shutdown.clone();
-        let hub_for_stop = hub.clone();
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                stopping.cancelled().await;
-                // axum does not wait for upgraded connections: tell the streams ourselves.
-                hub_for_stop.shutdown.cancel();
-            })
-            .await?;
-        hub.shutdown.cancel();
+        let header_read_timeout = Duration::from_secs(hub.config.header_read_timeout_s);
+        accept(listener, router, header_read_timeout, &shutdown, &hub.shutdown).await;
         hub.tasks.close();
         hub.tasks.wait().await;
         hub.mqtt.stop().await;
         hub.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Connections open at once from one address at most (many people can share one behind a NAT).
+const CONNECTIONS_PER_ADDRESS: usize = 1_000;
+/// How long requests in flight may take to finish once the hub stops.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Accepts HTTP connections until `shutdown`, then tells the hub's streams (`streams`: upgraded
+/// connections are no longer the server's to wait for) and lets requests in flight finish. Its own loop
+/// rather than `axum::serve`, for what that does not offer: a client must send a request's
+/// headers within `header_read_timeout` (a slow-loris client is cut off, not held open), and
+/// one address holds at most [`CONNECTIONS_PER_ADDRESS`] connections (the next is closed).
+async fn accept(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: &CancellationToken,
+    streams: &CancellationToken,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::Service as _;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let per_address = scaan_mobile_bridge::per_address::PerAddress::new(CONNECTIONS_PER_ADDRESS);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: pause rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(place) = per_address.enter(peer.ip()) else {
+            tracing::debug!(%peer, "HTTP connection closed: too many from its address");
+            continue;
+        };
+        let Ok(service) = make_service.call(peer).await;
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+            }
+            drop(place);
+        });
+    }
+    streams.cancel();
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("HTTP requests still running {DRAIN:?} after the stop; leaving them");
     }
 }
 

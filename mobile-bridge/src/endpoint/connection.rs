@@ -33,18 +33,18 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
-    handshakes::{Handshakes, Place, REFUSAL_DELAY},
     sessions::{Kick, Outgoing, Sessions},
     wire::{self, Answer, FromPhone, Hello, Refusal, Version, WireError, RECEIVE_MAXIMUM},
     Limits, Owed, PhoneHub,
 };
+use crate::per_address::{PerAddress, Place};
 use crate::topics;
 
 /// What every connection shares.
 pub(crate) struct Shared<H> {
     pub hub: Arc<H>,
     pub sessions: Arc<Sessions>,
-    pub handshakes: Arc<Handshakes>,
+    pub handshakes: Arc<PerAddress>,
     pub limits: Limits,
 }
 
@@ -57,6 +57,8 @@ const KEEP_BUFFER: usize = 64 * 1024;
 const PENDING: usize = 1024;
 /// Envelope ids remembered per connection, so none is sent twice on it.
 const REMEMBERED: usize = 4096;
+/// How long a refused login waits for its answer, holding its address's place meanwhile.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
 /// How long the goodbye (an MQTT 5 DISCONNECT) may take to write.
 const GOODBYE_WRITE: Duration = Duration::from_secs(1);
 
@@ -93,7 +95,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         Ok(admitted) => admitted,
         Err(refusal) => {
             tracing::info!(client_id = hello.client_id, ?refusal, "MQTT connection refused");
-            // Slow to say no, holding the address's place meanwhile (see `handshakes`).
+            // Slow to say no, holding the address's place meanwhile (`Limits::handshakes_per_address`).
             tokio::time::sleep(REFUSAL_DELAY).await;
             return refuse(&mut wr, version, refusal).await;
         }

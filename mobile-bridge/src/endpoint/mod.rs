@@ -10,7 +10,6 @@
 //! included), because it was never held anywhere but the hub's database.
 
 mod connection;
-mod handshakes;
 mod sessions;
 pub mod wire;
 
@@ -24,6 +23,7 @@ use tokio_rustls::{rustls, TlsAcceptor};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
+use crate::per_address::{PerAddress, Place};
 use crate::topics::PhoneTopic;
 pub use sessions::Sessions;
 
@@ -77,7 +77,10 @@ pub struct Limits {
     /// Connections at once; beyond it a CONNECT is refused as "server busy".
     pub max_connections: usize,
     /// Connections from one address between accepting and their CONNACK at once; beyond it a
-    /// new one from there is closed unread (see `handshakes`).
+    /// new one from there is closed unread. With a refused login answered only after a second
+    /// (holding its place meanwhile), one address can try at most this many logins a second; a
+    /// valid login is never delayed. High, because a carrier's NAT can put many phones behind
+    /// one address, all reconnecting at once after a restart of the hub.
     pub handshakes_per_address: usize,
 }
 
@@ -151,7 +154,7 @@ impl Endpoint {
         let shared = Arc::new(connection::Shared {
             hub,
             sessions: self.sessions.clone(),
-            handshakes: handshakes::Handshakes::new(self.limits.handshakes_per_address),
+            handshakes: PerAddress::new(self.limits.handshakes_per_address),
             limits: self.limits.clone(),
         });
         for (listener, tls) in listeners {
@@ -251,7 +254,7 @@ async fn accept<H: PhoneHub>(
 /// is allowed), then MQTT.
 async fn open<H: PhoneHub>(
     stream: TcpStream,
-    place: handshakes::Place,
+    place: Place,
     tls: Option<TlsAcceptor>,
     shared: &connection::Shared<H>,
     cancel: &CancellationToken,

@@ -223,3 +223,46 @@ async fn bad_ids_and_queries(backend: Backend) {
     assert_eq!(unchanged, alert, "refused changes change nothing");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_loris_is_cut_off_while_a_normal_client_is_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let hub =
+        crate::harness::TestHub::start_configured(crate::harness::Backend::Sqlite, |c| c.header_read_timeout_s = 1)
+            .await;
+    let address = hub.base.trim_start_matches("http://").to_owned();
+    let mut loris = tokio::net::TcpStream::connect(&address).await.unwrap();
+    loris
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let trickle = async {
+        // One header byte every 200 ms, never finishing.
+        loop {
+            if loris.write_all(b"X").await.is_err() {
+                return;
+            }
+            let mut byte = [0u8; 64];
+            match tokio::time::timeout(std::time::Duration::from_millis(200), loris.read(&mut byte)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => return, // an answer (408) is as good as a close
+                Err(_) => continue,
+            }
+        }
+    };
+    let cut_off = async {
+        tokio::time::timeout(std::time::Duration::from_secs(5), trickle)
+            .await
+            .expect("cut off within the header-read timeout");
+        started.elapsed()
+    };
+    let served = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        hub.call("GET", "/healthz", None, None).await.0
+    };
+    let (elapsed, status) = tokio::join!(cut_off, served);
+    assert_eq!(status, reqwest::StatusCode::OK, "a normal client is served meanwhile");
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    hub.stop().await;
+}
