@@ -91,7 +91,11 @@ impl App {
         mqtt::run(&hub);
         tracing::info!(address = %listener.local_addr()?, "serving");
         let header_read_timeout = Duration::from_secs(hub.config.header_read_timeout_s);
-        accept(listener, router, header_read_timeout, &shutdown, &hub.shutdown).await;
+        let limits = Limits {
+            header_read_timeout,
+            unlimited: hub.config.trusted_proxies.clone(),
+        };
+        accept(listener, router, limits, &shutdown, &hub.shutdown).await;
         hub.tasks.close();
         hub.tasks.wait().await;
         hub.mqtt.stop().await;
@@ -106,15 +110,25 @@ const CONNECTIONS_PER_ADDRESS: usize = 1_000;
 /// How long requests in flight may take to finish once the hub stops.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// What the accept loop enforces.
+struct Limits {
+    /// A client must send a request's headers within this.
+    header_read_timeout: Duration,
+    /// Addresses with no cap on their connections: the trusted reverse proxies, through which
+    /// every client comes.
+    unlimited: Vec<std::net::IpAddr>,
+}
+
 /// Accepts HTTP connections until `shutdown`, then tells the hub's streams (`streams`: upgraded
 /// connections are no longer the server's to wait for) and lets requests in flight finish. Its own loop
 /// rather than `axum::serve`, for what that does not offer: a client must send a request's
-/// headers within `header_read_timeout` (a slow-loris client is cut off, not held open), and
-/// one address holds at most [`CONNECTIONS_PER_ADDRESS`] connections (the next is closed).
+/// headers within the header-read timeout (a slow-loris client is cut off, not held open), and
+/// one address other than a trusted proxy holds at most [`CONNECTIONS_PER_ADDRESS`]
+/// connections (the next is closed).
 async fn accept(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
+    limits: Limits,
     shutdown: &CancellationToken,
     streams: &CancellationToken,
 ) {
@@ -126,7 +140,7 @@ async fn accept(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
     let per_address = scaan_mobile_bridge::per_address::PerAddress::new(CONNECTIONS_PER_ADDRESS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -143,9 +157,15 @@ async fn accept(
                 }
             },
         };
-        let Some(place) = per_address.enter(peer.ip()) else {
-            tracing::debug!(%peer, "HTTP connection closed: too many from its address");
-            continue;
+        let place = match limits.unlimited.contains(&peer.ip()) {
+            true => None,
+            false => match per_address.enter(peer.ip()) {
+                Some(place) => Some(place),
+                None => {
+                    tracing::debug!(%peer, "HTTP connection closed: too many from its address");
+                    continue;
+                }
+            },
         };
         let Ok(service) = make_service.call(peer).await;
         let service = hyper_util::service::TowerToHyperService::new(service);
