@@ -319,8 +319,7 @@ async fn what_was_sent_but_not_acknowledged_comes_again_marked_dup() {
     let broker = TestBroker::start().await;
     let mut options = broker.options("amani-phone", "amani", "token-of-amani", false);
     options.set_manual_acks(true);
-    let amani = Client::connect(options.clone()).await.unwrap();
-    let mut amani = amani;
+    let mut amani = Client::connect(options.clone()).await.unwrap();
     let first = broker.harness.send("amani", "unacknowledged");
     let got = amani.publish().await;
     assert!(!got.dup);

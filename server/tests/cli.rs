@@ -334,12 +334,7 @@ async fn kill_9_right_after_an_alert_is_answered_loses_no_phone_delivery() {
     };
     let url = broker.url();
     let dir = tempfile::tempdir().unwrap();
-    let watch = ["--username", "watch", "--role", "watch_officer"];
-    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
-    let staff = ["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"];
-    let created = add_user(dir.path(), &staff, "a long passphrase");
-    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let amani: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let amani = add_watch_and_amani(dir.path());
     let (mut hub, base) = serve_with(dir.path(), &["--mqtt-url", &url]);
     let http = reqwest::Client::new();
     let officer = login(&http, &base, "watch", "a long passphrase").await;
@@ -406,6 +401,17 @@ fn a_taken_mqtt_port_is_named_with_the_ways_out() {
     );
 }
 
+/// Accounts `watch` (watch officer) and `amani` (staff, duty station in Beni), both with the
+/// password "a long passphrase"; returns amani's id.
+fn add_watch_and_amani(dir: &std::path::Path) -> uuid::Uuid {
+    let watch = ["--username", "watch", "--role", "watch_officer"];
+    assert!(add_user(dir, &watch, "a long passphrase").status.success());
+    let staff = ["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"];
+    let created = add_user(dir, &staff, "a long passphrase");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    created["id"].as_str().unwrap().parse().unwrap()
+}
+
 /// A free port on loopback, for a hub that must come back on the same one.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -435,12 +441,7 @@ async fn next(phone: &mut scaan_mobile_bridge::phone::Phone) -> serde_json::Valu
 async fn on_the_hubs_own_endpoint_an_offline_phone_gets_its_alerts_after_kill_9_and_a_restart_and_each_once() {
     use scaan_mobile_bridge::phone::{Phone, PhoneOptions};
     let dir = tempfile::tempdir().unwrap();
-    let watch = ["--username", "watch", "--role", "watch_officer"];
-    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
-    let staff = ["--username", "amani", "--role", "staff", "--duty-station", "0.49,29.47"];
-    let created = add_user(dir.path(), &staff, "a long passphrase");
-    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let amani: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let amani = add_watch_and_amani(dir.path());
     // The phone comes back to the same address, as a real one does.
     let mqtt = format!("127.0.0.1:{}", free_port());
     let serve = || serve_with(dir.path(), &["--mqtt-listen", &mqtt]);
