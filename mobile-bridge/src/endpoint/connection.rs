@@ -154,6 +154,8 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
             () = cancel.cancelled() => break End::Shutdown,
             kick = registration.kick.kicked() => break End::Kicked(kick),
             Some(answer) = acks.next(), if !acks.is_empty() => {
+                // Still working through what the phone sent: it counts as heard from.
+                deadline = keep_alive.map(|k| Instant::now() + k);
                 if let Some(answer) = answer {
                     conn.answer(answer);
                 }
