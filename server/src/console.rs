@@ -107,6 +107,19 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
             HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\"")),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // The console is its own files only: no inline script or style, no other origin, no
+        // framing. A script injected through data (a report's text, say) therefore cannot run,
+        // which matters because the session token lives in the page's localStorage.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ];
     if fresh {
         return (StatusCode::NOT_MODIFIED, common).into_response();
