@@ -25,10 +25,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Eclipse Paho, the third-party MQTT client the tests drive (tests/scripts/paho_phone.py).
-if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
-  echo "installing paho-mqtt for the tests" >&2
-  python3 -m pip install -q 'paho-mqtt==2.2.0'
+# From PyPI: Eclipse Paho, the third-party MQTT client the tests drive
+# (tests/scripts/paho_phone.py), and the validator of the hub's OpenAPI document.
+python_missing=()
+python3 -c 'import paho.mqtt' 2>/dev/null || python_missing+=('paho-mqtt==2.2.0')
+python3 -c 'import openapi_spec_validator' 2>/dev/null || python_missing+=('openapi-spec-validator==0.9.0')
+if [ ${#python_missing[@]} -gt 0 ]; then
+  echo "installing ${python_missing[*]} for the tests" >&2
+  python3 -m pip install -q "${python_missing[@]}"
 fi
 
 log=$(mktemp)

@@ -18,7 +18,11 @@ pub const CHECKIN_DEADLINE_S: std::ops::RangeInclusive<u32> = 60..=7 * 24 * 3600
 macro_rules! cap_code_list {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal / $cap:literal),+ $(,)? }) => {
         $(#[$doc])*
+        // `rename_all` is for the OpenAPI document: utoipa cannot read a `rename` whose value
+        // comes from a macro argument. Every wire name is its variant in lower case, and the
+        // variant's own `rename` is what serde uses.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "lowercase")]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }

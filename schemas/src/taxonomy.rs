@@ -30,7 +30,10 @@ pub enum IncidentGroup {
 macro_rules! incident_categories {
     ($($variant:ident => $code:literal, $label:literal, $group:ident, $cap:ident, $restricted:literal, $about:literal;)+) => {
         /// An incident category, by its stable code.
+        // `rename_all` is for the OpenAPI document (utoipa cannot read a `rename` from a macro
+        // argument): every code is its variant in snake case, which a test checks.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum IncidentCategory {
             $(#[serde(rename = $code)] $variant),+
         }
@@ -72,7 +75,7 @@ incident_categories! {
     Shooting => "shooting", "Shooting", MeansOfAttack, Security, false, "Small arms or light weapons fire aimed at people, vehicles or premises.";
     Kidnapping => "kidnapping", "Kidnapping", MeansOfAttack, Security, false, "Abduction or hostage-taking, whatever its length or outcome.";
     KidnapKilling => "kidnap_killing", "Kidnap-killing", MeansOfAttack, Security, false, "A kidnapping in which the victim was killed.";
-    ExplosiveDevice => "ied", "Improvised explosive device", MeansOfAttack, Security, false, "Roadside, body-borne or vehicle-borne IED, or another improvised explosive.";
+    Ied => "ied", "Improvised explosive device", MeansOfAttack, Security, false, "Roadside, body-borne or vehicle-borne IED, or another improvised explosive.";
     Landmine => "landmine", "Landmine or unexploded ordnance", MeansOfAttack, Security, false, "Mines, explosive remnants of war or unexploded ordnance.";
     Shelling => "shelling", "Shelling, missile or mortar", MeansOfAttack, Security, false, "Indirect fire: artillery, rockets, missiles or mortars.";
     AerialBombardment => "aerial_bombardment", "Aerial bombardment", MeansOfAttack, Security, false, "Air strikes or armed drones.";

@@ -47,7 +47,7 @@ fn no_advisory(country: &str) -> ApiError {
 }
 
 /// Every country's current advisory.
-#[utoipa::path(get, path = "/api/v1/advisories", tag = "advisories", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/advisories", operation_id = "list_advisories", tag = "advisories", security(("bearer" = [])),
     responses((status = 200, body = [Advisory]), (status = 401, body = ErrorBody)))]
 async fn list(State(hub): State<Arc<Hub>>, _caller: Caller) -> Result<Json<Vec<Advisory>>, ApiError> {
     Ok(Json(hub.store.advisories().await?))

@@ -48,6 +48,7 @@ impl Hub {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,

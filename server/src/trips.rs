@@ -50,6 +50,7 @@ async fn create(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     /// `planned`, `pending_clearance`, `approved`, `declined` or `cancelled`.
     status: Option<TripStatus>,
@@ -58,7 +59,7 @@ struct ListParams {
 }
 
 /// Trips, latest departure first: one's own; officers also those to their countries.
-#[utoipa::path(get, path = "/api/v1/trips", tag = "trips", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/v1/trips", operation_id = "list_trips", tag = "trips", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Trip]), (status = 403, body = ErrorBody)))]
 async fn list(
     State(hub): State<Arc<Hub>>,

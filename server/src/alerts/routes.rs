@@ -99,6 +99,7 @@ async fn import_alert(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     /// Only unexpired, uncancelled alerts.
     #[serde(default)]

@@ -52,6 +52,7 @@ async fn submit(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     /// `new`, `confirmed`, `dismissed` or `merged`.
     status: Option<ReportStatus>,
@@ -61,7 +62,7 @@ struct ListParams {
 
 /// Reports, newest first: officers those of their countries (restricted ones only with
 /// sensitive access), staff their own.
-#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/v1/reports", operation_id = "list_reports", tag = "reports", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Report]), (status = 403, body = ErrorBody)))]
 async fn list(
     State(hub): State<Arc<Hub>>,

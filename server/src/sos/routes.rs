@@ -34,6 +34,7 @@ async fn raise(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     /// `open`, `acknowledged` or `resolved`.
     status: Option<SosStatus>,
@@ -42,7 +43,7 @@ struct ListParams {
 }
 
 /// SOS calls, newest first: officers those of their countries, staff their own.
-#[utoipa::path(get, path = "/api/v1/sos", tag = "sos", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/v1/sos", operation_id = "list_sos", tag = "sos", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Sos])))]
 async fn list(
     State(hub): State<Arc<Hub>>,

@@ -257,3 +257,71 @@ async fn health_and_api_description(backend: Backend) {
     assert_eq!(body["error"]["code"], "method_not_allowed");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_description_says_what_the_hub_accepts() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let (_, doc) = hub.call("GET", "/openapi.json", None, None).await;
+    // It is a valid OpenAPI document (openapi-spec-validator; scripts/test.sh installs it).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let checked = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // Parameters are where they are: a path parameter names a `{…}` of its path.
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name} is no path parameter"
+                    );
+                }
+            }
+        }
+    }
+    let enum_of = |schema: &str| -> Vec<String> {
+        serde_json::from_value(doc["components"]["schemas"][schema]["enum"].clone())
+            .unwrap_or_else(|_| panic!("{schema} has its values listed"))
+    };
+    // An alert built from the document's own values is taken, for every value.
+    let mut alert = crate::harness::circle_alert("From the document", 0.49, 29.47, 1000.0);
+    for (field, schema) in [
+        ("category", "Category"),
+        ("urgency", "Urgency"),
+        ("severity", "Severity"),
+        ("certainty", "Certainty"),
+        ("status", "Status"),
+    ] {
+        for value in enum_of(schema) {
+            alert[field] = json!(value);
+            let (status, body) = hub.post("/api/v1/alerts/preview", &watch, alert.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{field} = {value}: {body}");
+        }
+        alert[field] = json!(enum_of(schema)[0]);
+    }
+    // Incident categories by their codes, as the taxonomy lists them.
+    let (_, taxonomy) = hub.call("GET", "/api/v1/taxonomy/incidents", None, None).await;
+    let mut codes: Vec<String> = taxonomy["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_owned())
+        .collect();
+    let mut described = enum_of("IncidentCategory");
+    codes.sort();
+    described.sort();
+    assert_eq!(described, codes);
+    hub.stop().await;
+}

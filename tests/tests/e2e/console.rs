@@ -696,7 +696,10 @@ async fn the_console_is_served_from_the_binary(backend: Backend) {
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
         let policy = response.headers()["content-security-policy"].to_str().unwrap();
-        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
         assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
         let tag = response.headers()["etag"].clone();
         let again = hub
