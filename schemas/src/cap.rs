@@ -1,6 +1,6 @@
 //! Alert → OASIS CAP 1.2 XML, as served by `GET /api/v1/alerts/{id}/cap`.
 //!
-//! The document must validate against the OASIS schema (`shared/cap/CAP-v1.2.xsd`), whose
+//! The document must validate against the OASIS schema (`schemas/tests/data/CAP-v1.2.xsd`), whose
 //! sequences fix the order of elements: the writers below follow that order, so keep it when
 //! adding elements.
 

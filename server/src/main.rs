@@ -58,7 +58,7 @@ enum UserCommand {
         #[arg(long, value_delimiter = ',')]
         countries: Vec<String>,
         /// LAT,LON of the person's duty station.
-        #[arg(long, value_parser = parse_position, value_name = "LAT,LON")]
+        #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         duty_station: Option<Position>,
         #[command(flatten)]
         overrides: Overrides,

@@ -570,3 +570,20 @@ async fn two_hundred_logins_at_once_keep_the_hubs_memory_within_bounds() {
         "the hub grew by {grown:.0} MiB during 200 logins at once"
     );
 }
+
+#[test]
+fn a_duty_station_south_of_the_equator_is_taken_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let nairobi = [
+        "--username",
+        "wanjiru",
+        "--role",
+        "staff",
+        "--duty-station",
+        "-1.29,36.82",
+    ];
+    let out = add_user(dir.path(), &nairobi, "a long passphrase");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["duty_station"], serde_json::json!({"lat": -1.29, "lon": 36.82}));
+}

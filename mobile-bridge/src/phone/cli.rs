@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(long, value_parser = parse_status)]
         status: CheckinStatus,
         /// LAT,LON of where the person is.
-        #[arg(long, value_parser = parse_position, value_name = "LAT,LON")]
+        #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         at: Option<Position>,
         #[arg(long)]
         note: Option<String>,
@@ -53,7 +53,7 @@ pub enum Command {
     },
     /// Reports where the phone is.
     Location {
-        #[arg(long, value_parser = parse_position, value_name = "LAT,LON")]
+        #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         at: Position,
         /// Accuracy of the fix, in metres.
         #[arg(long, value_name = "METRES")]
@@ -63,7 +63,7 @@ pub enum Command {
     },
     /// Raises an SOS.
     Sos {
-        #[arg(long, value_parser = parse_position, value_name = "LAT,LON")]
+        #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         at: Option<Position>,
         #[arg(long)]
         note: Option<String>,

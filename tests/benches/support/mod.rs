@@ -2,7 +2,7 @@
 //! straight into its store, and the alert they all send. Each bench uses part of it.
 #![allow(dead_code)]
 
-#[path = "../../shared/accounts.rs"]
+#[path = "../../common/accounts.rs"]
 mod accounts;
 
 use std::sync::Arc;

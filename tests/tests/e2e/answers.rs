@@ -4,7 +4,7 @@
 //! (both databases), 3,000 through a Mosquitto run with `deploy/mosquitto/mosquitto.conf`'s
 //! tuning.
 
-#[path = "../../shared/accounts.rs"]
+#[path = "../../common/accounts.rs"]
 mod accounts;
 
 use crate::harness::{Backend, TestHub};

@@ -354,7 +354,7 @@ pub fn polygon_alert(headline: &str, corners: &[(f64, f64)]) -> Value {
 
 /// Validates a CAP document against the OASIS CAP 1.2 schema with xmllint.
 pub fn assert_valid_cap(xml: &str) {
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/cap/CAP-v1.2.xsd");
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/tests/data/CAP-v1.2.xsd");
     assert!(
         std::path::Path::new(schema).exists(),
         "the CAP schema is expected at {schema} (shared/ beside the repository)"
