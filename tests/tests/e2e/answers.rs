@@ -167,3 +167,36 @@ async fn next(phone: &mut Phone) -> Value {
         .expect("the connection holds");
     serde_json::from_slice(&received.payload).expect("JSON")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_simulator_checks_in_until_the_hub_confirms() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let url: BrokerUrl = format!("mqtt://{}", hub.app.mqtt.embedded_addr().unwrap())
+        .parse()
+        .unwrap();
+    let watch = accounts::make_account(&hub.app, "watch".into(), Role::WatchOfficer, None).await;
+    let amani = accounts::make_staff(&hub.app, "amani", 1).await.remove(0);
+    let options = PhoneOptions::persistent(url, &amani.user.username, &amani.token, amani.user.id);
+    let mut phone = Phone::connect(options).await.unwrap();
+    let alert = send_alert(&hub, &watch.token, "Clashes", 1).await;
+    assert_eq!(next(&mut phone).await["alert"]["id"], alert.as_str());
+    let checkin = scaan_schemas::NewCheckin {
+        status: scaan_schemas::CheckinStatus::Safe,
+        position: None,
+        note: None,
+        staff_id: None,
+        via: None,
+    };
+    let ack = phone
+        .checkin_confirmed(alert.parse().unwrap(), &checkin)
+        .await
+        .expect("confirmed");
+    assert_eq!(
+        (ack["type"].as_str(), ack["alert_id"].as_str()),
+        (Some("checkin_ack"), Some(alert.as_str()))
+    );
+    // A check-in the hub refuses (no such alert) is an error the caller sees, not a resend loop.
+    let refused = phone.checkin_confirmed(uuid::Uuid::new_v4(), &checkin).await;
+    assert!(refused.is_err());
+    hub.stop().await;
+}
