@@ -1,6 +1,6 @@
 //! Provisioning an external Mosquitto through its dynamic-security plugin: the broker's clients
 //! kept in step with the hub's accounts and tokens, so that Mosquitto enforces the same rules
-//! as the embedded broker's gate.
+//! as the hub's own MQTT endpoint.
 //!
 //! The hub connects as the plugin's admin and, for a person it has handed a token to
 //! ([`Provisioner::grant`]), makes
@@ -23,7 +23,7 @@
 //! disconnects the first device, whose token still works over HTTP and the WebSocket).
 //! Revoking a token that is not the broker's password (an older device logging out) leaves the
 //! broker alone. One phone per person is the app's case; where several must stay connected,
-//! use the embedded broker or a broker that asks the hub on every CONNECT (EMQX's HTTP
+//! use the hub's own endpoint or a broker that asks the hub on every CONNECT (EMQX's HTTP
 //! authentication, `deploy/mosquitto/README.md`).
 //!
 //! Only a hash of the token is kept, in the client's `textdescription` together with its expiry

@@ -87,7 +87,7 @@ impl PhoneOptions {
 /// The client id of a person's phone. Mosquitto lets a connection take over any session whose
 /// client id it names, whoever opened it, so the hub binds each person's broker login to this
 /// id (`dynsec`): nobody else can open their session, and a person has one MQTT connection at a
-/// time. (The embedded broker's gate keeps sessions apart by person whatever the id.)
+/// time. (The hub's own endpoint keeps sessions apart by person whatever the id.)
 pub fn client_id(user_id: Uuid) -> String {
     format!("scaan-phone-{}", user_id.simple())
 }

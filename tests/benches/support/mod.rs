@@ -25,7 +25,7 @@ pub struct BenchHub {
 }
 
 impl BenchHub {
-    /// A hub on `database_url`, with its embedded broker or, given `mqtt_url`, that broker.
+    /// A hub on `database_url`, with its own MQTT endpoint or, given `mqtt_url`, that broker.
     pub async fn start(database_url: String, mqtt_url: Option<String>) -> BenchHub {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {

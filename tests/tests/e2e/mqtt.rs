@@ -1,5 +1,5 @@
 //! MQTT with real clients — rumqttc, and Mosquitto's `mosquitto_sub`/`mosquitto_pub` run as
-//! child processes — against the hub's embedded broker, and against an external Mosquitto the
+//! child processes — against the hub's own MQTT endpoint, and against an external Mosquitto the
 //! test starts and stops to show that a broker restart loses nothing the hub accepted.
 
 use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
@@ -34,7 +34,7 @@ fn phone_topic(user: Uuid, kind: &str) -> String {
 }
 
 fn broker(hub: &TestHub) -> SocketAddr {
-    hub.app.mqtt.embedded_addr().expect("the hub runs its embedded broker")
+    hub.app.mqtt.embedded_addr().expect("the hub runs its own MQTT endpoint")
 }
 
 /// What a phone's connection saw.
