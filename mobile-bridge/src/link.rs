@@ -1,5 +1,5 @@
-//! The hub's own connection to the broker: one rumqttc session, the same code for the embedded
-//! broker (reached over loopback) and an external one (`--mqtt-url`).
+//! The hub's connection to an external broker (`--mqtt-url`), for sites that run one: one
+//! rumqttc session. (Without one, phones connect to the hub's own endpoint, `crate::endpoint`.)
 //!
 //! - The session is persistent (`clean_session = false`, a fixed client id), so what phones
 //!   publish while the hub is away waits for it at the broker.
@@ -134,14 +134,6 @@ impl HubLink {
 
     pub fn state(&self) -> LinkState {
         self.state.borrow().clone()
-    }
-
-    /// Waits until the link is connected, at most `limit`; returns whether it is.
-    pub async fn connected_within(&self, limit: Duration) -> bool {
-        let mut state = self.state.clone();
-        tokio::time::timeout(limit, state.wait_for(|s| *s == LinkState::Connected))
-            .await
-            .is_ok_and(|r| r.is_ok())
     }
 }
 

@@ -71,11 +71,6 @@ pub fn parse_phone_topic(topic: &str) -> Option<(Uuid, PhoneTopic)> {
     Some((user, PhoneTopic::from_level(level)?))
 }
 
-/// The person whose inbox this topic is.
-pub fn parse_inbox(topic: &str) -> Option<Uuid> {
-    canonical_uuid(topic.strip_prefix(PREFIX)?.strip_suffix("/inbox")?)
-}
-
 /// A person may subscribe to their own inbox and nothing else.
 pub fn may_subscribe(user: Uuid, filter: &str) -> bool {
     filter == inbox(user)
@@ -84,16 +79,6 @@ pub fn may_subscribe(user: Uuid, filter: &str) -> bool {
 /// A person may publish only to their own phone → hub topics.
 pub fn may_publish(user: Uuid, topic: &str) -> bool {
     parse_phone_topic(topic).is_some_and(|(owner, _)| owner == user)
-}
-
-/// The hub may subscribe to the phone → hub topics, one person's or everyone's (`+`).
-pub fn hub_may_subscribe(filter: &str) -> bool {
-    hub_filters().iter().any(|f| f == filter) || parse_phone_topic(filter).is_some()
-}
-
-/// The hub may publish to any person's inbox.
-pub fn hub_may_publish(topic: &str) -> bool {
-    parse_inbox(topic).is_some()
 }
 
 /// Only the canonical spelling, so that `ABC…` and `abc…` cannot name two topics for one person.
@@ -143,24 +128,11 @@ mod tests {
     }
 
     #[test]
-    fn the_hub_reads_phone_topics_and_writes_inboxes() {
-        for filter in hub_filters() {
-            assert!(hub_may_subscribe(&filter), "{filter}");
-        }
-        assert!(hub_may_subscribe(&phone_topic(A, PhoneTopic::Checkin)));
-        assert!(!hub_may_subscribe(&format!("{PREFIX}+/inbox")));
-        assert!(!hub_may_subscribe("#"));
-        assert!(hub_may_publish(&inbox(B)));
-        assert!(!hub_may_publish(&phone_topic(B, PhoneTopic::Sos)));
-    }
-
-    #[test]
     fn phone_topics_parse_back() {
         assert_eq!(
             parse_phone_topic(&phone_topic(B, PhoneTopic::Location)),
             Some((B, PhoneTopic::Location))
         );
         assert_eq!(parse_phone_topic(&inbox(B)), None);
-        assert_eq!(parse_inbox(&inbox(B)), Some(B));
     }
 }

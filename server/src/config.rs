@@ -52,7 +52,8 @@ pub struct Config {
     pub mqtt_tls_listen: Option<SocketAddr>,
     pub mqtt_tls_cert_file: Option<PathBuf>,
     pub mqtt_tls_key_file: Option<PathBuf>,
-    /// `mqtt://[USER:PASSWORD@]HOST:PORT`: use this external broker instead of the embedded one.
+    /// `mqtt://[USER:PASSWORD@]HOST:PORT`: phones use this external broker instead of the hub's
+    /// own MQTT endpoint.
     pub mqtt_url: Option<String>,
     /// The external Mosquitto's dynamic-security admin: with it the hub provisions the broker
     /// (its own login, and each person's at login and logout); without it, someone else manages
@@ -105,11 +106,11 @@ pub struct Overrides {
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
-    /// The embedded MQTT broker's listen address for phones.
+    /// The hub's own MQTT listener for phones (plaintext; loopback unless allowed otherwise).
     #[arg(long, value_name = "ADDR:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_listen: Option<SocketAddr>,
-    /// Use this external MQTT broker (mqtt://[USER:PASSWORD@]HOST:PORT) instead of the embedded one.
+    /// Use this external MQTT broker (mqtt://[USER:PASSWORD@]HOST:PORT) instead of the hub's own endpoint.
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_url: Option<String>,

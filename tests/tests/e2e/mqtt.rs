@@ -34,7 +34,10 @@ fn phone_topic(user: Uuid, kind: &str) -> String {
 }
 
 fn broker(hub: &TestHub) -> SocketAddr {
-    hub.app.mqtt.embedded_addr().expect("the hub runs its own MQTT endpoint")
+    hub.app
+        .mqtt
+        .embedded_addr()
+        .expect("the hub runs its own MQTT endpoint")
 }
 
 /// What a phone's connection saw.
