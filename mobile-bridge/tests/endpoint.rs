@@ -11,7 +11,7 @@ use rumqttc::{
     QoS, SubscribeReasonCode,
 };
 use scaan_mobile_bridge::topics::{self, PhoneTopic};
-use support::{Harness, PASSWORD, SLOW};
+use support::{mosquitto, Harness, PASSWORD, SLOW};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -539,30 +539,6 @@ impl RawPhone {
                 .unwrap();
             assert!(read > 0, "connection closed");
         }
-    }
-}
-
-/// What a Mosquitto client program did.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-async fn mosquitto(program: &str, args: &[&str]) -> Run {
-    let run = tokio::process::Command::new(program)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let output = timeout(Duration::from_secs(10), run)
-        .await
-        .expect("mosquitto client exits")
-        .expect("runs");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
-    Run {
-        ok: output.status.success(),
-        stdout: text(&output.stdout),
-        stderr: text(&output.stderr),
     }
 }
 

@@ -2,6 +2,8 @@
 //! clients: rumqttc (through the phone simulator) and the Mosquitto command-line programs.
 //! Needs `SCAAN_TEST_MOSQUITTO` (see `fixtures`); `.ci/run` sets it.
 
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use scaan_mobile_bridge::{
@@ -11,6 +13,7 @@ use scaan_mobile_bridge::{
     topics::{self, PhoneTopic},
 };
 use sha2::{Digest as _, Sha256};
+use support::mosquitto;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -359,30 +362,6 @@ async fn reserved_usernames_are_not_granted() {
         );
         let error = setup.provisioner.grant(&grant, "token").await.expect_err(username);
         assert!(error.to_string().contains("reserved"), "{error}");
-    }
-}
-
-/// What a Mosquitto client program did.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-async fn mosquitto(program: &str, args: &[&str]) -> Run {
-    let run = tokio::process::Command::new(program)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("the client exits")
-        .expect("runs");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
-    Run {
-        ok: output.status.success(),
-        stdout: text(&output.stdout),
-        stderr: text(&output.stderr),
     }
 }
 

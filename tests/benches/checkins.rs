@@ -28,10 +28,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use support::Socket;
 
 #[tokio::main]
 async fn main() {
@@ -177,13 +176,13 @@ async fn phones(job: Value) -> Value {
                         phone.subscribe_inbox().await.expect("the phone subscribes");
                         Handset::Mqtt(Box::new(phone))
                     }
-                    _ => Handset::Stream(Box::new(connect(base, token).await)),
+                    _ => Handset::Stream(Box::new(support::stream(base, token).await)),
                 }
             }
         });
         handsets.extend(futures_util::future::join_all(opened).await);
     }
-    let watch = connect(&base, &officer).await;
+    let watch = support::stream(&base, &officer).await;
     let on_mqtt = handsets.iter().filter(|h| matches!(h, Handset::Mqtt(_))).count();
     eprintln!(
         "{staff} phones connected in {:.1} s ({on_mqtt} over MQTT)",
@@ -350,14 +349,4 @@ async fn round(
         final_after_ms: (final_at.saturating_duration_since(last_ack).as_secs_f64() * 1e4).round() / 10.0,
     };
     (handsets, watch, timings)
-}
-
-async fn connect(base: &str, token: &str) -> Socket {
-    let mut request = format!("{}/api/v1/stream", base.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.expect("stream opens").0
 }

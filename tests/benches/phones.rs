@@ -50,9 +50,9 @@ use scaan_mobile_bridge::{
 use scaan_schemas::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use support::BenchHub;
+use support::{stream, BenchHub, Socket};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 /// How long the phones may take to connect, and to receive everything.
@@ -530,19 +530,6 @@ impl PhonesProcess {
     async fn finish(mut self) {
         let _ = self.child.wait().await;
     }
-}
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The hub's stream for `token`.
-async fn stream(base: &str, token: &str) -> Socket {
-    let mut request = format!("{}/api/v1/stream", base.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.expect("stream opens").0
 }
 
 /// One staff member's phone, on either channel.

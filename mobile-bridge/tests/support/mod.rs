@@ -182,3 +182,28 @@ pub fn init_logs() {
             .try_init();
     }
 }
+
+/// What a Mosquitto client program did.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a Mosquitto client program (`mosquitto_sub`, `mosquitto_pub`) to its end, at most 10 s.
+pub async fn mosquitto(program: &str, args: &[&str]) -> Run {
+    let run = tokio::process::Command::new(program)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the client exits")
+        .expect("runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+    Run {
+        ok: output.status.success(),
+        stdout: text(&output.stdout),
+        stderr: text(&output.stderr),
+    }
+}

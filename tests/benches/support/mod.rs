@@ -109,3 +109,18 @@ pub async fn fresh_postgres(server: &str) -> String {
         .unwrap();
     format!("{}/{name}", server.rsplit_once('/').map_or(server, |(base, _)| base))
 }
+
+/// A WebSocket stream as the benches' clients hold it.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the hub's stream at `base` (`http://…`) with `token`.
+pub async fn stream(base: &str, token: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("{}/api/v1/stream", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("stream opens").0
+}
