@@ -119,6 +119,34 @@ pub struct Overrides {
 impl Config {
     /// Layers the sources in order and validates the result.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let config: Config = Self::layers(file, overrides)?
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The same layers, reading only where the database is: for commands that use nothing else
+    /// (`scaan user add`), so that a setting they do not use cannot stop them.
+    pub fn load_storage(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        #[derive(Deserialize)]
+        struct Storage {
+            data_dir: PathBuf,
+            database_url: Option<String>,
+        }
+        let storage: Storage = Self::layers(file, overrides)?
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let config = Config {
+            data_dir: storage.data_dir,
+            database_url: storage.database_url,
+            ..Config::default()
+        };
+        config.validate_database_url()?;
+        Ok(config)
+    }
+
+    fn layers(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Figment> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -126,14 +154,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let config: Config = figment
-            // Only the hub's own keys, so SCAAN_CONFIG and test variables do not read as typos.
+        // Only the hub's own keys, so SCAAN_CONFIG and test variables do not read as typos.
+        Ok(figment
             .merge(Env::prefixed("SCAAN_").only(&Self::KEYS))
-            .merge(Serialized::globals(overrides))
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        config.validate()?;
-        Ok(config)
+            .merge(Serialized::globals(overrides)))
     }
 
     const KEYS: [&'static str; 21] = [
@@ -160,7 +184,7 @@ impl Config {
         "mqtt_admin_password",
     ];
 
-    fn validate(&self) -> anyhow::Result<()> {
+    fn validate_database_url(&self) -> anyhow::Result<()> {
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             bail!(
@@ -168,6 +192,11 @@ impl Config {
                 redact(&url)
             );
         }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.validate_database_url()?;
         if self.position_freshness_s == 0 {
             bail!("position_freshness_s must be at least 1 second (the default is 86400, one day)");
         }

@@ -105,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     overrides,
                 },
         } => {
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            let config = Config::load_storage(cli.config.as_deref(), &overrides)?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)

@@ -587,3 +587,24 @@ fn a_duty_station_south_of_the_equator_is_taken_as_written() {
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["duty_station"], serde_json::json!({"lat": -1.29, "lon": 36.82}));
 }
+
+#[test]
+fn adding_an_account_reads_only_where_the_database_is() {
+    let dir = tempfile::tempdir().unwrap();
+    // Settings `user add` does not use, one half-set and one malformed, as a server's
+    // environment may hold them.
+    let mut child = Command::new(SCAAN)
+        .args(["user", "add", "--data-dir"])
+        .arg(dir.path())
+        .args(["--username", "amani", "--role", "staff"])
+        .env("SCAAN_MQTT_ADMIN_USERNAME", "scaan-admin")
+        .env("SCAAN_MQTT_LISTEN", "0.0.0.0:1883")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a long passphrase").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
