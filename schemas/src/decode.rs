@@ -34,9 +34,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
     let parsed: Result<T, _> =
         serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&json, &mut note_unknown));
     let value = parsed.map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        Invalid::new(field, e.into_inner().to_string())
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = e.into_inner().to_string();
+        // serde names a missing field only in its message, at the path of the object lacking it.
+        match missing_field(&message) {
+            Some(name) if path.is_empty() => Invalid::new(name, "is required"),
+            Some(name) => Invalid::new(format!("{path}.{name}"), "is required"),
+            None => Invalid::new(path, message),
+        }
     })?;
     match unknown {
         Some(field) => Err(Invalid::new(field, "is not a field of this message").into()),
@@ -44,10 +50,33 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
     }
 }
 
+/// The field of serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{LocationUpdate, NewAlert};
+
+    #[test]
+    fn a_missing_field_is_named_where_it_is_missing() {
+        let Err(Rejected::Invalid(e)) = parse::<LocationUpdate>(br#"{"lat": 1}"#) else {
+            panic!()
+        };
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("lon", "is required"));
+        let body = br#"{"headline":"h","event":"e","category":"security","urgency":"immediate","severity":"severe",
+            "certainty":"observed","area":{"geometry":{"type":"Point","coordinates":[0,0]},"radius_m":5},
+            "expires_at":"2999-01-01T00:00:00Z"}"#;
+        let Err(Rejected::Invalid(e)) = parse::<NewAlert>(body) else {
+            panic!()
+        };
+        assert_eq!(e.field, "area.description");
+        // Where no field can be named, the message does not start with an empty one.
+        assert_eq!(Invalid::new("", "bad").to_string(), "bad");
+        assert_eq!(Invalid::new("lat", "bad").to_string(), "lat: bad");
+    }
 
     #[test]
     fn syntax_errors_and_misfits_are_told_apart() {

@@ -33,9 +33,10 @@ impl ErrorDetail {
     }
 }
 
-/// A well-formed value that breaks a rule of the contract: which field, and why.
+/// A well-formed value that breaks a rule of the contract: which field, and why. Shown as
+/// `field: why`, or just `why` where no field can be named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
 pub struct Invalid {
     pub field: String,
     pub message: String,

@@ -266,3 +266,16 @@ async fn a_slow_loris_is_cut_off_while_a_normal_client_is_served() {
     assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_field_is_named_in_the_422() {
+    let hub = crate::harness::TestHub::start(crate::harness::Backend::Sqlite).await;
+    let watch = hub.account("watch", scaan_schemas::Role::WatchOfficer, &[], None).await;
+    let mut alert = crate::harness::circle_alert("Clashes", 0.49, 29.47, 1000.0);
+    alert.as_object_mut().unwrap().remove("headline");
+    let (status, body) = hub.post("/api/v1/alerts", &watch, alert).await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "headline", "{body}");
+    assert_eq!(hub.stored_alerts().await, 0);
+    hub.stop().await;
+}
