@@ -53,7 +53,7 @@ impl Tags {
     }
 }
 
-/// Stores what [`crate::delivery::Delivery`] queues for inboxes, then sends it.
+/// Sends and stores, batch by batch, what [`crate::delivery::Delivery`] queues for inboxes.
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
     resend_unaccepted(&hub).await;
     loop {
