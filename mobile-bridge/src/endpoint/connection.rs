@@ -101,7 +101,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         }
     };
     let (user, person) = (admitted.user, Arc::new(admitted.person));
-    let mut registration = shared.sessions.register(user, &admitted.client_id).await;
+    let mut registration = shared.sessions.register(user, &admitted.client_id, admitted.key).await;
     let persistent = !hello.clean;
     let mut conn = Connection {
         version,
@@ -210,6 +210,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
 struct Admitted<P> {
     user: Uuid,
     person: P,
+    key: [u8; 32],
     client_id: String,
     /// The hub chose the client id (the client sent none).
     assigned: bool,
@@ -221,11 +222,12 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
     }
     // Refusals say "not authorised" whatever the reason, as Mosquitto does.
     let (username, password) = hello.login.as_ref().ok_or(Refusal::NotAuthorized)?;
-    let (user, person) = shared
+    let login = shared
         .hub
         .authenticate(username, password)
         .await
         .ok_or(Refusal::NotAuthorized)?;
+    let (user, person, key) = (login.user, login.person, login.key);
     if let Some(will) = &hello.will {
         if !topics::may_publish(user, &will.topic) {
             return Err(Refusal::NotAuthorized);
@@ -235,6 +237,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
         return Ok(Admitted {
             user,
             person,
+            key,
             client_id: hello.client_id.clone(),
             assigned: false,
         });
@@ -246,6 +249,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
     Ok(Admitted {
         user,
         person,
+        key,
         client_id: format!("scaan-{}", Uuid::new_v4().simple()),
         assigned: true,
     })
@@ -281,6 +285,7 @@ impl End {
             End::Shutdown => Some(DisconnectReasonCode::ServerShuttingDown),
             End::Kicked(Kick::TakenOver) => Some(DisconnectReasonCode::SessionTakenOver),
             End::Kicked(Kick::TooSlow) => Some(DisconnectReasonCode::QuotaExceeded),
+            End::Kicked(Kick::Revoked) => Some(DisconnectReasonCode::NotAuthorized),
             End::Refused(reason, _) => Some(*reason),
         }
     }

@@ -45,8 +45,7 @@ pub trait PhoneHub: Send + Sync + 'static {
     type Person: Send + Sync + 'static;
 
     /// Whose account a (username, token) login opens, or `None` to refuse it.
-    fn authenticate(&self, username: &str, password: &str)
-        -> impl Future<Output = Option<(Uuid, Self::Person)>> + Send;
+    fn authenticate(&self, username: &str, password: &str) -> impl Future<Output = Option<Login<Self::Person>>> + Send;
 
     /// Everything `user` is owed, oldest first. Asked when a connection starts receiving (at
     /// CONNACK for a persistent session, at SUBSCRIBE for a clean one).
@@ -61,6 +60,15 @@ pub trait PhoneHub: Send + Sync + 'static {
     /// `person` published `payload` on their own `topic`. The PUBACK waits for this to resolve,
     /// so resolve once the message has been acted on (a check-in: once stored).
     fn received(&self, person: &Self::Person, topic: PhoneTopic, payload: Bytes) -> impl Future<Output = ()> + Send;
+}
+
+/// An accepted login.
+pub struct Login<P> {
+    pub user: Uuid,
+    pub person: P,
+    /// Names the credential it used, so that its connections can be closed when it is revoked
+    /// ([`Sessions::close_login`]).
+    pub key: [u8; 32],
 }
 
 /// Limits of the endpoint; the defaults suit phones on mobile networks.

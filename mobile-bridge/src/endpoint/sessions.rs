@@ -40,6 +40,8 @@ pub(crate) enum Outgoing {
 pub(crate) enum Kick {
     TakenOver,
     TooSlow,
+    /// The login it used was revoked.
+    Revoked,
 }
 
 #[derive(Default)]
@@ -51,6 +53,8 @@ pub struct Sessions {
 struct Live {
     conn: u64,
     client_id: String,
+    /// The login's key ([`super::Login::key`]).
+    key: [u8; 32],
     queue: mpsc::Sender<Outgoing>,
     kick: Kicker,
     /// Cancelled when the connection's task has ended.
@@ -106,7 +110,7 @@ impl Sessions {
 
     /// Adds a connection of `user` with `client_id`, taking over (closing, and waiting for) one
     /// with the same client id.
-    pub(crate) async fn register(self: &Arc<Self>, user: Uuid, client_id: &str) -> Registration {
+    pub(crate) async fn register(self: &Arc<Self>, user: Uuid, client_id: &str, key: [u8; 32]) -> Registration {
         let (queue_tx, queue) = mpsc::channel(QUEUE);
         let kick = Kicker::default();
         let ended = CancellationToken::new();
@@ -121,6 +125,7 @@ impl Sessions {
             connections.push(Live {
                 conn,
                 client_id: client_id.to_owned(),
+                key,
                 queue: queue_tx,
                 kick: kick.clone(),
                 ended: ended.clone(),
@@ -169,6 +174,15 @@ impl Sessions {
         }
     }
 
+    /// Closes `user`'s connections made with the login `key` (MQTT 5: DISCONNECT "not
+    /// authorised"); what they were owed stays owed.
+    pub fn close_login(&self, user: Uuid, key: &[u8; 32]) {
+        let live = self.live();
+        for connection in live.get(&user).into_iter().flatten().filter(|c| c.key == *key) {
+            connection.kick.kick(Kick::Revoked);
+        }
+    }
+
     /// Connections at once.
     pub fn connections(&self) -> usize {
         self.live().values().map(Vec::len).sum()
@@ -202,8 +216,8 @@ mod tests {
     async fn the_same_client_id_takes_over_and_another_device_keeps_its_own() {
         let sessions = Arc::new(Sessions::default());
         let amani = Uuid::from_u128(1);
-        let phone = sessions.register(amani, "phone").await;
-        let tablet = sessions.register(amani, "tablet").await;
+        let phone = sessions.register(amani, "phone", [1; 32]).await;
+        let tablet = sessions.register(amani, "tablet", [2; 32]).await;
         assert_eq!(sessions.deliver(&owed(1), &[amani]), 2);
 
         // The old `phone` connection ends once kicked; the new one waits for that.
@@ -213,10 +227,14 @@ mod tests {
             drop(phone);
             reason
         });
-        let again = sessions.register(amani, "phone").await;
+        let again = sessions.register(amani, "phone", [1; 32]).await;
         assert_eq!(old.await.unwrap(), Kick::TakenOver);
         assert_eq!(sessions.connections(), 2);
         assert_eq!(sessions.deliver(&owed(2), &[amani]), 2);
+        // Revoking the tablet's login closes the tablet only.
+        sessions.close_login(amani, &[2; 32]);
+        assert_eq!(tablet.kick.kicked().await, Kick::Revoked);
+        assert!(!again.kick.token.is_cancelled());
         drop((tablet, again));
         assert_eq!(sessions.connections(), 0);
     }
@@ -225,8 +243,8 @@ mod tests {
     async fn a_connection_that_does_not_keep_up_is_closed_and_the_others_are_not_held_back() {
         let sessions = Arc::new(Sessions::default());
         let (slow, quick) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let slow_reg = sessions.register(slow, "a").await;
-        let mut quick_reg = sessions.register(quick, "b").await;
+        let slow_reg = sessions.register(slow, "a", [0; 32]).await;
+        let mut quick_reg = sessions.register(quick, "b", [0; 32]).await;
         for n in 0..QUEUE as u128 {
             assert_eq!(sessions.deliver(&owed(n), &[slow, quick]), 2);
             quick_reg.queue.recv().await.unwrap();

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, sync::Mutex, time::Duration};
 
 use bytes::Bytes;
-use scaan_mobile_bridge::endpoint::{Endpoint, Limits, Listen, Owed, PhoneHub};
+use scaan_mobile_bridge::endpoint::{Endpoint, Limits, Listen, Login, Owed, PhoneHub};
 use scaan_mobile_bridge::topics::PhoneTopic;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -35,9 +35,13 @@ pub struct TestHub {
 impl PhoneHub for TestHub {
     type Person = Uuid;
 
-    async fn authenticate(&self, username: &str, password: &str) -> Option<(Uuid, Uuid)> {
-        let id = self.accounts.get(username)?;
-        (password == format!("{PASSWORD}{username}")).then_some((*id, *id))
+    async fn authenticate(&self, username: &str, password: &str) -> Option<Login<Uuid>> {
+        let id = *self.accounts.get(username)?;
+        (password == format!("{PASSWORD}{username}")).then_some(Login {
+            user: id,
+            person: id,
+            key: [0; 32],
+        })
     }
 
     async fn owed(&self, user: Uuid) -> Vec<Owed> {

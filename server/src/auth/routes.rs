@@ -67,6 +67,6 @@ async fn login(
 async fn logout(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<StatusCode, ApiError> {
     hub.store.revoke_token(&caller.token_hash, Utc::now()).await?;
     hub.delivery.disconnect_token(caller.token_hash);
-    hub.mqtt.token_revoked(&caller.user.username, &caller.token_hash).await;
+    hub.mqtt.token_revoked(&caller.user, &caller.token_hash).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -208,10 +208,14 @@ impl Mqtt {
         }
     }
 
-    /// A logout: with a provisioned Mosquitto, the token opens no new MQTT connection.
-    pub async fn token_revoked(&self, username: &str, token_hash: &[u8; 32]) {
+    /// A logout: the connections the token opened on the hub's endpoint are closed; with a
+    /// provisioned Mosquitto, the token opens no new MQTT connection.
+    pub async fn token_revoked(&self, user: &User, token_hash: &[u8; 32]) {
+        if let Transport::Endpoint(endpoint) = &self.transport {
+            endpoint.sessions().close_login(user.id, token_hash);
+        }
         if let Some(provisioning) = &self.provisioning {
-            provisioning.token_revoked(username, token_hash).await;
+            provisioning.token_revoked(&user.username, token_hash).await;
         }
     }
 

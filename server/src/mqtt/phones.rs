@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use scaan_mobile_bridge::endpoint::{Owed, PhoneHub};
+use scaan_mobile_bridge::endpoint::{Login, Owed, PhoneHub};
 use scaan_mobile_bridge::topics::PhoneTopic;
 use scaan_schemas::User;
 use std::collections::{HashMap, HashSet};
@@ -44,9 +44,15 @@ impl PhoneHub for Phones {
 
     /// The same rule as a bearer token over HTTP (unknown, expired or revoked: refused), and the
     /// username must match.
-    async fn authenticate(&self, username: &str, password: &str) -> Option<(Uuid, User)> {
-        match self.hub.store.token_user(&token_hash(password), Utc::now()).await {
-            Ok(Some(user)) if user.username == username => Some((user.id, user)),
+    async fn authenticate(&self, username: &str, password: &str) -> Option<Login<User>> {
+        let key = token_hash(password);
+        match self.hub.store.token_user(&key, Utc::now()).await {
+            // Keyed by the token's hash: a logout closes the connections it opened.
+            Ok(Some(user)) if user.username == username => Some(Login {
+                user: user.id,
+                person: user,
+                key,
+            }),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check an MQTT login: the database is unreachable");

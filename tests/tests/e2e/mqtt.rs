@@ -516,6 +516,33 @@ async fn the_broker_refuses_others_topics_and_bad_or_revoked_credentials() {
     hub.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_closes_the_mqtt_connections_its_token_opened_and_no_others() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let tablet_token = hub.login("amani", PASSWORD).await.expect("a second login");
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", true).await;
+    let tablet = Account {
+        user: amani.user.clone(),
+        token: tablet_token,
+    };
+    let mut on_tablet = Phone::connect(&hub, &tablet, "amani-tablet", true).await;
+
+    let (status, _) = hub.post("/api/v1/auth/logout", &amani, json!({})).await;
+    assert!(status.is_success(), "{status}");
+    assert!(
+        matches!(phone.next().await, Some(Seen::Closed)),
+        "the phone's connection is closed"
+    );
+    // The tablet logged in separately and stays connected.
+    assert_eq!(
+        on_tablet.subscribe(&inbox(amani.user.id)).await,
+        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    on_tablet.disconnect().await;
+    hub.stop().await;
+}
+
 /// Eclipse Paho (Python), a third-party client library, over MQTT 3.1.1 and 5 with keep-alive 0:
 /// it subscribes, gets the alert, checks in and gets the hub's acknowledgement.
 async fn paho_phone(version: &str) {
