@@ -153,6 +153,10 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         tokio::select! {
             () = cancel.cancelled() => break End::Shutdown,
             kick = registration.kick.kicked() => break End::Kicked(kick),
+            // The login's token expired: the connection goes with it, as a revoked one does.
+            () = tokio::time::sleep_until(admitted.expires.unwrap_or_else(Instant::now)), if admitted.expires.is_some() => {
+                break End::Kicked(Kick::Revoked)
+            }
             Some(answer) = acks.next(), if !acks.is_empty() => {
                 // Still working through what the phone sent: it counts as heard from.
                 deadline = keep_alive.map(|k| Instant::now() + k);
@@ -211,6 +215,8 @@ struct Admitted<P> {
     user: Uuid,
     person: P,
     key: [u8; 32],
+    /// When the login expires, as a moment of this process's clock.
+    expires: Option<Instant>,
     client_id: String,
     /// The hub chose the client id (the client sent none).
     assigned: bool,
@@ -227,7 +233,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
         .authenticate(username, password)
         .await
         .ok_or(Refusal::NotAuthorized)?;
-    let (user, person, key) = (login.user, login.person, login.key);
+    let (user, person, key, expires_at) = (login.user, login.person, login.key, login.expires_at);
     if let Some(will) = &hello.will {
         if !topics::may_publish(user, &will.topic) {
             return Err(Refusal::NotAuthorized);
@@ -238,6 +244,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
             user,
             person,
             key,
+            expires: expires_at.map(instant_of),
             client_id: hello.client_id.clone(),
             assigned: false,
         });
@@ -250,9 +257,15 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
         user,
         person,
         key,
+        expires: expires_at.map(instant_of),
         client_id: format!("scaan-{}", Uuid::new_v4().simple()),
         assigned: true,
     })
+}
+
+/// A wall-clock moment as one of tokio's (at once if already past).
+fn instant_of(at: std::time::SystemTime) -> Instant {
+    Instant::now() + at.duration_since(std::time::SystemTime::now()).unwrap_or_default()
 }
 
 async fn refuse(

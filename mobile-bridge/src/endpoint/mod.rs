@@ -69,6 +69,8 @@ pub struct Login<P> {
     /// Names the credential it used, so that its connections can be closed when it is revoked
     /// ([`Sessions::close_login`]).
     pub key: [u8; 32],
+    /// When the credential expires: its connections are closed then.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 /// Limits of the endpoint; the defaults suit phones on mobile networks.

@@ -50,7 +50,7 @@ impl FromRequestParts<Arc<Hub>> for Caller {
         ))?;
         let hash = token_hash(&token);
         match hub.store.token_user(&hash, Utc::now()).await? {
-            Some(user) => Ok(Caller { user, token_hash: hash }),
+            Some((user, _)) => Ok(Caller { user, token_hash: hash }),
             None => Err(ApiError::Unauthenticated(
                 "the token is unknown, expired or revoked; log in again",
             )),

@@ -47,11 +47,13 @@ impl PhoneHub for Phones {
     async fn authenticate(&self, username: &str, password: &str) -> Option<Login<User>> {
         let key = token_hash(password);
         match self.hub.store.token_user(&key, Utc::now()).await {
-            // Keyed by the token's hash: a logout closes the connections it opened.
-            Ok(Some(user)) if user.username == username => Some(Login {
+            // Keyed by the token's hash: a logout closes the connections it opened, and they end
+            // when it expires.
+            Ok(Some((user, expires_at))) if user.username == username => Some(Login {
                 user: user.id,
                 person: user,
                 key,
+                expires_at: Some(expires_at.into()),
             }),
             Ok(_) => None,
             Err(e) => {

@@ -46,7 +46,7 @@ impl Provisioning {
             let valid = store
                 .token_user(&grant.token_hash, now)
                 .await?
-                .is_some_and(|user| user.id == grant.user_id && user.username == grant.username);
+                .is_some_and(|(user, _)| user.id == grant.user_id && user.username == grant.username);
             if !valid {
                 provisioner.revoke(&grant.username, &grant.token_hash).await?;
                 removed += 1;

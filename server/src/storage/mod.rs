@@ -315,17 +315,24 @@ impl Store {
         Ok(())
     }
 
-    /// The account a token belongs to, if the token is neither expired nor revoked.
-    pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon
+    /// The account a token belongs to, and when the token expires, if it is neither expired nor
+    /// revoked.
+    pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<(User, DateTime<Utc>)>> {
+        #[derive(sqlx::FromRow)]
+        struct TokenRow {
+            #[sqlx(flatten)]
+            user: UserRow,
+            expires_at: DateTime<Utc>,
+        }
+        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, t.expires_at
                    FROM tokens t JOIN users u ON u.id = t.user_id
                    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2";
-        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(sql)
+        let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
             .bind(hash)
             .bind(now)
             .fetch_optional(pool)
             .await)?;
-        Ok(row.map(Into::into))
+        Ok(row.map(|r| (r.user.into(), r.expires_at)))
     }
 
     pub async fn revoke_token(&self, hash: &[u8], now: DateTime<Utc>) -> Result<()> {

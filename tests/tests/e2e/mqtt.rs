@@ -543,6 +543,40 @@ async fn a_logout_closes_the_mqtt_connections_its_token_opened_and_no_others() {
     hub.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt_connection_ends_when_its_token_expires() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let token = scaan_server::auth::new_token();
+    let now = chrono::Utc::now();
+    hub.app
+        .store
+        .insert_token(
+            &scaan_server::auth::token_hash(&token),
+            amani.user.id,
+            now,
+            now + chrono::Duration::seconds(2),
+        )
+        .await
+        .unwrap();
+    let short = Account {
+        user: amani.user.clone(),
+        token,
+    };
+    let mut phone = Phone::connect(&hub, &short, "amani-phone", true).await;
+    let started = std::time::Instant::now();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(6), phone.seen.recv()).await {
+            Ok(Some(Seen::Closed)) => break true,
+            Ok(Some(_)) => continue,
+            _ => break false,
+        }
+    };
+    assert!(closed, "the connection outlived its token");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    hub.stop().await;
+}
+
 /// Eclipse Paho (Python), a third-party client library, over MQTT 3.1.1 and 5 with keep-alive 0:
 /// it subscribes, gets the alert, checks in and gets the hub's acknowledgement.
 async fn paho_phone(version: &str) {
