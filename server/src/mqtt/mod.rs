@@ -231,6 +231,33 @@ impl Mqtt {
     }
 }
 
+/// The next batch from a writer's queue: waits for one item, then takes whatever else is already
+/// queued, `max` at most. `None` once the hub stops (what is still queued is then [`rest`]'s)
+/// or the queue closes.
+async fn next_batch<T>(queue: &mut mpsc::UnboundedReceiver<T>, max: usize, stop: &CancellationToken) -> Option<Vec<T>> {
+    let first = tokio::select! {
+        () = stop.cancelled() => return None,
+        item = queue.recv() => item?,
+    };
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Whatever a stopped writer's queue still holds.
+fn rest<T>(queue: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
+    let mut rest = Vec::new();
+    while let Ok(item) = queue.try_recv() {
+        rest.push(item);
+    }
+    rest
+}
+
 /// Starts what needs the whole hub: the outbox writer, the receipt recorder, and either the
 /// endpoint's accept loop or, on a link, the resending of what the broker never acknowledged,
 /// the recorder of its PUBACKs and the router of phone messages.

@@ -56,28 +56,11 @@ impl Tags {
 /// Sends and stores, batch by batch, what [`crate::delivery::Delivery`] queues for inboxes.
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
     resend_unaccepted(&hub).await;
-    loop {
-        let first = tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
-            message = inbox.recv() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
-        let mut batch = vec![first];
-        while batch.len() < ENVELOPES_PER_BATCH {
-            match inbox.try_recv() {
-                Ok(message) => batch.push(message),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = super::next_batch(&mut inbox, ENVELOPES_PER_BATCH, &hub.shutdown).await {
         store_and_send(&hub, batch).await;
     }
     // Stopping: what was queued but not yet stored is stored, and is owed at the next start.
-    let mut rest = Vec::new();
-    while let Ok(message) = inbox.try_recv() {
-        rest.push(message);
-    }
+    let rest = super::rest(&mut inbox);
     if !rest.is_empty() {
         store_only(&hub, rest).await;
     }
@@ -159,29 +142,11 @@ async fn resend_unaccepted(hub: &Hub) {
 
 /// On a link: records the broker's PUBACKs, many per transaction.
 pub(super) async fn record_accepted(hub: Arc<Hub>, mut accepted: mpsc::UnboundedReceiver<u64>) {
-    loop {
-        let first = tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
-            tag = accepted.recv() => match tag {
-                Some(tag) => tag,
-                None => return,
-            },
-        };
-        let mut tags = vec![first];
-        while tags.len() < ACCEPTED_PER_BATCH {
-            match accepted.try_recv() {
-                Ok(tag) => tags.push(tag),
-                Err(_) => break,
-            }
-        }
+    while let Some(tags) = super::next_batch(&mut accepted, ACCEPTED_PER_BATCH, &hub.shutdown).await {
         record(&hub, tags).await;
     }
     // Stopping: record the PUBACKs already in, so the next start does not send those again.
-    let mut rest = Vec::new();
-    while let Ok(tag) = accepted.try_recv() {
-        rest.push(tag);
-    }
-    record(&hub, rest).await;
+    record(&hub, super::rest(&mut accepted)).await;
 }
 
 async fn record(hub: &Hub, tags: Vec<u64>) {

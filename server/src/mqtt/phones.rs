@@ -150,28 +150,10 @@ impl Receipts {
 
 /// Records receipts, many per transaction, until the hub stops (then what is already in).
 pub(super) async fn record(hub: Arc<Hub>, mut receipts: mpsc::UnboundedReceiver<Receipt>) {
-    loop {
-        let first = tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
-            receipt = receipts.recv() => match receipt {
-                Some(receipt) => receipt,
-                None => return,
-            },
-        };
-        let mut batch = vec![first];
-        while batch.len() < RECEIPTS_PER_BATCH {
-            match receipts.try_recv() {
-                Ok(receipt) => batch.push(receipt),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = super::next_batch(&mut receipts, RECEIPTS_PER_BATCH, &hub.shutdown).await {
         write(&hub, batch).await;
     }
-    let mut rest = Vec::new();
-    while let Ok(receipt) = receipts.try_recv() {
-        rest.push(receipt);
-    }
-    write(&hub, rest).await;
+    write(&hub, super::rest(&mut receipts)).await;
 }
 
 async fn write(hub: &Hub, batch: Vec<Receipt>) {
