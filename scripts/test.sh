@@ -26,10 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # From PyPI: Eclipse Paho, the third-party MQTT client the tests drive
-# (tests/scripts/paho_phone.py), and the validator of the hub's OpenAPI document.
+# (tests/scripts/paho_phone.py), the validator of the hub's OpenAPI document, and the
+# Prometheus project's OpenMetrics parser (tests/scripts/parse_metrics.py).
 python_missing=()
 python3 -c 'import paho.mqtt' 2>/dev/null || python_missing+=('paho-mqtt==2.2.0')
 python3 -c 'import openapi_spec_validator' 2>/dev/null || python_missing+=('openapi-spec-validator==0.9.0')
+python3 -c 'import prometheus_client' 2>/dev/null || python_missing+=('prometheus-client==0.26.0')
 if [ ${#python_missing[@]} -gt 0 ]; then
   echo "installing ${python_missing[*]} for the tests" >&2
   python3 -m pip install -q "${python_missing[@]}"

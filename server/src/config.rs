@@ -61,6 +61,19 @@ pub struct Config {
     pub mqtt_admin_username: Option<String>,
     /// That admin's password: a secret (`SCAAN_MQTT_ADMIN_PASSWORD`), never shown in logs.
     pub mqtt_admin_password: Option<String>,
+    /// Prometheus metrics (`GET /metrics`) on a listener of their own; none when unset.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `text` (the default; colours only on a terminal) or `json`, one object per line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -87,6 +100,8 @@ impl Default for Config {
             mqtt_url: None,
             mqtt_admin_username: None,
             mqtt_admin_password: None,
+            metrics_listen: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -155,12 +170,44 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         // Only the hub's own keys, so SCAAN_CONFIG and test variables do not read as typos.
-        Ok(figment
-            .merge(Env::prefixed("SCAAN_").only(&Self::KEYS))
-            .merge(Serialized::globals(overrides)))
+        figment = figment.merge(Env::prefixed("SCAAN_").only(&Self::KEYS));
+        for key in Self::SECRETS {
+            if let Some(secret) = secret_from_file(key)? {
+                figment = figment.merge(Serialized::global(key, secret));
+            }
+        }
+        Ok(figment.merge(Serialized::globals(overrides)))
     }
 
-    const KEYS: [&'static str; 21] = [
+    /// Keys holding secrets, which may also come from a file named by `SCAAN_{KEY}_FILE` (a
+    /// container's or systemd's credentials), so the secret is in no process environment.
+    const SECRETS: [&'static str; 3] = ["database_url", "mqtt_url", "mqtt_admin_password"];
+
+    /// `SCAAN_…` variables that set nothing: a misspelt key would otherwise be ignored in
+    /// silence. Variables of the command line, the phone simulator, tests and benches are
+    /// known too.
+    pub fn unknown_variables() -> Vec<String> {
+        const OTHERS: [&str; 4] = ["CONFIG", "LOG", "PHONE_SESSION", "CHROMIUM"];
+        const FAMILIES: [&str; 2] = ["TEST_", "BENCH_"];
+        std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| {
+                let Some(rest) = name.strip_prefix("SCAAN_") else {
+                    return false;
+                };
+                let key = rest.to_ascii_lowercase();
+                let secret_file = key
+                    .strip_suffix("_file")
+                    .is_some_and(|secret| Self::SECRETS.contains(&secret));
+                !(Self::KEYS.contains(&key.as_str())
+                    || secret_file
+                    || OTHERS.contains(&rest)
+                    || FAMILIES.iter().any(|f| rest.starts_with(f)))
+            })
+            .collect()
+    }
+
+    const KEYS: [&'static str; 23] = [
         "listen",
         "data_dir",
         "database_url",
@@ -182,6 +229,8 @@ impl Config {
         "mqtt_url",
         "mqtt_admin_username",
         "mqtt_admin_password",
+        "metrics_listen",
+        "log_format",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -318,6 +367,17 @@ impl Config {
     }
 }
 
+/// The secret in the file `SCAAN_{KEY}_FILE` names, without its trailing newline.
+fn secret_from_file(key: &str) -> anyhow::Result<Option<String>> {
+    let variable = format!("SCAAN_{}_FILE", key.to_ascii_uppercase());
+    let Some(path) = std::env::var_os(&variable) else {
+        return Ok(None);
+    };
+    let secret = std::fs::read_to_string(&path)
+        .with_context(|| format!("{variable}: cannot read {}", Path::new(&path).display()))?;
+    Ok(Some(secret.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
 /// Hides a password in a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -349,6 +409,8 @@ impl fmt::Debug for Config {
             .field("mqtt_url", &self.mqtt_url.as_deref().map(redact))
             .field("mqtt_admin_username", &self.mqtt_admin_username)
             .field("mqtt_admin_password", &self.mqtt_admin_password.as_ref().map(|_| "***"))
+            .field("metrics_listen", &self.metrics_listen)
+            .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP face of the hub: the router with every endpoint, its layers (body limit, timeout,
-//! tracing), `/healthz`, `/openapi.json`, the console, and serving with graceful shutdown.
+//! request ids, tracing), the probes (`/healthz`, `/livez`, `/readyz`), `/openapi.json`, the
+//! console, and serving with graceful shutdown.
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
@@ -20,7 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, console, delivery, headcounts, mqtt, reports, sos, trips, Config,
+    accounts, advisories, alerts, audit, auth, console, delivery, headcounts, metrics, mqtt, reports, sos, trips,
+    Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -28,6 +31,7 @@ use scaan_mobile_bridge::LinkState;
 pub struct App {
     hub: Arc<Hub>,
     router: Router,
+    metrics: Option<TcpListener>,
 }
 
 #[derive(OpenApi)]
@@ -42,6 +46,7 @@ struct ApiDoc;
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        let metrics = metrics::bind(config.metrics_listen).await?;
         let hub = Arc::new(Hub::build(config).await?);
         let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(auth::routes::router())
@@ -65,30 +70,43 @@ impl App {
             .merge(api)
             .merge(console::router())
             .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
-            .route("/healthz", get(healthz))
+            .route("/healthz", get(readyz))
+            .route("/readyz", get(readyz))
+            .route("/livez", get(livez))
             .fallback(|| async { ApiError::NotFound("route") })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
             .layer(middleware::from_fn(move |req, next| within(timeout, req, next)))
             .layer(DefaultBodyLimit::max(hub.config.max_body_bytes))
             .layer(TraceLayer::new_for_http().make_span_with(span_for))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .with_state(hub.clone());
-        Ok(App { hub, router })
+        Ok(App { hub, router, metrics })
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
 
+    /// Where `GET /metrics` is served (port 0 resolved), when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` fires: stops accepting, lets requests in flight finish, closes
     /// every WebSocket with "going away", waits for the hub's tasks, then closes the database.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { hub, router } = self;
+        let App { hub, router, metrics } = self;
         let since = chrono::Utc::now();
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
         hub.tasks.spawn(headcounts::escalate(hub.clone()));
         mqtt::run(&hub);
+        if let Some(metrics) = metrics {
+            tracing::info!(address = %metrics.local_addr()?, "metrics on /metrics");
+            hub.tasks.spawn(metrics::serve(hub.clone(), metrics));
+        }
         tracing::info!(address = %listener.local_addr()?, "serving");
         let header_read_timeout = Duration::from_secs(hub.config.header_read_timeout_s);
         let limits = Limits {
@@ -186,13 +204,20 @@ async fn accept(
     }
 }
 
-/// Spans name the route, not the URI: a browser's stream URL carries its token.
+/// Spans name the route, not the URI (a browser's stream URL carries its token), and the
+/// request id (a proxy's `X-Request-Id`, else a new one), which the answer carries too: every
+/// log line of a request can be found from what the client saw.
 fn span_for(req: &Request) -> tracing::Span {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!("request", method = %req.method(), route)
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %req.method(), route, request_id = id)
 }
 
 /// Answers a request that runs past the configured time with the contract's error body.
@@ -203,9 +228,16 @@ async fn within(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-/// 200 once the hub serves requests, its database answers and its broker link is up; 503
-/// otherwise, saying why. Also tells where phones reach the broker.
-async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
+/// Liveness: the process serves requests. Nothing outside it is asked, so a database or broker
+/// away never gets the hub restarted (which would not bring them back).
+async fn livez() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness (also the contract's `/healthz`): 200 once the hub serves requests, its database
+/// answers and its broker link is up; 503 otherwise, saying why. Also tells where phones reach
+/// the broker.
+async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
     let mqtt = match hub.mqtt.embedded_addr() {
         Some(addr) => serde_json::json!({"broker": "embedded", "address": addr.to_string()}),
         None => serde_json::json!({"broker": "external"}),

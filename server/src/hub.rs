@@ -12,6 +12,7 @@ use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
 use crate::headcounts::{CheckinWriter, HeadcountPulse, OpenHeadcounts};
+use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
@@ -30,6 +31,7 @@ pub struct Hub {
     pub passwords: PasswordChecks,
     /// The MQTT broker in use and the hub's link to it.
     pub mqtt: Mqtt,
+    pub metrics: Metrics,
     /// Cancelled when the hub stops; every stream and task watches it.
     pub shutdown: CancellationToken,
     /// Every task the hub spawns, so shutdown can wait for them.
@@ -61,16 +63,18 @@ impl Hub {
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let (inbox, inbox_queue) = tokio::sync::mpsc::unbounded_channel();
         let mqtt = Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?;
+        let metrics = Metrics::default();
         let hub = Hub {
             atlas: CountryAtlas::embedded(),
             config,
-            checkins: CheckinWriter::start(store.clone(), shutdown.clone(), &tasks),
+            checkins: CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks),
             pulse: HeadcountPulse::default(),
             open_headcounts: OpenHeadcounts::default(),
             store,
             targeting,
             delivery: Delivery::with_inbox(inbox),
             mqtt,
+            metrics,
             logins: LoginLimiter::default(),
             passwords: PasswordChecks::default(),
             shutdown,

@@ -4,8 +4,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scaan_schemas::{NewUser, Position, Role};
+use scaan_server::config::LogFormat;
 use scaan_server::{accounts, App, Config, Overrides};
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -77,10 +78,6 @@ fn parse_position(value: &str) -> Result<Position, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SCAAN_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -92,8 +89,18 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { overrides } => serve(Config::load(cli.config.as_deref(), &overrides)?).await,
-        Command::Phone { command } => command.run().await,
+        Command::Serve { overrides } => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logs(config.log_format);
+            for name in Config::unknown_variables() {
+                tracing::warn!(variable = %name, "{name} sets nothing: it is not one of the hub's settings (misspelt?)");
+            }
+            serve(config).await
+        }
+        Command::Phone { command } => {
+            init_logs(LogFormat::Text);
+            command.run().await
+        }
         Command::User {
             command:
                 UserCommand::Add {
@@ -105,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     overrides,
                 },
         } => {
+            init_logs(LogFormat::Text);
             let config = Config::load_storage(cli.config.as_deref(), &overrides)?;
             let mut password = String::new();
             std::io::stdin()
@@ -127,6 +135,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&user)?);
             Ok(())
         }
+    }
+}
+
+/// Log lines on standard error, filtered by `SCAAN_LOG` (`info` by default): text, coloured only
+/// on a terminal (a file or the journal gets no escape codes), or one JSON object per line.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("SCAAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
     }
 }
 

@@ -608,3 +608,88 @@ fn adding_an_account_reads_only_where_the_database_is() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Operated as a service: JSON log lines (each one parses), a request's lines carry the id its
+/// answer carries, a secret comes from a `_FILE`, and a misspelt `SCAAN_` variable is named.
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_secrets_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("from-file.db").display());
+    let secret = dir.path().join("database-url");
+    std::fs::write(&secret, format!("{url}\n")).unwrap();
+    let watch = ["--username", "watch", "--role", "watch_officer", "--database-url", &url];
+    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
+
+    let mut child = Command::new(SCAAN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("SCAAN_LOG", "info")
+        .env("SCAAN_LOG_FORMAT", "json")
+        .env("SCAAN_DATABASE_URL_FILE", &secret)
+        .env("SCAAN_TOKEN_TTL", "60")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scaan starts");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let _hub = Running(child);
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let next_line = |seen: &mut Vec<serde_json::Value>| {
+        let line = lines_rx.recv_timeout(Duration::from_secs(20)).expect("the hub logs");
+        let parsed: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        seen.push(parsed.clone());
+        parsed
+    };
+    let address = loop {
+        let line = next_line(&mut seen);
+        if line["fields"]["message"] == "serving" {
+            break line["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let warned = seen
+        .iter()
+        .any(|l| l["level"] == "WARN" && l["fields"]["variable"] == "SCAAN_TOKEN_TTL");
+    assert!(warned, "the misspelt variable is named: {seen:?}");
+    assert!(
+        seen.iter().any(|l| l["fields"]["backend"] == "sqlite"),
+        "the hub opened the database the file names"
+    );
+
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("http://{address}/api/v1/auth/login"))
+        .header("x-request-id", "ops-trace-4711")
+        .json(&serde_json::json!({"username": "watch", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the account is in the database the file names");
+    assert_eq!(login.headers()["x-request-id"], "ops-trace-4711");
+    let logged_in = loop {
+        let line = next_line(&mut seen);
+        if line["fields"]["message"] == "logged in" {
+            break line;
+        }
+    };
+    assert_eq!(logged_in["span"]["request_id"], "ops-trace-4711", "{logged_in}");
+
+    // Without an id from the client, the hub makes one and answers with it.
+    let health = http.get(format!("http://{address}/livez")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let made = health.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+}

@@ -30,10 +30,10 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let client = client_address(peer.ip(), &headers, &hub.config.trusted_proxies);
     // Counted as a failure from here on, unless the password turns out right.
-    let attempt = hub
-        .logins
-        .attempt(&body.username, client)
-        .map_err(|retry_after_s| ApiError::TooManyAttempts { retry_after_s })?;
+    let attempt = hub.logins.attempt(&body.username, client).map_err(|retry_after_s| {
+        hub.metrics.throttled_logins.inc();
+        ApiError::TooManyAttempts { retry_after_s }
+    })?;
     let account = hub.store.credentials(&body.username).await?;
     let (user, hash) = account.map(|(u, h)| (Some(u), Some(h))).unwrap_or((None, None));
     let matched = hub
@@ -43,7 +43,10 @@ async fn login(
         .map_err(|Busy { retry_after_s }| ApiError::Busy { retry_after_s })?;
     let user = match (matched, user) {
         (true, Some(user)) => user,
-        _ => return Err(ApiError::Unauthenticated("wrong username or password")),
+        _ => {
+            hub.metrics.failed_logins.inc();
+            return Err(ApiError::Unauthenticated("wrong username or password"));
+        }
     };
     attempt.succeeded();
     let token = new_token();

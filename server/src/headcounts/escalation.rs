@@ -130,6 +130,7 @@ impl Hub {
             }
             let silent = self.store.silent_recipients(open.alert.id).await?;
             tracing::warn!(alert = %open.alert.id, silent = silent.len(), "headcount deadline passed: second wave");
+            self.metrics.escalation_waves.inc();
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),
                 wave: Some(2),

@@ -3,7 +3,9 @@
 //! (SQLite `synchronous=FULL`, PostgreSQL's default), yet a burst costs one fsync per batch
 //! instead of one per person.
 
+use prometheus_client::metrics::histogram::Histogram;
 use scaan_schemas::Checkin;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -13,17 +15,26 @@ use crate::storage::Store;
 const MAX_BATCH: usize = 2_000;
 
 type Reply = oneshot::Sender<Result<(), String>>;
+/// A check-in, who waits for its commit, and when it was submitted.
+type Submitted = (Checkin, Reply, Instant);
 
 #[derive(Clone)]
 pub struct CheckinWriter {
-    submit: mpsc::Sender<(Checkin, Reply)>,
+    submit: mpsc::Sender<Submitted>,
 }
 
 impl CheckinWriter {
     /// Starts the writer task; it stops when `shutdown` fires, after committing what it holds.
-    pub fn start(store: Store, shutdown: CancellationToken, tasks: &tokio_util::task::TaskTracker) -> CheckinWriter {
+    /// `latency` gets each check-in's time from submission to commit.
+    pub fn start(
+        store: Store,
+        latency: Histogram,
+        shutdown: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> CheckinWriter {
         let (submit, queue) = mpsc::channel(4 * MAX_BATCH);
-        tasks.spawn(run(store, queue, shutdown));
+        let writer = Writer { store, latency };
+        tasks.spawn(run(writer, queue, shutdown));
         CheckinWriter { submit }
     }
 
@@ -31,7 +42,7 @@ impl CheckinWriter {
     pub async fn write(&self, checkin: Checkin) -> anyhow::Result<()> {
         let (reply, committed) = oneshot::channel();
         self.submit
-            .send((checkin, reply))
+            .send((checkin, reply, Instant::now()))
             .await
             .map_err(|_| anyhow::anyhow!("the check-in writer has stopped"))?;
         committed
@@ -41,7 +52,13 @@ impl CheckinWriter {
     }
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<(Checkin, Reply)>, shutdown: CancellationToken) {
+/// What the writer task holds.
+struct Writer {
+    store: Store,
+    latency: Histogram,
+}
+
+async fn run(writer: Writer, mut queue: mpsc::Receiver<Submitted>, shutdown: CancellationToken) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -56,29 +73,34 @@ async fn run(store: Store, mut queue: mpsc::Receiver<(Checkin, Reply)>, shutdown
                 Err(_) => break,
             }
         }
-        commit(&store, &mut batch).await;
+        writer.commit(&mut batch).await;
     }
     // Stopping: commit whatever was already submitted, so nothing in flight is dropped.
     queue.close();
     while let Some(next) = queue.recv().await {
         batch.push(next);
         if batch.len() == MAX_BATCH {
-            commit(&store, &mut batch).await;
+            writer.commit(&mut batch).await;
         }
     }
-    commit(&store, &mut batch).await;
+    writer.commit(&mut batch).await;
 }
 
-async fn commit(store: &Store, batch: &mut Vec<(Checkin, Reply)>) {
-    if batch.is_empty() {
-        return;
-    }
-    let checkins: Vec<Checkin> = batch.iter().map(|(c, _)| c.clone()).collect();
-    let outcome = store.record_checkins(&checkins).await.map_err(|e| {
-        tracing::error!(error = %e, count = checkins.len(), "storing check-ins failed");
-        "the check-in could not be stored".to_owned()
-    });
-    for (_, reply) in batch.drain(..) {
-        let _ = reply.send(outcome.clone());
+impl Writer {
+    async fn commit(&self, batch: &mut Vec<Submitted>) {
+        if batch.is_empty() {
+            return;
+        }
+        let checkins: Vec<Checkin> = batch.iter().map(|(c, _, _)| c.clone()).collect();
+        let outcome = self.store.record_checkins(&checkins).await.map_err(|e| {
+            tracing::error!(error = %e, count = checkins.len(), "storing check-ins failed");
+            "the check-in could not be stored".to_owned()
+        });
+        for (_, reply, submitted) in batch.drain(..) {
+            if outcome.is_ok() {
+                self.latency.observe(submitted.elapsed().as_secs_f64());
+            }
+            let _ = reply.send(outcome.clone());
+        }
     }
 }

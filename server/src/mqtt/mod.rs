@@ -150,6 +150,14 @@ impl Mqtt {
         }
     }
 
+    /// Phones connected to the hub's own endpoint; `None` with an external broker.
+    pub fn endpoint_connections(&self) -> Option<usize> {
+        match &self.transport {
+            Transport::Endpoint(endpoint) => Some(endpoint.sessions().connections()),
+            Transport::Link { .. } => None,
+        }
+    }
+
     /// Whether phones can reach the hub: always with its own endpoint, while connected with a
     /// broker between.
     pub fn link_state(&self) -> LinkState {

@@ -71,6 +71,7 @@ async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
     let storing = hub.mqtt.storing.write().await;
     let (envelopes, payloads, waiting) = prepare(batch);
     for (envelope, payload) in envelopes.iter().zip(payloads) {
+        hub.metrics.dispatched.dispatched(envelope.id);
         hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
     }
     store(hub, &envelopes).await;
@@ -166,6 +167,8 @@ async fn record(hub: &Hub, tags: Vec<u64>) {
         return;
     }
     let by_envelope: Vec<(Uuid, Vec<Uuid>)> = by_envelope.into_iter().collect();
+    let accepted = by_envelope.iter().map(|(_, users)| users.len() as u64).sum();
+    hub.metrics.broker_accepted.inc_by(accepted);
     let _stored = hub.mqtt.storing.read().await;
     if let Err(e) = hub
         .store

@@ -95,6 +95,11 @@ impl PhoneHub for Phones {
     }
 
     fn delivered(&self, user: Uuid, envelope: Uuid) {
+        let metrics = &self.hub.metrics;
+        metrics.delivered_mqtt.inc();
+        if let Some(latency) = metrics.dispatched.since(envelope) {
+            metrics.delivery_latency_mqtt.observe(latency.as_secs_f64());
+        }
         self.hub.mqtt.receipts.delivered(user, envelope);
     }
 

@@ -135,6 +135,17 @@ impl Store {
         Ok(on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
+    /// How many inbox messages queued since `since` neither a device nor the external broker
+    /// has acknowledged yet (the metrics' outbox backlog).
+    pub async fn outbox_backlog(&self, since: DateTime<Utc>) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM mqtt_outbox
+                   WHERE delivered_at IS NULL AND broker_accepted_at IS NULL AND queued_at >= $1";
+        Ok(on_either!(self, |pool| sqlx::query_scalar(sql)
+            .bind(since)
+            .fetch_one(pool)
+            .await)?)
+    }
+
     /// What `user` is owed: messages queued since `since` that none of their devices has
     /// PUBACKed, oldest first, at most `limit`.
     pub async fn owed_inbox(&self, user: Uuid, since: DateTime<Utc>, limit: i64) -> Result<Vec<OwedRow>> {

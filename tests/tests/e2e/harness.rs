@@ -89,6 +89,8 @@ pub struct TestHub {
     pub base: String,
     pub config: Config,
     pub app: std::sync::Arc<scaan_server::Hub>,
+    /// Where `/metrics` is served, when the configuration sets `metrics_listen`.
+    pub metrics: Option<std::net::SocketAddr>,
     pub http: reqwest::Client,
     stop: CancellationToken,
     serving: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -129,12 +131,14 @@ impl TestHub {
         let address = listener.local_addr().unwrap();
         let app = App::build(config.clone()).await.expect("hub builds");
         let hub = app.hub().clone();
+        let metrics = app.metrics_addr();
         let stop = CancellationToken::new();
         let serving = tokio::spawn(app.serve(listener, stop.clone()));
         TestHub {
             base: format!("http://{address}"),
             config,
             app: hub,
+            metrics,
             http: reqwest::Client::new(),
             stop,
             serving,

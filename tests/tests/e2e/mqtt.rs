@@ -25,7 +25,7 @@ on_both_backends!(
     a_broker_restart_loses_nothing_the_hub_accepted,
 );
 
-fn inbox(user: Uuid) -> String {
+pub(crate) fn inbox(user: Uuid) -> String {
     format!("scaan/v1/staff/{user}/inbox")
 }
 
@@ -51,7 +51,7 @@ enum Seen {
 }
 
 /// A phone: a rumqttc client whose event loop runs in its own task.
-struct Phone {
+pub(crate) struct Phone {
     client: AsyncClient,
     seen: mpsc::UnboundedReceiver<Seen>,
     task: tokio::task::JoinHandle<()>,
@@ -101,13 +101,13 @@ impl Phone {
         }
     }
 
-    async fn connect(hub: &TestHub, who: &Account, id: &str, clean: bool) -> Phone {
+    pub(crate) async fn connect(hub: &TestHub, who: &Account, id: &str, clean: bool) -> Phone {
         Self::try_connect(broker(hub), id, Some((&who.user.username, &who.token)), clean)
             .await
             .expect("the phone connects")
     }
 
-    async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
+    pub(crate) async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
         self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         loop {
             match self.next().await {
@@ -130,7 +130,7 @@ impl Phone {
     }
 
     /// The next envelope on the inbox, which must be of `kind`.
-    async fn expect(&mut self, kind: &str) -> Value {
+    pub(crate) async fn expect(&mut self, kind: &str) -> Value {
         match self.next().await {
             Some(Seen::Message(topic, envelope)) => {
                 assert!(topic.ends_with("/inbox"), "{topic}");
@@ -141,7 +141,7 @@ impl Phone {
         }
     }
 
-    async fn disconnect(self) {
+    pub(crate) async fn disconnect(self) {
         let _ = self.client.disconnect().await;
         let _ = tokio::time::timeout(WAIT, self.task).await;
     }
@@ -181,7 +181,7 @@ async fn headcount(hub: &TestHub, officer: &Account, alert: &str) -> Value {
     hub.get(&format!("/api/v1/alerts/{alert}/headcount"), officer).await.1
 }
 
-async fn send_alert(hub: &TestHub, officer: &Account, headline: &str) -> Value {
+pub(crate) async fn send_alert(hub: &TestHub, officer: &Account, headline: &str) -> Value {
     let (status, alert) = hub
         .post(
             "/api/v1/alerts",

@@ -1,0 +1,181 @@
+//! What an operations centre runs the hub with: liveness and readiness probes that tell a dead
+//! hub from a missing broker, and Prometheus metrics, scraped over HTTP and read by the
+//! Prometheus project's own OpenMetrics parser (`tests/scripts/parse_metrics.py`).
+
+use crate::harness::{Backend, TestHub, PASSWORD};
+use crate::mqtt::{inbox, send_alert, Phone};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use scaan_schemas::Role;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BENI: (f64, f64) = (0.4911, 29.4731);
+
+on_both_backends!(metrics_move_with_deliveries_checkins_and_refused_logins);
+
+/// One sample of a scrape.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: Value,
+    value: f64,
+}
+
+/// Scrapes `/metrics` and parses it; a scrape that is not valid OpenMetrics fails the test.
+async fn scrape(hub: &TestHub) -> Vec<Sample> {
+    let address = hub.metrics.expect("metrics_listen is set");
+    let response = reqwest::get(format!("http://{address}/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    let mut parser = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/parse_metrics.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    parser.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = parser.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n(pip install prometheus-client; scripts/test.sh does)\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let sample: Value = serde_json::from_str(line).unwrap();
+            Sample {
+                name: sample["name"].as_str().unwrap().to_owned(),
+                labels: sample["labels"].clone(),
+                value: sample["value"].as_f64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`; 0 when absent.
+fn value(samples: &[Sample], name: &str, labels: Value) -> f64 {
+    let matches = |s: &&Sample| {
+        s.name == name
+            && labels
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| s.labels.get(k) == Some(v))
+    };
+    samples.iter().find(matches).map_or(0.0, |s| s.value)
+}
+
+async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backend) {
+    let hub = TestHub::start_configured(backend, |c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    // Bahati's phone is away: what the alert owes her is the outbox's backlog.
+    hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    phone.subscribe(&inbox(amani.user.id)).await;
+    let _console = hub.stream(&watch).await;
+
+    let quiet = scrape(&hub).await;
+    assert_eq!(
+        value(&quiet, "scaan_envelopes_delivered_total", json!({"channel": "mqtt"})),
+        0.0
+    );
+    assert_eq!(value(&quiet, "scaan_connections", json!({"channel": "mqtt"})), 1.0);
+    assert_eq!(value(&quiet, "scaan_connections", json!({"channel": "websocket"})), 1.0);
+    assert_eq!(value(&quiet, "scaan_outbox_backlog", json!({})), 0.0);
+
+    assert!(hub.login("watch", "not the password").await.is_err());
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    phone.expect("alert").await;
+    let (status, body) = hub
+        .post(
+            &format!("/api/v1/alerts/{}/checkins", alert["id"].as_str().unwrap()),
+            &amani,
+            json!({"status": "safe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The phone's PUBACK is recorded as it comes; the scrape follows within moments.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let samples = scrape(&hub).await;
+        if value(&samples, "scaan_envelopes_delivered_total", json!({"channel": "mqtt"})) >= 1.0 {
+            break samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery counted: {samples:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mqtt = json!({"channel": "mqtt"});
+    assert_eq!(value(&after, "scaan_envelopes_delivered_total", mqtt.clone()), 1.0);
+    assert_eq!(value(&after, "scaan_delivery_latency_seconds_count", mqtt.clone()), 1.0);
+    let latency = value(&after, "scaan_delivery_latency_seconds_sum", mqtt.clone());
+    assert!(latency > 0.0 && latency < 5.0, "{latency}");
+    assert_eq!(
+        value(
+            &after,
+            "scaan_delivery_latency_seconds_bucket",
+            json!({"channel": "mqtt", "le": "+Inf"})
+        ),
+        1.0
+    );
+    assert_eq!(value(&after, "scaan_checkin_commit_seconds_count", json!({})), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "scaan_failed_logins_total",
+            json!({"reason": "wrong_credentials"})
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "scaan_outbox_backlog", json!({})),
+        1.0,
+        "bahati's copy is owed"
+    );
+    assert_eq!(value(&after, "scaan_escalation_waves_total", json!({})), 0.0);
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+/// A liveness probe that restarted the hub whenever its broker was away would not bring the
+/// broker back: `/livez` answers as long as the process serves, `/readyz` (and the contract's
+/// `/healthz`) only while the database and the broker link are up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_holds_while_readiness_waits_for_the_broker() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = nobody.local_addr().unwrap();
+    drop(nobody);
+    let hub = TestHub::start_configured(Backend::Sqlite, |c| {
+        c.mqtt_url = Some(format!("mqtt://hub:{PASSWORD}@{closed}"));
+    })
+    .await;
+    let (live, _) = hub.call("GET", "/livez", None, None).await;
+    assert_eq!(live, StatusCode::OK);
+    for probe in ["/readyz", "/healthz"] {
+        let (status, body) = hub.call("GET", probe, None, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{probe}: {body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    }
+    hub.stop().await;
+
+    let hub = TestHub::start(Backend::Sqlite).await;
+    for probe in ["/livez", "/readyz", "/healthz"] {
+        assert_eq!(hub.call("GET", probe, None, None).await.0, StatusCode::OK, "{probe}");
+    }
+    hub.stop().await;
+}
