@@ -90,9 +90,13 @@ impl TripStatus {
         }
     }
 
-    /// Whether a trip at this status places its traveller at the destination while under way.
+    /// Whether a trip at this status places its traveller at the destination while under way
+    /// (waiting for clearance, at home too).
     pub fn counts(self) -> bool {
-        matches!(self, TripStatus::Planned | TripStatus::Approved)
+        matches!(
+            self,
+            TripStatus::Planned | TripStatus::Approved | TripStatus::PendingClearance
+        )
     }
 }
 

@@ -104,8 +104,8 @@ async fn clearance(
     Ok(Json(hub.clear_trip(&caller, id, body).await?))
 }
 
-/// The legs that place a traveller while under way: trips neither waiting, declined nor
-/// cancelled.
+/// The legs that place a traveller while under way: trips neither declined nor cancelled. One
+/// waiting for clearance places them at both ends (they may have left or not).
 pub fn legs(trips: &[Trip]) -> Vec<TripLeg> {
     trips
         .iter()
@@ -117,6 +117,7 @@ pub fn legs(trips: &[Trip]) -> Vec<TripLeg> {
             },
             depart_at: t.depart_at,
             return_at: t.return_at,
+            keeps_home: t.status == TripStatus::PendingClearance,
         })
         .collect()
 }

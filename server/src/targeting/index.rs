@@ -7,7 +7,7 @@
 //! only the members without a fresh one (the only people a duty station or trip can place),
 //! and a new fix moves one member instead of searching a crowd of identical points.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rstar::{ParentNode, RTree, RTreeNode, RTreeObject, AABB};
 use uuid::Uuid;
@@ -107,6 +107,8 @@ enum Role {
     Trip {
         depart_at: i64,
         return_at: i64,
+        /// Waiting for clearance: the duty station still counts too.
+        keeps_home: bool,
     },
 }
 
@@ -137,6 +139,7 @@ struct Placements {
 fn away(trips: &[TripLeg]) -> (i64, i64, bool) {
     let mut windows: Vec<(i64, i64)> = trips
         .iter()
+        .filter(|t| !t.keeps_home)
         .map(|t| (micros(t.depart_at), micros(t.return_at)))
         .filter(|(depart, back)| depart < back)
         .collect();
@@ -172,6 +175,7 @@ fn placements(user: Uuid, places: &StaffPlaces) -> Placements {
         let role = Role::Trip {
             depart_at: micros(t.depart_at),
             return_at: micros(t.return_at),
+            keeps_home: t.keeps_home,
         };
         (t.destination, member(role))
     });
@@ -299,25 +303,38 @@ impl Index {
         });
         let members = spots.iter().map(|s| s.members.len()).sum();
         let mut reached = self.fixes.reached(area, at, members);
-        // Only someone on several trips at once can turn up twice.
+        // Only someone on several trips at once, or waiting for clearance (placed at home too),
+        // can turn up twice.
         let mut travellers = Vec::new();
+        let mut home_too = false;
         for spot in spots {
-            self.placed_at(spot, at, &mut reached, &mut travellers);
+            home_too |= self.placed_at(spot, at, &mut reached, &mut travellers);
         }
         travellers.sort_unstable();
         travellers.dedup();
+        if home_too {
+            let travelling: HashSet<Uuid> = travellers.iter().copied().collect();
+            reached.retain(|u| !travelling.contains(u));
+        }
         reached.append(&mut travellers);
         reached
     }
 
     /// The members a spot is the place of at `at`: among those without a fresh fix, the ones
-    /// travelling there, and the ones at home there.
-    fn placed_at(&self, spot: &Spot, at: Moment, home: &mut Vec<Uuid>, away: &mut Vec<Uuid>) {
+    /// travelling there, and the ones at home there. Returns whether one of the travellers is
+    /// waiting for clearance, and so may be at home as well.
+    fn placed_at(&self, spot: &Spot, at: Moment, home: &mut Vec<Uuid>, away: &mut Vec<Uuid>) -> bool {
+        let mut home_too = false;
         for m in spot.members.range(..Member::first_at(at.fresh_since)) {
             match m.role {
-                Role::Trip { depart_at, return_at } => {
+                Role::Trip {
+                    depart_at,
+                    return_at,
+                    keeps_home,
+                } => {
                     if at.is_within(depart_at, return_at) {
                         away.push(m.user);
+                        home_too |= keeps_home;
                     }
                 }
                 Role::Duty {
@@ -326,13 +343,14 @@ impl Index {
                     gapless,
                 } => {
                     let travelling = at.is_within(away_from, away_until)
-                        && (gapless || self.staff.get(&m.user).is_some_and(|p| p.is_travelling(at)));
+                        && (gapless || self.staff.get(&m.user).is_some_and(|p| p.is_away(at)));
                     if !travelling {
                         home.push(m.user);
                     }
                 }
             }
         }
+        home_too
     }
 
     #[cfg(test)]

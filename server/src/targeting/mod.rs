@@ -1,6 +1,8 @@
 //! Targeting: which staff an alert reaches, by the contract's rule ("Who receives an alert").
 //! A fresh position always wins; without one, a trip under way puts a person at its
-//! destination; with neither, at the duty station.
+//! destination; with neither, at the duty station. A trip under way that still waits for
+//! security clearance puts them at both: the clearance is a permission, not a location, and
+//! the traveller may have left or not.
 //!
 //! An alert's area is prepared once ([`TargetArea`]: geodesic circles in `area`, banded
 //! polygons in `polygon`); every known place sits in the index (`index`: fixes in a grid of
@@ -43,6 +45,9 @@ pub struct TripLeg {
     pub destination: Point,
     pub depart_at: DateTime<Utc>,
     pub return_at: DateTime<Utc>,
+    /// Waiting for clearance: under way, it places the traveller at the destination without
+    /// taking them from their duty station.
+    pub keeps_home: bool,
 }
 
 /// WGS84 degrees.
@@ -65,17 +70,16 @@ impl StaffPlaces {
         if let Some(fix) = self.position.filter(|f| at.is_fresh(micros(f.recorded_at))) {
             return area.contains(fix.at);
         }
-        if self.is_travelling(at) {
-            return self
-                .trips
-                .iter()
-                .any(|t| at.is_during(t) && area.contains(t.destination));
-        }
-        self.duty_station.is_some_and(|p| area.contains(p))
+        let at_destination = self
+            .trips
+            .iter()
+            .any(|t| at.is_during(t) && area.contains(t.destination));
+        at_destination || (!self.is_away(at) && self.duty_station.is_some_and(|p| area.contains(p)))
     }
 
-    fn is_travelling(&self, at: Moment) -> bool {
-        self.trips.iter().any(|t| at.is_during(t))
+    /// Under way on a trip that takes the person from their duty station.
+    fn is_away(&self, at: Moment) -> bool {
+        self.trips.iter().any(|t| at.is_during(t) && !t.keeps_home)
     }
 }
 
@@ -240,6 +244,7 @@ mod tests {
             destination: to,
             depart_at: now() - departed,
             return_at: now() + returns_in,
+            keeps_home: false,
         }
     }
 
@@ -339,6 +344,36 @@ mod tests {
         // Between the trips the duty station counts again.
         let between = now() + hours(5);
         assert_eq!(t.recipients(&circle(NAIROBI, 50_000.0), between), vec![user]);
+    }
+
+    #[test]
+    fn a_trip_waiting_for_clearance_reaches_the_traveller_at_both_places_once() {
+        let t = targeting();
+        let user = Uuid::new_v4();
+        t.set_duty_station(user, Some(NAIROBI));
+        let waiting = TripLeg {
+            keeps_home: true,
+            ..trip(KAMPALA, hours(1), hours(48))
+        };
+        t.set_trips(user, vec![waiting]);
+        assert_eq!(assert_consistent(&t, &circle(KAMPALA, 5_000.0), now()), [user]);
+        assert_eq!(assert_consistent(&t, &circle(NAIROBI, 5_000.0), now()), [user]);
+        // An area over both places reaches them once.
+        let both = circle(
+            Point {
+                lon: (NAIROBI.lon + KAMPALA.lon) / 2.0,
+                lat: (NAIROBI.lat + KAMPALA.lat) / 2.0,
+            },
+            400_000.0,
+        );
+        assert_eq!(assert_consistent(&t, &both, now()), [user]);
+        // Not yet under way: home only.
+        let later = TripLeg {
+            keeps_home: true,
+            ..trip(KAMPALA, -hours(1), hours(48))
+        };
+        t.set_trips(user, vec![later]);
+        assert!(assert_consistent(&t, &circle(KAMPALA, 5_000.0), now()).is_empty());
     }
 
     #[test]
@@ -508,6 +543,7 @@ mod tests {
                     destination: somewhere(&mut rng),
                     depart_at,
                     return_at: depart_at + Duration::minutes(rng.gen_range(0..3_000)),
+                    keeps_home: rng.gen_bool(0.3),
                 });
             }
             staff.push((Uuid::new_v4(), places));

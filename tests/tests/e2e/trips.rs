@@ -1,5 +1,6 @@
 //! Trips: the answer carries the destination's advisory and alerts; a traveller is covered at
-//! the destination and not at home while under way; risky destinations need clearance.
+//! the destination and not at home while under way; risky destinations need clearance, and
+//! while it is awaited the traveller under way is covered at both ends.
 
 use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::on_both_backends;
@@ -145,10 +146,15 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
     assert_eq!(first["trip"]["status"], "pending_clearance", "{first}");
     assert_eq!(second["trip"]["status"], "pending_clearance", "{second}");
     assert_eq!(first["advisory"]["risk_label"], "Extreme");
-    // Waiting for clearance, the traveller is still placed at home.
-    let before = send(&hub, &kivu, "Beni, before clearance", BENI).await;
-    assert_eq!(before["recipients"], 0);
+    // Waiting for clearance and under way, the traveller is covered at both ends: the clearance
+    // is a permission, not a location. The trip not yet under way places nobody at Beni.
     let mut stream = hub.stream(&approved).await;
+    let before = send(&hub, &kivu, "Beni, before clearance", BENI).await;
+    assert_eq!(before["recipients"], 1, "{before}");
+    assert_eq!(stream.expect("alert").await["alert"]["id"], before["id"]);
+    let home = send(&hub, &uganda, "Kampala, before clearance", KAMPALA).await;
+    assert_eq!(home["recipients"], 2, "{home}");
+    assert_eq!(stream.expect("alert").await["alert"]["id"], home["id"]);
 
     let clear = |t: &Value| format!("/api/v1/trips/{}/clearance", t["trip"]["id"].as_str().unwrap());
     let approve = json!({"decision": "approve", "note": "Escort booked; check in twice a day."});
@@ -183,8 +189,7 @@ async fn clearance_is_approved_and_declined(backend: Backend) {
     );
     let decision = stream.expect("trip").await;
     assert_eq!(decision["trip"]["status"], "approved");
-    // Cleared while under way: the open headcount at the destination counts them in.
-    assert_eq!(stream.expect("alert").await["alert"]["id"], before["id"]);
+    // Already covered at the destination: the open headcount there counts them once.
     let (_, headcount) = hub
         .get(
             &format!("/api/v1/alerts/{}/headcount", before["id"].as_str().unwrap()),
