@@ -22,8 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, console, delivery, headcounts, metrics, mqtt, reports, sos, trips,
-    Config,
+    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, metrics, mqtt, reports, sos,
+    trips, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -32,6 +32,8 @@ pub struct App {
     hub: Arc<Hub>,
     router: Router,
     metrics: Option<TcpListener>,
+    /// Held while serving an SQLite database (see [`backups::DatabaseLock`]).
+    database_lock: Option<backups::DatabaseLock>,
 }
 
 #[derive(OpenApi)]
@@ -46,6 +48,7 @@ struct ApiDoc;
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        let database_lock = backups::DatabaseLock::for_url(&config.database_url())?;
         let metrics = metrics::bind(config.metrics_listen).await?;
         let hub = Arc::new(Hub::build(config).await?);
         let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -81,7 +84,12 @@ impl App {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .with_state(hub.clone());
-        Ok(App { hub, router, metrics })
+        Ok(App {
+            hub,
+            router,
+            metrics,
+            database_lock,
+        })
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -96,7 +104,12 @@ impl App {
     /// Serves until `shutdown` fires: stops accepting, lets requests in flight finish, closes
     /// every WebSocket with "going away", waits for the hub's tasks, then closes the database.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { hub, router, metrics } = self;
+        let App {
+            hub,
+            router,
+            metrics,
+            database_lock,
+        } = self;
         let since = chrono::Utc::now();
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
@@ -118,6 +131,7 @@ impl App {
         hub.tasks.wait().await;
         hub.mqtt.stop().await;
         hub.store.close().await;
+        drop(database_lock);
         tracing::info!("stopped");
         Ok(())
     }

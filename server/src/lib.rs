@@ -7,6 +7,7 @@ pub mod advisories;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod config;
 pub mod console;
 pub mod countries;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scaan_schemas::{NewUser, Position, Role};
 use scaan_server::config::LogFormat;
-use scaan_server::{accounts, App, Config, Overrides};
+use scaan_server::{accounts, backups, App, Config, Overrides};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,21 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Copies the embedded SQLite database to DEST, consistently, while the hub runs (PostgreSQL:
+    /// pg_dump).
+    Backup {
+        /// The new file (it must not exist yet).
+        dest: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Puts a copy made by `scaan backup` in place of the SQLite database; the hub must be stopped.
+    Restore {
+        /// A file made by `scaan backup`.
+        src: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
     },
     /// Plays a staff member's phone: logs in, listens to the inbox, sends check-ins, locations and SOS.
     Phone {
@@ -96,6 +111,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!(variable = %name, "{name} sets nothing: it is not one of the hub's settings (misspelt?)");
             }
             serve(config).await
+        }
+        Command::Backup { dest, overrides } => {
+            init_logs(LogFormat::Text);
+            let config = Config::load_storage(cli.config.as_deref(), &overrides)?;
+            let copied = backups::backup(&config.database_url(), &dest).await?;
+            println!("{}", serde_json::to_string(&copied)?);
+            Ok(())
+        }
+        Command::Restore { src, overrides } => {
+            init_logs(LogFormat::Text);
+            let config = Config::load_storage(cli.config.as_deref(), &overrides)?;
+            config.prepare_data_dir()?;
+            let copied = backups::restore(&src, &config.database_url()).await?;
+            println!("{}", serde_json::to_string(&copied)?);
+            Ok(())
         }
         Command::Phone { command } => {
             init_logs(LogFormat::Text);

@@ -693,3 +693,158 @@ async fn json_logs_carry_request_ids_and_secrets_come_from_files() {
     let made = health.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
 }
+
+/// A backup taken during a burst of check-ins holds every check-in acknowledged before it
+/// began; it is restored only while no hub serves the database; and the hub serves it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_in_a_burst_of_checkins_restores_everything_acknowledged_before_it() {
+    const STAFF: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    let watch = ["--username", "watch", "--role", "watch_officer"];
+    assert!(add_user(dir.path(), &watch, "a long passphrase").status.success());
+    for i in 0..STAFF {
+        let staff = [
+            "--username",
+            &format!("staff{i}"),
+            "--role",
+            "staff",
+            "--duty-station",
+            "0.49,29.47",
+        ]
+        .map(str::to_owned);
+        let staff: Vec<&str> = staff.iter().map(String::as_str).collect();
+        assert!(add_user(dir.path(), &staff, "a long passphrase").status.success());
+    }
+    // The running hub places accounts added from the command line within seconds.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let officer = login(&http, &base, "watch", "a long passphrase").await;
+    let alert: serde_json::Value = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
+            "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alert["recipients"], STAFF, "{alert}");
+    let id = alert["id"].as_str().unwrap().to_owned();
+
+    // Everyone answers over and over; the n-th check-in carries latitude n / 10,000, and the
+    // last one acknowledged is published as it is acknowledged.
+    let acknowledged: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> =
+        std::sync::Arc::new((0..STAFF).map(|_| Default::default()).collect());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut senders = Vec::new();
+    for i in 0..STAFF {
+        let token = login(&http, &base, &format!("staff{i}"), "a long passphrase").await;
+        let (http, url) = (http.clone(), format!("{base}/api/v1/alerts/{id}/checkins"));
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 1_u64.. {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let body =
+                    serde_json::json!({"status": "safe", "position": {"lat": n as f64 / 10_000.0, "lon": 29.47}});
+                let answer = http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                assert_eq!(answer.status(), 201);
+                acknowledged[i].store(n, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: Vec<u64> = acknowledged
+        .iter()
+        .map(|a| a.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    let copy = dir.path().join("backup.db");
+    let backup = Command::new(SCAAN)
+        .args(["backup", copy.to_str().unwrap(), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let after: Vec<u64> = acknowledged
+        .iter()
+        .map(|a| a.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    assert!(before.iter().all(|n| *n > 0), "the burst was under way: {before:?}");
+    assert!(
+        after.iter().zip(&before).any(|(a, b)| a > b),
+        "check-ins went on after the backup: {before:?} → {after:?}"
+    );
+
+    let restore = |src: &std::path::Path| {
+        Command::new(SCAAN)
+            .args(["restore", src.to_str().unwrap(), "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let refused = restore(&copy);
+    assert!(!refused.status.success(), "restored under a serving hub");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("stop it first"), "{err}");
+    // Nor can a second hub serve the same database.
+    let second = Command::new(SCAAN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("stop it first"));
+
+    stop_gracefully(&mut hub);
+    let not_a_backup = dir.path().join("notes.txt");
+    std::fs::write(&not_a_backup, "not a database").unwrap();
+    assert!(!restore(&not_a_backup).status.success());
+    let restored = restore(&copy);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+
+    let (_hub, base) = serve(dir.path());
+    let board: serde_json::Value = http
+        .get(format!("{base}/api/v1/alerts/{id}/headcount"))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(board["total"], STAFF, "{board}");
+    let mut newer_than_the_backup = 0;
+    for entry in board["staff"].as_array().unwrap() {
+        let i: usize = entry["username"].as_str().unwrap()["staff".len()..].parse().unwrap();
+        let standing = (entry["position"]["lat"].as_f64().unwrap() * 10_000.0).round() as u64;
+        assert!(
+            standing >= before[i],
+            "staff{i}: check-in {} was acknowledged before the backup, the copy stands at {standing}",
+            before[i]
+        );
+        newer_than_the_backup += usize::from(standing < after[i]);
+    }
+    assert!(newer_than_the_backup > 0, "the copy is of a moment, not of the end");
+}

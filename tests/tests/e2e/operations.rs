@@ -179,3 +179,61 @@ async fn liveness_holds_while_readiness_waits_for_the_broker() {
     }
     hub.stop().await;
 }
+
+/// PostgreSQL's backups are its own tools' (`deploy/README.md`): a `pg_dump` of a serving hub's
+/// database, restored with `pg_restore` into a new one, serves the same accounts and alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_dump_restored_with_pg_restore_serves() {
+    let Some(backend) = Backend::postgres() else { return };
+    let Backend::Postgres(server) = &backend else {
+        unreachable!()
+    };
+    let hub = TestHub::start(backend.clone()).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let source = hub.config.database_url.clone().unwrap();
+    let dump = tempfile::tempdir().unwrap();
+    let file = dump.path().join("scaan.dump");
+    let out = Command::new("pg_dump")
+        .args(["-Fc", "-f", file.to_str().unwrap(), &source])
+        .output()
+        .expect("pg_dump runs (postgresql-client)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let restored = {
+        use sqlx::Connection;
+        let name = format!("scaan_restored_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    };
+    let out = Command::new("pg_restore")
+        .args(["--no-owner", "-d", &restored, file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.stop().await;
+
+    // The restored database is the new hub's; stopping it drops it.
+    let hub = TestHub::start_configured(backend, |c| c.database_url = Some(restored)).await;
+    let token = hub.login("watch", PASSWORD).await.expect("the account came back");
+    let (status, body) = hub
+        .call(
+            "GET",
+            &format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap()),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["headline"]),
+        (StatusCode::OK, &alert["headline"]),
+        "{body}"
+    );
+    hub.stop().await;
+}
