@@ -37,6 +37,12 @@ if [ ${#python_missing[@]} -gt 0 ]; then
   python3 -m pip install -q "${python_missing[@]}"
 fi
 
+# The Debian package, built as an operator builds it (release binary), for the test that
+# installs it (server/tests/package.rs; it needs root, and says SKIPPED elsewhere).
+command -v cargo-deb >/dev/null || cargo install --quiet --locked cargo-deb@3.8.0
+SCAAN_TEST_DEB=$(cargo deb --quiet --locked -p scaan-server -o "$PWD/target/debian/")
+export SCAAN_TEST_DEB
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -11,6 +11,14 @@ use crate::{Area, Invalid, Validate};
 
 /// An expiry further out than this is almost certainly a typo in the year.
 pub const MAX_LIFETIME: Duration = Duration::days(366);
+/// How long an alert lasts when nobody says: one day, wherever it comes from (the API without
+/// `expires_at`, a CAP message without `<expires>`, a promoted report). An officer in a hurry
+/// is not held up, and an alert nobody thought to end does not stay active for long.
+pub const DEFAULT_LIFETIME: Duration = Duration::hours(24);
+
+fn one_day_from_now() -> DateTime<Utc> {
+    Utc::now() + DEFAULT_LIFETIME
+}
 /// Bounds of a headcount's check-in deadline: one minute to one week.
 pub const CHECKIN_DEADLINE_S: std::ops::RangeInclusive<u32> = 60..=7 * 24 * 3600;
 
@@ -109,6 +117,8 @@ pub struct NewAlert {
     #[serde(default)]
     pub status: Status,
     pub area: Area,
+    /// When it ends; a day from sending when not given ([`DEFAULT_LIFETIME`]).
+    #[serde(default = "one_day_from_now")]
     pub expires_at: DateTime<Utc>,
     /// Opens a headcount of everyone the alert reaches.
     #[serde(default)]

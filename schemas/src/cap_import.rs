@@ -7,19 +7,19 @@
 //! references). It reads the fields [`crate::cap::to_cap_xml`] writes, so an exported alert
 //! imports with the same content.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use crate::cap::NAMESPACE;
-use crate::{Area, Category, Certainty, Geometry, Invalid, LonLat, NewAlert, Severity, Status, Urgency};
+use crate::{
+    Area, Category, Certainty, Geometry, Invalid, LonLat, NewAlert, Severity, Status, Urgency, DEFAULT_LIFETIME,
+};
 
 /// Larger than any real single-alert CAP message with detailed polygons.
 pub const MAX_CAP_BYTES: usize = 512 * 1024;
 /// CAP nests at most five levels (alert/info/area/geocode/value); deeper is not CAP.
 const MAX_DEPTH: usize = 8;
-/// How long an imported alert lasts when its CAP message gives no `<expires>`.
-pub const DEFAULT_LIFETIME: Duration = Duration::hours(24);
 
 /// Why a document was refused: not XML at all (HTTP 400), or XML that is not an acceptable CAP
 /// alert (HTTP 422, naming the element).

@@ -27,7 +27,9 @@ pub mod trip;
 
 pub use account::{LoginRequest, LoginResponse, NewUser, PlaceSource, Role, StaffPosition, User, UserSummary};
 pub use advisory::{risk_label, Advisory, NewAdvisory};
-pub use alert::{Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency};
+pub use alert::{
+    Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency, DEFAULT_LIFETIME,
+};
 pub use area::{Area, Geometry, LonLat};
 pub use audit::AuditEntry;
 pub use country::is_country_code;

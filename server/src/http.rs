@@ -48,6 +48,7 @@ struct ApiDoc;
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
         let database_lock = backups::DatabaseLock::for_url(&config.database_url())?;
         let metrics = metrics::bind(config.metrics_listen).await?;
         let hub = Arc::new(Hub::build(config).await?);

@@ -7,7 +7,7 @@ mod routes;
 
 pub use routes::router;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use scaan_schemas::taxonomy::IncidentGroup;
 use scaan_schemas::{
     Alert, AlertPatch, Area, Certainty, Envelope, Geometry, LonLat, NewAlert, NewReport, Report, ReportStatus, Role,
@@ -22,8 +22,6 @@ use crate::hub::Hub;
 
 /// The circle an alert promoted from a report covers unless the officer draws another.
 const PROMOTED_RADIUS_M: f64 = 5_000.0;
-/// How long such an alert lasts unless the officer says otherwise.
-const PROMOTED_LIFETIME: Duration = Duration::hours(24);
 
 /// Stores a report from `reporter` and shows it to the officers concerned: the one way in for
 /// HTTP and MQTT. Validates `new` itself, so a caller with a raw payload cannot skip the rules.
@@ -307,7 +305,7 @@ fn alert_from(report: &Report) -> NewAlert {
             },
             radius_m: Some(PROMOTED_RADIUS_M),
         },
-        expires_at: Utc::now() + PROMOTED_LIFETIME,
+        expires_at: Utc::now() + scaan_schemas::DEFAULT_LIFETIME,
         checkin_required: false,
         checkin_deadline_s: None,
     }

@@ -19,6 +19,7 @@ on_both_backends!(
     restart_keeps_alerts_and_accounts,
     staff_see_only_alerts_sent_to_them,
     cap_export_is_valid_cap,
+    an_alert_without_an_expiry_lasts_a_day,
 );
 
 async fn at(hub: &TestHub, who: &Account, (lat, lon): (f64, f64)) {
@@ -318,5 +319,23 @@ async fn cap_export_is_valid_cap(backend: Backend) {
     );
     assert!(xml.contains("0.4911,29.4731 5"), "circle in km: {xml}");
     crate::harness::assert_valid_cap(&xml);
+    hub.stop().await;
+}
+
+/// An officer in a hurry need not work out an expiry: a day from sending, as for CAP imports
+/// and promoted reports.
+async fn an_alert_without_an_expiry_lasts_a_day(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let mut body = circle_alert("Clashes near Beni", BENI.0, BENI.1, 5_000.0);
+    body.as_object_mut().unwrap().remove("expires_at");
+    let (status, alert) = hub.post("/api/v1/alerts", &watch, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    let time = |field: &str| chrono::DateTime::parse_from_rfc3339(alert[field].as_str().unwrap()).unwrap();
+    let lifetime = time("expires_at") - time("sent_at");
+    assert!(
+        (lifetime - chrono::Duration::hours(24)).num_seconds().abs() < 60,
+        "{lifetime}"
+    );
     hub.stop().await;
 }
