@@ -485,7 +485,9 @@ async fn the_board_shows_who_is_in_trouble_first_and_follows_a_wider_area_at_onc
         page.screenshot("console-board").await;
     }
 
-    // A second console on the same board; the area widens to Goma: both count Fadhili at once.
+    // A second console on the same board; the area widens to Goma: both count Fadhili at once
+    // (with no stream of a recipient open, whose receipt would move the counts by itself).
+    drop(dunia_stream);
     let second = browser.page().await;
     second.goto(&hub.base).await;
     second
