@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn people_in_trouble_come_first_then_the_overdue_the_silent_and_the_safe() {
-        let mut board = vec![
+        let mut board = [
             person("safe", PersonStatus::Safe, false, true, false),
             person("silent", PersonStatus::NoResponse, false, true, false),
             person("unreached", PersonStatus::NoResponse, false, false, false),
