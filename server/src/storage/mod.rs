@@ -665,7 +665,8 @@ impl Store {
     /// how many no device has reached.
     pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32, u32)>> {
         let sql = format!(
-            "SELECT r.status, COUNT(*), SUM(CASE WHEN {REACHED} THEN 0 ELSE 1 END)
+            // CASE stops at the first match: only the silent are looked up.
+            "SELECT r.status, COUNT(*), SUM(CASE WHEN r.status <> 'no_response' THEN 0 WHEN {REACHED} THEN 0 ELSE 1 END)
              FROM alert_recipients r WHERE r.alert_id = $1 GROUP BY r.status"
         );
         let rows: Vec<(String, i64, i64)> =
