@@ -53,7 +53,7 @@ export function standing(p) {
   return p.reached ? "no_answer" : "not_reached";
 }
 
-const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_answer: "no answer", safe: "safe" };
+export const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_answer: "no answer", safe: "safe" };
 
 export function alertsPanel(ctx, root) {
   const { state } = ctx;

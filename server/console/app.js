@@ -3,7 +3,7 @@
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
-import { alertsPanel, composerPanel, areaCentre, standing } from "./alerts.js";
+import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
@@ -130,7 +130,7 @@ function drawMap() {
   for (const { person, mark, at = person.position } of marked.values()) {
     if (!at) continue;
     markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`,
-      title: `${person.name}: ${mark.replace("_", " ")}${person.note ? ` — “${person.note}”` : ""}` });
+      title: `${person.name}: ${STANDING_TEXT[mark]}${person.note ? ` — “${person.note}”` : ""}` });
   }
   $("legend-board").hidden = !board;
   map.setLines(lines);
