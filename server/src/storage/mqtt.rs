@@ -135,6 +135,28 @@ impl Store {
         Ok(())
     }
 
+    /// The alerts these envelopes carry (those that carry one).
+    pub async fn alerts_of_envelopes(&self, envelopes: &[Uuid]) -> Result<Vec<Uuid>> {
+        let mut alerts = Vec::new();
+        for chunk in envelopes.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(Uuid,)> = on_either!(self, |pool| {
+                let mut q = QueryBuilder::new(
+                    "SELECT DISTINCT alert_id FROM mqtt_envelopes WHERE alert_id IS NOT NULL AND id IN (",
+                );
+                let mut list = q.separated(", ");
+                for envelope in chunk {
+                    list.push_bind(*envelope);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })?;
+            alerts.extend(rows.into_iter().map(|(a,)| a));
+        }
+        alerts.sort_unstable();
+        alerts.dedup();
+        Ok(alerts)
+    }
+
     /// Every stored inbox message the broker never acknowledged, oldest first.
     pub async fn unaccepted_inbox(&self) -> Result<Vec<Unaccepted>> {
         let sql = "SELECT o.envelope_id, o.user_id, e.payload
