@@ -25,7 +25,8 @@ pub struct AlertDeliveries {
 pub struct DeliveryReceipt {
     pub user_id: Uuid,
     pub username: String,
-    /// `mqtt` (the phone's inbox).
+    /// `mqtt` (the phone's inbox) or `websocket` (one of the person's streams; only
+    /// `delivered_at`, and only once written).
     pub channel: String,
     /// How far it has got: `queued`, `sent`, `delivered` or `read` (`accepted` on an external
     /// broker, which cannot tell whether the phone has it); absent when not even queued.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::check_text;
-use crate::{Invalid, Position, Validate};
+use crate::{Invalid, Position, SosStatus, Validate};
 
 /// What a person answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -144,6 +144,10 @@ pub struct HeadcountCounts {
     pub no_response: u32,
     /// Of `no_response`: those past the deadline and its grace period.
     pub overdue: u32,
+    /// Of `no_response`: those none of whose devices has the alert yet (no MQTT PUBACK, no
+    /// completed WebSocket write, no app acknowledgement): not reached, rather than silent.
+    #[serde(default)]
+    pub not_reached: u32,
 }
 
 /// `GET /api/v1/alerts/{id}/headcount`.
@@ -154,8 +158,8 @@ pub struct Headcount {
     pub counts: HeadcountCounts,
     /// When people should have answered by.
     pub deadline: DateTime<Utc>,
-    /// Overdue people first, then the others without an answer, then those who need help,
-    /// then the safe.
+    /// People in trouble first: an unresolved SOS, then need help, then overdue, then the
+    /// others without an answer, then the safe; within each, those not reached first.
     pub staff: Vec<HeadcountEntry>,
 }
 
@@ -171,5 +175,16 @@ pub struct HeadcountEntry {
     pub via: Option<Via>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    /// The note of their latest answer ("cannot leave the compound").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub overdue: bool,
+    /// Whether one of their devices has the alert: an MQTT PUBACK from a device, a completed
+    /// WebSocket write, or the app's acknowledgement. False with no answer: not reached.
+    pub reached: bool,
+    /// Their SOS call not yet resolved, if any, and where it stands (`open`, `acknowledged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sos_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sos_status: Option<SosStatus>,
 }

@@ -24,6 +24,12 @@ impl SosStatus {
             SosStatus::Resolved => "resolved",
         }
     }
+
+    pub fn parse(value: &str) -> Option<SosStatus> {
+        [SosStatus::Open, SosStatus::Acknowledged, SosStatus::Resolved]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
 }
 
 /// The body of `POST /api/v1/sos` (and of the stream's `sos` message).

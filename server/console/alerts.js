@@ -1,6 +1,7 @@
 // Alerts: the list of active alerts, one alert's detail with its headcount board (live counts,
-// people without an answer first, proxy check-in, CSV), and the composer (draw or paste an
-// area, fill in the CAP fields, preview the reach, send, update, cancel).
+// people in trouble first — SOS, need help — then the overdue and the silent, what each said,
+// who was not reached at all; proxy check-in, CSV), and the composer (draw or paste an area,
+// fill in the CAP fields, preview the reach, send, update, cancel).
 
 import { h, say, timeEl, ago, label, severityRank, SEVERITIES } from "./format.js";
 import { areaRings, bounds, circleRing } from "./map.js";
@@ -37,8 +38,22 @@ function counts(c) {
       h("div", { class: "safe" }, h("dt", {}, "Safe"), h("dd", { "data-count": "safe" }, c.safe)),
       h("div", { class: "need_help" }, h("dt", {}, "Need help"), h("dd", { "data-count": "need_help" }, c.need_help)),
       h("div", { class: "no_response" }, h("dt", {}, "No answer"), h("dd", { "data-count": "no_response" }, c.no_response)),
+      h("div", { class: "not_reached", title: "Of those without an answer: no device of theirs has the alert" },
+        h("dt", {}, "Not reached"), h("dd", { "data-count": "not_reached" }, c.not_reached || 0)),
       h("div", { class: "overdue" }, h("dt", {}, "Overdue"), h("dd", { "data-count": "overdue" }, c.overdue || 0))));
 }
+
+/** Where a person of a board stands, most urgent first: "sos", "need_help", "overdue",
+ *  "not_reached" (no device has the alert), "no_answer", "safe". The map marks them by it. */
+export function standing(p) {
+  if (p.sos_id) return "sos";
+  if (p.status === "need_help") return "need_help";
+  if (p.status === "safe") return "safe";
+  if (p.overdue) return "overdue";
+  return p.reached ? "no_answer" : "not_reached";
+}
+
+export const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_answer: "no answer", safe: "safe" };
 
 export function alertsPanel(ctx, root) {
   const { state } = ctx;
@@ -58,7 +73,8 @@ export function alertsPanel(ctx, root) {
           `${alert.recipients} reached`, alert.status !== "actual" ? alert.status.toUpperCase() : null,
           alert.revision > 1 ? `rev ${alert.revision}` : null].filter(Boolean).join(" · ")),
         h("span", { class: "meta" }, when(alert.sent_at, alert), h("span", { class: "ago" }, ago(alert.sent_at))),
-        tally ? h("span", { class: "mini-tally" }, `${tally.safe} safe · ${tally.need_help} need help · ${tally.no_response} no answer`) : null));
+        tally ? h("span", { class: "mini-tally" }, [`${tally.safe} safe`, `${tally.need_help} need help`, `${tally.no_response} no answer`,
+          tally.not_reached ? `${tally.not_reached} not reached` : null].filter(Boolean).join(" · ")) : null));
   }
 
   function list() {
@@ -140,6 +156,9 @@ export function alertsPanel(ctx, root) {
       if (board !== current) return;
       current.data = data;
       state.headcounts.set(data.alert_id, data);
+      // The map marks the selected alert's people in trouble and the silent.
+      state.board = data;
+      ctx.changed("map");
       drawBoard();
     } catch (e) {
       if (board === current) current.el.replaceChildren(h("p", { class: "message error" }, `Headcount: ${e.message}`));
@@ -172,9 +191,11 @@ export function alertsPanel(ctx, root) {
       }
     };
     const alert = state.alerts.get(data.alert_id);
-    const rows = data.staff.map((p) => h("tr", { class: `${p.status}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
-      h("td", {}, h("strong", {}, p.name), h("span", { class: "muted" }, ` ${p.username}`)),
-      h("td", {}, h("span", { class: `status ${p.overdue ? "overdue" : p.status}` }, p.overdue ? "overdue" : label(p.status))),
+    const rows = data.staff.map((p) => h("tr", { class: `${p.status} ${standing(p)}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
+      h("td", {}, h("strong", {}, p.name), h("span", { class: "muted" }, ` ${p.username}`),
+        p.note ? h("q", { class: "note" }, p.note) : null),
+      h("td", {}, h("span", { class: `status ${standing(p)}` }, STANDING_TEXT[standing(p)]),
+        p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no answer" : "not reached") : label(p.status)}`) : null),
       h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
       h("td", { class: "row-actions" }, p.status === "safe" ? null : [
         h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: (e) => proxy(p, "safe", e.currentTarget) }, "Safe"),
@@ -195,13 +216,16 @@ export function alertsPanel(ctx, root) {
   return {
     render() {
       const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
-      if (!selected) board = null;
+      if (!selected) {
+        board = null;
+        state.board = null;
+      }
       keepValues(root, () => root.replaceChildren(...(selected ? detail(selected) : list())));
     },
     /** A `headcount` envelope: counts move at once, the list of people follows shortly. */
     headcountChanged(envelope) {
       if (board && board.alertId === envelope.alert_id && board.data) {
-        for (const key of ["total", "safe", "need_help", "no_response", "overdue"]) {
+        for (const key of ["total", "safe", "need_help", "no_response", "not_reached", "overdue"]) {
           const dd = board.el.querySelector(`[data-count="${key}"]`);
           if (dd) dd.textContent = envelope[key];
         }

@@ -3,7 +3,7 @@
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
-import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
+import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
@@ -16,6 +16,8 @@ const state = {
   me: null,
   alerts: new Map(),
   headcounts: new Map(),
+  // The selected alert's headcount board, as last fetched.
+  board: null,
   sos: new Map(),
   // null: the hub does not offer it (404); the panel says so.
   reports: new Map(),
@@ -108,10 +110,29 @@ function drawMap() {
     const category = (state.categories && state.categories.get(r.category)) || r.category;
     markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${category} (${r.reporter}): ${r.description}` });
   }
+  // The selected alert's people in trouble and its silent: where they answered from, else
+  // where the hub places them.
+  const marked = new Map();
+  const board = selected.kind === "alert" && state.board && state.board.alert_id === selected.id ? state.board : null;
+  for (const p of board ? board.staff : []) {
+    const mark = standing(p);
+    if (mark !== "safe") marked.set(p.staff_id, { person: p, mark });
+  }
   for (const p of state.staff || []) {
+    const m = marked.get(p.staff_id);
+    if (m) {
+      m.at = m.person.position || p.position;
+      continue;
+    }
     markers.push({ id: p.staff_id, kind: "staff", lon: p.position.lon, lat: p.position.lat,
       cls: p.source, title: `${p.name} (${p.source === "position" ? "reported position" : "duty station"})` });
   }
+  for (const { person, mark, at = person.position } of marked.values()) {
+    if (!at) continue;
+    markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`,
+      title: `${person.name}: ${STANDING_TEXT[mark]}${person.note ? ` — “${person.note}”` : ""}` });
+  }
+  $("legend-board").hidden = !board;
   map.setLines(lines);
   map.setMarkers(markers);
 }
@@ -288,7 +309,7 @@ function showLogin(message) {
   }
   // The next officer on this screen may see less (other countries, no restricted reports):
   // nothing of this session stays on the page.
-  Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), sos: new Map(), reports: new Map(),
+  Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), board: null, sos: new Map(), reports: new Map(),
     advisories: new Map(), trips: new Map(), staff: null, selected: null });
   ctx.changed("alerts", "sos", "reports", "advisories", "staff");
   session.clear();
@@ -317,7 +338,7 @@ async function start(saved) {
   $("login").hidden = true;
   $("console").hidden = false;
   if (!map) {
-    map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
+    map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff" && kind !== "person") ctx.select(kind, id); } });
     map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });

@@ -299,8 +299,9 @@ export class MapView {
   placeMarkers() {
     const fragment = document.createDocumentFragment();
     const [width, height] = this.lastSize || this.size();
-    // Staff first, then alerts, reports, SOS calls: the most urgent is drawn last, on top.
-    const order = { staff: 0, alert: 1, report: 2, sos: 3 };
+    // Staff first, then alerts, reports, the selected alert's people, SOS calls: the most
+    // urgent is drawn last, on top.
+    const order = { staff: 0, alert: 1, report: 2, person: 3, sos: 4 };
     const sorted = [...this.markers].sort((a, b) => (order[a.kind] ?? 1) - (order[b.kind] ?? 1));
     for (const m of sorted) {
       const [x, y] = this.toScreen(m.lon, m.lat);
@@ -311,6 +312,8 @@ export class MapView {
         g.append(svg("circle", { class: "halo", r: 14 }), svg("circle", { r: 7 }));
       } else if (m.kind === "alert") {
         g.append(svg("circle", { r: 8 }));
+      } else if (m.kind === "person") {
+        g.append(svg("circle", { r: 6 }));
       } else if (m.kind === "report") {
         g.append(svg("rect", { x: -5, y: -5, width: 10, height: 10, transform: "rotate(45)" }));
       } else {

@@ -114,6 +114,7 @@ impl App {
         let since = chrono::Utc::now();
         hub.tasks.spawn(place_new_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
+        hub.tasks.spawn(delivery::receipts::record(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
         hub.tasks.spawn(headcounts::escalate(hub.clone()));
         mqtt::run(&hub);

@@ -179,6 +179,10 @@ impl Hub {
             )
             .stored()
             .await;
+        if !added.is_empty() && alert.msg_type != MsgType::Cancel && alert.content.checkin_required {
+            // The audience grew: every open board's counts move now, not at the next answer.
+            self.pulse.mark(&alert);
+        }
         tracing::info!(alert = %alert.id, revision = alert.revision, msg_type = alert.msg_type.as_str(), "alert revised");
         Ok(alert)
     }

@@ -2,8 +2,10 @@
 //! the connections that should see it. An envelope is serialized once and its bytes shared by
 //! every recipient; a client that falls behind is told to resync instead of slowing the sender.
 //! What is for staff also goes, with the same bytes, to their MQTT inboxes through the durable
-//! outbox ([`crate::mqtt`]).
+//! outbox ([`crate::mqtt`]). An alert written to one of its recipients' streams is recorded as
+//! delivered there ([`receipts`]).
 
+pub mod receipts;
 pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
@@ -32,6 +34,16 @@ pub struct Delivery {
     next_id: AtomicU64,
     /// The MQTT outbox's queue; unbounded so that sending never waits on storage or the broker.
     inbox: Option<mpsc::UnboundedSender<InboxMessage>>,
+    /// The streams' completed writes of alerts, on their way to the store.
+    pub receipts: receipts::StreamReceipts,
+}
+
+/// One envelope queued for one connection.
+pub struct Outgoing {
+    pub bytes: Utf8Bytes,
+    /// The alert whose receipt the completed write records: set when the connection is one of
+    /// the alert's recipients'.
+    pub receipt: Option<Uuid>,
 }
 
 /// An envelope for some staff members' MQTT inboxes.
@@ -81,11 +93,15 @@ struct Registry {
 impl Registry {
     /// Queues `bytes` for one connection without waiting; a full queue flags it as lagging.
     /// Returns whether it was queued.
-    fn hand(&self, id: u64, bytes: &Utf8Bytes) -> bool {
+    fn hand(&self, id: u64, bytes: &Utf8Bytes, receipt: Option<Uuid>) -> bool {
         let Some(connection) = self.connections.get(&id) else {
             return false;
         };
-        match connection.queue.try_send(bytes.clone()) {
+        let outgoing = Outgoing {
+            bytes: bytes.clone(),
+            receipt,
+        };
+        match connection.queue.try_send(outgoing) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 connection.lagged.store(true, Ordering::Release);
@@ -101,7 +117,7 @@ struct Connection {
     role: Role,
     countries: Vec<String>,
     token_hash: [u8; 32],
-    queue: mpsc::Sender<Utf8Bytes>,
+    queue: mpsc::Sender<Outgoing>,
     lagged: Arc<AtomicBool>,
     closed: CancellationToken,
 }
@@ -110,7 +126,7 @@ struct Connection {
 /// connection must close (its token was revoked).
 pub struct Subscription {
     pub id: u64,
-    pub envelopes: mpsc::Receiver<Utf8Bytes>,
+    pub envelopes: mpsc::Receiver<Outgoing>,
     pub lagged: Arc<AtomicBool>,
     pub closed: CancellationToken,
 }
@@ -172,6 +188,7 @@ impl Delivery {
             return Published::nothing();
         };
         let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
+        let alert = alert_of(envelope);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -181,9 +198,11 @@ impl Delivery {
         });
         let mut queued = 0;
         let mut seen = HashSet::new();
-        for id in staff.chain(officers) {
-            // An officer who is also a recipient gets it once.
-            if seen.insert(*id) && registry.hand(*id, &bytes) {
+        // The staff's connections first, with the receipt; an officer who is also a recipient
+        // gets it once, as a recipient.
+        let handed = staff.map(|id| (id, alert)).chain(officers.map(|id| (id, None)));
+        for (id, receipt) in handed {
+            if seen.insert(*id) && registry.hand(*id, &bytes, receipt) {
                 queued += 1;
             }
         }
@@ -208,7 +227,7 @@ impl Delivery {
             .copied()
             .collect();
         Published {
-            connections: ids.iter().filter(|id| registry.hand(**id, &bytes)).count(),
+            connections: ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count(),
             stored,
         }
     }
@@ -224,18 +243,12 @@ impl Delivery {
         if staff.is_empty() {
             return None;
         }
-        let alert_id = match envelope {
-            Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
-                Some(alert.id)
-            }
-            _ => None,
-        };
         let (stored, wait) = oneshot::channel();
         // Fails only once the outbox writer has stopped, when the hub is stopping.
         let _ = inbox.send(InboxMessage {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
-            alert_id,
+            alert_id: alert_of(envelope),
             stored,
         });
         Some(wait)
@@ -255,6 +268,16 @@ impl Delivery {
             .unwrap_or_else(|e| e.into_inner())
             .connections
             .len()
+    }
+}
+
+/// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
+fn alert_of(envelope: &Envelope) -> Option<Uuid> {
+    match envelope {
+        Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
+            Some(alert.id)
+        }
+        _ => None,
     }
 }
 
@@ -360,6 +383,51 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_carries_its_receipt_to_its_recipients_connections_only() {
+        let delivery = Delivery::default();
+        let watch = person(Role::WatchOfficer, &[]);
+        let amani = person(Role::Staff, &[]);
+        let (mut watch_sub, mut amani_sub) = (delivery.subscribe(&watch, [0; 32]), delivery.subscribe(&amani, [1; 32]));
+        let alert: scaan_schemas::Alert = serde_json::from_value(serde_json::json!({
+            "id": Uuid::new_v4(), "msg_type": "alert", "revision": 1, "sent_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "sender": "watch", "recipients": 1, "countries": [],
+            "headline": "h", "event": "e", "category": "security", "urgency": "immediate", "severity": "severe",
+            "certainty": "observed", "expires_at": "2026-01-02T00:00:00Z",
+            "area": {"description": "a", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 1000}
+        }))
+        .expect("an alert");
+        let audience = Audience {
+            staff: &[amani.id],
+            countries: &[],
+        };
+        delivery.publish(
+            &Envelope::Alert {
+                alert: alert.clone(),
+                wave: None,
+            },
+            audience,
+        );
+        assert_eq!(amani_sub.envelopes.try_recv().unwrap().receipt, Some(alert.id));
+        assert_eq!(
+            watch_sub.envelopes.try_recv().unwrap().receipt,
+            None,
+            "an officer watching is no recipient"
+        );
+        delivery.publish(
+            &envelope(1),
+            Audience {
+                staff: &[amani.id],
+                countries: &[],
+            },
+        );
+        assert_eq!(
+            amani_sub.envelopes.try_recv().unwrap().receipt,
+            None,
+            "only alerts have receipts"
+        );
+    }
+
+    #[test]
     fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
         let delivery = Delivery::with_inbox(inbox);
@@ -378,7 +446,7 @@ mod tests {
         let sent = stream.envelopes.try_recv().unwrap();
         assert_eq!(
             message.payload,
-            sent.as_bytes(),
+            sent.bytes.as_bytes(),
             "the stream and the inbox share one serialization"
         );
 

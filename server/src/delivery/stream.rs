@@ -65,6 +65,8 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     tracing::debug!(user = %caller.user.username, "stream opened");
 
     let close = loop {
+        // The alert whose receipt this write records, once it completes.
+        let mut receipt = None;
         let outgoing = tokio::select! {
             _ = hub.shutdown.cancelled() => break Some((1001, "the hub is restarting; reconnect shortly")),
             _ = subscription.closed.cancelled() => break Some((1008, "the token was revoked; log in again")),
@@ -75,7 +77,10 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                     while subscription.envelopes.try_recv().is_ok() {}
                     Message::Text(encode(&Envelope::Resync { reason: "you fell behind; refetch current state over HTTP".into() }))
                 }
-                Some(bytes) => Message::Text(bytes),
+                Some(envelope) => {
+                    receipt = envelope.receipt;
+                    Message::Text(envelope.bytes)
+                }
                 None => break None,
             },
             message = incoming.next() => {
@@ -109,7 +114,11 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
             }
         };
         match timeout(WRITE_TIMEOUT, sink.send(outgoing)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if let Some(alert) = receipt {
+                    hub.delivery.receipts.delivered(alert, caller.user.id);
+                }
+            }
             _ => break None,
         }
     };

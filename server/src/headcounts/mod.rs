@@ -149,17 +149,14 @@ impl Hub {
                 updated_at: p.updated_at,
                 via: p.via,
                 position: p.position,
+                note: p.note,
                 overdue: overdue && p.status == PersonStatus::NoResponse,
+                reached: p.reached,
+                sos_id: p.sos.map(|(id, _)| id),
+                sos_status: p.sos.map(|(_, status)| status),
             })
             .collect();
-        let rank = |e: &HeadcountEntry| {
-            (
-                !e.overdue,
-                e.status != PersonStatus::NoResponse,
-                e.status != PersonStatus::NeedHelp,
-            )
-        };
-        staff.sort_by_key(rank);
+        staff.sort_by_key(board_order);
         let mut counts = HeadcountCounts {
             total: staff.len() as u32,
             ..Default::default()
@@ -171,6 +168,7 @@ impl Hub {
                 PersonStatus::NoResponse => counts.no_response += 1,
             }
             counts.overdue += u32::from(entry.overdue);
+            counts.not_reached += u32::from(entry.status == PersonStatus::NoResponse && !entry.reached);
         }
         Ok(Headcount {
             alert_id: alert.id,
@@ -183,12 +181,15 @@ impl Hub {
     async fn counts(&self, alert: &Alert) -> Result<HeadcountCounts, ApiError> {
         let (_, overdue_at) = self.deadlines(alert);
         let mut counts = HeadcountCounts::default();
-        for (status, n) in self.store.headcount_tally(alert.id).await? {
+        for (status, n, unreached) in self.store.headcount_tally(alert.id).await? {
             counts.total += n;
             match status {
                 PersonStatus::Safe => counts.safe = n,
                 PersonStatus::NeedHelp => counts.need_help = n,
-                PersonStatus::NoResponse => counts.no_response = n,
+                PersonStatus::NoResponse => {
+                    counts.no_response = n;
+                    counts.not_reached = unreached;
+                }
             }
         }
         if Utc::now() >= overdue_at {
@@ -196,6 +197,23 @@ impl Hub {
         }
         Ok(counts)
     }
+}
+
+/// Where a person stands on the board: whoever is in trouble first — an SOS not yet resolved,
+/// then need help — then the overdue, the others without an answer, and the safe; within
+/// each, those no device has reached before those it has.
+fn board_order(entry: &HeadcountEntry) -> (u8, bool) {
+    let group = if entry.sos_id.is_some() {
+        0
+    } else {
+        match entry.status {
+            PersonStatus::NeedHelp => 1,
+            PersonStatus::NoResponse if entry.overdue => 2,
+            PersonStatus::NoResponse => 3,
+            PersonStatus::Safe => 4,
+        }
+    };
+    (group, entry.reached)
 }
 
 fn conflict(code: &'static str, message: &str) -> ApiError {
@@ -234,5 +252,42 @@ pub async fn push_counts(hub: Arc<Hub>) {
             }
         }
         tokio::time::sleep(PULSE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(name: &str, status: PersonStatus, overdue: bool, reached: bool, sos: bool) -> HeadcountEntry {
+        HeadcountEntry {
+            staff_id: Uuid::new_v4(),
+            username: name.into(),
+            name: name.into(),
+            status,
+            updated_at: None,
+            via: None,
+            position: None,
+            note: None,
+            overdue,
+            reached,
+            sos_id: sos.then(Uuid::new_v4),
+            sos_status: sos.then_some(scaan_schemas::SosStatus::Open),
+        }
+    }
+
+    #[test]
+    fn people_in_trouble_come_first_then_the_overdue_the_silent_and_the_safe() {
+        let mut board = [
+            person("safe", PersonStatus::Safe, false, true, false),
+            person("silent", PersonStatus::NoResponse, false, true, false),
+            person("unreached", PersonStatus::NoResponse, false, false, false),
+            person("overdue", PersonStatus::NoResponse, true, true, false),
+            person("help", PersonStatus::NeedHelp, false, true, false),
+            person("sos", PersonStatus::NoResponse, false, true, true),
+        ];
+        board.sort_by_key(board_order);
+        let order: Vec<&str> = board.iter().map(|e| e.username.as_str()).collect();
+        assert_eq!(order, ["sos", "help", "overdue", "unreached", "silent", "safe"]);
     }
 }

@@ -43,7 +43,7 @@ async fn visible_headcount(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result
     }
 }
 
-/// Who has answered, who needs help, who is silent (overdue first).
+/// Who has answered, who needs help, who is silent: people in trouble (SOS, need help) first.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/headcount", tag = "headcounts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Headcount), (status = 404, body = ErrorBody)))]
 async fn headcount(
@@ -64,7 +64,8 @@ async fn headcount_csv(
     PathId(id): PathId,
 ) -> Result<impl IntoResponse, ApiError> {
     let board = visible_headcount(&hub, &caller, id).await?;
-    let mut csv = String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon\r\n");
+    let mut csv =
+        String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status\r\n");
     for e in &board.staff {
         let fields = [
             e.staff_id.to_string(),
@@ -76,6 +77,9 @@ async fn headcount_csv(
             e.via.map(|v| v.as_str().to_owned()).unwrap_or_default(),
             e.position.map(|p| p.lat.to_string()).unwrap_or_default(),
             e.position.map(|p| p.lon.to_string()).unwrap_or_default(),
+            e.note.clone().unwrap_or_default(),
+            e.reached.to_string(),
+            e.sos_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         ];
         csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
         csv.push_str("\r\n");

@@ -242,7 +242,11 @@ impl Mqtt {
 /// The next batch from a writer's queue: waits for one item, then takes whatever else is already
 /// queued, `max` at most. `None` once the hub stops (what is still queued is then [`rest`]'s)
 /// or the queue closes.
-async fn next_batch<T>(queue: &mut mpsc::UnboundedReceiver<T>, max: usize, stop: &CancellationToken) -> Option<Vec<T>> {
+pub(crate) async fn next_batch<T>(
+    queue: &mut mpsc::UnboundedReceiver<T>,
+    max: usize,
+    stop: &CancellationToken,
+) -> Option<Vec<T>> {
     let first = tokio::select! {
         () = stop.cancelled() => return None,
         item = queue.recv() => item?,
@@ -258,7 +262,7 @@ async fn next_batch<T>(queue: &mut mpsc::UnboundedReceiver<T>, max: usize, stop:
 }
 
 /// Whatever a stopped writer's queue still holds.
-fn rest<T>(queue: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
+pub(crate) fn rest<T>(queue: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
     let mut rest = Vec::new();
     while let Ok(item) = queue.try_recv() {
         rest.push(item);

@@ -3,7 +3,8 @@
 //!
 //! Receipts are recorded in batches by [`record`]. A delivery not yet recorded is remembered in
 //! memory until its commit, so that a phone reconnecting in that moment is not sent again what
-//! it has just acknowledged.
+//! it has just acknowledged. A delivery of an alert moves its open headcount's counts (who is
+//! reached).
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -187,10 +188,30 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
         }
     }
     drop(stored);
-    let mut unrecorded = hub.mqtt.receipts.unrecorded();
-    for (envelope, users) in delivered {
-        for user in users {
-            unrecorded.remove(&(user, envelope));
+    {
+        let mut unrecorded = hub.mqtt.receipts.unrecorded();
+        for (envelope, users) in &delivered {
+            for user in users {
+                unrecorded.remove(&(*user, *envelope));
+            }
         }
+    }
+    reached(hub, delivered.into_keys().collect()).await;
+}
+
+/// A device has an alert now: the open headcounts concerned count who is reached again.
+async fn reached(hub: &Hub, envelopes: Vec<Uuid>) {
+    if envelopes.is_empty() {
+        return;
+    }
+    match hub.store.alerts_of_envelopes(&envelopes).await {
+        Ok(alerts) => {
+            for alert in alerts {
+                if let Some(open) = hub.open_headcounts.get(alert) {
+                    hub.pulse.mark(&open.alert);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not find the alerts of MQTT receipts"),
     }
 }

@@ -50,7 +50,7 @@ macro_rules! on_either {
 }
 
 mod mqtt;
-pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, Unaccepted};
+pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, StreamReceiptRow, Unaccepted};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -80,6 +80,10 @@ pub struct StandingRecord {
     pub via: Option<Via>,
     pub updated_at: Option<DateTime<Utc>>,
     pub position: Option<Position>,
+    pub note: Option<String>,
+    pub reached: bool,
+    /// Their SOS call not yet resolved.
+    pub sos: Option<(Uuid, SosStatus)>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -92,6 +96,10 @@ struct StandingRow {
     updated_at: Option<DateTime<Utc>>,
     lat: Option<f64>,
     lon: Option<f64>,
+    note: Option<String>,
+    reached: i32,
+    sos_id: Option<Uuid>,
+    sos_status: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -128,13 +136,21 @@ const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_
 
 const CHECKIN_COLUMNS: &str =
     "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at";
-const STANDING_COLUMNS: &str = "alert_id, user_id, status, via, updated_at, lat, lon";
+const STANDING_COLUMNS: &str = "alert_id, user_id, status, via, updated_at, lat, lon, note";
 /// Sets recipients' standing from `answer` (`STANDING_COLUMNS`); an older answer never
 /// overwrites a newer one.
 const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.status, via = answer.via, \
-     updated_at = answer.updated_at, lat = answer.lat, lon = answer.lon FROM answer \
+     updated_at = answer.updated_at, lat = answer.lat, lon = answer.lon, note = answer.note FROM answer \
      WHERE alert_recipients.alert_id = answer.alert_id AND alert_recipients.user_id = answer.user_id \
      AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
+
+/// Whether a device of recipient `r` has the alert: a completed WebSocket write, a device's
+/// MQTT PUBACK (an external broker's is not a device's), or the app's acknowledgement.
+const REACHED: &str =
+    "(EXISTS (SELECT 1 FROM stream_receipts w WHERE w.alert_id = r.alert_id AND w.user_id = r.user_id) \
+     OR EXISTS (SELECT 1 FROM mqtt_envelopes e JOIN mqtt_outbox o ON o.envelope_id = e.id \
+                WHERE e.alert_id = r.alert_id AND o.user_id = r.user_id AND o.delivered_at IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM alert_acknowledgements a WHERE a.alert_id = r.alert_id AND a.user_id = r.user_id))";
 
 /// SQLite caps bound parameters per statement; recipients are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
@@ -536,7 +552,7 @@ impl Store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
-                for chunk in standings.chunks(ROWS_PER_INSERT / 8) {
+                for chunk in standings.chunks(ROWS_PER_INSERT / 9) {
                     let mut q = QueryBuilder::new(format!("WITH answer ({STANDING_COLUMNS}) AS ("));
                     q.push_values(chunk, |mut row, c| {
                         row.push_bind(c.alert_id)
@@ -545,7 +561,8 @@ impl Store {
                             .push_bind(c.via.as_str())
                             .push_bind(c.recorded_at)
                             .push_bind(c.position.map(|p| p.lat))
-                            .push_bind(c.position.map(|p| p.lon));
+                            .push_bind(c.position.map(|p| p.lon))
+                            .push_bind(c.note.as_deref());
                     });
                     q.push(format!(") {UPDATE_STANDINGS}"));
                     q.build().execute(&mut *tx).await?;
@@ -583,7 +600,8 @@ impl Store {
                 let column = |f: fn(&Checkin) -> Option<f64>| standings.iter().map(|c| f(c)).collect::<Vec<_>>();
                 sqlx::query(&format!(
                     "WITH answer ({STANDING_COLUMNS}) AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
-                     $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::float8[])) {UPDATE_STANDINGS}"
+                     $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::float8[], $8::text[])) \
+                     {UPDATE_STANDINGS}"
                 ))
                 .bind(standings.iter().map(|c| c.alert_id).collect::<Vec<_>>())
                 .bind(standings.iter().map(|c| c.staff_id).collect::<Vec<_>>())
@@ -597,6 +615,7 @@ impl Store {
                 .bind(standings.iter().map(|c| c.recorded_at).collect::<Vec<_>>())
                 .bind(column(|c| c.position.map(|p| p.lat)))
                 .bind(column(|c| c.position.map(|p| p.lon)))
+                .bind(standings.iter().map(|c| c.note.clone()).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -642,21 +661,34 @@ impl Store {
         Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 
-    /// How many recipients of an alert stand at each status.
-    pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32)>> {
-        let sql = "SELECT status, COUNT(*) FROM alert_recipients WHERE alert_id = $1 GROUP BY status";
-        let rows: Vec<(String, i64)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+    /// How many recipients of an alert stand at each status, and of those without an answer,
+    /// how many no device has reached.
+    pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32, u32)>> {
+        let sql = format!(
+            // CASE stops at the first match: only the silent are looked up.
+            "SELECT r.status, COUNT(*), SUM(CASE WHEN r.status <> 'no_response' THEN 0 WHEN {REACHED} THEN 0 ELSE 1 END)
+             FROM alert_recipients r WHERE r.alert_id = $1 GROUP BY r.status"
+        );
+        let rows: Vec<(String, i64, i64)> =
+            on_either!(self, |pool| sqlx::query_as(&sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(s, n)| Some((PersonStatus::parse(&s)?, n as u32)))
+            .filter_map(|(s, n, unreached)| Some((PersonStatus::parse(&s)?, n as u32, unreached as u32)))
             .collect())
     }
 
-    /// Every recipient of an alert with their standing (the headcount board).
+    /// Every recipient of an alert with their standing (the headcount board): their latest
+    /// answer, whether a device of theirs has the alert, and their SOS call not yet resolved.
     pub async fn headcount_people(&self, alert: Uuid) -> Result<Vec<StandingRecord>> {
-        let sql = "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon
-                   FROM alert_recipients r JOIN users u ON u.id = r.user_id WHERE r.alert_id = $1 ORDER BY u.username";
-        let rows: Vec<StandingRow> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        let sql = format!(
+            "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
+                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status
+             FROM alert_recipients r JOIN users u ON u.id = r.user_id
+             LEFT JOIN sos ON sos.id = (SELECT s.id FROM sos s WHERE s.staff_id = r.user_id AND s.status <> 'resolved'
+                                        ORDER BY s.raised_at DESC LIMIT 1)
+             WHERE r.alert_id = $1 ORDER BY u.username"
+        );
+        let rows: Vec<StandingRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .map(|r| StandingRecord {
@@ -667,6 +699,9 @@ impl Store {
                 via: r.via.as_deref().and_then(Via::parse),
                 updated_at: r.updated_at,
                 position: r.lat.zip(r.lon).map(|(lat, lon)| Position::new(lat, lon)),
+                note: r.note,
+                reached: r.reached != 0,
+                sos: r.sos_id.zip(r.sos_status.as_deref().and_then(SosStatus::parse)),
             })
             .collect())
     }

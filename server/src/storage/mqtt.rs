@@ -1,5 +1,6 @@
 //! The MQTT outbox (every inbox message, stored before it is sent, and marked as it is sent,
-//! delivered to a device, or accepted by an external broker) and delivery receipts.
+//! delivered to a device, or accepted by an external broker) and delivery receipts, the
+//! WebSocket's included.
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
@@ -65,6 +66,14 @@ pub struct ReceiptRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
+/// One recipient's WebSocket receipt for an alert.
+#[derive(sqlx::FromRow)]
+pub struct StreamReceiptRow {
+    pub user_id: Uuid,
+    pub username: String,
+    pub delivered_at: DateTime<Utc>,
+}
+
 impl Store {
     /// Stores a batch of envelopes and one outbox row per recipient, in one transaction. The
     /// envelopes of a batch are a microsecond apart, so a person's messages keep their order.
@@ -124,6 +133,28 @@ impl Store {
             tx.commit().await
         })?;
         Ok(())
+    }
+
+    /// The alerts these envelopes carry (those that carry one).
+    pub async fn alerts_of_envelopes(&self, envelopes: &[Uuid]) -> Result<Vec<Uuid>> {
+        let mut alerts = Vec::new();
+        for chunk in envelopes.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(Uuid,)> = on_either!(self, |pool| {
+                let mut q = QueryBuilder::new(
+                    "SELECT DISTINCT alert_id FROM mqtt_envelopes WHERE alert_id IS NOT NULL AND id IN (",
+                );
+                let mut list = q.separated(", ");
+                for envelope in chunk {
+                    list.push_bind(*envelope);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })?;
+            alerts.extend(rows.into_iter().map(|(a,)| a));
+        }
+        alerts.sort_unstable();
+        alerts.dedup();
+        Ok(alerts)
     }
 
     /// Every stored inbox message the broker never acknowledged, oldest first.
@@ -192,6 +223,36 @@ impl Store {
                    LEFT JOIN alert_acknowledgements a ON a.alert_id = r.alert_id AND a.user_id = r.user_id
                    WHERE r.alert_id = $1
                    GROUP BY r.user_id, u.username
+                   ORDER BY u.username";
+        Ok(on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(alert)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Records completed WebSocket writes of alerts (alert, person, when); the first per alert
+    /// and person counts.
+    pub async fn record_stream_receipts(&self, delivered: &[(Uuid, Uuid, DateTime<Utc>)]) -> Result<()> {
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for chunk in delivered.chunks(ROWS_PER_INSERT / 3) {
+                let mut q = QueryBuilder::new("INSERT INTO stream_receipts (alert_id, user_id, delivered_at) ");
+                q.push_values(chunk, |mut row, (alert, user, at)| {
+                    row.push_bind(*alert).push_bind(*user).push_bind(*at);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// The recipients of an alert one of whose streams it was written to, with the first time.
+    pub async fn stream_receipts(&self, alert: Uuid) -> Result<Vec<StreamReceiptRow>> {
+        let sql = "SELECT w.user_id, u.username, w.delivered_at
+                   FROM stream_receipts w JOIN users u ON u.id = w.user_id
+                   WHERE w.alert_id = $1
                    ORDER BY u.username";
         Ok(on_either!(self, |pool| sqlx::query_as(sql)
             .bind(alert)

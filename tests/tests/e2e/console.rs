@@ -23,6 +23,7 @@ on_both_backends!(
     the_console_triages_reports_and_keeps_advisories,
     the_console_is_served_from_the_binary,
     officers_see_staff_positions_of_their_countries,
+    the_board_shows_who_is_in_trouble_first_and_follows_a_wider_area_at_once,
 );
 
 async fn log_in(page: &Page<'_>, hub: &TestHub, username: &str, screenshot: bool) {
@@ -365,6 +366,166 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let errors = browser.errors();
     assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
     drop(page);
+    drop(browser);
+    hub.stop().await;
+}
+
+/// The rows of the headcount board, by username, in the order shown.
+const BOARD_ROWS: &str =
+    "[...document.querySelectorAll('#headcount tbody tr')].map(r => r.querySelector('.muted').textContent.trim())";
+
+async fn the_board_shows_who_is_in_trouble_first_and_follows_a_wider_area_at_once(backend: Backend) {
+    const NOTE: &str = "Gunfire very close to our compound… cannot leave";
+    let screenshots = matches!(backend, Backend::Sqlite);
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some((0.478, 29.462))).await;
+    hub.account("bahati", Role::Staff, &[], Some((0.502, 29.487))).await;
+    let chausiku = hub.account("chausiku", Role::Staff, &[], Some((0.470, 29.490))).await;
+    let dunia = hub.account("dunia", Role::Staff, &[], Some((0.510, 29.455))).await;
+    let esther = hub.account("esther", Role::Staff, &[], Some((0.490, 29.470))).await;
+    hub.account("fadhili", Role::Staff, &[], Some((-1.6792, 29.2228))).await;
+
+    // Dunia has the app open (reached, silent); Bahati's phone is off (not reached).
+    let mut dunia_stream = hub.stream(&dunia).await;
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Armed clashes near Beni", BENI.0, BENI.1, 8000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    dunia_stream.expect("alert").await;
+    hub.post(
+        &format!("/api/v1/alerts/{id}/checkins"),
+        &esther,
+        json!({"status": "safe"}),
+    )
+    .await;
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/checkins"),
+            &amani,
+            json!({"status": "need_help", "note": NOTE, "position": {"lat": 0.482, "lon": 29.466}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, sos) = hub
+        .post(
+            "/api/v1/sos",
+            &chausiku,
+            json!({"position": {"lat": 0.471, "lon": 29.492}}),
+        )
+        .await;
+    hub.post(
+        &format!("/api/v1/sos/{}/ack", sos["id"].as_str().unwrap()),
+        &watch,
+        json!({}),
+    )
+    .await;
+
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+    log_in(&page, &hub, "manila.watch", false).await;
+    page.click(&format!("[data-alert=\"{id}\"]")).await;
+    let order = page
+        .wait_for(
+            &format!("(rows => rows.length === 5 && rows.includes('bahati') && rows.indexOf('bahati') < rows.indexOf('dunia') && rows)({BOARD_ROWS})"),
+            "the board, with Dunia's receipt",
+        )
+        .await;
+    assert_eq!(
+        order,
+        json!(["chausiku", "amani", "bahati", "dunia", "esther"]),
+        "SOS, need help, not reached, no answer, safe"
+    );
+    let row = |name: &str| {
+        format!("[...document.querySelectorAll('#headcount tbody tr')].find(r => r.querySelector('.muted').textContent.trim() === '{name}')")
+    };
+    assert_eq!(
+        page.eval(&format!("{}.querySelector('.note').textContent", row("amani")))
+            .await,
+        json!(NOTE),
+        "what Amani said is on the board"
+    );
+    let mut statuses = Vec::new();
+    for name in ["chausiku", "amani", "bahati", "dunia"] {
+        statuses.push(
+            page.eval(&format!("{}.querySelector('.status').textContent", row(name)))
+                .await,
+        );
+    }
+    assert_eq!(json!(statuses), json!(["SOS", "need help", "not reached", "no answer"]));
+    // Bahati, and Chausiku, whose SOS came without the alert reaching her phone.
+    assert_eq!(
+        page.eval("document.querySelector('[data-count=\"not_reached\"]').textContent")
+            .await,
+        json!("2")
+    );
+    // The map marks the alert's people in trouble and its silent.
+    let marks = page
+        .eval("['sos', 'need_help', 'not_reached', 'no_answer'].map(m => document.querySelectorAll(`.marker.person.hc-${m}`).length)")
+        .await;
+    assert_eq!(marks, json!([1, 1, 1, 1]));
+    assert_eq!(
+        page.eval("document.getElementById('legend-board').hidden").await,
+        json!(false)
+    );
+
+    // The CSV the console exports keeps the note.
+    page.eval("(orig => { URL.createObjectURL = (blob) => { blob.text().then(t => { window.exported = t; }); return orig(blob); }; })(URL.createObjectURL.bind(URL))")
+        .await;
+    page.click("#headcount .board-tools button").await;
+    let csv = page.wait_for("window.exported", "the exported CSV").await;
+    let csv = csv.as_str().unwrap();
+    let amani_line = csv.lines().find(|l| l.contains(",amani,")).unwrap_or_default();
+    assert!(amani_line.contains(NOTE) && amani_line.contains(",need_help,"), "{csv}");
+    if screenshots {
+        page.screenshot("console-board").await;
+    }
+
+    // A second console on the same board; the area widens to Goma: both count Fadhili at once
+    // (with no stream of a recipient open, whose receipt would move the counts by itself).
+    drop(dunia_stream);
+    let second = browser.page().await;
+    second.goto(&hub.base).await;
+    second
+        .wait_for(
+            "document.getElementById('link').textContent === 'Live'",
+            "the second console live",
+        )
+        .await;
+    second.click(&format!("[data-alert=\"{id}\"]")).await;
+    second
+        .wait_for(
+            "document.querySelector('[data-count=\"total\"]')?.textContent === '5'",
+            "its board",
+        )
+        .await;
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/update"),
+            &watch,
+            json!({"area": {"description": "North Kivu", "geometry": {"type": "Point", "coordinates": [BENI.1, BENI.0]}, "radius_m": 300000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for console in [&second, &page] {
+        console
+            .wait_within(
+                "document.querySelector('[data-count=\"total\"]')?.textContent === '6' \
+                 && document.querySelector('[data-count=\"no_response\"]')?.textContent === '4' \
+                 && document.querySelectorAll('#headcount tbody tr').length === 6",
+                "the wider area's counts and people",
+                Duration::from_secs(2),
+            )
+            .await;
+    }
+
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    drop((page, second));
     drop(browser);
     hub.stop().await;
 }

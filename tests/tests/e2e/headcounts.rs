@@ -13,7 +13,9 @@ on_both_backends!(
     checkins_move_the_counts_through_every_channel,
     bad_checkins_change_nothing,
     headcount_exports_as_csv,
-    late_arrivals_join_and_the_silent_get_a_second_wave_once
+    late_arrivals_join_and_the_silent_get_a_second_wave_once,
+    the_board_puts_trouble_first_keeps_what_people_said_and_tells_unreached_from_silent,
+    widening_the_area_moves_the_counts_at_once
 );
 
 async fn headcount(hub: &TestHub, officer: &Account, alert: &Value) -> Value {
@@ -277,7 +279,10 @@ async fn headcount_exports_as_csv(backend: Backend) {
         .starts_with("text/csv"));
     let csv = response.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "staff_id,username,name,status,overdue,updated_at,via,lat,lon");
+    assert_eq!(
+        lines[0],
+        "staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status"
+    );
     assert_eq!(lines.len(), 3);
     assert!(
         lines[1].contains(",bahati,") && lines[1].contains(",no_response,"),
@@ -367,6 +372,181 @@ async fn late_arrivals_join_and_the_silent_get_a_second_wave_once(backend: Backe
             .counts
             .overdue,
         0
+    );
+    hub.stop().await;
+}
+
+/// Polls the board until `ready` holds (receipts are recorded in batches, off the stream).
+async fn board_when(hub: &TestHub, officer: &Account, alert: &Value, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let board = headcount(hub, officer, alert).await;
+        if ready(&board) {
+            return board;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the board never got there: {board}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_board_puts_trouble_first_keeps_what_people_said_and_tells_unreached_from_silent(backend: Backend) {
+    const NOTE: &str = "Gunfire very close to our compound, cannot leave";
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let chausiku = hub.account("chausiku", Role::Staff, &[], Some(BENI)).await;
+    let dunia = hub.account("dunia", Role::Staff, &[], Some(BENI)).await;
+    let esther = hub.account("esther", Role::Staff, &[], Some(BENI)).await;
+    // Amani and Chausiku have the app open; Bahati, Dunia and Esther are not connected.
+    let (mut amani_stream, mut chausiku_stream) = (hub.stream(&amani).await, hub.stream(&chausiku).await);
+    let mut watch_stream = hub.stream(&watch).await;
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    amani_stream.expect("alert").await;
+    chausiku_stream.expect("alert").await;
+
+    hub.post(
+        &format!("/api/v1/alerts/{id}/checkins"),
+        &esther,
+        json!({"status": "safe"}),
+    )
+    .await;
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/checkins"),
+            &dunia,
+            json!({"status": "need_help", "note": NOTE}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    chausiku_stream
+        .send(json!({"type": "sos", "note": "taken at a roadblock", "position": {"lat": BENI.0, "lon": BENI.1}}))
+        .await;
+    let sos = chausiku_stream.expect("sos").await;
+
+    // The two streams' writes of the alert are receipts: only Bahati is still not reached.
+    let board = board_when(&hub, &watch, &alert, |b| b["not_reached"] == 1).await;
+    let order: Vec<&str> = board["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["chausiku", "dunia", "bahati", "amani", "esther"],
+        "SOS, need help, not reached, no answer, safe: {board}"
+    );
+    let row = |name: &str| {
+        board["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["username"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (
+            row("chausiku")["status"].as_str(),
+            row("chausiku")["sos_status"].as_str()
+        ),
+        (Some("no_response"), Some("open")),
+        "an SOS shows in the row, the status keeps the contract's values"
+    );
+    assert_eq!(row("chausiku")["sos_id"], sos["sos"]["id"]);
+    assert_eq!(row("dunia")["note"], NOTE);
+    assert_eq!(
+        [row("amani")["reached"].as_bool(), row("bahati")["reached"].as_bool()],
+        [Some(true), Some(false)]
+    );
+    assert_eq!(counts(&board), [5, 1, 1, 3, 0]);
+
+    // The officers' counts say it too.
+    let mut last = None;
+    while let Some(envelope) = watch_stream.next_within(std::time::Duration::from_millis(1200)).await {
+        if envelope["type"] == "headcount" {
+            last = Some(envelope);
+        }
+    }
+    assert_eq!(last.expect("headcount envelopes")["not_reached"], 1);
+
+    // Deliveries per channel: the WebSocket's for those whose stream had it.
+    let (_, deliveries) = hub.get(&format!("/api/v1/alerts/{id}/deliveries"), &watch).await;
+    let websocket: Vec<(&str, &str)> = deliveries["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "websocket")
+        .map(|d| (d["username"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        websocket,
+        [("amani", "delivered"), ("chausiku", "delivered")],
+        "{deliveries}"
+    );
+
+    // The CSV keeps what Dunia said, who was reached and the open SOS.
+    let csv = hub
+        .http
+        .get(format!("{}/api/v1/alerts/{id}/headcount.csv", hub.base))
+        .bearer_auth(&watch.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[1].contains(",chausiku,") && lines[1].ends_with(",true,open"),
+        "{csv}"
+    );
+    assert!(lines[2].contains(",dunia,") && lines[2].contains(NOTE), "{csv}");
+    assert!(lines[3].contains(",bahati,") && lines[3].ends_with(",false,"), "{csv}");
+    hub.stop().await;
+}
+
+async fn widening_the_area_moves_the_counts_at_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    hub.account("dunia", Role::Staff, &[], Some(GOMA)).await;
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Clashes", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    let mut watch_stream = hub.stream(&watch).await;
+
+    // Goma is some 240 km from Beni.
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{id}/update"),
+            &watch,
+            json!({"area": {"description": "North Kivu", "geometry": {"type": "Point", "coordinates": [BENI.1, BENI.0]}, "radius_m": 300000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(watch_stream.expect("alert_update").await["alert"]["recipients"], 2);
+    let counts = watch_stream.expect("headcount").await;
+    assert_eq!(
+        (counts["total"].as_u64(), counts["no_response"].as_u64()),
+        (Some(2), Some(2)),
+        "{counts}"
     );
     hub.stop().await;
 }

@@ -21,6 +21,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 on_both_backends!(
     alert_update_and_cancel_reach_the_inbox_with_receipts,
+    a_phones_puback_reaches_the_headcount_live,
     checkins_and_sos_over_mqtt_reach_the_headcount_and_bad_payloads_are_answered,
     a_broker_restart_loses_nothing_the_hub_accepted,
 );
@@ -245,6 +246,42 @@ async fn alert_update_and_cancel_reach_the_inbox_with_receipts(backend: Backend)
     // Receipts are for officers.
     let (status, _) = hub.get(&format!("/api/v1/alerts/{id}/deliveries"), &amani).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+async fn a_phones_puback_reaches_the_headcount_live(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    phone.subscribe(&inbox(amani.user.id)).await;
+    let mut officer = hub.stream(&watch).await;
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    let id = alert["id"].as_str().unwrap();
+    officer.expect("alert").await;
+    phone.expect("alert").await;
+
+    // rumqttc PUBACKs it: the officers' counts say Amani is reached, with no answer from anyone.
+    let counts = officer.expect("headcount").await;
+    assert_eq!(
+        (counts["no_response"].as_u64(), counts["not_reached"].as_u64()),
+        (Some(2), Some(1)),
+        "{counts}"
+    );
+    let board = headcount(&hub, &watch, id).await;
+    let reached: Vec<(&str, bool)> = board["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["username"].as_str().unwrap(), e["reached"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        reached,
+        [("bahati", false), ("amani", true)],
+        "the unreached first: {board}"
+    );
     phone.disconnect().await;
     hub.stop().await;
 }

@@ -1,0 +1,92 @@
+//! WebSocket receipts: an alert's envelope whose write to one of its recipients' streams has
+//! completed is `delivered` on the channel `websocket`. A stream only queues the receipt; one
+//! recorder stores them many per transaction, off the fan-out and off the streams' writes, and
+//! moves the counts of the open headcounts they concern (who is reached changes).
+
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::hub::Hub;
+
+/// Receipts stored per transaction at most.
+const RECEIPTS_PER_BATCH: usize = 10_000;
+
+/// A completed write of an alert to one of its recipient's streams.
+struct Delivered {
+    alert: Uuid,
+    user: Uuid,
+    at: DateTime<Utc>,
+}
+
+/// The receipts on their way to the store.
+pub struct StreamReceipts {
+    queue: mpsc::UnboundedSender<Delivered>,
+    /// Taken by [`record`] when the hub starts serving.
+    pending: Mutex<Option<mpsc::UnboundedReceiver<Delivered>>>,
+}
+
+impl Default for StreamReceipts {
+    fn default() -> StreamReceipts {
+        let (queue, pending) = mpsc::unbounded_channel();
+        StreamReceipts {
+            queue,
+            pending: Mutex::new(Some(pending)),
+        }
+    }
+}
+
+impl StreamReceipts {
+    /// Records, without waiting, that `alert` was written to one of `user`'s streams.
+    pub fn delivered(&self, alert: Uuid, user: Uuid) {
+        // Fails only once the recorder has stopped, when the hub is stopping.
+        let _ = self.queue.send(Delivered {
+            alert,
+            user,
+            at: Utc::now(),
+        });
+    }
+}
+
+/// Stores receipts, many per transaction, until the hub stops (then what is already in).
+pub async fn record(hub: Arc<Hub>) {
+    let taken = hub
+        .delivery
+        .receipts
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let Some(mut queue) = taken else {
+        return;
+    };
+    while let Some(batch) = crate::mqtt::next_batch(&mut queue, RECEIPTS_PER_BATCH, &hub.shutdown).await {
+        write(&hub, batch).await;
+    }
+    write(&hub, crate::mqtt::rest(&mut queue)).await;
+}
+
+async fn write(hub: &Hub, batch: Vec<Delivered>) {
+    // The first write per alert and person counts.
+    let mut first: HashMap<(Uuid, Uuid), DateTime<Utc>> = HashMap::with_capacity(batch.len());
+    for d in batch {
+        first.entry((d.alert, d.user)).or_insert(d.at);
+    }
+    if first.is_empty() {
+        return;
+    }
+    let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = first.iter().map(|((a, u), at)| (*a, *u, *at)).collect();
+    if let Err(e) = hub.store.record_stream_receipts(&rows).await {
+        // The person has the alert all the same; only the receipt is missing.
+        tracing::warn!(error = %e, receipts = rows.len(), "could not record WebSocket receipts");
+        return;
+    }
+    let alerts: HashSet<Uuid> = first.keys().map(|(alert, _)| *alert).collect();
+    for alert in alerts {
+        if let Some(open) = hub.open_headcounts.get(alert) {
+            hub.pulse.mark(&open.alert);
+        }
+    }
+}
