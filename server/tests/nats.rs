@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use scaan_mobile_bridge::fixtures::nats::NatsServer;
+use scaan_mobile_bridge::fixtures::nats::{self as nats_fixture, NatsServer};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics;
 use serde_json::{json, Value};
@@ -244,4 +244,47 @@ async fn an_accepted_alert_reaches_an_offline_phone_after_the_hub_and_nats_are_b
         .disconnect()
         .await;
     hub.kill();
+}
+
+#[test]
+fn nats_init_writes_the_keys_once_and_a_trust_file_nats_server_takes() {
+    let Some(nats_server) = nats_fixture::program_from_env() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let init = || {
+        Command::new(SCAAN)
+            .args(["nats", "init", "--dir"])
+            .arg(dir.path())
+            .arg("--resolver-dir")
+            .arg(dir.path().join("resolver"))
+            .output()
+            .unwrap()
+    };
+    let out = init();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys = dir.path().join("nats-keys.json");
+    let written = std::fs::read_to_string(&keys).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(scaan_mobile_bridge::nats::Keys::read(&keys).is_ok());
+
+    let again = init();
+    assert!(!again.status.success(), "a second init replaced the keys");
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), written, "the keys changed");
+
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/nats-server.conf");
+    std::fs::copy(shipped, dir.path().join("nats-server.conf")).unwrap();
+    let check = Command::new(nats_server)
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.path().join("nats-server.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
