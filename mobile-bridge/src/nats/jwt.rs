@@ -40,7 +40,7 @@ impl Rights {
 
     /// The hub's link: publish to every inbox, subscribe to every phone → hub topic.
     pub fn hub() -> Rights {
-        let mut subscribe: Vec<String> = topics::hub_filters().iter().map(|f| subject(f)).collect();
+        let mut subscribe: Vec<String> = topics::hub_filters().iter().map(|filter| subject(filter)).collect();
         subscribe.push(MQTT_DELIVERIES.to_owned());
         Rights {
             publish: vec![subject(&topics::every_inbox())],
@@ -66,18 +66,25 @@ pub fn subject(topic: &str) -> String {
 /// A user JWT: a bearer user with `rights`, issued by `account` for the user key `subject_key`,
 /// valid until `expires_at` (Unix seconds; `None`: until revoked).
 pub fn user(account: &KeyPair, subject_key: &str, name: &str, rights: &Rights, expires_at: Option<i64>) -> String {
-    let mut nats = json!({
+    let nats = json!({
         "type": "user",
         "version": 2,
         "bearer_token": true,
-        "pub": {"allow": rights.publish},
-        "sub": {"allow": rights.subscribe},
+        "pub": permission(&rights.publish),
+        "sub": permission(&rights.subscribe),
         "subs": -1, "data": -1, "payload": -1,
     });
-    if rights.publish.is_empty() {
-        nats["pub"] = json!({});
-    }
     sign(account, subject_key, name, expires_at, nats)
+}
+
+/// NATS reads an empty allow list as no restriction at all: nothing allowed is said as a deny
+/// of everything.
+fn permission(allowed: &[String]) -> Value {
+    if allowed.is_empty() {
+        json!({"deny": [">"]})
+    } else {
+        json!({"allow": allowed})
+    }
 }
 
 /// The operator's self-signed JWT, which the server trusts (`operator:` in its configuration).
@@ -196,6 +203,24 @@ mod tests {
         assert_eq!(claims["exp"], 2_000_000_000);
         assert_eq!(claims["nats"]["bearer_token"], true);
         assert_eq!(claims["nats"]["sub"]["allow"][0], format!("scaan.v1.staff.{A}.inbox"));
+    }
+
+    #[test]
+    fn nothing_allowed_is_everything_denied() {
+        let none = Rights {
+            publish: Vec::new(),
+            subscribe: vec!["a.b".to_owned()],
+        };
+        let claims = claims(&user(
+            &KeyPair::new_account(),
+            &KeyPair::new_user().public_key(),
+            "x",
+            &none,
+            None,
+        ));
+        assert_eq!(claims["nats"]["pub"], json!({"deny": [">"]}));
+        assert_eq!(claims["nats"]["sub"], json!({"allow": ["a.b"]}));
+        assert!(claims.get("exp").is_none());
     }
 
     #[test]

@@ -67,8 +67,8 @@ pub struct Mqtt {
 enum BrokerLogins {
     /// It provisions Mosquitto's dynamic security with each token.
     Mosquitto(Provisioning),
-    /// It signs a NATS server's credential for each token.
-    Nats(Nats),
+    /// It signs a NATS server's credential for each token (boxed: its keys are large).
+    Nats(Box<Nats>),
 }
 
 struct Pending {
@@ -97,7 +97,7 @@ impl Mqtt {
                     }
                     (None, Some((nats_url, keys_file))) => {
                         let (nats, hub_login) = Nats::start(&nats_url, keys_file, config.token_ttl_s, store).await?;
-                        logins = Some(BrokerLogins::Nats(nats));
+                        logins = Some(BrokerLogins::Nats(Box::new(nats)));
                         Some(hub_login)
                     }
                     (None, None) => url.credentials,

@@ -71,6 +71,7 @@ impl Nats {
     /// connections close. A failure is logged (the token is revoked in the hub either way; the
     /// broker then admits the password until the token's expiry, or the next revocation pushed).
     pub async fn revoke(&self, username: &str, token_hash: &[u8; 32]) {
+        // Held across the push: pushes go one at a time, so an older list never lands last.
         let mut revocations = self.revocations.lock().await;
         revocations.insert(nats::login_key(token_hash), Utc::now().timestamp());
         if let Err(e) = self.push(&mut revocations).await {
