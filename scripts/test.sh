@@ -4,9 +4,10 @@
 # Mosquitto command-line clients (real MQTT 3.1.1 and 5 clients against the hub's endpoint),
 # Chromium (the console's browser tests drive it headless over the DevTools protocol) and, when
 # SCAAN_TEST_MOSQUITTO is set, the Mosquitto broker itself (the external-broker tests start their
-# own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it).
+# own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it), and when
+# SCAAN_TEST_NATS is set, nats-server (the NATS tests start their own likewise).
 # PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set, external-broker tests when
-# SCAAN_TEST_MOSQUITTO is (.ci/run sets both); without them they print SKIPPED.
+# SCAAN_TEST_MOSQUITTO and SCAAN_TEST_NATS are (.ci/run sets them); without them they print SKIPPED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
 command -v "${SCAAN_CHROMIUM:-chromium}" >/dev/null || missing+=(chromium)
 if [ "${SCAAN_TEST_MOSQUITTO:-}" = 1 ] && ! command -v mosquitto_ctrl >/dev/null; then
   missing+=(mosquitto)
+fi
+if [ "${SCAAN_TEST_NATS:-}" = 1 ] && ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+  missing+=(nats-server)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2

@@ -19,6 +19,23 @@ impl BrokerUrl {
         let rest = url
             .strip_prefix("mqtt://")
             .ok_or_else(|| format!("'{url}' must start with mqtt:// (TLS brokers are not supported yet)"))?;
+        Self::parse_address(rest, 1883)
+    }
+
+    /// `nats://HOST[:PORT]` (port 4222 by default): a NATS server's client listener, which the
+    /// hub reaches with its own keys, so with no login in the URL.
+    pub fn parse_nats(url: &str) -> Result<BrokerUrl, String> {
+        let rest = url
+            .strip_prefix("nats://")
+            .ok_or_else(|| format!("'{url}' must start with nats://"))?;
+        let broker = Self::parse_address(rest, 4222)?;
+        if broker.credentials.is_some() {
+            return Err("a nats:// URL carries no login: the hub signs its own".to_owned());
+        }
+        Ok(broker)
+    }
+
+    fn parse_address(rest: &str, default_port: u16) -> Result<BrokerUrl, String> {
         let (credentials, address) = match rest.rsplit_once('@') {
             Some((user_info, address)) => {
                 let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
@@ -36,7 +53,7 @@ impl BrokerUrl {
                     .ok_or_else(|| format!("'{port}' is not a port number (1-65535)"))?;
                 (host, port)
             }
-            None => (address, 1883),
+            None => (address, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || host.contains(['/', '?', '#']) {
@@ -121,6 +138,21 @@ mod tests {
             "mqtt://x/y:1",
         ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nats_urls_default_to_4222_and_carry_no_login() {
+        assert_eq!(
+            BrokerUrl::parse_nats("nats://10.0.0.5").map(|u| (u.host, u.port)),
+            Ok(("10.0.0.5".into(), 4222))
+        );
+        assert_eq!(
+            BrokerUrl::parse_nats("nats://localhost:14222").map(|u| u.port),
+            Ok(14222)
+        );
+        for bad in ["mqtt://x:1", "nats://u:p@x:4222", "nats://x:0"] {
+            assert!(BrokerUrl::parse_nats(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,6 +1,7 @@
-//! A real Mosquitto for tests and benchmarks (feature `fixtures`): started on a free loopback
-//! port with the dynamic-security plugin and an admin login (or, [`Access::Open`], with no
-//! access control at all), stopped when dropped.
+//! Real brokers for tests and benchmarks (feature `fixtures`): a Mosquitto here, a NATS server
+//! in [`nats`]. The Mosquitto is started on a free loopback port with the dynamic-security
+//! plugin and an admin login (or, [`Access::Open`], with no access control at all), stopped
+//! when dropped.
 //!
 //! Tests that need it call [`Mosquitto::from_env`]: `SCAAN_TEST_MOSQUITTO` names the broker
 //! (`1` for `mosquitto` on the `PATH` or in `/usr/sbin`, or the path of the binary). Unset, the
@@ -13,6 +14,8 @@ use std::{
     process::Stdio,
     time::Duration,
 };
+
+pub mod nats;
 
 use anyhow::{bail, Context as _};
 use rand::{distributions::Alphanumeric, Rng as _};
@@ -63,25 +66,7 @@ impl Mosquitto {
 
     /// [`Mosquitto::from_env`], with the given access control.
     pub async fn from_env_with(access: Access) -> Option<Mosquitto> {
-        let program = match std::env::var(ENV) {
-            Ok(value) if !value.is_empty() => value,
-            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-                panic!("CI=true but {ENV} is not set: the external-broker tests must run in CI")
-            }
-            _ => {
-                // Past the test harness's capture, so the skip shows in every run.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED (external Mosquitto): set {ENV}=1 (or the path of the mosquitto binary) to run it"
-                );
-                return None;
-            }
-        };
-        let program = match program.as_str() {
-            "1" => find_program("mosquitto", &["/usr/sbin"]).expect("SCAAN_TEST_MOSQUITTO=1 but no mosquitto found"),
-            path => PathBuf::from(path),
-        };
+        let program = program_from_env(ENV, "mosquitto")?;
         Some(Mosquitto::start(&program, access).await.expect("Mosquitto starts"))
     }
 
@@ -250,6 +235,30 @@ async fn init_dynamic_security(dir: &Path, admin_password: &str) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// The broker binary the variable `env` names (`1`: `name` on the `PATH` or in `/usr/sbin`);
+/// `None` after a loud `SKIPPED` line when it is unset. Panics when it is unset and `CI=true`.
+fn program_from_env(env: &str, name: &str) -> Option<PathBuf> {
+    let program = match std::env::var(env) {
+        Ok(value) if !value.is_empty() => value,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {env} is not set: the external-broker tests must run in CI")
+        }
+        _ => {
+            // Past the test harness's capture, so the skip shows in every run.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED (external {name}): set {env}=1 (or the path of the {name} binary) to run it"
+            );
+            return None;
+        }
+    };
+    Some(match program.as_str() {
+        "1" => find_program(name, &["/usr/sbin"]).unwrap_or_else(|| panic!("{env}=1 but no {name} found")),
+        path => PathBuf::from(path),
+    })
 }
 
 /// `name` on the `PATH`, or in one of `extra` directories.

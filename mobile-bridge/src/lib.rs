@@ -7,7 +7,8 @@
 //!   their own inbox and publishes only to their own phone → hub topics).
 //! - [`link`]: the hub's connection to an external broker (`--mqtt-url`), for sites that run
 //!   one; [`dynsec`] provisions an external Mosquitto's dynamic-security plugin with the same
-//!   topic rules.
+//!   topic rules; [`nats`] signs the credentials of an external NATS server, which needs no
+//!   provisioning per person.
 //! - [`per_address`]: connections from one address, bounded (the endpoint's handshakes, the
 //!   hub's HTTP connections).
 //! - [`phone`]: the phone simulator (`scaan phone`); [`fixtures`] (feature `fixtures`) starts a
@@ -19,6 +20,7 @@ pub mod endpoint;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod link;
+pub mod nats;
 pub mod per_address;
 pub mod phone;
 pub mod topics;

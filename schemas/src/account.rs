@@ -139,6 +139,11 @@ pub struct LoginResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub user: User,
+    /// The MQTT password, when the hub's broker takes another than `token` (an external NATS
+    /// server: a signed credential for this login, expiring with it). Absent, the MQTT
+    /// password is `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_password: Option<String>,
 }
 
 /// Where the operations-centre map shows a staff member: the last reported position while it

@@ -65,6 +65,12 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `text` (the default; colours only on a terminal) or `json`, one object per line.
     pub log_format: LogFormat,
+    /// An external NATS server's client listener (`nats://HOST:PORT`), whose MQTT listener is
+    /// `mqtt_url`: the hub signs each login's MQTT password with the keys in `nats_keys_file`
+    /// and revokes logins there (`deploy/nats/README.md`).
+    pub nats_url: Option<String>,
+    /// The hub's NATS keys, as `scaan nats init` writes them: a secret (they sign every login).
+    pub nats_keys_file: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -102,6 +108,8 @@ impl Default for Config {
             mqtt_admin_password: None,
             metrics_listen: None,
             log_format: LogFormat::Text,
+            nats_url: None,
+            nats_keys_file: None,
         }
     }
 }
@@ -207,7 +215,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 23] = [
+    const KEYS: [&'static str; 25] = [
         "listen",
         "data_dir",
         "database_url",
@@ -231,6 +239,8 @@ impl Config {
         "mqtt_admin_password",
         "metrics_listen",
         "log_format",
+        "nats_url",
+        "nats_keys_file",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -278,6 +288,7 @@ impl Config {
             }
         }
         self.validate_mqtt_admin()?;
+        self.validate_nats()?;
         self.validate_mqtt_listeners()?;
         Ok(())
     }
@@ -332,6 +343,46 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// A NATS server comes with its keys and its MQTT listener (`mqtt_url`, no login: the hub
+    /// signs its own), and not with a Mosquitto admin.
+    fn validate_nats(&self) -> anyhow::Result<()> {
+        let (url, keys) = match (&self.nats_url, &self.nats_keys_file) {
+            (None, None) => return Ok(()),
+            (Some(url), Some(keys)) => (url, keys),
+            _ => bail!("set nats_url and nats_keys_file together, or neither"),
+        };
+        if let Err(e) = BrokerUrl::parse_nats(url) {
+            bail!("nats_url: {e}");
+        }
+        if keys.as_os_str().is_empty() {
+            bail!("nats_keys_file is empty: name the file `scaan nats init` wrote");
+        }
+        let Some(mqtt_url) = &self.mqtt_url else {
+            bail!("nats_url needs mqtt_url too: the NATS server's MQTT listener, where phones connect");
+        };
+        if BrokerUrl::parse(mqtt_url).is_ok_and(|broker| broker.credentials.is_some()) {
+            bail!(
+                "mqtt_url '{}' carries a login, but with nats_url the hub signs its own: drop USER:PASSWORD@",
+                redact(mqtt_url)
+            );
+        }
+        if self.mqtt_admin().is_some() {
+            bail!("mqtt_admin_username is for an external Mosquitto, nats_url for a NATS server: set one of them");
+        }
+        Ok(())
+    }
+
+    /// The external NATS server and the hub's keys file, when the broker is one.
+    pub fn nats(&self) -> anyhow::Result<Option<(BrokerUrl, &Path)>> {
+        match (&self.nats_url, &self.nats_keys_file) {
+            (Some(url), Some(keys)) => {
+                let url = BrokerUrl::parse_nats(url).map_err(|e| anyhow::anyhow!("nats_url: {e}"))?;
+                Ok(Some((url, keys.as_path())))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The database URL in force: the configured one, or SQLite inside `data_dir`.
@@ -411,6 +462,8 @@ impl fmt::Debug for Config {
             .field("mqtt_admin_password", &self.mqtt_admin_password.as_ref().map(|_| "***"))
             .field("metrics_listen", &self.metrics_listen)
             .field("log_format", &self.log_format)
+            .field("nats_url", &self.nats_url)
+            .field("nats_keys_file", &self.nats_keys_file)
             .finish_non_exhaustive()
     }
 }
@@ -470,6 +523,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("mqtt_tls_cert_file"), "{e}");
+    }
+
+    #[test]
+    fn a_nats_server_comes_with_its_keys_and_its_mqtt_listener_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file), &Overrides::default())
+        };
+        let nats = "nats_url = \"nats://127.0.0.1:4222\"\nnats_keys_file = \"/etc/scaan/nats-keys.json\"\n";
+        let config = load(&format!("mqtt_url = \"mqtt://127.0.0.1:1883\"\n{nats}")).unwrap();
+        assert_eq!(config.nats().unwrap().map(|(url, _)| url.port), Some(4222));
+        for (toml, named) in [
+            (nats.to_owned(), "mqtt_url"),
+            (
+                "mqtt_url = \"mqtt://x:1\"\nnats_url = \"nats://x:4222\"\n".to_owned(),
+                "nats_keys_file",
+            ),
+            (
+                format!("mqtt_url = \"mqtt://hub:pw@x:1\"\n{nats}"),
+                "drop USER:PASSWORD@",
+            ),
+            (
+                format!("mqtt_url = \"mqtt://x:1\"\nmqtt_admin_username = \"a\"\nmqtt_admin_password = \"b\"\n{nats}"),
+                "set one of them",
+            ),
+            (
+                format!("mqtt_url = \"mqtt://x:1\"\n{}", nats.replace("nats://", "tls://")),
+                "nats://",
+            ),
+        ] {
+            let e = load(&toml).unwrap_err().to_string();
+            assert!(e.contains(named), "{toml}: {e}");
+        }
     }
 
     #[test]

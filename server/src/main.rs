@@ -1,5 +1,6 @@
-//! `scaan`: runs the hub (`scaan serve`), manages accounts (`scaan user add`), and plays a phone
-//! (`scaan phone …`, the demo client).
+//! `scaan`: runs the hub (`scaan serve`), manages accounts (`scaan user add`), makes the keys
+//! for an external NATS server (`scaan nats init`), and plays a phone (`scaan phone …`, the
+//! demo client).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -52,10 +53,29 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// The hub's keys for an external NATS server.
+    Nats {
+        #[command(subcommand)]
+        command: NatsCommand,
+    },
     /// Plays a staff member's phone: logs in, listens to the inbox, sends check-ins, locations and SOS.
     Phone {
         #[command(subcommand)]
         command: scaan_mobile_bridge::phone::Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum NatsCommand {
+    /// Makes new keys: DIR/nats-keys.json (the hub's nats_keys_file, secret) and
+    /// DIR/scaan-trust.conf (for nats-server's configuration to include).
+    Init {
+        /// Where to write both files.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Where nats-server will keep the account JWT the hub pushes.
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/nats/scaan-resolver")]
+        resolver_dir: PathBuf,
     },
 }
 
@@ -130,6 +150,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Phone { command } => {
             init_logs(LogFormat::Text);
             command.run().await
+        }
+        Command::Nats {
+            command: NatsCommand::Init { dir, resolver_dir },
+        } => {
+            init_logs(LogFormat::Text);
+            let (keys, trust) = scaan_mobile_bridge::nats::keys::init(&dir, &resolver_dir)?;
+            println!("{}\n{}", keys.display(), trust.display());
+            Ok(())
         }
         Command::User {
             command:

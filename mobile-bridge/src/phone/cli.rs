@@ -90,6 +90,9 @@ struct Session {
     hub: String,
     mqtt: BrokerUrl,
     token: String,
+    /// The MQTT password when the broker takes another than the token (a NATS server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mqtt_password: Option<String>,
     expires_at: DateTime<Utc>,
     user: User,
 }
@@ -125,7 +128,8 @@ impl SessionFile {
 
 impl Session {
     fn options(&self) -> PhoneOptions {
-        PhoneOptions::persistent(self.mqtt.clone(), &self.user.username, &self.token, self.user.id)
+        let password = self.mqtt_password.as_deref().unwrap_or(&self.token);
+        PhoneOptions::persistent(self.mqtt.clone(), &self.user.username, password, self.user.id)
     }
 
     /// Connects as the person's phone, sends one message, and prints whatever the session
@@ -169,6 +173,7 @@ impl Command {
                     hub,
                     mqtt,
                     token: answer.token,
+                    mqtt_password: answer.mqtt_password,
                     expires_at: answer.expires_at,
                     user: answer.user,
                 })?;

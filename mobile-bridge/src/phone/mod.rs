@@ -63,6 +63,8 @@ pub async fn login(http: &reqwest::Client, hub: &str, username: &str, password: 
 pub struct PhoneOptions {
     pub broker: BrokerUrl,
     pub username: String,
+    /// The MQTT password: the login's token, or the login answer's `mqtt_password` when the
+    /// broker takes another (a NATS server).
     pub token: String,
     pub user_id: Uuid,
     pub client_id: String,

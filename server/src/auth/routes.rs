@@ -55,12 +55,13 @@ async fn login(
     hub.store
         .insert_token(&token_hash(&token), user.id, now, expires_at)
         .await?;
-    hub.mqtt.token_issued(&user, &token, expires_at).await;
+    let mqtt_password = hub.mqtt.token_issued(&user, &token, expires_at).await;
     tracing::info!(username = %user.username, "logged in");
     Ok(Json(LoginResponse {
         token,
         expires_at,
         user,
+        mqtt_password,
     }))
 }
 

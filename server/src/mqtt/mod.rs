@@ -3,10 +3,11 @@
 //! what phones publish goes to the same code as the stream's messages ([`inbound`]), and
 //! [`phones`] answers what the endpoint asks (logins, what is owed, receipts). With `mqtt_url`
 //! the hub is instead one client of an external broker, through `scaan_mobile_bridge::link`,
-//! and may provision an external Mosquitto's logins ([`provisioning`]). [`receipts`] serves
-//! where each copy of an alert has got to.
+//! and may provision an external Mosquitto's logins ([`provisioning`]) or sign an external NATS
+//! server's ([`nats`]). [`receipts`] serves where each copy of an alert has got to.
 
 mod inbound;
+mod nats;
 mod outbox;
 mod phones;
 mod provisioning;
@@ -29,6 +30,7 @@ use crate::config::Config;
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
 use crate::storage::Store;
+use nats::Nats;
 use provisioning::Provisioning;
 
 /// The hub's client id at an external broker: fixed, so its session (and what phones sent
@@ -57,8 +59,16 @@ pub struct Mqtt {
     /// Held (write) by the outbox while it stores a batch it has already sent, and (read) by
     /// whatever reads or marks outbox rows, which must wait until those rows are there.
     storing: tokio::sync::RwLock<()>,
-    /// The external Mosquitto's logins, when the hub has its admin login.
-    provisioning: Option<Provisioning>,
+    /// Who manages the external broker's logins, when the hub does.
+    logins: Option<BrokerLogins>,
+}
+
+/// How the hub gives phones their logins on an external broker.
+enum BrokerLogins {
+    /// It provisions Mosquitto's dynamic security with each token.
+    Mosquitto(Provisioning),
+    /// It signs a NATS server's credential for each token (boxed: its keys are large).
+    Nats(Box<Nats>),
 }
 
 struct Pending {
@@ -76,16 +86,21 @@ impl Mqtt {
         shutdown: &CancellationToken,
         tasks: &TaskTracker,
     ) -> anyhow::Result<Mqtt> {
-        let mut provisioning = None;
+        let mut logins = None;
         let (transport, link) = match config.mqtt_broker()? {
             Some(url) => {
-                let credentials = match config.mqtt_admin() {
-                    Some(admin) => {
+                let credentials = match (config.mqtt_admin(), config.nats()?) {
+                    (Some(admin), _) => {
                         let (provisioner, hub_login) = Provisioning::start(&url, admin, store, shutdown, tasks).await?;
-                        provisioning = Some(provisioner);
+                        logins = Some(BrokerLogins::Mosquitto(provisioner));
                         Some(hub_login)
                     }
-                    None => url.credentials,
+                    (None, Some((nats_url, keys_file))) => {
+                        let (nats, hub_login) = Nats::start(&nats_url, keys_file, config.token_ttl_s, store).await?;
+                        logins = Some(BrokerLogins::Nats(Box::new(nats)));
+                        Some(hub_login)
+                    }
+                    (None, None) => url.credentials,
                 };
                 let options = LinkOptions {
                     host: url.host,
@@ -130,7 +145,7 @@ impl Mqtt {
             })),
             receipts,
             storing: tokio::sync::RwLock::new(()),
-            provisioning,
+            logins,
         })
     }
 
@@ -209,28 +224,37 @@ impl Mqtt {
     }
 
     /// A login: with a provisioned Mosquitto, `token` becomes `user`'s broker password (the
-    /// hub's own endpoint asks the store instead, and needs nothing).
-    pub async fn token_issued(&self, user: &User, token: &str, expires_at: DateTime<Utc>) {
-        if let Some(provisioning) = &self.provisioning {
-            provisioning.token_issued(user, token, expires_at).await;
+    /// hub's own endpoint asks the store instead, and needs nothing); with a NATS server, the
+    /// password is another, returned here for the login's answer.
+    pub async fn token_issued(&self, user: &User, token: &str, expires_at: DateTime<Utc>) -> Option<String> {
+        match &self.logins {
+            Some(BrokerLogins::Mosquitto(provisioning)) => {
+                provisioning.token_issued(user, token, expires_at).await;
+                None
+            }
+            Some(BrokerLogins::Nats(nats)) => Some(nats.password(user, token, expires_at)),
+            None => None,
         }
     }
 
     /// A logout: the connections the token opened on the hub's endpoint are closed; with a
-    /// provisioned Mosquitto, the token opens no new MQTT connection.
+    /// provisioned Mosquitto or a NATS server, the login opens no new MQTT connection (and
+    /// NATS closes its open ones).
     pub async fn token_revoked(&self, user: &User, token_hash: &[u8; 32]) {
         if let Transport::Endpoint(endpoint) = &self.transport {
             endpoint.sessions().close_login(user.id, token_hash);
         }
-        if let Some(provisioning) = &self.provisioning {
-            provisioning.token_revoked(&user.username, token_hash).await;
+        match &self.logins {
+            Some(BrokerLogins::Mosquitto(provisioning)) => provisioning.token_revoked(&user.username, token_hash).await,
+            Some(BrokerLogins::Nats(nats)) => nats.revoke(&user.username, token_hash).await,
+            None => {}
         }
     }
 
     /// Closes the endpoint and its connections, or the admin connection to an external
     /// Mosquitto.
     pub async fn stop(&self) {
-        if let Some(provisioning) = &self.provisioning {
+        if let Some(BrokerLogins::Mosquitto(provisioning)) = &self.logins {
             provisioning.stop().await;
         }
         if let Transport::Endpoint(endpoint) = &self.transport {

@@ -351,6 +351,15 @@ impl Store {
         Ok(row.map(|r| (r.user.into(), r.expires_at)))
     }
 
+    /// The tokens revoked before they expired that have not expired yet: their hashes and
+    /// when each was revoked (an external broker may still admit them unless told).
+    pub async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<(Vec<u8>, DateTime<Utc>)>> {
+        let sql = "SELECT token_hash, revoked_at FROM tokens WHERE revoked_at IS NOT NULL AND expires_at > $1";
+        let rows: Vec<(Vec<u8>, DateTime<Utc>)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(now).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
     pub async fn revoke_token(&self, hash: &[u8], now: DateTime<Utc>) -> Result<()> {
         let sql = "UPDATE tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
         on_either!(self, |pool| sqlx::query(sql)

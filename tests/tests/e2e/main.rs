@@ -13,6 +13,7 @@ mod external_broker;
 mod harness;
 mod headcounts;
 mod mqtt;
+mod nats_broker;
 mod operations;
 mod reports;
 mod sos;
