@@ -1,5 +1,6 @@
 // The console's shell: login and the kept session, the shared state, the live stream and the
-// resync after every gap, the tabs, the clocks, and what the map shows.
+// resync after every gap, the tabs, the clocks, and what the map shows; administrators get the
+// accounts page instead.
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
@@ -7,6 +8,7 @@ import { alertsPanel, composerPanel, areaCentre } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
+import { accountsPage } from "./accounts.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -33,6 +35,7 @@ let stream = null;
 let staffTimer = null;
 let panels = null;
 let map = null;
+let admin = null;
 const pending = new Set();
 let frame = 0;
 
@@ -308,14 +311,24 @@ async function start(saved) {
     showLogin(e instanceof ApiError && e.status === 401 ? "Your session ended; log in again." : `The hub did not answer: ${e.message}`);
     return;
   }
-  if (!OFFICERS.includes(me.role)) {
-    showLogin("This console is for watch officers and security officers.");
+  if (!OFFICERS.includes(me.role) && me.role !== "admin") {
+    showLogin("This console is for watch officers, security officers and administrators.");
     return;
   }
   state.me = me;
   $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
   $("login").hidden = true;
   $("console").hidden = false;
+  // Administrators manage accounts, and see no alerts: the accounts page, no map, no stream.
+  const isAdmin = me.role === "admin";
+  $("admin").hidden = !isAdmin;
+  $("officers").hidden = isAdmin;
+  $("link").hidden = isAdmin;
+  if (isAdmin) {
+    if (!admin) admin = accountsPage(ctx, $("admin"));
+    admin.reload();
+    return;
+  }
   if (!map) {
     map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff") ctx.select(kind, id); } });
     map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));

@@ -15,6 +15,7 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
 pub mod mqtt;
 pub mod reports;
 pub mod sos;

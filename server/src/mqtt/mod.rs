@@ -18,6 +18,7 @@ use scaan_mobile_bridge::endpoint::{self, Endpoint, Owed};
 use scaan_mobile_bridge::topics;
 use scaan_mobile_bridge::{HubLink, LinkChannels, LinkOptions, LinkState, Outbound};
 use scaan_schemas::{Envelope, User};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -208,14 +209,18 @@ impl Mqtt {
         }
     }
 
-    /// A logout: the connections the token opened on the hub's endpoint are closed; with a
-    /// provisioned Mosquitto, the token opens no new MQTT connection.
-    pub async fn token_revoked(&self, user: &User, token_hash: &[u8; 32]) {
+    /// Brings `user`'s MQTT access in line with their account, whose live tokens are `valid`:
+    /// on the hub's endpoint, connections opened with another token are closed, and those
+    /// admitted under other rights; with a provisioned Mosquitto, a broker login whose token is
+    /// not valid goes.
+    pub async fn enforce(&self, user: &User, valid: &HashSet<[u8; 32]>) {
         if let Transport::Endpoint(endpoint) = &self.transport {
-            endpoint.sessions().close_login(user.id, token_hash);
+            endpoint
+                .sessions()
+                .enforce(user.id, |key| valid.contains(key), phones::rights(user));
         }
         if let Some(provisioning) = &self.provisioning {
-            provisioning.token_revoked(&user.username, token_hash).await;
+            provisioning.enforce(user, valid).await;
         }
     }
 

@@ -25,7 +25,7 @@ on_both_backends!(
     a_broker_restart_loses_nothing_the_hub_accepted,
 );
 
-fn inbox(user: Uuid) -> String {
+pub(crate) fn inbox(user: Uuid) -> String {
     format!("scaan/v1/staff/{user}/inbox")
 }
 
@@ -33,7 +33,7 @@ fn phone_topic(user: Uuid, kind: &str) -> String {
     format!("scaan/v1/staff/{user}/{kind}")
 }
 
-fn broker(hub: &TestHub) -> SocketAddr {
+pub(crate) fn broker(hub: &TestHub) -> SocketAddr {
     hub.app
         .mqtt
         .embedded_addr()
@@ -42,7 +42,7 @@ fn broker(hub: &TestHub) -> SocketAddr {
 
 /// What a phone's connection saw.
 #[derive(Debug)]
-enum Seen {
+pub(crate) enum Seen {
     Connected,
     Message(String, Value),
     SubAck(Vec<SubscribeReasonCode>),
@@ -51,7 +51,7 @@ enum Seen {
 }
 
 /// A phone: a rumqttc client whose event loop runs in its own task.
-struct Phone {
+pub(crate) struct Phone {
     client: AsyncClient,
     seen: mpsc::UnboundedReceiver<Seen>,
     task: tokio::task::JoinHandle<()>,
@@ -59,7 +59,7 @@ struct Phone {
 
 impl Phone {
     /// Connects and returns once the broker accepted, or what it said instead.
-    async fn try_connect(
+    pub(crate) async fn try_connect(
         addr: SocketAddr,
         id: &str,
         login: Option<(&str, &str)>,
@@ -101,13 +101,13 @@ impl Phone {
         }
     }
 
-    async fn connect(hub: &TestHub, who: &Account, id: &str, clean: bool) -> Phone {
+    pub(crate) async fn connect(hub: &TestHub, who: &Account, id: &str, clean: bool) -> Phone {
         Self::try_connect(broker(hub), id, Some((&who.user.username, &who.token)), clean)
             .await
             .expect("the phone connects")
     }
 
-    async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
+    pub(crate) async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
         self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         loop {
             match self.next().await {
@@ -125,7 +125,7 @@ impl Phone {
             .unwrap();
     }
 
-    async fn next(&mut self) -> Option<Seen> {
+    pub(crate) async fn next(&mut self) -> Option<Seen> {
         tokio::time::timeout(WAIT, self.seen.recv()).await.ok().flatten()
     }
 
@@ -141,7 +141,7 @@ impl Phone {
         }
     }
 
-    async fn disconnect(self) {
+    pub(crate) async fn disconnect(self) {
         let _ = self.client.disconnect().await;
         let _ = tokio::time::timeout(WAIT, self.task).await;
     }
