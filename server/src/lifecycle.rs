@@ -219,6 +219,7 @@ async fn account(hub: &Hub, caller: &Caller, id: Uuid) -> Result<User, ApiError>
 /// Disables an account (admins): it cannot log in, and its tokens, streams and MQTT
 /// connections end.
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 async fn disable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<User>, ApiError> {
@@ -231,6 +232,7 @@ async fn disable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId
 
 /// Enables a disabled account (admins).
 #[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn enable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<User>, ApiError> {
     caller.require(&[Role::Admin])?;
@@ -241,6 +243,7 @@ async fn enable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId)
 
 /// Sets someone's password (admins); every session of theirs ends.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     request_body = PasswordReset,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -260,6 +263,7 @@ async fn reset_password(
 /// Gives an account a new role and countries (admins). Its open streams and MQTT connections
 /// close (4001, MQTT 5 `0x98`), so that they reconnect with the new rights.
 #[utoipa::path(put, path = "/api/v1/users/{id}/role", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     request_body = RoleChange,
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -279,6 +283,7 @@ async fn change_role(
 
 /// An account's live sessions, newest first (admins).
 #[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = [Session]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn account_sessions(
     State(hub): State<Arc<Hub>>,
@@ -292,6 +297,7 @@ async fn account_sessions(
 
 /// Ends one of an account's sessions (admins): its token, streams and MQTT connections.
 #[utoipa::path(delete, path = "/api/v1/users/{id}/sessions/{session}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("session" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_account_session(
     State(hub): State<Arc<Hub>>,
@@ -365,6 +371,7 @@ async fn own_sessions(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Jso
 
 /// Ends one of the caller's sessions (another device, say).
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{session}", tag = "accounts", security(("bearer" = [])),
+    params(("session" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_own_session(
     State(hub): State<Arc<Hub>>,
