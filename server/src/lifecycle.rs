@@ -6,6 +6,7 @@
 //! are closed (and an external Mosquitto's login removed). A change made from the command line
 //! reaches a running hub through its poll of changed accounts ([`Hub::follow_accounts`]).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -302,8 +303,11 @@ async fn account_sessions(
 async fn revoke_account_session(
     State(hub): State<Arc<Hub>>,
     caller: Caller,
-    Path((id, session)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Ok(Path((id, session))) = path else {
+        return Err(ApiError::NotFound("session"));
+    };
     let id = id.parse().map_err(|_| ApiError::NotFound("account"))?;
     let owner = account(&hub, &caller, id).await?;
     hub.revoke_session(&caller.user, &owner, &session).await?;
@@ -376,8 +380,11 @@ async fn own_sessions(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Jso
 async fn revoke_own_session(
     State(hub): State<Arc<Hub>>,
     caller: Caller,
-    Path(session): Path<String>,
+    session: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Ok(Path(session)) = session else {
+        return Err(ApiError::NotFound("session"));
+    };
     hub.revoke_session(&caller.user, &caller.user, &session).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -437,6 +437,14 @@ async fn sessions_are_listed_and_one_can_be_revoked(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "already revoked");
+    for path in [
+        "/api/v1/me/sessions/%FF",
+        &format!("/api/v1/users/{}/sessions/%FF", amani.user.id),
+    ] {
+        let (status, body) = hub.call("DELETE", path, Some(&admin.token), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
 
     // The admin sees the two left, and ends the laptop's.
     let (status, listed) = hub
