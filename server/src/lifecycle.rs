@@ -1,10 +1,11 @@
 //! Account lifecycle: disabling and enabling an account, changing one's own password, an
 //! administrator's password reset, role and countries, and the sessions (live tokens) of an
 //! account — the service functions the API and `scaan user …` share, their routes, and
-//! [`Hub::enforce_account`], which ends whatever a change ends: tokens are revoked in the
+//! [`Hub::account_changed`], which ends whatever a change ends: tokens are revoked in the
 //! database, then the account's WebSocket streams and MQTT connections that no longer fit it
-//! are closed (and an external Mosquitto's login removed). A change made from the command line
-//! reaches a running hub through its poll of changed accounts ([`Hub::follow_accounts`]).
+//! are closed (and an external Mosquitto's login removed), and a disabled account (or one no
+//! longer staff) leaves the targeting index. A change made from the command line reaches a
+//! running hub through its poll of changed accounts ([`Hub::follow_accounts`]).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
@@ -25,6 +26,7 @@ use crate::auth::{client_address, hash_password, Busy, Caller};
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
 use crate::storage::{Refused, SessionRecord, Store};
+use crate::targeting::{Fix, Point};
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -173,16 +175,45 @@ impl Hub {
         Ok(())
     }
 
+    /// Brings what the hub holds about a changed account in line with it: who alerts reach (a
+    /// disabled account, or one no longer staff, is sent nothing; an enabled staff member is
+    /// placed again from the database), then its streams and MQTT connections.
+    pub async fn account_changed(&self, user: &User) -> Result<(), ApiError> {
+        // Overwritten in place rather than forgotten first: an alert sent meanwhile still
+        // reaches an enabled staff member.
+        let Some(record) = self.store.staff_record(user.id).await? else {
+            self.targeting.forget(user.id);
+            return self.enforce_account(user).await;
+        };
+        let point = |p: scaan_schemas::Position| Point { lon: p.lon, lat: p.lat };
+        self.targeting.set_duty_station(user.id, record.duty_station.map(point));
+        if let Some((at, recorded_at)) = record.position {
+            self.targeting.record_fix(
+                user.id,
+                Fix {
+                    at: point(at),
+                    recorded_at,
+                },
+            );
+        }
+        let trips = self.store.unfinished_trips(Some(user.id), Utc::now()).await?;
+        let legs = crate::trips::legs_by_traveller(trips)
+            .remove(&user.id)
+            .unwrap_or_default();
+        self.targeting.set_trips(user.id, legs);
+        self.enforce_account(user).await
+    }
+
     /// Accounts can be added and changed by `scaan user …` while the hub runs: this brings
-    /// those created since `since` into the targeting index, and enforces those changed since.
-    /// Returns the time to use next.
+    /// those created since `since` into the targeting index, and follows those changed since
+    /// ([`Hub::account_changed`]). Returns the time to use next.
     pub async fn follow_accounts(&self, since: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
         let now = Utc::now();
         for user in self.store.users_created_since(since).await? {
             self.place_staff(&user);
         }
         for user in self.store.users_changed_since(since).await? {
-            self.enforce_account(&user).await?;
+            self.account_changed(&user).await?;
         }
         Ok(now)
     }
@@ -226,7 +257,7 @@ async fn account(hub: &Hub, caller: &Caller, id: Uuid) -> Result<User, ApiError>
 async fn disable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<User>, ApiError> {
     caller.require(&[Role::Admin])?;
     let user = disable_account(&hub.store, Actor::Account(&caller.user), id).await?;
-    hub.enforce_account(&user).await?;
+    hub.account_changed(&user).await?;
     tracing::info!(admin = %caller.user.username, account = %user.username, "account disabled");
     Ok(Json(user))
 }
@@ -238,6 +269,7 @@ async fn disable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId
 async fn enable(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<User>, ApiError> {
     caller.require(&[Role::Admin])?;
     let user = enable_account(&hub.store, Actor::Account(&caller.user), id).await?;
+    hub.account_changed(&user).await?;
     tracing::info!(admin = %caller.user.username, account = %user.username, "account enabled");
     Ok(Json(user))
 }
@@ -276,8 +308,7 @@ async fn change_role(
 ) -> Result<Json<User>, ApiError> {
     caller.require(&[Role::Admin])?;
     let user = change_account_role(&hub.store, Actor::Account(&caller.user), id, &change).await?;
-    hub.place_staff(&user);
-    hub.enforce_account(&user).await?;
+    hub.account_changed(&user).await?;
     tracing::info!(admin = %caller.user.username, account = %user.username, role = user.role.as_str(), "role changed");
     Ok(Json(user))
 }

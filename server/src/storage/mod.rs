@@ -371,8 +371,18 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Every staff member's duty station and last fix, to build the targeting index at start.
+    /// Every enabled staff member's duty station and last fix, to build the targeting index at
+    /// start (a disabled account is sent nothing).
     pub async fn staff_records(&self) -> Result<Vec<StaffRecord>> {
+        self.staff_where(None).await
+    }
+
+    /// One enabled staff member's record; `None` for anyone else.
+    pub async fn staff_record(&self, id: Uuid) -> Result<Option<StaffRecord>> {
+        Ok(self.staff_where(Some(id)).await?.pop())
+    }
+
+    async fn staff_where(&self, only: Option<Uuid>) -> Result<Vec<StaffRecord>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: Uuid,
@@ -382,9 +392,17 @@ impl Store {
             lon: Option<f64>,
             recorded_at: Option<DateTime<Utc>>,
         }
-        let sql = "SELECT u.id, u.duty_lat, u.duty_lon, p.lat, p.lon, p.recorded_at
-                   FROM users u LEFT JOIN positions p ON p.user_id = u.id WHERE u.role = 'staff'";
-        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+        let rows: Vec<Row> = on_either!(self, |pool| {
+            let mut q = QueryBuilder::new(
+                "SELECT u.id, u.duty_lat, u.duty_lon, p.lat, p.lon, p.recorded_at
+                 FROM users u LEFT JOIN positions p ON p.user_id = u.id
+                 WHERE u.role = 'staff' AND u.disabled_at IS NULL",
+            );
+            if let Some(id) = only {
+                q.push(" AND u.id = ").push_bind(id);
+            }
+            q.build_query_as().fetch_all(pool).await
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| StaffRecord {

@@ -69,6 +69,14 @@ async fn disabling_an_account_ends_its_tokens_streams_and_mqtt_and_enabling_lets
     let admin = hub.account("root", Role::Admin, &[], None).await;
     let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
     let bahati = hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let reached = || async {
+        let area = circle_alert("Who is reached", BENI.0, BENI.1, 5000.0);
+        let (status, preview) = hub.post("/api/v1/alerts/preview", &watch, area).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        preview["recipients"].as_u64().unwrap()
+    };
+    assert_eq!(reached().await, 2);
     let mut stream = hub.stream(&amani).await;
     let mut phone = Phone::connect(&hub, &amani, "amani-phone", true).await;
     let mut other_stream = hub.stream(&bahati).await;
@@ -107,6 +115,7 @@ async fn disabling_an_account_ends_its_tokens_streams_and_mqtt_and_enabling_lets
         .find(|u| u["username"] == "amani")
         .unwrap();
     assert_eq!(listed["disabled"], true);
+    assert_eq!(reached().await, 1, "alerts no longer reach a disabled account");
 
     let (status, user) = hub
         .post(&format!("/api/v1/users/{}/enable", amani.user.id), &admin, json!({}))
@@ -118,6 +127,7 @@ async fn disabling_an_account_ends_its_tokens_streams_and_mqtt_and_enabling_lets
         StatusCode::UNAUTHORIZED,
         "the old token stays revoked"
     );
+    assert_eq!(reached().await, 2, "and reach it again once enabled");
     let again = hub.login("amani", PASSWORD).await.expect("logs in again once enabled");
     assert_eq!(
         hub.call("GET", "/api/v1/me", Some(&again), None).await.0,
