@@ -226,7 +226,10 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
+    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
+      // The account may have changed meanwhile (the hub closes the stream with 4001 when its
+      // role or countries change): what the page offers follows it.
+      call("GET", "/api/v1/me"),
       call("GET", "/api/v1/alerts?active=true&limit=500"),
       call("GET", "/api/v1/sos?status=open&limit=500"),
       call("GET", "/api/v1/sos?status=acknowledged&limit=500"),
@@ -237,6 +240,12 @@ async function resync() {
       optional("/api/v1/staff/positions"),
       state.categories ? null : optional("/api/v1/taxonomy/incidents"),
     ]);
+    if (!OFFICERS.includes(me.role)) {
+      replay = null;
+      showLogin("Your account's role changed; this console is for officers.");
+      return;
+    }
+    showWho(me);
     const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
     if (selected && !state.alerts.has(selected.id)) {
@@ -315,8 +324,7 @@ async function start(saved) {
     showLogin("This console is for watch officers, security officers and administrators.");
     return;
   }
-  state.me = me;
-  $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
+  showWho(me);
   $("login").hidden = true;
   $("console").hidden = false;
   // Administrators manage accounts, and see no alerts: the accounts page, no map, no stream.
@@ -349,6 +357,11 @@ async function start(saved) {
   stream.open();
   staffTimer = setInterval(refreshStaff, 60000);
   ctx.changed("alerts", "sos", "reports", "advisories", "compose");
+}
+
+function showWho(me) {
+  state.me = me;
+  $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
 }
 
 function toast(message, kind = "info") {

@@ -817,9 +817,38 @@ async fn an_admin_disables_an_account_from_the_accounts_page(backend: Backend) {
     )
     .await;
 
-    let errors = browser.errors();
-    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
-    drop(page);
-    drop(browser);
+    // kivu, a security officer for DR Congo, has the console open; the admin moves them to
+    // Uganda from the page: their console follows (the hub closes its stream with 4001; it
+    // reconnects and reloads with the new rights).
+    // (Another browser: a page of this one would share the admin's kept session.)
+    let officer_browser = Browser::launch().await;
+    let officer = officer_browser.page().await;
+    log_in(&officer, &hub, "kivu", false).await;
+    let who = "document.getElementById('who').textContent";
+    assert!(officer.eval(who).await.as_str().unwrap().ends_with("CD"));
+    let kivu_row = "document.querySelector('tr[data-username=\"kivu\"]')";
+    page.eval(&format!(
+        "[...{kivu_row}.querySelectorAll('button')].find((b) => b.textContent === 'Role').click()"
+    ))
+    .await;
+    page.wait_for("!!document.getElementById('role-countries')", "the role form")
+        .await;
+    page.eval("document.getElementById('role-countries').value = 'UG'")
+        .await;
+    page.click(".account-tools button[type=submit]").await;
+    page.wait_for(
+        &format!("{kivu_row}.children[3].textContent === 'UG'"),
+        "kivu listed for Uganda",
+    )
+    .await;
+    officer
+        .wait_for(&format!("{who}.endsWith('UG')"), "kivu's console following the change")
+        .await;
+
+    for errors in [browser.errors(), officer_browser.errors()] {
+        assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    }
+    drop((officer, page));
+    drop((officer_browser, browser));
     hub.stop().await;
 }
