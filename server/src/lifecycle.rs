@@ -146,14 +146,15 @@ fn session_id(token_hash: &[u8; 32]) -> String {
     token_hash[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sessions_as_seen(records: Vec<SessionRecord>, current: Option<&[u8; 32]>) -> Vec<Session> {
+/// `current`: the token of the request, marked as such.
+fn sessions_as_seen(records: Vec<SessionRecord>, current: &[u8; 32]) -> Vec<Session> {
     records
         .into_iter()
         .map(|r| Session {
             id: session_id(&r.token_hash),
             issued_at: r.issued_at,
             expires_at: r.expires_at,
-            current: current == Some(&r.token_hash),
+            current: current == &r.token_hash,
         })
         .collect()
 }
@@ -324,7 +325,7 @@ async fn account_sessions(
 ) -> Result<Json<Vec<Session>>, ApiError> {
     let owner = account(&hub, &caller, id).await?;
     let records = hub.store.sessions(owner.id, Utc::now()).await?;
-    Ok(Json(sessions_as_seen(records, Some(&caller.token_hash))))
+    Ok(Json(sessions_as_seen(records, &caller.token_hash)))
 }
 
 /// Ends one of an account's sessions (admins): its token, streams and MQTT connections.
@@ -401,7 +402,7 @@ async fn change_own_password(
     responses((status = 200, body = [Session]), (status = 401, body = ErrorBody)))]
 async fn own_sessions(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<Json<Vec<Session>>, ApiError> {
     let records = hub.store.sessions(caller.user.id, Utc::now()).await?;
-    Ok(Json(sessions_as_seen(records, Some(&caller.token_hash))))
+    Ok(Json(sessions_as_seen(records, &caller.token_hash)))
 }
 
 /// Ends one of the caller's sessions (another device, say).
