@@ -52,6 +52,9 @@ pub struct User {
     /// Where the person is based; targets them when no fresher position is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duty_station: Option<Position>,
+    /// A disabled account cannot log in, and has no session.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// The short form of an account, as in the login answer.
@@ -92,32 +95,93 @@ impl Validate for NewUser {
                 "must be 3 to 64 characters of a-z, 0-9, '.', '_' or '-'",
             ));
         }
-        if self.password.chars().count() < MIN_PASSWORD_CHARS || self.password.len() > 1024 {
-            return Err(Invalid::new(
-                "password",
-                format!("must be {MIN_PASSWORD_CHARS} to 1024 characters long"),
-            ));
-        }
+        check_password("password", &self.password)?;
         check_text("name", self.name.as_deref().unwrap_or(""), 200, false)?;
-        for (i, c) in self.countries.iter().enumerate() {
-            if !is_country_code(c) {
-                return Err(Invalid::new(
-                    format!("countries[{i}]"),
-                    format!("'{c}' is not an ISO 3166-1 alpha-2 code such as CD"),
-                ));
-            }
-        }
-        if self.role == Role::SecurityOfficer && self.countries.is_empty() {
-            return Err(Invalid::new(
-                "countries",
-                "a security officer needs at least one country",
-            ));
-        }
+        check_countries(self.role, &self.countries)?;
         if let Some(p) = &self.duty_station {
             p.validate(now).map_err(|e| e.within("duty_station"))?;
         }
         Ok(())
     }
+}
+
+fn check_password(field: &str, password: &str) -> Result<(), Invalid> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
+        return Err(Invalid::new(
+            field,
+            format!("must be {MIN_PASSWORD_CHARS} to 1024 characters long"),
+        ));
+    }
+    Ok(())
+}
+
+/// Countries are ISO codes, and a security officer needs at least one.
+fn check_countries(role: Role, countries: &[String]) -> Result<(), Invalid> {
+    for (i, c) in countries.iter().enumerate() {
+        if !is_country_code(c) {
+            return Err(Invalid::new(
+                format!("countries[{i}]"),
+                format!("'{c}' is not an ISO 3166-1 alpha-2 code such as CD"),
+            ));
+        }
+    }
+    if role == Role::SecurityOfficer && countries.is_empty() {
+        return Err(Invalid::new(
+            "countries",
+            "a security officer needs at least one country",
+        ));
+    }
+    Ok(())
+}
+
+/// Changing one's own password (`POST /api/v1/me/password`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl Validate for PasswordChange {
+    fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
+        check_password("new_password", &self.new_password)
+    }
+}
+
+/// An administrator setting someone's password (`POST /api/v1/users/{id}/password`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasswordReset {
+    pub password: String,
+}
+
+impl Validate for PasswordReset {
+    fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
+        check_password("password", &self.password)
+    }
+}
+
+/// An account's new role and countries (`PUT /api/v1/users/{id}/role`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoleChange {
+    pub role: Role,
+    #[serde(default)]
+    pub countries: Vec<String>,
+}
+
+impl Validate for RoleChange {
+    fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
+        check_countries(self.role, &self.countries)
+    }
+}
+
+/// One live login of an account: a token neither expired nor revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Names the session (not the token, which the hub never stores).
+    pub id: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session making this request.
+    pub current: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -25,7 +25,10 @@ pub mod sos;
 pub mod taxonomy;
 pub mod trip;
 
-pub use account::{LoginRequest, LoginResponse, NewUser, PlaceSource, Role, StaffPosition, User, UserSummary};
+pub use account::{
+    LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PlaceSource, Role, RoleChange, Session,
+    StaffPosition, User, UserSummary,
+};
 pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{
     Alert, AlertCancel, AlertPatch, Category, Certainty, MsgType, NewAlert, Severity, Status, Urgency, DEFAULT_LIFETIME,

@@ -1,5 +1,6 @@
 // The console's shell: login and the kept session, the shared state, the live stream and the
-// resync after every gap, the tabs, the clocks, and what the map shows.
+// resync after every gap, the tabs, the clocks, and what the map shows; administrators get the
+// accounts page instead.
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds } from "./map.js";
@@ -7,6 +8,7 @@ import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from 
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
+import { accountsPage } from "./accounts.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,6 +37,7 @@ let stream = null;
 let staffTimer = null;
 let panels = null;
 let map = null;
+let admin = null;
 const pending = new Set();
 let frame = 0;
 
@@ -244,7 +247,10 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
+    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
+      // The account may have changed meanwhile (the hub closes the stream with 4001 when its
+      // role or countries change): what the page offers follows it.
+      call("GET", "/api/v1/me"),
       call("GET", "/api/v1/alerts?active=true&limit=500"),
       call("GET", "/api/v1/sos?status=open&limit=500"),
       call("GET", "/api/v1/sos?status=acknowledged&limit=500"),
@@ -255,6 +261,12 @@ async function resync() {
       optional("/api/v1/staff/positions"),
       state.categories ? null : optional("/api/v1/taxonomy/incidents"),
     ]);
+    if (!OFFICERS.includes(me.role)) {
+      replay = null;
+      showLogin("Your account's role changed; this console is for officers.");
+      return;
+    }
+    showWho(me);
     const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
     if (selected && !state.alerts.has(selected.id)) {
@@ -329,14 +341,23 @@ async function start(saved) {
     showLogin(e instanceof ApiError && e.status === 401 ? "Your session ended; log in again." : `The hub did not answer: ${e.message}`);
     return;
   }
-  if (!OFFICERS.includes(me.role)) {
-    showLogin("This console is for watch officers and security officers.");
+  if (!OFFICERS.includes(me.role) && me.role !== "admin") {
+    showLogin("This console is for watch officers, security officers and administrators.");
     return;
   }
-  state.me = me;
-  $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
+  showWho(me);
   $("login").hidden = true;
   $("console").hidden = false;
+  // Administrators manage accounts, and see no alerts: the accounts page, no map, no stream.
+  const isAdmin = me.role === "admin";
+  $("admin").hidden = !isAdmin;
+  $("officers").hidden = isAdmin;
+  $("link").hidden = isAdmin;
+  if (isAdmin) {
+    if (!admin) admin = accountsPage(ctx, $("admin"));
+    admin.reload();
+    return;
+  }
   if (!map) {
     map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff" && kind !== "person") ctx.select(kind, id); } });
     map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));
@@ -357,6 +378,11 @@ async function start(saved) {
   stream.open();
   staffTimer = setInterval(refreshStaff, 60000);
   ctx.changed("alerts", "sos", "reports", "advisories", "compose");
+}
+
+function showWho(me) {
+  state.me = me;
+  $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
 }
 
 function toast(message, kind = "info") {

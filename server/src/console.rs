@@ -46,6 +46,7 @@ static ASSETS: &[Asset] = &[
     asset!("sos.js", JS),
     asset!("reports.js", JS),
     asset!("advisories.js", JS),
+    asset!("accounts.js", JS),
     asset!("format.js", JS),
     asset!("zones.js", JS),
 ];

@@ -22,8 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, metrics, mqtt, reports, sos,
-    trips, Config,
+    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
+    reports, sos, trips, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -55,6 +55,7 @@ impl App {
         let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(auth::routes::router())
             .merge(accounts::router())
+            .merge(lifecycle::router())
             .merge(alerts::router())
             .merge(headcounts::router())
             .merge(sos::router())
@@ -112,7 +113,7 @@ impl App {
             database_lock,
         } = self;
         let since = chrono::Utc::now();
-        hub.tasks.spawn(place_new_accounts(hub.clone(), since));
+        hub.tasks.spawn(follow_accounts(hub.clone(), since));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(delivery::receipts::record(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
@@ -284,18 +285,24 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
     }
 }
 
-/// Brings accounts added from the command line into the targeting index, every few seconds.
-async fn place_new_accounts(hub: Arc<Hub>, mut since: chrono::DateTime<chrono::Utc>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+/// Follows what the command line does to accounts while the hub runs: new accounts go into
+/// the targeting index, and a changed account's sessions that no longer fit it end, within
+/// [`FOLLOW_ACCOUNTS_EVERY`] or so.
+async fn follow_accounts(hub: Arc<Hub>, mut since: chrono::DateTime<chrono::Utc>) {
+    let mut tick = tokio::time::interval(FOLLOW_ACCOUNTS_EVERY);
     loop {
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        // Overlap the windows: an account committed just after the last look is still found.
-        match hub.place_new_accounts(since - chrono::Duration::seconds(30)).await {
+        // Overlap the windows: a change committed just after the last look is still found
+        // (acting on one twice does nothing more).
+        match hub.follow_accounts(since - chrono::Duration::seconds(30)).await {
             Ok(next) => since = next,
-            Err(e) => tracing::warn!(error = %e, "could not look for new accounts"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not look for changed accounts"),
         }
     }
 }
+
+/// How often the hub looks for accounts the command line added or changed.
+const FOLLOW_ACCOUNTS_EVERY: Duration = Duration::from_secs(1);

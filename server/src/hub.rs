@@ -2,7 +2,7 @@
 //! every request, stream and background task.
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use scaan_schemas::{Role, User};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -90,15 +90,5 @@ impl Hub {
             self.targeting
                 .set_duty_station(user.id, user.duty_station.map(|p| Point { lon: p.lon, lat: p.lat }));
         }
-    }
-
-    /// Accounts can be added by `scaan user add` while the hub runs; this brings those created
-    /// since `since` into the targeting index. Returns the time to use next.
-    pub async fn place_new_accounts(&self, since: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-        let now = Utc::now();
-        for user in self.store.users_created_since(since).await? {
-            self.place_staff(&user);
-        }
-        Ok(now)
     }
 }

@@ -1,12 +1,16 @@
-//! `scaan`: runs the hub (`scaan serve`), manages accounts (`scaan user add`), makes the keys
-//! for an external NATS server (`scaan nats init`), and plays a phone (`scaan phone …`, the
-//! demo client).
+//! `scaan`: runs the hub (`scaan serve`), manages accounts (`scaan user add|disable|enable|passwd|
+//! set-role`), backs up and restores its SQLite database (`scaan backup`, `scaan restore`), makes
+//! the keys for an external NATS server (`scaan nats init`), and plays a phone (`scaan phone …`,
+//! the demo client).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use scaan_schemas::{NewUser, Position, Role};
+use scaan_schemas::{NewUser, PasswordReset, Position, Role, RoleChange, User};
+use scaan_server::audit::Actor;
 use scaan_server::config::LogFormat;
-use scaan_server::{accounts, backups, App, Config, Overrides};
+use scaan_server::error::ApiError;
+use scaan_server::storage::Store;
+use scaan_server::{accounts, backups, lifecycle, App, Config, Overrides};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -99,6 +103,42 @@ enum UserCommand {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Disables an account: it cannot log in, and its sessions end (a running hub closes its
+    /// streams and MQTT connections within seconds).
+    Disable {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Enables a disabled account.
+    Enable {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Sets an account's password (read from standard input); every session of it ends.
+    Passwd {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Gives an account a new role and countries; its open streams and MQTT connections
+    /// reconnect with them.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        /// staff, security_officer, watch_officer or admin
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// ISO 3166-1 alpha-2 codes, comma-separated (security officers: where they may act).
+        #[arg(long, value_delimiter = ',')]
+        countries: Vec<String>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -159,39 +199,87 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}\n{}", keys.display(), trust.display());
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    username,
-                    role,
-                    name,
-                    countries,
-                    duty_station,
-                    overrides,
-                },
-        } => {
+        Command::User { command } => {
             init_logs(LogFormat::Text);
-            let config = Config::load_storage(cli.config.as_deref(), &overrides)?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from standard input")?;
+            user_command(cli.config.as_deref(), command).await
+        }
+    }
+}
+
+/// `scaan user …`: opens only the database (settings it does not use cannot stop it), and
+/// runs the same account functions as the API; a running hub follows within seconds.
+async fn user_command(config_file: Option<&std::path::Path>, command: UserCommand) -> anyhow::Result<()> {
+    let overrides = match &command {
+        UserCommand::Add { overrides, .. }
+        | UserCommand::Disable { overrides, .. }
+        | UserCommand::Enable { overrides, .. }
+        | UserCommand::Passwd { overrides, .. }
+        | UserCommand::SetRole { overrides, .. } => overrides,
+    };
+    let config = Config::load_storage(config_file, overrides)?;
+    config.prepare_data_dir()?;
+    let store = Store::connect(&config.database_url()).await?;
+    let done = run_user_command(&store, command).await;
+    store.close().await;
+    println!("{}", serde_json::to_string(&done?)?);
+    Ok(())
+}
+
+async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result<User> {
+    let said = |e: ApiError| anyhow::anyhow!("{}", e.body().error.message_with_field());
+    let account = |username: String| async move {
+        store
+            .user_by_username(&username)
+            .await?
+            .map(|u| u.id)
+            .ok_or_else(|| anyhow::anyhow!("there is no account '{username}'"))
+    };
+    let by = Actor::CommandLine;
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            name,
+            countries,
+            duty_station,
+            ..
+        } => {
             let new = NewUser {
                 username,
-                password: password.trim_end_matches(['\r', '\n']).to_owned(),
+                password: read_password()?,
                 role,
                 name,
                 countries,
                 duty_station,
             };
-            config.prepare_data_dir()?;
-            let store = scaan_server::storage::Store::connect(&config.database_url()).await?;
-            let user = accounts::create_account(&store, &new)
+            accounts::create_account(store, &new).await.map_err(said)
+        }
+        UserCommand::Disable { username, .. } => lifecycle::disable_account(store, by, account(username).await?)
+            .await
+            .map_err(said),
+        UserCommand::Enable { username, .. } => lifecycle::enable_account(store, by, account(username).await?)
+            .await
+            .map_err(said),
+        UserCommand::Passwd { username, .. } => {
+            let id = account(username).await?;
+            let reset = PasswordReset {
+                password: read_password()?,
+            };
+            lifecycle::reset_account_password(store, by, id, &reset)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.body().error.message_with_field()))?;
-            store.close().await;
-            println!("{}", serde_json::to_string(&user)?);
-            Ok(())
+                .map_err(said)
+        }
+        UserCommand::SetRole {
+            username,
+            role,
+            countries,
+            ..
+        } => {
+            let id = account(username).await?;
+            let change = RoleChange { role, countries };
+            lifecycle::change_account_role(store, by, id, &change)
+                .await
+                .map_err(said)
         }
     }
 }
@@ -207,6 +295,14 @@ fn init_logs(format: LogFormat) {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().init(),
     }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from standard input")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

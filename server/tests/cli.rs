@@ -65,8 +65,13 @@ fn serve_with(dir: &std::path::Path, mqtt: &[&str]) -> (Running, String) {
 }
 
 fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
+    user_command(dir, "add", args, password)
+}
+
+/// `scaan user COMMAND --data-dir DIR ARGS…` with `stdin` on its standard input.
+fn user_command(dir: &std::path::Path, command: &str, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(SCAAN)
-        .args(["user", "add", "--data-dir"])
+        .args(["user", command, "--data-dir"])
         .arg(dir)
         .args(args)
         .stdin(Stdio::piped())
@@ -74,7 +79,7 @@ fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::proces
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -847,4 +852,73 @@ async fn a_backup_in_a_burst_of_checkins_restores_everything_acknowledged_before
         newer_than_the_backup += usize::from(standing < after[i]);
     }
     assert!(newer_than_the_backup > 0, "the copy is of a moment, not of the end");
+}
+
+#[tokio::test]
+async fn disabling_an_account_from_the_command_line_ends_its_sessions_on_the_running_hub() {
+    use scaan_mobile_bridge::phone::{Phone, PhoneOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let amani = add_watch_and_amani(dir.path());
+    let mqtt = format!("127.0.0.1:{}", free_port());
+    let (_hub, base) = serve_with(dir.path(), &["--mqtt-listen", &mqtt]);
+    let http = reqwest::Client::new();
+    let token = login(&http, &base, "amani", "a long passphrase").await;
+    let options = PhoneOptions::persistent(format!("mqtt://{mqtt}").parse().unwrap(), "amani", &token, amani);
+    let mut phone = Phone::connect(options).await.unwrap();
+    let me = |token: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/me");
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(me(token.clone()).await, 200);
+
+    let out = user_command(dir.path(), "disable", &["--username", "amani"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disabled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(disabled["disabled"], true);
+    assert_eq!(me(token.clone()).await, 401, "tokens are refused at once");
+    // The running hub looks for changed accounts every second: the phone is disconnected.
+    let ended = tokio::time::timeout(Duration::from_secs(3), phone.next_envelope()).await;
+    assert!(
+        matches!(ended, Ok(Err(_))),
+        "the MQTT connection outlived the account: {:?}",
+        ended.map(|r| r.map(|r| r.payload))
+    );
+
+    let out = user_command(dir.path(), "enable", &["--username", "amani"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = user_command(dir.path(), "passwd", &["--username", "amani"], "a newer passphrase\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = login(&http, &base, "amani", "a newer passphrase").await;
+    let out = user_command(
+        dir.path(),
+        "set-role",
+        &["--username", "amani", "--role", "security_officer"],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("countries"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = user_command(
+        dir.path(),
+        "set-role",
+        &["--username", "amani", "--role", "security_officer", "--countries", "CD"],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = user_command(dir.path(), "disable", &["--username", "nobody"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account 'nobody'"));
+    let me_now: serde_json::Value = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&again)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me_now["role"], "security_officer");
 }

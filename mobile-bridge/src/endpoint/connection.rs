@@ -101,7 +101,10 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         }
     };
     let (user, person) = (admitted.user, Arc::new(admitted.person));
-    let mut registration = shared.sessions.register(user, &admitted.client_id, admitted.key).await;
+    let mut registration = shared
+        .sessions
+        .register(user, &admitted.client_id, admitted.key, admitted.rights)
+        .await;
     let persistent = !hello.clean;
     let mut conn = Connection {
         version,
@@ -215,6 +218,7 @@ struct Admitted<P> {
     user: Uuid,
     person: P,
     key: [u8; 32],
+    rights: u64,
     /// When the login expires, as a moment of this process's clock.
     expires: Option<Instant>,
     client_id: String,
@@ -233,7 +237,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
         .authenticate(username, password)
         .await
         .ok_or(Refusal::NotAuthorized)?;
-    let (user, person, key, expires_at) = (login.user, login.person, login.key, login.expires_at);
+    let (user, person, key, rights, expires_at) = (login.user, login.person, login.key, login.rights, login.expires_at);
     if let Some(will) = &hello.will {
         if !topics::may_publish(user, &will.topic) {
             return Err(Refusal::NotAuthorized);
@@ -244,6 +248,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
             user,
             person,
             key,
+            rights,
             expires: expires_at.map(instant_of),
             client_id: hello.client_id.clone(),
             assigned: false,
@@ -257,6 +262,7 @@ async fn admit<H: PhoneHub>(shared: &Shared<H>, hello: &Hello) -> Result<Admitte
         user,
         person,
         key,
+        rights,
         expires: expires_at.map(instant_of),
         client_id: format!("scaan-{}", Uuid::new_v4().simple()),
         assigned: true,
@@ -299,6 +305,7 @@ impl End {
             End::Kicked(Kick::TakenOver) => Some(DisconnectReasonCode::SessionTakenOver),
             End::Kicked(Kick::TooSlow) => Some(DisconnectReasonCode::QuotaExceeded),
             End::Kicked(Kick::Revoked) => Some(DisconnectReasonCode::NotAuthorized),
+            End::Kicked(Kick::RightsChanged) => Some(DisconnectReasonCode::AdministrativeAction),
             End::Refused(reason, _) => Some(*reason),
         }
     }

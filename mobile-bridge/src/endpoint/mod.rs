@@ -67,8 +67,11 @@ pub struct Login<P> {
     pub user: Uuid,
     pub person: P,
     /// Names the credential it used, so that its connections can be closed when it is revoked
-    /// ([`Sessions::close_login`]).
+    /// ([`Sessions::enforce`]).
     pub key: [u8; 32],
+    /// Stands for the rights the hub granted with it (the hub's own digest), so that its
+    /// connections can be closed when the person's rights change ([`Sessions::enforce`]).
+    pub rights: u64,
     /// When the credential expires: its connections are closed then.
     pub expires_at: Option<std::time::SystemTime>,
 }

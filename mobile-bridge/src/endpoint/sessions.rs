@@ -40,8 +40,10 @@ pub(crate) enum Outgoing {
 pub(crate) enum Kick {
     TakenOver,
     TooSlow,
-    /// The login it used was revoked.
+    /// The login it used was revoked (or expired, or its account disabled).
     Revoked,
+    /// The person's rights changed: the login still holds, and a new connection gets them.
+    RightsChanged,
 }
 
 #[derive(Default)]
@@ -55,6 +57,8 @@ struct Live {
     client_id: String,
     /// The login's key ([`super::Login::key`]).
     key: [u8; 32],
+    /// The rights it was admitted with ([`super::Login::rights`]).
+    rights: u64,
     queue: mpsc::Sender<Outgoing>,
     kick: Kicker,
     /// Cancelled when the connection's task has ended.
@@ -110,7 +114,13 @@ impl Sessions {
 
     /// Adds a connection of `user` with `client_id`, taking over (closing, and waiting for) one
     /// with the same client id.
-    pub(crate) async fn register(self: &Arc<Self>, user: Uuid, client_id: &str, key: [u8; 32]) -> Registration {
+    pub(crate) async fn register(
+        self: &Arc<Self>,
+        user: Uuid,
+        client_id: &str,
+        key: [u8; 32],
+        rights: u64,
+    ) -> Registration {
         let (queue_tx, queue) = mpsc::channel(QUEUE);
         let kick = Kicker::default();
         let ended = CancellationToken::new();
@@ -126,6 +136,7 @@ impl Sessions {
                 conn,
                 client_id: client_id.to_owned(),
                 key,
+                rights,
                 queue: queue_tx,
                 kick: kick.clone(),
                 ended: ended.clone(),
@@ -174,12 +185,18 @@ impl Sessions {
         }
     }
 
-    /// Closes `user`'s connections made with the login `key` (MQTT 5: DISCONNECT "not
-    /// authorised"); what they were owed stays owed.
-    pub fn close_login(&self, user: Uuid, key: &[u8; 32]) {
+    /// Brings `user`'s connections in line with their account: those whose login is no longer
+    /// `valid` are closed (MQTT 5: DISCONNECT "not authorised"), the others admitted with other
+    /// than `rights` too (DISCONNECT "administrative action": connect again to get the new
+    /// rights). What they were owed stays owed.
+    pub fn enforce(&self, user: Uuid, valid: impl Fn(&[u8; 32]) -> bool, rights: u64) {
         let live = self.live();
-        for connection in live.get(&user).into_iter().flatten().filter(|c| c.key == *key) {
-            connection.kick.kick(Kick::Revoked);
+        for connection in live.get(&user).into_iter().flatten() {
+            if !valid(&connection.key) {
+                connection.kick.kick(Kick::Revoked);
+            } else if connection.rights != rights {
+                connection.kick.kick(Kick::RightsChanged);
+            }
         }
     }
 
@@ -216,8 +233,8 @@ mod tests {
     async fn the_same_client_id_takes_over_and_another_device_keeps_its_own() {
         let sessions = Arc::new(Sessions::default());
         let amani = Uuid::from_u128(1);
-        let phone = sessions.register(amani, "phone", [1; 32]).await;
-        let tablet = sessions.register(amani, "tablet", [2; 32]).await;
+        let phone = sessions.register(amani, "phone", [1; 32], 0).await;
+        let tablet = sessions.register(amani, "tablet", [2; 32], 0).await;
         assert_eq!(sessions.deliver(&owed(1), &[amani]), 2);
 
         // The old `phone` connection ends once kicked; the new one waits for that.
@@ -227,12 +244,12 @@ mod tests {
             drop(phone);
             reason
         });
-        let again = sessions.register(amani, "phone", [1; 32]).await;
+        let again = sessions.register(amani, "phone", [1; 32], 0).await;
         assert_eq!(old.await.unwrap(), Kick::TakenOver);
         assert_eq!(sessions.connections(), 2);
         assert_eq!(sessions.deliver(&owed(2), &[amani]), 2);
         // Revoking the tablet's login closes the tablet only.
-        sessions.close_login(amani, &[2; 32]);
+        sessions.enforce(amani, |key| key != &[2; 32], 0);
         assert_eq!(tablet.kick.kicked().await, Kick::Revoked);
         assert!(!again.kick.token.is_cancelled());
         drop((tablet, again));
@@ -240,11 +257,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn new_rights_close_the_connections_admitted_under_others_and_only_the_person_s() {
+        let sessions = Arc::new(Sessions::default());
+        let (amani, bahati) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let old = sessions.register(amani, "phone", [1; 32], 7).await;
+        let current = sessions.register(amani, "tablet", [1; 32], 8).await;
+        let other = sessions.register(bahati, "phone", [3; 32], 7).await;
+        sessions.enforce(amani, |_| true, 8);
+        assert_eq!(old.kick.kicked().await, Kick::RightsChanged);
+        assert!(!current.kick.token.is_cancelled());
+        assert!(!other.kick.token.is_cancelled(), "someone else's rights did not change");
+        // A revoked login says so, whatever its rights.
+        sessions.enforce(amani, |_| false, 9);
+        assert_eq!(current.kick.kicked().await, Kick::Revoked);
+    }
+
+    #[tokio::test]
     async fn a_connection_that_does_not_keep_up_is_closed_and_the_others_are_not_held_back() {
         let sessions = Arc::new(Sessions::default());
         let (slow, quick) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let slow_reg = sessions.register(slow, "a", [0; 32]).await;
-        let mut quick_reg = sessions.register(quick, "b", [0; 32]).await;
+        let slow_reg = sessions.register(slow, "a", [0; 32], 0).await;
+        let mut quick_reg = sessions.register(quick, "b", [0; 32], 0).await;
         for n in 0..QUEUE as u128 {
             assert_eq!(sessions.deliver(&owed(n), &[slow, quick]), 2);
             quick_reg.queue.recv().await.unwrap();

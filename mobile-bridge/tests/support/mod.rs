@@ -41,6 +41,7 @@ impl PhoneHub for TestHub {
             user: id,
             person: id,
             key: [0; 32],
+            rights: 0,
             expires_at: None,
         })
     }

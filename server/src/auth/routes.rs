@@ -65,12 +65,11 @@ async fn login(
     }))
 }
 
-/// Revokes the token this request carries.
+/// Revokes the token this request carries; the streams and MQTT connections it opened close.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<StatusCode, ApiError> {
     hub.store.revoke_token(&caller.token_hash, Utc::now()).await?;
-    hub.delivery.disconnect_token(caller.token_hash);
-    hub.mqtt.token_revoked(&caller.user, &caller.token_hash).await;
+    hub.enforce_account(&caller.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use scaan_schemas::{Envelope, Role, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -120,15 +120,51 @@ struct Connection {
     queue: mpsc::Sender<Outgoing>,
     lagged: Arc<AtomicBool>,
     closed: CancellationToken,
+    closing: Arc<OnceLock<Closing>>,
+}
+
+impl Connection {
+    fn close(&self, why: Closing) {
+        let _ = self.closing.set(why);
+        self.closed.cancel();
+    }
+}
+
+/// Why the hub closes a stream on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Its token was revoked (logout, password change, account disabled): log in again.
+    Revoked,
+    /// The account's role or countries changed: the token still holds; reconnect to get the
+    /// envelopes the new rights allow.
+    RightsChanged,
+}
+
+impl Closing {
+    /// The WebSocket close code and reason.
+    pub fn frame(self) -> (u16, &'static str) {
+        match self {
+            Closing::Revoked => (1008, "the token was revoked; log in again"),
+            Closing::RightsChanged => (4001, "your account's rights changed; reconnect"),
+        }
+    }
 }
 
 /// One connection's end: envelopes to write, the lag flag, and a token cancelled when the
-/// connection must close (its token was revoked).
+/// connection must close (and why, in `closing`).
 pub struct Subscription {
     pub id: u64,
     pub envelopes: mpsc::Receiver<Outgoing>,
     pub lagged: Arc<AtomicBool>,
     pub closed: CancellationToken,
+    closing: Arc<OnceLock<Closing>>,
+}
+
+impl Subscription {
+    /// Why the hub closed it (once `closed` is cancelled).
+    pub fn closing(&self) -> Closing {
+        self.closing.get().copied().unwrap_or(Closing::Revoked)
+    }
 }
 
 impl Delivery {
@@ -145,6 +181,7 @@ impl Delivery {
         let (queue, envelopes) = mpsc::channel(QUEUE_DEPTH);
         let lagged = Arc::new(AtomicBool::new(false));
         let closed = CancellationToken::new();
+        let closing = Arc::new(OnceLock::new());
         let connection = Connection {
             user: user.id,
             role: user.role,
@@ -153,6 +190,7 @@ impl Delivery {
             queue,
             lagged: lagged.clone(),
             closed: closed.clone(),
+            closing: closing.clone(),
         };
         let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
         if matches!(user.role, Role::WatchOfficer | Role::SecurityOfficer) {
@@ -165,6 +203,7 @@ impl Delivery {
             envelopes,
             lagged,
             closed,
+            closing,
         }
     }
 
@@ -254,11 +293,18 @@ impl Delivery {
         Some(wait)
     }
 
-    /// Closes every stream opened with a token that has just been revoked.
-    pub fn disconnect_token(&self, token_hash: [u8; 32]) {
+    /// Brings `user`'s streams in line with their account: those opened with a token no longer
+    /// in `valid` are closed as revoked, the others opened under another role or other
+    /// countries as rights changed.
+    pub fn enforce(&self, user: &User, valid: &HashSet<[u8; 32]>) {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        for connection in registry.connections.values().filter(|c| c.token_hash == token_hash) {
-            connection.closed.cancel();
+        let ids = registry.by_user.get(&user.id).into_iter().flatten();
+        for connection in ids.filter_map(|id| registry.connections.get(id)) {
+            if !valid.contains(&connection.token_hash) {
+                connection.close(Closing::Revoked);
+            } else if connection.role != user.role || connection.countries != user.countries {
+                connection.close(Closing::RightsChanged);
+            }
         }
     }
 
@@ -304,6 +350,7 @@ mod tests {
             role,
             countries: countries.iter().map(|c| c.to_string()).collect(),
             duty_station: None,
+            disabled: false,
         }
     }
 
@@ -425,6 +472,30 @@ mod tests {
             None,
             "only alerts have receipts"
         );
+    }
+
+    #[test]
+    fn enforcing_an_account_closes_its_revoked_and_outdated_streams_only() {
+        let delivery = Delivery::default();
+        let kivu = person(Role::SecurityOfficer, &["CD"]);
+        let other = person(Role::SecurityOfficer, &["CD"]);
+        let (kept, revoked) = ([1; 32], [2; 32]);
+        let on_kept = delivery.subscribe(&kivu, kept);
+        let on_revoked = delivery.subscribe(&kivu, revoked);
+        let others = delivery.subscribe(&other, revoked);
+        delivery.enforce(&kivu, &HashSet::from([kept]));
+        assert!(on_revoked.closed.is_cancelled());
+        assert_eq!(on_revoked.closing(), Closing::Revoked);
+        assert!(!on_kept.closed.is_cancelled(), "same rights, token still valid");
+        assert!(!others.closed.is_cancelled(), "someone else's stream");
+
+        let moved = User {
+            countries: vec!["UG".into()],
+            ..kivu.clone()
+        };
+        delivery.enforce(&moved, &HashSet::from([kept]));
+        assert!(on_kept.closed.is_cancelled());
+        assert_eq!(on_kept.closing(), Closing::RightsChanged);
     }
 
     #[test]

@@ -69,7 +69,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
         let mut receipt = None;
         let outgoing = tokio::select! {
             _ = hub.shutdown.cancelled() => break Some((1001, "the hub is restarting; reconnect shortly")),
-            _ = subscription.closed.cancelled() => break Some((1008, "the token was revoked; log in again")),
+            _ = subscription.closed.cancelled() => break Some(subscription.closing().frame()),
             envelope = subscription.envelopes.recv() => match envelope {
                 Some(_) if subscription.lagged.swap(false, Ordering::AcqRel) => {
                     // What is queued is older than what was dropped: discard it and have the

@@ -19,6 +19,7 @@ use scaan_mobile_bridge::endpoint::{self, Endpoint, Owed};
 use scaan_mobile_bridge::topics;
 use scaan_mobile_bridge::{HubLink, LinkChannels, LinkOptions, LinkState, Outbound};
 use scaan_schemas::{Envelope, User};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -237,16 +238,19 @@ impl Mqtt {
         }
     }
 
-    /// A logout: the connections the token opened on the hub's endpoint are closed; with a
-    /// provisioned Mosquitto or a NATS server, the login opens no new MQTT connection (and
-    /// NATS closes its open ones).
-    pub async fn token_revoked(&self, user: &User, token_hash: &[u8; 32]) {
+    /// Brings `user`'s MQTT access in line with their account, whose live tokens are `valid`:
+    /// on the hub's endpoint, connections opened with another token are closed, and those
+    /// admitted under other rights; with a provisioned Mosquitto, a broker login whose token is
+    /// not valid goes; with a NATS server, the logins of the tokens revoked are revoked there.
+    pub async fn enforce(&self, user: &User, valid: &HashSet<[u8; 32]>) {
         if let Transport::Endpoint(endpoint) = &self.transport {
-            endpoint.sessions().close_login(user.id, token_hash);
+            endpoint
+                .sessions()
+                .enforce(user.id, |key| valid.contains(key), phones::rights(user));
         }
         match &self.logins {
-            Some(BrokerLogins::Mosquitto(provisioning)) => provisioning.token_revoked(&user.username, token_hash).await,
-            Some(BrokerLogins::Nats(nats)) => nats.revoke(&user.username, token_hash).await,
+            Some(BrokerLogins::Mosquitto(provisioning)) => provisioning.enforce(user, valid).await,
+            Some(BrokerLogins::Nats(nats)) => nats.enforce(user).await,
             None => {}
         }
     }

@@ -1,8 +1,9 @@
 //! An external NATS server as the phones' broker (`nats_url`): each login's MQTT password is a
 //! JWT the hub signs for it (its own topics, until the token's expiry), so the broker stores
-//! nothing per person and a login costs one signature; a logout revokes the login by pushing
-//! the account JWT with the login's key in its revocation list, and the server closes its
-//! connections. The broker side is `scaan_mobile_bridge::nats`.
+//! nothing per person and a login costs one signature; a token the hub revokes (a logout, a
+//! disabled account, a password change) is revoked on the server by pushing the account JWT
+//! with the login's key in its revocation list, and the server closes its connections. The
+//! broker side is `scaan_mobile_bridge::nats`.
 
 use chrono::{DateTime, Utc};
 use scaan_mobile_bridge::nats::{self, Keys, SystemConnection};
@@ -21,6 +22,8 @@ pub struct Nats {
     /// most: past it, the login's JWT has expired anyway.
     revocations: tokio::sync::Mutex<BTreeMap<String, i64>>,
     token_ttl_s: i64,
+    /// Where revoked tokens are read from.
+    store: Store,
 }
 
 impl Nats {
@@ -35,21 +38,14 @@ impl Nats {
     ) -> anyhow::Result<(Nats, (String, String))> {
         let keys = Keys::read(keys_file)?;
         let system = SystemConnection::new(&url.host, url.port, keys.system_user_jwt());
-        let revocations: BTreeMap<String, i64> = store
-            .revoked_tokens(Utc::now())
-            .await?
-            .into_iter()
-            .filter_map(|(hash, revoked_at)| {
-                let hash: [u8; 32] = hash.try_into().ok()?;
-                Some((nats::login_key(&hash), revoked_at.timestamp()))
-            })
-            .collect();
+        let revocations = revocations(store, None).await?;
         let hub_login = ("scaan-hub".to_owned(), keys.hub_jwt());
         let nats = Nats {
             keys,
             system,
             revocations: tokio::sync::Mutex::new(revocations),
             token_ttl_s: i64::try_from(token_ttl_s).unwrap_or(i64::MAX),
+            store: store.clone(),
         };
         let revoked = {
             let mut revocations = nats.revocations.lock().await;
@@ -67,16 +63,29 @@ impl Nats {
             .login_jwt(user.id, &user.username, &token_hash, expires_at.timestamp())
     }
 
-    /// The token with `token_hash` was revoked: its MQTT password is refused from now on and its
-    /// connections close. A failure is logged (the token is revoked in the hub either way; the
-    /// broker then admits the password until the token's expiry, or the next revocation pushed).
-    pub async fn revoke(&self, username: &str, token_hash: &[u8; 32]) {
+    /// Revokes on the server every login of `user` whose token the hub holds revoked: its MQTT
+    /// password is refused from now on and its connections close. A failure is logged (the
+    /// token is revoked in the hub either way; the broker then admits the password until the
+    /// token's expiry, or the next revocation pushed).
+    pub async fn enforce(&self, user: &User) {
+        let revoked = match revocations(&self.store, Some(user.id)).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                return tracing::warn!(username = %user.username, error = format!("{e:#}"), "cannot read revoked tokens")
+            }
+        };
         // Held across the push: pushes go one at a time, so an older list never lands last.
         let mut revocations = self.revocations.lock().await;
-        revocations.insert(nats::login_key(token_hash), Utc::now().timestamp());
+        let known = revocations.len();
+        for (key, at) in revoked {
+            revocations.entry(key).or_insert(at);
+        }
+        if revocations.len() == known {
+            return;
+        }
         if let Err(e) = self.push(&mut revocations).await {
             tracing::warn!(
-                username,
+                username = %user.username,
                 error = format!("{e:#}"),
                 "cannot revoke an MQTT login on the NATS server"
             );
@@ -89,4 +98,18 @@ impl Nats {
         revocations.retain(|_, revoked_at| *revoked_at >= oldest_needed);
         self.system.push(&self.keys.account_jwt(revocations)).await
     }
+}
+
+/// The login keys of the tokens revoked and not yet expired (of `user`, or everyone's), with
+/// when each was revoked (Unix seconds).
+async fn revocations(store: &Store, user: Option<uuid::Uuid>) -> anyhow::Result<BTreeMap<String, i64>> {
+    Ok(store
+        .revoked_tokens(user, Utc::now())
+        .await?
+        .into_iter()
+        .filter_map(|(hash, revoked_at)| {
+            let hash: [u8; 32] = hash.try_into().ok()?;
+            Some((nats::login_key(&hash), revoked_at.timestamp()))
+        })
+        .collect())
 }

@@ -52,6 +52,7 @@ impl PhoneHub for Phones {
             // when it expires.
             Ok(Some((user, expires_at))) if user.username == username => Some(Login {
                 user: user.id,
+                rights: rights(&user),
                 person: user,
                 key,
                 expires_at: Some(expires_at.into()),
@@ -107,6 +108,15 @@ impl PhoneHub for Phones {
     async fn received(&self, user: &User, topic: PhoneTopic, payload: Bytes) {
         inbound::handle(&self.hub, user, topic, &payload).await;
     }
+}
+
+/// What a connection is admitted with, as far as the account goes: its role and countries.
+/// A connection keeps its account, so a change of either closes it ([`super::Mqtt::enforce`]).
+pub(super) fn rights(user: &User) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    (user.role, &user.countries).hash(&mut digest);
+    digest.finish()
 }
 
 pub(super) enum Receipt {

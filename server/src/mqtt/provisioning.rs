@@ -1,12 +1,14 @@
 //! Keeping an external Mosquitto's dynamic-security plugin in step with the hub's tokens, when
 //! the hub has its admin login (`mqtt_admin_username`): the hub's own broker login at start,
-//! a person's at login, its removal at logout and expiry, and at start the removal of logins
+//! a person's at login, its removal when its token is revoked (logout, password, disabled
+//! account) or expires, and at start the removal of logins
 //! whose token was revoked while the hub was away. The broker side is
 //! `scaan_mobile_bridge::dynsec`.
 
 use chrono::{DateTime, Utc};
 use scaan_mobile_bridge::dynsec::{Grant, Provisioner};
 use scaan_mobile_bridge::BrokerUrl;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -95,17 +97,20 @@ impl Provisioning {
         }
     }
 
-    /// The token with `token_hash` was revoked: if it is `username`'s broker password, Mosquitto
-    /// drops their connection and refuses the token. A failure is logged (the token is revoked
-    /// in the hub either way; the broker's login then lasts until the token's expiry, or the
-    /// hub's next start).
-    pub async fn token_revoked(&self, username: &str, token_hash: &[u8; 32]) {
-        if let Err(e) = self.provisioner.revoke(username, token_hash).await {
-            tracing::warn!(
-                username,
-                error = format!("{e:#}"),
-                "cannot remove an MQTT login from Mosquitto"
-            );
+    /// `user`'s live tokens are `valid`: a broker login of theirs whose token is not goes
+    /// (Mosquitto drops its connection and refuses the token). A failure is logged (the token
+    /// is revoked in the hub either way; the broker's login then lasts until the token's
+    /// expiry, or the hub's next start).
+    pub async fn enforce(&self, user: &User, valid: &HashSet<[u8; 32]>) {
+        let stale = self.provisioner.grants().await.into_iter();
+        for grant in stale.filter(|g| g.user_id == user.id && !valid.contains(&g.token_hash)) {
+            if let Err(e) = self.provisioner.revoke(&grant.username, &grant.token_hash).await {
+                tracing::warn!(
+                    username = %grant.username,
+                    error = format!("{e:#}"),
+                    "cannot remove an MQTT login from Mosquitto"
+                );
+            }
         }
     }
 

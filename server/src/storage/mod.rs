@@ -111,6 +111,7 @@ struct UserRow {
     countries: String,
     duty_lat: Option<f64>,
     duty_lon: Option<f64>,
+    disabled_at: Option<DateTime<Utc>>,
 }
 
 impl From<UserRow> for User {
@@ -128,11 +129,12 @@ impl From<UserRow> for User {
                 .map(str::to_owned)
                 .collect(),
             duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
+            disabled: r.disabled_at.is_some(),
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon";
+const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at";
 
 const CHECKIN_COLUMNS: &str =
     "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at";
@@ -252,6 +254,7 @@ impl Store {
             role: new.role,
             countries: new.countries.clone(),
             duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
+            disabled: false,
         };
         let sql =
             "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
@@ -275,7 +278,7 @@ impl Store {
         }
     }
 
-    /// The account and its password hash, for login.
+    /// The account and its password hash, for login; a disabled account has none.
     pub async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -283,7 +286,8 @@ impl Store {
             user: UserRow,
             password_hash: String,
         }
-        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1");
+        let sql =
+            format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL");
         let row: Option<Row> = on_either!(self, |pool| sqlx::query_as(&sql)
             .bind(username)
             .fetch_optional(pool)
@@ -332,7 +336,7 @@ impl Store {
     }
 
     /// The account a token belongs to, and when the token expires, if it is neither expired nor
-    /// revoked.
+    /// revoked, and the account is not disabled.
     pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<(User, DateTime<Utc>)>> {
         #[derive(sqlx::FromRow)]
         struct TokenRow {
@@ -340,9 +344,10 @@ impl Store {
             user: UserRow,
             expires_at: DateTime<Utc>,
         }
-        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, t.expires_at
+        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, u.disabled_at,
+                          t.expires_at
                    FROM tokens t JOIN users u ON u.id = t.user_id
-                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2";
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL";
         let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
             .bind(hash)
             .bind(now)
@@ -353,10 +358,18 @@ impl Store {
 
     /// The tokens revoked before they expired that have not expired yet: their hashes and
     /// when each was revoked (an external broker may still admit them unless told).
-    pub async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<(Vec<u8>, DateTime<Utc>)>> {
-        let sql = "SELECT token_hash, revoked_at FROM tokens WHERE revoked_at IS NOT NULL AND expires_at > $1";
-        let rows: Vec<(Vec<u8>, DateTime<Utc>)> =
-            on_either!(self, |pool| sqlx::query_as(sql).bind(now).fetch_all(pool).await)?;
+    pub async fn revoked_tokens(
+        &self,
+        user: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Vec<u8>, DateTime<Utc>)>> {
+        let sql = "SELECT token_hash, revoked_at FROM tokens
+                   WHERE revoked_at IS NOT NULL AND expires_at > $1 AND ($2 IS NULL OR user_id = $2)";
+        let rows: Vec<(Vec<u8>, DateTime<Utc>)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(now)
+            .bind(user)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows)
     }
 
@@ -391,8 +404,18 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Every staff member's duty station and last fix, to build the targeting index at start.
+    /// Every enabled staff member's duty station and last fix, to build the targeting index at
+    /// start (a disabled account is sent nothing).
     pub async fn staff_records(&self) -> Result<Vec<StaffRecord>> {
+        self.staff_where(None).await
+    }
+
+    /// One enabled staff member's record; `None` for anyone else.
+    pub async fn staff_record(&self, id: Uuid) -> Result<Option<StaffRecord>> {
+        Ok(self.staff_where(Some(id)).await?.pop())
+    }
+
+    async fn staff_where(&self, only: Option<Uuid>) -> Result<Vec<StaffRecord>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: Uuid,
@@ -402,9 +425,17 @@ impl Store {
             lon: Option<f64>,
             recorded_at: Option<DateTime<Utc>>,
         }
-        let sql = "SELECT u.id, u.duty_lat, u.duty_lon, p.lat, p.lon, p.recorded_at
-                   FROM users u LEFT JOIN positions p ON p.user_id = u.id WHERE u.role = 'staff'";
-        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+        let rows: Vec<Row> = on_either!(self, |pool| {
+            let mut q = QueryBuilder::new(
+                "SELECT u.id, u.duty_lat, u.duty_lon, p.lat, p.lon, p.recorded_at
+                 FROM users u LEFT JOIN positions p ON p.user_id = u.id
+                 WHERE u.role = 'staff' AND u.disabled_at IS NULL",
+            );
+            if let Some(id) = only {
+                q.push(" AND u.id = ").push_bind(id);
+            }
+            q.build_query_as().fetch_all(pool).await
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| StaffRecord {
@@ -787,7 +818,8 @@ impl Store {
 
     // ---- audit ----
 
-    pub async fn record_audit(&self, entry: &AuditEntry, actor_id: Uuid) -> Result<()> {
+    /// `actor_id`: the account that acted; `None` for the command line.
+    pub async fn record_audit(&self, entry: &AuditEntry, actor_id: Option<Uuid>) -> Result<()> {
         let sql = "INSERT INTO audit (id, at, actor_id, actor, action, subject, countries, detail)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
         on_either!(self, |pool| sqlx::query(sql)
@@ -805,8 +837,8 @@ impl Store {
         Ok(())
     }
 
-    /// Newest first.
-    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+    /// Newest first; with `accounts_only`, only what was done to accounts and sessions.
+    pub async fn audit(&self, limit: u32, accounts_only: bool) -> Result<Vec<AuditEntry>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: Uuid,
@@ -817,8 +849,15 @@ impl Store {
             countries: String,
             detail: Json<serde_json::Value>,
         }
-        let sql = "SELECT id, at, actor, action, subject, countries, detail FROM audit ORDER BY at DESC LIMIT $1";
-        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(sql)
+        let only = if accounts_only {
+            "WHERE action LIKE 'account.%' OR action LIKE 'session.%'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT id, at, actor, action, subject, countries, detail FROM audit {only} ORDER BY at DESC LIMIT $1"
+        );
+        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(&sql)
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await)?;
@@ -852,9 +891,12 @@ impl Store {
     }
 }
 
+mod accounts;
 mod advisories;
 mod reports;
 mod trips;
+
+pub use accounts::{Refused, SessionRecord};
 
 pub use reports::ReportScope;
 pub use trips::TripScope;

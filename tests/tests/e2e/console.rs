@@ -4,7 +4,7 @@
 //! JavaScript error along the way. The SQLite run writes the screenshots in `docs/screenshots/`.
 //! Also: triaging incident reports and promoting one to an alert, editing a country advisory
 //! and reading its history, clearing a trip; serving the console's files, and the staff
-//! positions its map shows.
+//! positions its map shows. An administrator disabling an account from the accounts page.
 
 use crate::browser::{Browser, Page};
 use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
@@ -24,6 +24,7 @@ on_both_backends!(
     the_console_is_served_from_the_binary,
     officers_see_staff_positions_of_their_countries,
     the_board_shows_who_is_in_trouble_first_and_follows_a_wider_area_at_once,
+    an_admin_disables_an_account_from_the_accounts_page,
 );
 
 async fn log_in(page: &Page<'_>, hub: &TestHub, username: &str, screenshot: bool) {
@@ -922,4 +923,93 @@ async fn places(hub: &TestHub, who: &Account) -> Vec<(String, String, String)> {
         .collect();
     rows.sort();
     rows
+}
+
+async fn an_admin_disables_an_account_from_the_accounts_page(backend: Backend) {
+    let screenshots = matches!(backend, Backend::Sqlite);
+    let hub = TestHub::start(backend).await;
+    hub.account("root", Role::Admin, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    hub.account("kivu", Role::SecurityOfficer, &["CD"], None).await;
+    let mut stream = hub.stream(&amani).await;
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+
+    page.goto(&hub.base).await;
+    page.wait_for("!document.getElementById('login').hidden", "the login form")
+        .await;
+    page.type_into("#login-username", "root").await;
+    page.type_into("#login-password", PASSWORD).await;
+    page.click("#login-form button[type=submit]").await;
+    let row = "document.querySelector('tr[data-username=\"amani\"]')";
+    page.wait_for(&format!("!!{row}"), "the accounts list").await;
+    assert_eq!(
+        page.eval("document.getElementById('officers').hidden").await,
+        json!(true)
+    );
+
+    // Disable asks first, naming the person; nothing happens until confirmed.
+    page.eval(&format!(
+        "[...{row}.querySelectorAll('button')].find((b) => b.textContent === 'Disable').click()"
+    ))
+    .await;
+    page.wait_for("!!document.getElementById('confirm-disable')", "the confirmation")
+        .await;
+    let asked = page
+        .eval("document.querySelector('[role=alertdialog]').textContent")
+        .await;
+    assert!(asked.as_str().unwrap().contains("Test amani (amani)"), "{asked}");
+    assert_eq!(hub.get("/api/v1/me", &amani).await.0, StatusCode::OK);
+    if screenshots {
+        page.screenshot("console-accounts").await;
+    }
+    page.click("#confirm-disable").await;
+    page.wait_for(&format!("{row}.classList.contains('disabled')"), "amani shown disabled")
+        .await;
+    let closed = stream
+        .next_within(Duration::from_secs(1))
+        .await
+        .expect("amani's stream closes");
+    assert_eq!(closed["code"], 1008, "{closed}");
+    assert_eq!(hub.get("/api/v1/me", &amani).await.0, StatusCode::UNAUTHORIZED);
+    page.wait_for(
+        "document.getElementById('account-audit').textContent.includes('account.disabled')",
+        "the change in the audit list",
+    )
+    .await;
+
+    // kivu, a security officer for DR Congo, has the console open; the admin moves them to
+    // Uganda from the page: their console follows (the hub closes its stream with 4001; it
+    // reconnects and reloads with the new rights).
+    // (Another browser: a page of this one would share the admin's kept session.)
+    let officer_browser = Browser::launch().await;
+    let officer = officer_browser.page().await;
+    log_in(&officer, &hub, "kivu", false).await;
+    let who = "document.getElementById('who').textContent";
+    assert!(officer.eval(who).await.as_str().unwrap().ends_with("CD"));
+    let kivu_row = "document.querySelector('tr[data-username=\"kivu\"]')";
+    page.eval(&format!(
+        "[...{kivu_row}.querySelectorAll('button')].find((b) => b.textContent === 'Role').click()"
+    ))
+    .await;
+    page.wait_for("!!document.getElementById('role-countries')", "the role form")
+        .await;
+    page.eval("document.getElementById('role-countries').value = 'UG'")
+        .await;
+    page.click(".account-tools button[type=submit]").await;
+    page.wait_for(
+        &format!("{kivu_row}.children[3].textContent === 'UG'"),
+        "kivu listed for Uganda",
+    )
+    .await;
+    officer
+        .wait_for(&format!("{who}.endsWith('UG')"), "kivu's console following the change")
+        .await;
+
+    for errors in [browser.errors(), officer_browser.errors()] {
+        assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    }
+    drop((officer, page));
+    drop((officer_browser, browser));
+    hub.stop().await;
 }

@@ -1,7 +1,7 @@
 //! The hub on an external Mosquitto that it provisions itself (`mqtt_url` + the
 //! dynamic-security admin login): logins over HTTP open the person's own topics on Mosquitto,
-//! alerts and check-ins flow both ways through it, and a logout — or a revocation while the hub
-//! was away — closes the broker to that token. Needs `SCAAN_TEST_MOSQUITTO` (`.ci/run` sets it).
+//! alerts and check-ins flow both ways through it, and a logout, a disabled account — or a
+//! revocation while the hub was away — closes the broker to that token. Needs `SCAAN_TEST_MOSQUITTO` (`.ci/run` sets it).
 
 use crate::harness::{circle_alert, Account, Backend, TestHub};
 use reqwest::StatusCode;
@@ -23,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(10);
 crate::on_both_backends!(
     a_provisioned_mosquitto_carries_alerts_and_checkins_for_logged_in_staff_only,
     a_token_revoked_while_the_hub_was_away_loses_its_broker_login_at_start,
+    a_disabled_account_loses_its_broker_login_and_its_connection,
 );
 
 /// A dynamic-security Mosquitto and a hub that provisions it; `None` when the test is skipped.
@@ -178,6 +179,39 @@ async fn a_token_revoked_while_the_hub_was_away_loses_its_broker_login_at_start(
     let kept = Phone::connect(phone_options(&broker, &bea))
         .await
         .expect("a valid token keeps its login across the hub's restart");
+    kept.disconnect().await;
+    hub.stop().await;
+}
+
+async fn a_disabled_account_loses_its_broker_login_and_its_connection(backend: Backend) {
+    let Some((broker, hub)) = provisioned_hub(backend).await else {
+        return;
+    };
+    let admin = hub.account("root", Role::Admin, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let bea = hub.account("bea", Role::Staff, &[], Some(BENI)).await;
+    let mut phone = Phone::connect(phone_options(&broker, &amani))
+        .await
+        .expect("the login's token opens Mosquitto");
+    let (status, body) = hub
+        .post(
+            &format!("/api/v1/users/{}/disable", amani.user.id),
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Mosquitto drops the open connection, and refuses the token from then on.
+    let ended = tokio::time::timeout(WAIT, phone.next_envelope()).await;
+    assert!(matches!(ended, Ok(Err(_))), "the broker kept the connection open");
+    let refused = Phone::connect(phone_options(&broker, &amani))
+        .await
+        .err()
+        .expect("refused once disabled");
+    assert!(format!("{refused:#}").contains("refused the login"), "{refused:#}");
+    let kept = Phone::connect(phone_options(&broker, &bea))
+        .await
+        .expect("another person's login still works");
     kept.disconnect().await;
     hub.stop().await;
 }

@@ -12,6 +12,7 @@ mod console;
 mod external_broker;
 mod harness;
 mod headcounts;
+mod lifecycle;
 mod mqtt;
 mod nats_broker;
 mod operations;

@@ -34,7 +34,7 @@ fn phone_topic(user: Uuid, kind: &str) -> String {
     format!("scaan/v1/staff/{user}/{kind}")
 }
 
-fn broker(hub: &TestHub) -> SocketAddr {
+pub(crate) fn broker(hub: &TestHub) -> SocketAddr {
     hub.app
         .mqtt
         .embedded_addr()
@@ -43,7 +43,7 @@ fn broker(hub: &TestHub) -> SocketAddr {
 
 /// What a phone's connection saw.
 #[derive(Debug)]
-enum Seen {
+pub(crate) enum Seen {
     Connected,
     Message(String, Value),
     SubAck(Vec<SubscribeReasonCode>),
@@ -60,7 +60,7 @@ pub(crate) struct Phone {
 
 impl Phone {
     /// Connects and returns once the broker accepted, or what it said instead.
-    async fn try_connect(
+    pub(crate) async fn try_connect(
         addr: SocketAddr,
         id: &str,
         login: Option<(&str, &str)>,
@@ -126,7 +126,7 @@ impl Phone {
             .unwrap();
     }
 
-    async fn next(&mut self) -> Option<Seen> {
+    pub(crate) async fn next(&mut self) -> Option<Seen> {
         tokio::time::timeout(WAIT, self.seen.recv()).await.ok().flatten()
     }
 

@@ -1,0 +1,211 @@
+//! Account lifecycle in the database: disabling and enabling, passwords, role and countries,
+//! and an account's sessions (its tokens neither expired nor revoked). Every change stamps the
+//! account's `changed_at`, which a running hub polls: that is how a change made from the
+//! command line reaches the sessions it ends.
+
+use chrono::{DateTime, Utc};
+use scaan_schemas::{Role, User};
+use uuid::Uuid;
+
+use super::{Result, Store, UserRow, USER_COLUMNS};
+
+/// One live token of an account.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an account change was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    NotFound,
+    /// It would leave no enabled administrator.
+    LastAdmin,
+}
+
+/// The change keeps an enabled administrator other than the account `$1` changed.
+const ANOTHER_ADMIN: &str =
+    "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.disabled_at IS NULL AND o.id <> $1)";
+/// PostgreSQL checks [`ANOTHER_ADMIN`] under this lock, so that two administrators disabling
+/// each other at once cannot both succeed (SQLite runs one writer at a time anyway).
+const ONE_ADMIN_CHANGE_AT_ONCE: &str = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE";
+
+impl Store {
+    /// Disables (revoking every token) or enables an account. Returns the account and whether
+    /// it changed; disabling the last enabled administrator is refused.
+    pub async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(User, bool), Refused>> {
+        let change = if disabled {
+            format!(
+                "UPDATE users SET disabled_at = $2, changed_at = $2 WHERE id = $1 AND disabled_at IS NULL \
+                 AND (role <> 'admin' OR {ANOTHER_ADMIN})"
+            )
+        } else {
+            "UPDATE users SET disabled_at = NULL, changed_at = $2 WHERE id = $1 AND disabled_at IS NOT NULL".to_owned()
+        };
+        let revoke = "UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+        let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let postgres = matches!(self, Store::Postgres(_));
+        let (changed, user) = on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if postgres && disabled {
+                sqlx::query(ONE_ADMIN_CHANGE_AT_ONCE).execute(&mut *tx).await?;
+            }
+            let changed = sqlx::query(&change)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if changed && disabled {
+                sqlx::query(revoke).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            let user: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((changed, user))
+        })?;
+        Ok(match user.map(User::from) {
+            None => Err(Refused::NotFound),
+            Some(user) if user.disabled == disabled => Ok((user, changed)),
+            Some(_) => Err(Refused::LastAdmin),
+        })
+    }
+
+    /// Gives an account a new role and countries; returns it as it was and as it is now. Taking
+    /// the role of administrator from the last enabled one is refused.
+    pub async fn set_role(
+        &self,
+        id: Uuid,
+        role: Role,
+        countries: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(User, User), Refused>> {
+        let change = format!(
+            "UPDATE users SET role = $2, countries = $3, changed_at = $4 WHERE id = $1 \
+             AND ($2 = 'admin' OR role <> 'admin' OR disabled_at IS NOT NULL OR {ANOTHER_ADMIN})"
+        );
+        let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let postgres = matches!(self, Store::Postgres(_));
+        let (before, changed, after) = on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query(ONE_ADMIN_CHANGE_AT_ONCE).execute(&mut *tx).await?;
+            }
+            let before: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            let changed = sqlx::query(&change)
+                .bind(id)
+                .bind(role.as_str())
+                .bind(countries.join(","))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            let after: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((before, changed, after))
+        })?;
+        Ok(match (before, after) {
+            (Some(before), Some(after)) if changed => Ok((before.into(), after.into())),
+            (Some(_), _) => Err(Refused::LastAdmin),
+            _ => Err(Refused::NotFound),
+        })
+    }
+
+    /// Sets an account's password hash and revokes its tokens, all but `keep` (the one making
+    /// the change, when it is the owner's). `None` when there is no such account.
+    pub async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        let change = "UPDATE users SET password_hash = $2, changed_at = $3 WHERE id = $1";
+        let revoke = "UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND token_hash <> $3";
+        let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        // No token hashes to nothing: with no token to keep, every one goes.
+        let keep: &[u8] = keep.map_or(&[], |k| k.as_slice());
+        let user: Option<UserRow> = on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(change)
+                .bind(id)
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed > 0 {
+                sqlx::query(revoke)
+                    .bind(id)
+                    .bind(now)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let user = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(user)
+        })?;
+        Ok(user.map(Into::into))
+    }
+
+    /// An account's tokens neither expired nor revoked at `now`, newest first (none for a
+    /// disabled account).
+    pub async fn sessions(&self, user: Uuid, now: DateTime<Utc>) -> Result<Vec<SessionRecord>> {
+        let sql = "SELECT t.token_hash, t.issued_at, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id
+                   WHERE t.user_id = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL
+                   ORDER BY t.issued_at DESC";
+        let rows: Vec<(Vec<u8>, DateTime<Utc>, DateTime<Utc>)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(user)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(hash, issued_at, expires_at)| {
+                Some(SessionRecord {
+                    token_hash: hash.try_into().ok()?,
+                    issued_at,
+                    expires_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Revokes one of `user`'s tokens; false when it is not theirs or no longer live.
+    pub async fn revoke_session(&self, user: Uuid, token_hash: &[u8; 32], now: DateTime<Utc>) -> Result<bool> {
+        let sql = "UPDATE tokens SET revoked_at = $3 WHERE user_id = $1 AND token_hash = $2 AND revoked_at IS NULL";
+        let n = on_either!(self, |pool| sqlx::query(sql)
+            .bind(user)
+            .bind(token_hash.as_slice())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Accounts changed (disabled, enabled, password, role) at or after `since`.
+    pub async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE changed_at >= $1");
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(Into::into))
+    }
+}
