@@ -36,8 +36,10 @@ pub struct Metrics {
     registry: Registry,
     connections: Family<ChannelLabel, Gauge>,
     outbox_backlog: Gauge,
-    /// Envelopes a phone acknowledged (MQTT PUBACK), by channel.
+    /// Envelopes a phone acknowledged (MQTT PUBACK).
     pub delivered_mqtt: Counter,
+    /// Alerts whose write to a recipient's stream completed (first per alert and person).
+    pub delivered_websocket: Counter,
     /// Envelopes an external broker acknowledged (its PUBACK, not yet the phone's).
     pub broker_accepted: Counter,
     /// From an envelope leaving the fan-out to a phone's PUBACK, for live deliveries.
@@ -72,7 +74,7 @@ impl Default for Metrics {
         let delivered = Family::<ChannelLabel, Counter>::default();
         registry.register(
             "envelopes_delivered",
-            "Envelopes acknowledged by their recipient's device",
+            "Envelopes acknowledged by their recipient's device (mqtt: the phone's PUBACK; websocket: an alert's completed write to a recipient's stream)",
             delivered.clone(),
         );
         let broker_accepted = Counter::default();
@@ -103,11 +105,13 @@ impl Default for Metrics {
         registry.register("failed_logins", "Refused logins, by reason", logins.clone());
         let mqtt = [("channel", "mqtt")];
         let delivered_mqtt = delivered.get_or_create(&mqtt).clone();
+        let delivered_websocket = delivered.get_or_create(&[("channel", "websocket")]).clone();
         let delivery_latency_mqtt = latency.get_or_create(&mqtt).clone();
         let failed_logins = logins.get_or_create(&[("reason", "wrong_credentials")]).clone();
         let throttled_logins = logins.get_or_create(&[("reason", "throttled")]).clone();
         Metrics {
             delivered_mqtt,
+            delivered_websocket,
             delivery_latency_mqtt,
             failed_logins,
             throttled_logins,

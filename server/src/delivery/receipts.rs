@@ -83,6 +83,7 @@ async fn write(hub: &Hub, batch: Vec<Delivered>) {
         tracing::warn!(error = %e, receipts = rows.len(), "could not record WebSocket receipts");
         return;
     }
+    hub.metrics.delivered_websocket.inc_by(rows.len() as u64);
     let alerts: HashSet<Uuid> = first.keys().map(|(alert, _)| *alert).collect();
     for alert in alerts {
         if let Some(open) = hub.open_headcounts.get(alert) {

@@ -85,6 +85,7 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
     let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
     phone.subscribe(&inbox(amani.user.id)).await;
     let _console = hub.stream(&watch).await;
+    let _app = hub.stream(&amani).await;
 
     let quiet = scrape(&hub).await;
     assert_eq!(
@@ -92,7 +93,7 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
         0.0
     );
     assert_eq!(value(&quiet, "scaan_connections", json!({"channel": "mqtt"})), 1.0);
-    assert_eq!(value(&quiet, "scaan_connections", json!({"channel": "websocket"})), 1.0);
+    assert_eq!(value(&quiet, "scaan_connections", json!({"channel": "websocket"})), 2.0);
     assert_eq!(value(&quiet, "scaan_outbox_backlog", json!({})), 0.0);
 
     assert!(hub.login("watch", "not the password").await.is_err());
@@ -107,11 +108,15 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // The phone's PUBACK is recorded as it comes; the scrape follows within moments.
+    // The phone's PUBACK and the stream's write are recorded as they come; the scrape follows
+    // within moments.
+    let delivered = |samples: &[Sample], channel: &str| {
+        value(samples, "scaan_envelopes_delivered_total", json!({"channel": channel}))
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let after = loop {
         let samples = scrape(&hub).await;
-        if value(&samples, "scaan_envelopes_delivered_total", json!({"channel": "mqtt"})) >= 1.0 {
+        if delivered(&samples, "mqtt") >= 1.0 && delivered(&samples, "websocket") >= 1.0 {
             break samples;
         }
         assert!(
@@ -121,7 +126,12 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mqtt = json!({"channel": "mqtt"});
-    assert_eq!(value(&after, "scaan_envelopes_delivered_total", mqtt.clone()), 1.0);
+    assert_eq!(delivered(&after, "mqtt"), 1.0);
+    assert_eq!(
+        delivered(&after, "websocket"),
+        1.0,
+        "the alert reached amani's stream once"
+    );
     assert_eq!(value(&after, "scaan_delivery_latency_seconds_count", mqtt.clone()), 1.0);
     let latency = value(&after, "scaan_delivery_latency_seconds_sum", mqtt.clone());
     assert!(latency > 0.0 && latency < 5.0, "{latency}");
