@@ -4,7 +4,7 @@ use crate::harness::{Backend, TestHub, PASSWORD};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use scaan_schemas::Role;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_both_backends!(
     login_gives_a_token_that_names_the_account,
@@ -323,5 +323,104 @@ async fn the_api_description_says_what_the_hub_accepts() {
     codes.sort();
     described.sort();
     assert_eq!(described, codes);
+    hub.stop().await;
+}
+
+/// A body built from a schema of the document: each required field, of its declared type and
+/// format (enums: their first value; arrays: as few items as they allow).
+fn sample(doc: &Value, schema: &Value) -> Value {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return sample(doc, &doc["components"]["schemas"][name]);
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = serde_json::Map::new();
+        for part in parts {
+            if let Value::Object(fields) = sample(doc, part) {
+                merged.extend(fields);
+            }
+        }
+        return Value::Object(merged);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(choices) = schema[key].as_array() {
+            let choice = choices.iter().find(|c| c["type"] != "null").unwrap_or(&choices[0]);
+            return sample(doc, choice);
+        }
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        return values[0].clone();
+    }
+    let kind = match &schema["type"] {
+        Value::Array(kinds) => kinds.iter().find(|k| *k != "null").cloned().unwrap_or(Value::Null),
+        kind => kind.clone(),
+    };
+    match kind.as_str().unwrap_or("object") {
+        "object" => {
+            let mut fields = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap();
+                fields.insert(name.to_owned(), sample(doc, &schema["properties"][name]));
+            }
+            Value::Object(fields)
+        }
+        "array" => {
+            let items = schema["minItems"].as_u64().unwrap_or(0);
+            Value::Array((0..items).map(|_| sample(doc, &schema["items"])).collect())
+        }
+        "string" => match schema["format"].as_str() {
+            Some("date-time") => json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()),
+            Some("uuid") => json!(uuid::Uuid::new_v4()),
+            _ => json!("x".repeat(schema["minLength"].as_u64().unwrap_or(1) as usize)),
+        },
+        "integer" => json!(schema["minimum"].as_i64().unwrap_or(1)),
+        "number" => json!(schema["minimum"].as_f64().unwrap_or(1.0)),
+        "boolean" => json!(false),
+        _ => Value::Null,
+    }
+}
+
+/// Requests built from the document itself: for every operation with a JSON body, a body made
+/// from its schema is never refused for its shape — not a 400, nor a 422 for an unknown field, a
+/// missing one, a wrong type or an unknown value — and never fails (5xx). What types cannot
+/// say (a headline's length, a point inside a country, an unknown id, a role) may still be a
+/// 422, 403 or 404: the shape the document gives is the shape the hub takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_built_from_the_api_description_are_taken_in_its_shape() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let (_, doc) = hub.call("GET", "/openapi.json", None, None).await;
+    // serde's words for a misfit, and the hub's for a field missing or unknown (a rule across
+    // fields, "radius_m is required with a Point", is a value's, not the shape's).
+    let shape_errors = ["unknown variant", "invalid type", "is not a field", "invalid length"];
+    let mut refused = Vec::new();
+    let mut tried = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let Some(schema) = operation["requestBody"]["content"]
+                .get("application/json")
+                .map(|c| &c["schema"])
+            else {
+                continue;
+            };
+            let body = sample(&doc, schema);
+            let target = path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{country}", "CD")
+                .replace("{session}", "00");
+            let (status, answer) = hub
+                .call(&method.to_uppercase(), &target, Some(&watch.token), Some(body.clone()))
+                .await;
+            tried += 1;
+            let message = answer["error"]["message"].as_str().unwrap_or("");
+            let misfit = status == StatusCode::UNPROCESSABLE_ENTITY
+                && (shape_errors.iter().any(|e| message.contains(e)) || message.ends_with(": is required"));
+            if status == StatusCode::BAD_REQUEST || status.is_server_error() || misfit {
+                refused.push(format!("{method} {path} {body} → {status} {answer}"));
+            }
+        }
+    }
+    assert!(tried >= 20, "only {tried} operations with a JSON body");
+    assert!(refused.is_empty(), "refused for its shape:\n{}", refused.join("\n"));
     hub.stop().await;
 }
