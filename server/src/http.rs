@@ -112,8 +112,7 @@ impl App {
             metrics,
             database_lock,
         } = self;
-        let since = chrono::Utc::now();
-        hub.tasks.spawn(follow_accounts(hub.clone(), since));
+        hub.tasks.spawn(follow_accounts(hub.clone()));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(delivery::receipts::record(hub.clone()));
         hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
@@ -288,18 +287,15 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
 /// Follows what the command line does to accounts while the hub runs: new accounts go into
 /// the targeting index, and a changed account's sessions that no longer fit it end, within
 /// [`FOLLOW_ACCOUNTS_EVERY`] or so.
-async fn follow_accounts(hub: Arc<Hub>, mut since: chrono::DateTime<chrono::Utc>) {
+async fn follow_accounts(hub: Arc<Hub>) {
     let mut tick = tokio::time::interval(FOLLOW_ACCOUNTS_EVERY);
     loop {
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        // Overlap the windows: a change committed just after the last look is still found
-        // (acting on one twice does nothing more).
-        match hub.follow_accounts(since - chrono::Duration::seconds(30)).await {
-            Ok(next) => since = next,
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not look for changed accounts"),
+        if let Err(e) = hub.follow_accounts().await {
+            tracing::warn!(error = format!("{e:#}"), "could not look for changed accounts");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! every request, stream and background task.
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use scaan_schemas::{Role, User};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,6 +36,9 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// Every task the hub spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Until when accounts added or changed elsewhere (`scaan user …`) have been followed
+    /// ([`Hub::follow_accounts`]).
+    pub accounts_seen: tokio::sync::Mutex<DateTime<Utc>>,
 }
 
 impl Hub {
@@ -46,6 +49,7 @@ impl Hub {
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         let targeting = Targeting::new(Duration::seconds(config.position_freshness_s as i64));
+        let loaded_at = Utc::now();
         let staff = store.staff_records().await?;
         let mut trips = crate::trips::legs_by_traveller(store.unfinished_trips(None, Utc::now()).await?);
         targeting.load(staff.into_iter().map(|s| {
@@ -79,6 +83,7 @@ impl Hub {
             passwords: PasswordChecks::default(),
             shutdown,
             tasks,
+            accounts_seen: tokio::sync::Mutex::new(loaded_at),
         };
         hub.load_open_headcounts().await?;
         Ok(hub)

@@ -11,7 +11,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use scaan_schemas::{ErrorBody, Invalid, PasswordChange, PasswordReset, Role, RoleChange, Session, User, Validate};
 use serde_json::json;
 use std::collections::HashSet;
@@ -206,17 +206,23 @@ impl Hub {
     }
 
     /// Accounts can be added and changed by `scaan user …` while the hub runs: this brings
-    /// those created since `since` into the targeting index, and follows those changed since
-    /// ([`Hub::account_changed`]). Returns the time to use next.
-    pub async fn follow_accounts(&self, since: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    /// those created since the last look into the targeting index, and follows those changed
+    /// ([`Hub::account_changed`]). A poll runs it every second, and every alert before it
+    /// targets, so that an account added a moment ago is reached and one disabled is not.
+    pub async fn follow_accounts(&self) -> anyhow::Result<()> {
+        let mut seen = self.accounts_seen.lock().await;
         let now = Utc::now();
+        // Overlap the windows: a change committed just after the last look is still found
+        // (acting on one twice does nothing more).
+        let since = *seen - chrono::Duration::seconds(30);
         for user in self.store.users_created_since(since).await? {
             self.place_staff(&user);
         }
         for user in self.store.users_changed_since(since).await? {
             self.account_changed(&user).await?;
         }
-        Ok(now)
+        *seen = now;
+        Ok(())
     }
 
     async fn revoke_session(&self, actor: &User, owner: &User, session: &str) -> Result<(), ApiError> {

@@ -51,7 +51,7 @@ fn serve_with(dir: &std::path::Path, mqtt: &[&str]) -> (Running, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = loop {
         let line = lines.next().expect("scaan logs until it serves").unwrap();
-        if let Some(at) = line.find("address=") {
+        if let Some(at) = line.find("address=").filter(|_| line.contains(" serving")) {
             break line[at + "address=".len()..]
                 .split_whitespace()
                 .next()

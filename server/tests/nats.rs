@@ -56,7 +56,7 @@ impl Hub {
                 panic!("scaan stopped before serving:\n{}", logged.join("\n"));
             };
             logged.push(line.clone());
-            if let Some(at) = line.find("address=") {
+            if let Some(at) = line.find("address=").filter(|_| line.contains(" serving")) {
                 break line[at + "address=".len()..]
                     .split_whitespace()
                     .next()

@@ -171,7 +171,9 @@ impl Endpoint {
             limits: self.limits.clone(),
         });
         for (listener, tls) in listeners {
-            let (addr, tls_on) = (listener.local_addr().ok(), tls.is_some());
+            let tls_on = tls.is_some();
+            // Said plainly: it is where a newcomer's phones are to connect.
+            let address = listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
             self.tasks.spawn(accept(
                 listener,
                 tls,
@@ -179,7 +181,7 @@ impl Endpoint {
                 self.cancel.clone(),
                 self.tasks.clone(),
             ));
-            tracing::info!(?addr, tls = tls_on, "MQTT endpoint listening");
+            tracing::info!(%address, tls = tls_on, "MQTT endpoint listening: phones connect here");
         }
     }
 

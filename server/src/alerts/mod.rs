@@ -23,7 +23,15 @@ pub struct Reach {
 }
 
 impl Hub {
-    pub fn reach(&self, content: &NewAlert) -> Reach {
+    /// Who and which countries `content`'s area reaches now, counting the accounts the command
+    /// line added or changed a moment ago.
+    pub async fn reach(&self, content: &NewAlert) -> Reach {
+        if let Err(e) = self.follow_accounts().await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not look for accounts changed elsewhere; targeting with those the hub holds"
+            );
+        }
         Reach {
             countries: self.atlas.countries_reached(&content.area),
             staff: self.targeting.recipients(&TargetArea::new(&content.area), Utc::now()),
@@ -38,7 +46,7 @@ impl Hub {
     /// [`Hub::send_alert`] with the id chosen beforehand, for callers that record it first.
     pub async fn send_alert_as(&self, caller: &Caller, id: Uuid, content: NewAlert) -> Result<Alert, ApiError> {
         caller.require_officer()?;
-        let reach = self.reach(&content);
+        let reach = self.reach(&content).await;
         caller.may_act_in(&reach.countries)?;
         let now = Utc::now();
         let alert = Alert {
@@ -91,7 +99,7 @@ impl Hub {
         let (countries, added) = if content.area == previous.content.area {
             (previous.countries.clone(), Vec::new())
         } else {
-            let reach = self.reach(&content);
+            let reach = self.reach(&content).await;
             caller.may_act_in(&reach.countries)?;
             (reach.countries, reach.staff)
         };

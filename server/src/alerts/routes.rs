@@ -59,7 +59,7 @@ async fn preview_alert(
     ApiJson(content): ApiJson<NewAlert>,
 ) -> Result<Json<AlertPreview>, ApiError> {
     caller.require_officer()?;
-    let reach = hub.reach(&content);
+    let reach = hub.reach(&content).await;
     caller.may_act_in(&reach.countries)?;
     Ok(Json(AlertPreview {
         recipients: reach.staff.len() as u32,
