@@ -27,12 +27,17 @@ pub fn decode<T: DeserializeOwned + Validate>(bytes: &[u8], now: chrono::DateTim
 /// [`decode`] without the rules, for types that have none.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
     let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Rejected::Syntax(e.to_string()))?;
+    parse_value(&json)
+}
+
+/// [`parse`] of JSON already read.
+pub fn parse_value<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T, Rejected> {
     let mut unknown = None;
     let mut note_unknown = |path: serde_ignored::Path| {
         unknown.get_or_insert_with(|| path.to_string());
     };
     let parsed: Result<T, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&json, &mut note_unknown));
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(json, &mut note_unknown));
     let value = parsed.map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };

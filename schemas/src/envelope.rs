@@ -5,7 +5,10 @@ use utoipa::ToSchema;
 
 use uuid::Uuid;
 
-use crate::{Advisory, Alert, CheckinStatus, HeadcountCounts, LocationUpdate, Position, Report, Sos, Trip};
+use crate::{
+    parse_value, Advisory, Alert, CheckinStatus, HeadcountCounts, Invalid, LocationUpdate, NewCheckin, NewSos,
+    Position, Rejected, Report, Sos, Trip,
+};
 
 /// Hub → client messages, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -100,4 +103,117 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
     },
+}
+
+impl ClientMessage {
+    /// Reads a client message by its `type` first, then the rest as that type's own body (a
+    /// location update, an SOS, a check-in), so that a bad field is named: serde reads an
+    /// internally tagged enum in one go and loses the path to the field.
+    pub fn decode(bytes: &[u8]) -> Result<ClientMessage, Rejected> {
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Rejected::Syntax(e.to_string()))?;
+        let serde_json::Value::Object(mut fields) = json else {
+            return Err(Invalid::new("", "a message is a JSON object with a \"type\"").into());
+        };
+        let reference = match fields.remove("ref") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(reference)) => Some(reference),
+            Some(_) => return Err(Invalid::new("ref", "must be a string").into()),
+        };
+        let kind = match fields.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            Some(_) => return Err(Invalid::new("type", "must be a string").into()),
+            None => return Err(Invalid::new("type", "is required").into()),
+        };
+        match kind.as_str() {
+            "location" => Ok(ClientMessage::Location {
+                location: parse_value(&fields.into())?,
+                reference,
+            }),
+            "sos" => {
+                let NewSos { position, note } = parse_value(&fields.into())?;
+                Ok(ClientMessage::Sos {
+                    position,
+                    note,
+                    reference,
+                })
+            }
+            "checkin" => {
+                let alert_id = fields
+                    .remove("alert_id")
+                    .ok_or(Invalid::new("alert_id", "is required"))?;
+                let alert_id =
+                    parse_value(&alert_id).map_err(|_| Invalid::new("alert_id", "must be an alert's id (a UUID)"))?;
+                // Answering for someone else is for officers, over HTTP.
+                if let Some(field) = ["staff_id", "via"].into_iter().find(|f| fields.contains_key(*f)) {
+                    return Err(Invalid::new(field, "is not a field of this message").into());
+                }
+                let NewCheckin {
+                    status, position, note, ..
+                } = parse_value(&fields.into())?;
+                Ok(ClientMessage::Checkin {
+                    alert_id,
+                    status,
+                    position,
+                    note,
+                    reference,
+                })
+            }
+            other => Err(Invalid::new(
+                "type",
+                format!("'{other}' is not a message type: location, sos or checkin"),
+            )
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(json: &str) -> String {
+        match ClientMessage::decode(json.as_bytes()) {
+            Err(Rejected::Invalid(e)) => e.field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_field_of_a_message_is_named() {
+        assert_eq!(
+            field_of(r#"{"type":"checkin","alert_id":"nope","status":"safe"}"#),
+            "alert_id"
+        );
+        assert_eq!(field_of(r#"{"type":"checkin","status":"safe"}"#), "alert_id");
+        let alert = Uuid::new_v4();
+        assert_eq!(
+            field_of(&format!(r#"{{"type":"checkin","alert_id":"{alert}","status":"fine"}}"#)),
+            "status"
+        );
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"type":"checkin","alert_id":"{alert}","status":"safe","via":"radio"}}"#
+            )),
+            "via"
+        );
+        assert_eq!(field_of(r#"{"type":"location","lat":"x","lon":1}"#), "lat");
+        assert_eq!(field_of(r#"{"type":"location","lat":1,"lon":1,"speed":3}"#), "speed");
+        assert_eq!(field_of(r#"{"type":"sos","position":{"lat":1}}"#), "position.lon");
+        assert_eq!(field_of(r#"{"type":"dance"}"#), "type");
+        assert_eq!(field_of(r#"{"status":"safe"}"#), "type");
+        assert!(matches!(ClientMessage::decode(b"{"), Err(Rejected::Syntax(_))));
+    }
+
+    #[test]
+    fn a_good_message_reads_as_serde_reads_it() {
+        let alert = Uuid::new_v4();
+        for json in [
+            format!(r#"{{"type":"checkin","alert_id":"{alert}","status":"need_help","note":"gunfire","ref":"7"}}"#),
+            r#"{"type":"location","lat":-1.29,"lon":36.82,"accuracy_m":15}"#.to_owned(),
+            r#"{"type":"sos","note":"help"}"#.to_owned(),
+        ] {
+            let expected: ClientMessage = serde_json::from_str(&json).unwrap();
+            assert_eq!(ClientMessage::decode(json.as_bytes()).unwrap(), expected, "{json}");
+        }
+    }
 }

@@ -36,7 +36,7 @@ pub use alert::{
 pub use area::{Area, Geometry, LonLat};
 pub use audit::AuditEntry;
 pub use country::is_country_code;
-pub use decode::{decode, parse, Rejected};
+pub use decode::{decode, parse, parse_value, Rejected};
 pub use delivery::{AlertDeliveries, AppAck, DeliveryReceipt, ReceiptStatus};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};

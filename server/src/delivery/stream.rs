@@ -62,6 +62,10 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut rate = RateWindow::default();
+    // A stream lasts no longer than its token, as an MQTT connection does.
+    let token_left = (caller.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    let token_expired = tokio::time::sleep(token_left);
+    tokio::pin!(token_expired);
     tracing::debug!(user = %caller.user.username, "stream opened");
 
     let close = loop {
@@ -70,6 +74,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
         let outgoing = tokio::select! {
             _ = hub.shutdown.cancelled() => break Some((1001, "the hub is restarting; reconnect shortly")),
             _ = subscription.closed.cancelled() => break Some(subscription.closing().frame()),
+            () = &mut token_expired => break Some((1008, "the token expired; log in again")),
             envelope = subscription.envelopes.recv() => match envelope {
                 Some(_) if subscription.lagged.swap(false, Ordering::AcqRel) => {
                     // What is queued is older than what was dropped: discard it and have the
@@ -159,7 +164,7 @@ fn reference_of(bytes: &[u8]) -> Option<String> {
 /// returns the reply to send, if any.
 pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) -> Option<Envelope> {
     let reference = reference_of(bytes);
-    let message = match scaan_schemas::parse::<ClientMessage>(bytes) {
+    let message = match ClientMessage::decode(bytes) {
         Ok(message) => message,
         Err(Rejected::Syntax(e)) => return Some(error("malformed_json", &e, reference)),
         Err(Rejected::Invalid(e)) => return Some(error("invalid_field", &e.to_string(), reference)),

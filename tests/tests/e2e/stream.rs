@@ -80,6 +80,13 @@ async fn bad_stream_messages_get_error_envelopes(backend: Backend) {
     assert_eq!(error["ref"], "m1");
     stream.send(json!({"type": "dance"})).await;
     assert_eq!(stream.expect("error").await["code"], "invalid_field");
+    // The field at fault is named, as in an HTTP 422.
+    stream
+        .send(json!({"type": "checkin", "alert_id": "not-an-id", "status": "safe", "ref": "m2"}))
+        .await;
+    let error = stream.expect("error").await;
+    assert!(error["message"].as_str().unwrap().starts_with("alert_id: "), "{error}");
+    assert_eq!(error["ref"], "m2");
     stream.send_raw("{not json").await;
     assert_eq!(stream.expect("error").await["code"], "malformed_json");
     assert!(hub.app.store.staff_records().await.unwrap()[0].position.is_none());
