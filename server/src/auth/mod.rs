@@ -39,6 +39,8 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 pub struct Caller {
     pub user: User,
     pub token_hash: [u8; 32],
+    /// When the token stops opening anything (a stream opened with it closes then).
+    pub expires_at: chrono::DateTime<Utc>,
 }
 
 impl FromRequestParts<Arc<Hub>> for Caller {
@@ -50,7 +52,11 @@ impl FromRequestParts<Arc<Hub>> for Caller {
         ))?;
         let hash = token_hash(&token);
         match hub.store.token_user(&hash, Utc::now()).await? {
-            Some((user, _)) => Ok(Caller { user, token_hash: hash }),
+            Some((user, expires_at)) => Ok(Caller {
+                user,
+                token_hash: hash,
+                expires_at,
+            }),
             None => Err(ApiError::Unauthenticated(
                 "the token is unknown, expired or revoked; log in again",
             )),

@@ -424,3 +424,41 @@ async fn requests_built_from_the_api_description_are_taken_in_its_shape() {
     assert!(refused.is_empty(), "refused for its shape:\n{}", refused.join("\n"));
     hub.stop().await;
 }
+
+/// A stream lasts no longer than the token it was opened with, as an MQTT connection does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_token_expires() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    let token = scaan_server::auth::new_token();
+    let now = chrono::Utc::now();
+    hub.app
+        .store
+        .insert_token(
+            &scaan_server::auth::token_hash(&token),
+            amani.user.id,
+            now,
+            now + chrono::Duration::seconds(2),
+        )
+        .await
+        .unwrap();
+    let short = crate::harness::Account {
+        user: amani.user.clone(),
+        token,
+    };
+    let mut stream = hub.stream(&short).await;
+    let mut lasting = hub.stream(&amani).await;
+    let started = std::time::Instant::now();
+    let closed = stream
+        .next_within(std::time::Duration::from_secs(6))
+        .await
+        .expect("the stream outlived its token");
+    assert_eq!(closed["code"], 1008, "{closed}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    lasting.expect_silence().await;
+    hub.stop().await;
+}

@@ -279,3 +279,31 @@ async fn a_missing_field_is_named_in_the_422() {
     assert_eq!(hub.stored_alerts().await, 0);
     hub.stop().await;
 }
+
+/// One address holds at most 1,000 HTTP connections: the next is closed unread, while a client
+/// from another address is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_http_connection() {
+    use tokio::io::AsyncReadExt as _;
+    let hub = crate::harness::TestHub::start(crate::harness::Backend::Sqlite).await;
+    let address: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::with_capacity(1_000);
+    for _ in 0..1_000 {
+        held.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    let mut one_more = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), one_more.read(&mut buf))
+        .await
+        .expect("the connection over the cap is closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // 127.0.0.2 is loopback too: another client, whose connection is its own.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let answer = elsewhere.get(format!("{}/livez", hub.base)).send().await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    drop(held);
+    hub.stop().await;
+}
