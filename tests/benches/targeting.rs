@@ -147,6 +147,7 @@ fn person(world: &World, rng: &mut StdRng) -> StaffPlaces {
             destination: away.centre,
             depart_at: now() - Duration::hours(rng.gen_range(1..120)),
             return_at: now() + Duration::hours(rng.gen_range(1..120)),
+            keeps_home: false,
         });
         whereabouts = around(rng, away.centre, away.spread_km);
     } else if kind < 0.10 {
@@ -155,6 +156,7 @@ fn person(world: &World, rng: &mut StdRng) -> StaffPlaces {
             destination: world.city(rng).centre,
             depart_at: departs,
             return_at: departs + Duration::hours(rng.gen_range(24..200)),
+            keeps_home: false,
         });
     }
     let age = match rng.gen_range(0.0..1.0) {
