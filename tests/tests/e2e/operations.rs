@@ -116,7 +116,9 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let after = loop {
         let samples = scrape(&hub).await;
-        if delivered(&samples, "mqtt") >= 1.0 && delivered(&samples, "websocket") >= 1.0 {
+        // The receipt reaches the database a moment after the PUBACK is counted.
+        let backlog = value(&samples, "scaan_outbox_backlog", json!({}));
+        if delivered(&samples, "mqtt") >= 1.0 && delivered(&samples, "websocket") >= 1.0 && backlog <= 1.0 {
             break samples;
         }
         assert!(
