@@ -209,6 +209,37 @@ struct Sent {
     count: usize,
 }
 
+/// Sends an alert with a headcount over Beni, which must reach `staff` people; its id.
+async fn beni_headcount(http: &reqwest::Client, base: &str, officer: &str, staff: usize) -> String {
+    let alert: serde_json::Value = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(officer)
+        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
+            "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
+            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alert["recipients"], staff, "{alert}");
+    alert["id"].as_str().unwrap().to_owned()
+}
+
+/// The alert's headcount, as the officer sees it.
+async fn headcount(http: &reqwest::Client, base: &str, officer: &str, alert: &str) -> serde_json::Value {
+    http.get(format!("{base}/api/v1/alerts/{alert}/headcount"))
+        .bearer_auth(officer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
     const STAFF: usize = 30;
@@ -239,21 +270,7 @@ async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
         assert_eq!(created.status(), 201);
     }
     let officer = login(&http, &base, "watch", "a long passphrase").await;
-    let alert: serde_json::Value = http
-        .post(format!("{base}/api/v1/alerts"))
-        .bearer_auth(&officer)
-        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
-            "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
-            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
-            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(alert["recipients"], STAFF, "{alert}");
-    let id = alert["id"].as_str().unwrap().to_owned();
+    let id = beni_headcount(&http, &base, &officer, STAFF).await;
 
     // Everyone answers over and over until the hub dies under them; the n-th check-in carries
     // latitude n / 10,000, so the stored standing tells which one it was.
@@ -296,15 +313,7 @@ async fn kill_9_in_a_burst_of_checkins_loses_nothing_acknowledged() {
     );
 
     let (_hub, base) = serve(dir.path());
-    let board: serde_json::Value = http
-        .get(format!("{base}/api/v1/alerts/{id}/headcount"))
-        .bearer_auth(&officer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let board = headcount(&http, &base, &officer, &id).await;
     assert_eq!(board["total"], STAFF);
     for entry in board["staff"].as_array().unwrap() {
         let i: usize = entry["username"]
@@ -722,24 +731,8 @@ async fn a_backup_in_a_burst_of_checkins_restores_everything_acknowledged_before
         let staff: Vec<&str> = staff.iter().map(String::as_str).collect();
         assert!(add_user(dir.path(), &staff, "a long passphrase").status.success());
     }
-    // The running hub places accounts added from the command line within seconds.
-    tokio::time::sleep(Duration::from_secs(6)).await;
     let officer = login(&http, &base, "watch", "a long passphrase").await;
-    let alert: serde_json::Value = http
-        .post(format!("{base}/api/v1/alerts"))
-        .bearer_auth(&officer)
-        .json(&serde_json::json!({"headline": "Clashes", "event": "Armed clash", "category": "security",
-            "urgency": "immediate", "severity": "severe", "certainty": "observed", "checkin_required": true,
-            "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
-            "expires_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(alert["recipients"], STAFF, "{alert}");
-    let id = alert["id"].as_str().unwrap().to_owned();
+    let id = beni_headcount(&http, &base, &officer, STAFF).await;
 
     // Everyone answers over and over; the n-th check-in carries latitude n / 10,000, and the
     // last one acknowledged is published as it is acknowledged.
@@ -830,15 +823,7 @@ async fn a_backup_in_a_burst_of_checkins_restores_everything_acknowledged_before
     );
 
     let (_hub, base) = serve(dir.path());
-    let board: serde_json::Value = http
-        .get(format!("{base}/api/v1/alerts/{id}/headcount"))
-        .bearer_auth(&officer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let board = headcount(&http, &base, &officer, &id).await;
     assert_eq!(board["total"], STAFF, "{board}");
     let mut newer_than_the_backup = 0;
     for entry in board["staff"].as_array().unwrap() {
