@@ -40,11 +40,11 @@ use std::{
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand::Rng as _;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use scaan_mobile_bridge::{
     dynsec::{Grant, Provisioner},
     fixtures::{self, Access, Mosquitto},
-    phone::{BrokerUrl, Phone, PhoneOptions},
+    phone::{self, BrokerUrl},
     topics::{self, PhoneTopic},
 };
 use scaan_schemas::Role;
@@ -232,6 +232,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
     let mut watch = stream(&bench.base, &officer.token).await;
     let http = reqwest::Client::new();
     for (i, answer) in rounds.into_iter().enumerate() {
+        let cpu_before = (own_cpu(), phones.cpu());
         let sent = SystemTime::now();
         let response = http
             .post(format!("{}/api/v1/alerts", bench.base))
@@ -273,6 +274,11 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
                 returned.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3
             ));
             result["fanout_received"] = json!(fanout.len());
+            // The whole round (the fan-out and every answer), per phone: which side of the two
+            // shared cores the time went to.
+            let cpu_us = |before: Duration, after: Duration| round2((after - before).as_secs_f64() * 1e6 / n as f64);
+            result["round_hub_cpu_us_per_phone"] = json!(cpu_us(cpu_before.0, own_cpu()));
+            result["round_phones_cpu_us_per_phone"] = json!(cpu_us(cpu_before.1, phones.cpu()));
         }
         let mut acks: Vec<f64> = received.iter().filter_map(|r| r.ack_ms).collect();
         acks.sort_by(f64::total_cmp);
@@ -512,6 +518,18 @@ impl PhonesProcess {
         }
     }
 
+    /// The phones' process's CPU time so far.
+    fn cpu(&self) -> Duration {
+        let pid = self.child.id().expect("the phones are running");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_secs_f64(ticks as f64 / per_s as f64)
+    }
+
     fn signal(&self, signal: libc::c_int) {
         let pid = self.child.id().expect("the phones are running") as libc::pid_t;
         // SAFETY: kill(2) on our own child, which has not been waited for.
@@ -532,10 +550,20 @@ impl PhonesProcess {
     }
 }
 
-/// One staff member's phone, on either channel.
+/// One staff member's phone, on either channel. Each is read by the task that plays its round,
+/// with nothing between: the stream's socket, or the MQTT client's event loop (polled here
+/// rather than by a task of its own and a channel, as the phone app's `Phone` does, so that the
+/// phones' process costs the shared cores about as much per phone on either channel).
 enum Handset {
     Stream(Box<Socket>),
-    Mqtt(Box<Phone>),
+    Mqtt(Box<MqttHandset>),
+}
+
+struct MqttHandset {
+    client: AsyncClient,
+    events: EventLoop,
+    /// The person's own check-in topic.
+    checkins: String,
 }
 
 impl Handset {
@@ -544,10 +572,29 @@ impl Handset {
             Channel::WebSocket => Handset::Stream(Box::new(stream(address, &login.token).await)),
             Channel::Mqtt => {
                 let url: BrokerUrl = address.parse().unwrap();
-                let options = PhoneOptions::persistent(url, &login.username, &login.token, login.user_id);
-                let mut phone = Phone::connect(options).await.expect("phone connects");
-                phone.subscribe_inbox().await.expect("phone subscribes");
-                Handset::Mqtt(Box::new(phone))
+                // As the phone app connects: a persistent session under the person's client id.
+                let mut options = MqttOptions::new(phone::client_id(login.user_id), &url.host, url.port);
+                options
+                    .set_credentials(&login.username, &login.token)
+                    .set_clean_session(false)
+                    .set_keep_alive(Duration::from_secs(30));
+                let (client, mut events) = AsyncClient::new(options, 16);
+                client
+                    .subscribe(topics::inbox(login.user_id), QoS::AtLeastOnce)
+                    .await
+                    .unwrap();
+                loop {
+                    match events.poll().await.expect("phone connects") {
+                        Event::Incoming(Packet::SubAck(_)) => break,
+                        Event::Incoming(Packet::Publish(p)) => panic!("nothing is owed yet: {p:?}"),
+                        _ => {}
+                    }
+                }
+                Handset::Mqtt(Box::new(MqttHandset {
+                    client,
+                    events,
+                    checkins: topics::phone_topic(login.user_id, PhoneTopic::Checkin),
+                }))
             }
         }
     }
@@ -562,13 +609,15 @@ impl Handset {
                     other => panic!("the stream ended: {other:?}"),
                 }
             },
-            Handset::Mqtt(phone) => {
-                let received = phone.next_envelope().await.expect("the inbox stays open");
-                (
-                    serde_json::from_slice(&received.payload).unwrap_or(Value::Null),
-                    received.at,
-                )
-            }
+            Handset::Mqtt(phone) => loop {
+                // rumqttc PUBACKs each PUBLISH and sends what was published in later polls.
+                match phone.events.poll().await.expect("the phone stays connected") {
+                    Event::Incoming(Packet::Publish(publish)) => {
+                        return (serde_json::from_slice(&publish.payload).unwrap_or(Value::Null), SystemTime::now())
+                    }
+                    _ => continue,
+                }
+            },
         }
     }
 
@@ -580,8 +629,15 @@ impl Handset {
             }
             Handset::Mqtt(phone) => {
                 let body = json!({"alert_id": alert_id, "status": "safe", "ref": reference});
+                // Queued; the event loop, polled for the answer, sends it.
                 phone
-                    .publish(PhoneTopic::Checkin, body.to_string().into_bytes())
+                    .client
+                    .publish(
+                        phone.checkins.as_str(),
+                        QoS::AtLeastOnce,
+                        false,
+                        body.to_string().into_bytes(),
+                    )
                     .await
                     .unwrap();
             }
@@ -667,6 +723,18 @@ async fn phones(job: Job) {
         }
         println!("{}", serde_json::to_string(&receipts).unwrap());
     }
+}
+
+/// This process's CPU time so far (user and system): the hub's, which runs in it.
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// This process's open files.
