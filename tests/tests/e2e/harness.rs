@@ -181,6 +181,7 @@ impl TestHub {
             name: Some(format!("Test {username}")),
             countries: countries.iter().map(|c| c.to_string()).collect(),
             duty_station: duty.map(|(lat, lon)| Position::new(lat, lon)),
+            phone: None,
         };
         let user = scaan_server::accounts::create_account(&self.app.store, &new)
             .await
