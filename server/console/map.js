@@ -265,10 +265,20 @@ export class MapView {
     this.apply();
   }
 
+  /** Pans by keys: while drawing, the shape follows the cross as it would the pointer. */
   pan(dx, dy) {
     this.view.x += dx;
     this.view.y += dy;
     this.apply();
+    const d = this.drawing;
+    if (!d) return;
+    const [w, h] = this.size();
+    const cross = this.toLonLat(w / 2, h / 2);
+    if (d.mode === "circle" && d.center) {
+      d.radius = distanceM(d.center, cross);
+      this.renderDraft();
+    }
+    if (d.mode === "polygon") this.renderDraft(cross);
   }
 
   /** Shows [west, south, east, north] with some margin; `minSpanDeg` keeps a point from

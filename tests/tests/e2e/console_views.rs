@@ -8,7 +8,7 @@
 
 use crate::browser::{Browser, Page};
 use crate::console::{log_in, BENI};
-use crate::harness::{circle_alert, Backend, TestHub};
+use crate::harness::{circle_alert, Backend, TestHub, PASSWORD};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use scaan_schemas::Role;
@@ -125,6 +125,11 @@ async fn drawing_pans_on_a_drag_keeps_the_zoom_and_works_from_the_keyboard(backe
     );
     press(&page, " ", "Space", 32).await;
     press(&page, "ArrowLeft", "ArrowLeft", 37).await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('#map .draft-area').length").await,
+        json!(1),
+        "the circle follows the cross"
+    );
     press(&page, " ", "Space", 32).await;
     page.wait_for(
         "document.getElementById('draw-hint').hidden && Number(document.getElementById('c-radius').value) > 0",
@@ -430,6 +435,40 @@ async fn a_silent_person_and_an_sos_have_a_number_to_call(backend: Backend) {
     assert_eq!(sos["phone"], "+243970000002");
     let browser = Browser::launch().await;
     let page = browser.page().await;
+
+    // An administrator changes a number on the accounts page; one that is not E.164 is refused.
+    page.goto(&hub.base).await;
+    page.wait_for("!document.getElementById('login').hidden", "the login form")
+        .await;
+    page.type_into("#login-username", "admin").await;
+    page.type_into("#login-password", PASSWORD).await;
+    page.click("#login-form button[type=submit]").await;
+    page.wait_for(
+        "!document.getElementById('admin').hidden && !!document.querySelector('[data-username=\"esther\"]')",
+        "the accounts page",
+    )
+    .await;
+    let tool = "[data-username=\"esther\"] td.actions button:nth-of-type(4)";
+    page.click(tool).await;
+    page.eval("document.getElementById('phone-input').value = ''").await;
+    page.type_into("#phone-input", "0970 000 004").await;
+    page.click(".account-tools button.primary").await;
+    page.wait_for(
+        "document.querySelector('.account-tools .message').textContent.includes('E.164')",
+        "the bad number refused",
+    )
+    .await;
+    page.eval("document.getElementById('phone-input').value = ''").await;
+    page.type_into("#phone-input", "+243970000004").await;
+    page.click(".account-tools button.primary").await;
+    page.wait_for(
+        "document.querySelector('[data-username=\"esther\"] a.tel')?.getAttribute('href') === 'tel:+243970000004'",
+        "the new number on the accounts page",
+    )
+    .await;
+    page.click("#logout").await;
+    page.wait_for("!document.getElementById('login').hidden", "logged out")
+        .await;
     log_in(&page, &hub, "manila.watch", false).await;
 
     // The SOS: in the banner and in the queue, a number that calls.
@@ -605,6 +644,8 @@ async fn a_security_officer_starts_on_their_countries(backend: Backend) {
 
     // A watch officer's console stays the operations centre's, on the world.
     page.click("#logout").await;
+    page.wait_for("!document.getElementById('login').hidden", "logged out")
+        .await;
     log_in(&page, &hub, "manila.watch", false).await;
     page.wait_for(
         "document.getElementById('brand-role').textContent === 'Operations centre'",
