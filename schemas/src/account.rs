@@ -55,6 +55,10 @@ pub struct User {
     /// A disabled account cannot log in, and has no session.
     #[serde(default)]
     pub disabled: bool,
+    /// The number to call the person on, in E.164 (`+243970000001`). Shown to officers and
+    /// administrators, and to the person themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// The short form of an account, as in the login answer.
@@ -78,6 +82,9 @@ pub struct NewUser {
     pub countries: Vec<String>,
     #[serde(default)]
     pub duty_station: Option<Position>,
+    /// In E.164: `+`, then the country code and number, 7 to 15 digits in all.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -101,7 +108,45 @@ impl Validate for NewUser {
         if let Some(p) = &self.duty_station {
             p.validate(now).map_err(|e| e.within("duty_station"))?;
         }
+        if let Some(phone) = &self.phone {
+            check_phone("phone", phone)?;
+        }
         Ok(())
+    }
+}
+
+/// Whether a phone number is in E.164: `+`, a country code not starting with 0, and 7 to 15
+/// digits in all, with nothing else (no spaces or dashes: a `tel:` link and a dialler take it
+/// as it is).
+pub fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+}
+
+fn check_phone(field: &str, phone: &str) -> Result<(), Invalid> {
+    if !is_e164(phone) {
+        return Err(Invalid::new(
+            field,
+            "must be an E.164 number: '+', the country code and the number, digits only, such as +243970000001",
+        ));
+    }
+    Ok(())
+}
+
+/// An account's new phone number (`PUT /api/v1/users/{id}/phone`); `null` removes it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PhoneChange {
+    pub phone: Option<String>,
+}
+
+impl Validate for PhoneChange {
+    fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
+        match &self.phone {
+            Some(phone) => check_phone("phone", phone),
+            None => Ok(()),
+        }
     }
 }
 
@@ -233,4 +278,38 @@ pub struct StaffPosition {
 pub enum PlaceSource {
     Position,
     DutyStation,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        for good in ["+243970000001", "+14155550123", "+6834002", "+999999999999999"] {
+            assert!(is_e164(good), "{good}");
+        }
+        for bad in [
+            "243970000001",      // no +
+            "+0243970000001",    // country codes do not start with 0
+            "+243 970 000 001",  // spaces
+            "+243-970-000-001",  // dashes
+            "+243970",           // 6 digits
+            "+9999999999999999", // 16 digits
+            "+",
+            "",
+            "+２４３９７００００００１", // full-width digits are not ASCII digits
+        ] {
+            assert!(!is_e164(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_phone_names_its_field() {
+        let change = PhoneChange {
+            phone: Some("0970 000 001".into()),
+        };
+        assert_eq!(change.validate(Utc::now()).unwrap_err().field, "phone");
+        assert!(PhoneChange { phone: None }.validate(Utc::now()).is_ok());
+    }
 }

@@ -187,4 +187,7 @@ pub struct HeadcountEntry {
     pub sos_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sos_status: Option<SosStatus>,
+    /// The number to call them on (E.164), when their account has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }

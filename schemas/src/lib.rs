@@ -26,8 +26,8 @@ pub mod taxonomy;
 pub mod trip;
 
 pub use account::{
-    LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PlaceSource, Role, RoleChange, Session,
-    StaffPosition, User, UserSummary,
+    is_e164, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhoneChange, PlaceSource, Role,
+    RoleChange, Session, StaffPosition, User, UserSummary,
 };
 pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{

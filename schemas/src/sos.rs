@@ -102,4 +102,8 @@ pub struct Sos {
     pub trail: Vec<TrailPoint>,
     /// How many times it was announced to officers (1 when raised, +1 per reminder).
     pub announcements: u32,
+    /// The number to call the person on (E.164), as their account had it when they last
+    /// pressed SOS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }

@@ -3,7 +3,7 @@
 // countries, see and end its sessions — and the audit trail of those changes. The hub ends the
 // sessions a change ends; this page only asks and shows.
 
-import { h, say, timeEl, label } from "./format.js";
+import { h, say, timeEl, telLink, label } from "./format.js";
 
 const ROLES = ["staff", "security_officer", "watch_officer", "admin"];
 
@@ -43,7 +43,7 @@ export function accountsPage(ctx, root) {
 
   function render() {
     list.replaceChildren(h("table", { class: "accounts" },
-      h("thead", {}, h("tr", {}, ["Username", "Name", "Role", "Countries", "Status", ""].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["Username", "Name", "Role", "Countries", "Phone", "Status", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, accounts.flatMap((a) => [row(a), open && open.id === a.id ? tools(a) : null]))));
   }
 
@@ -53,6 +53,7 @@ export function accountsPage(ctx, root) {
     return h("tr", { class: a.disabled ? "disabled" : "", dataset: { username: a.username } },
       h("td", {}, a.username), h("td", {}, a.name), h("td", {}, label(a.role)),
       h("td", {}, a.countries.join(", ")),
+      h("td", {}, telLink(a.phone, a.name)),
       h("td", {}, a.disabled ? "Disabled" : "Enabled"),
       h("td", { class: "actions" },
         a.disabled
@@ -60,13 +61,14 @@ export function accountsPage(ctx, root) {
           : h("button", { type: "button", class: "warn small", disabled: me, onclick: toggle("disable") }, "Disable"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("password") }, "Reset password"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("role") }, "Role"),
+        h("button", { type: "button", class: "ghost small", onclick: toggle("phone") }, "Phone"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("sessions") }, "Sessions")));
   }
 
   function tools(a) {
     const message = h("p", { class: "message", role: "alert" });
     const close = h("button", { type: "button", class: "ghost small", onclick: () => { open = null; render(); } }, "Cancel");
-    const cell = (...content) => h("tr", { class: "account-tools" }, h("td", { colspan: 6 }, ...content, message));
+    const cell = (...content) => h("tr", { class: "account-tools" }, h("td", { colspan: 7 }, ...content, message));
     const act = async (work, done) => {
       say(message, "");
       try {
@@ -103,6 +105,16 @@ export function accountsPage(ctx, root) {
         act(() => call("PUT", `/api/v1/users/${a.id}/role`, { role: role.value, countries: codes }),
           `${a.username} is now ${label(role.value)}`);
       } }, h("label", {}, "Role ", role), h("label", {}, "Countries ", countries),
+      h("button", { type: "submit", class: "primary small" }, "Save"), close));
+    }
+    if (open.tool === "phone") {
+      const phone = h("input", { id: "phone-input", type: "tel", value: a.phone || "", placeholder: "+243970000001", autocomplete: "off" });
+      return cell(h("form", { class: "inline", onsubmit: (event) => {
+        event.preventDefault();
+        const number = phone.value.trim() || null;
+        act(() => call("PUT", `/api/v1/users/${a.id}/phone`, { phone: number }),
+          number ? `${a.username}'s phone is ${number}` : `${a.username} has no phone number now`);
+      } }, h("label", {}, `Phone of ${a.username}, in E.164 (empty: none) `, phone),
       h("button", { type: "submit", class: "primary small" }, "Save"), close));
     }
     const sessions = h("ul", { class: "sessions" }, h("li", { class: "muted" }, "Loading…"));

@@ -4,7 +4,7 @@
 // level 4 or 5 waits for an officer of the destination to approve or decline it, with a note:
 // those trips head the panel, since the advisory is why they wait.
 
-import { h, say, timeEl, label } from "./format.js";
+import { h, say, timeEl, label, utcField, utcFieldText, parseUtcField } from "./format.js";
 import { keepValues } from "./alerts.js";
 
 export const RISK_LABELS = ["", "Low", "Moderate", "Substantial", "High", "Extreme"];
@@ -32,7 +32,7 @@ export function advisoriesPanel(ctx, root) {
   const summary = h("textarea", { id: "a-summary", rows: 3, maxlength: 10000 });
   const curfew = h("input", { id: "a-curfew", maxlength: 1000, placeholder: "22:00–05:00 in Goma" });
   const movement = h("textarea", { id: "a-movement", rows: 2, maxlength: 5000 });
-  const validUntil = h("input", { id: "a-valid-until", type: "datetime-local" });
+  const validUntil = utcField({ id: "a-valid-until" });
   const save = h("button", { type: "submit", class: "primary", id: "a-save" }, "Publish advisory");
   const title = h("h3", { id: "a-title" }, "Advisory");
   const form = h("form", { class: "advisory-form", id: "advisory-form", novalidate: true, hidden: true },
@@ -42,12 +42,23 @@ export function advisoriesPanel(ctx, root) {
       h("label", { class: "wide" }, "Summary", summary),
       h("label", { class: "wide" }, "Curfew", curfew),
       h("label", { class: "wide" }, "Movement restrictions", movement),
-      field("Valid until (UTC)", validUntil)),
+      field("Valid until (UTC, 24-hour)", validUntil)),
     message,
-    h("div", { class: "actions" }, save, h("button", { type: "button", class: "ghost", onclick: () => { form.hidden = true; } }, "Close")));
+    h("div", { class: "actions" }, save, h("button", { type: "button", class: "ghost", onclick: () => close() }, "Close")));
   const newButton = h("button", { type: "button", class: "ghost small", id: "a-new", onclick: () => edit(null) }, "+ Country advisory");
 
   root.replaceChildren(trips, h("div", { class: "panel-head" }, h("h2", { class: "panel-title" }, "Country advisories"), newButton), form, board);
+
+  /** The keyboard goes back where the form was opened from: the row's Edit, or "+ Country
+   *  advisory". After the board's next render (queued before this), since rows are redrawn. */
+  function close() {
+    form.hidden = true;
+    const from = basis && basis.country;
+    requestAnimationFrame(() => {
+      const edit = from && board.querySelector(`[data-advisory="${from}"] button.edit`);
+      (edit || newButton).focus();
+    });
+  }
 
   function edit(advisory) {
     basis = advisory;
@@ -60,7 +71,7 @@ export function advisoriesPanel(ctx, root) {
     summary.value = advisory ? advisory.summary : "";
     curfew.value = (advisory && advisory.curfew) || "";
     movement.value = (advisory && advisory.movement_restrictions) || "";
-    validUntil.value = advisory && advisory.valid_until ? advisory.valid_until.slice(0, 16) : "";
+    validUntil.value = advisory && advisory.valid_until ? utcFieldText(advisory.valid_until) : "";
     (advisory ? summary : country).focus();
   }
 
@@ -75,19 +86,25 @@ export function advisoriesPanel(ctx, root) {
     const body = { risk_level: Number(level.value), summary: summary.value.trim() };
     if (curfew.value.trim()) body.curfew = curfew.value.trim();
     if (movement.value.trim()) body.movement_restrictions = movement.value.trim();
-    if (validUntil.value) {
-      body.valid_until = basis && basis.valid_until && validUntil.value === basis.valid_until.slice(0, 16)
-        ? basis.valid_until : new Date(`${validUntil.value}:00Z`).toISOString();
+    if (validUntil.value.trim()) {
+      body.valid_until = basis && basis.valid_until && validUntil.value === utcFieldText(basis.valid_until)
+        ? basis.valid_until : parseUtcField(validUntil.value);
+      if (!body.valid_until) {
+        say(message, "Write the end of validity as YYYY-MM-DD HH:MM, in UTC on a 24-hour clock.");
+        validUntil.focus();
+        return;
+      }
     }
     save.disabled = true;
     try {
       const answer = await ctx.call("PUT", `/api/v1/advisories/${code}`, body);
       state.advisories.set(answer.country, answer);
       if (histories.has(answer.country)) await openHistory(answer.country);
-      form.hidden = true;
-      basis = null;
       ctx.toast(`Advisory for ${answer.country} published: ${answer.risk_level} ${answer.risk_label}.`);
       ctx.changed("advisories");
+      basis = answer;
+      close();
+      basis = null;
     } catch (e) {
       say(message, e.field ? `${label(e.field)}: ${e.message}` : e.message);
     } finally {

@@ -3,7 +3,7 @@
 // who was not reached at all; proxy check-in, CSV), and the composer (draw or paste an area,
 // fill in the CAP fields, preview the reach, send, update, cancel).
 
-import { h, say, timeEl, ago, label, severityRank, SEVERITIES } from "./format.js";
+import { h, say, timeEl, localTime, telLink, ago, label, severityRank, SEVERITIES, utcField, utcFieldText, parseUtcField } from "./format.js";
 import { areaRings, bounds, circleRing } from "./map.js";
 
 const CATEGORIES = ["security", "safety", "geo", "met", "rescue", "fire", "health", "env", "transport", "infra", "cbrne", "other"];
@@ -37,23 +37,35 @@ function counts(c) {
       h("div", {}, h("dt", {}, "Total"), h("dd", { "data-count": "total" }, c.total)),
       h("div", { class: "safe" }, h("dt", {}, "Safe"), h("dd", { "data-count": "safe" }, c.safe)),
       h("div", { class: "need_help" }, h("dt", {}, "Need help"), h("dd", { "data-count": "need_help" }, c.need_help)),
-      h("div", { class: "no_response" }, h("dt", {}, "No answer"), h("dd", { "data-count": "no_response" }, c.no_response)),
+      h("div", { class: "no_response" }, h("dt", {}, "No response"), h("dd", { "data-count": "no_response" }, c.no_response)),
       h("div", { class: "not_reached", title: "Of those without an answer: no device of theirs has the alert" },
         h("dt", {}, "Not reached"), h("dd", { "data-count": "not_reached" }, c.not_reached || 0)),
       h("div", { class: "overdue" }, h("dt", {}, "Overdue"), h("dd", { "data-count": "overdue" }, c.overdue || 0))));
 }
 
+/** A card's headcount at a glance: each figure with its word, the people in trouble first. */
+function miniTally(t) {
+  const figure = (cls, n, word) => h("span", { class: `figure ${cls}`, "data-tally": cls }, h("b", {}, n), ` ${word}`);
+  return h("span", { class: "mini-tally" },
+    t.need_help ? figure("need_help", t.need_help, "need help") : null,
+    t.overdue ? figure("overdue", t.overdue, "overdue") : null,
+    figure("no_response", t.no_response, "no response"),
+    figure("safe", t.safe, "safe"),
+    figure("total", t.total, "in the area"),
+    t.not_reached ? figure("not_reached", t.not_reached, "not reached") : null);
+}
+
 /** Where a person of a board stands, most urgent first: "sos", "need_help", "overdue",
- *  "not_reached" (no device has the alert), "no_answer", "safe". The map marks them by it. */
+ *  "not_reached" (no device has the alert), "no_response", "safe". The map marks them by it. */
 export function standing(p) {
   if (p.sos_id) return "sos";
   if (p.status === "need_help") return "need_help";
   if (p.status === "safe") return "safe";
   if (p.overdue) return "overdue";
-  return p.reached ? "no_answer" : "not_reached";
+  return p.reached ? "no_response" : "not_reached";
 }
 
-export const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_answer: "no answer", safe: "safe" };
+export const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_response: "no response", safe: "safe" };
 
 export function alertsPanel(ctx, root) {
   const { state } = ctx;
@@ -73,8 +85,7 @@ export function alertsPanel(ctx, root) {
           `${alert.recipients} reached`, alert.status !== "actual" ? alert.status.toUpperCase() : null,
           alert.revision > 1 ? `rev ${alert.revision}` : null].filter(Boolean).join(" · ")),
         h("span", { class: "meta" }, when(alert.sent_at, alert), h("span", { class: "ago" }, ago(alert.sent_at))),
-        tally ? h("span", { class: "mini-tally" }, [`${tally.safe} safe`, `${tally.need_help} need help`, `${tally.no_response} no answer`,
-          tally.not_reached ? `${tally.not_reached} not reached` : null].filter(Boolean).join(" · ")) : null));
+        tally ? miniTally(tally) : null));
   }
 
   function list() {
@@ -120,7 +131,7 @@ export function alertsPanel(ctx, root) {
         h("div", { class: "card-head" }, h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
           alert.msg_type === "cancel" ? h("span", { class: "pill cancelled" }, "cancelled") : null,
           !active && alert.msg_type !== "cancel" ? h("span", { class: "pill cancelled" }, "expired") : null,
-          h("h2", { class: "headline" }, alert.headline)),
+          h("h2", { class: "headline", id: "alert-title", tabindex: "-1" }, alert.headline)),
         h("dl", { class: "facts" },
           fact("Event", `${alert.event} · ${alert.category} · ${alert.urgency} · ${alert.certainty}`),
           fact("Area", alert.area.description),
@@ -193,9 +204,11 @@ export function alertsPanel(ctx, root) {
     const alert = state.alerts.get(data.alert_id);
     const rows = data.staff.map((p) => h("tr", { class: `${p.status} ${standing(p)}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
       h("td", {}, h("strong", {}, p.name), h("span", { class: "muted" }, ` ${p.username}`),
+        // Whoever has not said they are safe may need a call.
+        standing(p) !== "safe" && p.phone ? h("span", { class: "call" }, " ", telLink(p.phone, p.name)) : null,
         p.note ? h("q", { class: "note" }, p.note) : null),
       h("td", {}, h("span", { class: `status ${standing(p)}` }, STANDING_TEXT[standing(p)]),
-        p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no answer" : "not reached") : label(p.status)}`) : null),
+        p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no response" : "not reached") : label(p.status)}`) : null),
       h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
       h("td", { class: "row-actions" }, p.status === "safe" ? null : [
         h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: (e) => proxy(p, "safe", e.currentTarget) }, "Safe"),
@@ -203,7 +216,7 @@ export function alertsPanel(ctx, root) {
       ])));
     el.replaceChildren(
       h("div", { class: "board-head" }, h("h3", {}, "Headcount"),
-        h("span", { class: "muted" }, `deadline ${data.deadline ? new Date(data.deadline).toISOString().slice(11, 16) + " UTC" : "—"}`)),
+        h("span", { class: "muted deadline" }, "deadline ", data.deadline && alert ? when(data.deadline, alert) : "—")),
       counts(data),
       h("div", { class: "board-tools" }, h("label", {}, "Proxy check-in via ", via),
         h("button", { type: "button", class: "ghost", onclick: csv }, "Export CSV")),
@@ -299,6 +312,9 @@ export function composerPanel(ctx, root) {
   const areaText = h("textarea", { id: "c-geojson", rows: 3, spellcheck: "false",
     placeholder: 'Paste GeoJSON: a Polygon, a MultiPolygon, a Feature, or {"type":"Point","coordinates":[lon,lat]} with a radius below' });
   const radius = input("radius", { type: "number", min: "1", step: "1", placeholder: "metres" });
+  // A circle from the keyboard: a centre typed as the phones and SOS cards give it, lat, lon.
+  const centre = input("centre", { placeholder: "0.4911, 29.4731", autocomplete: "off", spellcheck: "false" });
+  const expiresThere = h("span", { class: "local", id: "c-expires-local" });
   const preview = h("p", { class: "preview", id: "c-preview", "aria-live": "polite" }, "Draw or paste an area to see whom it reaches.");
   const message = h("p", { class: "message", role: "alert" });
   const send = h("button", { type: "submit", class: "primary", id: "c-send" }, "Send alert");
@@ -317,7 +333,7 @@ export function composerPanel(ctx, root) {
       field("Status", select("status", STATUSES, "actual")),
       field("Description", h("textarea", { id: "c-description", name: "description", rows: 2 }), true),
       field("Instruction", h("textarea", { id: "c-instruction", name: "instruction", rows: 2, placeholder: "Stay indoors, away from windows." }), true),
-      field("Expires (UTC)", input("expires", { type: "datetime-local", required: true })),
+      h("label", {}, "Expires (UTC, 24-hour)", utcField({ id: "c-expires", name: "expires", required: true }), expiresThere),
       h("div", { class: "checkin" },
         h("label", { class: "inline" }, input("checkin", { type: "checkbox", checked: true }), " Headcount"),
         h("label", { class: "inline" }, "deadline ", input("deadline", { type: "number", min: "1", max: "10080", value: "30", class: "short" }), " min"))),
@@ -327,13 +343,16 @@ export function composerPanel(ctx, root) {
         h("button", { type: "button", id: "draw-polygon", onclick: () => draw("polygon") }, "⬠ Draw polygon")),
       field("Area name", input("area-description", { required: true, placeholder: "Beni, North Kivu" }), true),
       field("GeoJSON", areaText, true),
+      field("Circle centre (lat, lon)", centre),
       field("Circle radius (m)", radius)),
     // Kept in view at the bottom of the panel: whom it reaches, and the button that sends it.
     h("div", { class: "composer-foot" }, preview, message, h("div", { class: "actions" }, send, stopEditing)));
 
-  areaText.addEventListener("input", () => areaFromText());
-  radius.addEventListener("input", () => areaFromText());
-  form.addEventListener("input", (event) => { if (event.target !== areaText && event.target !== radius) schedulePreview(); });
+  areaText.addEventListener("input", () => areaFromText({ frame: true }));
+  // A new radius keeps the officer's zoom: they are looking at what it covers.
+  radius.addEventListener("input", () => areaFromText({ frame: false }));
+  centre.addEventListener("input", () => areaFromCentre());
+  form.addEventListener("input", (event) => { if (![areaText, radius, centre].includes(event.target)) schedulePreview(); });
   form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
 
   function value(id) {
@@ -348,15 +367,21 @@ export function composerPanel(ctx, root) {
     ctx.showTab("compose");
     hint.hidden = false;
     hint.textContent = mode === "circle"
-      ? "Press at the centre and drag out the radius. Esc cancels."
-      : "Click each corner; Enter, a double click or a click on the first corner closes the polygon. Backspace removes a corner, Esc cancels.";
+      ? "Click the centre, then the edge. Dragging pans. Keys: arrows pan, Space places at the cross, Esc cancels."
+      : "Click each corner; Enter, a double click or a click on the first corner closes the polygon. Dragging pans. Keys: arrows pan, Space places a corner at the cross, Backspace removes one, Esc cancels.";
     ctx.map.startDrawing(mode, (shape) => {
       hint.hidden = true;
-      if (!shape) return;
+      if (!shape) {
+        form.querySelector(`#draw-${mode}`).focus();
+        return;
+      }
       const geometry = shape.type === "circle"
         ? { type: "Point", coordinates: shape.center.map((v) => Number(v.toFixed(5))) }
         : { type: "Polygon", coordinates: [shape.ring.map(([lon, lat]) => [Number(lon.toFixed(5)), Number(lat.toFixed(5))])] };
       setArea({ geometry, radius_m: shape.radius_m });
+      // Next: name the area, or adjust the circle's radius.
+      const next = !value("area-description") ? "area-description" : shape.type === "circle" ? "radius" : "headline";
+      form.querySelector(`#c-${next}`).focus();
     });
   }
 
@@ -364,6 +389,7 @@ export function composerPanel(ctx, root) {
     area = next;
     areaText.value = next ? JSON.stringify(next.geometry) : "";
     radius.value = next && next.radius_m ? next.radius_m : "";
+    centre.value = next && next.geometry.type === "Point" ? `${next.geometry.coordinates[1]}, ${next.geometry.coordinates[0]}` : "";
     showArea();
     schedulePreview();
   }
@@ -379,8 +405,23 @@ export function composerPanel(ctx, root) {
     ctx.map.showDraft(rings);
   }
 
-  /** Reads the pasted GeoJSON: a geometry, a Feature, or an alert area object. */
-  function areaFromText() {
+  /** A typed centre ("lat, lon") becomes the GeoJSON Point the radius goes with. */
+  function areaFromCentre() {
+    const m = /^\s*(-?\d+(?:\.\d+)?)\s*[,;\s]\s*(-?\d+(?:\.\d+)?)\s*$/.exec(centre.value);
+    const lat = m && Number(m[1]);
+    const lon = m && Number(m[2]);
+    if (!m || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+      say(preview, centre.value.trim() ? "Type the centre as latitude, longitude: 0.4911, 29.4731." : "Draw or paste an area to see whom it reaches.",
+        centre.value.trim() ? "error" : "info");
+      return;
+    }
+    areaText.value = JSON.stringify({ type: "Point", coordinates: [lon, lat] });
+    areaFromText({ frame: true });
+  }
+
+  /** Reads the pasted GeoJSON: a geometry, a Feature, or an alert area object; `frame` moves
+   *  the map onto it. */
+  function areaFromText({ frame }) {
     const text = areaText.value.trim();
     if (!text) {
       area = null;
@@ -405,8 +446,11 @@ export function composerPanel(ctx, root) {
     area = { geometry, radius_m: geometry.type === "Point" ? r : undefined };
     try {
       showArea();
-      const [w, s, e, n] = bounds(area.geometry.type === "Point" ? [[area.geometry.coordinates]] : areaRings(area));
-      if ([w, s, e, n].every(Number.isFinite)) ctx.map.fit([w, s, e, n]);
+      const rings = area.geometry.type === "Point"
+        ? [r > 0 ? circleRing(area.geometry.coordinates, r) : [area.geometry.coordinates]]
+        : areaRings(area);
+      const [w, s, e, n] = bounds(rings);
+      if (frame && [w, s, e, n].every(Number.isFinite)) ctx.map.fit([w, s, e, n], 0.05);
     } catch {
       say(preview, "The coordinates are not [lon, lat] pairs.", "error");
       return;
@@ -424,8 +468,7 @@ export function composerPanel(ctx, root) {
       area: area && { description: value("area-description"), geometry: area.geometry,
         ...(area.geometry.type === "Point" ? { radius_m: area.radius_m } : {}) },
       // The field shows minutes; an untouched expiry keeps its seconds, so it is not "changed".
-      expires_at: editing && expires === editing.expires_at.slice(0, 16) ? editing.expires_at
-        : expires ? new Date(`${expires}:00Z`).toISOString() : "",
+      expires_at: editing && expires === utcFieldText(editing.expires_at) ? editing.expires_at : parseUtcField(expires) || "",
       checkin_required: form.querySelector("#c-checkin").checked,
     };
     if (content.checkin_required) content.checkin_deadline_s = Math.round(Number(value("deadline")) * 60);
@@ -452,6 +495,7 @@ export function composerPanel(ctx, root) {
     try {
       const reach = await ctx.call("POST", "/api/v1/alerts/preview", draft);
       if (seq !== previewSeq) return;
+      expiresThere.textContent = content.expires_at ? localTime(content.expires_at, reach.countries[0], areaCentre(draft.area)) : "";
       say(preview, `Reaches ${reach.recipients} ${reach.recipients === 1 ? "person" : "people"}${reach.countries.length ? ` in ${reach.countries.join(", ")}` : " (no country)"}.`, "ok");
     } catch (e) {
       if (seq !== previewSeq) return;
@@ -465,6 +509,13 @@ export function composerPanel(ctx, root) {
     const content = body();
     if (!content.area) {
       say(message, "Draw or paste the area first.");
+      return;
+    }
+    if (!content.expires_at) {
+      say(message, "Write the expiry as YYYY-MM-DD HH:MM, in UTC on a 24-hour clock.");
+      const expires = form.querySelector("#c-expires");
+      expires.setAttribute("aria-invalid", "true");
+      expires.focus();
       return;
     }
     send.disabled = true;
@@ -487,7 +538,7 @@ export function composerPanel(ctx, root) {
       }
       ctx.state.alerts.set(alert.id, alert);
       reset();
-      ctx.select("alert", alert.id);
+      ctx.select("alert", alert.id, { focus: true });
     } catch (e) {
       say(message, e.message);
       const el = e.field && form.querySelector(`#c-${inputFor(e.field)}`);
@@ -505,7 +556,8 @@ export function composerPanel(ctx, root) {
     clearTimeout(previewTimer);
     previewSeq += 1;
     form.reset();
-    setValue("expires", new Date(Date.now() + 6 * 3600e3).toISOString().slice(0, 16));
+    setValue("expires", utcFieldText(new Date(Date.now() + 6 * 3600e3).toISOString()));
+    expiresThere.textContent = "";
     setArea(null);
     say(message, "");
     say(preview, "Draw or paste an area to see whom it reaches.", "info");
@@ -527,7 +579,7 @@ export function composerPanel(ctx, root) {
     edit(alert) {
       editing = alert;
       for (const f of FIELDS) setValue(f, alert[f]);
-      setValue("expires", alert.expires_at.slice(0, 16));
+      setValue("expires", utcFieldText(alert.expires_at));
       setValue("area-description", alert.area.description);
       form.querySelector("#c-checkin").checked = alert.checkin_required;
       setValue("deadline", alert.checkin_deadline_s ? Math.round(alert.checkin_deadline_s / 60) : 30);

@@ -84,6 +84,9 @@ export class Stream {
     this.socket = null;
     this.timer = null;
     this.watchdog = null;
+    // When the hub was last heard from (a frame, the socket opening, a watchdog answer): what
+    // the page shows is known to be current as of then.
+    this.lastHeard = null;
   }
 
   /** A dropped network can leave a socket that looks open for minutes (the page never sees
@@ -96,6 +99,7 @@ export class Stream {
       if (!socket || socket.readyState !== WebSocket.OPEN) return;
       try {
         await fetch("/healthz", { cache: "no-store", signal: AbortSignal.timeout(8000) });
+        if (this.socket === socket) this.lastHeard = Date.now();
       } catch {
         if (this.socket === socket && !this.closed) {
           this.socket = null;
@@ -122,12 +126,14 @@ export class Stream {
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket !== socket) return;
+      this.lastHeard = Date.now();
       this.attempt = 0;
       this.onState("live");
       this.onGap("connected");
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
+      this.lastHeard = Date.now();
       let envelope;
       try {
         envelope = JSON.parse(event.data);

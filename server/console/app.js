@@ -3,7 +3,7 @@
 // accounts page instead.
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
-import { MapView, areaRings, bounds } from "./map.js";
+import { MapView, areaRings, bounds, WHOLE_WORLD } from "./map.js";
 import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
@@ -13,6 +13,7 @@ import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const OFFICERS = ["watch_officer", "security_officer"];
+const WALL_KEY = "scaan.wall";
 
 const state = {
   me: null,
@@ -31,6 +32,9 @@ const state = {
   staff: null,
   selected: null,
   link: "connecting",
+  // Since when what the page shows may be out of date (the stream is down, or up but not yet
+  // resynced): a time, or null while it is current.
+  staleSince: null,
 };
 
 let stream = null;
@@ -40,6 +44,8 @@ let map = null;
 let admin = null;
 const pending = new Set();
 let frame = 0;
+// The active alerts the wall's map was last framed on.
+let framedOn = null;
 
 /** What every panel is handed. */
 const ctx = {
@@ -51,13 +57,16 @@ const ctx = {
     for (const p of parts) pending.add(p);
     if (!frame) frame = requestAnimationFrame(render);
   },
-  select(kind, id, { focusMap = true } = {}) {
+  /** Selects an item; `focus` puts the keyboard on its detail once drawn (after a send). */
+  select(kind, id, { focusMap = true, focus = false } = {}) {
     state.selected = id ? { kind, id } : null;
     if (kind === "alert") showTab("alerts");
     if (kind === "sos") showTab("sos");
     if (kind === "report") showTab("reports");
     if (focusMap && id) focusOn(kind, id);
     ctx.changed("alerts", "sos", "reports", "map");
+    // Runs after the render this frame already has queued.
+    if (focus && kind === "alert") requestAnimationFrame(() => { if ($("alert-title")) $("alert-title").focus(); });
   },
   showTab,
   toast,
@@ -80,6 +89,7 @@ function render() {
   }
   if (parts.has("compose")) panels.composer.render();
   if (parts.has("map") || parts.has("alerts") || parts.has("sos") || parts.has("reports") || parts.has("staff")) drawMap();
+  if (parts.has("alerts") && wallMode()) frameWall();
   $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
@@ -140,6 +150,56 @@ function drawMap() {
   map.setMarkers(markers);
 }
 
+// ---- where the map starts, and the wall screen ------------------------------------------------
+
+function wallMode() {
+  return document.documentElement.classList.contains("wall");
+}
+
+/** Wall mode (a URL's `?wall=1` or `?wall=0`, or the header's toggle; kept in localStorage):
+ *  the active alerts' headcounts at a glance, the map on where the alerts are, larger text. */
+function setWall(on) {
+  localStorage.setItem(WALL_KEY, on ? "1" : "0");
+  document.documentElement.classList.toggle("wall", on);
+  $("wall-toggle").setAttribute("aria-pressed", String(on));
+  framedOn = null;
+  if (!map) return;
+  if (on) frameWall();
+  else map.showHome();
+}
+
+/** On the wall, the map frames the active alerts' areas whenever that set changes (an officer
+ *  can still pan in between); with none, the officer's home. */
+function frameWall() {
+  const active = [...state.alerts.values()].filter(ctx.isActive);
+  const key = active.map((a) => a.id).sort().join(",");
+  if (!map || key === framedOn) return;
+  framedOn = key;
+  if (!active.length) {
+    map.showHome();
+    return;
+  }
+  // At least 3° across: a town-sized alert still shows the towns and lakes around it.
+  map.fit(bounds(active.flatMap((a) => areaRings(a.area))), 3);
+}
+
+/** What the page is called and where its map starts: a security officer's countries (by their
+ *  Natural Earth names once the base map is in), else the operations centre's whole world. */
+function showRole(me) {
+  const countries = me.role === "security_officer" ? me.countries : [];
+  const known = countries.map((c) => map && map.country(c)).filter(Boolean);
+  const title = countries.length
+    ? countries.map((c) => (map && map.country(c) ? `${map.country(c).name} (${c})` : c)).join(", ")
+    : "Operations centre";
+  $("brand-role").textContent = title;
+  document.title = `SCAAN · ${title}`;
+  if (!map) return;
+  const home = known.length ? bounds(known.map(({ bounds: [w, s, e, n] }) => [[w, s], [e, n]])) : WHOLE_WORLD;
+  if (JSON.stringify(home) === JSON.stringify(map.home)) return;
+  map.home = home;
+  if (!(wallMode() && framedOn)) map.showHome();
+}
+
 function focusOn(kind, id) {
   if (kind === "alert" && state.alerts.has(id)) map.fit(bounds(areaRings(state.alerts.get(id).area)), 0.3);
   const sos = kind === "sos" && state.sos.get(id);
@@ -191,6 +251,7 @@ function apply(envelope) {
     case "alert_cancel": {
       const known = state.alerts.get(envelope.alert.id);
       if (!known || known.revision <= envelope.alert.revision) state.alerts.set(envelope.alert.id, envelope.alert);
+      if (!known && !replay) loadTallies([envelope.alert], { keepLive: true });
       ctx.changed("alerts");
       if (envelope.type === "alert" && !known && !envelope.wave) toast(`New alert: ${envelope.alert.headline}`);
       break;
@@ -234,6 +295,20 @@ function apply(envelope) {
   }
 }
 
+/** The headcounts of alerts that ask for one, for the list's cards: each shows its counts from
+ *  the start, not from the first check-in's envelope. A resync replays the envelopes that came
+ *  meanwhile over them; otherwise (`keepLive`) an envelope that came first is kept. */
+async function loadTallies(alerts, { keepLive = false } = {}) {
+  await Promise.all(alerts.filter((a) => a.checkin_required && ctx.isActive(a)).map(async (a) => {
+    const board = await optional(`/api/v1/alerts/${a.id}/headcount`).catch(() => null);
+    if (!board || (keepLive && state.headcounts.has(a.id))) return;
+    const counts = { ...board };
+    delete counts.staff;
+    state.headcounts.set(a.id, counts);
+  }));
+  ctx.changed("alerts");
+}
+
 /** null when the hub has no such endpoint (404) or the caller may not use it (403). */
 async function optional(path) {
   try {
@@ -269,6 +344,7 @@ async function resync() {
     showWho(me);
     const selected = state.selected && state.selected.kind === "alert" && state.alerts.get(state.selected.id);
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
+    await loadTallies(alerts);
     if (selected && !state.alerts.has(selected.id)) {
       state.alerts.set(selected.id, await call("GET", `/api/v1/alerts/${selected.id}`).catch(() => selected));
     }
@@ -284,6 +360,7 @@ async function resync() {
     for (const envelope of missed) apply(envelope);
     panels.alerts.reloadBoard();
     ctx.changed("alerts", "sos", "reports", "advisories", "staff");
+    if (state.link === "live") showStale(null);
   } catch (e) {
     replay = null;
     if (!(e instanceof ApiError && e.status === 401)) {
@@ -307,6 +384,23 @@ function setLink(value) {
   if (value === "live") el.dataset.connections = Number(el.dataset.connections || 0) + 1;
   el.className = `link ${value}`;
   el.textContent = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" }[value] || value;
+  // Down: everything on the page is as of the last word from the hub, until a resync.
+  if (value === "reconnecting" && !state.staleSince) showStale(stream.lastHeard || Date.now());
+}
+
+/** Dims the page and says since when it is out of date (`since`: a time), or lifts it (null). */
+function showStale(since) {
+  state.staleSince = since;
+  document.body.classList.toggle("stale", !!since);
+  const el = $("stale");
+  el.hidden = !since;
+  if (!since) {
+    el.replaceChildren();
+    return;
+  }
+  const asOf = new Date(since).toLocaleTimeString("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hour12: false });
+  el.replaceChildren(h("strong", {}, `Not live — as of ${asOf} UTC.`),
+    " The hub cannot be reached: what this page shows may be out of date. Reconnecting…");
 }
 
 // ---- session -------------------------------------------------------------------------------
@@ -314,6 +408,7 @@ function setLink(value) {
 function showLogin(message) {
   if (stream) stream.close();
   stream = null;
+  showStale(null);
   clearInterval(staffTimer);
   if (panels) {
     panels.sos.silence();
@@ -360,10 +455,11 @@ async function start(saved) {
   }
   if (!map) {
     map = new MapView($("map"), { onPick: (kind, id) => { if (kind !== "staff" && kind !== "person") ctx.select(kind, id); } });
-    map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json").catch((e) => toast(`Base map: ${e.message}`, "error"));
+    map.loadBaseMap("/console/countries.topojson", "/console/country-codes.json")
+      .then(() => { if (state.me) showRole(state.me); }, (e) => toast(`Base map: ${e.message}`, "error"));
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });
-    $("zoom-world").addEventListener("click", () => map.fit([-130, -45, 160, 65], 0));
+    $("zoom-world").addEventListener("click", () => map.showHome());
     panels = {
       alerts: alertsPanel(ctx, $("panel-alerts")),
       composer: composerPanel(ctx, $("panel-compose")),
@@ -382,6 +478,7 @@ async function start(saved) {
 
 function showWho(me) {
   state.me = me;
+  showRole(me);
   $("who").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.countries.length ? ` · ${me.countries.join(", ")}` : ""}`;
 }
 
@@ -423,6 +520,9 @@ function boot() {
   });
   // The browser knows before the socket does that the network came back.
   window.addEventListener("online", () => { if (stream && state.link !== "live") stream.retry(); });
+  const asked = new URLSearchParams(location.search).get("wall");
+  setWall(asked !== null ? asked !== "0" : localStorage.getItem(WALL_KEY) === "1");
+  $("wall-toggle").addEventListener("click", () => setWall(!wallMode()));
   tickClocks();
   setInterval(tickClocks, 1000);
   // Relative times ("3 min ago") and expiries move on by themselves.

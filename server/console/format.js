@@ -58,21 +58,69 @@ function utc(iso) {
   return `${utcFormat.format(new Date(iso))} UTC`;
 }
 
-/** "09:15 GMT+1 Kinshasa" for an event in `country` near `point`, or "" when unknown. */
-function local(iso, country, point) {
+/** "09:15 GMT+1 Kinshasa" in one zone. */
+function inZone(date, zone) {
+  const format = zoneFormat(zone);
+  return format ? `${format.format(date)} ${zone.split("/").pop().replaceAll("_", " ")}` : "";
+}
+
+/** "09:15 GMT+1 Kinshasa" for an event in `country` near `point`, or "" when unknown. A
+ *  country-wide event (an advisory) in a country of several zones has no one local time: each
+ *  distinct clock of the country is shown ("09:15 GMT+1 Kinshasa · 10:15 GMT+2 Lubumbashi"),
+ *  the first three, as a curfew may be anywhere in it. */
+export function localTime(iso, country, point) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const entry = country && ZONES[country];
+  if (entry && typeof entry !== "string" && !point) {
+    const clocks = new Map();
+    for (const [zone] of entry) {
+      const format = zoneFormat(zone);
+      const clock = format && format.format(date);
+      if (clock && !clocks.has(clock)) clocks.set(clock, inZone(date, zone));
+    }
+    const shown = [...clocks.values()];
+    return shown.slice(0, 3).join(" · ") + (shown.length > 3 ? ` · ${shown.length - 3} more zones` : "");
+  }
   const zone = zoneOf(country, point);
-  const format = zone && zoneFormat(zone);
-  if (!iso || !format) return "";
-  const city = zone.split("/").pop().replaceAll("_", " ");
-  return `${format.format(new Date(iso))} ${city}`;
+  return zone ? inZone(date, zone) : "";
 }
 
 /** A <time> element showing UTC and, beneath it, the event's local time. */
 export function timeEl(iso, country, point) {
   const el = h("time", { datetime: iso || "", class: "when" }, utc(iso));
-  const there = local(iso, country, point);
+  const there = localTime(iso, country, point);
   if (there) el.append(h("span", { class: "local" }, there));
   return el;
+}
+
+/** The text of a 24-hour UTC time field for an instant: "2026-12-06 14:58". Browsers' own
+ *  date-time pickers follow the machine's locale (12-hour "02:58 PM" in many), beside the
+ *  console's 24-hour clocks: the console's time fields are plain text in one format. */
+export function utcFieldText(iso) {
+  return iso ? new Date(iso).toISOString().slice(0, 16).replace("T", " ") : "";
+}
+
+/** Reads a UTC time field ("YYYY-MM-DD HH:MM", 24-hour) into an ISO instant; null when the
+ *  text is no such time (a 13th month, 24:00, 31 February). */
+export function parseUtcField(text) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/.exec(text.trim());
+  if (!m) return null;
+  const [y, mo, d, hh, mm] = m.slice(1).map(Number);
+  if (hh > 23 || mm > 59) return null;
+  const date = new Date(Date.UTC(y, mo - 1, d, hh, mm));
+  return date.getUTCMonth() === mo - 1 && date.getUTCDate() === d ? date.toISOString() : null;
+}
+
+/** A 24-hour UTC time field (read it with parseUtcField). */
+export function utcField(attrs) {
+  return h("input", { ...attrs, placeholder: "YYYY-MM-DD HH:MM", autocomplete: "off", spellcheck: "false",
+    pattern: "\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}", title: "UTC, 24-hour: YYYY-MM-DD HH:MM" });
+}
+
+/** A link that calls `phone` (E.164, as the hub keeps it) on a device that can, or nothing. */
+export function telLink(phone, name) {
+  return phone ? h("a", { class: "tel", href: `tel:${phone}`, "aria-label": `Call ${name} on ${phone}` }, `☎ ${phone}`) : null;
 }
 
 /** "3 min ago" */

@@ -1,6 +1,8 @@
 // The map: Natural Earth country borders (TopoJSON served by the hub) drawn as SVG in Web
 // Mercator, pan and zoom by pointer, wheel and keyboard, overlay layers (alert areas, SOS calls
-// and their trails, incident reports, staff), and drawing a circle or polygon for the composer.
+// and their trails, incident reports, staff), and drawing a circle or polygon for the composer,
+// by pointer or by keyboard. A drag always pans, in drawing modes too: only clicks (or Space, at
+// the cross in the middle of the map) place a circle's centre and edge or a polygon's corners.
 //
 // Geometry lives in "world" units (the whole Mercator square is WORLD across); the view is a
 // scale and an offset from world to screen. Areas and borders sit in a transformed group with
@@ -12,6 +14,7 @@ const EARTH_RADIUS_M = 6371008.8;
 const SVG = "http://www.w3.org/2000/svg";
 // Antarctica fills the bottom of a Mercator map and no alert is ever sent there.
 const LEFT_OUT = new Set(["010"]);
+export const WHOLE_WORLD = [-130, -45, 160, 65];
 
 function svg(tag, attrs = {}) {
   const el = document.createElementNS(SVG, tag);
@@ -131,7 +134,8 @@ function decodeCountries(topology) {
     if (LEFT_OUT.has(geometry.id)) continue;
     const polygons = geometry.type === "Polygon" ? [geometry.arcs] : geometry.type === "MultiPolygon" ? geometry.arcs : [];
     const d = polygons.flatMap((polygon) => polygon.flatMap((r) => unwrapped(ring(r)).map((part) => ringPath(part, 0.02, 3)))).join("");
-    countries.push({ id: geometry.id, name: (geometry.properties || {}).name || "", d });
+    const rings = polygons.flatMap((polygon) => polygon.map((r) => ring(r)));
+    countries.push({ id: geometry.id, name: (geometry.properties || {}).name || "", d, bounds: bounds(rings) });
   }
   return countries;
 }
@@ -144,8 +148,11 @@ export class MapView {
     this.view = { k: 1, x: 0, y: 0 };
     this.markers = [];
     this.drawing = null;
+    // [west, south, east, north] that "⌂" and the 0 key return to.
+    this.home = WHOLE_WORLD;
+    this.countryInfo = new Map();
     this.svg = svg("svg", { class: "map", tabindex: "0", role: "application",
-      "aria-label": "Map. Arrow keys pan, plus and minus zoom, 0 shows the whole world." });
+      "aria-label": "Map. Arrow keys pan, plus and minus zoom, 0 goes home. While drawing, Space places a point at the cross." });
     const defs = svg("defs");
     const clip = svg("clipPath", { id: "world-clip" });
     clip.append(svg("rect", { x: 0, y: 0, width: WORLD, height: WORLD }));
@@ -160,7 +167,10 @@ export class MapView {
     this.draft = svg("g", { class: "draft" });
     this.world.append(clipped, this.areas, this.lines, this.draft);
     this.overlay = svg("g", { class: "overlay" });
-    this.svg.append(defs, this.world, this.overlay);
+    // Where Space places a point while drawing: the middle of the map.
+    this.cross = svg("g", { class: "cross", "aria-hidden": "true" });
+    this.cross.append(svg("path", { d: "M-14,0H-4M4,0H14M0,-14V-4M0,4V14" }), svg("circle", { r: 2 }));
+    this.svg.append(defs, this.world, this.overlay, this.cross);
     host.append(this.svg);
     this.listen();
     new ResizeObserver(() => this.resized()).observe(host);
@@ -177,6 +187,8 @@ export class MapView {
     const [topology, codes] = await Promise.all([fetchJson(url), fetchJson(codesUrl)]);
     const fragment = document.createDocumentFragment();
     for (const c of decodeCountries(topology)) {
+      const iso = codes[c.id || c.name];
+      if (iso) this.countryInfo.set(iso, { name: c.name, bounds: c.bounds });
       const path = svg("path", { d: c.d, "data-country": c.id, "data-iso": codes[c.id || c.name], "vector-effect": "non-scaling-stroke" });
       const title = svg("title");
       title.textContent = c.name;
@@ -185,6 +197,16 @@ export class MapView {
     }
     this.countries.replaceChildren(fragment);
     this.shadeCountries(this.shades || new Map());
+  }
+
+  /** A country's name and [west, south, east, north], by ISO code, once the base map is in. */
+  country(iso) {
+    return this.countryInfo.get(iso) || null;
+  }
+
+  /** Frames the home view (the whole world unless `home` was narrowed). */
+  showHome() {
+    this.fit(this.home, 0);
   }
 
   /** Shades countries by level (ISO code → 1…5, as advisories' risk levels); others are plain. */
@@ -208,7 +230,7 @@ export class MapView {
     if (w < 10 || h < 10) return;
     if (!this.sized) {
       this.sized = true;
-      this.fit([-130, -45, 160, 65], 0);
+      this.showHome();
       return;
     }
     const [pw, ph] = this.lastSize || [w, h];
@@ -221,6 +243,8 @@ export class MapView {
     this.lastSize = this.size();
     const { k, x, y } = this.view;
     this.world.setAttribute("transform", `translate(${x} ${y}) scale(${k})`);
+    const [w, h] = this.lastSize;
+    this.cross.setAttribute("transform", `translate(${(w / 2).toFixed(1)} ${(h / 2).toFixed(1)})`);
     this.placeMarkers();
     this.onView(this.view);
   }
@@ -241,10 +265,20 @@ export class MapView {
     this.apply();
   }
 
+  /** Pans by keys: while drawing, the shape follows the cross as it would the pointer. */
   pan(dx, dy) {
     this.view.x += dx;
     this.view.y += dy;
     this.apply();
+    const d = this.drawing;
+    if (!d) return;
+    const [w, h] = this.size();
+    const cross = this.toLonLat(w / 2, h / 2);
+    if (d.mode === "circle" && d.center) {
+      d.radius = distanceM(d.center, cross);
+      this.renderDraft();
+    }
+    if (d.mode === "polygon") this.renderDraft(cross);
   }
 
   /** Shows [west, south, east, north] with some margin; `minSpanDeg` keeps a point from
@@ -327,9 +361,11 @@ export class MapView {
     this.overlay.replaceChildren(fragment);
   }
 
-  /** Starts drawing a "circle" (press at the centre, drag out the radius) or a "polygon"
-   *  (click each corner; Enter, a double click or a click on the first corner closes it).
-   *  `onDone` gets {type: "circle", center, radius_m} or {type: "polygon", ring}. */
+  /** Starts drawing a "circle" (click the centre, then the edge) or a "polygon" (click each
+   *  corner; Enter, a double click or a click on the first corner closes it). Space places a
+   *  point at the cross in the middle of the map, so arrows and Space draw either shape.
+   *  `onDone` gets {type: "circle", center, radius_m} or {type: "polygon", ring}, or null when
+   *  the officer gives up (Esc). */
   startDrawing(mode, onDone) {
     this.drawing = { mode, onDone, points: [], center: null, radius: 0 };
     this.svg.classList.add("drawing");
@@ -354,9 +390,13 @@ export class MapView {
     const d = this.drawing;
     if (!d) return;
     const parts = [];
-    if (d.mode === "circle" && d.center && d.radius > 0) {
-      parts.push(svg("path", { d: ringPath(circleRing(d.center, d.radius)), class: "draft-area",
-        "vector-effect": "non-scaling-stroke" }));
+    if (d.mode === "circle" && d.center) {
+      if (d.radius > 0) {
+        parts.push(svg("path", { d: ringPath(circleRing(d.center, d.radius)), class: "draft-area",
+          "vector-effect": "non-scaling-stroke" }));
+      }
+      const [x, y] = project(...d.center);
+      parts.push(svg("circle", { cx: x, cy: y, r: 4 / this.view.k, class: "draft-vertex" }));
     }
     if (d.mode === "polygon" && d.points.length) {
       const pts = cursor ? [...d.points, cursor] : d.points;
@@ -371,6 +411,37 @@ export class MapView {
       }
     }
     this.draft.replaceChildren(...parts);
+  }
+
+  /** Places a point of the shape being drawn, at screen point (sx, sy). */
+  place(sx, sy) {
+    const d = this.drawing;
+    const at = this.toLonLat(sx, sy);
+    if (d.mode === "circle") {
+      if (!d.center) {
+        d.center = at;
+        d.radius = 0;
+        this.renderDraft();
+        return;
+      }
+      const radius = distanceM(d.center, at);
+      // A second click on the centre itself is no edge: keep waiting for one.
+      if (radius < 1) return;
+      const done = d.onDone;
+      this.stopDrawing();
+      done({ type: "circle", center: d.center, radius_m: Math.round(radius) });
+      return;
+    }
+    const first = d.points[0];
+    if (first && d.points.length >= 3) {
+      const [fx, fy] = this.toScreen(first[0], first[1]);
+      if (Math.hypot(fx - sx, fy - sy) < 8) {
+        this.finishPolygon();
+        return;
+      }
+    }
+    d.points.push(at);
+    this.renderDraft();
   }
 
   finishPolygon() {
@@ -401,20 +472,9 @@ export class MapView {
       if (event.button !== 0) return;
       const [sx, sy] = this.local(event);
       press = { sx, sy, x: this.view.x, y: this.view.y, moved: false, target: event.target };
-      if (this.drawing && this.drawing.mode === "circle") {
-        this.drawing.center = this.toLonLat(sx, sy);
-        this.drawing.radius = 0;
-        this.svg.setPointerCapture(event.pointerId);
-      }
     });
     this.svg.addEventListener("pointermove", (event) => {
       const [sx, sy] = this.local(event);
-      const d = this.drawing;
-      if (press && d && d.mode === "circle" && d.center) {
-        d.radius = distanceM(d.center, this.toLonLat(sx, sy));
-        this.renderDraft();
-        return;
-      }
       if (press && (press.moved || Math.hypot(sx - press.sx, sy - press.sy) > 4)) {
         if (!press.moved) this.svg.setPointerCapture(event.pointerId);
         press.moved = true;
@@ -423,35 +483,22 @@ export class MapView {
         this.apply();
         return;
       }
-      if (d && d.mode === "polygon") this.renderDraft(this.toLonLat(sx, sy));
+      const d = this.drawing;
+      if (!d || press) return;
+      // The shape follows the pointer until the next click fixes it.
+      if (d.mode === "circle" && d.center) {
+        d.radius = distanceM(d.center, this.toLonLat(sx, sy));
+        this.renderDraft();
+      }
+      if (d.mode === "polygon") this.renderDraft(this.toLonLat(sx, sy));
     });
     this.svg.addEventListener("pointerup", (event) => {
       const p = press;
       press = null;
-      if (!p) return;
+      if (!p || p.moved) return;
       const [sx, sy] = this.local(event);
-      const d = this.drawing;
-      if (d && d.mode === "circle" && d.center) {
-        if (d.radius > 0) {
-          const done = d.onDone;
-          const result = { type: "circle", center: d.center, radius_m: Math.round(d.radius) };
-          this.stopDrawing();
-          done(result);
-        }
-        return;
-      }
-      if (p.moved) return;
-      if (d && d.mode === "polygon") {
-        const first = d.points[0];
-        if (first && d.points.length >= 3) {
-          const [fx, fy] = this.toScreen(first[0], first[1]);
-          if (Math.hypot(fx - sx, fy - sy) < 8) {
-            this.finishPolygon();
-            return;
-          }
-        }
-        d.points.push(this.toLonLat(sx, sy));
-        this.renderDraft();
+      if (this.drawing) {
+        this.place(sx, sy);
         return;
       }
       const picked = p.target.closest && p.target.closest("[data-pick]");
@@ -480,7 +527,8 @@ export class MapView {
         ArrowLeft: () => this.pan(step, 0), ArrowRight: () => this.pan(-step, 0),
         ArrowUp: () => this.pan(0, step), ArrowDown: () => this.pan(0, -step),
         "+": () => this.zoomAt(1.5, w / 2, h / 2), "=": () => this.zoomAt(1.5, w / 2, h / 2),
-        "-": () => this.zoomAt(1 / 1.5, w / 2, h / 2), 0: () => this.fit([-130, -45, 160, 65], 0),
+        "-": () => this.zoomAt(1 / 1.5, w / 2, h / 2), 0: () => this.showHome(),
+        " ": () => { if (this.drawing) this.place(w / 2, h / 2); },
         Enter: () => this.finishPolygon(),
         Backspace: () => { if (this.drawing) { this.drawing.points.pop(); this.renderDraft(); } },
         Escape: () => { if (this.drawing) { const done = this.drawing.onDone; this.stopDrawing(); done(null); } },

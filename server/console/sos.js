@@ -2,7 +2,7 @@
 // and the alarm: while any SOS is open, a banner holds the top of the screen and a tone sounds
 // until someone acknowledges it.
 
-import { h, say, timeEl, ago } from "./format.js";
+import { h, say, timeEl, telLink, ago } from "./format.js";
 import { keepValues } from "./alerts.js";
 
 /** A two-tone alarm from WebAudio (nothing to download); repeats while it is on.
@@ -101,7 +101,7 @@ export function sosPanel(ctx, root, banner, soundButton) {
     return h("li", { class: `card sos-card ${sos.status}${selected ? " selected" : ""}`, "data-sos": sos.id },
       h("div", { class: "card-head" },
         h("span", { class: `pill ${sos.status}` }, sos.status),
-        h("strong", { class: "headline" }, sos.name), h("span", { class: "muted" }, sos.username)),
+        h("strong", { class: "headline" }, sos.name), h("span", { class: "muted" }, sos.username), telLink(sos.phone, sos.name)),
       sos.note ? h("p", { class: "text" }, `“${sos.note}”`) : null,
       h("dl", { class: "facts" },
         h("div", {}, h("dt", {}, "Raised"), h("dd", {}, timeEl(sos.raised_at, country, where), h("span", { class: "ago" }, ago(sos.raised_at)))),
@@ -137,7 +137,8 @@ export function sosPanel(ctx, root, banner, soundButton) {
     const failed = h("span", { class: "message", role: "alert" });
     banner.replaceChildren(...[
       h("span", { class: "sos-flag" }, "SOS"),
-      h("span", { class: "sos-who" }, h("strong", {}, first.name), first.note ? ` — “${first.note}”` : "",
+      h("span", { class: "sos-who" }, h("strong", {}, first.name), first.phone ? [" ", telLink(first.phone, first.name)] : null,
+        first.note ? ` — “${first.note}”` : "",
         h("span", { class: "sos-when" }, " · raised ", timeEl(first.raised_at, first.countries[0], where), ` (${ago(first.raised_at)})`,
           first.countries.length ? ` · ${first.countries.join(", ")}` : "")),
       open.length > 1 ? h("span", { class: "sos-more" }, `+${open.length - 1} more open`) : null,

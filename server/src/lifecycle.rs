@@ -12,7 +12,9 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
-use scaan_schemas::{ErrorBody, Invalid, PasswordChange, PasswordReset, Role, RoleChange, Session, User, Validate};
+use scaan_schemas::{
+    ErrorBody, Invalid, PasswordChange, PasswordReset, PhoneChange, Role, RoleChange, Session, User, Validate,
+};
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(enable))
         .routes(routes!(reset_password))
         .routes(routes!(change_role))
+        .routes(routes!(change_phone))
         .routes(routes!(account_sessions))
         .routes(routes!(revoke_account_session))
         .routes(routes!(change_own_password))
@@ -137,6 +140,26 @@ pub async fn change_account_role(
         "previous_role": before.role, "previous_countries": before.countries,
     });
     audit::record(store, actor, "account.role_changed", id, &[], detail).await;
+    Ok(after)
+}
+
+/// Sets or removes an account's phone number (checked to be E.164 first: a bad one changes
+/// nothing).
+pub async fn change_account_phone(
+    store: &Store,
+    actor: Actor<'_>,
+    id: Uuid,
+    change: &PhoneChange,
+) -> Result<User, ApiError> {
+    change.validate(Utc::now())?;
+    let (before, after) = store
+        .set_phone(id, change.phone.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    if before.phone != after.phone {
+        let detail = json!({"username": after.username, "phone": after.phone, "previous_phone": before.phone});
+        audit::record(store, actor, "account.phone_changed", id, &[], detail).await;
+    }
     Ok(after)
 }
 
@@ -317,6 +340,25 @@ async fn change_role(
     let user = change_account_role(&hub.store, Actor::Account(&caller.user), id, &change).await?;
     hub.account_changed(&user).await?;
     tracing::info!(admin = %caller.user.username, account = %user.username, role = user.role.as_str(), "role changed");
+    Ok(Json(user))
+}
+
+/// Sets or removes an account's phone number (admins): `{"phone": "+243970000001"}`, or
+/// `{"phone": null}`.
+#[utoipa::path(put, path = "/api/v1/users/{id}/phone", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = PhoneChange,
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn change_phone(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(change): ApiJson<PhoneChange>,
+) -> Result<Json<User>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let user = change_account_phone(&hub.store, Actor::Account(&caller.user), id, &change).await?;
+    tracing::info!(admin = %caller.user.username, account = %user.username, "phone changed");
     Ok(Json(user))
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use scaan_schemas::{NewUser, PasswordReset, Position, Role, RoleChange, User};
+use scaan_schemas::{NewUser, PasswordReset, PhoneChange, Position, Role, RoleChange, User};
 use scaan_server::audit::Actor;
 use scaan_server::config::LogFormat;
 use scaan_server::error::ApiError;
@@ -100,6 +100,9 @@ enum UserCommand {
         /// LAT,LON of the person's duty station.
         #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         duty_station: Option<Position>,
+        /// The number to call the person on, in E.164 (+243970000001).
+        #[arg(long)]
+        phone: Option<String>,
         #[command(flatten)]
         overrides: Overrides,
     },
@@ -136,6 +139,15 @@ enum UserCommand {
         /// ISO 3166-1 alpha-2 codes, comma-separated (security officers: where they may act).
         #[arg(long, value_delimiter = ',')]
         countries: Vec<String>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Sets an account's phone number, in E.164 (+243970000001); without --phone, removes it.
+    SetPhone {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        phone: Option<String>,
         #[command(flatten)]
         overrides: Overrides,
     },
@@ -214,7 +226,8 @@ async fn user_command(config_file: Option<&std::path::Path>, command: UserComman
         | UserCommand::Disable { overrides, .. }
         | UserCommand::Enable { overrides, .. }
         | UserCommand::Passwd { overrides, .. }
-        | UserCommand::SetRole { overrides, .. } => overrides,
+        | UserCommand::SetRole { overrides, .. }
+        | UserCommand::SetPhone { overrides, .. } => overrides,
     };
     let config = Config::load_storage(config_file, overrides)?;
     config.prepare_data_dir()?;
@@ -242,6 +255,7 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
             name,
             countries,
             duty_station,
+            phone,
             ..
         } => {
             let new = NewUser {
@@ -251,6 +265,7 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
                 name,
                 countries,
                 duty_station,
+                phone,
             };
             accounts::create_account(store, &new).await.map_err(said)
         }
@@ -278,6 +293,12 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
             let id = account(username).await?;
             let change = RoleChange { role, countries };
             lifecycle::change_account_role(store, by, id, &change)
+                .await
+                .map_err(said)
+        }
+        UserCommand::SetPhone { username, phone, .. } => {
+            let id = account(username).await?;
+            lifecycle::change_account_phone(store, by, id, &PhoneChange { phone })
                 .await
                 .map_err(said)
         }

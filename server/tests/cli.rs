@@ -603,6 +603,33 @@ fn a_duty_station_south_of_the_equator_is_taken_as_written() {
 }
 
 #[test]
+fn phone_numbers_are_set_from_the_command_line_in_e164_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |phone: &'static str| ["--username", "amani", "--role", "staff", "--phone", phone];
+    let out = add_user(dir.path(), &with("+243 970 000 001"), "a long passphrase");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("E.164"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = add_user(dir.path(), &with("+243970000001"), "a long passphrase");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["phone"], "+243970000001");
+    let phone = |args: &[&str]| user_command(dir.path(), "set-phone", args, "");
+    let out = phone(&["--username", "amani", "--phone", "243970000002"]);
+    assert!(!out.status.success(), "a number without + is refused");
+    let out = phone(&["--username", "amani", "--phone", "+243970000002"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let changed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(changed["phone"], "+243970000002");
+    let out = phone(&["--username", "amani"]);
+    let removed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(removed.get("phone").is_none(), "{removed}");
+}
+
+#[test]
 fn adding_an_account_reads_only_where_the_database_is() {
     let dir = tempfile::tempdir().unwrap();
     // Settings `user add` does not use, one half-set and one malformed, as a server's

@@ -24,6 +24,7 @@ pub async fn make_account(hub: &Hub, username: String, role: Role, duty_station:
         name: None,
         countries: vec![],
         duty_station,
+        phone: None,
     };
     let user = hub.store.create_user(&new, hash, chrono::Utc::now()).await.unwrap();
     hub.place_staff(&user);

@@ -154,6 +154,7 @@ impl Hub {
                 reached: p.reached,
                 sos_id: p.sos.map(|(id, _)| id),
                 sos_status: p.sos.map(|(_, status)| status),
+                phone: p.phone,
             })
             .collect();
         staff.sort_by_key(board_order);
@@ -273,6 +274,7 @@ mod tests {
             reached,
             sos_id: sos.then(Uuid::new_v4),
             sos_status: sos.then_some(scaan_schemas::SosStatus::Open),
+            phone: None,
         }
     }
 

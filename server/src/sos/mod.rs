@@ -42,6 +42,7 @@ impl Hub {
             if let Some(note) = new.note {
                 sos.note = Some(note);
             }
+            sos.phone.clone_from(&staff.phone);
             sos.announcements += 1;
             self.store.update_sos(&sos, previous, now).await?;
             self.announce(&sos, false);
@@ -65,6 +66,7 @@ impl Hub {
             resolution: None,
             trail: Vec::new(),
             announcements: 1,
+            phone: staff.phone.clone(),
         };
         self.store.insert_sos(&sos).await?;
         self.announce(&sos, true);

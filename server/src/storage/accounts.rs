@@ -119,6 +119,23 @@ impl Store {
         })
     }
 
+    /// Sets (or, with `None`, removes) an account's phone number; returns the account as it
+    /// was and as it is now, `None` when there is no such account. A phone changes no rights:
+    /// the account's `changed_at` stays.
+    pub async fn set_phone(&self, id: Uuid, phone: Option<&str>) -> Result<Option<(User, User)>> {
+        let change = "UPDATE users SET phone = $2 WHERE id = $1";
+        let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let (before, after) = on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let before: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            sqlx::query(change).bind(id).bind(phone).execute(&mut *tx).await?;
+            let after: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((before, after))
+        })?;
+        Ok(before.zip(after).map(|(b, a)| (b.into(), a.into())))
+    }
+
     /// Sets an account's password hash and revokes its tokens, all but `keep` (the one making
     /// the change, when it is the owner's). `None` when there is no such account.
     pub async fn set_password(

@@ -84,6 +84,7 @@ pub struct StandingRecord {
     pub reached: bool,
     /// Their SOS call not yet resolved.
     pub sos: Option<(Uuid, SosStatus)>,
+    pub phone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -100,6 +101,7 @@ struct StandingRow {
     reached: i32,
     sos_id: Option<Uuid>,
     sos_status: Option<String>,
+    phone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -112,6 +114,7 @@ struct UserRow {
     duty_lat: Option<f64>,
     duty_lon: Option<f64>,
     disabled_at: Option<DateTime<Utc>>,
+    phone: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -130,11 +133,12 @@ impl From<UserRow> for User {
                 .collect(),
             duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
             disabled: r.disabled_at.is_some(),
+            phone: r.phone,
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at";
+const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at, phone";
 
 const CHECKIN_COLUMNS: &str =
     "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at";
@@ -255,10 +259,11 @@ impl Store {
             countries: new.countries.clone(),
             duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
             disabled: false,
+            phone: new.phone.clone(),
         };
         let sql =
-            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at, phone)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let inserted = on_either!(self, |pool| sqlx::query(sql)
             .bind(user.id)
             .bind(&user.username)
@@ -269,6 +274,7 @@ impl Store {
             .bind(user.duty_station.map(|p| p.lon))
             .bind(password_hash)
             .bind(now)
+            .bind(&user.phone)
             .execute(pool)
             .await
             .map(|_| ()));
@@ -345,7 +351,7 @@ impl Store {
             expires_at: DateTime<Utc>,
         }
         let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, u.disabled_at,
-                          t.expires_at
+                          u.phone, t.expires_at
                    FROM tokens t JOIN users u ON u.id = t.user_id
                    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL";
         let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
@@ -722,7 +728,7 @@ impl Store {
     pub async fn headcount_people(&self, alert: Uuid) -> Result<Vec<StandingRecord>> {
         let sql = format!(
             "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
-                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status
+                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status, u.phone
              FROM alert_recipients r JOIN users u ON u.id = r.user_id
              LEFT JOIN sos ON sos.id = (SELECT s.id FROM sos s WHERE s.staff_id = r.user_id AND s.status <> 'resolved'
                                         ORDER BY s.raised_at DESC LIMIT 1)
@@ -742,6 +748,7 @@ impl Store {
                 note: r.note,
                 reached: r.reached != 0,
                 sos: r.sos_id.zip(r.sos_status.as_deref().and_then(SosStatus::parse)),
+                phone: r.phone,
             })
             .collect())
     }

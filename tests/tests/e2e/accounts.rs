@@ -15,6 +15,7 @@ on_both_backends!(
     guesses_sent_at_once_get_no_further_than_the_limit,
     only_admins_create_accounts,
     health_and_api_description,
+    accounts_have_phone_numbers_in_e164,
 );
 
 async fn login_gives_a_token_that_names_the_account(backend: Backend) {
@@ -460,5 +461,105 @@ async fn a_stream_ends_when_its_token_expires() {
         started.elapsed()
     );
     lasting.expect_silence().await;
+    hub.stop().await;
+}
+
+async fn accounts_have_phone_numbers_in_e164(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.account("admin", Role::Admin, &[], None).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let kivu = hub.account("kivu.security", Role::SecurityOfficer, &["CD"], None).await;
+    let jean = hub.account("jean", Role::Staff, &[], Some((0.49, 29.47))).await;
+    let new = |username: &str, phone: &str| {
+        json!({"username": username, "password": PASSWORD, "role": "staff", "duty_station": {"lat": 0.49, "lon": 29.47},
+               "phone": phone})
+    };
+
+    // Created with a number; a number that is not E.164 is refused, and no account is made.
+    let (status, amani) = hub.post("/api/v1/users", &admin, new("amani", "+243970000001")).await;
+    assert_eq!(status, StatusCode::CREATED, "{amani}");
+    assert_eq!(amani["phone"], "+243970000001");
+    for bad in [
+        "0970000001",
+        "+243 970 000 001",
+        "+0243970000001",
+        "+243",
+        "+2439700000011234",
+    ] {
+        let (status, body) = hub.post("/api/v1/users", &admin, new("grace", bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_field");
+        assert_eq!(body["error"]["field"], "phone");
+    }
+    let (_, users) = hub.get("/api/v1/users", &admin).await;
+    assert!(!users.as_array().unwrap().iter().any(|u| u["username"] == "grace"));
+
+    // Changed by an administrator; a bad number changes nothing; null removes it.
+    let path = format!("/api/v1/users/{}/phone", jean.user.id);
+    let put = |who: &str, body: Value| {
+        let (hub, path, who) = (&hub, path.clone(), who.to_owned());
+        async move { hub.call("PUT", &path, Some(&who), Some(body)).await }
+    };
+    let (status, changed) = put(&admin.token, json!({"phone": "+243970000002"})).await;
+    assert_eq!((status, &changed["phone"]), (StatusCode::OK, &json!("+243970000002")));
+    let (status, body) = put(&admin.token, json!({"phone": "+243-970-000-003"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (Some("invalid_field"), Some("phone"))
+    );
+    let (_, me) = hub.get("/api/v1/me", &jean).await;
+    assert_eq!(me["phone"], "+243970000002", "the bad number changed nothing");
+    // Only administrators change numbers.
+    for who in [&watch.token, &kivu.token, &jean.token] {
+        let (status, _) = put(who, json!({"phone": "+243970000009"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, body) = hub
+        .call(
+            "PUT",
+            &format!("/api/v1/users/{}/phone", uuid::Uuid::new_v4()),
+            Some(&admin.token),
+            Some(json!({"phone": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // Who reads them: administrators and watch officers; each person their own; no staff
+    // member another's.
+    for who in [&admin, &watch] {
+        let (status, users) = hub.get("/api/v1/users", who).await;
+        assert_eq!(status, StatusCode::OK);
+        let jean_seen = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == "jean")
+            .unwrap()
+            .clone();
+        assert_eq!(jean_seen["phone"], "+243970000002");
+    }
+    for who in [&kivu, &jean] {
+        let (status, _) = hub.get("/api/v1/users", who).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let login = hub.login("amani", PASSWORD).await.unwrap();
+    let (_, own) = hub.call("GET", "/api/v1/me", Some(&login), None).await;
+    assert_eq!(own["phone"], "+243970000001");
+
+    // The change is audited; removing the number takes it off the account.
+    let (_, entries) = hub.get("/api/v1/audit", &admin).await;
+    let entry = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "account.phone_changed")
+        .expect("audited")
+        .clone();
+    assert_eq!(entry["detail"]["phone"], "+243970000002");
+    assert_eq!(entry["detail"]["previous_phone"], Value::Null);
+    let (status, removed) = put(&admin.token, json!({"phone": null})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(removed.get("phone").is_none(), "{removed}");
     hub.stop().await;
 }

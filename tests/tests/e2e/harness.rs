@@ -84,6 +84,20 @@ impl Backend {
     }
 }
 
+/// A hub stopped by [`TestHub::halt`]: nothing answers on its address until it resumes.
+pub struct HaltedHub {
+    backend: Backend,
+    config: Config,
+    dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl HaltedHub {
+    /// Starts the hub again on the same database and address.
+    pub async fn resume(self) -> TestHub {
+        TestHub::start_with(self.backend, self.config, self.dir).await
+    }
+}
+
 /// A running hub and what a test needs to reach it.
 pub struct TestHub {
     pub base: String,
@@ -150,11 +164,16 @@ impl TestHub {
     /// Stops the hub gracefully and starts a new one on the same database and address, where
     /// clients that reconnect by themselves (the console) find it again.
     pub async fn restart(self) -> TestHub {
+        self.halt().await.resume().await
+    }
+
+    /// Stops the hub gracefully, keeping its database and address for [`HaltedHub::resume`].
+    pub async fn halt(self) -> HaltedHub {
         let (backend, mut config, dir) = (self.backend.clone(), self.config.clone(), self._dir.clone());
         config.listen = self.base["http://".len()..].parse().expect("the hub's address");
         self.stop.cancel();
         self.serving.await.expect("hub task").expect("hub stops cleanly");
-        Self::start_with(backend, config, dir).await
+        HaltedHub { backend, config, dir }
     }
 
     /// Stops the hub and drops its PostgreSQL database.
@@ -181,6 +200,7 @@ impl TestHub {
             name: Some(format!("Test {username}")),
             countries: countries.iter().map(|c| c.to_string()).collect(),
             duty_station: duty.map(|(lat, lon)| Position::new(lat, lon)),
+            phone: None,
         };
         let user = scaan_server::accounts::create_account(&self.app.store, &new)
             .await
