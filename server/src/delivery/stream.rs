@@ -27,6 +27,9 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENT_LIMIT: Duration = Duration::from_secs(60);
 /// A client that cannot take a frame within this long is cut off rather than waited for.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a stream's read buffer starts with (the library's default is 128 KiB, held by every
+/// idle connection): a client's messages are a few hundred bytes, and a larger one grows it.
+const READ_BUFFER: usize = 4 * 1024;
 /// Messages a client may send per second (a phone sends a few a minute).
 const CLIENT_RATE: u32 = 20;
 
@@ -49,6 +52,7 @@ async fn stream(
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| {
             let tasks = hub.tasks.clone();
             tasks.track_future(serve_connection(socket, hub, caller))

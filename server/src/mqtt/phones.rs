@@ -28,6 +28,8 @@ const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
 const OWED_AT_ONCE: i64 = 1_000;
 /// Receipts recorded per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 20_000;
+/// How long a batch of receipts gathers before it is written.
+const RECEIPTS_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(super) struct Phones {
     hub: Arc<Hub>,
@@ -164,9 +166,21 @@ impl Receipts {
     }
 }
 
-/// Records receipts, many per transaction, until the hub stops (then what is already in).
+/// Records receipts, many per transaction, until the hub stops (then what is already in). A
+/// batch gathers for [`RECEIPTS_LINGER`] after its first receipt: during a fan-out most
+/// phones' PUBACKs then join their "sent" in one transaction, and each row is written once.
 pub(super) async fn record(hub: Arc<Hub>, mut receipts: mpsc::UnboundedReceiver<Receipt>) {
-    while let Some(batch) = super::next_batch(&mut receipts, RECEIPTS_PER_BATCH, &hub.shutdown).await {
+    while let Some(mut batch) = super::next_batch(&mut receipts, RECEIPTS_PER_BATCH, &hub.shutdown).await {
+        tokio::select! {
+            () = hub.shutdown.cancelled() => {}
+            () = tokio::time::sleep(RECEIPTS_LINGER) => {}
+        }
+        while batch.len() < RECEIPTS_PER_BATCH {
+            match receipts.try_recv() {
+                Ok(receipt) => batch.push(receipt),
+                Err(_) => break,
+            }
+        }
         write(&hub, batch).await;
     }
     write(&hub, super::rest(&mut receipts)).await;
@@ -185,6 +199,14 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
             Receipt::Delivered { user, envelope } => delivered.entry(envelope).or_default().push(user),
         }
     }
+    // Marking it delivered marks it sent too.
+    for (envelope, users) in &mut sent {
+        if let Some(done) = delivered.get(envelope) {
+            let done: HashSet<&Uuid> = done.iter().collect();
+            users.retain(|user| !done.contains(user));
+        }
+    }
+    sent.retain(|_, users| !users.is_empty());
     let now = Utc::now();
     let stored = hub.mqtt.storing.read().await;
     for (step, rows) in [(InboxStep::Sent, &sent), (InboxStep::Delivered, &delivered)] {

@@ -118,8 +118,12 @@ impl Store {
             for (envelope, users) in reached {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
                     let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
-                    q.push_bind(at)
-                        .push(format!(" WHERE {column} IS NULL AND envelope_id = "))
+                    q.push_bind(at);
+                    if step == InboxStep::Delivered {
+                        // Delivered was sent, whether or not its "sent" was recorded first.
+                        q.push(", sent_at = COALESCE(sent_at, ").push_bind(at).push(")");
+                    }
+                    q.push(format!(" WHERE {column} IS NULL AND envelope_id = "))
                         .push_bind(*envelope)
                         .push(" AND user_id IN (");
                     let mut list = q.separated(", ");
