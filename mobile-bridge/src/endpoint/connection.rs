@@ -141,6 +141,14 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
             let hub = shared.hub.clone();
             loading = Some(Box::pin(async move { hub.owed(user).await }));
         }
+        // Whatever else is already queued goes out in the same write (a check-in's PUBACK with
+        // its `checkin_ack`, envelopes that came together): one write per wake-up, not per packet.
+        while conn.pending.len() < PENDING {
+            match registration.queue.try_recv() {
+                Ok(outgoing) => conn.push(outgoing),
+                Err(_) => break,
+            }
+        }
         conn.fill_window();
         if !conn.out.is_empty() {
             match timeout(shared.limits.write_timeout, wr.write_all(&conn.out)).await {
