@@ -10,6 +10,7 @@ mod browser;
 mod cap_import;
 mod console;
 mod external_broker;
+mod follow_ups;
 mod harness;
 mod headcounts;
 mod lifecycle;
