@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod cap_import;
 mod console;
+mod console_actions;
 mod external_broker;
 mod follow_ups;
 mod harness;
