@@ -97,7 +97,7 @@ function drawMap() {
     .filter((a) => ctx.isActive(a) || (selected.kind === "alert" && selected.id === a.id))
     .sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
   map.setAreas(alerts.map((a) => ({
-    id: a.id, rings: areaRings(a.area), severity: a.severity, title: a.headline,
+    id: a.id, rings: areaRings(a.area), severity: a.severity, title: drill(a) ? `${drill(a)}: ${a.headline}` : a.headline, drill: !!drill(a),
     selected: selected.kind === "alert" && selected.id === a.id,
   })));
   const markers = alerts.map((a) => {

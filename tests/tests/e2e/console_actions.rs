@@ -254,6 +254,11 @@ async fn a_cancel_with_someone_in_trouble_warns_and_keeps_their_case_open(backen
         page.eval(&format!("(c => c.classList.contains('drill') && c.querySelector('.pill.drill').textContent)(document.querySelector('[data-alert=\"{id}\"]'))")).await,
         json!("EXERCISE")
     );
+    page.wait_for(
+        &format!("!!document.querySelector('path.area.drill[data-id=\"{id}\"]')"),
+        "the exercise's area marked on the map",
+    )
+    .await;
     page.click(&format!("[data-alert=\"{id}\"]")).await;
     page.wait_for(
         "document.querySelectorAll('#headcount tbody tr').length === 3",
