@@ -98,7 +98,8 @@ export function alertsPanel(ctx, root) {
   function detail(alert) {
     const active = ctx.isActive(alert);
     const message = h("p", { class: "message", role: "alert" });
-    const reason = h("input", { id: "cancel-reason", "data-keep": "cancel-reason", placeholder: "Reason for cancelling", "aria-label": "Reason for cancelling" });
+    // Kept per alert: a reason typed for one alert never shows up on another.
+    const reason = h("input", { id: "cancel-reason", "data-keep": `cancel-reason-${alert.id}`, placeholder: "Reason for cancelling", "aria-label": "Reason for cancelling" });
     const cancel = async () => {
       if (!reason.value.trim()) {
         say(message, "Give a reason for cancelling.");

@@ -236,6 +236,14 @@ async fn a_cancel_with_someone_in_trouble_warns_and_keeps_their_case_open(backen
     drill["status"] = json!("exercise");
     let (_, alert) = hub.post("/api/v1/alerts", &watch, drill).await;
     let id = alert["id"].as_str().unwrap().to_owned();
+    let (_, other) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Road closed near Mavivi", 0.58, BENI.1, 1500.0),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_owned();
     let checkins = format!("/api/v1/alerts/{id}/checkins");
     hub.post(&checkins, &amani, json!({"status": "need_help", "note": NOTE}))
         .await;
@@ -271,6 +279,25 @@ async fn a_cancel_with_someone_in_trouble_warns_and_keeps_their_case_open(backen
         json!(["EXERCISE — not a real alert", "EXERCISE headcount — not a real alert"]),
         "the detail and the board"
     );
+    // A reason typed for this alert does not follow the officer to another one picked on the map.
+    page.type_into("#cancel-reason", "Drill over").await;
+    page.click(&format!("path.area[data-id=\"{other}\"]")).await;
+    page.wait_for(
+        "document.querySelector('#panel-alerts h2.headline')?.textContent === 'Road closed near Mavivi'",
+        "the other alert's detail",
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('cancel-reason').value").await,
+        json!("")
+    );
+    page.click("#panel-alerts button.back").await;
+    page.click(&format!("[data-alert=\"{id}\"]")).await;
+    page.wait_for(
+        "document.querySelectorAll('#headcount tbody tr').length === 3",
+        "the board again",
+    )
+    .await;
     settle().await;
 
     // Marking Bahati safe asks by name; going back sends nothing.
