@@ -1,7 +1,7 @@
 // SOS calls: the queue (open first, then acknowledged), acknowledging and resolving with notes,
 // each action bound to the SOS it was shown for (a resolution confirmed by name, with an undo
-// window), and the alarm: while any SOS is open, a banner holds the top of the screen and a tone sounds
-// until someone acknowledges it.
+// window), and the alarm: while any SOS is open, a banner lies over the top of the map and a
+// tone sounds until someone acknowledges it.
 
 import { h, say, timeEl, ago } from "./format.js";
 import { keepValues } from "./alerts.js";
