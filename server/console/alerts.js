@@ -336,9 +336,33 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+// A panel rebuilt between the press and the release of a click loses that click (the button
+// pressed is gone) or hands it to whatever now lies there: while a pointer is down, rebuilds
+// wait until just after its click (for at most a second: a long drag does not freeze the page).
+let pressed = false;
+let pressedAt = 0;
+const held = new Map();
+document.addEventListener("pointerdown", () => {
+  pressed = true;
+  pressedAt = performance.now();
+}, true);
+for (const kind of ["pointerup", "pointercancel"]) {
+  document.addEventListener(kind, () => setTimeout(() => {
+    pressed = false;
+    for (const [root, rebuild] of held) {
+      held.delete(root);
+      keepValues(root, rebuild);
+    }
+  }, 0), true);
+}
+
 /** Re-renders without losing what the officer was typing: inputs marked `data-keep` keep their
  *  value, and focus stays where it was. */
 export function keepValues(root, rebuild) {
+  if (pressed && performance.now() - pressedAt < 1000) {
+    held.set(root, rebuild);
+    return;
+  }
   const kept = new Map([...root.querySelectorAll("[data-keep]")].map((el) => [el.dataset.keep, el.value]));
   const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
   const focusKey = focused && (focused.dataset.keep || focused.id);
