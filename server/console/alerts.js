@@ -1,10 +1,12 @@
 // Alerts: the list of active alerts, one alert's detail with its headcount board (live counts,
 // people in trouble first — SOS, need help — then the overdue and the silent, what each said,
 // who was not reached at all; proxy check-in, CSV), and the composer (draw or paste an area,
-// fill in the CAP fields, preview the reach, send, update, cancel).
+// fill in the CAP fields, preview the reach, review, then send, update, cancel). Exercises are
+// marked as such wherever an alert shows.
 
 import { h, say, timeEl, localTime, telLink, ago, label, severityRank, SEVERITIES, utcField, utcFieldText, parseUtcField } from "./format.js";
 import { areaRings, bounds, circleRing } from "./map.js";
+import { confirmAction, afterUndoWindow, drill, place as placeSlot, settled } from "./guard.js";
 
 const CATEGORIES = ["security", "safety", "geo", "met", "rescue", "fire", "health", "env", "transport", "infra", "cbrne", "other"];
 const URGENCIES = ["immediate", "expected", "future", "past", "unknown"];
@@ -65,6 +67,11 @@ export function standing(p) {
   return p.reached ? "no_response" : "not_reached";
 }
 
+/** Whether a person's case outlives a closed headcount: need help, or an SOS not resolved. */
+export function followedUp(p) {
+  return !!p.sos_id || p.status === "need_help";
+}
+
 export const STANDING_TEXT = { sos: "SOS", need_help: "need help", overdue: "overdue", not_reached: "not reached", no_response: "no response", safe: "safe" };
 
 export function alertsPanel(ctx, root) {
@@ -75,15 +82,16 @@ export function alertsPanel(ctx, root) {
   function card(alert) {
     const selected = state.selected && state.selected.id === alert.id;
     const tally = state.headcounts.get(alert.id);
+    const mark = drill(alert);
     return h("li", {},
-      h("button", { type: "button", class: `card alert-card sev-${alert.severity}${selected ? " selected" : ""}`,
+      h("button", { type: "button", class: `card alert-card sev-${alert.severity}${mark ? " drill" : ""}${selected ? " selected" : ""}`,
         "data-alert": alert.id, onclick: () => ctx.select("alert", alert.id) },
         h("span", { class: "card-head" },
+          mark ? h("span", { class: "pill drill" }, mark) : null,
           h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
           h("strong", { class: "headline" }, alert.headline)),
         h("span", { class: "meta" }, [alert.event, alert.countries.join(", ") || "no country",
-          `${alert.recipients} reached`, alert.status !== "actual" ? alert.status.toUpperCase() : null,
-          alert.revision > 1 ? `rev ${alert.revision}` : null].filter(Boolean).join(" · ")),
+          `${alert.recipients} reached`, alert.revision > 1 ? `rev ${alert.revision}` : null].filter(Boolean).join(" · ")),
         h("span", { class: "meta" }, when(alert.sent_at, alert), h("span", { class: "ago" }, ago(alert.sent_at))),
         tally ? miniTally(tally) : null));
   }
@@ -101,17 +109,36 @@ export function alertsPanel(ctx, root) {
   function detail(alert) {
     const active = ctx.isActive(alert);
     const message = h("p", { class: "message", role: "alert" });
-    const reason = h("input", { id: "cancel-reason", "data-keep": "cancel-reason", placeholder: "Reason for cancelling", "aria-label": "Reason for cancelling" });
+    // Kept per alert: a reason typed for one alert never shows up on another.
+    const reason = h("input", { id: "cancel-reason", "data-keep": `cancel-reason-${alert.id}`, placeholder: "Reason for cancelling", "aria-label": "Reason for cancelling" });
     const cancel = async () => {
       if (!reason.value.trim()) {
         say(message, "Give a reason for cancelling.");
         reason.focus();
         return;
       }
+      let trouble;
+      try {
+        trouble = await inTrouble(alert);
+      } catch (e) {
+        say(message, e.message);
+        return;
+      }
+      const mark = drill(alert);
+      const people = `${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}`;
+      const ok = await confirmAction({
+        title: `Send cancel to ${people}?`,
+        drill: mark,
+        facts: [["Alert", alert.headline], ["Countries", alert.countries.join(", ") || "none (at sea)"], ["Reason", reason.value.trim()]],
+        warnings: trouble.map((p) => `${p.name} ${p.sos_id ? "has an open SOS" : "still needs help"}: their case stays open as a follow-up after the cancel.`),
+        confirm: `Send cancel to ${people}`,
+        danger: true,
+      });
+      if (!ok || !ctx.isActive(state.alerts.get(alert.id) || alert)) return;
       try {
         const updated = await ctx.call("POST", `/api/v1/alerts/${alert.id}/cancel`, { reason: reason.value.trim() });
         state.alerts.set(updated.id, updated);
-        ctx.toast("Alert cancelled.");
+        ctx.toast(`${drill(updated) ? `${drill(updated)} alert` : "Alert"} cancelled; the cancel went to ${updated.recipients} ${updated.recipients === 1 ? "person" : "people"}.`);
         ctx.changed("alerts");
       } catch (e) {
         say(message, e.message);
@@ -127,13 +154,16 @@ export function alertsPanel(ctx, root) {
     };
     return [
       h("button", { type: "button", class: "ghost back", onclick: () => ctx.select(null, null) }, "← All alerts"),
-      h("article", { class: `detail sev-${alert.severity}` },
-        h("div", { class: "card-head" }, h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
+      h("article", { class: `detail sev-${alert.severity}${drill(alert) ? " drill" : ""}` },
+        drill(alert) ? h("p", { class: "drill-banner" }, `${drill(alert)} — not a real alert`) : null,
+        h("div", { class: "card-head" }, drill(alert) ? h("span", { class: "pill drill" }, drill(alert)) : null,
+          h("span", { class: `pill sev-${alert.severity}` }, alert.severity),
           alert.msg_type === "cancel" ? h("span", { class: "pill cancelled" }, "cancelled") : null,
           !active && alert.msg_type !== "cancel" ? h("span", { class: "pill cancelled" }, "expired") : null,
           h("h2", { class: "headline", id: "alert-title", tabindex: "-1" }, alert.headline)),
         h("dl", { class: "facts" },
           fact("Event", `${alert.event} · ${alert.category} · ${alert.urgency} · ${alert.certainty}`),
+          fact("Status", alert.status),
           fact("Area", alert.area.description),
           fact("Countries", alert.countries.join(", ") || "none (at sea)"),
           fact("Reached", `${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}`),
@@ -150,6 +180,13 @@ export function alertsPanel(ctx, root) {
         message),
       alert.checkin_required ? boardFor(alert) : h("p", { class: "empty" }, "This alert asks for no headcount."),
     ];
+  }
+
+  /** The people of an alert's headcount still in trouble: an open SOS, or need help. */
+  async function inTrouble(alert) {
+    if (!alert.checkin_required) return [];
+    const data = await ctx.call("GET", `/api/v1/alerts/${alert.id}/headcount`);
+    return data.staff.filter(followedUp);
   }
 
   function boardFor(alert) {
@@ -182,16 +219,50 @@ export function alertsPanel(ctx, root) {
     const via = h("select", { id: "proxy-via", "aria-label": "Channel for proxy check-ins" },
       CHANNELS.map(([v, text]) => h("option", { value: v, selected: channel && channel.value === v }, text)));
     const message = h("p", { class: "message", role: "alert" });
+    const alert = state.alerts.get(data.alert_id);
+    const mark = drill(alert);
+    const send = (person, status, channel) => ctx.call("POST", `/api/v1/alerts/${data.alert_id}/checkins`,
+      { status, staff_id: person.staff_id, via: channel }, { keepalive: true });
     const proxy = async (person, status, button) => {
+      const channel = via.value;
       button.disabled = true;
       try {
-        await ctx.call("POST", `/api/v1/alerts/${data.alert_id}/checkins`, { status, staff_id: person.staff_id, via: via.value });
-        ctx.toast(`${person.name}: ${label(status)} (via ${label(via.value)})`);
+        if (status === "safe") {
+          // Marking someone safe ends the search for them: asked by name, and undoable for a moment.
+          const ok = await confirmAction({
+            title: `Mark ${person.name} safe?`,
+            drill: mark,
+            facts: [["Alert", alert ? alert.headline : data.alert_id], ["Told by", label(channel)],
+              person.note ? ["They said", `“${person.note}”`] : null],
+            warnings: person.sos_id ? [`${person.name} has an open SOS: this does not resolve it.`] : [],
+            confirm: `Mark ${person.name} safe`,
+          });
+          if (!ok) {
+            button.disabled = false;
+            return;
+          }
+          const sent = await afterUndoWindow(`Marking ${person.name} safe (via ${label(channel)})…`, () => send(person, status, channel));
+          if (!sent) {
+            button.disabled = false;
+            return;
+          }
+        } else {
+          await send(person, status, channel);
+        }
+        ctx.toast(`${person.name}: ${label(status)} (via ${label(channel)})`);
         await loadBoard();
       } catch (e) {
         button.disabled = false;
         say(message, e.message);
       }
+    };
+    /** A click on a row that just moved under the pointer (the board re-sorts) is not taken. */
+    const steady = (slot, person, then) => (event) => {
+      if (!settled(slot, person.staff_id)) {
+        say(message, "The list just changed under the pointer: check the name, then click again.");
+        return;
+      }
+      then(event.currentTarget);
     };
     const csv = async () => {
       try {
@@ -201,8 +272,11 @@ export function alertsPanel(ctx, root) {
         say(message, e.message);
       }
     };
-    const alert = state.alerts.get(data.alert_id);
-    const rows = data.staff.map((p) => h("tr", { class: `${p.status} ${standing(p)}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
+    // A closed headcount (cancelled or expired alert) stays open only for the people in trouble.
+    const open = alert ? ctx.isActive(alert) : true;
+    board.active = open;
+    data.staff.forEach((p, index) => placeSlot(`board-${index}`, p.staff_id));
+    const rows = data.staff.map((p, index) => h("tr", { class: `${p.status} ${standing(p)}${p.overdue ? " overdue" : ""}`, "data-staff": p.staff_id },
       h("td", {}, h("strong", {}, p.name), h("span", { class: "muted" }, ` ${p.username}`),
         // Whoever has not said they are safe may need a call.
         standing(p) !== "safe" && p.phone ? h("span", { class: "call" }, " ", telLink(p.phone, p.name)) : null,
@@ -210,11 +284,16 @@ export function alertsPanel(ctx, root) {
       h("td", {}, h("span", { class: `status ${standing(p)}` }, STANDING_TEXT[standing(p)]),
         p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no response" : "not reached") : label(p.status)}`) : null),
       h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
-      h("td", { class: "row-actions" }, p.status === "safe" ? null : [
-        h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: (e) => proxy(p, "safe", e.currentTarget) }, "Safe"),
-        p.status === "need_help" ? null : h("button", { type: "button", class: "small warn", "aria-label": `Check in ${p.name} as needing help`, onclick: (e) => proxy(p, "need_help", e.currentTarget) }, "Help"),
+      h("td", { class: "row-actions" }, p.status === "safe" || (!open && !followedUp(p)) ? null : [
+        h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "safe", b)) }, "Safe"),
+        p.status === "need_help" ? null : h("button", { type: "button", class: "small warn", "aria-label": `Check in ${p.name} as needing help`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "need_help", b)) }, "Help"),
       ])));
+    const followUps = data.staff.filter(followedUp);
     el.replaceChildren(
+      mark ? h("p", { class: "drill-banner" }, `${mark} headcount — not a real alert`) : null,
+      !open ? h("p", { class: `follow-up${followUps.length ? " open" : ""}`, id: "follow-up" }, followUps.length
+        ? `This alert is ${alert.msg_type === "cancel" ? "cancelled" : "expired"}, but ${followUps.length} ${followUps.length === 1 ? "case stays" : "cases stay"} open: ${followUps.map((p) => p.name).join(", ")}. Check them in when they are safe.`
+        : `This alert is ${alert.msg_type === "cancel" ? "cancelled" : "expired"}; nobody was left in trouble.`) : null,
       h("div", { class: "board-head" }, h("h3", {}, "Headcount"),
         h("span", { class: "muted deadline" }, "deadline ", data.deadline && alert ? when(data.deadline, alert) : "—")),
       counts(data),
@@ -232,6 +311,9 @@ export function alertsPanel(ctx, root) {
       if (!selected) {
         board = null;
         state.board = null;
+      } else if (board && board.data && board.alertId === selected.id && board.active !== ctx.isActive(selected)) {
+        // Cancelled or expired meanwhile: the board now shows only the cases still open.
+        loadBoard();
       }
       keepValues(root, () => root.replaceChildren(...(selected ? detail(selected) : list())));
     },
@@ -267,9 +349,33 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+// A panel rebuilt between the press and the release of a click loses that click (the button
+// pressed is gone) or hands it to whatever now lies there: while a pointer is down, rebuilds
+// wait until just after its click (for at most a second: a long drag does not freeze the page).
+let pressed = false;
+let pressedAt = 0;
+const held = new Map();
+document.addEventListener("pointerdown", () => {
+  pressed = true;
+  pressedAt = performance.now();
+}, true);
+for (const kind of ["pointerup", "pointercancel"]) {
+  document.addEventListener(kind, () => setTimeout(() => {
+    pressed = false;
+    for (const [root, rebuild] of held) {
+      held.delete(root);
+      keepValues(root, rebuild);
+    }
+  }, 0), true);
+}
+
 /** Re-renders without losing what the officer was typing: inputs marked `data-keep` keep their
  *  value, and focus stays where it was. */
 export function keepValues(root, rebuild) {
+  if (pressed && performance.now() - pressedAt < 1000) {
+    held.set(root, rebuild);
+    return;
+  }
   const kept = new Map([...root.querySelectorAll("[data-keep]")].map((el) => [el.dataset.keep, el.value]));
   const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
   const focusKey = focused && (focused.dataset.keep || focused.id);
@@ -296,8 +402,37 @@ function inputFor(field) {
 
 const FIELDS = ["headline", "event", "category", "urgency", "severity", "certainty", "status", "description", "instruction"];
 
+/**
+ * What the review of a send warns about: nobody reached, no country, an instruction missing,
+ * and an area that looks like its longitude and latitude were swapped (it reaches nobody, but
+ * swapped it would cover known staff positions). `staff` are the positions the map knows.
+ */
+export function reviewWarnings(content, reach, staff) {
+  const warnings = [];
+  if (reach.recipients === 0) warnings.push("It reaches nobody: no one is known to be inside this area now.");
+  if (!reach.countries.length) warnings.push("The area lies in no country (at sea).");
+  if (reach.recipients === 0 && staff && staff.length) {
+    const swapped = swap(content.area.geometry);
+    const radius = content.area.radius_m || 0;
+    const [w, s, e, n] = bounds(swapped.type === "Point" ? [[swapped.coordinates]] : areaRings({ geometry: swapped }));
+    const margin = radius / 111000;
+    const inside = staff.filter((p) => p.position.lon >= w - margin && p.position.lon <= e + margin
+      && p.position.lat >= s - margin && p.position.lat <= n + margin).length;
+    if (inside) warnings.push(`Longitude and latitude look swapped (GeoJSON is [lon, lat]): swapped, the area would cover ${inside} known staff ${inside === 1 ? "position" : "positions"}.`);
+  }
+  if (!content.instruction) warnings.push("No instruction: people are told what happened, not what to do.");
+  return warnings;
+}
+
+function swap(geometry) {
+  const flip = (c) => (typeof c[0] === "number" ? [c[1], c[0]] : c.map(flip));
+  return { type: geometry.type, coordinates: flip(geometry.coordinates) };
+}
+
 export function composerPanel(ctx, root) {
   let editing = null;
+  // The report being promoted: the send goes through the report's promotion.
+  let promoting = null;
   let area = null;
   let previewTimer = null;
   let previewSeq = 0;
@@ -317,7 +452,8 @@ export function composerPanel(ctx, root) {
   const expiresThere = h("span", { class: "local", id: "c-expires-local" });
   const preview = h("p", { class: "preview", id: "c-preview", "aria-live": "polite" }, "Draw or paste an area to see whom it reaches.");
   const message = h("p", { class: "message", role: "alert" });
-  const send = h("button", { type: "submit", class: "primary", id: "c-send" }, "Send alert");
+  // Not a submit button: Enter in a field never sends; the button opens the review.
+  const send = h("button", { type: "button", class: "primary", id: "c-send", onclick: () => submit() }, "Review and send…");
   const stopEditing = h("button", { type: "button", class: "ghost", onclick: () => reset() }, "Stop editing");
   const hint = document.getElementById("draw-hint");
 
@@ -353,7 +489,8 @@ export function composerPanel(ctx, root) {
   radius.addEventListener("input", () => areaFromText({ frame: false }));
   centre.addEventListener("input", () => areaFromCentre());
   form.addEventListener("input", (event) => { if (![areaText, radius, centre].includes(event.target)) schedulePreview(); });
-  form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+  // Enter in a field never sends: only the Send button (through its review) does.
+  form.addEventListener("submit", (event) => event.preventDefault());
 
   function value(id) {
     return form.querySelector(`#c-${id}`).value.trim();
@@ -496,7 +633,9 @@ export function composerPanel(ctx, root) {
       const reach = await ctx.call("POST", "/api/v1/alerts/preview", draft);
       if (seq !== previewSeq) return;
       expiresThere.textContent = content.expires_at ? localTime(content.expires_at, reach.countries[0], areaCentre(draft.area)) : "";
-      say(preview, `Reaches ${reach.recipients} ${reach.recipients === 1 ? "person" : "people"}${reach.countries.length ? ` in ${reach.countries.join(", ")}` : " (no country)"}.`, "ok");
+      // Reaching nobody, or no country, is never shown as fine.
+      const fine = reach.recipients > 0 && reach.countries.length > 0;
+      say(preview, `Reaches ${reach.recipients} ${reach.recipients === 1 ? "person" : "people"}${reach.countries.length ? ` in ${reach.countries.join(", ")}` : " (no country)"}.`, fine ? "ok" : "warn");
     } catch (e) {
       if (seq !== previewSeq) return;
       say(preview, e.message, "error");
@@ -518,23 +657,39 @@ export function composerPanel(ctx, root) {
       expires.focus();
       return;
     }
+    if (promoting && !content.instruction) {
+      say(message, "Say what people should do: an alert from a report needs an instruction.");
+      form.querySelector("#c-instruction").focus();
+      return;
+    }
+    let patch = null;
+    if (editing) {
+      patch = {};
+      for (const [key, v] of Object.entries(content)) {
+        if (JSON.stringify(v ?? null) !== JSON.stringify(editing[key] ?? null)) patch[key] = v;
+      }
+      if (!Object.keys(patch).length) {
+        say(message, "Nothing changed.");
+        return;
+      }
+    }
     send.disabled = true;
     try {
+      if (!(await review(content, patch))) return;
       let alert;
+      const mark = drill(content);
+      const what = mark ? `${mark} alert` : "Alert";
       if (editing) {
-        const patch = {};
-        for (const [key, v] of Object.entries(content)) {
-          if (JSON.stringify(v ?? null) !== JSON.stringify(editing[key] ?? null)) patch[key] = v;
-        }
-        if (!Object.keys(patch).length) {
-          say(message, "Nothing changed.");
-          return;
-        }
         alert = await ctx.call("POST", `/api/v1/alerts/${editing.id}/update`, patch);
-        ctx.toast(`Alert updated (revision ${alert.revision}).`);
+        ctx.toast(`${what} updated (revision ${alert.revision}).`);
+      } else if (promoting) {
+        alert = await ctx.call("POST", `/api/v1/reports/${promoting.id}/promote`, content);
+        ctx.state.reports.delete(promoting.id);
+        ctx.changed("reports");
+        ctx.toast(`${what} from the report sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
       } else {
         alert = await ctx.call("POST", "/api/v1/alerts", content);
-        ctx.toast(`Alert sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
+        ctx.toast(`${what} sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
       }
       ctx.state.alerts.set(alert.id, alert);
       reset();
@@ -551,8 +706,32 @@ export function composerPanel(ctx, root) {
     }
   }
 
+  /** Shows whom the send reaches before anything goes out; true when the officer confirms. */
+  async function review(content, patch) {
+    const reach = await ctx.call("POST", "/api/v1/alerts/preview", content);
+    const people = (n) => `${n} ${n === 1 ? "person" : "people"}`;
+    const warnings = reviewWarnings(content, reach, ctx.state.staff);
+    const reachText = editing
+      ? `the ${people(editing.recipients)} already reached${patch.area ? `, and whoever of the ${people(reach.recipients)} now inside the new area was not` : ""}`
+      : people(reach.recipients);
+    return confirmAction({
+      title: editing ? `Send the update to ${reachText}?` : `Send to ${people(reach.recipients)}?`,
+      drill: drill(content),
+      facts: [["Headline", content.headline], ["Reach", reachText], ["Countries", reach.countries.join(", ") || "none (at sea)"],
+        ["Instruction", content.instruction || "none"], ["Severity", `${content.severity} · ${content.urgency}`],
+        ["Headcount", content.checkin_required ? `yes, within ${Math.round(content.checkin_deadline_s / 60)} min` : "no"],
+        promoting ? ["From the report of", promoting.reporter] : null],
+      names: reach.names && reach.names.length
+        ? [...reach.names, ...(reach.recipients > reach.names.length ? [`and ${reach.recipients - reach.names.length} more`] : [])] : null,
+      warnings,
+      confirm: editing ? "Send the update" : `Send to ${people(reach.recipients)}`,
+      danger: warnings.length > 0,
+    });
+  }
+
   function reset() {
     editing = null;
+    promoting = null;
     clearTimeout(previewTimer);
     previewSeq += 1;
     form.reset();
@@ -565,9 +744,11 @@ export function composerPanel(ctx, root) {
   }
 
   function render() {
-    title.textContent = editing ? `Update: ${editing.headline}` : "New alert";
-    send.textContent = editing ? "Update alert" : "Send alert";
-    stopEditing.hidden = !editing;
+    title.textContent = editing ? `Update: ${editing.headline}` : promoting ? `Alert from the report of ${promoting.reporter}` : "New alert";
+    send.textContent = editing ? "Review the update…" : "Review and send…";
+    stopEditing.hidden = !editing && !promoting;
+    stopEditing.textContent = promoting ? "Discard" : "Stop editing";
+    form.querySelector("#c-instruction").required = !!promoting;
     if (!root.contains(form)) root.replaceChildren(form);
   }
 
@@ -575,6 +756,26 @@ export function composerPanel(ctx, root) {
 
   return {
     render,
+    /** Opens the composer filled from a report: nothing is sent until the officer has added an
+     *  instruction and confirmed the review. A restricted report's details stay out of it. */
+    promote(report, categoryLabel) {
+      reset();
+      promoting = report;
+      const label = report.restricted ? "Security incident" : categoryLabel;
+      setValue("headline", `${label} reported`);
+      setValue("event", label);
+      setValue("description", report.restricted ? "" : report.description);
+      setValue("severity", "severe");
+      setValue("certainty", report.status === "confirmed" ? "observed" : "likely");
+      setValue("area-description", `Within 5 km of the reported incident${report.country ? ` (${report.country})` : ""}`);
+      form.querySelector("#c-checkin").checked = false;
+      const centre = [report.position.lon, report.position.lat];
+      setArea({ geometry: { type: "Point", coordinates: centre }, radius_m: 5000 });
+      ctx.map.fit(bounds([circleRing(centre, 5000)]), 0.3);
+      render();
+      ctx.showTab("compose");
+      form.querySelector("#c-instruction").focus();
+    },
     /** Loads an alert into the composer to update it. */
     edit(alert) {
       editing = alert;

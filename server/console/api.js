@@ -39,8 +39,9 @@ export function useToken(value, whenRejected) {
   if (whenRejected) onUnauthenticated = whenRejected;
 }
 
-/** One API call; resolves to the parsed JSON body (or the Response for `raw`). */
-export async function call(method, path, body, { raw = false } = {}) {
+/** One API call; resolves to the parsed JSON body (or the Response for `raw`). `keepalive`
+ *  lets a small request outlive the page (an action sent as the page closes). */
+export async function call(method, path, body, { raw = false, keepalive = false } = {}) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -48,6 +49,7 @@ export async function call(method, path, body, { raw = false } = {}) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
   });
   if (!response.ok) {
     let detail = {};

@@ -9,6 +9,8 @@ import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
 import { accountsPage } from "./accounts.js";
+import { historyPanel } from "./history.js";
+import { drill } from "./guard.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -105,7 +107,7 @@ function drawMap() {
     .filter((a) => ctx.isActive(a) || (selected.kind === "alert" && selected.id === a.id))
     .sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
   map.setAreas(alerts.map((a) => ({
-    id: a.id, rings: areaRings(a.area), severity: a.severity, title: a.headline,
+    id: a.id, rings: areaRings(a.area), severity: a.severity, title: drill(a) ? `${drill(a)}: ${a.headline}` : a.headline, drill: !!drill(a),
     selected: selected.kind === "alert" && selected.id === a.id,
   })));
   const markers = alerts.map((a) => {
@@ -213,7 +215,7 @@ function focusOn(kind, id) {
 
 // ---- tabs --------------------------------------------------------------------------------
 
-const TABS = ["alerts", "sos", "reports", "advisories", "compose"];
+const TABS = ["alerts", "sos", "reports", "advisories", "history", "compose"];
 
 function showTab(name, { focus = false } = {}) {
   for (const t of TABS) {
@@ -221,8 +223,10 @@ function showTab(name, { focus = false } = {}) {
     const on = t === name;
     tab.setAttribute("aria-selected", String(on));
     tab.tabIndex = on ? 0 : -1;
+    const wasHidden = $(`panel-${t}`).hidden;
     $(`panel-${t}`).hidden = !on;
     if (on && focus) tab.focus();
+    if (on && wasHidden && t === "history" && panels) panels.history.shown();
   }
 }
 
@@ -253,7 +257,7 @@ function apply(envelope) {
       if (!known || known.revision <= envelope.alert.revision) state.alerts.set(envelope.alert.id, envelope.alert);
       if (!known && !replay) loadTallies([envelope.alert], { keepLive: true });
       ctx.changed("alerts");
-      if (envelope.type === "alert" && !known && !envelope.wave) toast(`New alert: ${envelope.alert.headline}`);
+      if (envelope.type === "alert" && !known && !envelope.wave) toast(`New ${drill(envelope.alert) ? `${drill(envelope.alert)} ` : ""}alert: ${envelope.alert.headline}`);
       break;
     }
     case "headcount":
@@ -466,6 +470,7 @@ async function start(saved) {
       sos: sosPanel(ctx, $("panel-sos"), $("sos-banner"), $("sound")),
       reports: reportsPanel(ctx, $("panel-reports")),
       advisories: advisoriesPanel(ctx, $("panel-advisories")),
+      history: historyPanel(ctx, $("panel-history")),
     };
     ctx.composer = panels.composer;
     wireTabs();

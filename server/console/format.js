@@ -152,9 +152,9 @@ export function label(text) {
   return text.replaceAll("_", " ");
 }
 
-/** Shows a message (kind: error, ok or info) in an element, or clears it. */
+/** Shows a message (kind: error, ok, warn or info) in an element, or clears it. */
 export function say(el, message, kind = "error") {
   el.textContent = message || "";
-  el.classList.remove("error", "ok", "info");
+  el.classList.remove("error", "ok", "info", "warn");
   if (message) el.classList.add(kind);
 }

@@ -299,7 +299,7 @@ export class MapView {
     for (const a of areas) {
       const path = svg("path", {
         d: a.rings.flatMap((r) => unwrapped(r)).map((r) => ringPath(r)).join(""),
-        class: `area sev-${a.severity}${a.selected ? " selected" : ""}`,
+        class: `area sev-${a.severity}${a.drill ? " drill" : ""}${a.selected ? " selected" : ""}`,
         "fill-rule": "evenodd", "vector-effect": "non-scaling-stroke",
         "data-pick": a.kind || "alert", "data-id": a.id,
       });

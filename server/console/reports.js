@@ -1,9 +1,9 @@
 // The incident-report triage queue: reports waiting for an officer (new, or confirmed but not
 // yet an alert), each confirmed or dismissed with a note, merged into another report of the
-// queue, or promoted to an alert in one click. The hub fills what the promotion leaves out
-// (headline, area, expiry … from the report); the officer refines the sent alert with the
-// composer's "Update" like any other alert. Restricted reports reach only officers granted
-// sensitive access, and are marked as such.
+// queue, or promoted to an alert: the composer opens filled from the report (a 5 km circle
+// around it), the officer adds what people should do, and the review shows whom it reaches
+// before anything is sent. Restricted reports reach only officers granted sensitive access,
+// and are marked as such.
 
 import { h, say, timeEl, ago, label } from "./format.js";
 import { keepValues } from "./alerts.js";
@@ -21,11 +21,7 @@ export function reportsPanel(ctx, root) {
   async function act(report, path, body, message, done) {
     try {
       const answer = await ctx.call("POST", `/api/v1/reports/${report.id}/${path}`, body);
-      if (path === "promote") {
-        state.reports.delete(report.id);
-        state.alerts.set(answer.id, answer);
-        ctx.select("alert", answer.id);
-      } else if (awaitsTriage(answer)) {
+      if (awaitsTriage(answer)) {
         state.reports.set(answer.id, answer);
       } else {
         state.reports.delete(answer.id);
@@ -72,9 +68,9 @@ export function reportsPanel(ctx, root) {
           ? h("button", { type: "button", class: "primary confirm", onclick: () => act(r, "triage", withNote("confirmed"), message, () => "Report confirmed.") }, "Confirm")
           : null,
         h("button", { type: "button", class: "ghost dismiss", onclick: () => act(r, "triage", withNote("dismissed"), message, () => "Report dismissed.") }, "Dismiss"),
-        h("button", { type: "button", class: "warn promote", title: "Send an alert made from this report; update it afterwards if need be",
-          onclick: () => act(r, "promote", {}, message, (a) => `Alert sent to ${a.recipients} ${a.recipients === 1 ? "person" : "people"}.`) },
-        "Promote to alert"),
+        h("button", { type: "button", class: "warn promote", title: "Write an alert from this report; you review whom it reaches before it is sent",
+          onclick: () => ctx.composer.promote(r, categoryLabel(r.category)) },
+        "Promote to alert…"),
         h("button", { type: "button", class: "ghost locate", onclick: () => ctx.select("report", r.id) }, "Map")),
       others.length ? h("div", { class: "actions" }, into, h("button", { type: "button", class: "ghost merge", onclick: merge }, "Merge")) : null,
       message);

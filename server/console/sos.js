@@ -1,9 +1,11 @@
 // SOS calls: the queue (open first, then acknowledged), acknowledging and resolving with notes,
-// and the alarm: while any SOS is open, a banner holds the top of the screen and a tone sounds
-// until someone acknowledges it.
+// each action bound to the SOS it was shown for (a resolution confirmed by name, with an undo
+// window), and the alarm: while any SOS is open, a banner lies over the top of the map and a
+// tone sounds until someone acknowledges it.
 
 import { h, say, timeEl, telLink, ago } from "./format.js";
 import { keepValues } from "./alerts.js";
+import { confirmAction, afterUndoWindow, place as placeSlot, settled } from "./guard.js";
 
 /** A two-tone alarm from WebAudio (nothing to download); repeats while it is on.
  *
@@ -72,25 +74,74 @@ class Alarm {
 export function sosPanel(ctx, root, banner, soundButton) {
   const { state } = ctx;
   const alarm = new Alarm(soundButton);
+  // SOS calls with a request under way, so a second click sends nothing more.
+  const busy = new Set();
+  // SOS calls whose resolution waits out its undo window.
+  const resolving = new Set();
 
   function place(sos) {
     return sos.position || (sos.trail.length ? sos.trail[sos.trail.length - 1] : null);
   }
 
-  async function act(sos, action, note, message) {
+  /** Acts on the SOS `id` only if it still stands as it did when the button was drawn. */
+  async function act(id, shownStatus, action, note, message) {
+    const sos = state.sos.get(id);
+    if (!sos || sos.status !== shownStatus || busy.has(id)) return;
+    busy.add(id);
     try {
       const body = action === "resolve" ? { note } : note ? { note } : undefined;
-      const updated = await ctx.call("POST", `/api/v1/sos/${sos.id}/${action}`, body);
+      const updated = await ctx.call("POST", `/api/v1/sos/${id}/${action}`, body, { keepalive: action === "resolve" });
       if (updated.status === "resolved") state.sos.delete(updated.id);
       else state.sos.set(updated.id, updated);
+      // The note was about this SOS and this step: it goes with it.
+      forgetNote(id);
       ctx.toast(action === "ack" ? `SOS of ${sos.name} acknowledged.` : `SOS of ${sos.name} resolved.`);
       ctx.changed("sos");
     } catch (e) {
       say(message, e.message);
+    } finally {
+      busy.delete(id);
     }
   }
 
-  function card(sos) {
+  function forgetNote(id) {
+    const field = root.querySelector(`[data-keep="note-${id}"]`);
+    if (field) field.value = "";
+  }
+
+  async function resolve(sos, note, message) {
+    const ok = await confirmAction({
+      title: `Resolve ${sos.name}'s SOS?`,
+      facts: [["Raised", new Date(sos.raised_at).toISOString().slice(0, 16).replace("T", " ") + " UTC"],
+        sos.acknowledged_by ? ["Acknowledged by", sos.acknowledged_by] : null,
+        ["What happened", note]],
+      warnings: [`${sos.name}'s phone is told the SOS is resolved.`],
+      confirm: `Resolve ${sos.name}'s SOS`,
+    });
+    if (!ok || !state.sos.has(sos.id)) return;
+    resolving.add(sos.id);
+    ctx.changed("sos");
+    const sent = afterUndoWindow(`Resolving ${sos.name}'s SOS…`, () => act(sos.id, sos.status, "resolve", note, message));
+    sent.finally(() => {
+      resolving.delete(sos.id);
+      ctx.changed("sos");
+    });
+  }
+
+  /** A click on a slot that just started showing this SOS is not acted on. */
+  function steady(slot, sos, message, then) {
+    return () => {
+      if (!settled(slot, sos.id)) {
+        say(message, "The queue just changed under the pointer: check whose SOS this is, then click again.");
+        return;
+      }
+      then();
+    };
+  }
+
+  function card(sos, index) {
+    const slot = `sos-${index}`;
+    placeSlot(slot, sos.id);
     const where = place(sos);
     const country = sos.countries[0];
     const message = h("p", { class: "message", role: "alert" });
@@ -98,6 +149,7 @@ export function sosPanel(ctx, root, banner, soundButton) {
       placeholder: sos.status === "open" ? "Note (optional)" : "What happened (required to resolve)",
       "aria-label": `Note on the SOS of ${sos.name}` });
     const selected = state.selected && state.selected.kind === "sos" && state.selected.id === sos.id;
+    const pending = resolving.has(sos.id);
     return h("li", { class: `card sos-card ${sos.status}${selected ? " selected" : ""}`, "data-sos": sos.id },
       h("div", { class: "card-head" },
         h("span", { class: `pill ${sos.status}` }, sos.status),
@@ -112,16 +164,17 @@ export function sosPanel(ctx, root, banner, soundButton) {
         sos.announcements > 1 ? h("div", {}, h("dt", {}, "Announced"), h("dd", {}, `${sos.announcements} times`)) : null),
       h("div", { class: "actions" },
         note,
-        sos.status === "open"
-          ? h("button", { type: "button", class: "danger", onclick: () => act(sos, "ack", note.value.trim(), message) }, "Acknowledge")
-          : h("button", { type: "button", class: "primary", onclick: () => {
+        pending ? h("span", { class: "muted" }, "Resolving — undo at the bottom of the screen.") : sos.status === "open"
+          ? h("button", { type: "button", class: "danger", "data-action": "ack",
+            onclick: steady(slot, sos, message, () => act(sos.id, "open", "ack", note.value.trim(), message)) }, "Acknowledge")
+          : h("button", { type: "button", class: "primary", "data-action": "resolve", onclick: steady(slot, sos, message, () => {
             if (!note.value.trim()) {
               say(message, "Write what happened before resolving.");
               note.focus();
               return;
             }
-            act(sos, "resolve", note.value.trim(), message);
-          } }, "Resolve"),
+            resolve(sos, note.value.trim(), message);
+          }) }, "Resolve…"),
         where ? h("button", { type: "button", class: "ghost", onclick: () => ctx.select("sos", sos.id) }, "Map") : null),
       message);
   }
@@ -133,6 +186,7 @@ export function sosPanel(ctx, root, banner, soundButton) {
       return;
     }
     const first = open[0];
+    placeSlot("banner", first.id);
     const where = place(first);
     const failed = h("span", { class: "message", role: "alert" });
     banner.replaceChildren(...[
@@ -143,7 +197,8 @@ export function sosPanel(ctx, root, banner, soundButton) {
           first.countries.length ? ` · ${first.countries.join(", ")}` : "")),
       open.length > 1 ? h("span", { class: "sos-more" }, `+${open.length - 1} more open`) : null,
       h("button", { type: "button", class: "ghost on-red", onclick: () => ctx.select("sos", first.id) }, "Show"),
-      h("button", { type: "button", class: "ack", id: "banner-ack", onclick: () => act(first, "ack", "", failed) }, "Acknowledge"),
+      h("button", { type: "button", class: "ack", id: "banner-ack", "data-sos": first.id,
+        onclick: steady("banner", first, failed, () => act(first.id, "open", "ack", "", failed)) }, "Acknowledge"),
       failed].filter(Boolean));
   }
 

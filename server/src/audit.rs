@@ -88,6 +88,8 @@ impl Hub {
 struct AuditParams {
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// Only what was done to this alert, SOS call, report, advisory, trip or account: its trail.
+    subject: Option<Uuid>,
 }
 
 /// What was done, newest first: watch officers see everything, security officers what
@@ -102,9 +104,9 @@ async fn list_audit(
     caller.require(&[Role::SecurityOfficer, Role::WatchOfficer, Role::Admin])?;
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     if caller.role() == Role::Admin {
-        return Ok(Json(hub.store.audit(limit, true).await?));
+        return Ok(Json(hub.store.audit(limit, true, params.subject).await?));
     }
-    let entries = hub.store.audit(limit, false).await?;
+    let entries = hub.store.audit(limit, false, params.subject).await?;
     Ok(Json(
         entries.into_iter().filter(|e| caller.may_see(&e.countries)).collect(),
     ))

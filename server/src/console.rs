@@ -49,6 +49,8 @@ static ASSETS: &[Asset] = &[
     asset!("accounts.js", JS),
     asset!("format.js", JS),
     asset!("zones.js", JS),
+    asset!("guard.js", JS),
+    asset!("history.js", JS),
 ];
 
 pub fn router() -> Router<Arc<Hub>> {

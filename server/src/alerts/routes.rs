@@ -48,7 +48,13 @@ async fn send_alert(
 pub struct AlertPreview {
     pub recipients: u32,
     pub countries: Vec<String>,
+    /// Some of the people it reaches (at most [`PREVIEW_NAMES`], alphabetical), so the officer
+    /// sees whom the send is about before sending.
+    pub names: Vec<String>,
 }
+
+/// How many names a preview carries.
+const PREVIEW_NAMES: usize = 8;
 
 /// Works out an alert's reach without sending it (for the console's composer).
 #[utoipa::path(post, path = "/api/v1/alerts/preview", tag = "alerts", security(("bearer" = [])), request_body = NewAlert,
@@ -61,9 +67,17 @@ async fn preview_alert(
     caller.require_officer()?;
     let reach = hub.reach(&content).await;
     caller.may_act_in(&reach.countries)?;
+    let mut names = Vec::with_capacity(PREVIEW_NAMES);
+    for id in reach.staff.iter().take(PREVIEW_NAMES) {
+        if let Some(user) = hub.store.user(*id).await? {
+            names.push(user.name);
+        }
+    }
+    names.sort();
     Ok(Json(AlertPreview {
         recipients: reach.staff.len() as u32,
         countries: reach.countries,
+        names,
     }))
 }
 

@@ -85,17 +85,24 @@ impl Hub {
                 staff_id
             }
         };
-        if alert.msg_type == MsgType::Cancel {
-            return Err(conflict(
-                "alert_cancelled",
-                "this alert was cancelled; its headcount is closed",
-            ));
-        }
-        if alert.content.expires_at <= Utc::now() {
-            return Err(conflict(
-                "alert_expired",
-                "this alert has expired; its headcount is closed",
-            ));
+        let closed = if alert.msg_type == MsgType::Cancel {
+            Some(("alert_cancelled", "this alert was cancelled; its headcount is closed"))
+        } else if alert.content.expires_at <= Utc::now() {
+            Some(("alert_expired", "this alert has expired; its headcount is closed"))
+        } else {
+            None
+        };
+        if let Some((code, message)) = closed {
+            // A closed headcount stays open for whoever was still in trouble when it closed,
+            // until their case is settled: an officer (or they) can still say they are safe.
+            let person = self.store.headcount_people(alert_id).await?;
+            let followed = person
+                .iter()
+                .find(|p| p.staff_id == subject)
+                .is_some_and(|p| still_followed(p.status, p.sos.is_some()));
+            if !followed {
+                return Err(conflict(code, message));
+            }
         }
         if !alert.content.checkin_required {
             return Err(conflict("no_headcount", "this alert does not ask for check-ins"));
@@ -200,6 +207,13 @@ impl Hub {
     }
 }
 
+/// Whether a person's case outlives the headcount that closed (its alert cancelled or
+/// expired): they said they need help, or have an SOS not yet resolved. Their check-ins are
+/// still taken until they are safe.
+fn still_followed(status: PersonStatus, unresolved_sos: bool) -> bool {
+    status == PersonStatus::NeedHelp || unresolved_sos
+}
+
 /// Where a person stands on the board: whoever is in trouble first — an SOS not yet resolved,
 /// then need help — then the overdue, the others without an answer, and the safe; within
 /// each, those no device has reached before those it has.
@@ -276,6 +290,18 @@ mod tests {
             sos_status: sos.then_some(scaan_schemas::SosStatus::Open),
             phone: None,
         }
+    }
+
+    #[test]
+    fn a_closed_headcount_follows_only_people_still_in_trouble() {
+        assert!(still_followed(PersonStatus::NeedHelp, false));
+        assert!(still_followed(PersonStatus::NoResponse, true));
+        assert!(
+            still_followed(PersonStatus::Safe, true),
+            "safe here, but their SOS is still open"
+        );
+        assert!(!still_followed(PersonStatus::Safe, false));
+        assert!(!still_followed(PersonStatus::NoResponse, false));
     }
 
     #[test]

@@ -845,7 +845,7 @@ impl Store {
     }
 
     /// Newest first; with `accounts_only`, only what was done to accounts and sessions.
-    pub async fn audit(&self, limit: u32, accounts_only: bool) -> Result<Vec<AuditEntry>> {
+    pub async fn audit(&self, limit: u32, accounts_only: bool, subject: Option<Uuid>) -> Result<Vec<AuditEntry>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: Uuid,
@@ -856,18 +856,18 @@ impl Store {
             countries: String,
             detail: Json<serde_json::Value>,
         }
-        let only = if accounts_only {
-            "WHERE action LIKE 'account.%' OR action LIKE 'session.%'"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT id, at, actor, action, subject, countries, detail FROM audit {only} ORDER BY at DESC LIMIT $1"
-        );
-        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(&sql)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<Row> = on_either!(self, |pool| {
+            let mut q =
+                QueryBuilder::new("SELECT id, at, actor, action, subject, countries, detail FROM audit WHERE 1 = 1");
+            if accounts_only {
+                q.push(" AND (action LIKE 'account.%' OR action LIKE 'session.%')");
+            }
+            if let Some(subject) = subject {
+                q.push(" AND subject = ").push_bind(subject);
+            }
+            q.push(" ORDER BY at DESC LIMIT ").push_bind(i64::from(limit));
+            q.build_query_as().fetch_all(pool).await
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {

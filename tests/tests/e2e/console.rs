@@ -7,6 +7,7 @@
 //! positions its map shows. An administrator disabling an account from the accounts page.
 
 use crate::browser::{Browser, Page};
+use crate::console_actions::{confirm, settle};
 use crate::harness::{circle_alert, Account, Backend, TestHub, PASSWORD};
 use crate::on_both_backends;
 use chrono::Utc;
@@ -116,6 +117,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
         page.screenshot("console-composer").await;
     }
     page.click("#c-send").await;
+    confirm(&page).await;
     page.wait_for(
         "[...document.querySelectorAll('#panel-alerts h2.headline')].some(h => h.textContent.startsWith('Roadblocks'))",
         "the sent alert's detail",
@@ -155,8 +157,16 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
         "(s => { s.value = 'radio'; s.dispatchEvent(new Event('change')); })(document.getElementById('proxy-via'))",
     )
     .await;
+    // The board re-sorts once Amani's answer is in; a click just after that would be ignored.
+    page.wait_for(
+        &format!("!!document.querySelector('tr.safe[data-staff=\"{}\"]')", amani.user.id),
+        "Amani's row safe",
+    )
+    .await;
+    settle().await;
     page.click(&format!("tr[data-staff=\"{}\"] button.ok", jean.user.id))
         .await;
+    confirm(&page).await;
     page.wait_for(
         "document.querySelector('[data-count=\"safe\"]')?.textContent === '2'",
         "the proxy check-in",
@@ -201,6 +211,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
         .await;
     assert_eq!(preview, json!("Reaches 2 people in CD."));
     page.click("#c-send").await;
+    confirm(&page).await;
     page.wait_for(
         "[...document.querySelectorAll('#panel-alerts h2.headline')].some(h => h.textContent.startsWith('Curfew'))",
         "the polygon alert's detail",
@@ -215,17 +226,18 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     // Update it (only what changed is sent), then cancel it with a reason.
     page.click("#panel-alerts .actions button").await;
     page.wait_for(
-        "document.getElementById('c-send').textContent === 'Update alert'",
+        "document.getElementById('c-send').textContent === 'Review the update…'",
         "the composer in update mode",
     )
     .await;
     page.eval("(s => { s.value = 'extreme'; s.dispatchEvent(new Event('input', {bubbles: true})); })(document.getElementById('c-severity'))")
         .await;
     page.click("#c-send").await;
+    confirm(&page).await;
     // The stream may show the new revision before the hub has answered the update (and
     // written its audit entry): wait for the answer, which puts the composer back to "Send".
     page.wait_for(
-        "document.getElementById('c-send').textContent === 'Send alert' \
+        "document.getElementById('c-send').textContent === 'Review and send…' \
          && !!document.querySelector('#panel-alerts .detail .pill.sev-extreme')",
         "the updated alert",
     )
@@ -235,6 +247,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     assert_eq!(audit[0]["detail"]["changed"], json!({"severity": "extreme"}));
     page.type_into("#cancel-reason", "Curfew lifted by the mayor").await;
     page.click("#cancel-alert").await;
+    confirm(&page).await;
     page.wait_for(
         "!!document.querySelector('#panel-alerts .detail .pill.cancelled')",
         "the cancelled alert",
@@ -296,6 +309,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     if screenshots {
         page.screenshot("console-sos").await;
     }
+    settle().await;
     page.click("#banner-ack").await;
     page.wait_for(
         "document.getElementById('sos-banner').hidden && !document.body.dataset.alarm",
@@ -305,8 +319,9 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     let (_, acknowledged) = hub.get("/api/v1/sos?status=acknowledged", &watch).await;
     assert_eq!(acknowledged[0]["id"], sos["id"]);
     assert_eq!(acknowledged[0]["acknowledged_by"], "manila.watch");
-    // Resolving needs a note; then it leaves the queue.
+    // Resolving needs a note and a confirmation; then, after the undo window, it leaves the queue.
     page.click("#tab-sos").await;
+    settle().await;
     let sos_id = sos["id"].as_str().unwrap();
     page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
     page.wait_for(
@@ -317,6 +332,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     page.type_into(&format!("#note-{sos_id}"), "Released after an hour, unharmed")
         .await;
     page.click(&format!("[data-sos=\"{sos_id}\"] button.primary")).await;
+    confirm(&page).await;
     page.wait_for(
         "!document.getElementById('sos-list')",
         "the resolved SOS to leave the queue",
@@ -653,8 +669,12 @@ async fn the_console_triages_reports_and_keeps_advisories(backend: Backend) {
         page.screenshot("console-reports").await;
     }
 
-    // Promote it: the hub fills in the alert, which shows in the alert list.
+    // Promote it: the composer opens filled from the report; with an instruction, reviewed and
+    // confirmed, it is sent and shows in the alert list.
     page.click(&format!("[data-report=\"{first}\"] button.promote")).await;
+    page.type_into("#c-instruction", "Avoid the market.").await;
+    page.click("#c-send").await;
+    confirm(&page).await;
     page.wait_for(
         &format!(
             "!document.querySelector('[data-report=\"{first}\"]') && !document.getElementById('panel-alerts').hidden"
