@@ -166,6 +166,7 @@ async fn drawing_pans_on_a_drag_keeps_the_zoom_and_works_from_the_keyboard(backe
     page.type_into("#c-centre", &format!("{}, {}", BENI.0, BENI.1)).await;
     page.type_into("#c-radius", "2000").await;
     page.click("#c-send").await;
+    crate::console_actions::confirm(&page).await;
     page.wait_for(
         "document.activeElement.id === 'alert-title' && document.activeElement.textContent === 'Roadblock at the Beni market'",
         "the keyboard on the sent alert",
