@@ -60,6 +60,11 @@ pub struct Mqtt {
     /// Held (write) by the outbox while it stores a batch it has already sent, and (read) by
     /// whatever reads or marks outbox rows, which must wait until those rows are there.
     storing: tokio::sync::RwLock<()>,
+    /// On the endpoint, who may be owed something: the people of the rows stored since the
+    /// start, and those the store owed then. Anyone else is owed nothing, and their phone's
+    /// connection asks the store nothing more than its login (half the set-up work). Added to
+    /// under `storing`'s write lock, taken from under its read lock once the store owes nothing.
+    owing: Mutex<HashSet<Uuid>>,
     /// Who manages the external broker's logins, when the hub does.
     logins: Option<BrokerLogins>,
 }
@@ -136,6 +141,10 @@ impl Mqtt {
                 (Transport::Endpoint(endpoint), None)
             }
         };
+        let owing = match transport {
+            Transport::Endpoint(_) => store.owing(Utc::now() - phones::OWED_FOR).await?,
+            Transport::Link { .. } => HashSet::new(),
+        };
         let (receipts, receipts_rx) = phones::Receipts::new();
         Ok(Mqtt {
             transport,
@@ -146,6 +155,7 @@ impl Mqtt {
             })),
             receipts,
             storing: tokio::sync::RwLock::new(()),
+            owing: Mutex::new(owing),
             logins,
         })
     }
@@ -181,6 +191,10 @@ impl Mqtt {
             Transport::Endpoint(_) => LinkState::Connected,
             Transport::Link { link, .. } => link.state(),
         }
+    }
+
+    fn owing(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.owing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends a stored envelope to these people's phones.

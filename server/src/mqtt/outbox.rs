@@ -70,6 +70,7 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
 async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
     let storing = hub.mqtt.storing.write().await;
     let (envelopes, payloads, waiting) = prepare(batch);
+    owe(hub, &envelopes);
     for (envelope, payload) in envelopes.iter().zip(payloads) {
         hub.metrics.dispatched.dispatched(envelope.id);
         hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
@@ -84,9 +85,18 @@ async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
 /// Stores a batch (at stop: without sending it; it is owed at the next start).
 async fn store_only(hub: &Hub, batch: Vec<InboxMessage>) {
     let (envelopes, _, waiting) = prepare(batch);
+    owe(hub, &envelopes);
     store(hub, &envelopes).await;
     for stored in waiting {
         let _ = stored.send(());
+    }
+}
+
+/// Their recipients may be owed something from now on (see [`super::Mqtt::owing`]).
+fn owe(hub: &Hub, envelopes: &[OutboxEnvelope]) {
+    let mut owing = hub.mqtt.owing();
+    for envelope in envelopes {
+        owing.extend(envelope.recipients.iter().copied());
     }
 }
 

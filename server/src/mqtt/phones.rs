@@ -23,7 +23,7 @@ use crate::storage::InboxStep;
 
 /// How long an undelivered inbox message stays owed: a phone away for longer is sent what is
 /// newer, and refetches the rest over HTTP.
-const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
+pub(super) const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
 /// The most owed messages handed to one connection at its start.
 const OWED_AT_ONCE: i64 = 1_000;
 /// Receipts recorded per transaction at most.
@@ -70,6 +70,9 @@ impl PhoneHub for Phones {
     async fn owed(&self, user: Uuid) -> Vec<Owed> {
         // A batch already sent to live connections (not to this one yet) is in the store first.
         let _stored = self.hub.mqtt.storing.read().await;
+        if !self.hub.mqtt.owing().contains(&user) {
+            return Vec::new();
+        }
         // Taken before the query: a delivery committed meanwhile is then absent from both.
         let unrecorded = self.hub.mqtt.receipts.unrecorded_of(user);
         match self
@@ -78,6 +81,11 @@ impl PhoneHub for Phones {
             .owed_inbox(user, Utc::now() - OWED_FOR, OWED_AT_ONCE)
             .await
         {
+            // Owed nothing now, and nothing new can be stored for them before `_stored` goes.
+            Ok(rows) if rows.is_empty() => {
+                self.hub.mqtt.owing().remove(&user);
+                Vec::new()
+            }
             Ok(rows) => rows
                 .into_iter()
                 .filter(|row| !unrecorded.contains(&row.envelope_id))

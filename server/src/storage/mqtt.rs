@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::{Result, Store, ROWS_PER_INSERT};
@@ -195,6 +196,13 @@ impl Store {
             .bind(limit)
             .fetch_all(pool)
             .await)?)
+    }
+
+    /// Everyone owed an inbox message queued since `since` that no device has acknowledged.
+    pub async fn owing(&self, since: DateTime<Utc>) -> Result<HashSet<Uuid>> {
+        let sql = "SELECT DISTINCT user_id FROM mqtt_outbox WHERE delivered_at IS NULL AND queued_at >= $1";
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(user,)| user).collect())
     }
 
     /// Records that the app showed the alert to `user`; the first acknowledgement counts.
