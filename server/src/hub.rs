@@ -2,7 +2,7 @@
 //! every request, stream and background task.
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use scaan_schemas::{Role, User};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,7 +38,7 @@ pub struct Hub {
     pub tasks: TaskTracker,
     /// Until when accounts added or changed elsewhere (`scaan user …`) have been followed
     /// ([`Hub::follow_accounts`]).
-    pub accounts_seen: tokio::sync::Mutex<DateTime<Utc>>,
+    pub accounts_seen: tokio::sync::Mutex<crate::lifecycle::AccountsSeen>,
 }
 
 impl Hub {
@@ -83,7 +83,7 @@ impl Hub {
             passwords: PasswordChecks::default(),
             shutdown,
             tasks,
-            accounts_seen: tokio::sync::Mutex::new(loaded_at),
+            accounts_seen: tokio::sync::Mutex::new(crate::lifecycle::AccountsSeen::new(loaded_at)),
         };
         hub.load_open_headcounts().await?;
         Ok(hub)

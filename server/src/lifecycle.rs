@@ -11,12 +11,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use scaan_schemas::{
     ErrorBody, Invalid, PasswordChange, PasswordReset, PhoneChange, Role, RoleChange, Session, User, Validate,
 };
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -182,6 +182,26 @@ fn sessions_as_seen(records: Vec<SessionRecord>, current: &[u8; 32]) -> Vec<Sess
         .collect()
 }
 
+/// How far [`Hub::follow_accounts`] has followed the accounts.
+pub struct AccountsSeen {
+    /// Until when.
+    at: DateTime<Utc>,
+    /// New accounts already placed in the targeting index, and when: the windows overlap, and
+    /// reading and placing again every account created in the last 30 s, every second, cost
+    /// more than an alert to them all once 10,000 were added at once.
+    placed: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl AccountsSeen {
+    /// Followed until `at` (when the hub loaded its accounts).
+    pub fn new(at: DateTime<Utc>) -> AccountsSeen {
+        AccountsSeen {
+            at,
+            placed: HashMap::new(),
+        }
+    }
+}
+
 impl Hub {
     /// Ends what no longer fits `user`'s account as stored: streams and MQTT connections opened
     /// with a token no longer live (revoked, expired, or the account disabled), and those opened
@@ -237,14 +257,21 @@ impl Hub {
         let now = Utc::now();
         // Overlap the windows: a change committed just after the last look is still found
         // (acting on one twice does nothing more).
-        let since = *seen - chrono::Duration::seconds(30);
-        for user in self.store.users_created_since(since).await? {
-            self.place_staff(&user);
+        let since = seen.at - chrono::Duration::seconds(30);
+        // Placed before the window: such an account cannot be in it again.
+        seen.placed.retain(|_, placed_at| *placed_at >= since);
+        let created = self.store.user_ids_created_since(since).await?;
+        if created.iter().any(|id| !seen.placed.contains_key(id)) {
+            for user in self.store.users_created_since(since).await? {
+                if seen.placed.insert(user.id, now).is_none() {
+                    self.place_staff(&user);
+                }
+            }
         }
         for user in self.store.users_changed_since(since).await? {
             self.account_changed(&user).await?;
         }
-        *seen = now;
+        seen.at = now;
         Ok(())
     }
 

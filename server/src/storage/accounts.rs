@@ -211,6 +211,14 @@ impl Store {
     }
 
     /// Accounts changed (disabled, enabled, password, role) at or after `since`.
+    /// Who was created since `since`: their ids only, for a look that is mostly at people
+    /// already known.
+    pub async fn user_ids_created_since(&self, since: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        let sql = "SELECT id FROM users WHERE created_at >= $1";
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE changed_at >= $1");
         let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
