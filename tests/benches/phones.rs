@@ -363,8 +363,11 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
             "final_counts_after_last_ack_ms": round((final_ns as i128 - last_ack as i128) as f64 / 1e6),
         });
     }
-    phones.finish().await;
+    // The server side closes first, so the connections' TIME_WAIT stays on its side: the
+    // phones' ports are free for the next row (real phones do not share one address).
     bench.stop().await;
+    drop(mosquitto);
+    phones.finish().await;
     eprintln!("{result}");
     result
 }
@@ -436,9 +439,11 @@ async fn mosquitto_provisioned(n: usize) -> Value {
         "mosquitto: {n} phones provisioned in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let figures = floor(&broker.url(), (&user, &password), &logins, Phones::Reading).await;
+    let (latencies, all_acked, handsets) = floor(&broker.url(), (&user, &password), &logins, Phones::Reading).await;
     provisioner.shutdown().await;
-    report("mosquitto", n, figures)
+    drop(broker);
+    handsets.finish().await;
+    report("mosquitto", n, (latencies, all_acked))
 }
 
 /// Mosquitto without access control: the broker's raw fan-out.
@@ -447,7 +452,10 @@ async fn mosquitto_open(n: usize, phones: Phones) -> Value {
     let broker = Mosquitto::from_env_with(Access::Open)
         .await
         .expect("SCAAN_TEST_MOSQUITTO");
-    let figures = floor(&broker.url(), ("bench-hub", ""), &logins, phones).await;
+    let (latencies, all_acked, handsets) = floor(&broker.url(), ("bench-hub", ""), &logins, phones).await;
+    drop(broker);
+    handsets.finish().await;
+    let figures = (latencies, all_acked);
     match phones {
         Phones::Reading => report("mosquitto-open", n, figures),
         // The receipts waited for the pause: only the broker's own time means something.
@@ -480,8 +488,14 @@ fn report(row: &str, phones: usize, (latencies, all_acked): (Vec<f64>, Duration)
 }
 
 /// The raw fan-out: phones connect and subscribe (child process), then one QoS 1 publish to each
-/// inbox. Returns each phone's latency from the first publish (ms) and when the last PUBACK came.
-async fn floor(url: &str, (user, password): (&str, &str), logins: &[Login], reading: Phones) -> (Vec<f64>, Duration) {
+/// inbox. Returns each phone's latency from the first publish (ms), when the last PUBACK came,
+/// and the phones, to be finished once the broker is gone (see [`through_hub`]).
+async fn floor(
+    url: &str,
+    (user, password): (&str, &str),
+    logins: &[Login],
+    reading: Phones,
+) -> (Vec<f64>, Duration, PhonesProcess) {
     let mut phones = PhonesProcess::start(Channel::Mqtt, url, logins, vec![Answer::Not]).await;
     if let Phones::Paused = reading {
         phones.signal(libc::SIGSTOP);
@@ -536,9 +550,8 @@ async fn floor(url: &str, (user, password): (&str, &str), logins: &[Login], read
         phones.signal(libc::SIGCONT);
     }
     let received = phones.round().await;
-    phones.finish().await;
     driver.abort();
-    (latencies(t0, received.iter().map(|r| r.alert_at_ns)), all_acked)
+    (latencies(t0, received.iter().map(|r| r.alert_at_ns)), all_acked, phones)
 }
 
 /// Each time in ms after `t0`, sorted.
@@ -553,6 +566,8 @@ fn latencies(t0: SystemTime, at_ns: impl Iterator<Item = u128>) -> Vec<f64> {
 /// JSON array of [`Receipt`]s per round.
 struct PhonesProcess {
     child: tokio::process::Child,
+    /// Closed to let the phones' process end.
+    stdin: Option<tokio::process::ChildStdin>,
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     connect_s: f64,
     _job: tempfile::NamedTempFile,
@@ -570,6 +585,7 @@ impl PhonesProcess {
         std::fs::write(job.path(), serde_json::to_vec(&spec).unwrap()).unwrap();
         let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
             .env("SCAAN_BENCH_PHONES_JOB", job.path())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
@@ -583,6 +599,7 @@ impl PhonesProcess {
             .expect("the phones report");
         let ready: Value = serde_json::from_str(&ready).expect("the phones are ready");
         PhonesProcess {
+            stdin: child.stdin.take(),
             child,
             stdout,
             connect_s: ready["connect_s"].as_f64().unwrap(),
@@ -617,7 +634,9 @@ impl PhonesProcess {
         serde_json::from_str(&line).unwrap()
     }
 
+    /// Lets the phones' process end (closing their connections) and waits for it.
     async fn finish(mut self) {
+        drop(self.stdin.take());
         let _ = self.child.wait().await;
     }
 }
@@ -798,6 +817,8 @@ async fn phones(job: Job) {
         }
         println!("{}", serde_json::to_string(&receipts).unwrap());
     }
+    // Connected until told to end (stdin closes), so that the server side closes first.
+    let _ = tokio::task::spawn_blocking(|| std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1])).await;
 }
 
 /// This process's CPU time so far (user and system): the hub's, which runs in it.
