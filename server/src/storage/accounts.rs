@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use scaan_schemas::{NewUser, Position, Role, User};
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, UserRow, USER_COLUMNS};
+use super::{Result, Store, UserRow, USER_COLUMNS};
 
 /// One live token of an account.
 #[derive(Debug, Clone)]
@@ -48,7 +48,8 @@ impl Store {
         let sql =
             "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at, phone)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-        let inserted = on_either!(self, |pool| sqlx::query(sql)
+        // A username already taken is `Conflict::UsernameTaken` (the `CONFLICTS` table).
+        on_either!(self, |pool| sqlx::query(sql)
             .bind(user.id)
             .bind(&user.username)
             .bind(&user.name)
@@ -61,11 +62,8 @@ impl Store {
             .bind(&user.phone)
             .execute(pool)
             .await
-            .map(|_| ()));
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict("username")),
-            other => other.map(|_| user).map_err(Into::into),
-        }
+            .map(|_| ()))?;
+        Ok(user)
     }
 
     /// The account and its password hash, for login; a disabled account has none.

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, ROWS_PER_INSERT};
+use super::{Conflict, Result, Store, StoreError, ROWS_PER_INSERT};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if changed == 0 {
-                return Err(StoreError::Conflict("revision"));
+                return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
             }
             sqlx::query("DELETE FROM alert_countries WHERE alert_id = $1")
                 .bind(alert.id)

@@ -30,15 +30,77 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique rule was broken (the value that clashed), or a row changed under us.
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
+    /// The write clashes with what is stored: the caller's to hear about, not a failure.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// A constraint no request is expected to break was broken: a bug, or a constraint missing
+    /// from [`CONFLICTS`].
+    #[error("the database refused the write: constraint {constraint}")]
+    Constraint { constraint: String, source: sqlx::Error },
     #[error("invalid database URL: {0}")]
     BadUrl(String),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Why a write was refused for what is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another account has that username.
+    UsernameTaken,
+    /// Someone stored another revision (or status) since the one the change was made from.
+    ChangedMeanwhile,
+    /// The SOS call's status moved on since it was read.
+    SosChanged,
+}
+
+/// The constraints a request may break, as each backend names them, and what breaking each
+/// means: PostgreSQL's constraint name, and SQLite's (which names none) columns from its
+/// message, `UNIQUE constraint failed: users.username`. Any other constraint broken is
+/// [`StoreError::Constraint`], which names it.
+const CONFLICTS: &[(&str, &str, Conflict)] = &[
+    // (PostgreSQL, SQLite, conflict)
+    ("users_username_key", "users.username", Conflict::UsernameTaken),
+];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let broken = match &e {
+            sqlx::Error::Database(db) if db.kind() != sqlx::error::ErrorKind::Other => {
+                match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    // A NOT NULL violation names a column, not a constraint.
+                    Some(pg) => {
+                        BrokenConstraint::Postgres(pg.constraint().or(pg.column()).unwrap_or(pg.message()).to_owned())
+                    }
+                    None => BrokenConstraint::Sqlite(
+                        db.message()
+                            .split_once(" constraint failed: ")
+                            .map_or(db.message(), |(_, columns)| columns)
+                            .to_owned(),
+                    ),
+                }
+            }
+            _ => return StoreError::Database(e),
+        };
+        let known = CONFLICTS.iter().find(|(postgres, sqlite, _)| match &broken {
+            BrokenConstraint::Postgres(name) => name == postgres,
+            BrokenConstraint::Sqlite(columns) => columns == sqlite,
+        });
+        match (known, broken) {
+            (Some((_, _, conflict)), _) => StoreError::Conflict(*conflict),
+            (None, BrokenConstraint::Postgres(constraint) | BrokenConstraint::Sqlite(constraint)) => {
+                StoreError::Constraint { constraint, source: e }
+            }
+        }
+    }
+}
+
+/// A constraint as its backend names it.
+enum BrokenConstraint {
+    Postgres(String),
+    Sqlite(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError};
+use super::{Conflict, Result, Store, StoreError};
 
 impl Store {
     pub async fn insert_sos(&self, sos: &Sos) -> Result<()> {
@@ -37,7 +37,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         if changed == 0 {
-            return Err(StoreError::Conflict("sos_status"));
+            return Err(StoreError::Conflict(Conflict::SosChanged));
         }
         Ok(())
     }
