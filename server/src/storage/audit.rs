@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Result, Store};
+use super::{country_list, Result, Store};
 
 impl Store {
     /// `actor_id`: the account that acted; `None` for the command line.
@@ -60,12 +60,7 @@ impl Store {
                 actor: r.actor,
                 action: r.action,
                 subject: r.subject,
-                countries: r
-                    .countries
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                countries: country_list(&r.countries),
                 detail: r.detail.0,
             })
             .collect())

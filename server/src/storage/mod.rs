@@ -146,17 +146,17 @@ impl From<UserRow> for User {
             name: r.name,
             // The column's CHECK constraint admits only known roles.
             role: Role::parse(&r.role).unwrap_or(Role::Staff),
-            countries: r
-                .countries
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            countries: country_list(&r.countries),
             duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
             disabled: r.disabled_at.is_some(),
             phone: r.phone,
         }
     }
+}
+
+/// A comma-separated country column as a list (empty for none).
+fn country_list(joined: &str) -> Vec<String> {
+    joined.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect()
 }
 
 const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at, phone";
