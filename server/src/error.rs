@@ -12,7 +12,7 @@ use scaan_schemas::{ErrorBody, ErrorDetail, Invalid, Rejected, Validate};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::storage::StoreError;
+use crate::storage::{Conflict, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -70,15 +70,15 @@ impl From<Rejected> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict("username") => ApiError::Conflict {
+            StoreError::Conflict(Conflict::UsernameTaken) => ApiError::Conflict {
                 code: "username_taken",
                 message: "that username is already taken".into(),
             },
-            StoreError::Conflict("revision") => ApiError::Conflict {
+            StoreError::Conflict(Conflict::ChangedMeanwhile) => ApiError::Conflict {
                 code: "changed_meanwhile",
                 message: "someone else changed this at the same time; reload it and try again".into(),
             },
-            StoreError::Conflict("sos_status") => ApiError::Conflict {
+            StoreError::Conflict(Conflict::SosChanged) => ApiError::Conflict {
                 code: "sos_changed",
                 message: "this SOS changed meanwhile (someone else acted on it); reload it".into(),
             },

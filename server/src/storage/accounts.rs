@@ -1,10 +1,11 @@
-//! Account lifecycle in the database: disabling and enabling, passwords, role and countries,
-//! and an account's sessions (its tokens neither expired nor revoked). Every change stamps the
-//! account's `changed_at`, which a running hub polls: that is how a change made from the
-//! command line reaches the sessions it ends.
+//! Accounts and their tokens: creating an account (a username is taken once), login
+//! credentials, issuing, checking and revoking tokens; and the account's lifecycle: disabling
+//! and enabling, passwords, role and countries, and its sessions (its tokens neither expired
+//! nor revoked). Every lifecycle change stamps the account's `changed_at`, which a running hub
+//! polls: that is how a change made from the command line reaches the sessions it ends.
 
 use chrono::{DateTime, Utc};
-use scaan_schemas::{Role, User};
+use scaan_schemas::{NewUser, Position, Role, User};
 use uuid::Uuid;
 
 use super::{Result, Store, UserRow, USER_COLUMNS};
@@ -33,6 +34,144 @@ const ANOTHER_ADMIN: &str =
 const ONE_ADMIN_CHANGE_AT_ONCE: &str = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE";
 
 impl Store {
+    pub async fn create_user(&self, new: &NewUser, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+        let user = User {
+            id: Uuid::new_v4(),
+            username: new.username.clone(),
+            name: new.name.clone().unwrap_or_else(|| new.username.clone()),
+            role: new.role,
+            countries: new.countries.clone(),
+            duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
+            disabled: false,
+            phone: new.phone.clone(),
+        };
+        let sql =
+            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at, phone)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        // A username already taken is `Conflict::UsernameTaken` (the `CONFLICTS` table).
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(user.id)
+            .bind(&user.username)
+            .bind(&user.name)
+            .bind(user.role.as_str())
+            .bind(user.countries.join(","))
+            .bind(user.duty_station.map(|p| p.lat))
+            .bind(user.duty_station.map(|p| p.lon))
+            .bind(password_hash)
+            .bind(now)
+            .bind(&user.phone)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(user)
+    }
+
+    /// The account and its password hash, for login; a disabled account has none.
+    pub async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let sql =
+            format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL");
+        let row: Option<Row> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|r| (r.user.into(), r.password_hash)))
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Accounts created at or after `since` (the hub polls this for accounts the CLI adds).
+    pub async fn users_created_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE created_at >= $1");
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    // ---- tokens ----
+
+    pub async fn insert_token(
+        &self,
+        hash: &[u8],
+        user: Uuid,
+        issued: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = "INSERT INTO tokens (token_hash, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(hash)
+            .bind(user)
+            .bind(issued)
+            .bind(expires)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The account a token belongs to, and when the token expires, if it is neither expired nor
+    /// revoked, and the account is not disabled.
+    pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<(User, DateTime<Utc>)>> {
+        #[derive(sqlx::FromRow)]
+        struct TokenRow {
+            #[sqlx(flatten)]
+            user: UserRow,
+            expires_at: DateTime<Utc>,
+        }
+        let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, u.disabled_at,
+                          u.phone, t.expires_at
+                   FROM tokens t JOIN users u ON u.id = t.user_id
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL";
+        let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|r| (r.user.into(), r.expires_at)))
+    }
+
+    /// The tokens revoked before they expired that have not expired yet: their hashes and
+    /// when each was revoked (an external broker may still admit them unless told).
+    pub async fn revoked_tokens(
+        &self,
+        user: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Vec<u8>, DateTime<Utc>)>> {
+        let sql = "SELECT token_hash, revoked_at FROM tokens
+                   WHERE revoked_at IS NOT NULL AND expires_at > $1 AND ($2 IS NULL OR user_id = $2)";
+        let rows: Vec<(Vec<u8>, DateTime<Utc>)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(now)
+            .bind(user)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    pub async fn revoke_token(&self, hash: &[u8], now: DateTime<Utc>) -> Result<()> {
+        let sql = "UPDATE tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
+        on_either!(self, |pool| sqlx::query(sql)
+            .bind(hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Disables (revoking every token) or enables an account. Returns the account and whether
     /// it changed; disabling the last enabled administrator is refused.
     pub async fn set_disabled(

@@ -3,7 +3,7 @@
 use scaan_schemas::Advisory;
 use sqlx::types::Json;
 
-use super::{Result, Store, StoreError};
+use super::{Conflict, Result, Store, StoreError};
 
 impl Store {
     pub async fn advisory(&self, country: &str) -> Result<Option<Advisory>> {
@@ -53,7 +53,7 @@ impl Store {
             }
             .rows_affected();
             if changed == 0 {
-                return Err(StoreError::Conflict("revision"));
+                return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
             }
             sqlx::query(history)
                 .bind(&advisory.country)

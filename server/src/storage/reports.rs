@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, UserRow, USER_COLUMNS};
+use super::{Conflict, Result, Store, StoreError, UserRow, USER_COLUMNS};
 
 /// Which reports a caller may list.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         if changed == 0 {
-            return Err(StoreError::Conflict("revision"));
+            return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
         }
         Ok(())
     }
@@ -64,7 +64,8 @@ impl Store {
 
     /// Newest first, optionally only those at `status`.
     pub async fn reports(&self, scope: &ReportScope, status: Option<ReportStatus>, limit: u32) -> Result<Vec<Report>> {
-        if matches!(&scope.countries, Some(c) if c.is_empty()) && scope.reporter.is_none() {
+        // No countries is no report; and `country IN ()` is no SQL PostgreSQL accepts.
+        if matches!(&scope.countries, Some(c) if c.is_empty()) {
             return Ok(Vec::new());
         }
         let rows: Vec<(Json<Report>,)> = on_either!(self, |pool| {

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError};
+use super::{Conflict, Result, Store, StoreError};
 
 /// Which trips a caller may list.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         if changed == 0 {
-            return Err(StoreError::Conflict("revision"));
+            return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
         }
         Ok(())
     }

@@ -1,0 +1,178 @@
+//! Alerts (every revision's body), the countries each reaches, and the people it was sent to.
+
+use chrono::{DateTime, Utc};
+use scaan_schemas::Alert;
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::{Conflict, Result, Store, StoreError, ROWS_PER_INSERT};
+
+/// Which alerts a caller may list.
+#[derive(Debug, Clone)]
+pub enum AlertScope {
+    All,
+    /// Alerts reaching any of these countries.
+    Countries(Vec<String>),
+    /// Alerts sent to this person.
+    Recipient(Uuid),
+}
+
+/// Inserts an alert's countries inside a transaction (both backends).
+macro_rules! insert_countries {
+    ($tx:expr, $alert:expr) => {
+        if !$alert.countries.is_empty() {
+            let mut q = QueryBuilder::new("INSERT INTO alert_countries (alert_id, country) ");
+            q.push_values(&$alert.countries, |mut row, c| {
+                row.push_bind($alert.id).push_bind(c);
+            });
+            q.build().execute($tx).await?;
+        }
+    };
+}
+
+/// Inserts recipients in chunks, skipping people already recorded for the alert.
+macro_rules! insert_recipients {
+    ($tx:expr, $alert_id:expr, $users:expr) => {
+        for chunk in $users.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::new("INSERT INTO alert_recipients (alert_id, user_id) ");
+            q.push_values(chunk, |mut row, user| {
+                row.push_bind($alert_id).push_bind(*user);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute($tx).await?;
+        }
+    };
+}
+
+impl Store {
+    /// Stores a new alert with the countries it reaches and the people it was sent to, at once.
+    pub async fn insert_alert(&self, alert: &Alert, recipients: &[Uuid]) -> Result<()> {
+        let sql =
+            "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(alert.id)
+                .bind(i64::from(alert.revision))
+                .bind(alert.sent_at)
+                .bind(alert.content.expires_at)
+                .bind(false)
+                .bind(Json(alert))
+                .execute(&mut *tx)
+                .await?;
+            insert_countries!(&mut *tx, alert);
+            insert_recipients!(&mut *tx, alert.id, recipients);
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Stores a new revision of an alert, provided nobody stored another since `previous`, and
+    /// adds the people the new revision reaches for the first time.
+    pub async fn update_alert(&self, alert: &Alert, previous: u32, new_recipients: &[Uuid]) -> Result<()> {
+        let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
+        let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(sql)
+                .bind(alert.id)
+                .bind(i64::from(alert.revision))
+                .bind(alert.content.expires_at)
+                .bind(cancelled)
+                .bind(Json(alert))
+                .bind(i64::from(previous))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
+            }
+            sqlx::query("DELETE FROM alert_countries WHERE alert_id = $1")
+                .bind(alert.id)
+                .execute(&mut *tx)
+                .await?;
+            insert_countries!(&mut *tx, alert);
+            insert_recipients!(&mut *tx, alert.id, new_recipients);
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn alert(&self, id: Uuid) -> Result<Option<Alert>> {
+        let sql = "SELECT body FROM alerts WHERE id = $1";
+        let row: Option<(Json<Alert>,)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(|(Json(a),)| a))
+    }
+
+    /// Newest first; with `active_at`, only alerts neither cancelled nor expired at that time.
+    pub async fn alerts(&self, scope: &AlertScope, active_at: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<Alert>> {
+        if matches!(scope, AlertScope::Countries(c) if c.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Json<Alert>,)> = on_either!(self, |pool| {
+            let mut q = QueryBuilder::new("SELECT body FROM alerts WHERE 1 = 1");
+            match scope {
+                AlertScope::All => {}
+                AlertScope::Countries(countries) => {
+                    q.push(" AND id IN (SELECT alert_id FROM alert_countries WHERE country IN (");
+                    let mut list = q.separated(", ");
+                    for c in countries {
+                        list.push_bind(c);
+                    }
+                    q.push("))");
+                }
+                AlertScope::Recipient(user) => {
+                    q.push(" AND id IN (SELECT alert_id FROM alert_recipients WHERE user_id = ")
+                        .push_bind(*user)
+                        .push(")");
+                }
+            }
+            if let Some(now) = active_at {
+                q.push(" AND cancelled = ")
+                    .push_bind(false)
+                    .push(" AND expires_at > ")
+                    .push_bind(now);
+            }
+            q.push(" ORDER BY sent_at DESC LIMIT ").push_bind(i64::from(limit));
+            q.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(|(Json(a),)| a).collect())
+    }
+
+    /// Everyone an alert was sent to, over all its revisions.
+    pub async fn alert_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
+        let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1";
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
+    /// Adds people to an alert's recipients (late arrivals); returns those not already there.
+    pub async fn add_recipients(&self, alert: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
+        let mut added = Vec::new();
+        let sql = "INSERT INTO alert_recipients (alert_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        for user in users {
+            let n = on_either!(self, |pool| sqlx::query(sql)
+                .bind(alert)
+                .bind(*user)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if n > 0 {
+                added.push(*user);
+            }
+        }
+        Ok(added)
+    }
+
+    pub async fn is_recipient(&self, alert: Uuid, user: Uuid) -> Result<bool> {
+        let sql = "SELECT 1 FROM alert_recipients WHERE alert_id = $1 AND user_id = $2";
+        let row: Option<(i32,)> = on_either!(self, |pool| sqlx::query_as(sql)
+            .bind(alert)
+            .bind(user)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.is_some())
+    }
+}

@@ -1,0 +1,1255 @@
+//! The storage conformance suite: every public query of [`Store`] pinned down — what it finds,
+//! what it leaves out, its order and limit, what it refuses — and each test run on SQLite (a
+//! temporary file) and on PostgreSQL (a fresh database on `SCAAN_TEST_POSTGRES_URL`; without
+//! it the PostgreSQL half says SKIPPED). The queries are written once for both backends; this
+//! suite is what shows they mean the same on both. No hub, no broker: only the store.
+
+#[path = "../../tests/common/databases.rs"]
+mod databases;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use databases::Backend;
+use scaan_schemas::{
+    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, NewUser, PersonStatus, Position, Report, ReportStatus, Role,
+    Sos, SosStatus, Trip, TripStatus, User, Via,
+};
+use scaan_server::storage::{
+    AlertScope, Conflict, InboxStep, OutboxEnvelope, Refused, ReportScope, Store, StoreError, TripScope,
+};
+use serde_json::json;
+use std::future::Future;
+use uuid::Uuid;
+
+/// Runs each test once per backend, on a store of its own: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::run(super::Backend::Sqlite, super::$name).await
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(backend) = super::Backend::postgres() {
+                    super::run(backend, super::$name).await
+                }
+            })+
+        }
+    };
+}
+
+on_both_backends!(
+    connecting_and_migrating,
+    accounts_are_found_by_id_and_username_in_username_order,
+    a_username_is_taken_once,
+    a_constraint_outside_the_table_is_named_not_a_conflict,
+    credentials_are_only_for_enabled_accounts,
+    tokens_live_until_expired_revoked_or_their_account_disabled,
+    disabling_revokes_tokens_and_spares_the_last_administrator,
+    a_role_change_spares_the_last_administrator,
+    phones_and_passwords_change_and_a_password_change_ends_other_sessions,
+    sessions_are_newest_first_and_only_the_owner_revokes_one,
+    an_older_position_never_replaces_a_newer_one,
+    staff_records_are_enabled_staff_only,
+    alerts_are_listed_newest_first_by_scope_activity_and_limit,
+    an_alert_update_from_a_stale_revision_is_refused,
+    recipients_are_added_once,
+    recipients_above_the_sqlite_parameter_limit_are_inserted_in_chunks,
+    an_older_answer_never_overwrites_a_newer_one,
+    a_batch_of_checkins_above_the_sqlite_parameter_limit_is_stored_whole,
+    the_tally_counts_the_silent_not_reached_and_the_second_wave_is_claimed_once,
+    the_board_lists_recipients_by_username_with_reach_and_open_sos,
+    sos_calls_change_only_from_the_status_they_were_read_at,
+    sos_calls_are_listed_newest_first_and_found_for_reminders,
+    the_audit_trail_is_newest_first_filtered_and_limited,
+    reports_change_only_from_the_revision_they_were_read_at,
+    reports_are_listed_by_scope_and_restriction,
+    sensitive_access_is_granted_once_and_withdrawn,
+    advisories_keep_one_current_version_and_their_history,
+    trips_change_only_from_the_status_they_were_read_at,
+    trips_are_listed_by_scope_and_found_while_unfinished,
+    the_inbox_keeps_order_and_marks_each_step_once,
+    receipts_record_the_first_time_of_each_step,
+);
+
+/// A store on a fresh database of `backend` for `test`, closed after it.
+async fn run<F: Future<Output = ()>>(backend: Backend, test: fn(Store) -> F) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::connect(&backend.fresh_database(dir.path()).await)
+        .await
+        .expect("connect to a fresh database");
+    test(store.clone()).await;
+    store.close().await;
+}
+
+/// A fixed moment plus `s` seconds: whole seconds, stored alike by both backends.
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(s)
+}
+
+fn new_user(username: &str, role: Role) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        password: String::new(),
+        role,
+        name: None,
+        countries: vec![],
+        duty_station: None,
+        phone: None,
+    }
+}
+
+async fn account(store: &Store, username: &str, role: Role) -> User {
+    store
+        .create_user(&new_user(username, role), "hash", t(0))
+        .await
+        .expect("create an account")
+}
+
+/// Many staff accounts, written straight in one transaction: a fixture for the tests above
+/// SQLite's parameter limit (a commit each through `create_user` would take minutes).
+async fn many_accounts(store: &Store, n: usize) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    macro_rules! insert {
+        ($pool:expr) => {{
+            let mut tx = $pool.begin().await.unwrap();
+            for chunk in ids.chunks(1_000) {
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO users (id, username, name, role, password_hash, created_at) ");
+                q.push_values(chunk, |mut row, id| {
+                    row.push_bind(*id)
+                        .push_bind(id.to_string())
+                        .push_bind("many")
+                        .push_bind("staff")
+                        .push_bind("hash")
+                        .push_bind(t(0));
+                });
+                q.build().execute(&mut *tx).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match store {
+        Store::Sqlite(pool) => insert!(pool),
+        Store::Postgres(pool) => insert!(pool),
+    }
+    ids
+}
+
+fn alert(sent_at: DateTime<Utc>, expires_at: DateTime<Utc>, countries: &[&str]) -> Alert {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "msg_type": "alert", "revision": 1, "sent_at": sent_at, "updated_at": sent_at,
+        "sender": "watch", "recipients": 0, "countries": countries,
+        "headline": "Armed clashes", "event": "Armed clash", "category": "security",
+        "urgency": "immediate", "severity": "severe", "certainty": "observed",
+        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000.0},
+        "expires_at": expires_at, "checkin_required": true
+    }))
+    .expect("an alert")
+}
+
+fn checkin(alert: Uuid, staff: Uuid, status: CheckinStatus, at: DateTime<Utc>, note: &str) -> Checkin {
+    Checkin {
+        id: Uuid::new_v4(),
+        alert_id: alert,
+        staff_id: staff,
+        status,
+        via: Via::App,
+        position: Some(Position::new(0.5, 29.5)),
+        note: Some(note.to_owned()),
+        recorded_by: staff,
+        recorded_at: at,
+    }
+}
+
+fn sos(staff: &User, raised_at: DateTime<Utc>) -> Sos {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "staff_id": staff.id, "username": staff.username, "name": staff.name,
+        "status": "open", "countries": ["CD"], "raised_at": raised_at, "announcements": 1
+    }))
+    .expect("an SOS")
+}
+
+fn report(reporter: &User, reported_at: DateTime<Utc>, country: Option<&str>, restricted: bool) -> Report {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "reporter_id": reporter.id, "reporter": reporter.username,
+        "category": scaan_schemas::IncidentCategory::ALL[0], "description": "a roadblock",
+        "position": {"lat": 0.49, "lon": 29.47}, "reported_at": reported_at, "country": country,
+        "status": "new", "restricted": restricted
+    }))
+    .expect("a report")
+}
+
+fn trip(traveller: &User, country: &str, depart_at: DateTime<Utc>, return_at: DateTime<Utc>) -> Trip {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "traveller_id": traveller.id, "traveller": traveller.username,
+        "destination": {"country": country, "lat": 0.49, "lon": 29.47},
+        "depart_at": depart_at, "return_at": return_at, "status": "planned", "created_at": t(0)
+    }))
+    .expect("a trip")
+}
+
+fn advisory(country: &str, revision: u32, risk_level: u8) -> Advisory {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "country": country, "risk_level": risk_level, "risk_label": "high",
+        "summary": format!("revision {revision}"), "updated_at": t(i64::from(revision)), "updated_by": "watch",
+        "revision": revision
+    }))
+    .expect("an advisory")
+}
+
+fn audit_entry(action: &str, subject: Uuid, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::new_v4(),
+        at,
+        actor: "watch".into(),
+        action: action.into(),
+        subject,
+        countries: vec!["CD".into(), "UG".into()],
+        detail: json!({"why": action}),
+    }
+}
+
+fn is_conflict(result: Result<impl std::fmt::Debug, StoreError>, expected: Conflict) -> bool {
+    matches!(result, Err(StoreError::Conflict(c)) if c == expected)
+}
+
+async fn connecting_and_migrating(store: Store) {
+    store.ping().await.expect("ping");
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+    assert!(matches!(
+        Store::connect("mysql://localhost/scaan").await,
+        Err(StoreError::BadUrl(_))
+    ));
+}
+
+async fn accounts_are_found_by_id_and_username_in_username_order(store: Store) {
+    let mut new = new_user("zoe", Role::SecurityOfficer);
+    new.name = Some("Zoe K".into());
+    new.countries = vec!["CD".into(), "UG".into()];
+    new.duty_station = Some(Position::new(0.49, 29.47));
+    new.phone = Some("+243000000001".into());
+    let zoe = store.create_user(&new, "hash", t(10)).await.unwrap();
+    let amani = account(&store, "amani", Role::Staff).await;
+    assert_eq!(store.user(zoe.id).await.unwrap().as_ref(), Some(&zoe));
+    assert_eq!(zoe.name, "Zoe K");
+    assert_eq!(zoe.countries, ["CD", "UG"]);
+    assert_eq!(store.user(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(store.user_by_username("zoe").await.unwrap(), Some(zoe.clone()));
+    assert_eq!(store.user_by_username("nobody").await.unwrap(), None);
+    let names: Vec<String> = store.users().await.unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["amani", "zoe"]);
+    assert_eq!(amani.name, "amani", "the name defaults to the username");
+    let since: Vec<Uuid> = store
+        .users_created_since(t(5))
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(since, [zoe.id], "created at or after");
+    assert_eq!(store.users_created_since(t(10)).await.unwrap().len(), 1);
+}
+
+async fn a_username_is_taken_once(store: Store) {
+    account(&store, "amani", Role::Staff).await;
+    let again = store.create_user(&new_user("amani", Role::Admin), "hash", t(1)).await;
+    assert!(is_conflict(again, Conflict::UsernameTaken));
+    assert_eq!(store.users().await.unwrap().len(), 1);
+}
+
+async fn a_constraint_outside_the_table_is_named_not_a_conflict(store: Store) {
+    // A token for no account breaks a foreign key no request is expected to break.
+    let broken = store.insert_token(&[1; 32], Uuid::new_v4(), t(0), t(60)).await;
+    match broken {
+        Err(e @ StoreError::Constraint { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("constraint"), "{text}");
+            if store.backend() == "postgres" {
+                assert!(text.contains("tokens_user_id_fkey"), "names the constraint: {text}");
+            }
+        }
+        other => panic!("expected an unexpected-constraint error, got {other:?}"),
+    }
+}
+
+async fn credentials_are_only_for_enabled_accounts(store: Store) {
+    let amani = store
+        .create_user(&new_user("amani", Role::Staff), "argon2-hash", t(0))
+        .await
+        .unwrap();
+    let (user, hash) = store.credentials("amani").await.unwrap().expect("credentials");
+    assert_eq!((user.id, hash.as_str()), (amani.id, "argon2-hash"));
+    assert!(store.credentials("nobody").await.unwrap().is_none());
+    account(&store, "admin", Role::Admin).await;
+    store.set_disabled(amani.id, true, t(1)).await.unwrap().unwrap();
+    assert!(store.credentials("amani").await.unwrap().is_none());
+}
+
+async fn tokens_live_until_expired_revoked_or_their_account_disabled(store: Store) {
+    account(&store, "admin", Role::Admin).await;
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    store.insert_token(&[1; 32], amani.id, t(0), t(100)).await.unwrap();
+    store.insert_token(&[2; 32], amani.id, t(0), t(100)).await.unwrap();
+    store.insert_token(&[3; 32], olivier.id, t(0), t(100)).await.unwrap();
+    let (user, expires) = store.token_user(&[1; 32], t(50)).await.unwrap().expect("live");
+    assert_eq!((user.id, expires), (amani.id, t(100)));
+    assert!(
+        store.token_user(&[1; 32], t(100)).await.unwrap().is_none(),
+        "expired at its expiry"
+    );
+    assert!(store.token_user(&[9; 32], t(50)).await.unwrap().is_none(), "unknown");
+
+    store.revoke_token(&[2; 32], t(10)).await.unwrap();
+    store.revoke_token(&[2; 32], t(20)).await.unwrap();
+    assert!(store.token_user(&[2; 32], t(50)).await.unwrap().is_none(), "revoked");
+    assert_eq!(
+        store.revoked_tokens(None, t(50)).await.unwrap(),
+        [(vec![2; 32], t(10))],
+        "the first revocation counts"
+    );
+    assert_eq!(store.revoked_tokens(Some(olivier.id), t(50)).await.unwrap(), []);
+    assert_eq!(store.revoked_tokens(Some(amani.id), t(50)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.revoked_tokens(None, t(100)).await.unwrap(),
+        [],
+        "expired ones need no revoking"
+    );
+
+    store.set_disabled(olivier.id, true, t(30)).await.unwrap().unwrap();
+    assert!(
+        store.token_user(&[3; 32], t(50)).await.unwrap().is_none(),
+        "disabled account"
+    );
+}
+
+async fn disabling_revokes_tokens_and_spares_the_last_administrator(store: Store) {
+    let admin = account(&store, "admin", Role::Admin).await;
+    let amani = account(&store, "amani", Role::Staff).await;
+    store.insert_token(&[1; 32], amani.id, t(0), t(100)).await.unwrap();
+
+    let (user, changed) = store.set_disabled(amani.id, true, t(5)).await.unwrap().unwrap();
+    assert!(user.disabled && changed);
+    assert_eq!(
+        store.revoked_tokens(Some(amani.id), t(6)).await.unwrap(),
+        [(vec![1; 32], t(5))]
+    );
+    let (_, changed) = store.set_disabled(amani.id, true, t(6)).await.unwrap().unwrap();
+    assert!(!changed, "already disabled");
+    let (user, changed) = store.set_disabled(amani.id, false, t(7)).await.unwrap().unwrap();
+    assert!(!user.disabled && changed);
+
+    assert_eq!(
+        store.set_disabled(admin.id, true, t(8)).await.unwrap(),
+        Err(Refused::LastAdmin)
+    );
+    assert_eq!(
+        store.set_disabled(Uuid::new_v4(), true, t(8)).await.unwrap(),
+        Err(Refused::NotFound)
+    );
+    let second = account(&store, "second", Role::Admin).await;
+    assert!(store.set_disabled(admin.id, true, t(9)).await.unwrap().is_ok());
+    assert_eq!(
+        store.set_disabled(second.id, true, t(9)).await.unwrap(),
+        Err(Refused::LastAdmin)
+    );
+
+    let changed: Vec<Uuid> = store
+        .users_changed_since(t(7))
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(changed.len(), 2, "amani (t7) and admin (t9): {changed:?}");
+    assert!(changed.contains(&amani.id) && changed.contains(&admin.id));
+}
+
+async fn a_role_change_spares_the_last_administrator(store: Store) {
+    let admin = account(&store, "admin", Role::Admin).await;
+    let amani = account(&store, "amani", Role::Staff).await;
+    let countries = vec!["CD".to_owned()];
+    let (before, after) = store
+        .set_role(amani.id, Role::SecurityOfficer, &countries, t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((before.role, after.role), (Role::Staff, Role::SecurityOfficer));
+    assert_eq!(after.countries, countries);
+    assert_eq!(
+        store.set_role(admin.id, Role::Staff, &[], t(2)).await.unwrap(),
+        Err(Refused::LastAdmin)
+    );
+    assert_eq!(
+        store.set_role(Uuid::new_v4(), Role::Staff, &[], t(2)).await.unwrap(),
+        Err(Refused::NotFound)
+    );
+    store.set_role(amani.id, Role::Admin, &[], t(3)).await.unwrap().unwrap();
+    let (_, after) = store.set_role(admin.id, Role::Staff, &[], t(4)).await.unwrap().unwrap();
+    assert_eq!(after.role, Role::Staff, "another administrator remains");
+}
+
+async fn phones_and_passwords_change_and_a_password_change_ends_other_sessions(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let (before, after) = store.set_phone(amani.id, Some("+243000000002")).await.unwrap().unwrap();
+    assert_eq!((before.phone, after.phone.as_deref()), (None, Some("+243000000002")));
+    let (_, after) = store.set_phone(amani.id, None).await.unwrap().unwrap();
+    assert_eq!(after.phone, None);
+    assert!(store.set_phone(Uuid::new_v4(), None).await.unwrap().is_none());
+    assert!(
+        store.users_changed_since(t(0)).await.unwrap().is_empty(),
+        "a phone changes no rights"
+    );
+
+    store.insert_token(&[1; 32], amani.id, t(0), t(100)).await.unwrap();
+    store.insert_token(&[2; 32], amani.id, t(0), t(100)).await.unwrap();
+    let user = store
+        .set_password(amani.id, "new-hash", Some(&[1; 32]), t(5))
+        .await
+        .unwrap();
+    assert_eq!(user.map(|u| u.id), Some(amani.id));
+    assert_eq!(store.credentials("amani").await.unwrap().unwrap().1, "new-hash");
+    assert!(
+        store.token_user(&[1; 32], t(6)).await.unwrap().is_some(),
+        "the one kept"
+    );
+    assert!(store.token_user(&[2; 32], t(6)).await.unwrap().is_none());
+    store.set_password(amani.id, "newer-hash", None, t(7)).await.unwrap();
+    assert!(store.token_user(&[1; 32], t(8)).await.unwrap().is_none(), "none kept");
+    assert!(store
+        .set_password(Uuid::new_v4(), "h", None, t(8))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.users_changed_since(t(7)).await.unwrap().len(), 1);
+}
+
+async fn sessions_are_newest_first_and_only_the_owner_revokes_one(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    store.insert_token(&[1; 32], amani.id, t(1), t(100)).await.unwrap();
+    store.insert_token(&[2; 32], amani.id, t(3), t(100)).await.unwrap();
+    store.insert_token(&[3; 32], amani.id, t(2), t(10)).await.unwrap();
+    let sessions = store.sessions(amani.id, t(5)).await.unwrap();
+    let hashes: Vec<[u8; 32]> = sessions.iter().map(|s| s.token_hash).collect();
+    assert_eq!(hashes, [[2; 32], [3; 32], [1; 32]]);
+    assert_eq!((sessions[0].issued_at, sessions[0].expires_at), (t(3), t(100)));
+    assert_eq!(
+        store.sessions(amani.id, t(10)).await.unwrap().len(),
+        2,
+        "expired left out"
+    );
+
+    assert!(
+        !store.revoke_session(olivier.id, &[1; 32], t(11)).await.unwrap(),
+        "not theirs"
+    );
+    assert!(store.revoke_session(amani.id, &[1; 32], t(11)).await.unwrap());
+    assert!(
+        !store.revoke_session(amani.id, &[1; 32], t(12)).await.unwrap(),
+        "no longer live"
+    );
+    assert_eq!(store.sessions(amani.id, t(12)).await.unwrap().len(), 1);
+}
+
+async fn an_older_position_never_replaces_a_newer_one(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let mut fix = Position::new(1.0, 2.0);
+    fix.accuracy_m = Some(15.0);
+    assert!(store.record_position(amani.id, fix, t(10)).await.unwrap());
+    assert!(!store
+        .record_position(amani.id, Position::new(3.0, 4.0), t(5))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .record_position(amani.id, Position::new(3.0, 4.0), t(10))
+            .await
+            .unwrap(),
+        "same time"
+    );
+    let record = store.staff_record(amani.id).await.unwrap().unwrap();
+    assert_eq!(
+        record.position.map(|(p, at)| (p.lat, p.lon, at)),
+        Some((1.0, 2.0, t(10)))
+    );
+    assert!(store
+        .record_position(amani.id, Position::new(5.0, 6.0), t(10) + Duration::milliseconds(1))
+        .await
+        .unwrap());
+    let record = store.staff_record(amani.id).await.unwrap().unwrap();
+    assert_eq!(record.position.map(|(p, _)| (p.lat, p.lon)), Some((5.0, 6.0)));
+}
+
+async fn staff_records_are_enabled_staff_only(store: Store) {
+    account(&store, "admin", Role::Admin).await;
+    let officer = account(&store, "officer", Role::SecurityOfficer).await;
+    let mut new = new_user("amani", Role::Staff);
+    new.duty_station = Some(Position::new(0.49, 29.47));
+    let amani = store.create_user(&new, "hash", t(0)).await.unwrap();
+    let gone = account(&store, "gone", Role::Staff).await;
+    store.set_disabled(gone.id, true, t(1)).await.unwrap().unwrap();
+
+    let records = store.staff_records().await.unwrap();
+    assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), [amani.id]);
+    assert_eq!(records[0].duty_station.map(|p| (p.lat, p.lon)), Some((0.49, 29.47)));
+    assert!(records[0].position.is_none());
+    assert!(store.staff_record(officer.id).await.unwrap().is_none());
+    assert!(store.staff_record(gone.id).await.unwrap().is_none());
+}
+
+async fn alerts_are_listed_newest_first_by_scope_activity_and_limit(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let old = alert(t(10), t(1000), &["CD"]);
+    let new = alert(t(20), t(1000), &["UG"]);
+    let expired = alert(t(30), t(40), &["CD", "UG"]);
+    store.insert_alert(&old, &[amani.id]).await.unwrap();
+    store.insert_alert(&new, &[]).await.unwrap();
+    store.insert_alert(&expired, &[amani.id]).await.unwrap();
+    let ids = |alerts: Vec<Alert>| alerts.into_iter().map(|a| a.id).collect::<Vec<_>>();
+
+    assert_eq!(store.alert(old.id).await.unwrap(), Some(old.clone()));
+    assert_eq!(store.alert(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        ids(store.alerts(&AlertScope::All, None, 10).await.unwrap()),
+        [expired.id, new.id, old.id]
+    );
+    assert_eq!(
+        ids(store.alerts(&AlertScope::All, None, 2).await.unwrap()),
+        [expired.id, new.id]
+    );
+    assert_eq!(
+        ids(store.alerts(&AlertScope::All, Some(t(40)), 10).await.unwrap()),
+        [new.id, old.id]
+    );
+    let cd = AlertScope::Countries(vec!["CD".into()]);
+    assert_eq!(ids(store.alerts(&cd, None, 10).await.unwrap()), [expired.id, old.id]);
+    let both = AlertScope::Countries(vec!["CD".into(), "UG".into()]);
+    assert_eq!(
+        ids(store.alerts(&both, None, 10).await.unwrap()),
+        [expired.id, new.id, old.id],
+        "once each"
+    );
+    assert!(store
+        .alerts(&AlertScope::Countries(vec![]), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(store
+            .alerts(&AlertScope::Recipient(amani.id), Some(t(40)), 10)
+            .await
+            .unwrap()),
+        [old.id]
+    );
+
+    let mut cancel = old.clone();
+    cancel.revision = 2;
+    cancel.msg_type = scaan_schemas::MsgType::Cancel;
+    store.update_alert(&cancel, 1, &[]).await.unwrap();
+    assert_eq!(
+        ids(store.alerts(&AlertScope::All, Some(t(40)), 10).await.unwrap()),
+        [new.id],
+        "cancelled"
+    );
+}
+
+async fn an_alert_update_from_a_stale_revision_is_refused(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let first = alert(t(10), t(1000), &["CD"]);
+    store.insert_alert(&first, &[amani.id]).await.unwrap();
+    let mut second = first.clone();
+    second.revision = 2;
+    second.countries = vec!["UG".into()];
+    store.update_alert(&second, 1, &[olivier.id, amani.id]).await.unwrap();
+    assert_eq!(store.alert(first.id).await.unwrap(), Some(second.clone()));
+    assert!(store
+        .alerts(&AlertScope::Countries(vec!["CD".into()]), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut recipients = store.alert_recipients(first.id).await.unwrap();
+    recipients.sort();
+    let mut expected = vec![amani.id, olivier.id];
+    expected.sort();
+    assert_eq!(recipients, expected);
+
+    let mut stale = first.clone();
+    stale.revision = 2;
+    stale.content.headline = "stale".into();
+    assert!(is_conflict(
+        store.update_alert(&stale, 1, &[]).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert_eq!(store.alert(first.id).await.unwrap(), Some(second), "unchanged");
+}
+
+async fn recipients_are_added_once(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[amani.id]).await.unwrap();
+    assert_eq!(
+        store.add_recipients(a.id, &[amani.id, olivier.id]).await.unwrap(),
+        [olivier.id]
+    );
+    assert!(store.add_recipients(a.id, &[olivier.id]).await.unwrap().is_empty());
+    assert!(store.is_recipient(a.id, olivier.id).await.unwrap());
+    assert!(!store.is_recipient(Uuid::new_v4(), olivier.id).await.unwrap());
+}
+
+async fn recipients_above_the_sqlite_parameter_limit_are_inserted_in_chunks(store: Store) {
+    // Two parameters a recipient: 17,000 in one statement would be 34,000, and SQLite takes
+    // at most 32,766.
+    let people = many_accounts(&store, 17_500).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &people[..17_000]).await.unwrap();
+    let mut b = a.clone();
+    b.revision = 2;
+    store.update_alert(&b, 1, &people).await.unwrap();
+    assert_eq!(store.alert_recipients(a.id).await.unwrap().len(), 17_500);
+    assert_eq!(store.silent_recipients(a.id).await.unwrap().len(), 17_500);
+}
+
+async fn an_older_answer_never_overwrites_a_newer_one(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[amani.id]).await.unwrap();
+    let standing = |store: Store| async move {
+        let people = store.headcount_people(a.id).await.unwrap();
+        (people[0].status, people[0].note.clone().unwrap_or_default())
+    };
+    // Within a batch, the latest answer is the standing whatever the order.
+    store
+        .record_checkins(&[
+            checkin(a.id, amani.id, CheckinStatus::NeedHelp, t(20), "later"),
+            checkin(a.id, amani.id, CheckinStatus::Safe, t(10), "earlier"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(standing(store.clone()).await, (PersonStatus::NeedHelp, "later".into()));
+    // An older answer in a later batch stays in the history only.
+    store
+        .record_checkins(&[checkin(a.id, amani.id, CheckinStatus::Safe, t(15), "late arrival")])
+        .await
+        .unwrap();
+    assert_eq!(standing(store.clone()).await, (PersonStatus::NeedHelp, "later".into()));
+    // One a millisecond newer wins (SQLite compares timestamps as text: fractions must order).
+    store
+        .record_checkins(&[checkin(
+            a.id,
+            amani.id,
+            CheckinStatus::Safe,
+            t(20) + Duration::milliseconds(1),
+            "newer",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(standing(store.clone()).await, (PersonStatus::Safe, "newer".into()));
+    store
+        .record_checkins(&[checkin(
+            a.id,
+            amani.id,
+            CheckinStatus::NeedHelp,
+            t(20) + Duration::microseconds(999),
+            "a microsecond older",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(standing(store.clone()).await, (PersonStatus::Safe, "newer".into()));
+    let people = store.headcount_people(a.id).await.unwrap();
+    assert_eq!(people[0].via, Some(Via::App));
+    assert_eq!(people[0].updated_at, Some(t(20) + Duration::milliseconds(1)));
+    assert_eq!(people[0].position.map(|p| (p.lat, p.lon)), Some((0.5, 29.5)));
+}
+
+async fn a_batch_of_checkins_above_the_sqlite_parameter_limit_is_stored_whole(store: Store) {
+    // 11 parameters a check-in and 8 a standing: 4,200 people in one statement would be
+    // 46,200 and 33,600, and SQLite takes at most 32,766.
+    let people = many_accounts(&store, 4_200).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &people).await.unwrap();
+    let batch: Vec<Checkin> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let status = if i % 4 == 0 {
+                CheckinStatus::NeedHelp
+            } else {
+                CheckinStatus::Safe
+            };
+            checkin(a.id, *p, status, t(10), "ok")
+        })
+        .collect();
+    store.record_checkins(&batch).await.unwrap();
+    let mut tally = store.headcount_tally(a.id).await.unwrap();
+    tally.sort_by_key(|(s, ..)| s.as_str());
+    assert_eq!(
+        tally,
+        [(PersonStatus::NeedHelp, 1_050, 0), (PersonStatus::Safe, 3_150, 0)]
+    );
+    assert!(store.silent_recipients(a.id).await.unwrap().is_empty());
+}
+
+async fn the_tally_counts_the_silent_not_reached_and_the_second_wave_is_claimed_once(store: Store) {
+    let people = many_accounts(&store, 6).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &people).await.unwrap();
+    store
+        .record_checkins(&[checkin(a.id, people[0], CheckinStatus::Safe, t(5), "")])
+        .await
+        .unwrap();
+    // Three of the five silent have the alert on a device: a WebSocket write, an MQTT
+    // delivery, an acknowledgement. An external broker's acceptance is no device's.
+    store.record_stream_receipts(&[(a.id, people[1], t(1))]).await.unwrap();
+    let envelope = OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id: Some(a.id),
+        payload: "{}".into(),
+        recipients: people[2..5].to_vec(),
+    };
+    store.queue_inbox(&[envelope], t(1)).await.unwrap();
+    let id = store.unaccepted_inbox().await.unwrap()[0].envelope_id;
+    store
+        .mark_inbox(InboxStep::Delivered, &[(id, vec![people[2]])], t(2))
+        .await
+        .unwrap();
+    store
+        .mark_inbox(InboxStep::BrokerAccepted, &[(id, vec![people[4]])], t(2))
+        .await
+        .unwrap();
+    store.acknowledge_alert(a.id, people[3], "mqtt", t(3)).await.unwrap();
+
+    let mut tally = store.headcount_tally(a.id).await.unwrap();
+    tally.sort_by_key(|(s, ..)| s.as_str());
+    assert_eq!(tally, [(PersonStatus::NoResponse, 5, 2), (PersonStatus::Safe, 1, 0)]);
+    let mut silent = store.silent_recipients(a.id).await.unwrap();
+    silent.sort();
+    let mut expected = people[1..].to_vec();
+    expected.sort();
+    assert_eq!(silent, expected);
+    assert!(store.headcount_tally(Uuid::new_v4()).await.unwrap().is_empty());
+
+    assert!(store.claim_second_wave(a.id, t(60)).await.unwrap());
+    assert!(!store.claim_second_wave(a.id, t(61)).await.unwrap());
+    assert!(!store.claim_second_wave(Uuid::new_v4(), t(61)).await.unwrap());
+}
+
+async fn the_board_lists_recipients_by_username_with_reach_and_open_sos(store: Store) {
+    let zoe = account(&store, "zoe", Role::Staff).await;
+    let mut new = new_user("amani", Role::Staff);
+    new.phone = Some("+243000000003".into());
+    let amani = store.create_user(&new, "hash", t(0)).await.unwrap();
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[zoe.id, amani.id]).await.unwrap();
+    store.record_stream_receipts(&[(a.id, zoe.id, t(1))]).await.unwrap();
+    let resolved = sos(&amani, t(2));
+    store.insert_sos(&resolved).await.unwrap();
+    let mut done = resolved.clone();
+    done.status = SosStatus::Resolved;
+    store.update_sos(&done, SosStatus::Open, t(3)).await.unwrap();
+    let open = sos(&amani, t(4));
+    store.insert_sos(&open).await.unwrap();
+
+    let board = store.headcount_people(a.id).await.unwrap();
+    let names: Vec<&str> = board.iter().map(|p| p.username.as_str()).collect();
+    assert_eq!(names, ["amani", "zoe"]);
+    assert_eq!(board[0].sos, Some((open.id, SosStatus::Open)), "the unresolved one");
+    assert_eq!(board[0].phone.as_deref(), Some("+243000000003"));
+    assert_eq!((board[0].reached, board[1].reached), (false, true));
+    assert_eq!(board[1].sos, None);
+    assert_eq!(
+        (board[1].status, board[1].via, board[1].updated_at),
+        (PersonStatus::NoResponse, None, None)
+    );
+    assert!(store.headcount_people(Uuid::new_v4()).await.unwrap().is_empty());
+}
+
+async fn sos_calls_change_only_from_the_status_they_were_read_at(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let call = sos(&amani, t(10));
+    store.insert_sos(&call).await.unwrap();
+    assert_eq!(
+        store.sos(call.id).await.unwrap(),
+        Some((call.clone(), t(10))),
+        "announced when raised"
+    );
+    assert_eq!(store.sos(Uuid::new_v4()).await.unwrap(), None);
+
+    let mut acknowledged = call.clone();
+    acknowledged.status = SosStatus::Acknowledged;
+    acknowledged.acknowledged_by = Some("watch".into());
+    store.update_sos(&acknowledged, SosStatus::Open, t(20)).await.unwrap();
+    assert_eq!(store.sos(call.id).await.unwrap(), Some((acknowledged.clone(), t(20))));
+
+    let mut resolved = call.clone();
+    resolved.status = SosStatus::Resolved;
+    assert!(is_conflict(
+        store.update_sos(&resolved, SosStatus::Open, t(30)).await,
+        Conflict::SosChanged
+    ));
+    assert_eq!(store.sos(call.id).await.unwrap().unwrap().0, acknowledged, "unchanged");
+}
+
+async fn sos_calls_are_listed_newest_first_and_found_for_reminders(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let first = sos(&amani, t(10));
+    let second = sos(&olivier, t(20));
+    let third = sos(&amani, t(30));
+    for call in [&first, &second, &third] {
+        store.insert_sos(call).await.unwrap();
+    }
+    let mut acknowledged = second.clone();
+    acknowledged.status = SosStatus::Acknowledged;
+    store.update_sos(&acknowledged, SosStatus::Open, t(25)).await.unwrap();
+    let mut resolved = first.clone();
+    resolved.status = SosStatus::Resolved;
+    store.update_sos(&resolved, SosStatus::Open, t(35)).await.unwrap();
+
+    let ids = |calls: Vec<Sos>| calls.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.sos_list(None, 10).await.unwrap()),
+        [third.id, second.id, first.id]
+    );
+    assert_eq!(ids(store.sos_list(None, 1).await.unwrap()), [third.id]);
+    assert_eq!(
+        ids(store.sos_list(Some(SosStatus::Acknowledged), 10).await.unwrap()),
+        [second.id]
+    );
+    let unresolved: Vec<(Uuid, DateTime<Utc>)> = store
+        .unresolved_sos_of(amani.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, at)| (s.id, at))
+        .collect();
+    assert_eq!(unresolved, [(third.id, t(30))]);
+    // Only open calls last announced strictly before the moment are due.
+    assert!(store.sos_unacknowledged_since(t(30)).await.unwrap().is_empty());
+    assert_eq!(ids(store.sos_unacknowledged_since(t(31)).await.unwrap()), [third.id]);
+}
+
+async fn the_audit_trail_is_newest_first_filtered_and_limited(store: Store) {
+    let officer = account(&store, "watch", Role::WatchOfficer).await;
+    let subject = Uuid::new_v4();
+    let sent = audit_entry("alert.sent", subject, t(10));
+    let disabled = audit_entry("account.disabled", officer.id, t(20));
+    let session = audit_entry("session.revoked", officer.id, t(30));
+    store.record_audit(&sent, Some(officer.id)).await.unwrap();
+    store.record_audit(&disabled, None).await.unwrap();
+    store.record_audit(&session, Some(officer.id)).await.unwrap();
+
+    let all = store.audit(10, false, None).await.unwrap();
+    assert_eq!(all, [session.clone(), disabled.clone(), sent.clone()]);
+    assert_eq!(
+        store.audit(1, false, None).await.unwrap(),
+        std::slice::from_ref(&session)
+    );
+    assert_eq!(
+        store.audit(10, true, None).await.unwrap(),
+        [session.clone(), disabled.clone()]
+    );
+    assert_eq!(store.audit(10, false, Some(subject)).await.unwrap(), [sent]);
+    assert_eq!(store.audit(1, true, Some(officer.id)).await.unwrap(), [session]);
+}
+
+async fn reports_change_only_from_the_revision_they_were_read_at(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let r = report(&amani, t(10), Some("CD"), false);
+    store.insert_report(&r).await.unwrap();
+    assert_eq!(store.report(r.id).await.unwrap(), Some((r.clone(), 1)));
+    assert_eq!(store.report(Uuid::new_v4()).await.unwrap(), None);
+    let mut confirmed = r.clone();
+    confirmed.status = ReportStatus::Confirmed;
+    store.update_report(&confirmed, 1).await.unwrap();
+    assert_eq!(store.report(r.id).await.unwrap(), Some((confirmed.clone(), 2)));
+    let mut dismissed = r.clone();
+    dismissed.status = ReportStatus::Dismissed;
+    assert!(is_conflict(
+        store.update_report(&dismissed, 1).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert_eq!(store.report(r.id).await.unwrap(), Some((confirmed, 2)));
+}
+
+async fn reports_are_listed_by_scope_and_restriction(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let cd = report(&amani, t(10), Some("CD"), false);
+    let ug = report(&olivier, t(20), Some("UG"), false);
+    let sea = report(&olivier, t(30), None, false);
+    let secret = report(&amani, t(40), Some("CD"), true);
+    for r in [&cd, &ug, &sea, &secret] {
+        store.insert_report(r).await.unwrap();
+    }
+    let mut confirmed = ug.clone();
+    confirmed.status = ReportStatus::Confirmed;
+    store.update_report(&confirmed, 1).await.unwrap();
+    let scope = |reporter: Option<Uuid>, countries: Option<Vec<&str>>, restricted: bool| ReportScope {
+        reporter,
+        countries: countries.map(|c| c.into_iter().map(str::to_owned).collect()),
+        restricted,
+    };
+    let ids = |reports: Vec<Report>| reports.into_iter().map(|r| r.id).collect::<Vec<_>>();
+
+    let everything = store.reports(&scope(None, None, true), None, 10).await.unwrap();
+    assert_eq!(ids(everything), [secret.id, sea.id, ug.id, cd.id]);
+    assert_eq!(
+        ids(store.reports(&scope(None, None, false), None, 10).await.unwrap()),
+        [sea.id, ug.id, cd.id]
+    );
+    assert_eq!(
+        ids(store.reports(&scope(None, None, true), None, 2).await.unwrap()),
+        [secret.id, sea.id]
+    );
+    assert_eq!(
+        ids(store
+            .reports(&scope(None, Some(vec!["CD"]), false), None, 10)
+            .await
+            .unwrap()),
+        [cd.id],
+        "by country, never at sea"
+    );
+    assert!(store
+        .reports(&scope(None, Some(vec![]), true), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(store
+            .reports(&scope(Some(amani.id), None, false), None, 10)
+            .await
+            .unwrap()),
+        [secret.id, cd.id],
+        "the reporter's own, restricted included"
+    );
+    // The filters add up: no countries is no report, the reporter's own included (this was
+    // `country IN ()`, which SQLite reads as false and PostgreSQL refuses as a syntax error).
+    assert!(store
+        .reports(&scope(Some(amani.id), Some(vec![]), false), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(store
+            .reports(&scope(None, None, true), Some(ReportStatus::Confirmed), 10)
+            .await
+            .unwrap()),
+        [ug.id]
+    );
+}
+
+async fn sensitive_access_is_granted_once_and_withdrawn(store: Store) {
+    let admin = account(&store, "admin", Role::Admin).await;
+    let officer = account(&store, "officer", Role::SecurityOfficer).await;
+    assert!(!store.has_sensitive_access(officer.id).await.unwrap());
+    store
+        .set_sensitive_access(officer.id, true, admin.id, t(1))
+        .await
+        .unwrap();
+    store
+        .set_sensitive_access(officer.id, true, admin.id, t(2))
+        .await
+        .unwrap();
+    assert!(store.has_sensitive_access(officer.id).await.unwrap());
+    assert_eq!(
+        store.sensitive_accounts().await.unwrap(),
+        std::slice::from_ref(&officer)
+    );
+    store
+        .set_sensitive_access(officer.id, false, admin.id, t(3))
+        .await
+        .unwrap();
+    store
+        .set_sensitive_access(officer.id, false, admin.id, t(4))
+        .await
+        .unwrap();
+    assert!(!store.has_sensitive_access(officer.id).await.unwrap());
+    assert!(store.sensitive_accounts().await.unwrap().is_empty());
+}
+
+async fn advisories_keep_one_current_version_and_their_history(store: Store) {
+    let ug1 = advisory("UG", 1, 2);
+    let cd1 = advisory("CD", 1, 3);
+    let cd2 = advisory("CD", 2, 4);
+    store.put_advisory(&ug1).await.unwrap();
+    store.put_advisory(&cd1).await.unwrap();
+    store.put_advisory(&cd2).await.unwrap();
+    assert_eq!(store.advisory("CD").await.unwrap(), Some(cd2.clone()));
+    assert_eq!(store.advisory("KE").await.unwrap(), None);
+    assert_eq!(
+        store.advisories().await.unwrap(),
+        [cd2.clone(), ug1.clone()],
+        "by country"
+    );
+    assert_eq!(store.advisory_history("CD").await.unwrap(), [cd2.clone(), cd1.clone()]);
+    assert!(store.advisory_history("KE").await.unwrap().is_empty());
+
+    // A first version when there is one, and a next one from a revision not current.
+    assert!(is_conflict(
+        store.put_advisory(&advisory("CD", 1, 1)).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert!(is_conflict(
+        store.put_advisory(&advisory("CD", 2, 1)).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert!(is_conflict(
+        store.put_advisory(&advisory("KE", 2, 1)).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert_eq!(store.advisory("CD").await.unwrap(), Some(cd2.clone()));
+    assert_eq!(store.advisory_history("CD").await.unwrap().len(), 2, "nothing added");
+}
+
+async fn trips_change_only_from_the_status_they_were_read_at(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let trip = trip(&amani, "CD", t(100), t(200));
+    store.insert_trip(&trip).await.unwrap();
+    assert_eq!(store.trip(trip.id).await.unwrap(), Some(trip.clone()));
+    assert_eq!(store.trip(Uuid::new_v4()).await.unwrap(), None);
+    let mut pending = trip.clone();
+    pending.status = TripStatus::PendingClearance;
+    store.update_trip(&pending, TripStatus::Planned).await.unwrap();
+    let mut cancelled = trip.clone();
+    cancelled.status = TripStatus::Cancelled;
+    assert!(is_conflict(
+        store.update_trip(&cancelled, TripStatus::Planned).await,
+        Conflict::ChangedMeanwhile
+    ));
+    assert_eq!(store.trip(trip.id).await.unwrap(), Some(pending));
+}
+
+async fn trips_are_listed_by_scope_and_found_while_unfinished(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let over = trip(&amani, "CD", t(10), t(20));
+    let under_way = trip(&amani, "CD", t(30), t(100));
+    let to_come = trip(&olivier, "UG", t(50), t(100));
+    let called_off = trip(&olivier, "CD", t(40), t(100));
+    for trip in [&over, &under_way, &to_come, &called_off] {
+        store.insert_trip(trip).await.unwrap();
+    }
+    let mut cancelled = called_off.clone();
+    cancelled.status = TripStatus::Cancelled;
+    store.update_trip(&cancelled, TripStatus::Planned).await.unwrap();
+    let ids = |trips: Vec<Trip>| trips.into_iter().map(|t| t.id).collect::<Vec<_>>();
+
+    assert_eq!(
+        ids(store.trips(&TripScope::All, None, 10).await.unwrap()),
+        [to_come.id, called_off.id, under_way.id, over.id],
+        "latest departure first"
+    );
+    assert_eq!(ids(store.trips(&TripScope::All, None, 1).await.unwrap()), [to_come.id]);
+    assert_eq!(
+        ids(store.trips(&TripScope::Traveller(amani.id), None, 10).await.unwrap()),
+        [under_way.id, over.id]
+    );
+    let ug_or_amani = TripScope::CountriesOrTraveller(vec!["UG".into()], amani.id);
+    assert_eq!(
+        ids(store.trips(&ug_or_amani, None, 10).await.unwrap()),
+        [to_come.id, under_way.id, over.id]
+    );
+    let only_amani = TripScope::CountriesOrTraveller(vec![], amani.id);
+    assert_eq!(
+        ids(store.trips(&only_amani, None, 10).await.unwrap()),
+        [under_way.id, over.id]
+    );
+    assert_eq!(
+        ids(store
+            .trips(&TripScope::All, Some(TripStatus::Cancelled), 10)
+            .await
+            .unwrap()),
+        [called_off.id]
+    );
+
+    let mut unfinished = ids(store.unfinished_trips(None, t(20)).await.unwrap());
+    unfinished.sort();
+    let mut expected = vec![under_way.id, to_come.id, called_off.id];
+    expected.sort();
+    assert_eq!(unfinished, expected, "returning at the moment is over");
+    assert_eq!(
+        ids(store.unfinished_trips(Some(amani.id), t(20)).await.unwrap()),
+        [under_way.id]
+    );
+    assert_eq!(
+        store.travellers_to("CD", t(20)).await.unwrap(),
+        [amani.id],
+        "not cancelled"
+    );
+    assert!(store.travellers_to("CD", t(100)).await.unwrap().is_empty());
+    assert_eq!(store.travellers_to("UG", t(0)).await.unwrap(), [olivier.id]);
+}
+
+async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
+    let amani = account(&store, "amani", Role::Staff).await;
+    let olivier = account(&store, "olivier", Role::Staff).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[amani.id, olivier.id]).await.unwrap();
+    let envelope = |alert_id: Option<Uuid>, payload: &str, recipients: Vec<Uuid>| OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id,
+        payload: payload.into(),
+        recipients,
+    };
+    let first = envelope(Some(a.id), "first", vec![amani.id, olivier.id]);
+    let second = envelope(None, "second", vec![amani.id]);
+    let (first_id, second_id) = (first.id, second.id);
+    store.queue_inbox(&[first, second], t(10)).await.unwrap();
+
+    let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
+    let payloads: Vec<&str> = owed.iter().map(|o| o.payload.as_str()).collect();
+    assert_eq!(payloads, ["first", "second"], "in the batch's order");
+    assert!(owed.iter().all(|o| o.sent_at.is_none()));
+    assert_eq!(store.owed_inbox(amani.id, t(0), 1).await.unwrap().len(), 1);
+    assert!(
+        store.owed_inbox(amani.id, t(11), 10).await.unwrap().is_empty(),
+        "queued before"
+    );
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 3);
+    assert_eq!(store.unaccepted_inbox().await.unwrap().len(), 3);
+
+    store
+        .mark_inbox(InboxStep::Sent, &[(first_id, vec![amani.id])], t(20))
+        .await
+        .unwrap();
+    store
+        .mark_inbox(InboxStep::Sent, &[(first_id, vec![amani.id])], t(21))
+        .await
+        .unwrap();
+    let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
+    assert_eq!(owed[0].sent_at, Some(t(20)), "the first time counts");
+    // Delivered to a device: no longer owed, and sent even if that was never recorded.
+    store
+        .mark_inbox(
+            InboxStep::Delivered,
+            &[(first_id, vec![amani.id]), (second_id, vec![amani.id])],
+            t(30),
+        )
+        .await
+        .unwrap();
+    assert!(store.owed_inbox(amani.id, t(0), 10).await.unwrap().is_empty());
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 1);
+    store
+        .mark_inbox(InboxStep::BrokerAccepted, &[(first_id, vec![olivier.id])], t(31))
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 0);
+    let unaccepted: Vec<(Uuid, Uuid)> = store
+        .unaccepted_inbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| (u.envelope_id, u.user_id))
+        .collect();
+    assert_eq!(unaccepted.len(), 2);
+    assert!(!unaccepted.contains(&(first_id, olivier.id)));
+    assert_eq!(
+        store.owed_inbox(olivier.id, t(0), 10).await.unwrap().len(),
+        1,
+        "a broker is no device"
+    );
+
+    assert_eq!(
+        store
+            .alerts_of_envelopes(&[first_id, second_id, Uuid::new_v4()])
+            .await
+            .unwrap(),
+        [a.id]
+    );
+    // Above SQLite's 32,766 parameters a statement: 33,000 envelopes (4 parameters each to
+    // store, 1 to look up), and one envelope for 33,000 people (3 each to queue, 1 to mark).
+    let many: Vec<OutboxEnvelope> = (0..33_000)
+        .map(|i| envelope(Some(a.id), &format!("{i}"), vec![amani.id]))
+        .collect();
+    let many_ids: Vec<Uuid> = many.iter().map(|e| e.id).collect();
+    store.queue_inbox(&many, t(40)).await.unwrap();
+    assert_eq!(store.alerts_of_envelopes(&many_ids).await.unwrap(), [a.id]);
+    let owed = store.owed_inbox(amani.id, t(40), 40_000).await.unwrap();
+    assert_eq!(owed.len(), 33_000);
+    assert!(
+        owed.iter().enumerate().all(|(i, o)| o.payload == i.to_string()),
+        "in order"
+    );
+    let crowd: Vec<Uuid> = (0..33_000).map(|_| Uuid::new_v4()).collect();
+    let to_all = envelope(None, "to all", crowd.clone());
+    let to_all_id = to_all.id;
+    store.queue_inbox(&[to_all], t(60)).await.unwrap();
+    assert_eq!(store.outbox_backlog(t(60)).await.unwrap(), 33_000);
+    store
+        .mark_inbox(InboxStep::Delivered, &[(to_all_id, crowd)], t(70))
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_backlog(t(60)).await.unwrap(), 0);
+}
+
+async fn receipts_record_the_first_time_of_each_step(store: Store) {
+    let zoe = account(&store, "zoe", Role::Staff).await;
+    let amani = account(&store, "amani", Role::Staff).await;
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[zoe.id, amani.id]).await.unwrap();
+    let update = OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id: Some(a.id),
+        payload: "update".into(),
+        recipients: vec![amani.id],
+    };
+    let first = OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id: Some(a.id),
+        payload: "alert".into(),
+        recipients: vec![amani.id],
+    };
+    let (first_id, update_id) = (first.id, update.id);
+    store.queue_inbox(&[first], t(10)).await.unwrap();
+    store.queue_inbox(&[update], t(20)).await.unwrap();
+    store
+        .mark_inbox(InboxStep::Delivered, &[(update_id, vec![amani.id])], t(25))
+        .await
+        .unwrap();
+    store
+        .mark_inbox(InboxStep::Delivered, &[(first_id, vec![amani.id])], t(30))
+        .await
+        .unwrap();
+    store.acknowledge_alert(a.id, amani.id, "mqtt", t(40)).await.unwrap();
+    store.acknowledge_alert(a.id, amani.id, "stream", t(50)).await.unwrap();
+
+    let receipts = store.delivery_receipts(a.id).await.unwrap();
+    let names: Vec<&str> = receipts.iter().map(|r| r.username.as_str()).collect();
+    assert_eq!(names, ["amani", "zoe"], "every recipient, by username");
+    let amani_receipt = &receipts[0];
+    assert_eq!(amani_receipt.user_id, amani.id);
+    assert_eq!(
+        (
+            amani_receipt.queued_at,
+            amani_receipt.sent_at,
+            amani_receipt.delivered_at
+        ),
+        (Some(t(10)), Some(t(25)), Some(t(25))),
+        "the earliest of the alert's envelopes"
+    );
+    assert_eq!(amani_receipt.broker_accepted_at, None);
+    assert_eq!(amani_receipt.acknowledged_at, Some(t(40)), "the first acknowledgement");
+    assert_eq!((receipts[1].queued_at, receipts[1].acknowledged_at), (None, None));
+    assert!(store.delivery_receipts(Uuid::new_v4()).await.unwrap().is_empty());
+
+    store
+        .record_stream_receipts(&[(a.id, zoe.id, t(5)), (a.id, amani.id, t(7))])
+        .await
+        .unwrap();
+    store.record_stream_receipts(&[(a.id, zoe.id, t(6))]).await.unwrap();
+    let stream = store.stream_receipts(a.id).await.unwrap();
+    let got: Vec<(String, Uuid, DateTime<Utc>)> = stream
+        .into_iter()
+        .map(|r| (r.username, r.user_id, r.delivered_at))
+        .collect();
+    assert_eq!(
+        got,
+        [("amani".to_owned(), amani.id, t(7)), ("zoe".to_owned(), zoe.id, t(5))]
+    );
+}
