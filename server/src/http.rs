@@ -115,7 +115,8 @@ impl App {
         hub.tasks.spawn(follow_accounts(hub.clone()));
         hub.tasks.spawn(headcounts::push_counts(hub.clone()));
         hub.tasks.spawn(delivery::receipts::record(hub.clone()));
-        hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
+        hub.tasks
+            .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
         hub.tasks.spawn(headcounts::escalate(hub.clone()));
         mqtt::run(&hub);
         if let Some(metrics) = metrics {

@@ -613,7 +613,10 @@ impl Handset {
                 // rumqttc PUBACKs each PUBLISH and sends what was published in later polls.
                 match phone.events.poll().await.expect("the phone stays connected") {
                     Event::Incoming(Packet::Publish(publish)) => {
-                        return (serde_json::from_slice(&publish.payload).unwrap_or(Value::Null), SystemTime::now())
+                        return (
+                            serde_json::from_slice(&publish.payload).unwrap_or(Value::Null),
+                            SystemTime::now(),
+                        )
                     }
                     _ => continue,
                 }

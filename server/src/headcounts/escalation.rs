@@ -1,6 +1,9 @@
 //! Chasing the silent: the open headcounts the hub watches, late arrivals who walk into one,
 //! and the second wave at the deadline. Overdue marking needs no state: it follows from the
 //! deadline and the grace period (see `Hub::headcount`).
+//!
+//! [`LateArrivals`] owns nothing of its own: it adds recipients to the open headcounts. It uses
+//! the targeting index (does the area reach the person now) and the delivery fan-out.
 
 use chrono::{DateTime, Utc};
 use scaan_schemas::{Alert, Envelope, MsgType, User};
@@ -8,11 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-use crate::delivery::Audience;
+use super::HeadcountPulse;
+use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::storage::AlertScope;
-use crate::targeting::{Point, TargetArea};
+use crate::storage::{AlertScope, Store, StoreError};
+use crate::targeting::{Point, TargetArea, Targeting};
 
 /// Alerts with an open headcount, with their areas prepared for point tests.
 #[derive(Default)]
@@ -70,23 +74,37 @@ impl OpenHeadcounts {
     }
 }
 
-impl Hub {
-    /// Loads the open headcounts at start.
-    pub async fn load_open_headcounts(&self) -> anyhow::Result<()> {
-        for alert in self
-            .store
-            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
-            .await?
-        {
-            let recipients = self.store.alert_recipients(alert.id).await?;
-            self.open_headcounts.track(&alert, &recipients);
+/// Late arrivals: someone whose new place (a position, a trip under way) puts them inside an
+/// open headcount joins it. Used by trips and accounts (positions).
+#[derive(Clone)]
+pub struct LateArrivals {
+    store: Store,
+    targeting: Arc<Targeting>,
+    delivery: Arc<Delivery>,
+    open_headcounts: Arc<OpenHeadcounts>,
+    pulse: Arc<HeadcountPulse>,
+}
+
+impl LateArrivals {
+    pub fn new(
+        store: Store,
+        targeting: Arc<Targeting>,
+        delivery: Arc<Delivery>,
+        open_headcounts: Arc<OpenHeadcounts>,
+        pulse: Arc<HeadcountPulse>,
+    ) -> LateArrivals {
+        LateArrivals {
+            store,
+            targeting,
+            delivery,
+            open_headcounts,
+            pulse,
         }
-        Ok(())
     }
 
     /// A staff member's new place puts them inside an open headcount they were not in: they
     /// join it and receive its alert.
-    pub async fn join_open_headcounts(&self, user: &User, at: Point) -> Result<(), ApiError> {
+    pub async fn join(&self, user: &User, at: Point) -> Result<(), StoreError> {
         let now = Utc::now();
         for open in self.open_headcounts.open_at(now) {
             if !open.area.contains(at) || !self.targeting.reaches(user.id, &open.area, now) {
@@ -112,6 +130,21 @@ impl Hub {
                 },
             );
             self.pulse.mark(&open.alert);
+        }
+        Ok(())
+    }
+}
+
+impl Hub {
+    /// Loads the open headcounts at start.
+    pub async fn load_open_headcounts(&self) -> anyhow::Result<()> {
+        for alert in self
+            .store
+            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
+            .await?
+        {
+            let recipients = self.store.alert_recipients(alert.id).await?;
+            self.open_headcounts.track(&alert, &recipients);
         }
         Ok(())
     }

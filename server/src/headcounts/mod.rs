@@ -7,7 +7,7 @@ mod escalation;
 mod routes;
 mod writer;
 
-pub use escalation::{escalate, OpenHeadcounts};
+pub use escalation::{escalate, LateArrivals, OpenHeadcounts};
 pub use routes::router;
 pub use writer::CheckinWriter;
 
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::audit::Actor;
 use crate::delivery::Audience;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -133,7 +134,14 @@ impl Hub {
         if checkin.recorded_by != checkin.staff_id {
             let detail =
                 serde_json::json!({"staff_id": checkin.staff_id, "status": checkin.status, "via": checkin.via});
-            self.audit(caller, "checkin.proxy", alert_id, &alert.countries, detail)
+            self.audit
+                .record(
+                    Actor::Account(caller),
+                    "checkin.proxy",
+                    alert_id,
+                    &alert.countries,
+                    detail,
+                )
                 .await;
         }
         Ok(checkin)
