@@ -14,7 +14,7 @@ use crate::auth::{LoginLimiter, PasswordChecks};
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
-use crate::headcounts::{CheckinWriter, HeadcountPulse, LateArrivals, OpenHeadcounts};
+use crate::headcounts::{CheckinWriter, Deadlines, HeadcountPulse, Headcounts, LateArrivals, OpenHeadcounts};
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
 use crate::sos::SosCalls;
@@ -49,6 +49,7 @@ pub struct Hub {
     pub advisories: Advisories,
     pub trips: Trips,
     pub sos: SosCalls,
+    pub headcounts: Headcounts,
 }
 
 impl Hub {
@@ -92,6 +93,20 @@ impl Hub {
             pulse.clone(),
         );
         let audit = Audit::new(store.clone());
+        let checkins = CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks);
+        let headcounts = Headcounts::new(
+            store.clone(),
+            checkins.clone(),
+            open_headcounts.clone(),
+            pulse.clone(),
+            delivery.clone(),
+            audit.clone(),
+            Deadlines {
+                default_deadline: Duration::seconds(config.checkin_deadline_s as i64),
+                grace: Duration::seconds(config.checkin_grace_s as i64),
+            },
+            metrics.escalation_waves.clone(),
+        );
         let trips = Trips::new(
             store.clone(),
             atlas,
@@ -117,7 +132,7 @@ impl Hub {
         let hub = Hub {
             atlas,
             config,
-            checkins: CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks),
+            checkins,
             pulse,
             open_headcounts,
             store,
@@ -135,8 +150,9 @@ impl Hub {
             advisories,
             trips,
             sos,
+            headcounts,
         };
-        hub.load_open_headcounts().await?;
+        hub.headcounts.load_open().await?;
         Ok(hub)
     }
 

@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{conflict_of, ApiError, INTERNAL_MESSAGE};
+use crate::headcounts::HeadcountError;
 use crate::hub::Hub;
 use crate::sos::SosError;
 use crate::storage::StoreError;
@@ -213,18 +214,29 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
             if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.check_in(user, alert_id, new).await {
+            match hub.headcounts.check_in(user, alert_id, new).await {
                 Ok(checkin) => Some(Envelope::CheckinAck {
                     alert_id,
                     status: checkin.status,
                     reference,
                 }),
-                Err(e) => Some(error(
-                    e.body().error.code.as_str(),
-                    &e.body().error.message_with_field(),
-                    reference,
-                )),
+                Err(e) => Some(checkin_refused(e, reference)),
             }
+        }
+    }
+}
+
+/// A check-in the hub did not take, as an `error` envelope.
+fn checkin_refused(e: HeadcountError, reference: Option<String>) -> Envelope {
+    match e {
+        HeadcountError::Forbidden(e) => error("forbidden", &e.0, reference),
+        HeadcountError::Invalid(e) => error("invalid_field", &e.to_string(), reference),
+        HeadcountError::NotFound => error("not_found", &e.to_string(), reference),
+        HeadcountError::Closed(closed) => error(closed.code(), &closed.to_string(), reference),
+        HeadcountError::Store(e) => store_failed(e, reference),
+        HeadcountError::Unrecorded(e) => {
+            tracing::error!(error = format!("{e:#}"), "a check-in could not be recorded");
+            error("internal", INTERNAL_MESSAGE, reference)
         }
     }
 }
