@@ -71,15 +71,16 @@ impl Hub {
                     recorded_at,
                 },
             );
-            self.follow_sos(user, update.position(), recorded_at).await?;
-            self.join_open_headcounts(
-                user,
-                Point {
-                    lon: update.lon,
-                    lat: update.lat,
-                },
-            )
-            .await?;
+            self.sos.follow(user, update.position(), recorded_at).await?;
+            self.late_arrivals
+                .join(
+                    user,
+                    Point {
+                        lon: update.lon,
+                        lat: update.lat,
+                    },
+                )
+                .await?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use scaan_schemas::{ErrorBody, ErrorDetail, Invalid, Rejected, Validate};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::auth::Forbidden;
 use crate::storage::{Conflict, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,22 +68,43 @@ impl From<Rejected> for ApiError {
     }
 }
 
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::Forbidden(e.0)
+    }
+}
+
+/// What the hub answers for a failure of its own; the detail goes to the log.
+pub const INTERNAL_MESSAGE: &str = "the hub failed to handle this request; it has been logged";
+
+/// A change the database refused, as the contract names it (code, message), on every channel;
+/// `None` when the failure is the hub's own.
+pub fn conflict_of(e: &StoreError) -> Option<(&'static str, &'static str)> {
+    // Every conflict is named here: a new kind fails the build until it has its words.
+    let StoreError::Conflict(conflict) = e else {
+        return None;
+    };
+    Some(match conflict {
+        Conflict::UsernameTaken => ("username_taken", "that username is already taken"),
+        Conflict::ChangedMeanwhile => (
+            "changed_meanwhile",
+            "someone else changed this at the same time; reload it and try again",
+        ),
+        Conflict::SosChanged => (
+            "sos_changed",
+            "this SOS changed meanwhile (someone else acted on it); reload it",
+        ),
+    })
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(Conflict::UsernameTaken) => ApiError::Conflict {
-                code: "username_taken",
-                message: "that username is already taken".into(),
+        match conflict_of(&e) {
+            Some((code, message)) => ApiError::Conflict {
+                code,
+                message: message.into(),
             },
-            StoreError::Conflict(Conflict::ChangedMeanwhile) => ApiError::Conflict {
-                code: "changed_meanwhile",
-                message: "someone else changed this at the same time; reload it and try again".into(),
-            },
-            StoreError::Conflict(Conflict::SosChanged) => ApiError::Conflict {
-                code: "sos_changed",
-                message: "this SOS changed meanwhile (someone else acted on it); reload it".into(),
-            },
-            other => ApiError::Internal(other.into()),
+            None => ApiError::Internal(e.into()),
         }
     }
 }
@@ -117,7 +139,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (_, code) = self.status_and_code();
         let message = match self {
-            ApiError::Internal(_) => "the hub failed to handle this request; it has been logged".to_owned(),
+            ApiError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
             ApiError::Invalid(e) if e.field.is_empty() => e.message.clone(),
             other => other.to_string(),
         };

@@ -113,10 +113,12 @@ impl App {
             database_lock,
         } = self;
         hub.tasks.spawn(follow_accounts(hub.clone()));
-        hub.tasks.spawn(headcounts::push_counts(hub.clone()));
+        hub.tasks
+            .spawn(hub.headcounts.clone().push_counts(hub.shutdown.clone()));
         hub.tasks.spawn(delivery::receipts::record(hub.clone()));
-        hub.tasks.spawn(sos::remind_unacknowledged(hub.clone()));
-        hub.tasks.spawn(headcounts::escalate(hub.clone()));
+        hub.tasks
+            .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
+        hub.tasks.spawn(hub.headcounts.clone().escalate(hub.shutdown.clone()));
         mqtt::run(&hub);
         if let Some(metrics) = metrics {
             tracing::info!(address = %metrics.local_addr()?, "metrics on /metrics");

@@ -4,28 +4,33 @@
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use scaan_schemas::{Role, User};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::advisories::Advisories;
+use crate::audit::Audit;
 use crate::auth::{LoginLimiter, PasswordChecks};
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
-use crate::headcounts::{CheckinWriter, HeadcountPulse, OpenHeadcounts};
+use crate::headcounts::{CheckinWriter, Deadlines, HeadcountPulse, Headcounts, LateArrivals, OpenHeadcounts};
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
+use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
+use crate::trips::Trips;
 
 pub struct Hub {
     pub config: Config,
     pub store: Store,
-    pub targeting: Targeting,
+    pub targeting: Arc<Targeting>,
     pub atlas: &'static CountryAtlas,
-    pub delivery: Delivery,
+    pub delivery: Arc<Delivery>,
     pub checkins: CheckinWriter,
-    pub pulse: HeadcountPulse,
-    pub open_headcounts: OpenHeadcounts,
+    pub pulse: Arc<HeadcountPulse>,
+    pub open_headcounts: Arc<OpenHeadcounts>,
     pub logins: LoginLimiter,
     /// Password checks, a bounded number at once.
     pub passwords: PasswordChecks,
@@ -39,6 +44,12 @@ pub struct Hub {
     /// Until when accounts added or changed elsewhere (`scaan user …`) have been followed
     /// ([`Hub::follow_accounts`]).
     pub accounts_seen: tokio::sync::Mutex<crate::lifecycle::AccountsSeen>,
+    pub late_arrivals: LateArrivals,
+    pub audit: Audit,
+    pub advisories: Advisories,
+    pub trips: Trips,
+    pub sos: SosCalls,
+    pub headcounts: Headcounts,
 }
 
 impl Hub {
@@ -68,15 +79,65 @@ impl Hub {
         let (inbox, inbox_queue) = tokio::sync::mpsc::unbounded_channel();
         let mqtt = Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?;
         let metrics = Metrics::default();
+        let atlas = CountryAtlas::embedded();
+        let delivery = Arc::new(Delivery::with_inbox(inbox));
+        let position_freshness = Duration::seconds(config.position_freshness_s as i64);
+        let targeting = Arc::new(targeting);
+        let pulse = Arc::new(HeadcountPulse::default());
+        let open_headcounts = Arc::new(OpenHeadcounts::default());
+        let late_arrivals = LateArrivals::new(
+            store.clone(),
+            targeting.clone(),
+            delivery.clone(),
+            open_headcounts.clone(),
+            pulse.clone(),
+        );
+        let audit = Audit::new(store.clone());
+        let checkins = CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks);
+        let headcounts = Headcounts::new(
+            store.clone(),
+            checkins.clone(),
+            open_headcounts.clone(),
+            pulse.clone(),
+            delivery.clone(),
+            audit.clone(),
+            Deadlines {
+                default_deadline: Duration::seconds(config.checkin_deadline_s as i64),
+                grace: Duration::seconds(config.checkin_grace_s as i64),
+            },
+            metrics.escalation_waves.clone(),
+        );
+        let trips = Trips::new(
+            store.clone(),
+            atlas,
+            targeting.clone(),
+            late_arrivals.clone(),
+            delivery.clone(),
+            audit.clone(),
+        );
+        let sos = SosCalls::new(
+            store.clone(),
+            atlas,
+            delivery.clone(),
+            audit.clone(),
+            Duration::seconds(config.sos_reannounce_s as i64),
+        );
+        let advisories = Advisories::new(
+            store.clone(),
+            atlas,
+            delivery.clone(),
+            audit.clone(),
+            position_freshness,
+        );
         let hub = Hub {
-            atlas: CountryAtlas::embedded(),
+            atlas,
             config,
-            checkins: CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks),
-            pulse: HeadcountPulse::default(),
-            open_headcounts: OpenHeadcounts::default(),
+            checkins,
+            pulse,
+            open_headcounts,
             store,
             targeting,
-            delivery: Delivery::with_inbox(inbox),
+            delivery,
             mqtt,
             metrics,
             logins: LoginLimiter::default(),
@@ -84,8 +145,14 @@ impl Hub {
             shutdown,
             tasks,
             accounts_seen: tokio::sync::Mutex::new(crate::lifecycle::AccountsSeen::new(loaded_at)),
+            late_arrivals,
+            audit,
+            advisories,
+            trips,
+            sos,
+            headcounts,
         };
-        hub.load_open_headcounts().await?;
+        hub.headcounts.load_open().await?;
         Ok(hub)
     }
 

@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor};
+use crate::audit::{Actor, Audit};
 use crate::auth::{client_address, hash_password, Busy, Caller};
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
@@ -67,15 +67,9 @@ pub async fn disable_account(store: &Store, actor: Actor<'_>, id: Uuid) -> Resul
     }
     let (user, changed) = store.set_disabled(id, true, Utc::now()).await?.map_err(refused)?;
     if changed {
-        audit::record(
-            store,
-            actor,
-            "account.disabled",
-            id,
-            &[],
-            json!({"username": user.username}),
-        )
-        .await;
+        Audit::new(store.clone())
+            .record(actor, "account.disabled", id, &[], json!({"username": user.username}))
+            .await;
     }
     Ok(user)
 }
@@ -84,15 +78,9 @@ pub async fn disable_account(store: &Store, actor: Actor<'_>, id: Uuid) -> Resul
 pub async fn enable_account(store: &Store, actor: Actor<'_>, id: Uuid) -> Result<User, ApiError> {
     let (user, changed) = store.set_disabled(id, false, Utc::now()).await?.map_err(refused)?;
     if changed {
-        audit::record(
-            store,
-            actor,
-            "account.enabled",
-            id,
-            &[],
-            json!({"username": user.username}),
-        )
-        .await;
+        Audit::new(store.clone())
+            .record(actor, "account.enabled", id, &[], json!({"username": user.username}))
+            .await;
     }
     Ok(user)
 }
@@ -110,15 +98,15 @@ pub async fn reset_account_password(
         .set_password(id, &hash, None, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("account"))?;
-    audit::record(
-        store,
-        actor,
-        "account.password_reset",
-        id,
-        &[],
-        json!({"username": user.username}),
-    )
-    .await;
+    Audit::new(store.clone())
+        .record(
+            actor,
+            "account.password_reset",
+            id,
+            &[],
+            json!({"username": user.username}),
+        )
+        .await;
     Ok(user)
 }
 
@@ -139,7 +127,9 @@ pub async fn change_account_role(
         "role": after.role, "countries": after.countries,
         "previous_role": before.role, "previous_countries": before.countries,
     });
-    audit::record(store, actor, "account.role_changed", id, &[], detail).await;
+    Audit::new(store.clone())
+        .record(actor, "account.role_changed", id, &[], detail)
+        .await;
     Ok(after)
 }
 
@@ -158,7 +148,9 @@ pub async fn change_account_phone(
         .ok_or(ApiError::NotFound("account"))?;
     if before.phone != after.phone {
         let detail = json!({"username": after.username, "phone": after.phone, "previous_phone": before.phone});
-        audit::record(store, actor, "account.phone_changed", id, &[], detail).await;
+        Audit::new(store.clone())
+            .record(actor, "account.phone_changed", id, &[], detail)
+            .await;
     }
     Ok(after)
 }
@@ -284,15 +276,15 @@ impl Hub {
             .find(|h| session_id(h) == session)
             .ok_or(ApiError::NotFound("session"))?;
         if self.store.revoke_session(owner.id, &token_hash, now).await? {
-            audit::record(
-                &self.store,
-                Actor::Account(actor),
-                "session.revoked",
-                owner.id,
-                &[],
-                json!({"username": owner.username, "session": session}),
-            )
-            .await;
+            self.audit
+                .record(
+                    Actor::Account(actor),
+                    "session.revoked",
+                    owner.id,
+                    &[],
+                    json!({"username": owner.username, "session": session}),
+                )
+                .await;
         }
         self.enforce_account(owner).await
     }
@@ -459,15 +451,15 @@ async fn change_own_password(
         .set_password(caller.user.id, &hash, Some(&caller.token_hash), Utc::now())
         .await?
         .ok_or(ApiError::NotFound("account"))?;
-    audit::record(
-        &hub.store,
-        Actor::Account(&caller.user),
-        "account.password_changed",
-        user.id,
-        &[],
-        json!({"username": user.username}),
-    )
-    .await;
+    hub.audit
+        .record(
+            Actor::Account(&caller.user),
+            "account.password_changed",
+            user.id,
+            &[],
+            json!({"username": user.username}),
+        )
+        .await;
     hub.enforce_account(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

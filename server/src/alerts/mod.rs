@@ -10,6 +10,7 @@ use scaan_schemas::{Alert, AlertPatch, Envelope, MsgType, NewAlert, Role, Valida
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::delivery::Audience;
 use crate::error::ApiError;
@@ -78,7 +79,14 @@ impl Hub {
             .await;
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
         let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
-        self.audit(&caller.user, "alert.sent", alert.id, &alert.countries, detail)
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "alert.sent",
+                alert.id,
+                &alert.countries,
+                detail,
+            )
             .await;
         Ok(alert)
     }
@@ -108,7 +116,14 @@ impl Hub {
         alert.countries = countries;
         let alert = self.store_revision(&previous, alert, &added).await?;
         let detail = serde_json::json!({"revision": alert.revision, "changed": changed});
-        self.audit(&caller.user, "alert.updated", alert.id, &alert.countries, detail)
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "alert.updated",
+                alert.id,
+                &alert.countries,
+                detail,
+            )
             .await;
         Ok(alert)
     }
@@ -118,14 +133,15 @@ impl Hub {
         let mut alert = self.next_revision(&previous, MsgType::Cancel);
         alert.cancel_reason = Some(reason.clone());
         let alert = self.store_revision(&previous, alert, &[]).await?;
-        self.audit(
-            &caller.user,
-            "alert.cancelled",
-            alert.id,
-            &alert.countries,
-            serde_json::json!({"reason": reason}),
-        )
-        .await;
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "alert.cancelled",
+                alert.id,
+                &alert.countries,
+                serde_json::json!({"reason": reason}),
+            )
+            .await;
         Ok(alert)
     }
 

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
@@ -107,7 +108,14 @@ async fn import_alert(
     scaan_schemas::Validate::validate(&cap.content, Utc::now())?;
     let alert = hub.send_alert(&caller, cap.content).await?;
     let detail = serde_json::json!({"identifier": cap.identifier, "sender": cap.sender});
-    hub.audit(&caller.user, "alert.imported", alert.id, &alert.countries, detail)
+    hub.audit
+        .record(
+            Actor::Account(&caller.user),
+            "alert.imported",
+            alert.id,
+            &alert.countries,
+            detail,
+        )
         .await;
     Ok((StatusCode::CREATED, Json(alert)))
 }

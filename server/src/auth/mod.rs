@@ -35,6 +35,17 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// A role or country rule refused the caller (a 403 over HTTP, `forbidden` on a stream).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
+
+impl Forbidden {
+    pub fn new(message: impl Into<String>) -> Self {
+        Forbidden(message.into())
+    }
+}
+
 /// The authenticated caller of a request.
 pub struct Caller {
     pub user: User,
@@ -95,12 +106,12 @@ impl Caller {
         self.user.role
     }
 
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    pub fn require(&self, roles: &[Role]) -> Result<(), Forbidden> {
         if roles.contains(&self.user.role) {
             Ok(())
         } else {
             let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
-            Err(ApiError::forbidden(format!(
+            Err(Forbidden::new(format!(
                 "this needs the role {allowed}; you are {}",
                 self.user.role.as_str()
             )))
@@ -108,17 +119,17 @@ impl Caller {
     }
 
     /// Officers who may send and change alerts.
-    pub fn require_officer(&self) -> Result<(), ApiError> {
+    pub fn require_officer(&self) -> Result<(), Forbidden> {
         self.require(&[Role::SecurityOfficer, Role::WatchOfficer])
     }
 
     /// Acting (sending, changing) needs every country concerned to be the caller's.
-    pub fn may_act_in(&self, countries: &[String]) -> Result<(), ApiError> {
+    pub fn may_act_in(&self, countries: &[String]) -> Result<(), Forbidden> {
         match self.user.role {
             Role::WatchOfficer => Ok(()),
             Role::SecurityOfficer => {
                 if countries.is_empty() {
-                    return Err(ApiError::forbidden(
+                    return Err(Forbidden::new(
                         "the area lies outside every country; only a watch officer can send alerts there",
                     ));
                 }
@@ -130,7 +141,7 @@ impl Caller {
                 if outside.is_empty() {
                     Ok(())
                 } else {
-                    Err(ApiError::forbidden(format!(
+                    Err(Forbidden::new(format!(
                         "the area reaches {}, outside your countries ({}); narrow the area or ask a watch officer",
                         outside.join(", "),
                         self.user.countries.join(", ")
@@ -143,11 +154,11 @@ impl Caller {
 
     /// Acting on what belongs to one country (its advisory, a trip there) needs that country
     /// to be the caller's.
-    pub fn may_act_for(&self, country: &str) -> Result<(), ApiError> {
+    pub fn may_act_for(&self, country: &str) -> Result<(), Forbidden> {
         match self.user.role {
             Role::WatchOfficer => Ok(()),
             Role::SecurityOfficer if self.user.countries.iter().any(|c| c == country) => Ok(()),
-            Role::SecurityOfficer => Err(ApiError::forbidden(format!(
+            Role::SecurityOfficer => Err(Forbidden::new(format!(
                 "{country} is not one of your countries ({}); ask a watch officer",
                 self.user.countries.join(", ")
             ))),
@@ -162,5 +173,86 @@ impl Caller {
             Role::SecurityOfficer => countries.iter().any(|c| self.user.countries.contains(c)),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn caller(role: Role, countries: &[&str]) -> Caller {
+        Caller {
+            user: User {
+                id: Uuid::new_v4(),
+                username: "someone".into(),
+                name: "Someone".into(),
+                role,
+                countries: countries.iter().map(|c| c.to_string()).collect(),
+                duty_station: None,
+                disabled: false,
+                phone: None,
+            },
+            token_hash: [0; 32],
+            expires_at: Utc::now(),
+        }
+    }
+
+    fn countries(codes: &[&str]) -> Vec<String> {
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_security_officer_sends_only_where_every_country_is_theirs() {
+        let officer = caller(Role::SecurityOfficer, &["CD", "UG"]);
+        assert!(officer.may_act_in(&countries(&["CD"])).is_ok());
+        assert!(officer.may_act_in(&countries(&["CD", "UG"])).is_ok());
+        let e = officer.may_act_in(&countries(&["CD", "RW"])).unwrap_err();
+        assert!(e.0.contains("RW"), "{e}");
+        let e = officer.may_act_in(&[]).unwrap_err();
+        assert!(e.0.contains("outside every country"), "{e}");
+    }
+
+    #[test]
+    fn a_watch_officer_sends_anywhere_and_nobody_else_sends_at_all() {
+        assert!(caller(Role::WatchOfficer, &[]).may_act_in(&[]).is_ok());
+        assert!(caller(Role::WatchOfficer, &[]).may_act_for("RW").is_ok());
+        for role in [Role::Staff, Role::Admin] {
+            assert!(caller(role, &["CD"]).may_act_in(&countries(&["CD"])).is_err());
+            assert!(caller(role, &["CD"]).may_act_for("CD").is_err());
+        }
+    }
+
+    #[test]
+    fn acting_for_one_country_needs_that_country() {
+        let officer = caller(Role::SecurityOfficer, &["CD"]);
+        assert!(officer.may_act_for("CD").is_ok());
+        assert!(officer
+            .may_act_for("UG")
+            .unwrap_err()
+            .0
+            .contains("UG is not one of your countries"));
+    }
+
+    #[test]
+    fn seeing_needs_one_country_in_common() {
+        let officer = caller(Role::SecurityOfficer, &["CD"]);
+        assert!(officer.may_see(&countries(&["UG", "CD"])));
+        assert!(!officer.may_see(&countries(&["UG"])));
+        assert!(!officer.may_see(&[]));
+        assert!(caller(Role::WatchOfficer, &[]).may_see(&[]));
+        assert!(!caller(Role::Admin, &[]).may_see(&countries(&["CD"])));
+        assert!(!caller(Role::Staff, &["CD"]).may_see(&countries(&["CD"])));
+    }
+
+    #[test]
+    fn a_role_rule_names_the_roles_it_needs() {
+        let e = caller(Role::Staff, &[])
+            .require(&[Role::SecurityOfficer, Role::WatchOfficer])
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            "this needs the role security_officer or watch_officer; you are staff"
+        );
     }
 }

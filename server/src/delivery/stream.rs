@@ -17,8 +17,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{conflict_of, ApiError, INTERNAL_MESSAGE};
+use crate::headcounts::HeadcountError;
 use crate::hub::Hub;
+use crate::sos::SosError;
+use crate::storage::StoreError;
 
 /// Largest message a client may send; its messages are small JSON objects.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -189,13 +192,9 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
             // The SOS envelope itself comes back on this stream, as to every officer concerned.
-            match hub.raise_sos(user, new).await {
+            match hub.sos.raise(user, new).await {
                 Ok(_) => None,
-                Err(e) => Some(error(
-                    e.body().error.code.as_str(),
-                    &e.body().error.message_with_field(),
-                    reference,
-                )),
+                Err(e) => Some(sos_refused(e, reference)),
             }
         }
         ClientMessage::Checkin {
@@ -215,18 +214,50 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
             if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.check_in(user, alert_id, new).await {
+            match hub.headcounts.check_in(user, alert_id, new).await {
                 Ok(checkin) => Some(Envelope::CheckinAck {
                     alert_id,
                     status: checkin.status,
                     reference,
                 }),
-                Err(e) => Some(error(
-                    e.body().error.code.as_str(),
-                    &e.body().error.message_with_field(),
-                    reference,
-                )),
+                Err(e) => Some(checkin_refused(e, reference)),
             }
+        }
+    }
+}
+
+/// A check-in the hub did not take, as an `error` envelope.
+fn checkin_refused(e: HeadcountError, reference: Option<String>) -> Envelope {
+    match e {
+        HeadcountError::Forbidden(e) => error("forbidden", &e.0, reference),
+        HeadcountError::Invalid(e) => error("invalid_field", &e.to_string(), reference),
+        HeadcountError::NotFound => error("not_found", &e.to_string(), reference),
+        HeadcountError::Closed(closed) => error(closed.code(), &closed.to_string(), reference),
+        HeadcountError::Store(e) => store_failed(e, reference),
+        HeadcountError::Unrecorded(e) => {
+            tracing::error!(error = format!("{e:#}"), "a check-in could not be recorded");
+            error("internal", INTERNAL_MESSAGE, reference)
+        }
+    }
+}
+
+/// An SOS the hub did not raise, as an `error` envelope.
+fn sos_refused(e: SosError, reference: Option<String>) -> Envelope {
+    match e {
+        SosError::Forbidden(e) => error("forbidden", &e.0, reference),
+        SosError::NotFound => error("not_found", &e.to_string(), reference),
+        SosError::AlreadyHandled(_) => error("sos_changed", &e.to_string(), reference),
+        SosError::Store(e) => store_failed(e, reference),
+    }
+}
+
+/// A change the database refused (a conflict, by its code) or could not make.
+pub(crate) fn store_failed(e: StoreError, reference: Option<String>) -> Envelope {
+    match conflict_of(&e) {
+        Some((code, message)) => error(code, message, reference),
+        None => {
+            tracing::error!(error = %e, "a client message failed");
+            error("internal", INTERNAL_MESSAGE, reference)
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Chasing the silent: the open headcounts the hub watches, late arrivals who walk into one,
 //! and the second wave at the deadline. Overdue marking needs no state: it follows from the
-//! deadline and the grace period (see `Hub::headcount`).
+//! deadline and the grace period (see [`super::Deadlines`]).
+//!
+//! [`LateArrivals`] owns nothing of its own: it adds recipients to the open headcounts. It uses
+//! the targeting index (does the area reach the person now) and the delivery fan-out.
 
 use chrono::{DateTime, Utc};
 use scaan_schemas::{Alert, Envelope, MsgType, User};
@@ -8,11 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-use crate::delivery::Audience;
-use crate::error::ApiError;
-use crate::hub::Hub;
-use crate::storage::AlertScope;
-use crate::targeting::{Point, TargetArea};
+use tokio_util::sync::CancellationToken;
+
+use super::{HeadcountPulse, Headcounts};
+use crate::delivery::{Audience, Delivery};
+use crate::storage::{AlertScope, Store, StoreError};
+use crate::targeting::{Point, TargetArea, Targeting};
 
 /// Alerts with an open headcount, with their areas prepared for point tests.
 #[derive(Default)]
@@ -70,23 +74,37 @@ impl OpenHeadcounts {
     }
 }
 
-impl Hub {
-    /// Loads the open headcounts at start.
-    pub async fn load_open_headcounts(&self) -> anyhow::Result<()> {
-        for alert in self
-            .store
-            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
-            .await?
-        {
-            let recipients = self.store.alert_recipients(alert.id).await?;
-            self.open_headcounts.track(&alert, &recipients);
+/// Late arrivals: someone whose new place (a position, a trip under way) puts them inside an
+/// open headcount joins it. Used by trips and accounts (positions).
+#[derive(Clone)]
+pub struct LateArrivals {
+    store: Store,
+    targeting: Arc<Targeting>,
+    delivery: Arc<Delivery>,
+    open_headcounts: Arc<OpenHeadcounts>,
+    pulse: Arc<HeadcountPulse>,
+}
+
+impl LateArrivals {
+    pub fn new(
+        store: Store,
+        targeting: Arc<Targeting>,
+        delivery: Arc<Delivery>,
+        open_headcounts: Arc<OpenHeadcounts>,
+        pulse: Arc<HeadcountPulse>,
+    ) -> LateArrivals {
+        LateArrivals {
+            store,
+            targeting,
+            delivery,
+            open_headcounts,
+            pulse,
         }
-        Ok(())
     }
 
     /// A staff member's new place puts them inside an open headcount they were not in: they
     /// join it and receive its alert.
-    pub async fn join_open_headcounts(&self, user: &User, at: Point) -> Result<(), ApiError> {
+    pub async fn join(&self, user: &User, at: Point) -> Result<(), StoreError> {
         let now = Utc::now();
         for open in self.open_headcounts.open_at(now) {
             if !open.area.contains(at) || !self.targeting.reaches(user.id, &open.area, now) {
@@ -115,14 +133,29 @@ impl Hub {
         }
         Ok(())
     }
+}
+
+impl Headcounts {
+    /// Loads the open headcounts at start.
+    pub async fn load_open(&self) -> anyhow::Result<()> {
+        for alert in self
+            .store
+            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
+            .await?
+        {
+            let recipients = self.store.alert_recipients(alert.id).await?;
+            self.open.track(&alert, &recipients);
+        }
+        Ok(())
+    }
 
     /// Sends the second wave of every open headcount whose deadline has passed by `now`, once:
     /// the wave is claimed in the database before it goes out, so a restart cannot repeat it.
     /// Also refreshes the officers' counts when people turn overdue.
-    pub async fn escalate_due(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
-        for open in self.open_headcounts.open_at(now) {
-            let (deadline, overdue_at) = self.deadlines(&open.alert);
-            if now >= overdue_at && now - overdue_at < chrono::Duration::seconds(ESCALATION_TICK.as_secs() as i64 + 1) {
+    pub async fn escalate_due(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        for open in self.open.open_at(now) {
+            let (deadline, overdue_at) = self.deadlines.of(&open.alert);
+            if turned_overdue_within_a_tick(overdue_at, now) {
                 self.pulse.mark(&open.alert);
             }
             if now < deadline || !self.store.claim_second_wave(open.alert.id, now).await? {
@@ -130,7 +163,7 @@ impl Hub {
             }
             let silent = self.store.silent_recipients(open.alert.id).await?;
             tracing::warn!(alert = %open.alert.id, silent = silent.len(), "headcount deadline passed: second wave");
-            self.metrics.escalation_waves.inc();
+            self.waves.inc();
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),
                 wave: Some(2),
@@ -149,15 +182,44 @@ impl Hub {
 
 pub const ESCALATION_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs [`Hub::escalate_due`] every few seconds until the hub stops.
-pub async fn escalate(hub: Arc<Hub>) {
-    loop {
-        tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(ESCALATION_TICK) => {}
+/// Whether the silent turned overdue since the last escalation tick (with a second's slack),
+/// so the officers' counts move when they do.
+fn turned_overdue_within_a_tick(overdue_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= overdue_at && now - overdue_at < chrono::Duration::seconds(ESCALATION_TICK.as_secs() as i64 + 1)
+}
+
+impl Headcounts {
+    /// Runs [`Headcounts::escalate_due`] every few seconds until `shutdown`.
+    pub async fn escalate(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(ESCALATION_TICK) => {}
+            }
+            if let Err(e) = self.escalate_due(Utc::now()).await {
+                tracing::warn!(error = %e, "escalating headcounts failed; will retry");
+            }
         }
-        if let Err(e) = hub.escalate_due(Utc::now()).await {
-            tracing::warn!(error = %e, "escalating headcounts failed; will retry");
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counts_move_once_when_the_silent_turn_overdue() {
+        let overdue_at = Utc::now();
+        let tick = chrono::Duration::seconds(ESCALATION_TICK.as_secs() as i64);
+        assert!(!turned_overdue_within_a_tick(
+            overdue_at,
+            overdue_at - chrono::Duration::milliseconds(1)
+        ));
+        assert!(turned_overdue_within_a_tick(overdue_at, overdue_at));
+        assert!(turned_overdue_within_a_tick(overdue_at, overdue_at + tick));
+        assert!(!turned_overdue_within_a_tick(
+            overdue_at,
+            overdue_at + tick + chrono::Duration::seconds(1)
+        ));
     }
 }

@@ -2,16 +2,22 @@
 //! answered. Check-ins come by HTTP and the stream (and MQTT, with the mobile bridge), or from
 //! an officer on someone's behalf; the latest answer counts. Officers' streams get the counts
 //! within a second of each change, coalesced so a burst costs a few envelopes, not thousands.
+//!
+//! Owns: the check-ins, the open headcounts the hub watches, the boards, the counts pushed to
+//! officers and the second wave. Uses: [`Audit`] (proxy check-ins are recorded) and the
+//! delivery fan-out. Alerts tell it which headcounts open and close ([`OpenHeadcounts`]).
 
 mod escalation;
 mod routes;
 mod writer;
 
-pub use escalation::{escalate, OpenHeadcounts};
+pub use escalation::{LateArrivals, OpenHeadcounts, ESCALATION_TICK};
 pub use routes::router;
 pub use writer::CheckinWriter;
 
+use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
+use prometheus_client::metrics::counter::Counter;
 use scaan_schemas::{
     Alert, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin, PersonStatus,
     Role, User, Via,
@@ -19,11 +25,15 @@ use scaan_schemas::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::delivery::Audience;
+use crate::audit::{Actor, Audit};
+use crate::auth::Forbidden;
+use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::storage::{Store, StoreError};
 
 /// Counts are pushed at most this often; a change always leads to one more push.
 const PULSE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -45,54 +55,143 @@ impl HeadcountPulse {
     }
 }
 
-impl Hub {
+/// How long a headcount waits: the alert's own deadline or the hub's, then a grace period
+/// before the silent turn overdue.
+#[derive(Clone, Copy)]
+pub struct Deadlines {
+    /// `checkin_deadline_s`, for alerts that set none.
+    pub default_deadline: Duration,
+    /// `checkin_grace_s`.
+    pub grace: Duration,
+}
+
+impl Deadlines {
     /// The deadline of an alert's headcount, and when its silent people become overdue.
-    pub(crate) fn deadlines(&self, alert: &Alert) -> (DateTime<Utc>, DateTime<Utc>) {
-        let deadline_s = alert
-            .content
-            .checkin_deadline_s
-            .map_or(self.config.checkin_deadline_s, u64::from);
-        let deadline = alert.sent_at + Duration::seconds(deadline_s as i64);
-        (
-            deadline,
-            deadline + Duration::seconds(self.config.checkin_grace_s as i64),
-        )
+    pub fn of(&self, alert: &Alert) -> (DateTime<Utc>, DateTime<Utc>) {
+        let deadline = alert.sent_at
+            + alert
+                .content
+                .checkin_deadline_s
+                .map_or(self.default_deadline, |s| Duration::seconds(i64::from(s)));
+        (deadline, deadline + self.grace)
+    }
+}
+
+/// Check-ins and the headcount boards.
+#[derive(Clone)]
+pub struct Headcounts {
+    store: Store,
+    checkins: CheckinWriter,
+    open: Arc<OpenHeadcounts>,
+    pulse: Arc<HeadcountPulse>,
+    delivery: Arc<Delivery>,
+    audit: Audit,
+    deadlines: Deadlines,
+    /// Second waves sent (the `escalation_waves` metric).
+    waves: Counter,
+}
+
+/// Why a headcount takes no check-in.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum Closed {
+    #[error("this alert was cancelled; its headcount is closed")]
+    Cancelled,
+    #[error("this alert has expired; its headcount is closed")]
+    Expired,
+    #[error("this alert does not ask for check-ins")]
+    NoHeadcount,
+}
+
+impl Closed {
+    /// The contract's code for it, on every channel.
+    pub fn code(self) -> &'static str {
+        match self {
+            Closed::Cancelled => "alert_cancelled",
+            Closed::Expired => "alert_expired",
+            Closed::NoHeadcount => "no_headcount",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadcountError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// The person named was not sent the alert.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("alert not found")]
+    NotFound,
+    #[error(transparent)]
+    Closed(#[from] Closed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The check-in writer could not commit it.
+    #[error(transparent)]
+    Unrecorded(#[from] anyhow::Error),
+}
+
+impl From<HeadcountError> for ApiError {
+    fn from(e: HeadcountError) -> Self {
+        match e {
+            HeadcountError::Forbidden(e) => e.into(),
+            HeadcountError::Invalid(e) => e.into(),
+            HeadcountError::NotFound => ApiError::NotFound("alert"),
+            HeadcountError::Closed(closed) => ApiError::Conflict {
+                code: closed.code(),
+                message: closed.to_string(),
+            },
+            HeadcountError::Store(e) => e.into(),
+            HeadcountError::Unrecorded(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl FromRef<Arc<Hub>> for Headcounts {
+    fn from_ref(hub: &Arc<Hub>) -> Self {
+        hub.headcounts.clone()
+    }
+}
+
+impl Headcounts {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        checkins: CheckinWriter,
+        open: Arc<OpenHeadcounts>,
+        pulse: Arc<HeadcountPulse>,
+        delivery: Arc<Delivery>,
+        audit: Audit,
+        deadlines: Deadlines,
+        waves: Counter,
+    ) -> Headcounts {
+        Headcounts {
+            store,
+            checkins,
+            open,
+            pulse,
+            delivery,
+            audit,
+            deadlines,
+            waves,
+        }
     }
 
     /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
     /// and returns once it is durably stored.
-    pub async fn check_in(&self, caller: &User, alert_id: Uuid, new: NewCheckin) -> Result<Checkin, ApiError> {
+    pub async fn check_in(&self, caller: &User, alert_id: Uuid, new: NewCheckin) -> Result<Checkin, HeadcountError> {
         // An open headcount is answered from memory; anything else is read to explain why not.
-        let open = self.open_headcounts.get(alert_id);
+        let open = self.open.get(alert_id);
         let stored;
         let alert = match &open {
             Some(open) => &open.alert,
             None => {
-                stored = self.store.alert(alert_id).await?.ok_or(ApiError::NotFound("alert"))?;
+                stored = self.store.alert(alert_id).await?.ok_or(HeadcountError::NotFound)?;
                 &stored
             }
         };
-        let subject = match new.staff_id {
-            None => caller.id,
-            Some(staff_id) => {
-                if !matches!(caller.role, Role::SecurityOfficer | Role::WatchOfficer) {
-                    return Err(ApiError::forbidden("only officers check others in; leave out staff_id"));
-                }
-                if caller.role == Role::SecurityOfficer && !alert.countries.iter().all(|c| caller.countries.contains(c))
-                {
-                    return Err(ApiError::forbidden("this alert reaches countries outside yours"));
-                }
-                staff_id
-            }
-        };
-        let closed = if alert.msg_type == MsgType::Cancel {
-            Some(("alert_cancelled", "this alert was cancelled; its headcount is closed"))
-        } else if alert.content.expires_at <= Utc::now() {
-            Some(("alert_expired", "this alert has expired; its headcount is closed"))
-        } else {
-            None
-        };
-        if let Some((code, message)) = closed {
+        let subject = subject_of(caller, alert, new.staff_id)?;
+        if let Some(closed) = closed_at(alert, Utc::now()) {
             // A closed headcount stays open for whoever was still in trouble when it closed,
             // until their case is settled: an officer (or they) can still say they are safe.
             let person = self.store.headcount_people(alert_id).await?;
@@ -101,11 +200,11 @@ impl Hub {
                 .find(|p| p.staff_id == subject)
                 .is_some_and(|p| still_followed(p.status, p.sos.is_some()));
             if !followed {
-                return Err(conflict(code, message));
+                return Err(closed.into());
             }
         }
         if !alert.content.checkin_required {
-            return Err(conflict("no_headcount", "this alert does not ask for check-ins"));
+            return Err(Closed::NoHeadcount.into());
         }
         let targeted = match &open {
             Some(open) => open.includes(subject),
@@ -113,8 +212,8 @@ impl Hub {
         };
         if !targeted {
             return Err(match new.staff_id {
-                Some(_) => ApiError::Invalid(Invalid::new("staff_id", "this person was not sent the alert")),
-                None => ApiError::forbidden("you were not sent this alert, so you are not in its headcount"),
+                Some(_) => Invalid::new("staff_id", "this person was not sent the alert").into(),
+                None => Forbidden::new("you were not sent this alert, so you are not in its headcount").into(),
             });
         }
         let checkin = Checkin {
@@ -133,15 +232,22 @@ impl Hub {
         if checkin.recorded_by != checkin.staff_id {
             let detail =
                 serde_json::json!({"staff_id": checkin.staff_id, "status": checkin.status, "via": checkin.via});
-            self.audit(caller, "checkin.proxy", alert_id, &alert.countries, detail)
+            self.audit
+                .record(
+                    Actor::Account(caller),
+                    "checkin.proxy",
+                    alert_id,
+                    &alert.countries,
+                    detail,
+                )
                 .await;
         }
         Ok(checkin)
     }
 
     /// The headcount board of an alert as of `now`.
-    pub async fn headcount_at(&self, alert: &Alert, now: DateTime<Utc>) -> Result<Headcount, ApiError> {
-        let (deadline, overdue_at) = self.deadlines(alert);
+    pub async fn headcount_at(&self, alert: &Alert, now: DateTime<Utc>) -> Result<Headcount, StoreError> {
+        let (deadline, overdue_at) = self.deadlines.of(alert);
         let overdue = now >= overdue_at;
         let mut staff: Vec<HeadcountEntry> = self
             .store
@@ -165,19 +271,7 @@ impl Hub {
             })
             .collect();
         staff.sort_by_key(board_order);
-        let mut counts = HeadcountCounts {
-            total: staff.len() as u32,
-            ..Default::default()
-        };
-        for entry in &staff {
-            match entry.status {
-                PersonStatus::Safe => counts.safe += 1,
-                PersonStatus::NeedHelp => counts.need_help += 1,
-                PersonStatus::NoResponse => counts.no_response += 1,
-            }
-            counts.overdue += u32::from(entry.overdue);
-            counts.not_reached += u32::from(entry.status == PersonStatus::NoResponse && !entry.reached);
-        }
+        let counts = tally(&staff);
         Ok(Headcount {
             alert_id: alert.id,
             counts,
@@ -186,25 +280,87 @@ impl Hub {
         })
     }
 
-    async fn counts(&self, alert: &Alert) -> Result<HeadcountCounts, ApiError> {
-        let (_, overdue_at) = self.deadlines(alert);
-        let mut counts = HeadcountCounts::default();
-        for (status, n, unreached) in self.store.headcount_tally(alert.id).await? {
-            counts.total += n;
-            match status {
-                PersonStatus::Safe => counts.safe = n,
-                PersonStatus::NeedHelp => counts.need_help = n,
-                PersonStatus::NoResponse => {
-                    counts.no_response = n;
-                    counts.not_reached = unreached;
-                }
+    /// The counts alone, read from the database's tally.
+    async fn counts(&self, alert: &Alert) -> Result<HeadcountCounts, StoreError> {
+        let (_, overdue_at) = self.deadlines.of(alert);
+        let rows = self.store.headcount_tally(alert.id).await?;
+        Ok(counts_of(&rows, Utc::now() >= overdue_at))
+    }
+
+    /// The headcount of an alert the caller may see (officers).
+    pub async fn board(&self, caller: &crate::auth::Caller, id: Uuid) -> Result<Headcount, HeadcountError> {
+        caller.require_officer()?;
+        match self.store.alert(id).await? {
+            Some(alert) if caller.may_see(&alert.countries) => Ok(self.headcount_at(&alert, Utc::now()).await?),
+            _ => Err(HeadcountError::NotFound),
+        }
+    }
+}
+
+/// Whom a check-in is for: the caller, or — from an officer who may act on every country
+/// the alert reaches — the person named by `staff_id`.
+fn subject_of(caller: &User, alert: &Alert, staff_id: Option<Uuid>) -> Result<Uuid, Forbidden> {
+    let Some(staff_id) = staff_id else {
+        return Ok(caller.id);
+    };
+    if !matches!(caller.role, Role::SecurityOfficer | Role::WatchOfficer) {
+        return Err(Forbidden::new("only officers check others in; leave out staff_id"));
+    }
+    if caller.role == Role::SecurityOfficer && !alert.countries.iter().all(|c| caller.countries.contains(c)) {
+        return Err(Forbidden::new("this alert reaches countries outside yours"));
+    }
+    Ok(staff_id)
+}
+
+/// Whether the alert's headcount has closed by `now`: cancelled, or expired.
+fn closed_at(alert: &Alert, now: DateTime<Utc>) -> Option<Closed> {
+    if alert.msg_type == MsgType::Cancel {
+        Some(Closed::Cancelled)
+    } else if alert.content.expires_at <= now {
+        Some(Closed::Expired)
+    } else {
+        None
+    }
+}
+
+/// A board's counts: every person once, by their latest answer; the silent no device reached
+/// are also counted apart.
+fn tally(staff: &[HeadcountEntry]) -> HeadcountCounts {
+    let mut counts = HeadcountCounts {
+        total: staff.len() as u32,
+        ..Default::default()
+    };
+    for entry in staff {
+        match entry.status {
+            PersonStatus::Safe => counts.safe += 1,
+            PersonStatus::NeedHelp => counts.need_help += 1,
+            PersonStatus::NoResponse => counts.no_response += 1,
+        }
+        counts.overdue += u32::from(entry.overdue);
+        counts.not_reached += u32::from(entry.status == PersonStatus::NoResponse && !entry.reached);
+    }
+    counts
+}
+
+/// The counts from the database's tally (people by status, and of the silent those not
+/// reached); past the grace period every silent person is overdue.
+fn counts_of(rows: &[(PersonStatus, u32, u32)], overdue: bool) -> HeadcountCounts {
+    let mut counts = HeadcountCounts::default();
+    for &(status, n, unreached) in rows {
+        counts.total += n;
+        match status {
+            PersonStatus::Safe => counts.safe = n,
+            PersonStatus::NeedHelp => counts.need_help = n,
+            PersonStatus::NoResponse => {
+                counts.no_response = n;
+                counts.not_reached = unreached;
             }
         }
-        if Utc::now() >= overdue_at {
-            counts.overdue = counts.no_response;
-        }
-        Ok(counts)
     }
+    if overdue {
+        counts.overdue = counts.no_response;
+    }
+    counts
 }
 
 /// Whether a person's case outlives the headcount that closed (its alert cancelled or
@@ -231,48 +387,196 @@ fn board_order(entry: &HeadcountEntry) -> (u8, bool) {
     (group, entry.reached)
 }
 
-fn conflict(code: &'static str, message: &str) -> ApiError {
-    ApiError::Conflict {
-        code,
-        message: message.to_owned(),
-    }
-}
-
-/// Pushes the counts of every headcount that changed, at most every [`PULSE`], reading them
-/// from the database after the commits so the last push always shows the true counts.
-pub async fn push_counts(hub: Arc<Hub>) {
-    loop {
-        tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
-            _ = hub.pulse.wake.notified() => {}
-        }
-        let changed = std::mem::take(&mut *hub.pulse.changed.lock().unwrap_or_else(|e| e.into_inner()));
-        for (alert_id, countries) in changed {
-            let counts = match hub.store.alert(alert_id).await {
-                Ok(Some(alert)) => hub.counts(&alert).await,
-                Ok(None) => continue,
-                Err(e) => Err(e.into()),
-            };
-            match counts {
-                Ok(counts) => {
-                    hub.delivery.publish(
-                        &Envelope::Headcount { alert_id, counts },
-                        Audience {
-                            staff: &[],
-                            countries: &countries,
-                        },
-                    );
-                }
-                Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not count a headcount"),
+impl Headcounts {
+    /// Pushes the counts of every headcount that changed, at most every [`PULSE`], reading
+    /// them from the database after the commits so the last push always shows the true
+    /// counts; until `shutdown`.
+    pub async fn push_counts(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.pulse.wake.notified() => {}
             }
+            let changed = std::mem::take(&mut *self.pulse.changed.lock().unwrap_or_else(|e| e.into_inner()));
+            for (alert_id, countries) in changed {
+                let counts = match self.store.alert(alert_id).await {
+                    Ok(Some(alert)) => self.counts(&alert).await,
+                    Ok(None) => continue,
+                    Err(e) => Err(e),
+                };
+                match counts {
+                    Ok(counts) => {
+                        self.delivery.publish(
+                            &Envelope::Headcount { alert_id, counts },
+                            Audience {
+                                staff: &[],
+                                countries: &countries,
+                            },
+                        );
+                    }
+                    Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not count a headcount"),
+                }
+            }
+            tokio::time::sleep(PULSE).await;
         }
-        tokio::time::sleep(PULSE).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scaan_schemas::{Area, Certainty, Geometry, LonLat, NewAlert, Severity, Status, Urgency};
+
+    fn alert(countries: &[&str], deadline_s: Option<u32>) -> Alert {
+        let now = Utc::now();
+        Alert {
+            id: Uuid::new_v4(),
+            msg_type: MsgType::Alert,
+            revision: 1,
+            sent_at: now,
+            updated_at: now,
+            sender: "kasongo".into(),
+            recipients: 3,
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            content: NewAlert {
+                headline: "Armed clashes reported near Beni".into(),
+                description: None,
+                instruction: None,
+                event: "Armed clash".into(),
+                category: scaan_schemas::Category::Security,
+                urgency: Urgency::Immediate,
+                severity: Severity::Severe,
+                certainty: Certainty::Observed,
+                status: Status::Actual,
+                area: Area {
+                    description: "Beni".into(),
+                    geometry: Geometry::Point {
+                        coordinates: LonLat([29.47, 0.49]),
+                    },
+                    radius_m: Some(5_000.0),
+                },
+                expires_at: now + Duration::hours(6),
+                checkin_required: true,
+                checkin_deadline_s: deadline_s,
+            },
+            cancel_reason: None,
+        }
+    }
+
+    fn officer(role: Role, countries: &[&str]) -> User {
+        User {
+            id: Uuid::new_v4(),
+            username: "kasongo".into(),
+            name: "Kasongo".into(),
+            role,
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            duty_station: None,
+            disabled: false,
+            phone: None,
+        }
+    }
+
+    #[test]
+    fn the_deadline_is_the_alerts_own_or_the_hubs_and_overdue_comes_after_the_grace() {
+        let deadlines = Deadlines {
+            default_deadline: Duration::minutes(30),
+            grace: Duration::minutes(5),
+        };
+        let own = alert(&["CD"], Some(600));
+        assert_eq!(
+            deadlines.of(&own),
+            (own.sent_at + Duration::minutes(10), own.sent_at + Duration::minutes(15))
+        );
+        let default = alert(&["CD"], None);
+        assert_eq!(
+            deadlines.of(&default),
+            (
+                default.sent_at + Duration::minutes(30),
+                default.sent_at + Duration::minutes(35)
+            )
+        );
+    }
+
+    #[test]
+    fn one_checks_in_oneself_and_officers_check_in_others_only_in_their_countries() {
+        let beni = alert(&["CD", "UG"], None);
+        let staff = officer(Role::Staff, &[]);
+        let someone = Uuid::new_v4();
+        assert_eq!(subject_of(&staff, &beni, None).unwrap(), staff.id);
+        assert!(
+            subject_of(&staff, &beni, Some(someone)).is_err(),
+            "staff check in only themselves"
+        );
+        assert_eq!(
+            subject_of(&officer(Role::SecurityOfficer, &["CD", "UG"]), &beni, Some(someone)).unwrap(),
+            someone
+        );
+        let e = subject_of(&officer(Role::SecurityOfficer, &["CD"]), &beni, Some(someone)).unwrap_err();
+        assert_eq!(e.0, "this alert reaches countries outside yours");
+        assert_eq!(
+            subject_of(&officer(Role::WatchOfficer, &[]), &beni, Some(someone)).unwrap(),
+            someone
+        );
+        assert!(subject_of(&officer(Role::Admin, &[]), &beni, Some(someone)).is_err());
+    }
+
+    #[test]
+    fn a_headcount_closes_when_its_alert_is_cancelled_or_expires() {
+        let mut beni = alert(&["CD"], None);
+        let now = Utc::now();
+        assert_eq!(closed_at(&beni, now), None);
+        assert_eq!(closed_at(&beni, beni.content.expires_at), Some(Closed::Expired));
+        beni.msg_type = MsgType::Cancel;
+        assert_eq!(closed_at(&beni, now), Some(Closed::Cancelled));
+        assert_eq!(
+            [Closed::Cancelled, Closed::Expired, Closed::NoHeadcount].map(Closed::code),
+            ["alert_cancelled", "alert_expired", "no_headcount"]
+        );
+    }
+
+    #[test]
+    fn a_board_counts_everyone_once_by_their_answer() {
+        let board = [
+            person("safe", PersonStatus::Safe, false, true, false),
+            person("help", PersonStatus::NeedHelp, false, true, false),
+            person("overdue", PersonStatus::NoResponse, true, true, false),
+            person("unreached", PersonStatus::NoResponse, true, false, false),
+            person("safe but unreached", PersonStatus::Safe, false, false, false),
+        ];
+        let counts = tally(&board);
+        assert_eq!(
+            (counts.total, counts.safe, counts.need_help, counts.no_response),
+            (5, 2, 1, 2)
+        );
+        assert_eq!(
+            (counts.overdue, counts.not_reached),
+            (2, 1),
+            "an answer means it was reached"
+        );
+    }
+
+    #[test]
+    fn the_tallys_counts_turn_every_silent_person_overdue_after_the_grace() {
+        let rows = [
+            (PersonStatus::Safe, 4, 0),
+            (PersonStatus::NeedHelp, 1, 0),
+            (PersonStatus::NoResponse, 3, 2),
+        ];
+        let before = counts_of(&rows, false);
+        assert_eq!(
+            (
+                before.total,
+                before.safe,
+                before.need_help,
+                before.no_response,
+                before.not_reached,
+                before.overdue
+            ),
+            (8, 4, 1, 3, 2, 0)
+        );
+        assert_eq!(counts_of(&rows, true).overdue, 3);
+        assert_eq!(counts_of(&[], true).total, 0);
+    }
 
     fn person(name: &str, status: PersonStatus, overdue: bool, reached: bool, sos: bool) -> HeadcountEntry {
         HeadcountEntry {

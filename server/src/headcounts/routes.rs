@@ -9,6 +9,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Headcounts;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
@@ -27,31 +28,26 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     responses((status = 201, body = Checkin), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn check_in(
-    State(hub): State<Arc<Hub>>,
+    State(headcounts): State<Headcounts>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(new): ApiJson<NewCheckin>,
 ) -> Result<(StatusCode, Json<Checkin>), ApiError> {
-    Ok((StatusCode::CREATED, Json(hub.check_in(&caller.user, id, new).await?)))
-}
-
-async fn visible_headcount(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Headcount, ApiError> {
-    caller.require_officer()?;
-    match hub.store.alert(id).await? {
-        Some(alert) if caller.may_see(&alert.countries) => hub.headcount_at(&alert, chrono::Utc::now()).await,
-        _ => Err(ApiError::NotFound("alert")),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(headcounts.check_in(&caller.user, id, new).await?),
+    ))
 }
 
 /// Who has answered, who needs help, who is silent: people in trouble (SOS, need help) first.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/headcount", tag = "headcounts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Headcount), (status = 404, body = ErrorBody)))]
 async fn headcount(
-    State(hub): State<Arc<Hub>>,
+    State(headcounts): State<Headcounts>,
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<Headcount>, ApiError> {
-    Ok(Json(visible_headcount(&hub, &caller, id).await?))
+    Ok(Json(headcounts.board(&caller, id).await?))
 }
 
 /// The headcount as CSV, for the incident report.
@@ -59,11 +55,11 @@ async fn headcount(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
 async fn headcount_csv(
-    State(hub): State<Arc<Hub>>,
+    State(headcounts): State<Headcounts>,
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<impl IntoResponse, ApiError> {
-    let board = visible_headcount(&hub, &caller, id).await?;
+    let board = headcounts.board(&caller, id).await?;
     let mut csv =
         String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status\r\n");
     for e in &board.staff {

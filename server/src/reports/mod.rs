@@ -15,6 +15,7 @@ use scaan_schemas::{
 };
 use uuid::Uuid;
 
+use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::delivery::Audience;
 use crate::error::ApiError;
@@ -141,7 +142,14 @@ impl Hub {
         self.store.update_report(&report, revision).await?;
         self.announce_report(&report).await;
         let detail = serde_json::json!({"status": report.status.as_str(), "note": note});
-        self.audit(&caller.user, "report.triaged", report.id, &countries(&report), detail)
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "report.triaged",
+                report.id,
+                &countries(&report),
+                detail,
+            )
             .await;
         Ok(report)
     }
@@ -172,14 +180,15 @@ impl Hub {
         report.triaged_by = Some(caller.user.username.clone());
         self.store.update_report(&report, revision).await?;
         self.announce_report(&report).await;
-        self.audit(
-            &caller.user,
-            "report.merged",
-            report.id,
-            &countries(&report),
-            serde_json::json!({"into": into}),
-        )
-        .await;
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "report.merged",
+                report.id,
+                &countries(&report),
+                serde_json::json!({"into": into}),
+            )
+            .await;
         Ok(report)
     }
 
@@ -223,14 +232,15 @@ impl Hub {
             }
         };
         self.announce_report(&report).await;
-        self.audit(
-            &caller.user,
-            "report.promoted",
-            report.id,
-            &countries(&report),
-            serde_json::json!({"alert_id": alert.id}),
-        )
-        .await;
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "report.promoted",
+                report.id,
+                &countries(&report),
+                serde_json::json!({"alert_id": alert.id}),
+            )
+            .await;
         Ok(alert)
     }
 }

@@ -1,49 +1,178 @@
 //! SOS ("I'm not okay"): raised from the phone by HTTP or the stream, announced at once to
 //! every officer concerned, followed by the person's later positions, announced again while
 //! nobody acknowledges it, and closed by an officer with a note.
+//!
+//! Owns: the SOS calls, their trail and their reminders. Uses: [`Audit`] (acknowledging and
+//! resolving are recorded), the delivery fan-out and the country atlas (whose officers follow
+//! a call).
 
 mod routes;
 
 pub use routes::router;
 
+use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
 use scaan_schemas::{Envelope, NewSos, Position, Role, Sos, SosStatus, TrailPoint, User};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::auth::Caller;
-use crate::delivery::Audience;
+use crate::audit::{Actor, Audit};
+use crate::auth::{Caller, Forbidden};
+use crate::countries::CountryAtlas;
+use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::storage::{Store, StoreError};
 
 /// Longest trail kept on one SOS; the oldest points give way.
 const MAX_TRAIL: usize = 500;
 
-impl Hub {
+/// The SOS calls: raising, following, reminding, acknowledging and resolving.
+#[derive(Clone)]
+pub struct SosCalls {
+    store: Store,
+    atlas: &'static CountryAtlas,
+    delivery: Arc<Delivery>,
+    audit: Audit,
+    /// An SOS nobody acknowledged is announced again after this long (`sos_reannounce_s`).
+    reannounce: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SosError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// No such SOS, or not one the caller may act on.
+    #[error("sos not found")]
+    NotFound,
+    /// Someone else acknowledged or resolved it first.
+    #[error("this SOS is already {}", .0.as_str())]
+    AlreadyHandled(SosStatus),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SosError> for ApiError {
+    fn from(e: SosError) -> Self {
+        match e {
+            SosError::Forbidden(e) => e.into(),
+            SosError::NotFound => ApiError::NotFound("sos"),
+            SosError::AlreadyHandled(_) => ApiError::Conflict {
+                code: "sos_changed",
+                message: e.to_string(),
+            },
+            SosError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl FromRef<Arc<Hub>> for SosCalls {
+    fn from_ref(hub: &Arc<Hub>) -> Self {
+        hub.sos.clone()
+    }
+}
+
+/// The countries whose officers follow an SOS: where the phone is, else where the person is
+/// based. With neither, only watch officers see it.
+fn countries_of(atlas: &CountryAtlas, staff: &User, position: Option<Position>) -> Vec<String> {
+    position
+        .or(staff.duty_station)
+        .and_then(|p| atlas.country_at(p.lon, p.lat))
+        .map(|c| vec![c.to_owned()])
+        .unwrap_or_default()
+}
+
+/// A second press while an SOS is unresolved adds to it: the new position joins the trail, a
+/// new note replaces the old, and it counts as one more announcement.
+fn press_again(sos: &mut Sos, staff: &User, new: NewSos, now: DateTime<Utc>) {
+    if let Some(p) = new.position {
+        sos.trail.push(TrailPoint {
+            lat: p.lat,
+            lon: p.lon,
+            recorded_at: now,
+        });
+        sos.position = Some(p);
+    }
+    if let Some(note) = new.note {
+        sos.note = Some(note);
+    }
+    sos.phone.clone_from(&staff.phone);
+    sos.announcements += 1;
+}
+
+/// A later position of the person: the newest of at most [`MAX_TRAIL`] trail points.
+fn follow(sos: &mut Sos, at: Position, recorded_at: DateTime<Utc>) {
+    if sos.trail.len() == MAX_TRAIL {
+        sos.trail.remove(0);
+    }
+    sos.trail.push(TrailPoint {
+        lat: at.lat,
+        lon: at.lon,
+        recorded_at,
+    });
+    sos.position = Some(at);
+}
+
+/// Someone is on it; only an open SOS is acknowledged.
+fn acknowledge(sos: &mut Sos, by: &User, note: Option<String>, now: DateTime<Utc>) -> Result<(), SosError> {
+    if sos.status != SosStatus::Open {
+        return Err(SosError::AlreadyHandled(sos.status));
+    }
+    sos.status = SosStatus::Acknowledged;
+    sos.acknowledged_at = Some(now);
+    sos.acknowledged_by = Some(by.username.clone());
+    sos.acknowledge_note = note;
+    Ok(())
+}
+
+/// Closes an SOS, acknowledged or not, once.
+fn resolve(sos: &mut Sos, by: &User, note: String, now: DateTime<Utc>) -> Result<(), SosError> {
+    if sos.status == SosStatus::Resolved {
+        return Err(SosError::AlreadyHandled(sos.status));
+    }
+    sos.status = SosStatus::Resolved;
+    sos.resolved_at = Some(now);
+    sos.resolved_by = Some(by.username.clone());
+    sos.resolution = Some(note);
+    Ok(())
+}
+
+/// Who sees an SOS in the list: staff their own, officers those of their countries.
+fn visible_to(caller: &Caller, sos: &Sos) -> bool {
+    match caller.role() {
+        Role::Staff => sos.staff_id == caller.user.id,
+        _ => caller.may_see(&sos.countries),
+    }
+}
+
+impl SosCalls {
+    pub fn new(
+        store: Store,
+        atlas: &'static CountryAtlas,
+        delivery: Arc<Delivery>,
+        audit: Audit,
+        reannounce: Duration,
+    ) -> SosCalls {
+        SosCalls {
+            store,
+            atlas,
+            delivery,
+            audit,
+            reannounce,
+        }
+    }
+
     /// Raises an SOS, or — if the person already has one unresolved — adds to it and announces
     /// it again, so a panicked second press does not split the officers' attention.
-    pub async fn raise_sos(&self, staff: &User, new: NewSos) -> Result<Sos, ApiError> {
+    pub async fn raise(&self, staff: &User, new: NewSos) -> Result<Sos, SosError> {
         if staff.role != Role::Staff {
-            return Err(ApiError::forbidden(
-                "SOS is for staff in the field; officers act on them",
-            ));
+            return Err(Forbidden::new("SOS is for staff in the field; officers act on them").into());
         }
         let now = Utc::now();
         if let Some((mut sos, _)) = self.store.unresolved_sos_of(staff.id).await?.into_iter().next() {
             let previous = sos.status;
-            if let Some(p) = new.position {
-                sos.trail.push(TrailPoint {
-                    lat: p.lat,
-                    lon: p.lon,
-                    recorded_at: now,
-                });
-                sos.position = Some(p);
-            }
-            if let Some(note) = new.note {
-                sos.note = Some(note);
-            }
-            sos.phone.clone_from(&staff.phone);
-            sos.announcements += 1;
+            press_again(&mut sos, staff, new, now);
             self.store.update_sos(&sos, previous, now).await?;
             self.announce(&sos, false);
             return Ok(sos);
@@ -54,7 +183,7 @@ impl Hub {
             username: staff.username.clone(),
             name: staff.name.clone(),
             status: SosStatus::Open,
-            countries: self.sos_countries(staff, new.position),
+            countries: countries_of(self.atlas, staff, new.position),
             position: new.position,
             note: new.note,
             raised_at: now,
@@ -74,14 +203,15 @@ impl Hub {
         Ok(sos)
     }
 
-    /// The countries whose officers follow an SOS: where the phone is, else where the person
-    /// is based. With neither, only watch officers see it.
-    fn sos_countries(&self, staff: &User, position: Option<Position>) -> Vec<String> {
-        position
-            .or(staff.duty_station)
-            .and_then(|p| self.atlas.country_at(p.lon, p.lat))
-            .map(|c| vec![c.to_owned()])
-            .unwrap_or_default()
+    /// SOS calls the caller may see, newest first: at most `limit` (default 100, at most 1000).
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        status: Option<SosStatus>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Sos>, SosError> {
+        let all = self.store.sos_list(status, limit.unwrap_or(100).clamp(1, 1000)).await?;
+        Ok(all.into_iter().filter(|s| visible_to(caller, s)).collect())
     }
 
     fn announce(&self, sos: &Sos, new: bool) {
@@ -100,116 +230,220 @@ impl Hub {
     }
 
     /// The stored SOS, if the caller is an officer who may act on it.
-    async fn sos_to_handle(&self, caller: &Caller, id: Uuid) -> Result<Sos, ApiError> {
+    async fn to_handle(&self, caller: &Caller, id: Uuid) -> Result<Sos, SosError> {
         caller.require_officer()?;
         match self.store.sos(id).await? {
             Some((sos, _)) if caller.may_see(&sos.countries) => Ok(sos),
-            _ => Err(ApiError::NotFound("sos")),
+            _ => Err(SosError::NotFound),
         }
     }
 
-    pub async fn acknowledge_sos(&self, caller: &Caller, id: Uuid, note: Option<String>) -> Result<Sos, ApiError> {
-        let mut sos = self.sos_to_handle(caller, id).await?;
-        if sos.status != SosStatus::Open {
-            return Err(ApiError::Conflict {
-                code: "sos_changed",
-                message: format!("this SOS is already {}", sos.status.as_str()),
-            });
-        }
+    pub async fn acknowledge(&self, caller: &Caller, id: Uuid, note: Option<String>) -> Result<Sos, SosError> {
+        let mut sos = self.to_handle(caller, id).await?;
         let now = Utc::now();
-        sos.status = SosStatus::Acknowledged;
-        sos.acknowledged_at = Some(now);
-        sos.acknowledged_by = Some(caller.user.username.clone());
-        sos.acknowledge_note = note.clone();
+        acknowledge(&mut sos, &caller.user, note.clone(), now)?;
         self.store.update_sos(&sos, SosStatus::Open, now).await?;
         self.announce(&sos, false);
-        self.audit(
-            &caller.user,
-            "sos.acknowledged",
-            sos.id,
-            &sos.countries,
-            serde_json::json!({"note": note}),
-        )
-        .await;
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "sos.acknowledged",
+                sos.id,
+                &sos.countries,
+                serde_json::json!({"note": note}),
+            )
+            .await;
         Ok(sos)
     }
 
-    pub async fn resolve_sos(&self, caller: &Caller, id: Uuid, note: String) -> Result<Sos, ApiError> {
-        let mut sos = self.sos_to_handle(caller, id).await?;
+    pub async fn resolve(&self, caller: &Caller, id: Uuid, note: String) -> Result<Sos, SosError> {
+        let mut sos = self.to_handle(caller, id).await?;
         let previous = sos.status;
-        if previous == SosStatus::Resolved {
-            return Err(ApiError::Conflict {
-                code: "sos_changed",
-                message: "this SOS is already resolved".into(),
-            });
-        }
         let now = Utc::now();
-        sos.status = SosStatus::Resolved;
-        sos.resolved_at = Some(now);
-        sos.resolved_by = Some(caller.user.username.clone());
-        sos.resolution = Some(note.clone());
+        resolve(&mut sos, &caller.user, note.clone(), now)?;
         self.store.update_sos(&sos, previous, now).await?;
         self.announce(&sos, false);
-        self.audit(
-            &caller.user,
-            "sos.resolved",
-            sos.id,
-            &sos.countries,
-            serde_json::json!({"note": note}),
-        )
-        .await;
+        self.audit
+            .record(
+                Actor::Account(&caller.user),
+                "sos.resolved",
+                sos.id,
+                &sos.countries,
+                serde_json::json!({"note": note}),
+            )
+            .await;
         Ok(sos)
     }
 
     /// Adds a new position of the person to each of their unresolved SOS calls.
-    pub async fn follow_sos(&self, staff: &User, at: Position, recorded_at: DateTime<Utc>) -> Result<(), ApiError> {
+    pub async fn follow(&self, staff: &User, at: Position, recorded_at: DateTime<Utc>) -> Result<(), StoreError> {
         for (mut sos, announced_at) in self.store.unresolved_sos_of(staff.id).await? {
-            if sos.trail.len() == MAX_TRAIL {
-                sos.trail.remove(0);
-            }
-            sos.trail.push(TrailPoint {
-                lat: at.lat,
-                lon: at.lon,
-                recorded_at,
-            });
-            sos.position = Some(at);
+            follow(&mut sos, at, recorded_at);
             self.store.update_sos(&sos, sos.status, announced_at).await?;
             self.announce(&sos, false);
         }
         Ok(())
     }
+
+    /// Announces again every SOS nobody has acknowledged within `reannounce`, until
+    /// `shutdown`. The time of the last announcement is stored, so a restart neither skips
+    /// nor repeats a reminder.
+    pub async fn remind_unacknowledged(self, shutdown: CancellationToken) {
+        let every = std::time::Duration::from_secs(self.reannounce.num_seconds().clamp(1, 5) as u64);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let now = Utc::now();
+            let due = match self.store.sos_unacknowledged_since(now - self.reannounce).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look for unacknowledged SOS calls");
+                    continue;
+                }
+            };
+            for mut sos in due {
+                sos.announcements += 1;
+                match self.store.update_sos(&sos, SosStatus::Open, now).await {
+                    Ok(()) => {
+                        tracing::warn!(sos = %sos.id, announcements = sos.announcements, "SOS still unacknowledged: announced again");
+                        self.announce(&sos, false);
+                    }
+                    Err(e) => tracing::debug!(error = %e, sos = %sos.id, "SOS changed before its reminder"),
+                }
+            }
+        }
+    }
 }
 
-/// Announces again every SOS nobody has acknowledged within `sos_reannounce_s`. The time of the
-/// last announcement is stored, so a restart neither skips nor repeats a reminder.
-pub async fn remind_unacknowledged(hub: Arc<Hub>) {
-    let every = std::time::Duration::from_secs(hub.config.sos_reannounce_s.clamp(1, 5));
-    loop {
-        tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(role: Role) -> User {
+        User {
+            id: Uuid::new_v4(),
+            username: "amani".into(),
+            name: "Amani".into(),
+            role,
+            countries: vec!["CD".into()],
+            duty_station: Some(Position {
+                lat: 0.35,
+                lon: 32.58,
+                accuracy_m: None,
+            }),
+            disabled: false,
+            phone: Some("+243970000001".into()),
         }
-        let now = Utc::now();
-        let due = match hub
-            .store
-            .sos_unacknowledged_since(now - Duration::seconds(hub.config.sos_reannounce_s as i64))
-            .await
-        {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for unacknowledged SOS calls");
-                continue;
-            }
+    }
+
+    fn beni() -> Position {
+        Position {
+            lat: 0.49,
+            lon: 29.47,
+            accuracy_m: None,
+        }
+    }
+
+    fn open_sos(staff: &User) -> Sos {
+        Sos {
+            id: Uuid::new_v4(),
+            staff_id: staff.id,
+            username: staff.username.clone(),
+            name: staff.name.clone(),
+            status: SosStatus::Open,
+            countries: vec!["CD".into()],
+            position: None,
+            note: Some("shots fired".into()),
+            raised_at: Utc::now(),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            acknowledge_note: None,
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+            trail: Vec::new(),
+            announcements: 1,
+            phone: None,
+        }
+    }
+
+    #[test]
+    fn officers_follow_an_sos_where_the_phone_is_else_where_its_person_is_based() {
+        let atlas = CountryAtlas::embedded();
+        let staff = person(Role::Staff);
+        assert_eq!(countries_of(atlas, &staff, Some(beni())), vec!["CD"]);
+        assert_eq!(countries_of(atlas, &staff, None), vec!["UG"], "Kampala duty station");
+        let nowhere = User {
+            duty_station: None,
+            ..staff
         };
-        for mut sos in due {
-            sos.announcements += 1;
-            match hub.store.update_sos(&sos, SosStatus::Open, now).await {
-                Ok(()) => {
-                    tracing::warn!(sos = %sos.id, announcements = sos.announcements, "SOS still unacknowledged: announced again");
-                    hub.announce(&sos, false);
-                }
-                Err(e) => tracing::debug!(error = %e, sos = %sos.id, "SOS changed before its reminder"),
-            }
+        assert!(
+            countries_of(atlas, &nowhere, None).is_empty(),
+            "only watch officers see it"
+        );
+    }
+
+    #[test]
+    fn a_second_press_adds_to_the_open_sos() {
+        let staff = person(Role::Staff);
+        let mut sos = open_sos(&staff);
+        let now = Utc::now();
+        press_again(
+            &mut sos,
+            &staff,
+            NewSos {
+                position: Some(beni()),
+                note: None,
+            },
+            now,
+        );
+        assert_eq!(sos.announcements, 2);
+        assert_eq!(sos.position, Some(beni()));
+        assert_eq!(sos.trail.len(), 1);
+        assert_eq!(
+            sos.note.as_deref(),
+            Some("shots fired"),
+            "no new note keeps the old one"
+        );
+        assert_eq!(sos.phone, staff.phone);
+    }
+
+    #[test]
+    fn the_trail_keeps_the_newest_points() {
+        let staff = person(Role::Staff);
+        let mut sos = open_sos(&staff);
+        let start = Utc::now();
+        for i in 0..MAX_TRAIL as i64 + 3 {
+            follow(&mut sos, beni(), start + Duration::seconds(i));
         }
+        assert_eq!(sos.trail.len(), MAX_TRAIL);
+        assert_eq!(sos.trail[0].recorded_at, start + Duration::seconds(3));
+    }
+
+    #[test]
+    fn an_sos_is_acknowledged_while_open_and_resolved_once() {
+        let officer = person(Role::SecurityOfficer);
+        let mut sos = open_sos(&person(Role::Staff));
+        let now = Utc::now();
+        acknowledge(&mut sos, &officer, Some("calling".into()), now).unwrap();
+        assert_eq!(sos.status, SosStatus::Acknowledged);
+        assert_eq!(sos.acknowledged_by.as_deref(), Some("amani"));
+        let again = acknowledge(&mut sos, &officer, None, now).unwrap_err();
+        assert_eq!(again.to_string(), "this SOS is already acknowledged");
+        resolve(&mut sos, &officer, "evacuated".into(), now).unwrap();
+        assert_eq!(sos.status, SosStatus::Resolved);
+        assert_eq!(sos.resolution.as_deref(), Some("evacuated"));
+        let again = resolve(&mut sos, &officer, "twice".into(), now).unwrap_err();
+        assert_eq!(again.to_string(), "this SOS is already resolved");
+        assert!(acknowledge(&mut sos, &officer, None, now).is_err());
+    }
+
+    #[test]
+    fn an_unacknowledged_sos_can_be_resolved_directly() {
+        let mut sos = open_sos(&person(Role::Staff));
+        resolve(&mut sos, &person(Role::WatchOfficer), "false alarm".into(), Utc::now()).unwrap();
+        assert_eq!(sos.status, SosStatus::Resolved);
     }
 }

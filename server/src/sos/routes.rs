@@ -4,13 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
-use scaan_schemas::{ErrorBody, Invalid, NewSos, Role, Sos, SosNote, SosStatus};
+use scaan_schemas::{ErrorBody, Invalid, NewSos, Sos, SosNote, SosStatus};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::SosCalls;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
@@ -26,11 +27,11 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
 #[utoipa::path(post, path = "/api/v1/sos", tag = "sos", security(("bearer" = [])), request_body = NewSos,
     responses((status = 201, body = Sos), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn raise(
-    State(hub): State<Arc<Hub>>,
+    State(sos): State<SosCalls>,
     caller: Caller,
     ApiJson(new): ApiJson<NewSos>,
 ) -> Result<(StatusCode, Json<Sos>), ApiError> {
-    Ok((StatusCode::CREATED, Json(hub.raise_sos(&caller.user, new).await?)))
+    Ok((StatusCode::CREATED, Json(sos.raise(&caller.user, new).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -46,19 +47,11 @@ struct ListParams {
 #[utoipa::path(get, path = "/api/v1/sos", operation_id = "list_sos", tag = "sos", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Sos])))]
 async fn list(
-    State(hub): State<Arc<Hub>>,
+    State(sos): State<SosCalls>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Sos>>, ApiError> {
-    let all = hub
-        .store
-        .sos_list(params.status, params.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
-    let visible = |s: &Sos| match caller.role() {
-        Role::Staff => s.staff_id == caller.user.id,
-        _ => caller.may_see(&s.countries),
-    };
-    Ok(Json(all.into_iter().filter(visible).collect()))
+    Ok(Json(sos.list(&caller, params.status, params.limit).await?))
 }
 
 /// Someone is on it: stops the reminders.
@@ -66,7 +59,7 @@ async fn list(
     params(("id" = uuid::Uuid, Path)), request_body = SosNote,
     responses((status = 200, body = Sos), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn acknowledge(
-    State(hub): State<Arc<Hub>>,
+    State(sos): State<SosCalls>,
     caller: Caller,
     PathId(id): PathId,
     body: Bytes,
@@ -76,7 +69,7 @@ async fn acknowledge(
         true => None,
         false => scaan_schemas::decode::<SosNote>(&body, chrono::Utc::now())?.note,
     };
-    Ok(Json(hub.acknowledge_sos(&caller, id, note).await?))
+    Ok(Json(sos.acknowledge(&caller, id, note).await?))
 }
 
 /// Closes the SOS with what happened.
@@ -85,7 +78,7 @@ async fn acknowledge(
     responses((status = 200, body = Sos), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn resolve(
-    State(hub): State<Arc<Hub>>,
+    State(sos): State<SosCalls>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<SosNote>,
@@ -94,5 +87,5 @@ async fn resolve(
         .note
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| Invalid::new("note", "say how it was resolved"))?;
-    Ok(Json(hub.resolve_sos(&caller, id, note).await?))
+    Ok(Json(sos.resolve(&caller, id, note).await?))
 }

@@ -342,23 +342,23 @@ async fn late_arrivals_join_and_the_silent_get_a_second_wave_once(backend: Backe
         .unwrap()
         .unwrap();
     let after_deadline = chrono::Utc::now() + chrono::Duration::seconds(1800 + 1);
-    hub.app.escalate_due(after_deadline).await.unwrap();
+    hub.app.headcounts.escalate_due(after_deadline).await.unwrap();
     for stream in [&mut bahati_stream, &mut esther_stream] {
         let wave = stream.expect("alert").await;
         assert_eq!((wave["wave"].as_u64(), &wave["alert"]["id"]), (Some(2), &alert["id"]));
     }
     amani_stream.expect_silence().await;
     // Once only, even across a restart.
-    hub.app.escalate_due(after_deadline).await.unwrap();
+    hub.app.headcounts.escalate_due(after_deadline).await.unwrap();
     bahati_stream.expect_silence().await;
     let hub = hub.restart().await;
     let mut bahati_stream = hub.stream(&bahati).await;
-    hub.app.escalate_due(after_deadline).await.unwrap();
+    hub.app.headcounts.escalate_due(after_deadline).await.unwrap();
     bahati_stream.expect_silence().await;
 
     // Past the grace period the silent are overdue, and listed first.
     let overdue_at = after_deadline + chrono::Duration::seconds(900);
-    let board = hub.app.headcount_at(&stored, overdue_at).await.unwrap();
+    let board = hub.app.headcounts.headcount_at(&stored, overdue_at).await.unwrap();
     assert_eq!(
         (board.counts.overdue, board.counts.no_response, board.counts.safe),
         (2, 2, 1)
@@ -366,6 +366,7 @@ async fn late_arrivals_join_and_the_silent_get_a_second_wave_once(backend: Backe
     assert!(board.staff[0].overdue && board.staff[1].overdue && !board.staff[2].overdue);
     assert_eq!(
         hub.app
+            .headcounts
             .headcount_at(&stored, after_deadline)
             .await
             .unwrap()
