@@ -223,8 +223,20 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     assert_eq!(ring.as_array().map(Vec::len), Some(4), "three corners, closed: {ring}");
     let curfew = alerts[0]["id"].as_str().unwrap().to_owned();
 
-    // Update it (only what changed is sent), then cancel it with a reason.
-    page.click("#panel-alerts .actions button").await;
+    // Update it (only what changed is sent), then cancel it with a reason. The detail's
+    // buttons can still move once it shows (seen: 37 px down, its text unchanged, about one
+    // run in six; not yet traced): the button is clicked where it has stayed for 300 ms.
+    let update = "#panel-alerts .actions button";
+    let mut at = page.centre_of(update).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = page.centre_of(update).await;
+        if now == at {
+            break;
+        }
+        at = now;
+    }
+    page.click_at(at).await;
     page.wait_for(
         "document.getElementById('c-send').textContent === 'Review the update…'",
         "the composer in update mode",
