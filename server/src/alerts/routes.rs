@@ -6,9 +6,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use scaan_schemas::cap_import::{from_cap_xml, CapRejected, MAX_CAP_BYTES};
-use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, NewAlert, Role};
+use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, Invalid, NewAlert, Role};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +19,7 @@ use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
-use crate::storage::AlertScope;
+use crate::storage::{AlertScope, AlertState, Page};
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -126,6 +126,11 @@ struct ListParams {
     /// Only unexpired, uncancelled alerts.
     #[serde(default)]
     active: bool,
+    /// Only cancelled alerts (not with `active`).
+    #[serde(default)]
+    cancelled: bool,
+    /// Only alerts sent before this time (the oldest of the page before).
+    before: Option<DateTime<Utc>>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
@@ -145,9 +150,14 @@ async fn list_alerts(
         Role::Staff => AlertScope::Recipient(caller.user.id),
         Role::Admin => return Err(ApiError::forbidden("administrators manage accounts, not alerts")),
     };
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let active_at = params.active.then(Utc::now);
-    Ok(Json(hub.store.alerts(&scope, active_at, limit).await?))
+    let state = match (params.active, params.cancelled) {
+        (false, false) => AlertState::Any,
+        (true, false) => AlertState::ActiveAt(Utc::now()),
+        (false, true) => AlertState::Cancelled,
+        (true, true) => return Err(Invalid::new("cancelled", "an alert is not both active and cancelled").into()),
+    };
+    let page = Page::asked(params.before, params.limit);
+    Ok(Json(hub.store.alerts(&scope, state, page).await?))
 }
 
 async fn readable_alert(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Alert, ApiError> {

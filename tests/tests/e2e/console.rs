@@ -227,9 +227,7 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     // coming used to narrow it and re-wrap the facts above the buttons), and a re-render
     // (another alert arriving) leaves the officer's scroll where it was.
     let update = "#panel-alerts .actions button";
-    let top_of = |selector: &str| {
-        format!("document.querySelector({selector:?}).getBoundingClientRect().top")
-    };
+    let top_of = |selector: &str| format!("document.querySelector({selector:?}).getBoundingClientRect().top");
     let before = page.eval(&top_of(update)).await;
     page.wait_for(
         "!!document.querySelector('#headcount table.people')",
@@ -238,7 +236,8 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     .await;
     settle().await;
     assert_eq!(page.eval(&top_of(update)).await, before, "the Update button moved");
-    page.eval("document.getElementById('panel-alerts').scrollTop = 60").await;
+    page.eval("document.getElementById('panel-alerts').scrollTop = 60")
+        .await;
     let scrolled = page.eval(&top_of(update)).await;
     let shown = page.eval("+document.getElementById('count-alerts').textContent").await;
     let (status, _) = hub
