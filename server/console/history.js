@@ -131,7 +131,7 @@ export function historyPanel(ctx, root) {
         data.cancelled.length ? h("ul", { class: "cards", id: "history-alerts" }, data.cancelled.map(alertCard))
           : h("p", { class: "empty" }, "No cancelled alert."),
         olderButton("cancelled"),
-      ])));
+      ].filter(Boolean))));
   }
 
   return {
