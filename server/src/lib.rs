@@ -19,6 +19,7 @@ pub mod hub;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;
+pub mod positions;
 pub mod reports;
 pub mod sos;
 pub mod storage;

@@ -46,6 +46,19 @@ impl Forbidden {
     }
 }
 
+/// `user` has one of `roles`.
+pub fn require_role(user: &User, roles: &[Role]) -> Result<(), Forbidden> {
+    if roles.contains(&user.role) {
+        Ok(())
+    } else {
+        let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+        Err(Forbidden::new(format!(
+            "this needs the role {allowed}; you are {}",
+            user.role.as_str()
+        )))
+    }
+}
+
 /// The authenticated caller of a request.
 pub struct Caller {
     pub user: User,
@@ -107,15 +120,7 @@ impl Caller {
     }
 
     pub fn require(&self, roles: &[Role]) -> Result<(), Forbidden> {
-        if roles.contains(&self.user.role) {
-            Ok(())
-        } else {
-            let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
-            Err(Forbidden::new(format!(
-                "this needs the role {allowed}; you are {}",
-                self.user.role.as_str()
-            )))
-        }
+        require_role(&self.user, roles)
     }
 
     /// Officers who may send and change alerts.

@@ -5,7 +5,7 @@
 //!
 //! Owns: the check-ins, the open headcounts the hub watches, the boards, the counts pushed to
 //! officers and the second wave. Uses: [`Audit`] (proxy check-ins are recorded) and the
-//! delivery fan-out. Alerts tell it which headcounts open and close ([`OpenHeadcounts`]).
+//! delivery fan-out. Alerts tell it which headcounts open and close ([`Headcounts::track`]).
 
 mod escalation;
 mod routes;
@@ -175,6 +175,16 @@ impl Headcounts {
             deadlines,
             waves,
         }
+    }
+
+    /// An alert was sent or revised to `recipients`: its headcount opens, follows it, or closes.
+    pub fn track(&self, alert: &Alert, recipients: &[Uuid]) {
+        self.open.track(alert, recipients);
+    }
+
+    /// An alert's audience grew: its open board's counts are pushed now, not at the next answer.
+    pub fn audience_grew(&self, alert: &Alert) {
+        self.pulse.mark(alert);
     }
 
     /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
