@@ -554,6 +554,9 @@ mod tests {
         assert!(acts_on(&caller(Role::WatchOfficer, &[]), &shooting));
         assert!(acts_on(&caller(Role::SecurityOfficer, &["CD"]), &shooting));
         assert!(!acts_on(&caller(Role::SecurityOfficer, &["UG"]), &shooting));
+        for role in [Role::Staff, Role::Admin] {
+            assert!(!acts_on(&caller(role, &["CD"]), &shooting));
+        }
         let offshore = Report {
             country: None,
             ..shooting
