@@ -149,22 +149,26 @@ impl Accounts {
         if matches!(by, Actor::Account(me) if me.id == id) {
             return Err(AccountError::OwnAccount);
         }
-        let (user, changed) = self.store.set_disabled(id, true, Utc::now()).await??;
-        if changed {
-            self.audit
-                .record(by, "account.disabled", id, &[], json!({"username": user.username}))
-                .await;
-        }
-        Ok(user)
+        self.set_disabled(by, id, true).await
     }
 
     /// Enables a disabled account; its owner logs in again (its old tokens stay revoked).
     pub async fn enable(&self, by: Actor<'_>, id: Uuid) -> Result<User, AccountError> {
         admin_only(by)?;
-        let (user, changed) = self.store.set_disabled(id, false, Utc::now()).await??;
+        self.set_disabled(by, id, false).await
+    }
+
+    /// Disables or enables an account; a change, not a repeat, is audited.
+    async fn set_disabled(&self, by: Actor<'_>, id: Uuid, disabled: bool) -> Result<User, AccountError> {
+        let (user, changed) = self.store.set_disabled(id, disabled, Utc::now()).await??;
         if changed {
+            let action = if disabled {
+                "account.disabled"
+            } else {
+                "account.enabled"
+            };
             self.audit
-                .record(by, "account.enabled", id, &[], json!({"username": user.username}))
+                .record(by, action, id, &[], json!({"username": user.username}))
                 .await;
         }
         Ok(user)
@@ -318,16 +322,7 @@ mod tests {
     use super::*;
 
     fn person(role: Role) -> User {
-        User {
-            id: Uuid::new_v4(),
-            username: "someone".into(),
-            name: "Someone".into(),
-            role,
-            countries: vec![],
-            duty_station: None,
-            disabled: false,
-            phone: None,
-        }
+        crate::testing::user(role, &[])
     }
 
     #[test]

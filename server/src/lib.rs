@@ -24,6 +24,8 @@ pub mod reports;
 pub mod sos;
 pub mod storage;
 pub mod targeting;
+#[cfg(test)]
+mod testing;
 pub mod trips;
 
 pub use config::{Config, Overrides};

@@ -198,15 +198,7 @@ impl Alerts {
             .await;
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
         let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "alert.sent",
-                alert.id,
-                &alert.countries,
-                detail,
-            )
-            .await;
+        self.audited(caller, "alert.sent", &alert, detail).await;
         Ok(alert)
     }
 
@@ -220,15 +212,7 @@ impl Alerts {
     ) -> Result<Alert, AlertError> {
         let alert = self.send(caller, content).await?;
         let detail = serde_json::json!({"identifier": identifier, "sender": sender});
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "alert.imported",
-                alert.id,
-                &alert.countries,
-                detail,
-            )
-            .await;
+        self.audited(caller, "alert.imported", &alert, detail).await;
         Ok(alert)
     }
 
@@ -250,15 +234,7 @@ impl Alerts {
         alert.countries = countries;
         let alert = self.store_revision(&previous, alert, &added).await?;
         let detail = serde_json::json!({"revision": alert.revision, "changed": changed});
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "alert.updated",
-                alert.id,
-                &alert.countries,
-                detail,
-            )
-            .await;
+        self.audited(caller, "alert.updated", &alert, detail).await;
         Ok(alert)
     }
 
@@ -267,16 +243,16 @@ impl Alerts {
         let mut alert = next_revision(&previous, MsgType::Cancel, Utc::now());
         alert.cancel_reason = Some(reason.clone());
         let alert = self.store_revision(&previous, alert, &[]).await?;
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "alert.cancelled",
-                alert.id,
-                &alert.countries,
-                serde_json::json!({"reason": reason}),
-            )
-            .await;
+        let detail = serde_json::json!({"reason": reason});
+        self.audited(caller, "alert.cancelled", &alert, detail).await;
         Ok(alert)
+    }
+
+    /// Records what the caller did to `alert`, for the officers of its countries.
+    async fn audited(&self, caller: &Caller, action: &str, alert: &Alert, detail: serde_json::Value) {
+        self.audit
+            .record(Actor::Account(&caller.user), action, alert.id, &alert.countries, detail)
+            .await;
     }
 
     /// The stored alert, if the caller may change it and it is still open to change.
@@ -425,59 +401,12 @@ fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
 mod tests {
     use super::*;
     use chrono::Duration;
-    use scaan_schemas::{Area, Certainty, Geometry, LonLat, Severity, Status, Urgency, User};
+    use scaan_schemas::Severity;
 
-    fn caller(role: Role, countries: &[&str]) -> Caller {
-        Caller {
-            user: User {
-                id: Uuid::new_v4(),
-                username: "kasongo".into(),
-                name: "Kasongo".into(),
-                role,
-                countries: countries.iter().map(|c| c.to_string()).collect(),
-                duty_station: None,
-                disabled: false,
-                phone: None,
-            },
-            token_hash: [0; 32],
-            expires_at: Utc::now(),
-        }
-    }
+    use crate::testing::caller;
 
     fn beni(countries: &[&str]) -> Alert {
-        let now = Utc::now();
-        Alert {
-            id: Uuid::new_v4(),
-            msg_type: MsgType::Alert,
-            revision: 1,
-            sent_at: now,
-            updated_at: now,
-            sender: "kasongo".into(),
-            recipients: 2,
-            countries: countries.iter().map(|c| c.to_string()).collect(),
-            content: NewAlert {
-                headline: "Armed clashes reported near Beni".into(),
-                description: None,
-                instruction: None,
-                event: "Armed clash".into(),
-                category: scaan_schemas::Category::Security,
-                urgency: Urgency::Immediate,
-                severity: Severity::Severe,
-                certainty: Certainty::Observed,
-                status: Status::Actual,
-                area: Area {
-                    description: "Beni".into(),
-                    geometry: Geometry::Point {
-                        coordinates: LonLat([29.47, 0.49]),
-                    },
-                    radius_m: Some(5_000.0),
-                },
-                expires_at: now + Duration::hours(6),
-                checkin_required: false,
-                checkin_deadline_s: None,
-            },
-            cancel_reason: None,
-        }
+        crate::testing::alert_near_beni(countries)
     }
 
     #[test]

@@ -184,24 +184,8 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
-    fn caller(role: Role, countries: &[&str]) -> Caller {
-        Caller {
-            user: User {
-                id: Uuid::new_v4(),
-                username: "someone".into(),
-                name: "Someone".into(),
-                role,
-                countries: countries.iter().map(|c| c.to_string()).collect(),
-                duty_station: None,
-                disabled: false,
-                phone: None,
-            },
-            token_hash: [0; 32],
-            expires_at: Utc::now(),
-        }
-    }
+    use crate::testing::caller;
 
     fn countries(codes: &[&str]) -> Vec<String> {
         codes.iter().map(|c| c.to_string()).collect()

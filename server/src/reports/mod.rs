@@ -249,15 +249,7 @@ impl Reports {
         self.store.update_report(&report, revision).await?;
         self.announce(&report).await;
         let detail = serde_json::json!({"status": report.status.as_str(), "note": note});
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "report.triaged",
-                report.id,
-                &countries(&report),
-                detail,
-            )
-            .await;
+        self.audited(caller, "report.triaged", &report, detail).await;
         Ok(report)
     }
 
@@ -276,15 +268,8 @@ impl Reports {
         merge(&mut report, &target, &caller.user)?;
         self.store.update_report(&report, revision).await?;
         self.announce(&report).await;
-        self.audit
-            .record(
-                Actor::Account(&caller.user),
-                "report.merged",
-                report.id,
-                &countries(&report),
-                serde_json::json!({"into": into}),
-            )
-            .await;
+        let detail = serde_json::json!({"into": into});
+        self.audited(caller, "report.merged", &report, detail).await;
         Ok(report)
     }
 
@@ -316,16 +301,22 @@ impl Reports {
             }
         };
         self.announce(&report).await;
+        let detail = serde_json::json!({"alert_id": alert.id});
+        self.audited(caller, "report.promoted", &report, detail).await;
+        Ok(alert)
+    }
+
+    /// Records what the caller did to `report`, for the officers of its country.
+    async fn audited(&self, caller: &Caller, action: &str, report: &Report, detail: serde_json::Value) {
         self.audit
             .record(
                 Actor::Account(&caller.user),
-                "report.promoted",
+                action,
                 report.id,
-                &countries(&report),
-                serde_json::json!({"alert_id": alert.id}),
+                &countries(report),
+                detail,
             )
             .await;
-        Ok(alert)
     }
 }
 
@@ -493,26 +484,7 @@ mod tests {
     use super::*;
     use scaan_schemas::{IncidentCategory, Position};
 
-    fn person(role: Role, countries: &[&str]) -> User {
-        User {
-            id: Uuid::new_v4(),
-            username: "kasongo".into(),
-            name: "Kasongo".into(),
-            role,
-            countries: countries.iter().map(|c| c.to_string()).collect(),
-            duty_station: None,
-            disabled: false,
-            phone: None,
-        }
-    }
-
-    fn caller(role: Role, countries: &[&str]) -> Caller {
-        Caller {
-            user: person(role, countries),
-            token_hash: [0; 32],
-            expires_at: Utc::now(),
-        }
-    }
+    use crate::testing::{caller, user as person};
 
     fn report(category: IncidentCategory, reporter: &User) -> Report {
         let new = NewReport {
