@@ -5,9 +5,11 @@
 # Chromium (the console's browser tests drive it headless over the DevTools protocol) and, when
 # SCAAN_TEST_MOSQUITTO is set, the Mosquitto broker itself (the external-broker tests start their
 # own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it), and when
-# SCAAN_TEST_NATS is set, nats-server (the NATS tests start their own likewise).
-# PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set, external-broker tests when
-# SCAAN_TEST_MOSQUITTO and SCAAN_TEST_NATS are (.ci/run sets them); without them they print SKIPPED.
+# SCAAN_TEST_NATS is set, nats-server (the NATS tests start their own likewise), and when
+# SCAAN_TEST_KANNEL is set, the Kannel SMS gateway with its fake SMSC (kannel, kannel-extras).
+# PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set, external-broker and gateway tests
+# when SCAAN_TEST_MOSQUITTO, SCAAN_TEST_NATS and SCAAN_TEST_KANNEL are (.ci/run sets them);
+# without them they print SKIPPED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,9 @@ if [ "${SCAAN_TEST_MOSQUITTO:-}" = 1 ] && ! command -v mosquitto_ctrl >/dev/null
 fi
 if [ "${SCAAN_TEST_NATS:-}" = 1 ] && ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
   missing+=(nats-server)
+fi
+if [ "${SCAAN_TEST_KANNEL:-}" = 1 ] && { [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/lib/kannel/test/fakesmsc ]; }; then
+  missing+=(kannel kannel-extras)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2

@@ -239,7 +239,7 @@ async fn init_dynamic_security(dir: &Path, admin_password: &str) -> anyhow::Resu
 
 /// The broker binary the variable `env` names (`1`: `name` on the `PATH` or in `/usr/sbin`);
 /// `None` after a loud `SKIPPED` line when it is unset. Panics when it is unset and `CI=true`.
-fn program_from_env(env: &str, name: &str) -> Option<PathBuf> {
+pub fn program_from_env(env: &str, name: &str) -> Option<PathBuf> {
     let program = match std::env::var(env) {
         Ok(value) if !value.is_empty() => value,
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {

@@ -51,12 +51,13 @@ impl From<CheckinStatus> for PersonStatus {
     }
 }
 
-/// How a check-in reached the hub: `app` when people answer themselves; the others when an
-/// officer records it for them.
+/// How a check-in reached the hub: `app` when people answer themselves, `sms` when they answer
+/// by text (recorded by the hub only); the others when an officer records it for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     App,
+    Sms,
     Phone,
     Radio,
     InPerson,
@@ -67,6 +68,7 @@ impl Via {
     pub fn as_str(self) -> &'static str {
         match self {
             Via::App => "app",
+            Via::Sms => "sms",
             Via::Phone => "phone",
             Via::Radio => "radio",
             Via::InPerson => "in_person",
@@ -75,7 +77,7 @@ impl Via {
     }
 
     pub fn parse(value: &str) -> Option<Via> {
-        [Via::App, Via::Phone, Via::Radio, Via::InPerson, Via::Other]
+        [Via::App, Via::Sms, Via::Phone, Via::Radio, Via::InPerson, Via::Other]
             .into_iter()
             .find(|v| v.as_str() == value)
     }
@@ -104,6 +106,7 @@ impl Validate for NewCheckin {
         }
         check_text("note", self.note.as_deref().unwrap_or(""), 2_000, false)?;
         match (self.staff_id, self.via) {
+            (_, Some(Via::Sms)) => Err(Invalid::new("via", "'sms' is recorded by the hub for answers by text")),
             (Some(_), None) => Err(Invalid::new(
                 "via",
                 "is required when checking someone in: phone, radio, in_person or other",

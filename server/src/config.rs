@@ -71,6 +71,10 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// The hub's NATS keys, as `scaan nats init` writes them: a secret (they sign every login).
     pub nats_keys_file: Option<PathBuf>,
+    /// The secret an SMS gateway shows on each text it hands over
+    /// (`POST /api/v1/sms/inbound?token=…`; `deploy/kannel/README.md`); no texts are taken
+    /// without it.
+    pub sms_gateway_token: Option<String>,
 }
 
 /// How log lines are written.
@@ -110,6 +114,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             nats_url: None,
             nats_keys_file: None,
+            sms_gateway_token: None,
         }
     }
 }
@@ -189,7 +194,7 @@ impl Config {
 
     /// Keys holding secrets, which may also come from a file named by `SCAAN_{KEY}_FILE` (a
     /// container's or systemd's credentials), so the secret is in no process environment.
-    const SECRETS: [&'static str; 3] = ["database_url", "mqtt_url", "mqtt_admin_password"];
+    const SECRETS: [&'static str; 4] = ["database_url", "mqtt_url", "mqtt_admin_password", "sms_gateway_token"];
 
     /// `SCAAN_…` variables that set nothing: a misspelt key would otherwise be ignored in
     /// silence. Variables of the command line, the phone simulator, tests and benches are
@@ -215,7 +220,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 25] = [
+    const KEYS: [&'static str; 26] = [
         "listen",
         "data_dir",
         "database_url",
@@ -241,6 +246,7 @@ impl Config {
         "log_format",
         "nats_url",
         "nats_keys_file",
+        "sms_gateway_token",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -464,6 +470,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("nats_url", &self.nats_url)
             .field("nats_keys_file", &self.nats_keys_file)
+            .field("sms_gateway_token", &self.sms_gateway_token.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
     accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
-    positions, reports, sos, trips, Config,
+    positions, reports, sms, sos, trips, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -60,6 +60,7 @@ impl App {
             .merge(alerts::router())
             .merge(headcounts::router())
             .merge(sos::router())
+            .merge(sms::router())
             .merge(audit::router())
             .merge(reports::router())
             .merge(advisories::router())

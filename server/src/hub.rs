@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
 use crate::positions::Positions;
 use crate::reports::Reports;
+use crate::sms::Texts;
 use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
@@ -58,6 +59,7 @@ pub struct Hub {
     pub trips: Trips,
     pub sos: SosCalls,
     pub headcounts: Headcounts,
+    pub texts: Texts,
 }
 
 impl Hub {
@@ -164,6 +166,12 @@ impl Hub {
             audit.clone(),
             position_freshness,
         );
+        let texts = Texts::new(
+            store.clone(),
+            headcounts.clone(),
+            sos.clone(),
+            config.sms_gateway_token.as_deref(),
+        );
         let hub = Hub {
             atlas,
             config,
@@ -190,6 +198,7 @@ impl Hub {
             trips,
             sos,
             headcounts,
+            texts,
         };
         hub.headcounts.load_open().await?;
         Ok(hub)

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod positions;
 pub mod reports;
+pub mod sms;
 pub mod sos;
 pub mod storage;
 pub mod targeting;

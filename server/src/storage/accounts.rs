@@ -364,6 +364,14 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// The enabled accounts with this phone number (E.164, as stored): a text from it is theirs
+    /// only when there is exactly one.
+    pub async fn users_by_phone(&self, phone: &str) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND disabled_at IS NULL LIMIT 2");
+        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(phone).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         let row: Option<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql)

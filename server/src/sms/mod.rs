@@ -1,0 +1,171 @@
+//! Texts: staff whose phone has no data answer a headcount and raise an SOS by SMS, through an
+//! SMS gateway (Kannel, `deploy/kannel/`), which hands each text it receives to
+//! `POST /api/v1/sms/inbound` and sends back the answer.
+//!
+//! Owns: reading a text and the answer to it. Uses: `Headcounts` (a check-in by text, `via:
+//! sms`), `SosCalls` (an SOS by text), and the store (whose number it is, which headcount of
+//! theirs is open).
+
+mod replies;
+pub mod routes;
+
+use axum::extract::FromRef;
+use chrono::Utc;
+use scaan_schemas::{is_e164, CheckinStatus, NewCheckin, NewSos, Role, Validate, Via};
+use std::sync::Arc;
+
+use crate::error::ApiError;
+use crate::headcounts::{HeadcountError, Headcounts};
+use crate::hub::Hub;
+use crate::sos::{SosCalls, SosError};
+use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
+use replies::{read, Asked};
+
+pub use routes::router;
+
+#[derive(Clone)]
+pub struct Texts {
+    store: Store,
+    headcounts: Headcounts,
+    sos: SosCalls,
+    /// The secret the gateway shows on every text it hands over (`sms_gateway_token`); no
+    /// texts are taken without one.
+    gateway_token: Option<Arc<str>>,
+}
+
+impl FromRef<Arc<Hub>> for Texts {
+    fn from_ref(hub: &Arc<Hub>) -> Self {
+        hub.texts.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Headcount(#[from] HeadcountError),
+    #[error(transparent)]
+    Sos(#[from] SosError),
+}
+
+impl From<TextError> for ApiError {
+    fn from(e: TextError) -> Self {
+        match e {
+            TextError::Store(e) => e.into(),
+            TextError::Headcount(e) => e.into(),
+            TextError::Sos(e) => e.into(),
+        }
+    }
+}
+
+impl Texts {
+    pub fn new(store: Store, headcounts: Headcounts, sos: SosCalls, gateway_token: Option<&str>) -> Self {
+        let gateway_token = gateway_token.map(Arc::from);
+        Texts {
+            store,
+            headcounts,
+            sos,
+            gateway_token,
+        }
+    }
+
+    /// Acts on a text from `from` and returns the answer to send back: `None` (no answer, and
+    /// nothing changed) when the number is not one staff member's.
+    pub async fn receive(&self, from: &str, text: &str) -> Result<Option<String>, TextError> {
+        let Some(number) = international(from) else {
+            tracing::warn!(from, "a text from a number that is not international; ignored");
+            return Ok(None);
+        };
+        let mut people = self.store.users_by_phone(&number).await?;
+        let person = match (people.pop(), people.is_empty()) {
+            (Some(person), true) if person.role == Role::Staff => person,
+            _ => {
+                tracing::warn!(
+                    from = number,
+                    "a text from a number on no staff account (or on several); ignored"
+                );
+                return Ok(None);
+            }
+        };
+        let now = Utc::now();
+        let (status, note) = match read(text) {
+            Asked::Safe(note) => (CheckinStatus::Safe, note),
+            Asked::NeedHelp(note) => (CheckinStatus::NeedHelp, note),
+            Asked::Sos(note) => {
+                let new = NewSos { position: None, note };
+                if new.validate(now).is_err() {
+                    return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+                }
+                self.sos.raise(&person, new).await?;
+                tracing::warn!(staff = %person.username, "SOS raised by text");
+                return Ok(Some(replies::SOS_RAISED.to_owned()));
+            }
+            Asked::Unclear => return Ok(Some(replies::HOW_TO_ANSWER.to_owned())),
+        };
+        // The newest open headcount sent to them is the one they answer.
+        let open = self
+            .store
+            .alerts(
+                &AlertScope::Recipient(person.id),
+                AlertState::ActiveAt(now),
+                Page::first(20),
+            )
+            .await?
+            .into_iter()
+            .find(|a| a.content.checkin_required);
+        let Some(alert) = open else {
+            return Ok(Some(replies::NO_HEADCOUNT.to_owned()));
+        };
+        let new = NewCheckin {
+            status,
+            position: None,
+            note,
+            staff_id: None,
+            via: None,
+        };
+        if new.validate(now).is_err() {
+            return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+        }
+        let new = NewCheckin {
+            via: Some(Via::Sms),
+            ..new
+        };
+        match self.headcounts.check_in(&person, alert.id, new).await {
+            Ok(_) => Ok(Some(replies::checked_in(
+                status == CheckinStatus::Safe,
+                &alert.content.headline,
+            ))),
+            // Closed between reading it and answering it.
+            Err(HeadcountError::Closed(_)) => Ok(Some(replies::NO_HEADCOUNT.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A sender's number as E.164, as gateways give it: `+243…`, `00243…` or `243…`; `None` for a
+/// national or short number, which no account can hold.
+fn international(from: &str) -> Option<String> {
+    let from = from.trim();
+    let number = match (from.strip_prefix('+'), from.strip_prefix("00")) {
+        (Some(_), _) => from.to_owned(),
+        (None, Some(rest)) => format!("+{rest}"),
+        (None, None) => format!("+{from}"),
+    };
+    is_e164(&number).then_some(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::international;
+
+    #[test]
+    fn senders_are_read_as_e164() {
+        assert_eq!(international("+243990000001").as_deref(), Some("+243990000001"));
+        assert_eq!(international("00243990000001").as_deref(), Some("+243990000001"));
+        assert_eq!(international("243990000001").as_deref(), Some("+243990000001"));
+        for national in ["0990000001", "12345", "", "+", "+243 99 000", "SCAAN"] {
+            assert_eq!(international(national), None, "{national:?}");
+        }
+    }
+}
