@@ -31,8 +31,6 @@ use crate::trips::Trips;
 pub struct Hub {
     pub config: Config,
     pub store: Store,
-    pub targeting: Arc<Targeting>,
-    pub atlas: &'static CountryAtlas,
     pub delivery: Arc<Delivery>,
     pub checkins: CheckinWriter,
     pub pulse: Arc<HeadcountPulse>,
@@ -52,7 +50,6 @@ pub struct Hub {
     pub positions: Positions,
     pub alerts: Alerts,
     pub reports: Reports,
-    pub late_arrivals: LateArrivals,
     pub audit: Audit,
     pub advisories: Advisories,
     pub trips: Trips,
@@ -165,13 +162,11 @@ impl Hub {
             position_freshness,
         );
         let hub = Hub {
-            atlas,
             config,
             checkins,
             pulse,
             open_headcounts,
             store,
-            targeting,
             delivery,
             mqtt,
             metrics,
@@ -184,7 +179,6 @@ impl Hub {
             positions,
             alerts,
             reports,
-            late_arrivals,
             audit,
             advisories,
             trips,
