@@ -13,7 +13,7 @@ use crate::accounts::Accounts;
 use crate::advisories::Advisories;
 use crate::alerts::Alerts;
 use crate::audit::Audit;
-use crate::auth::{LoginLimiter, PasswordChecks};
+use crate::auth::Logins;
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
@@ -35,9 +35,7 @@ pub struct Hub {
     pub checkins: CheckinWriter,
     pub pulse: Arc<HeadcountPulse>,
     pub open_headcounts: Arc<OpenHeadcounts>,
-    pub logins: LoginLimiter,
-    /// Password checks, a bounded number at once.
-    pub passwords: PasswordChecks,
+    pub logins: Logins,
     /// The MQTT broker in use and the hub's link to it.
     pub mqtt: Arc<Mqtt>,
     pub metrics: Metrics,
@@ -135,6 +133,15 @@ impl Hub {
             audit.clone(),
             Duration::seconds(config.sos_reannounce_s as i64),
         );
+        let logins = Logins::new(
+            store.clone(),
+            mqtt.clone(),
+            follower.clone(),
+            Duration::seconds(config.token_ttl_s as i64),
+            &config.trusted_proxies,
+            metrics.failed_logins.clone(),
+            metrics.throttled_logins.clone(),
+        );
         let positions = Positions::new(
             store.clone(),
             atlas,
@@ -170,8 +177,7 @@ impl Hub {
             delivery,
             mqtt,
             metrics,
-            logins: LoginLimiter::default(),
-            passwords: PasswordChecks::default(),
+            logins,
             shutdown,
             tasks,
             accounts,
