@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::headcounts::Headcounts;
 use crate::hub::Hub;
 use crate::lifecycle::AccountFollower;
-use crate::storage::{AlertScope, Store, StoreError};
+use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
 use crate::targeting::{TargetArea, Targeting};
 
 /// How many names a preview carries.
@@ -295,13 +295,9 @@ impl Alerts {
         Ok(alert)
     }
 
-    /// Alerts the caller may see, newest first: at most `limit` (default 100, at most 1000),
-    /// only active ones if `active`.
-    pub async fn list(&self, caller: &Caller, active: bool, limit: Option<u32>) -> Result<Vec<Alert>, AlertError> {
-        let scope = scope_of(caller)?;
-        let limit = limit.unwrap_or(100).clamp(1, 1000);
-        let active_at = active.then(Utc::now);
-        Ok(self.store.alerts(&scope, active_at, limit).await?)
+    /// Alerts the caller may see in `state`, newest first, a page at a time.
+    pub async fn list(&self, caller: &Caller, state: AlertState, page: Page) -> Result<Vec<Alert>, AlertError> {
+        Ok(self.store.alerts(&scope_of(caller)?, state, page).await?)
     }
 
     /// The alert, if the caller may read it: officers of its countries, and its recipients.

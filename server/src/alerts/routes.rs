@@ -6,9 +6,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use scaan_schemas::cap_import::{from_cap_xml, CapRejected, MAX_CAP_BYTES};
-use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, NewAlert};
+use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, Invalid, NewAlert};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -19,6 +19,7 @@ use super::{AlertPreview, Alerts};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
+use crate::storage::{AlertState, Page};
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -90,8 +91,24 @@ struct ListParams {
     /// Only unexpired, uncancelled alerts.
     #[serde(default)]
     active: bool,
+    /// Only cancelled alerts (not with `active`).
+    #[serde(default)]
+    cancelled: bool,
+    /// Only alerts sent before this time (the oldest of the page before).
+    before: Option<DateTime<Utc>>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+}
+
+impl ListParams {
+    fn state(&self) -> Result<AlertState, Invalid> {
+        Ok(match (self.active, self.cancelled) {
+            (false, false) => AlertState::Any,
+            (true, false) => AlertState::ActiveAt(Utc::now()),
+            (false, true) => AlertState::Cancelled,
+            (true, true) => return Err(Invalid::new("cancelled", "an alert is not both active and cancelled")),
+        })
+    }
 }
 
 /// Alerts the caller may see, newest first: officers those of their countries, staff those
@@ -103,7 +120,8 @@ async fn list_alerts(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    Ok(Json(alerts.list(&caller, params.active, params.limit).await?))
+    let page = Page::asked(params.before, params.limit);
+    Ok(Json(alerts.list(&caller, params.state()?, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", security(("bearer" = [])),

@@ -247,7 +247,11 @@ impl TestHub {
     pub async fn stored_alerts(&self) -> usize {
         self.app
             .store
-            .alerts(&scaan_server::storage::AlertScope::All, None, 1000)
+            .alerts(
+                &scaan_server::storage::AlertScope::All,
+                scaan_server::storage::AlertState::Any,
+                scaan_server::storage::Page::first(1000),
+            )
             .await
             .unwrap()
             .len()
