@@ -13,7 +13,7 @@ use crate::accounts::Accounts;
 use crate::advisories::Advisories;
 use crate::alerts::Alerts;
 use crate::audit::Audit;
-use crate::auth::{LoginLimiter, PasswordChecks};
+use crate::auth::Logins;
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
@@ -32,15 +32,11 @@ use crate::trips::Trips;
 pub struct Hub {
     pub config: Config,
     pub store: Store,
-    pub targeting: Arc<Targeting>,
-    pub atlas: &'static CountryAtlas,
     pub delivery: Arc<Delivery>,
     pub checkins: CheckinWriter,
     pub pulse: Arc<HeadcountPulse>,
     pub open_headcounts: Arc<OpenHeadcounts>,
-    pub logins: LoginLimiter,
-    /// Password checks, a bounded number at once.
-    pub passwords: PasswordChecks,
+    pub logins: Logins,
     /// The MQTT broker in use and the hub's link to it.
     pub mqtt: Arc<Mqtt>,
     pub metrics: Metrics,
@@ -53,7 +49,6 @@ pub struct Hub {
     pub positions: Positions,
     pub alerts: Alerts,
     pub reports: Reports,
-    pub late_arrivals: LateArrivals,
     pub audit: Audit,
     pub advisories: Advisories,
     pub trips: Trips,
@@ -140,6 +135,15 @@ impl Hub {
             audit.clone(),
             Duration::seconds(config.sos_reannounce_s as i64),
         );
+        let logins = Logins::new(
+            store.clone(),
+            mqtt.clone(),
+            follower.clone(),
+            Duration::seconds(config.token_ttl_s as i64),
+            &config.trusted_proxies,
+            metrics.failed_logins.clone(),
+            metrics.throttled_logins.clone(),
+        );
         let positions = Positions::new(
             store.clone(),
             atlas,
@@ -173,18 +177,15 @@ impl Hub {
             config.sms_gateway_token.as_deref(),
         );
         let hub = Hub {
-            atlas,
             config,
             checkins,
             pulse,
             open_headcounts,
             store,
-            targeting,
             delivery,
             mqtt,
             metrics,
-            logins: LoginLimiter::default(),
-            passwords: PasswordChecks::default(),
+            logins,
             shutdown,
             tasks,
             accounts,
@@ -192,7 +193,6 @@ impl Hub {
             positions,
             alerts,
             reports,
-            late_arrivals,
             audit,
             advisories,
             trips,

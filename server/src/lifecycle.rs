@@ -8,14 +8,15 @@
 //!
 //! Owns: how far the hub has followed the stored accounts. Uses: the targeting index (where
 //! staff are placed), the delivery fan-out's streams and the MQTT side's connections (closed
-//! when they no longer fit), [`Accounts`] (in the routes).
+//! when they no longer fit); in the routes, [`Accounts`] and [`Logins`] (one's current password
+//! is checked as a login is).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use scaan_schemas::{ErrorBody, Invalid, PasswordChange, PasswordReset, PhoneChange, Role, RoleChange, Session, User};
+use scaan_schemas::{ErrorBody, PasswordChange, PasswordReset, PhoneChange, Role, RoleChange, Session, User};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::audit::Actor;
-use crate::auth::{client_address, Busy, Caller};
+use crate::auth::{Caller, Logins};
 use crate::delivery::Delivery;
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
@@ -318,7 +319,7 @@ async fn revoke_account_session(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn change_own_password(
-    State(hub): State<Arc<Hub>>,
+    State(logins): State<Logins>,
     State(accounts): State<Accounts>,
     State(follower): State<AccountFollower>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -326,26 +327,9 @@ async fn change_own_password(
     caller: Caller,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    // The throttle and the password check are the login's, which the hub holds.
-    let client = client_address(peer.ip(), &headers, &hub.config.trusted_proxies);
-    let attempt = hub
-        .logins
-        .attempt(&caller.user.username, client)
-        .map_err(|retry_after_s| ApiError::TooManyAttempts { retry_after_s })?;
-    let stored = hub
-        .store
-        .credentials(&caller.user.username)
-        .await?
-        .map(|(_, hash)| hash);
-    let matched = hub
-        .passwords
-        .verify(change.current_password, stored)
-        .await?
-        .map_err(|Busy { retry_after_s }| ApiError::Busy { retry_after_s })?;
-    if !matched {
-        return Err(Invalid::new("current_password", "is not your current password").into());
-    }
-    attempt.succeeded();
+    logins
+        .check_own_password(peer.ip(), &headers, &caller, change.current_password)
+        .await?;
     let user = accounts.set_own_password(&caller, change.new_password).await?;
     follower.enforce(&user).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,11 +3,13 @@
 
 mod clients;
 mod limiter;
+mod logins;
 mod passwords;
 pub mod routes;
 
 pub use clients::client_address;
 pub use limiter::{Attempt, LoginLimiter};
+pub use logins::{LoginError, Logins};
 pub use passwords::{hash_password, Busy, PasswordChecks};
 
 use axum::extract::FromRequestParts;

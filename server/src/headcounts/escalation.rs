@@ -75,7 +75,7 @@ impl OpenHeadcounts {
 }
 
 /// Late arrivals: someone whose new place (a position, a trip under way) puts them inside an
-/// open headcount joins it. Used by trips and accounts (positions).
+/// open headcount joins it. Used by `Trips` and `Positions`.
 #[derive(Clone)]
 pub struct LateArrivals {
     store: Store,

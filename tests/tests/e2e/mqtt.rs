@@ -397,6 +397,23 @@ async fn checkins_and_sos_over_mqtt_reach_the_headcount_and_bad_payloads_are_ans
     let error = phone.expect("error").await;
     assert!(error["message"].as_str().unwrap().contains("category"), "{error}");
     assert_eq!(hub.get("/api/v1/reports", &watch).await.1, json!([]));
+    // One that parses but breaks a rule is refused by the reports service, in the words the
+    // HTTP answer would have.
+    phone
+        .publish(
+            &phone_topic(me, "report"),
+            json!({"category": "crime", "description": "theft", "position": {"lat": 0.49, "lon": 29.47},
+                   "occurred_at": "2999-01-01T00:00:00Z"})
+            .to_string(),
+        )
+        .await;
+    let error = phone.expect("error").await;
+    assert_eq!(error["code"], "invalid_field", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with("occurred_at: "),
+        "{error}"
+    );
+    assert_eq!(hub.get("/api/v1/reports", &watch).await.1, json!([]));
     phone
         .publish(
             &phone_topic(me, "report"),
