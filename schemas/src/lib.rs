@@ -12,6 +12,7 @@ pub mod area;
 pub mod audit;
 pub mod cap;
 pub mod cap_import;
+pub mod cap_message;
 pub mod country;
 pub mod decode;
 pub mod delivery;
@@ -21,9 +22,11 @@ pub mod headcount;
 pub mod json_schema;
 pub mod position;
 pub mod report;
+pub mod safe_xml;
 pub mod sos;
 pub mod taxonomy;
 pub mod trip;
+pub mod warning;
 
 pub use account::{
     is_e164, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhoneChange, PlaceSource, Role,
@@ -47,6 +50,7 @@ pub use position::{LocationUpdate, Position};
 pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};
 pub use sos::{NewSos, Sos, SosNote, SosStatus, TrailPoint};
 pub use taxonomy::{IncidentCategory, IncidentTaxonomy};
+pub use warning::{FeedFetch, FetchOutcome, NewWarningFeed, Warning, WarningFeed, WarningState};
 pub use trip::{Clearance, ClearanceDecision, Destination, NewTrip, Trip, TripPlan, TripStatus};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
