@@ -21,6 +21,7 @@ use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
 use crate::trips::Trips;
+use crate::warnings::Warnings;
 
 pub struct Hub {
     pub config: Config,
@@ -50,6 +51,7 @@ pub struct Hub {
     pub trips: Trips,
     pub sos: SosCalls,
     pub headcounts: Headcounts,
+    pub warnings: Warnings,
 }
 
 impl Hub {
@@ -129,6 +131,8 @@ impl Hub {
             audit.clone(),
             position_freshness,
         );
+        let warnings = Warnings::new(store.clone(), atlas, delivery.clone(), audit.clone())?;
+        warnings.follow(&shutdown, &tasks);
         let hub = Hub {
             atlas,
             config,
@@ -151,6 +155,7 @@ impl Hub {
             trips,
             sos,
             headcounts,
+            warnings,
         };
         hub.headcounts.load_open().await?;
         Ok(hub)

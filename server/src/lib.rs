@@ -24,6 +24,7 @@ pub mod sos;
 pub mod storage;
 pub mod targeting;
 pub mod trips;
+pub mod warnings;
 
 pub use config::{Config, Overrides};
 pub use http::App;
