@@ -23,3 +23,4 @@ mod reports;
 mod sos;
 mod stream;
 mod trips;
+mod warnings;
