@@ -355,7 +355,10 @@ impl AreaDraft {
                 let ring = p.split_whitespace().map(lat_lon).collect::<Result<Vec<_>, _>>();
                 let ring = ring.map_err(|e| e.within("polygon"))?;
                 if ring.len() < 4 || ring.first() != ring.last() {
-                    return Err(Invalid::new("polygon", "needs at least 4 points, the last equal to the first"));
+                    return Err(Invalid::new(
+                        "polygon",
+                        "needs at least 4 points, the last equal to the first",
+                    ));
                 }
                 Ok(ring)
             })
@@ -424,7 +427,10 @@ fn one_of(value: &str, allowed: &[&str], field: &str) -> Result<(), Invalid> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(Invalid::new(field, format!("'{value}' is not one of {}", allowed.join(", "))))
+        Err(Invalid::new(
+            field,
+            format!("'{value}' is not one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -495,21 +501,36 @@ mod tests {
         let info = &m.infos[0];
         assert_eq!((info.language.as_str(), info.certainty), ("en-US", Certainty::Likely));
         let area = &info.areas[0];
-        assert_eq!(area.geocodes, [Geocode { name: "FIPS6".into(), value: "006109".into() }]);
+        assert_eq!(
+            area.geocodes,
+            [Geocode {
+                name: "FIPS6".into(),
+                value: "006109".into()
+            }]
+        );
         assert_eq!(area.polygons[0][0], LonLat([-120.14, 38.47]));
         // 1.0 had no Draft status; 1.1 does.
         assert!(read_message(V10.replace(">Actual<", ">Draft<").as_bytes()).is_err());
         let v11 = V10
-            .replace("http://www.incident.com/cap/1.0", "urn:oasis:names:tc:emergency:cap:1.1")
+            .replace(
+                "http://www.incident.com/cap/1.0",
+                "urn:oasis:names:tc:emergency:cap:1.1",
+            )
             .replace(">Actual<", ">Draft<")
             .replace("Very Likely", "Observed")
             .replace(
                 "<geocode>FIPS6=006109</geocode>",
                 "<geocode><valueName>FIPS6</valueName><value>006109</value></geocode>",
             )
-            .replace("KSTO1055887200<", "KSTO@NWS.NOAA.GOV,KSTO1055887200,2003-06-17T14:00:00-07:00<");
+            .replace(
+                "KSTO1055887200<",
+                "KSTO@NWS.NOAA.GOV,KSTO1055887200,2003-06-17T14:00:00-07:00<",
+            );
         let m = read_message(v11.as_bytes()).unwrap();
-        assert_eq!((m.version, m.infos[0].certainty), (CapVersion::V1_1, Certainty::Observed));
+        assert_eq!(
+            (m.version, m.infos[0].certainty),
+            (CapVersion::V1_1, Certainty::Observed)
+        );
         assert_eq!(m.infos[0].areas[0].geocodes[0].value, "006109");
         assert_eq!(m.references[0].identifier, "KSTO1055887200");
     }
@@ -542,8 +563,14 @@ mod tests {
         };
         assert_eq!(field(V10.replace("cap/1.0", "cap/9.9")), "alert");
         assert_eq!(field(V10.replace(">Severe<", ">Awful<")), "info[0].severity");
-        assert_eq!(field(V10.replace("38.47,-120.14 38.34", "98.47,-120.14 38.34")), "info[0].area[0].polygon");
-        assert_eq!(field(V10.replace("<sent>2003-06-17T14:57:00-07:00</sent>", "<sent>yesterday</sent>")), "sent");
+        assert_eq!(
+            field(V10.replace("38.47,-120.14 38.34", "98.47,-120.14 38.34")),
+            "info[0].area[0].polygon"
+        );
+        assert_eq!(
+            field(V10.replace("<sent>2003-06-17T14:57:00-07:00</sent>", "<sent>yesterday</sent>")),
+            "sent"
+        );
         assert_eq!(field(V10.replace("FIPS6=006109", "006109")), "info[0].area[0].geocode");
         assert!(matches!(
             read_message(format!("<!DOCTYPE x>{V10}").as_bytes()),

@@ -50,8 +50,8 @@ pub use position::{LocationUpdate, Position};
 pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};
 pub use sos::{NewSos, Sos, SosNote, SosStatus, TrailPoint};
 pub use taxonomy::{IncidentCategory, IncidentTaxonomy};
-pub use warning::{FeedFetch, FetchOutcome, NewWarningFeed, Warning, WarningFeed, WarningState};
 pub use trip::{Clearance, ClearanceDecision, Destination, NewTrip, Trip, TripPlan, TripStatus};
+pub use warning::{FeedFetch, FetchOutcome, NewWarningFeed, Warning, WarningFeed, WarningState};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
 /// such as "expiry in the past" are testable and agree across one request.

@@ -64,13 +64,18 @@ pub fn walk(
                     return Err(XmlRejected::Syntax("more than one root element".into()));
                 }
                 if path.len() >= max_depth {
-                    return Err(Invalid::new("", "elements are nested deeper than this kind of document allows").into());
+                    return Err(
+                        Invalid::new("", "elements are nested deeper than this kind of document allows").into(),
+                    );
                 }
                 path.push(String::from_utf8_lossy(element.local_name().as_ref()).into_owned());
                 text.clear();
                 visit(Step::Open { path: &path, element })?;
                 if matches!(event, Event::Empty(_)) {
-                    visit(Step::Close { path: &path, text: String::new() })?;
+                    visit(Step::Close {
+                        path: &path,
+                        text: String::new(),
+                    })?;
                     path.pop();
                 }
             }
@@ -147,8 +152,14 @@ mod tests {
     #[test]
     fn doctypes_depth_size_and_extra_roots_are_refused() {
         assert!(matches!(steps("<!DOCTYPE a><a/>"), Err(XmlRejected::Invalid(_))));
-        assert!(matches!(steps("<a><b><c><d><e/></d></c></b></a>"), Err(XmlRejected::Invalid(_))));
-        assert!(matches!(steps(&format!("<a>{}</a>", "x".repeat(2000))), Err(XmlRejected::Invalid(_))));
+        assert!(matches!(
+            steps("<a><b><c><d><e/></d></c></b></a>"),
+            Err(XmlRejected::Invalid(_))
+        ));
+        assert!(matches!(
+            steps(&format!("<a>{}</a>", "x".repeat(2000))),
+            Err(XmlRejected::Invalid(_))
+        ));
         assert!(matches!(steps("<a/><b/>"), Err(XmlRejected::Syntax(_))));
         assert!(matches!(steps(""), Err(XmlRejected::Syntax(_))));
         assert!(matches!(steps("<a>&xxe;</a>"), Err(XmlRejected::Syntax(_))));

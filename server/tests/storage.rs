@@ -10,8 +10,8 @@ mod databases;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use databases::Backend;
 use scaan_schemas::{
-    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, NewUser, PersonStatus, Position, Report, ReportStatus, Role,
-    Sos, SosStatus, Trip, TripStatus, User, Via, FeedFetch, FetchOutcome, Warning, WarningFeed, WarningState,
+    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus, Position,
+    Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning, WarningFeed, WarningState,
 };
 use scaan_server::storage::{
     AlertScope, Conflict, InboxStep, MessageKey, OutboxEnvelope, Refused, ReportScope, Store, StoreError, TripScope,
@@ -1286,7 +1286,10 @@ fn warning(identifier: &str, sent: DateTime<Utc>, expires: Option<DateTime<Utc>>
 }
 
 async fn feeds_are_followed_once_by_url_and_polled_when_due(store: Store) {
-    let (late, soon) = (feed("https://b.example.org/cap", t(20)), feed("https://a.example.org/cap", t(10)));
+    let (late, soon) = (
+        feed("https://b.example.org/cap", t(20)),
+        feed("https://a.example.org/cap", t(10)),
+    );
     store.insert_feed(&late).await.expect("insert");
     store.insert_feed(&soon).await.expect("insert");
     assert!(is_conflict(
@@ -1297,7 +1300,15 @@ async fn feeds_are_followed_once_by_url_and_polled_when_due(store: Store) {
     assert_eq!(urls, ["https://a.example.org/cap", "https://b.example.org/cap"]);
     let due = |at| {
         let store = store.clone();
-        async move { store.due_feeds(at).await.expect("due").into_iter().map(|(f, _)| f.id).collect::<Vec<_>>() }
+        async move {
+            store
+                .due_feeds(at)
+                .await
+                .expect("due")
+                .into_iter()
+                .map(|(f, _)| f.id)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(due(t(5)).await, Vec::<Uuid>::new());
     assert_eq!(due(t(10)).await, [soon.id]);
@@ -1340,16 +1351,25 @@ async fn fetches_are_recorded_newest_first_with_the_feeds_state(store: Store) {
     assert_eq!(store.fetches(f.id, 1).await.expect("fetches").len(), 1);
     assert_eq!(store.feed(f.id).await.expect("feed"), Some(f.clone()));
     assert_eq!(store.due_feeds(t(100)).await.expect("due"), vec![]);
-    assert_eq!(store.due_feeds(t(120)).await.expect("due"), vec![(f.clone(), validators)]);
+    assert_eq!(
+        store.due_feeds(t(120)).await.expect("due"),
+        vec![(f.clone(), validators)]
+    );
 }
 
 async fn index_entries_are_read_once(store: Store) {
     let f = Uuid::new_v4();
     assert!(!store.feed_entry_read(f, "https://x/1 2030").await.expect("read"));
     store.mark_feed_entry_read(f, "https://x/1 2030").await.expect("mark");
-    store.mark_feed_entry_read(f, "https://x/1 2030").await.expect("marking twice is fine");
+    store
+        .mark_feed_entry_read(f, "https://x/1 2030")
+        .await
+        .expect("marking twice is fine");
     assert!(store.feed_entry_read(f, "https://x/1 2030").await.expect("read"));
-    assert!(!store.feed_entry_read(Uuid::new_v4(), "https://x/1 2030").await.expect("another feed's"));
+    assert!(!store
+        .feed_entry_read(Uuid::new_v4(), "https://x/1 2030")
+        .await
+        .expect("another feed's"));
 }
 
 async fn warnings_are_found_by_their_messages_and_change_only_from_the_version_read(store: Store) {
@@ -1357,7 +1377,10 @@ async fn warnings_are_found_by_their_messages_and_change_only_from_the_version_r
     store.insert_warning(&first).await.expect("insert");
     let key = MessageKey::of(&first);
     assert!(store.warning_message_known(&key).await.expect("known"));
-    let other_time = MessageKey { sent: t(11), ..key.clone() };
+    let other_time = MessageKey {
+        sent: t(11),
+        ..key.clone()
+    };
     assert!(!store.warning_message_known(&other_time).await.expect("known"));
     let (found, version) = store
         .warning_of_message("met@example.org", "W1")
@@ -1365,7 +1388,10 @@ async fn warnings_are_found_by_their_messages_and_change_only_from_the_version_r
         .expect("found")
         .expect("some");
     assert_eq!(found, first);
-    assert_eq!(store.warning_of_message("met@example.org", "W9").await.expect("none"), None);
+    assert_eq!(
+        store.warning_of_message("met@example.org", "W9").await.expect("none"),
+        None
+    );
     let mut update = Warning {
         identifier: "W2".into(),
         sent: t(20),
@@ -1381,9 +1407,20 @@ async fn warnings_are_found_by_their_messages_and_change_only_from_the_version_r
         Conflict::ChangedMeanwhile
     ));
     // Found by either of its messages, as it is now.
-    let (by_update, newer) = store.warning_of_message("met@example.org", "W2").await.expect("ok").expect("some");
+    let (by_update, newer) = store
+        .warning_of_message("met@example.org", "W2")
+        .await
+        .expect("ok")
+        .expect("some");
     assert_eq!((by_update.clone(), newer), (update.clone(), version + 1));
-    assert_eq!(store.warning_of_message("met@example.org", "W1").await.expect("ok").map(|(w, _)| w), Some(update.clone()));
+    assert_eq!(
+        store
+            .warning_of_message("met@example.org", "W1")
+            .await
+            .expect("ok")
+            .map(|(w, _)| w),
+        Some(update.clone())
+    );
     update.alert_id = Some(Uuid::new_v4());
     store.update_warning(&update, newer, None).await.expect("promoted");
     assert_eq!(store.warning(first.id).await.expect("ok"), Some((update, newer + 1)));
@@ -1406,7 +1443,13 @@ async fn current_warnings_leave_out_the_withdrawn_and_the_expired(store: Store) 
         ids(store.warnings(None, 10).await.expect("all")),
         ["withdrawn", "expired", "later", "open"]
     );
-    assert_eq!(ids(store.warnings(None, 2).await.expect("all")), ["withdrawn", "expired"]);
-    assert_eq!(ids(store.warnings(Some(t(100)), 10).await.expect("current")), ["later", "open"]);
+    assert_eq!(
+        ids(store.warnings(None, 2).await.expect("all")),
+        ["withdrawn", "expired"]
+    );
+    assert_eq!(
+        ids(store.warnings(Some(t(100)), 10).await.expect("current")),
+        ["later", "open"]
+    );
     assert_eq!(ids(store.warnings(Some(t(1000)), 10).await.expect("current")), ["open"]);
 }

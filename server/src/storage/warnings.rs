@@ -89,7 +89,8 @@ impl Store {
     /// Records a fetch and the feed's state after it (failures, next poll, validators). A feed
     /// deleted meanwhile keeps only the fetch.
     pub async fn record_fetch(&self, feed: &WarningFeed, validators: &Validators, fetch: &FeedFetch) -> Result<()> {
-        let update = "UPDATE warning_feeds SET next_poll_at = $2, etag = $3, last_modified = $4, body = $5 WHERE id = $1";
+        let update =
+            "UPDATE warning_feeds SET next_poll_at = $2, etag = $3, last_modified = $4, body = $5 WHERE id = $1";
         let insert = "INSERT INTO warning_fetches (feed_id, at, body) VALUES ($1, $2, $3)";
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -201,7 +202,12 @@ impl Store {
 
     /// Stores a changed warning unless it was written since `row_version` was read
     /// ([`Conflict::ChangedMeanwhile`]); with the message that changed it, if one did.
-    pub async fn update_warning(&self, warning: &Warning, row_version: i64, applied: Option<&MessageKey>) -> Result<()> {
+    pub async fn update_warning(
+        &self,
+        warning: &Warning,
+        row_version: i64,
+        applied: Option<&MessageKey>,
+    ) -> Result<()> {
         let sql = "UPDATE warnings SET withdrawn = $2, expires_at = $3, updated_at = $4, countries = $5, alert_id = $6,
                    row_version = row_version + 1, body = $7 WHERE id = $1 AND row_version = $8";
         let message = "INSERT INTO warning_messages (sender, identifier, sent, warning_id) VALUES ($1, $2, $3, $4)";

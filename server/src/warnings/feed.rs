@@ -52,7 +52,9 @@ pub fn read_document(body: &[u8], base: &Url) -> Result<Document, XmlRejected> {
                 match path[path.len() - 1].as_str() {
                     "link" => {
                         if let Some(href) = attribute(element, b"href") {
-                            entry.links.push((href, attribute(element, b"type"), attribute(element, b"rel")));
+                            entry
+                                .links
+                                .push((href, attribute(element, b"type"), attribute(element, b"rel")));
                         }
                     }
                     "enclosure" => {
@@ -154,15 +156,27 @@ mod tests {
           <item><link>file:///etc/passwd</link></item>
         </channel></rss>"#;
         let urls: Vec<String> = entries(rss).into_iter().map(|e| e.url.to_string()).collect();
-        assert_eq!(urls, ["https://www.gdacs.org/cap/eq.xml", "https://www.gdacs.org/cap/tc.xml"]);
+        assert_eq!(
+            urls,
+            ["https://www.gdacs.org/cap/eq.xml", "https://www.gdacs.org/cap/tc.xml"]
+        );
     }
 
     #[test]
     fn a_cap_document_is_read_as_a_message_and_anything_else_is_refused() {
         let cap = r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"><identifier>1</identifier><sender>s</sender>
           <sent>2026-12-06T08:00:00-05:00</sent><status>Actual</status><msgType>Alert</msgType><scope>Public</scope></alert>"#;
-        assert!(matches!(read_document(cap.as_bytes(), &base()), Ok(Document::Message(_))));
-        assert!(matches!(read_document(b"<html><body/></html>", &base()), Err(XmlRejected::Invalid(_))));
-        assert!(matches!(read_document(b"<!DOCTYPE html><html/>", &base()), Err(XmlRejected::Invalid(_))));
+        assert!(matches!(
+            read_document(cap.as_bytes(), &base()),
+            Ok(Document::Message(_))
+        ));
+        assert!(matches!(
+            read_document(b"<html><body/></html>", &base()),
+            Err(XmlRejected::Invalid(_))
+        ));
+        assert!(matches!(
+            read_document(b"<!DOCTYPE html><html/>", &base()),
+            Err(XmlRejected::Invalid(_))
+        ));
     }
 }

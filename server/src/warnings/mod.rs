@@ -119,7 +119,12 @@ pub fn retry_delay(interval_s: u32, failures: u32) -> Duration {
 }
 
 impl Warnings {
-    pub fn new(store: Store, atlas: &'static CountryAtlas, delivery: Arc<Delivery>, audit: Audit) -> anyhow::Result<Warnings> {
+    pub fn new(
+        store: Store,
+        atlas: &'static CountryAtlas,
+        delivery: Arc<Delivery>,
+        audit: Audit,
+    ) -> anyhow::Result<Warnings> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("scaan-hub/", env!("CARGO_PKG_VERSION"), " (CAP feed follower)"))
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -252,7 +257,11 @@ impl Warnings {
     /// Applies a fetched document: its one message, or each index entry not read before. What
     /// an entry's server refused or sent broken is said in the detail; an entry that could not
     /// be fetched is tried again at the next poll.
-    async fn read_feed(&self, feed: &WarningFeed, body: &[u8]) -> Result<(FetchOutcome, u32, Option<String>), FetchFailure> {
+    async fn read_feed(
+        &self,
+        feed: &WarningFeed,
+        body: &[u8],
+    ) -> Result<(FetchOutcome, u32, Option<String>), FetchFailure> {
         let base = Url::parse(&feed.url).map_err(|e| FetchFailure {
             http_status: None,
             detail: format!("the feed's URL is not usable: {e}"),
@@ -280,14 +289,19 @@ impl Warnings {
         let mut read = 0;
         for entry in entries {
             if read == MAX_ENTRIES_PER_POLL {
-                notes.push(format!("more than {MAX_ENTRIES_PER_POLL} new entries: the rest at the next poll"));
+                notes.push(format!(
+                    "more than {MAX_ENTRIES_PER_POLL} new entries: the rest at the next poll"
+                ));
                 break;
             }
             if self.store.feed_entry_read(feed.id, &entry.key).await.map_err(stored)? {
                 continue;
             }
             read += 1;
-            let body = match self.fetch(entry.url.as_str(), &Validators::default(), MAX_MESSAGE_BYTES).await {
+            let body = match self
+                .fetch(entry.url.as_str(), &Validators::default(), MAX_MESSAGE_BYTES)
+                .await
+            {
                 Ok(Fetched::Body { body, .. }) => body,
                 Ok(Fetched::NotModified) => continue,
                 Err(failure) => {
@@ -304,7 +318,10 @@ impl Warnings {
                 Err(e) => notes.push(format!("{}: refused: {e}", entry.url)),
             }
             // Read (or refused for good): not fetched again until the index says it changed.
-            self.store.mark_feed_entry_read(feed.id, &entry.key).await.map_err(stored)?;
+            self.store
+                .mark_feed_entry_read(feed.id, &entry.key)
+                .await
+                .map_err(stored)?;
         }
         let detail = (!notes.is_empty()).then(|| notes.join("; "));
         Ok((FetchOutcome::Fetched, new, detail))
@@ -329,7 +346,10 @@ impl Warnings {
         if message.msg_type != "Alert" {
             // The latest reference first: an Update of an Update names both.
             for reference in message.references.iter().rev() {
-                referred = self.store.warning_of_message(&reference.sender, &reference.identifier).await?;
+                referred = self
+                    .store
+                    .warning_of_message(&reference.sender, &reference.identifier)
+                    .await?;
                 if referred.is_some() {
                     break;
                 }
@@ -375,7 +395,9 @@ impl Warnings {
             id: Uuid::new_v4(),
             name: new.name.trim().to_owned(),
             url: url.to_string(),
-            interval_s: new.interval_s.unwrap_or(scaan_schemas::warning::DEFAULT_FEED_INTERVAL_S),
+            interval_s: new
+                .interval_s
+                .unwrap_or(scaan_schemas::warning::DEFAULT_FEED_INTERVAL_S),
             added_by: caller.user.username.clone(),
             added_at: now,
             failures: 0,

@@ -53,7 +53,11 @@ async fn add_feed(
 #[utoipa::path(delete, path = "/api/v1/warning-feeds/{id}", tag = "warnings", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn remove_feed(State(warnings): State<Warnings>, caller: Caller, PathId(id): PathId) -> Result<StatusCode, ApiError> {
+async fn remove_feed(
+    State(warnings): State<Warnings>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
     warnings.remove_feed(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -104,7 +108,11 @@ async fn list_warnings(
 
 #[utoipa::path(get, path = "/api/v1/warnings/{id}", tag = "warnings", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Warning), (status = 404, body = ErrorBody)))]
-async fn get_warning(State(warnings): State<Warnings>, caller: Caller, PathId(id): PathId) -> Result<Json<Warning>, ApiError> {
+async fn get_warning(
+    State(warnings): State<Warnings>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Warning>, ApiError> {
     Ok(Json(warnings.get(&caller, id).await?))
 }
 

@@ -102,13 +102,21 @@ pub fn as_of(mut warning: Warning, now: DateTime<Utc>) -> Warning {
 fn set_content(warning: &mut Warning, infos: &[CapInfo], atlas: &CountryAtlas) {
     let areas: Vec<&CapArea> = infos.iter().flat_map(|i| &i.areas).collect();
     warning.infos = infos.to_vec();
-    warning.expires = infos.iter().map(|i| i.expires).collect::<Option<Vec<_>>>().and_then(|e| e.into_iter().max());
+    warning.expires = infos
+        .iter()
+        .map(|i| i.expires)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|e| e.into_iter().max());
     warning.placed = areas.iter().any(|a| !a.polygons.is_empty() || !a.circles.is_empty());
     let (area, note) = match targetable(&areas, warning.placed) {
         Ok(area) => (area, None),
         Err(note) => (None, Some(note)),
     };
-    let mut countries: Vec<String> = areas.iter().flat_map(|a| &a.geocodes).filter_map(geocode_country).collect();
+    let mut countries: Vec<String> = areas
+        .iter()
+        .flat_map(|a| &a.geocodes)
+        .filter_map(geocode_country)
+        .collect();
     match &area {
         Some(area) => countries.extend(atlas.countries_reached(area)),
         // A shape too large or broken to target still says where it is: the countries under
@@ -152,7 +160,12 @@ fn targetable(areas: &[&CapArea], placed: bool) -> Result<Option<Area>, String> 
     descriptions.dedup();
     let description: String = descriptions.join("; ").chars().take(1_000).collect();
     let (geometry, radius_m) = match (polygons.len(), circles.as_slice()) {
-        (0, [circle]) => (Geometry::Point { coordinates: circle.centre }, Some(circle.radius_m)),
+        (0, [circle]) => (
+            Geometry::Point {
+                coordinates: circle.centre,
+            },
+            Some(circle.radius_m),
+        ),
         (1, []) => (
             Geometry::Polygon {
                 coordinates: polygons.remove(0),
@@ -167,8 +180,12 @@ fn targetable(areas: &[&CapArea], placed: bool) -> Result<Option<Area>, String> 
         geometry,
         radius_m,
     };
-    area.validate(Utc::now())
-        .map_err(|e| format!("its area cannot be targeted as it is ({}): draw the area to target", e.message))?;
+    area.validate(Utc::now()).map_err(|e| {
+        format!(
+            "its area cannot be targeted as it is ({}): draw the area to target",
+            e.message
+        )
+    })?;
     Ok(Some(area))
 }
 
@@ -217,7 +234,10 @@ pub fn alert_from(warning: &Warning, patch: AlertPatch, now: DateTime<Utc>) -> R
                 .area_note
                 .clone()
                 .unwrap_or_else(|| "it is placed only by a description or geocodes: draw the area to target".into());
-            return Err(Invalid::new("area", format!("the warning has no area to target: {why}")));
+            return Err(Invalid::new(
+                "area",
+                format!("the warning has no area to target: {why}"),
+            ));
         }
     };
     let status = match warning.status.as_str() {
@@ -289,13 +309,29 @@ mod tests {
     #[test]
     fn an_update_replaces_and_a_cancel_withdraws() {
         let atlas = CountryAtlas::embedded();
-        let first = new_warning(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE), Uuid::nil(), atlas, now());
-        assert_eq!((first.state, first.countries.clone()), (WarningState::Active, vec!["CD".to_owned()]));
+        let first = new_warning(
+            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
+        assert_eq!(
+            (first.state, first.countries.clone()),
+            (WarningState::Active, vec!["CD".to_owned()])
+        );
         assert!(first.area.is_some() && first.placed);
-        let update = cap("Update", "W2", "2026-12-06T09:00:00+00:00", "<circle>0.35,29.6 40</circle>");
+        let update = cap(
+            "Update",
+            "W2",
+            "2026-12-06T09:00:00+00:00",
+            "<circle>0.35,29.6 40</circle>",
+        );
         assert!(!is_stale(&first, &update));
         let updated = apply(&first, &update, atlas, now());
-        assert_eq!((updated.id, updated.revision, updated.identifier.as_str()), (first.id, 2, "W2"));
+        assert_eq!(
+            (updated.id, updated.revision, updated.identifier.as_str()),
+            (first.id, 2, "W2")
+        );
         assert_eq!(updated.infos[0].headline.as_deref(), Some("Flood warning W2"));
         assert_eq!(updated.area.as_ref().unwrap().radius_m, Some(40_000.0));
         let cancel = cap("Cancel", "W3", "2026-12-06T10:00:00+00:00", CIRCLE);
@@ -303,13 +339,21 @@ mod tests {
         assert_eq!((cancelled.state, cancelled.revision), (WarningState::Withdrawn, 3));
         // A late Update does not revive it, and an older message does not overwrite a newer one.
         assert!(is_stale(&cancelled, &update));
-        assert!(is_stale(&updated, &cap("Update", "W0", "2026-12-06T08:30:00+00:00", CIRCLE)));
+        assert!(is_stale(
+            &updated,
+            &cap("Update", "W0", "2026-12-06T08:30:00+00:00", CIRCLE)
+        ));
     }
 
     #[test]
     fn a_reference_to_nothing_known_is_kept_and_marked() {
         let atlas = CountryAtlas::embedded();
-        let orphan = new_warning(&cap("Cancel", "W9", "2026-12-06T10:00:00+00:00", CIRCLE), Uuid::nil(), atlas, now());
+        let orphan = new_warning(
+            &cap("Cancel", "W9", "2026-12-06T10:00:00+00:00", CIRCLE),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
         assert!(orphan.unmatched_reference);
         assert_eq!(orphan.state, WarningState::Withdrawn);
     }
@@ -319,25 +363,46 @@ mod tests {
         let atlas = CountryAtlas::embedded();
         let geocoded = |name: &str, value: &str| {
             let area = format!("<geocode><valueName>{name}</valueName><value>{value}</value></geocode>");
-            new_warning(&cap("Alert", "G", "2026-12-06T08:00:00+00:00", &area), Uuid::nil(), atlas, now())
+            new_warning(
+                &cap("Alert", "G", "2026-12-06T08:00:00+00:00", &area),
+                Uuid::nil(),
+                atlas,
+                now(),
+            )
         };
         let w = geocoded("EMMA_ID", "FR807");
-        assert_eq!((w.placed, w.area.is_none(), w.countries.clone()), (false, true, vec!["FR".to_owned()]));
+        assert_eq!(
+            (w.placed, w.area.is_none(), w.countries.clone()),
+            (false, true, vec!["FR".to_owned()])
+        );
         assert_eq!(geocoded("NUTS3", "EL301").countries, ["GR"]);
         assert_eq!(geocoded("SAME", "006109").countries, ["US"]);
         assert_eq!(geocoded("ISO3166-1", "ke").countries, ["KE"]);
         assert!(geocoded("PROFILE:CAP-AU", "x").countries.is_empty());
         // Described only: kept, unplaced, and promoting it asks for an area.
-        let described = new_warning(&cap("Alert", "D", "2026-12-06T08:00:00+00:00", ""), Uuid::nil(), atlas, now());
+        let described = new_warning(
+            &cap("Alert", "D", "2026-12-06T08:00:00+00:00", ""),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
         assert!(!described.placed && described.countries.is_empty());
-        assert_eq!(alert_from(&described, AlertPatch::default(), now()).unwrap_err().field, "area");
+        assert_eq!(
+            alert_from(&described, AlertPatch::default(), now()).unwrap_err().field,
+            "area"
+        );
     }
 
     #[test]
     fn a_world_sized_area_is_context_not_a_target() {
         let atlas = CountryAtlas::embedded();
         let world = "<polygon>-80,-170 -80,0 -80,170 80,170 80,0 80,-170 -80,-170</polygon>";
-        let w = new_warning(&cap("Alert", "X", "2026-12-06T08:00:00+00:00", world), Uuid::nil(), atlas, now());
+        let w = new_warning(
+            &cap("Alert", "X", "2026-12-06T08:00:00+00:00", world),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
         assert!(w.placed && w.area.is_none());
         assert!(w.area_note.as_deref().unwrap().contains("km²"), "{:?}", w.area_note);
         assert!(!w.countries.is_empty());
@@ -348,20 +413,34 @@ mod tests {
     #[test]
     fn an_alert_from_a_warning_keeps_its_fields_and_the_officers_changes() {
         let atlas = CountryAtlas::embedded();
-        let w = new_warning(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE), Uuid::nil(), atlas, now());
-        let patch: AlertPatch = serde_json::from_value(serde_json::json!({"instruction": "Move to high ground."})).unwrap();
+        let w = new_warning(
+            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
+        let patch: AlertPatch =
+            serde_json::from_value(serde_json::json!({"instruction": "Move to high ground."})).unwrap();
         let alert = alert_from(&w, patch, now()).unwrap();
         assert_eq!(alert.headline, "Flood warning W1");
         assert_eq!(alert.instruction.as_deref(), Some("Move to high ground."));
         assert_eq!((alert.category, alert.area.radius_m), (Category::Met, Some(20_000.0)));
-        assert_eq!(alert.expires_at, "2026-12-07T08:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            alert.expires_at,
+            "2026-12-07T08:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         assert!(alert.description.unwrap().contains("Source: met@example.org"));
     }
 
     #[test]
     fn expiry_is_judged_when_read() {
         let atlas = CountryAtlas::embedded();
-        let w = new_warning(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE), Uuid::nil(), atlas, now());
+        let w = new_warning(
+            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
+            Uuid::nil(),
+            atlas,
+            now(),
+        );
         assert_eq!(as_of(w.clone(), now()).state, WarningState::Active);
         let later = "2026-12-08T00:00:00Z".parse().unwrap();
         assert_eq!(as_of(w, later).state, WarningState::Expired);

@@ -92,7 +92,10 @@ async fn index(State(state): State<Arc<Mutex<FeedState>>>, headers: HeaderMap) -
         return (Status::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
     }
     let etag = format!("\"{}\"", state.entries.len());
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
         return Status::NOT_MODIFIED.into_response();
     }
     let body = if state.rss {
@@ -114,9 +117,18 @@ async fn index(State(state): State<Arc<Mutex<FeedState>>>, headers: HeaderMap) -
                 )
             })
             .collect();
-        format!(r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Test feed</title>{entries}</feed>"#)
+        format!(
+            r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Test feed</title>{entries}</feed>"#
+        )
     };
-    ([(header::ETAG, etag), (header::CONTENT_TYPE, "application/atom+xml".into())], body).into_response()
+    (
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, "application/atom+xml".into()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn document(State(state): State<Arc<Mutex<FeedState>>>, Path(name): Path<String>) -> Response {
@@ -164,7 +176,11 @@ async fn fetches(hub: &TestHub, who: &Account, feed: &Value) -> Vec<Value> {
 /// Follows `url` as `who`, polled every second.
 pub(crate) async fn follow(hub: &TestHub, who: &Account, url: &str) -> Value {
     let (status, feed) = hub
-        .post("/api/v1/warning-feeds", who, json!({"name": "Test feed", "url": url, "interval_s": 1}))
+        .post(
+            "/api/v1/warning-feeds",
+            who,
+            json!({"name": "Test feed", "url": url, "interval_s": 1}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{feed}");
     feed
@@ -174,7 +190,9 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
     let hub = TestHub::start(backend).await;
     let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
     let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
-    let ks = hub.account("kansas.officer", Role::SecurityOfficer, &["US"], None).await;
+    let ks = hub
+        .account("kansas.officer", Role::SecurityOfficer, &["US"], None)
+        .await;
     let staff = hub.account("wichita.staff", Role::Staff, &[], Some(WICHITA)).await;
     let mut staff_stream = hub.stream(&staff).await;
     let mut watch_stream = hub.stream(&watch).await;
@@ -184,15 +202,28 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
     // Only watch officers choose the feeds, and a feed is a web URL followed once.
     let body = json!({"name": "NWS", "url": server.url(), "interval_s": 1});
     for who in [&kivu, &staff] {
-        assert_eq!(hub.post("/api/v1/warning-feeds", who, body.clone()).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            hub.post("/api/v1/warning-feeds", who, body.clone()).await.0,
+            StatusCode::FORBIDDEN
+        );
     }
     let (status, refused) = hub
-        .post("/api/v1/warning-feeds", &watch, json!({"name": "x", "url": "file:///etc/passwd"}))
+        .post(
+            "/api/v1/warning-feeds",
+            &watch,
+            json!({"name": "x", "url": "file:///etc/passwd"}),
+        )
         .await;
-    assert_eq!((status, &refused["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("url")));
+    assert_eq!(
+        (status, &refused["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("url"))
+    );
     let feed = follow(&hub, &watch, &server.url()).await;
     let (status, again) = hub.post("/api/v1/warning-feeds", &watch, body).await;
-    assert_eq!((status, &again["error"]["code"]), (StatusCode::CONFLICT, &json!("feed_followed")));
+    assert_eq!(
+        (status, &again["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("feed_followed"))
+    );
 
     // The first message appears, for the officers of its country and watch officers.
     let first = eventually(Duration::from_secs(15), "the first warning", || async {
@@ -200,19 +231,34 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
     })
     .await;
     assert_eq!(first["state"], "active");
-    assert_eq!(first["infos"][0]["headline"], "Tornado Warning issued for Sedgwick County until 7:45 AM CST");
+    assert_eq!(
+        first["infos"][0]["headline"],
+        "Tornado Warning issued for Sedgwick County until 7:45 AM CST"
+    );
     assert_eq!((&first["countries"], &first["placed"]), (&json!(["US"]), &json!(true)));
     assert_eq!(first["area"]["geometry"]["type"], "Polygon");
     let envelope = watch_stream.expect("warning").await;
     assert_eq!(envelope["warning"]["id"], first["id"]);
     assert_eq!(warnings(&hub, &ks, "").await.len(), 1);
-    assert!(warnings(&hub, &kivu, "").await.is_empty(), "not one of the Kivu officer's countries");
-    assert_eq!(hub.get(&format!("/api/v1/warnings/{}", first["id"].as_str().unwrap()), &kivu).await.0, StatusCode::NOT_FOUND);
+    assert!(
+        warnings(&hub, &kivu, "").await.is_empty(),
+        "not one of the Kivu officer's countries"
+    );
+    assert_eq!(
+        hub.get(&format!("/api/v1/warnings/{}", first["id"].as_str().unwrap()), &kivu)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(hub.get("/api/v1/warnings", &staff).await.0, StatusCode::FORBIDDEN);
 
     // Unchanged, the index answers 304 to the conditional request.
     eventually(Duration::from_secs(10), "a 304", || async {
-        fetches(&hub, &watch, &feed).await.iter().any(|f| f["outcome"] == "not_modified").then_some(())
+        fetches(&hub, &watch, &feed)
+            .await
+            .iter()
+            .any(|f| f["outcome"] == "not_modified")
+            .then_some(())
     })
     .await;
 
@@ -225,7 +271,10 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
     .await;
     assert_eq!(updated["id"], first["id"]);
     assert_eq!(updated["msg_type"], "Update");
-    assert_eq!(updated["infos"][0]["areas"][0]["description"], "Sedgwick, KS; Harvey, KS");
+    assert_eq!(
+        updated["infos"][0]["areas"][0]["description"],
+        "Sedgwick, KS; Harvey, KS"
+    );
     assert_eq!(warnings(&hub, &watch, "").await.len(), 1, "replaced, not added");
 
     // An outage: every fetch fails; the hub retries less and less often and records each.
@@ -241,7 +290,10 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
         .into_iter()
         .filter(|f| f["outcome"] == "failed")
         .collect();
-    assert!(failed.len() >= 2 && failed.iter().all(|f| f["http_status"] == 503), "{failed:?}");
+    assert!(
+        failed.len() >= 2 && failed.iter().all(|f| f["http_status"] == 503),
+        "{failed:?}"
+    );
     let at = |f: &Value| f["at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
     let gap = at(&failed[0]) - at(&failed[1]);
     assert!(gap >= chrono::Duration::milliseconds(1900), "backed off: {gap}");
@@ -251,12 +303,18 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
         (f["failures"] == 0).then_some(f)
     })
     .await;
-    assert!(back["last_error"].is_null() && back["last_success_at"].is_string(), "{back}");
+    assert!(
+        back["last_error"].is_null() && back["last_success_at"].is_string(),
+        "{back}"
+    );
 
     // A cancel withdraws it: kept, shown as withdrawn, no longer current.
     server.publish("tornado-cancel", fixture("ipaws-tornado-cancel.xml"));
     let withdrawn = eventually(Duration::from_secs(15), "the cancel", || async {
-        warnings(&hub, &watch, "").await.into_iter().find(|w| w["state"] == "withdrawn")
+        warnings(&hub, &watch, "")
+            .await
+            .into_iter()
+            .find(|w| w["state"] == "withdrawn")
     })
     .await;
     assert_eq!((&withdrawn["id"], &withdrawn["revision"]), (&first["id"], &json!(3)));
@@ -276,27 +334,54 @@ async fn a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff
     assert_eq!(hub.stored_alerts().await, 0);
     let promote = |id: &Value| format!("/api/v1/warnings/{}/promote", id.as_str().unwrap());
     let (status, refused) = hub.post(&promote(&withdrawn["id"]), &watch, json!({})).await;
-    assert_eq!((status, &refused["error"]["code"]), (StatusCode::CONFLICT, &json!("warning_withdrawn")));
-    assert_eq!(hub.post(&promote(&flood["id"]), &kivu, json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("warning_withdrawn"))
+    );
+    assert_eq!(
+        hub.post(&promote(&flood["id"]), &kivu, json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (status, alert) = hub
-        .post(&promote(&flood["id"]), &ks, json!({"instruction": "Stay off the river roads."}))
+        .post(
+            &promote(&flood["id"]),
+            &ks,
+            json!({"instruction": "Stay off the river roads."}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{alert}");
-    assert_eq!(alert["headline"], "Flood Warning issued December 6 at 5:12AM CST by NWS Wichita KS");
+    assert_eq!(
+        alert["headline"],
+        "Flood Warning issued December 6 at 5:12AM CST by NWS Wichita KS"
+    );
     assert_eq!((&alert["recipients"], &alert["countries"]), (&json!(1), &json!(["US"])));
     let delivered = staff_stream.expect("alert").await;
     assert_eq!(delivered["alert"]["id"], alert["id"]);
     assert_eq!(hub.stored_alerts().await, 1);
-    let (_, promoted) = hub.get(&format!("/api/v1/warnings/{}", flood["id"].as_str().unwrap()), &watch).await;
-    assert_eq!((&promoted["alert_id"], &promoted["promoted_by"]), (&alert["id"], &json!("kansas.officer")));
+    let (_, promoted) = hub
+        .get(&format!("/api/v1/warnings/{}", flood["id"].as_str().unwrap()), &watch)
+        .await;
+    assert_eq!(
+        (&promoted["alert_id"], &promoted["promoted_by"]),
+        (&alert["id"], &json!("kansas.officer"))
+    );
     let (status, twice) = hub.post(&promote(&flood["id"]), &watch, json!({})).await;
-    assert_eq!((status, &twice["error"]["code"]), (StatusCode::CONFLICT, &json!("warning_promoted")));
+    assert_eq!(
+        (status, &twice["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("warning_promoted"))
+    );
     assert_eq!(hub.stored_alerts().await, 1);
 
     // Unfollowing keeps the warnings.
     let path = format!("/api/v1/warning-feeds/{}", feed["id"].as_str().unwrap());
-    assert_eq!(hub.call("DELETE", &path, Some(&ks.token), None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(hub.call("DELETE", &path, Some(&watch.token), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        hub.call("DELETE", &path, Some(&ks.token), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.call("DELETE", &path, Some(&watch.token), None).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(warnings(&hub, &watch, "").await.len(), 2);
 }
 
@@ -310,7 +395,11 @@ fn schema_of(xml: &str) -> &'static str {
 }
 
 fn assert_valid_against_its_schema(name: &str, xml: &str) {
-    let schema = format!("{}/../schemas/tests/data/{}", env!("CARGO_MANIFEST_DIR"), schema_of(xml));
+    let schema = format!(
+        "{}/../schemas/tests/data/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        schema_of(xml)
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), xml).unwrap();
     let out = std::process::Command::new("xmllint")
@@ -348,46 +437,92 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
     // One the hub refuses, and one nobody needs to see (a System message): neither is shown.
     server.publish(
         "doctype.xml",
-        format!("<!DOCTYPE alert [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}", fixture("gdacs-cyclone.xml")),
+        format!(
+            "<!DOCTYPE alert [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+            fixture("gdacs-cyclone.xml")
+        ),
     );
-    server.publish("system.xml", fixture("world-sized.xml").replace(">Actual<", ">System<").replace("GLOBAL-SOLAR", "SYS"));
+    server.publish(
+        "system.xml",
+        fixture("world-sized.xml")
+            .replace(">Actual<", ">System<")
+            .replace("GLOBAL-SOLAR", "SYS"),
+    );
     let feed = follow(&hub, &watch, &server.url()).await;
     let list = eventually(Duration::from_secs(20), "every thread", || async {
         let list = warnings(&hub, &watch, "").await;
         (list.len() == 9).then_some(list)
     })
     .await;
-    let by_sender = |sender: &str| list.iter().find(|w| w["sender"] == sender).unwrap_or_else(|| panic!("{sender}"));
+    let by_sender = |sender: &str| {
+        list.iter()
+            .find(|w| w["sender"] == sender)
+            .unwrap_or_else(|| panic!("{sender}"))
+    };
 
     let storm = by_sender("KSTO@NWS.NOAA.GOV");
-    assert_eq!((&storm["version"], &storm["infos"][0]["certainty"]), (&json!("1.0"), &json!("likely")));
-    assert_eq!(storm["infos"][0]["areas"][0]["geocodes"][0], json!({"name": "fips6", "value": "006109"}));
+    assert_eq!(
+        (&storm["version"], &storm["infos"][0]["certainty"]),
+        (&json!("1.0"), &json!("likely"))
+    );
+    assert_eq!(
+        storm["infos"][0]["areas"][0]["geocodes"][0],
+        json!({"name": "fips6", "value": "006109"})
+    );
     assert_eq!((&storm["countries"], &storm["placed"]), (&json!(["US"]), &json!(true)));
 
     let hsas = by_sender("hsas@dhs.gov");
     assert_eq!(hsas["version"], "1.1");
-    assert_eq!((&hsas["placed"], &hsas["countries"], &hsas["area"]), (&json!(false), &json!([]), &Value::Null));
-    assert_eq!(hsas["infos"][0]["areas"][0]["description"], "U.S. nationwide and interests worldwide");
+    assert_eq!(
+        (&hsas["placed"], &hsas["countries"], &hsas["area"]),
+        (&json!(false), &json!([]), &Value::Null)
+    );
+    assert_eq!(
+        hsas["infos"][0]["areas"][0]["description"],
+        "U.S. nationwide and interests worldwide"
+    );
 
     let amber = by_sender("KARO@CLETS.DOJ.CA.GOV");
-    let languages: Vec<&Value> = amber["infos"].as_array().unwrap().iter().map(|i| &i["language"]).collect();
+    let languages: Vec<&Value> = amber["infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["language"])
+        .collect();
     assert_eq!(languages, [&json!("en-US"), &json!("es-US")]);
-    assert_eq!(amber["infos"][1]["headline"], "Alerta Amber en el condado de Los Ángeles");
+    assert_eq!(
+        amber["infos"][1]["headline"],
+        "Alerta Amber en el condado de Los Ángeles"
+    );
     assert_eq!((&amber["placed"], &amber["countries"]), (&json!(false), &json!(["US"])));
 
     let quake = by_sender("trinet@caltech.edu");
-    assert_eq!((&quake["revision"], &quake["infos"][0]["headline"]), (&json!(2), &json!("EQ 3.4 Imperial County CA")));
+    assert_eq!(
+        (&quake["revision"], &quake["infos"][0]["headline"]),
+        (&json!(2), &json!("EQ 3.4 Imperial County CA"))
+    );
     assert_eq!(quake["area"]["radius_m"], 12000.0);
 
-    let tornado = list.iter().find(|w| w["identifier"].as_str().unwrap().ends_with("ICTTORICT.3")).unwrap();
-    assert_eq!((&tornado["state"], &tornado["revision"]), (&json!("withdrawn"), &json!(3)));
+    let tornado = list
+        .iter()
+        .find(|w| w["identifier"].as_str().unwrap().ends_with("ICTTORICT.3"))
+        .unwrap();
+    assert_eq!(
+        (&tornado["state"], &tornado["revision"]),
+        (&json!("withdrawn"), &json!(3))
+    );
 
     let cyclone = by_sender("info@gdacs.org");
     assert_eq!(cyclone["countries"], json!(["MZ"]));
     assert_eq!(cyclone["area"]["radius_m"], 150_000.0);
 
     let meteo = by_sender("vigilance@meteo.fr");
-    let languages: Vec<&Value> = meteo["infos"].as_array().unwrap().iter().map(|i| &i["language"]).collect();
+    let languages: Vec<&Value> = meteo["infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["language"])
+        .collect();
     assert_eq!(languages, [&json!("fr-FR"), &json!("en-GB")]);
     assert_eq!((&meteo["placed"], &meteo["countries"]), (&json!(false), &json!(["FR"])));
 
@@ -396,16 +531,31 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
     assert_eq!((&world["placed"], &world["area"]), (&json!(true), &Value::Null));
     assert!(world["area_note"].as_str().unwrap().contains("km²"), "{world}");
     let (status, refused) = hub
-        .post(&format!("/api/v1/warnings/{}/promote", world["id"].as_str().unwrap()), &watch, json!({}))
+        .post(
+            &format!("/api/v1/warnings/{}/promote", world["id"].as_str().unwrap()),
+            &watch,
+            json!({}),
+        )
         .await;
-    assert_eq!((status, &refused["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("area")));
+    assert_eq!(
+        (status, &refused["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("area"))
+    );
     assert_eq!(hub.stored_alerts().await, 0);
 
     // What was refused is on the fetch's record.
     let records = fetches(&hub, &watch, &feed).await;
     let details: Vec<&str> = records.iter().filter_map(|f| f["detail"].as_str()).collect();
-    assert!(details.iter().any(|d| d.contains("doctype.xml") && d.contains("DOCTYPE")), "{details:?}");
-    assert!(details.iter().any(|d| d.contains("system.xml") && d.contains("System")), "{details:?}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("doctype.xml") && d.contains("DOCTYPE")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("system.xml") && d.contains("System")),
+        "{details:?}"
+    );
 }
 
 async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(backend: Backend) {
@@ -425,28 +575,51 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
 
     // They arrive live: counted on the tab, drawn on the layer — the two with a shape with a
     // marker each, the one placed only by its geocode as its country's outline.
-    page.wait_for("document.getElementById('count-warnings').textContent === '3'", "three outside warnings")
-        .await;
+    page.wait_for(
+        "document.getElementById('count-warnings').textContent === '3'",
+        "three outside warnings",
+    )
+    .await;
     page.wait_for(
         "document.querySelectorAll('#map .outside-area').length === 3 && document.querySelectorAll('#map .marker.warning').length === 2",
         "the outside-warnings layer",
     )
     .await;
     let france = "document.querySelector('#map .countries path[data-iso=FR]').getAttribute('d')";
-    let outlined = format!("[...document.querySelectorAll('#map .outside-area')].some(p => p.getAttribute('d') === {france})");
-    assert_eq!(page.eval(&outlined).await, json!(true), "Meteoalarm's Ardèche outlines France");
+    let outlined =
+        format!("[...document.querySelectorAll('#map .outside-area')].some(p => p.getAttribute('d') === {france})");
+    assert_eq!(
+        page.eval(&outlined).await,
+        json!(true),
+        "Meteoalarm's Ardèche outlines France"
+    );
 
     // The list: the officer's language first, the others a click away; "not placed" said.
     page.click("#tab-warnings").await;
-    let meteo = "[...document.querySelectorAll('#warning-list .warning-card')].find(c => c.textContent.includes('Ardèche'))";
-    page.wait_for(&format!("{meteo}?.querySelector('.headline').textContent === 'Orange thunderstorm warning for Ardèche'"), "the English info")
-        .await;
-    assert_eq!(page.eval(&format!("!!{meteo}.querySelector('.pill.unplaced')")).await, json!(true));
-    page.eval(&format!("[...{meteo}.querySelectorAll('.lang')].find(b => b.textContent === 'fr-FR').click()")).await;
-    page.wait_for(&format!("{meteo}.querySelector('.headline').textContent === 'Vigilance orange orages en Ardèche'"), "the French info")
-        .await;
+    let meteo =
+        "[...document.querySelectorAll('#warning-list .warning-card')].find(c => c.textContent.includes('Ardèche'))";
+    page.wait_for(
+        &format!("{meteo}?.querySelector('.headline').textContent === 'Orange thunderstorm warning for Ardèche'"),
+        "the English info",
+    )
+    .await;
+    assert_eq!(
+        page.eval(&format!("!!{meteo}.querySelector('.pill.unplaced')")).await,
+        json!(true)
+    );
+    page.eval(&format!(
+        "[...{meteo}.querySelectorAll('.lang')].find(b => b.textContent === 'fr-FR').click()"
+    ))
+    .await;
+    page.wait_for(
+        &format!("{meteo}.querySelector('.headline').textContent === 'Vigilance orange orages en Ardèche'"),
+        "the French info",
+    )
+    .await;
     let world = "[...document.querySelectorAll('#warning-list .warning-card')].find(c => c.textContent.includes('geomagnetic'))";
-    let note = page.eval(&format!("{world}.querySelector('.area-note').textContent")).await;
+    let note = page
+        .eval(&format!("{world}.querySelector('.area-note').textContent"))
+        .await;
     assert!(note.as_str().unwrap().contains("km²"), "{note}");
     if screenshots {
         page.screenshot("console-warnings").await;
@@ -455,9 +628,11 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
     assert_eq!(hub.stored_alerts().await, 0);
 
     // Promoting opens the composer filled from it; the review comes before anything is sent.
-    let tornado = "[...document.querySelectorAll('#warning-list .warning-card')].find(c => c.textContent.includes('Tornado'))";
+    let tornado =
+        "[...document.querySelectorAll('#warning-list .warning-card')].find(c => c.textContent.includes('Tornado'))";
     page.eval(&format!("{tornado}.querySelector('.promote').click()")).await;
-    page.wait_for("!document.getElementById('panel-compose').hidden", "the composer").await;
+    page.wait_for("!document.getElementById('panel-compose').hidden", "the composer")
+        .await;
     assert_eq!(
         page.eval("document.getElementById('c-headline').value").await,
         json!("Tornado Warning issued for Sedgwick County until 7:45 AM CST")
@@ -469,17 +644,30 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
     .await;
     page.click("#c-send").await;
     confirm(&page).await;
-    let alert = staff_stream.next_within(Duration::from_secs(5)).await.expect("the alert");
+    let alert = staff_stream
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("the alert");
     assert_eq!(alert["type"], "alert", "{alert}");
-    assert_eq!(alert["alert"]["headline"], "Tornado Warning issued for Sedgwick County until 7:45 AM CST");
+    assert_eq!(
+        alert["alert"]["headline"],
+        "Tornado Warning issued for Sedgwick County until 7:45 AM CST"
+    );
     assert_eq!(hub.stored_alerts().await, 1);
     page.click("#tab-warnings").await;
-    page.wait_for(&format!("{tornado}?.querySelector('.open-alert')?.textContent === 'sent by manila.watch'"), "the warning marked promoted")
-        .await;
+    page.wait_for(
+        &format!("{tornado}?.querySelector('.open-alert')?.textContent === 'sent by manila.watch'"),
+        "the warning marked promoted",
+    )
+    .await;
 
     // The layer can be hidden.
     page.click("#layer-outside").await;
-    page.wait_for("document.querySelectorAll('#map .outside-area').length === 0", "the layer hidden").await;
+    page.wait_for(
+        "document.querySelectorAll('#map .outside-area').length === 0",
+        "the layer hidden",
+    )
+    .await;
 
     // An outage shows on the panel with the server's answer.
     server.set_down(true);
@@ -489,7 +677,10 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
     .await;
     page.click("#tab-alerts").await;
     page.click("#tab-warnings").await;
-    page.wait_for("document.querySelector('.feed-state.failing')?.textContent.includes('503')", "the outage shown")
-        .await;
+    page.wait_for(
+        "document.querySelector('.feed-state.failing')?.textContent.includes('503')",
+        "the outage shown",
+    )
+    .await;
     assert!(browser.errors().is_empty(), "{:?}", browser.errors());
 }
