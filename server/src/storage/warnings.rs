@@ -34,6 +34,10 @@ impl MessageKey {
     }
 }
 
+/// Records a message as applied to a warning.
+const INSERT_MESSAGE: &str =
+    "INSERT INTO warning_messages (sender, identifier, sent, warning_id) VALUES ($1, $2, $3, $4)";
+
 impl Store {
     /// Adds a feed; [`Conflict::FeedFollowed`] when its URL is followed already.
     pub async fn insert_feed(&self, feed: &WarningFeed) -> Result<()> {
@@ -174,7 +178,6 @@ impl Store {
     pub async fn insert_warning(&self, warning: &Warning) -> Result<()> {
         let sql = "INSERT INTO warnings (id, withdrawn, expires_at, updated_at, countries, alert_id, row_version, body)
                    VALUES ($1, $2, $3, $4, $5, $6, 1, $7)";
-        let message = "INSERT INTO warning_messages (sender, identifier, sent, warning_id) VALUES ($1, $2, $3, $4)";
         let key = MessageKey::of(warning);
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -188,7 +191,7 @@ impl Store {
                 .bind(Json(warning))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(message)
+            sqlx::query(INSERT_MESSAGE)
                 .bind(&key.sender)
                 .bind(&key.identifier)
                 .bind(key.sent)
@@ -210,7 +213,6 @@ impl Store {
     ) -> Result<()> {
         let sql = "UPDATE warnings SET withdrawn = $2, expires_at = $3, updated_at = $4, countries = $5, alert_id = $6,
                    row_version = row_version + 1, body = $7 WHERE id = $1 AND row_version = $8";
-        let message = "INSERT INTO warning_messages (sender, identifier, sent, warning_id) VALUES ($1, $2, $3, $4)";
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(sql)
@@ -229,7 +231,7 @@ impl Store {
                 return Err(StoreError::Conflict(Conflict::ChangedMeanwhile));
             }
             if let Some(key) = applied {
-                sqlx::query(message)
+                sqlx::query(INSERT_MESSAGE)
                     .bind(&key.sender)
                     .bind(&key.identifier)
                     .bind(key.sent)

@@ -306,15 +306,14 @@ mod tests {
 
     const CIRCLE: &str = "<circle>0.49,29.47 20</circle>";
 
+    fn warned(message: &CapMessage) -> Warning {
+        new_warning(message, Uuid::nil(), CountryAtlas::embedded(), now())
+    }
+
     #[test]
     fn an_update_replaces_and_a_cancel_withdraws() {
         let atlas = CountryAtlas::embedded();
-        let first = new_warning(
-            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let first = warned(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE));
         assert_eq!(
             (first.state, first.countries.clone()),
             (WarningState::Active, vec!["CD".to_owned()])
@@ -347,28 +346,16 @@ mod tests {
 
     #[test]
     fn a_reference_to_nothing_known_is_kept_and_marked() {
-        let atlas = CountryAtlas::embedded();
-        let orphan = new_warning(
-            &cap("Cancel", "W9", "2026-12-06T10:00:00+00:00", CIRCLE),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let orphan = warned(&cap("Cancel", "W9", "2026-12-06T10:00:00+00:00", CIRCLE));
         assert!(orphan.unmatched_reference);
         assert_eq!(orphan.state, WarningState::Withdrawn);
     }
 
     #[test]
     fn geocode_only_areas_are_placed_by_country_where_the_scheme_allows() {
-        let atlas = CountryAtlas::embedded();
         let geocoded = |name: &str, value: &str| {
             let area = format!("<geocode><valueName>{name}</valueName><value>{value}</value></geocode>");
-            new_warning(
-                &cap("Alert", "G", "2026-12-06T08:00:00+00:00", &area),
-                Uuid::nil(),
-                atlas,
-                now(),
-            )
+            warned(&cap("Alert", "G", "2026-12-06T08:00:00+00:00", &area))
         };
         let w = geocoded("EMMA_ID", "FR807");
         assert_eq!(
@@ -380,12 +367,7 @@ mod tests {
         assert_eq!(geocoded("ISO3166-1", "ke").countries, ["KE"]);
         assert!(geocoded("PROFILE:CAP-AU", "x").countries.is_empty());
         // Described only: kept, unplaced, and promoting it asks for an area.
-        let described = new_warning(
-            &cap("Alert", "D", "2026-12-06T08:00:00+00:00", ""),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let described = warned(&cap("Alert", "D", "2026-12-06T08:00:00+00:00", ""));
         assert!(!described.placed && described.countries.is_empty());
         assert_eq!(
             alert_from(&described, AlertPatch::default(), now()).unwrap_err().field,
@@ -395,14 +377,8 @@ mod tests {
 
     #[test]
     fn a_world_sized_area_is_context_not_a_target() {
-        let atlas = CountryAtlas::embedded();
         let world = "<polygon>-80,-170 -80,0 -80,170 80,170 80,0 80,-170 -80,-170</polygon>";
-        let w = new_warning(
-            &cap("Alert", "X", "2026-12-06T08:00:00+00:00", world),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let w = warned(&cap("Alert", "X", "2026-12-06T08:00:00+00:00", world));
         assert!(w.placed && w.area.is_none());
         assert!(w.area_note.as_deref().unwrap().contains("km²"), "{:?}", w.area_note);
         assert!(!w.countries.is_empty());
@@ -412,13 +388,7 @@ mod tests {
 
     #[test]
     fn an_alert_from_a_warning_keeps_its_fields_and_the_officers_changes() {
-        let atlas = CountryAtlas::embedded();
-        let w = new_warning(
-            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let w = warned(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE));
         let patch: AlertPatch =
             serde_json::from_value(serde_json::json!({"instruction": "Move to high ground."})).unwrap();
         let alert = alert_from(&w, patch, now()).unwrap();
@@ -434,13 +404,7 @@ mod tests {
 
     #[test]
     fn expiry_is_judged_when_read() {
-        let atlas = CountryAtlas::embedded();
-        let w = new_warning(
-            &cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE),
-            Uuid::nil(),
-            atlas,
-            now(),
-        );
+        let w = warned(&cap("Alert", "W1", "2026-12-06T08:00:00+00:00", CIRCLE));
         assert_eq!(as_of(w.clone(), now()).state, WarningState::Active);
         let later = "2026-12-08T00:00:00Z".parse().unwrap();
         assert_eq!(as_of(w, later).state, WarningState::Expired);
