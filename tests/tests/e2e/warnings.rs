@@ -1,11 +1,11 @@
 //! Outside warnings: public CAP feeds followed by the hub, served here by a small HTTP server on
 //! a free port. New messages appear, an update replaces, a cancel withdraws, an outage is
 //! retried with backoff and recorded, and no staff member hears of a warning until an officer
-//! promotes it; every CAP version and the shapes real feeds send (IPAWS, GDACS, NWS, Meteoalarm,
-//! geocodes only, several languages, a world-sized area) are read. The test documents are in
-//! `tests/fixtures/cap/`. The console's outside-warnings layer and list are driven in headless
-//! Chromium; the SQLite run writes `docs/screenshots/console-warnings.png`.
-
+//! promotes it. Every CAP version and the shapes real feeds send (IPAWS, GDACS, NWS,
+//! Meteoalarm, geocodes only, several languages, a world-sized area, one expired on arrival)
+//! are read. The test documents are in `tests/fixtures/cap/`. The console's outside-warnings
+//! layer and list are driven in headless Chromium; the SQLite run writes
+//! `docs/screenshots/console-warnings.png`.
 use crate::browser::Browser;
 use crate::console::log_in;
 use crate::console_actions::confirm;
@@ -448,10 +448,17 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
             .replace(">Actual<", ">System<")
             .replace("GLOBAL-SOLAR", "SYS"),
     );
+    // One already expired when it arrives: kept as history, shown as expired, never sent.
+    let raw = std::fs::read_to_string(format!("{FIXTURES}/gdacs-cyclone.xml")).unwrap();
+    server.publish(
+        "expired.xml",
+        raw.replace("{{expires}}", "2026-01-02T00:00:00+00:00")
+            .replace("TC1001234_12", "TC1000001_3"),
+    );
     let feed = follow(&hub, &watch, &server.url()).await;
     let list = eventually(Duration::from_secs(20), "every thread", || async {
         let list = warnings(&hub, &watch, "").await;
-        (list.len() == 9).then_some(list)
+        (list.len() == 10).then_some(list)
     })
     .await;
     let by_sender = |sender: &str| {
@@ -512,7 +519,25 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
         (&json!("withdrawn"), &json!(3))
     );
 
-    let cyclone = by_sender("info@gdacs.org");
+    let expired = list.iter().find(|w| w["identifier"] == "TC1000001_3").unwrap();
+    assert_eq!(expired["state"], "expired");
+    let (status, refused) = hub
+        .post(
+            &format!("/api/v1/warnings/{}/promote", expired["id"].as_str().unwrap()),
+            &watch,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("warning_expired"))
+    );
+    assert!(!warnings(&hub, &watch, "?current=true")
+        .await
+        .iter()
+        .any(|w| w["id"] == expired["id"]));
+
+    let cyclone = list.iter().find(|w| w["identifier"] == "TC1001234_12").unwrap();
     assert_eq!(cyclone["countries"], json!(["MZ"]));
     assert_eq!(cyclone["area"]["radius_m"], 150_000.0);
 
