@@ -104,6 +104,26 @@ enum Fetched {
     Body { body: Vec<u8>, validators: Validators },
 }
 
+/// What a fetched document brought.
+struct Applied {
+    outcome: FetchOutcome,
+    new_messages: u32,
+    detail: Option<String>,
+    /// Whether every entry of an index was dealt with.
+    complete: bool,
+}
+
+impl Applied {
+    fn nothing(outcome: FetchOutcome) -> Applied {
+        Applied {
+            outcome,
+            new_messages: 0,
+            detail: None,
+            complete: true,
+        }
+    }
+}
+
 /// Why a fetch failed, for the record.
 struct FetchFailure {
     http_status: Option<u16>,
@@ -170,13 +190,23 @@ impl Warnings {
     async fn poll(&self, mut feed: WarningFeed, validators: Validators) {
         let started = Utc::now();
         let (outcome, validators) = match self.fetch(&feed.url, &validators, MAX_INDEX_BYTES).await {
-            Ok(Fetched::NotModified) => (Ok((FetchOutcome::NotModified, 0, None)), validators),
-            Ok(Fetched::Body { body, validators: new }) => (self.read_feed(&feed, &body).await, new),
+            Ok(Fetched::NotModified) => (Ok(Applied::nothing(FetchOutcome::NotModified)), validators),
+            Ok(Fetched::Body { body, validators: new }) => {
+                let applied = self.read_feed(&feed, &body).await;
+                // Entries left for later must not hide behind a 304: the next fetch is whole.
+                let complete = matches!(&applied, Ok(a) if a.complete);
+                (applied, if complete { new } else { Validators::default() })
+            }
             Err(failure) => (Err(failure), validators),
         };
         let now = Utc::now();
         let fetch = match outcome {
-            Ok((outcome, new_messages, detail)) => {
+            Ok(Applied {
+                outcome,
+                new_messages,
+                detail,
+                ..
+            }) => {
                 feed.failures = 0;
                 feed.last_success_at = Some(now);
                 feed.last_error = None;
@@ -255,13 +285,9 @@ impl Warnings {
     }
 
     /// Applies a fetched document: its one message, or each index entry not read before. What
-    /// an entry's server refused or sent broken is said in the detail; an entry that could not
-    /// be fetched is tried again at the next poll.
-    async fn read_feed(
-        &self,
-        feed: &WarningFeed,
-        body: &[u8],
-    ) -> Result<(FetchOutcome, u32, Option<String>), FetchFailure> {
+    /// an entry's server refused (4xx) or sent broken is said in the detail and not fetched
+    /// again; an entry that could not be fetched otherwise is tried again at the next poll.
+    async fn read_feed(&self, feed: &WarningFeed, body: &[u8]) -> Result<Applied, FetchFailure> {
         let base = Url::parse(&feed.url).map_err(|e| FetchFailure {
             http_status: None,
             detail: format!("the feed's URL is not usable: {e}"),
@@ -276,22 +302,27 @@ impl Warnings {
         };
         let entries = match read_document(body, &base).map_err(refused)? {
             Document::Message(message) => {
-                let (new, note) = match self.receive(feed.id, *message).await.map_err(stored)? {
+                let (new_messages, detail) = match self.receive(feed.id, *message).await.map_err(stored)? {
                     Received::New => (1, None),
                     Received::Known => (0, None),
                     Received::NotShown(why) => (0, Some(why)),
                 };
-                return Ok((FetchOutcome::Fetched, new, note));
+                return Ok(Applied {
+                    new_messages,
+                    detail,
+                    ..Applied::nothing(FetchOutcome::Fetched)
+                });
             }
             Document::Index(entries) => entries,
         };
-        let (mut new, mut notes) = (0, Vec::new());
+        let (mut new, mut notes, mut complete) = (0, Vec::new(), true);
         let mut read = 0;
         for entry in entries {
             if read == MAX_ENTRIES_PER_POLL {
                 notes.push(format!(
                     "more than {MAX_ENTRIES_PER_POLL} new entries: the rest at the next poll"
                 ));
+                complete = false;
                 break;
             }
             if self.store.feed_entry_read(feed.id, &entry.key).await.map_err(stored)? {
@@ -302,20 +333,30 @@ impl Warnings {
                 .fetch(entry.url.as_str(), &Validators::default(), MAX_MESSAGE_BYTES)
                 .await
             {
-                Ok(Fetched::Body { body, .. }) => body,
+                Ok(Fetched::Body { body, .. }) => Some(body),
                 Ok(Fetched::NotModified) => continue,
-                Err(failure) => {
+                Err(failure) if failure.http_status.is_some_and(|s| (400..500).contains(&s)) => {
                     notes.push(format!("{}: {}", entry.url, failure.detail));
+                    None
+                }
+                Err(failure) => {
+                    notes.push(format!(
+                        "{}: {}; tried again at the next poll",
+                        entry.url, failure.detail
+                    ));
+                    complete = false;
                     continue;
                 }
             };
-            match scaan_schemas::cap_message::read_message(&body) {
-                Ok(message) => match self.receive(feed.id, message).await.map_err(stored)? {
-                    Received::New => new += 1,
-                    Received::Known => {}
-                    Received::NotShown(why) => notes.push(format!("{}: {why}", entry.url)),
-                },
-                Err(e) => notes.push(format!("{}: refused: {e}", entry.url)),
+            if let Some(body) = body {
+                match scaan_schemas::cap_message::read_message(&body) {
+                    Ok(message) => match self.receive(feed.id, message).await.map_err(stored)? {
+                        Received::New => new += 1,
+                        Received::Known => {}
+                        Received::NotShown(why) => notes.push(format!("{}: {why}", entry.url)),
+                    },
+                    Err(e) => notes.push(format!("{}: refused: {e}", entry.url)),
+                }
             }
             // Read (or refused for good): not fetched again until the index says it changed.
             self.store
@@ -323,8 +364,12 @@ impl Warnings {
                 .await
                 .map_err(stored)?;
         }
-        let detail = (!notes.is_empty()).then(|| notes.join("; "));
-        Ok((FetchOutcome::Fetched, new, detail))
+        Ok(Applied {
+            outcome: FetchOutcome::Fetched,
+            new_messages: new,
+            detail: (!notes.is_empty()).then(|| notes.join("; ")),
+            complete,
+        })
     }
 
     /// Applies one message: a new warning, an update or cancel of the one it refers to, or

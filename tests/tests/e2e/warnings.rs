@@ -6,6 +6,7 @@
 //! are read. The test documents are in `tests/fixtures/cap/`. The console's outside-warnings
 //! layer and list are driven in headless Chromium; the SQLite run writes
 //! `docs/screenshots/console-warnings.png`.
+
 use crate::browser::Browser;
 use crate::console::log_in;
 use crate::console_actions::confirm;
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use scaan_schemas::Role;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,12 +42,14 @@ pub(crate) fn fixture(name: &str) -> String {
     text.replace("{{expires}}", &expires.to_string())
 }
 
-/// What the test's feed server serves: an Atom index of its entries (with an ETag, answering
-/// 304 to a matching `If-None-Match`), and each entry's CAP document; everything 503 while down.
+/// What the test's feed server serves: an Atom (or RSS) index of its entries (with an ETag,
+/// answering 304 to a matching `If-None-Match`), and each entry's CAP document; everything 503
+/// while down, the `failing` documents 503 alone.
 #[derive(Default)]
 pub(crate) struct FeedState {
     entries: Vec<String>,
     documents: HashMap<String, String>,
+    failing: HashSet<String>,
     down: bool,
     rss: bool,
 }
@@ -133,7 +136,7 @@ async fn index(State(state): State<Arc<Mutex<FeedState>>>, headers: HeaderMap) -
 
 async fn document(State(state): State<Arc<Mutex<FeedState>>>, Path(name): Path<String>) -> Response {
     let state = state.lock().unwrap();
-    match (state.down, state.documents.get(&name)) {
+    match (state.down || state.failing.contains(&name), state.documents.get(&name)) {
         (true, _) => (Status::SERVICE_UNAVAILABLE, "down").into_response(),
         (false, Some(doc)) => ([(header::CONTENT_TYPE, "application/cap+xml")], doc.clone()).into_response(),
         (false, None) => Status::NOT_FOUND.into_response(),
@@ -455,6 +458,11 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
         raw.replace("{{expires}}", "2026-01-02T00:00:00+00:00")
             .replace("TC1001234_12", "TC1000001_3"),
     );
+    // One entry whose document fails for now (tried again, though the index does not change),
+    // and one whose document is gone (noted, not tried again).
+    server.publish("flaky.xml", fixture("nws-flood.xml").replace(".001.1<", ".001.2<"));
+    server.state.lock().unwrap().failing.insert("flaky.xml".into());
+    server.state.lock().unwrap().entries.push("gone.xml".into());
     let feed = follow(&hub, &watch, &server.url()).await;
     let list = eventually(Duration::from_secs(20), "every thread", || async {
         let list = warnings(&hub, &watch, "").await;
@@ -581,6 +589,28 @@ async fn every_cap_version_and_the_shapes_feeds_send_are_read(backend: Backend) 
         details.iter().any(|d| d.contains("system.xml") && d.contains("System")),
         "{details:?}"
     );
+    assert!(
+        details.iter().any(|d| d.contains("gone.xml") && d.contains("404")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("flaky.xml") && d.contains("tried again")),
+        "{details:?}"
+    );
+    server.state.lock().unwrap().failing.clear();
+    eventually(
+        Duration::from_secs(15),
+        "the entry that failed, read at last",
+        || async {
+            let list = warnings(&hub, &watch, "").await;
+            list.iter()
+                .any(|w| w["identifier"].as_str().unwrap().ends_with(".001.2"))
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(backend: Backend) {
