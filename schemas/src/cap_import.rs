@@ -1,17 +1,15 @@
 //! OASIS CAP 1.2 XML → alert, for `POST /api/v1/alerts/import`: a CAP document from a national
 //! met service, GDACS or another agency becomes an alert the hub sends.
 //!
-//! The document is untrusted. It may be at most [`MAX_CAP_BYTES`] long; any `<!DOCTYPE>` is
-//! refused outright, so no entity can be declared, expanded or fetched (quick-xml never reads
-//! files or the network, and resolves only XML's five predefined entities and character
-//! references). It reads the fields [`crate::cap::to_cap_xml`] writes, so an exported alert
+//! The document is untrusted, and read by [`crate::safe_xml`]: at most [`MAX_CAP_BYTES`] long,
+//! any `<!DOCTYPE>` refused outright, so no entity can be declared, expanded or fetched. It reads the fields [`crate::cap::to_cap_xml`] writes, so an exported alert
 //! imports with the same content.
 
 use chrono::{DateTime, Utc};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::events::BytesStart;
 
 use crate::cap::NAMESPACE;
+use crate::safe_xml::{declared_namespaces, walk, Step};
 use crate::{
     Area, Category, Certainty, Geometry, Invalid, LonLat, NewAlert, Severity, Status, Urgency, DEFAULT_LIFETIME,
 };
@@ -23,13 +21,7 @@ const MAX_DEPTH: usize = 8;
 
 /// Why a document was refused: not XML at all (HTTP 400), or XML that is not an acceptable CAP
 /// alert (HTTP 422, naming the element).
-#[derive(Debug, thiserror::Error)]
-pub enum CapRejected {
-    #[error("the document is not well-formed XML: {0}")]
-    Syntax(String),
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
-}
+pub use crate::safe_xml::XmlRejected as CapRejected;
 
 /// A CAP message read into an alert.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,104 +59,32 @@ struct Fields {
 /// Reads a CAP 1.2 `<alert>` (its first `<info>`) into an alert's content. The result still
 /// has to pass [`crate::Validate`] at the time of sending.
 pub fn from_cap_xml(xml: &[u8], now: DateTime<Utc>) -> Result<CapAlert, CapRejected> {
-    if xml.len() > MAX_CAP_BYTES {
-        return Err(Invalid::new("", format!("the document is larger than {MAX_CAP_BYTES} bytes")).into());
-    }
-    let text = std::str::from_utf8(xml).map_err(|_| CapRejected::Syntax("the document is not UTF-8".into()))?;
-    let fields = read(text)?;
-    fields.into_alert(now)
+    read(xml)?.into_alert(now)
 }
 
-fn syntax(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> CapRejected {
-    CapRejected::Syntax(format!("{e} (at byte {})", reader.error_position()))
-}
-
-fn read(xml: &str) -> Result<Fields, CapRejected> {
-    let mut reader = Reader::from_str(xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<String> = Vec::new();
-    let mut text = String::new();
+fn read(xml: &[u8]) -> Result<Fields, CapRejected> {
     let mut fields = Fields::default();
-    let mut seen_root = false;
-    loop {
-        let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
-        match event {
-            Event::DocType(_) => {
-                return Err(Invalid::new(
-                    "",
-                    "a DOCTYPE is not allowed: CAP needs none, and it could declare entities",
-                )
-                .into())
-            }
-            Event::Start(start) if path.is_empty() => {
-                check_root(&start, &mut seen_root)?;
-                path.push("alert".into());
-            }
-            Event::Empty(start) if path.is_empty() => {
-                check_root(&start, &mut seen_root)?;
-                return Err(Invalid::new("alert", "is empty").into());
-            }
-            Event::Start(start) => {
-                if path.len() >= MAX_DEPTH {
-                    return Err(Invalid::new("", "elements are nested deeper than CAP allows").into());
-                }
-                let name = local_name(&start);
-                if path.len() == 1 && name == "info" {
+    walk(xml, MAX_CAP_BYTES, MAX_DEPTH, |step| {
+        match step {
+            Step::Open { path, element } if path.len() == 1 => check_root(element)?,
+            Step::Open { path, .. } => {
+                if path.len() == 2 && path[1] == "info" {
                     fields.infos += 1;
                 }
-                path.push(name);
-                text.clear();
             }
-            Event::Empty(start) => {
-                let name = local_name(&start);
-                if path.len() == 1 && name == "info" {
-                    fields.infos += 1;
-                }
-                path.push(name);
-                fields.take(&path, String::new());
-                path.pop();
-            }
-            Event::Text(t) => {
-                let value = t
-                    .unescape()
-                    .map_err(|e| syntax(&reader, format!("{e}; only XML's predefined entities are allowed")))?;
-                text.push_str(&value);
-            }
-            Event::CData(c) => {
-                let value = c.decode().map_err(|e| syntax(&reader, e))?;
-                text.push_str(&value);
-            }
-            Event::End(_) => {
-                fields.take(&path, std::mem::take(&mut text));
-                path.pop();
-            }
-            Event::Eof => break,
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Step::Close { path, text } => fields.take(path, text),
         }
-    }
-    if !seen_root {
-        return Err(CapRejected::Syntax("the document has no root element".into()));
-    }
+        Ok(())
+    })?;
     Ok(fields)
 }
 
-fn local_name(start: &BytesStart) -> String {
-    String::from_utf8_lossy(start.local_name().as_ref()).into_owned()
-}
-
-/// The root must be CAP 1.2's `<alert>`, in its namespace (default or prefixed), and alone.
-fn check_root(start: &BytesStart, seen_root: &mut bool) -> Result<(), CapRejected> {
-    if std::mem::replace(seen_root, true) {
-        return Err(CapRejected::Syntax("more than one root element".into()));
-    }
-    if local_name(start) != "alert" {
+/// The root must be CAP 1.2's `<alert>`, in its namespace (default or prefixed).
+fn check_root(start: &BytesStart) -> Result<(), CapRejected> {
+    if start.local_name().as_ref() != b"alert" {
         return Err(Invalid::new("", "the root element must be a CAP <alert>").into());
     }
-    let in_namespace = start.attributes().flatten().any(|a| {
-        let key = a.key.as_ref();
-        (key == b"xmlns" || key.starts_with(b"xmlns:")) && a.value.as_ref() == NAMESPACE.as_bytes()
-    });
-    if !in_namespace {
+    if !declared_namespaces(start).iter().any(|n| n == NAMESPACE) {
         return Err(Invalid::new("alert", format!("is not in the CAP 1.2 namespace {NAMESPACE}")).into());
     }
     Ok(())

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     parse_value, Advisory, Alert, CheckinStatus, HeadcountCounts, Invalid, LocationUpdate, NewCheckin, NewSos,
-    Position, Rejected, Report, Sos, Trip,
+    Position, Rejected, Report, Sos, Trip, Warning,
 };
 
 /// Hub → client messages, tagged by `type`.
@@ -52,6 +52,11 @@ pub enum Envelope {
     /// of its destination).
     Trip {
         trip: Trip,
+    },
+    /// An outside warning arrived from a followed feed, or was updated, withdrawn or promoted
+    /// (officers' streams only: it reaches staff only as an alert an officer makes from it).
+    Warning {
+        warning: Warning,
     },
     /// A check-in sent on this stream is durably stored.
     CheckinAck {

@@ -51,6 +51,10 @@ use crate::*;
     Trip,
     TripPlan,
     User,
+    Warning,
+    WarningFeed,
+    NewWarningFeed,
+    FeedFetch,
 )))]
 struct WireTypes;
 

@@ -12,6 +12,7 @@ pub mod area;
 pub mod audit;
 pub mod cap;
 pub mod cap_import;
+pub mod cap_message;
 pub mod country;
 pub mod decode;
 pub mod delivery;
@@ -21,9 +22,11 @@ pub mod headcount;
 pub mod json_schema;
 pub mod position;
 pub mod report;
+pub mod safe_xml;
 pub mod sos;
 pub mod taxonomy;
 pub mod trip;
+pub mod warning;
 
 pub use account::{
     is_e164, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhoneChange, PlaceSource, Role,
@@ -48,6 +51,7 @@ pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, Tri
 pub use sos::{NewSos, Sos, SosNote, SosStatus, TrailPoint};
 pub use taxonomy::{IncidentCategory, IncidentTaxonomy};
 pub use trip::{Clearance, ClearanceDecision, Destination, NewTrip, Trip, TripPlan, TripStatus};
+pub use warning::{FeedFetch, FetchOutcome, NewWarningFeed, Warning, WarningFeed, WarningState};
 
 /// Checks a well-formed value against the contract's rules. `now` is passed in so that rules
 /// such as "expiry in the past" are testable and agree across one request.

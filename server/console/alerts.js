@@ -438,6 +438,8 @@ export function composerPanel(ctx, root) {
   let editing = null;
   // The report being promoted: the send goes through the report's promotion.
   let promoting = null;
+  // The outside warning being promoted: the send goes through the warning's promotion.
+  let fromWarning = null;
   let area = null;
   let previewTimer = null;
   let previewSeq = 0;
@@ -692,6 +694,9 @@ export function composerPanel(ctx, root) {
         ctx.state.reports.delete(promoting.id);
         ctx.changed("reports");
         ctx.toast(`${what} from the report sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
+      } else if (fromWarning) {
+        alert = await ctx.call("POST", `/api/v1/warnings/${fromWarning.id}/promote`, content);
+        ctx.toast(`${what} from the outside warning sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
       } else {
         alert = await ctx.call("POST", "/api/v1/alerts", content);
         ctx.toast(`${what} sent to ${alert.recipients} ${alert.recipients === 1 ? "person" : "people"}.`);
@@ -725,7 +730,8 @@ export function composerPanel(ctx, root) {
       facts: [["Headline", content.headline], ["Reach", reachText], ["Countries", reach.countries.join(", ") || "none (at sea)"],
         ["Instruction", content.instruction || "none"], ["Severity", `${content.severity} · ${content.urgency}`],
         ["Headcount", content.checkin_required ? `yes, within ${Math.round(content.checkin_deadline_s / 60)} min` : "no"],
-        promoting ? ["From the report of", promoting.reporter] : null],
+        promoting ? ["From the report of", promoting.reporter] : null,
+        fromWarning ? ["From the outside warning of", fromWarning.source] : null],
       names: reach.names && reach.names.length
         ? [...reach.names, ...(reach.recipients > reach.names.length ? [`and ${reach.recipients - reach.names.length} more`] : [])] : null,
       warnings,
@@ -737,6 +743,7 @@ export function composerPanel(ctx, root) {
   function reset() {
     editing = null;
     promoting = null;
+    fromWarning = null;
     clearTimeout(previewTimer);
     previewSeq += 1;
     form.reset();
@@ -749,10 +756,11 @@ export function composerPanel(ctx, root) {
   }
 
   function render() {
-    title.textContent = editing ? `Update: ${editing.headline}` : promoting ? `Alert from the report of ${promoting.reporter}` : "New alert";
+    title.textContent = editing ? `Update: ${editing.headline}` : promoting ? `Alert from the report of ${promoting.reporter}`
+      : fromWarning ? `Alert from the outside warning of ${fromWarning.source}` : "New alert";
     send.textContent = editing ? "Review the update…" : "Review and send…";
-    stopEditing.hidden = !editing && !promoting;
-    stopEditing.textContent = promoting ? "Discard" : "Stop editing";
+    stopEditing.hidden = !editing && !promoting && !fromWarning;
+    stopEditing.textContent = promoting || fromWarning ? "Discard" : "Stop editing";
     form.querySelector("#c-instruction").required = !!promoting;
     if (!root.contains(form)) root.replaceChildren(form);
   }
@@ -780,6 +788,32 @@ export function composerPanel(ctx, root) {
       render();
       ctx.showTab("compose");
       form.querySelector("#c-instruction").focus();
+    },
+    /** Opens the composer filled from an outside warning, in the language shown (`info`):
+     *  nothing is sent until the officer has confirmed the review. Its area comes along when
+     *  it can be targeted as it is; otherwise (world-sized, or placed by name only) the
+     *  officer draws the area. */
+    promoteWarning(warning, info) {
+      reset();
+      fromWarning = { id: warning.id, source: info.sender_name || warning.sender };
+      setValue("headline", (info.headline || info.event).slice(0, 200));
+      setValue("event", info.event);
+      setValue("description", [info.description, `Source: ${fromWarning.source}`].filter(Boolean).join("\n\n"));
+      setValue("instruction", info.instruction);
+      setValue("category", info.categories[0] || "other");
+      for (const f of ["urgency", "severity", "certainty"]) setValue(f, info[f]);
+      setValue("status", { Exercise: "exercise", Test: "test" }[warning.status] || "actual");
+      if (warning.expires && Date.parse(warning.expires) > Date.now()) setValue("expires", utcFieldText(warning.expires));
+      form.querySelector("#c-checkin").checked = false;
+      setValue("area-description", info.areas.map((a) => a.description).join("; ").slice(0, 1000));
+      if (warning.area) {
+        setArea({ geometry: warning.area.geometry, radius_m: warning.area.radius_m });
+        ctx.map.fit(bounds(areaRings(warning.area)), 0.3);
+      }
+      render();
+      ctx.showTab("compose");
+      if (!warning.area) say(message, warning.area_note || "This warning is placed by its description only: draw the area to target.", "warn");
+      form.querySelector(warning.area ? "#c-instruction" : "#draw-polygon").focus();
     },
     /** Loads an alert into the composer to update it. */
     edit(alert) {

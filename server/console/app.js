@@ -3,13 +3,14 @@
 // accounts page instead.
 
 import { call, login, session, useToken, Stream, ApiError } from "./api.js";
-import { MapView, areaRings, bounds, WHOLE_WORLD } from "./map.js";
+import { MapView, areaRings, bounds, circleRing, WHOLE_WORLD } from "./map.js";
 import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from "./alerts.js";
 import { sosPanel } from "./sos.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
 import { accountsPage } from "./accounts.js";
 import { historyPanel } from "./history.js";
+import { warningsPanel, isCurrent, severityOf, infoFor } from "./warnings.js";
 import { drill } from "./guard.js";
 import { h, say, severityRank } from "./format.js";
 
@@ -31,6 +32,9 @@ const state = {
   advisories: new Map(),
   // Trips waiting for clearance.
   trips: new Map(),
+  // Outside warnings (current and past) and the feeds they come from; null: not offered.
+  warnings: new Map(),
+  feeds: new Map(),
   // Incident category code → label, from the hub's taxonomy.
   categories: null,
   staff: null,
@@ -71,8 +75,9 @@ const ctx = {
     if (kind === "alert") showTab("alerts");
     if (kind === "sos") showTab("sos");
     if (kind === "report") showTab("reports");
+    if (kind === "warning") showTab("warnings");
     if (focusMap && id) focusOn(kind, id);
-    ctx.changed("alerts", "sos", "reports", "map");
+    ctx.changed("alerts", "sos", "reports", "warnings", "map");
     // Runs after the render this frame already has queued.
     if (focus && kind === "alert") requestAnimationFrame(() => { if ($("alert-title")) $("alert-title").focus({ preventScroll: true }); });
   },
@@ -91,17 +96,20 @@ function render() {
   if (parts.has("alerts")) panels.alerts.render();
   if (parts.has("sos")) panels.sos.render();
   if (parts.has("reports")) panels.reports.render();
+  if (parts.has("warnings")) panels.warnings.render();
   if (parts.has("advisories")) {
     panels.advisories.render();
     map.shadeCountries(new Map([...(state.advisories || new Map()).values()].map((a) => [a.country, a.risk_level])));
   }
   if (parts.has("compose")) panels.composer.render();
-  if (parts.has("map") || parts.has("alerts") || parts.has("sos") || parts.has("reports") || parts.has("staff")) drawMap();
+  if (["map", "alerts", "sos", "reports", "staff", "warnings"].some((p) => parts.has(p))) drawMap();
   if (parts.has("alerts") && wallMode()) frameWall();
   $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
   $("count-reports").textContent = state.reports ? state.reports.size : "–";
+  $("count-warnings").textContent = state.warnings ? [...state.warnings.values()].filter(isCurrent).length : "–";
+  $("count-warnings").classList.toggle("outage", !!state.feeds && [...state.feeds.values()].some((f) => f.failures > 0));
   const waiting = state.trips ? state.trips.size : 0;
   $("count-trips").textContent = waiting;
   $("count-trips").hidden = !waiting;
@@ -120,6 +128,7 @@ function drawMap() {
     const centre = areaCentre(a.area);
     return { id: a.id, kind: "alert", lon: centre.lon, lat: centre.lat, cls: `sev-${a.severity}`, title: a.headline };
   });
+  drawOutside(selected, markers);
   const lines = [];
   for (const s of state.sos.values()) {
     if (!s.position) continue;
@@ -156,6 +165,43 @@ function drawMap() {
   $("legend-board").hidden = !board;
   map.setLines(lines);
   map.setMarkers(markers);
+}
+
+/** The outside-warnings layer (when shown): current warnings' areas, dashed, under the alerts,
+ *  each with a marker; a warning placed only by geocodes outlines its countries instead. */
+function drawOutside(selected, markers) {
+  const shown = $("layer-outside").checked && state.warnings
+    ? [...state.warnings.values()].filter((w) => isCurrent(w) || (selected.kind === "warning" && selected.id === w.id)) : [];
+  const areas = [];
+  for (const w of shown) {
+    const info = infoFor(w);
+    const title = `Outside warning: ${info ? info.headline || info.event : w.identifier}`;
+    const rings = warningRings(w);
+    const area = { id: w.id, rings, severity: severityOf(w), title, selected: selected.kind === "warning" && selected.id === w.id };
+    if (rings.length) {
+      areas.push(area);
+      const [west, south, east, north] = bounds(rings);
+      markers.push({ id: w.id, kind: "warning", lon: (west + east) / 2, lat: (south + north) / 2, cls: `sev-${severityOf(w)}`, title });
+    } else {
+      const d = w.countries.map((c) => map.countryOutline(c)).join("");
+      if (d) areas.push({ ...area, d });
+    }
+  }
+  map.setOutside(areas);
+}
+
+/** Every polygon and circle of a warning's areas, in [lon, lat] rings. */
+function warningRings(w) {
+  return w.infos.slice(0, 1).flatMap((i) => i.areas).flatMap((a) => [
+    ...a.polygons,
+    ...a.circles.map((c) => circleRing(c.centre, c.radius_m)),
+  ]);
+}
+
+/** The bounds of the countries a warning without a shape was placed in, once the map knows them. */
+function countryBounds(w) {
+  const known = w.countries.map((c) => map.country(c)).filter(Boolean);
+  return known.length ? bounds(known.map(({ bounds: [w1, s, e, n] }) => [[w1, s], [e, n]])) : null;
 }
 
 // ---- where the map starts, and the wall screen ------------------------------------------------
@@ -217,11 +263,17 @@ function focusOn(kind, id) {
   }
   const report = kind === "report" && state.reports && state.reports.get(id);
   if (report) map.fit(bounds([[[report.position.lon, report.position.lat]]]), 1);
+  const warning = kind === "warning" && state.warnings && state.warnings.get(id);
+  if (warning) {
+    const rings = warningRings(warning);
+    const framed = rings.length ? bounds(rings) : countryBounds(warning);
+    if (framed) map.fit(framed, 0.5);
+  }
 }
 
 // ---- tabs --------------------------------------------------------------------------------
 
-const TABS = ["alerts", "sos", "reports", "advisories", "history", "compose"];
+const TABS = ["alerts", "sos", "reports", "warnings", "advisories", "history", "compose"];
 
 function showTab(name, { focus = false } = {}) {
   for (const t of TABS) {
@@ -233,6 +285,7 @@ function showTab(name, { focus = false } = {}) {
     $(`panel-${t}`).hidden = !on;
     if (on && focus) tab.focus();
     if (on && wasHidden && t === "history" && panels) panels.history.shown();
+    if (on && wasHidden && t === "warnings" && panels) refreshFeeds();
   }
 }
 
@@ -294,6 +347,17 @@ function apply(envelope) {
       ctx.changed("advisories");
       break;
     }
+    case "warning": {
+      if (!state.warnings) break;
+      const known = state.warnings.get(envelope.warning.id);
+      if (!known) {
+        const info = infoFor(envelope.warning);
+        toast(`Outside warning: ${info ? info.headline || info.event : envelope.warning.identifier}`);
+      }
+      if (!known || known.revision <= envelope.warning.revision) state.warnings.set(envelope.warning.id, envelope.warning);
+      ctx.changed("warnings");
+      break;
+    }
     case "trip":
       if (!state.trips) break;
       if (envelope.trip.status === "pending_clearance") state.trips.set(envelope.trip.id, envelope.trip);
@@ -332,7 +396,7 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy] = await Promise.all([
+    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy, warnings, feeds] = await Promise.all([
       // The account may have changed meanwhile (the hub closes the stream with 4001 when its
       // role or countries change): what the page offers follows it.
       call("GET", "/api/v1/me"),
@@ -345,6 +409,8 @@ async function resync() {
       optional("/api/v1/trips?status=pending_clearance&limit=500"),
       optional("/api/v1/staff/positions"),
       state.categories ? null : optional("/api/v1/taxonomy/incidents"),
+      optional("/api/v1/warnings?limit=500"),
+      optional("/api/v1/warning-feeds"),
     ]);
     if (!OFFICERS.includes(me.role)) {
       replay = null;
@@ -362,6 +428,8 @@ async function resync() {
     state.reports = fresh && new Map([...fresh, ...(confirmed || []).filter(awaitsTriage)].map((r) => [r.id, r]));
     state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
     state.trips = trips && new Map(trips.map((t) => [t.id, t]));
+    state.warnings = warnings && new Map(warnings.map((w) => [w.id, w]));
+    state.feeds = feeds && new Map(feeds.map((f) => [f.id, f]));
     if (taxonomy) state.categories = new Map(taxonomy.categories.map((c) => [c.code, c.label]));
     state.staff = staff;
     $("legend-staff").hidden = !staff;
@@ -369,7 +437,7 @@ async function resync() {
     replay = null;
     for (const envelope of missed) apply(envelope);
     panels.alerts.reloadBoard();
-    ctx.changed("alerts", "sos", "reports", "advisories", "staff");
+    ctx.changed("alerts", "sos", "reports", "advisories", "staff", "warnings");
     if (state.link === "live") showStale(null);
   } catch (e) {
     replay = null;
@@ -379,6 +447,15 @@ async function resync() {
       setTimeout(() => { if (stream) resync(); }, 3000);
     }
   }
+}
+
+/** The feeds' health changes without an envelope (a fetch that fails brings nothing): it is
+ *  read again every minute and whenever the panel is opened. */
+async function refreshFeeds() {
+  const feeds = await optional("/api/v1/warning-feeds").catch(() => null);
+  if (!feeds) return;
+  state.feeds = new Map(feeds.map((f) => [f.id, f]));
+  ctx.changed("warnings");
 }
 
 async function refreshStaff() {
@@ -427,8 +504,8 @@ function showLogin(message) {
   // The next officer on this screen may see less (other countries, no restricted reports):
   // nothing of this session stays on the page.
   Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), board: null, sos: new Map(), reports: new Map(),
-    advisories: new Map(), trips: new Map(), staff: null, selected: null });
-  ctx.changed("alerts", "sos", "reports", "advisories", "staff");
+    advisories: new Map(), trips: new Map(), warnings: new Map(), feeds: new Map(), staff: null, selected: null });
+  ctx.changed("alerts", "sos", "reports", "advisories", "staff", "warnings");
   session.clear();
   useToken(null);
   $("console").hidden = true;
@@ -475,16 +552,18 @@ async function start(saved) {
       composer: composerPanel(ctx, $("panel-compose")),
       sos: sosPanel(ctx, $("panel-sos"), $("sos-banner"), $("sound")),
       reports: reportsPanel(ctx, $("panel-reports")),
+      warnings: warningsPanel(ctx, $("panel-warnings")),
       advisories: advisoriesPanel(ctx, $("panel-advisories")),
       history: historyPanel(ctx, $("panel-history")),
     };
     ctx.composer = panels.composer;
     wireTabs();
+    $("layer-outside").addEventListener("change", () => ctx.changed("map"));
   }
   stream = new Stream({ onEnvelope: apply, onState: setLink, onGap: resync });
   stream.open();
-  staffTimer = setInterval(refreshStaff, 60000);
-  ctx.changed("alerts", "sos", "reports", "advisories", "compose");
+  staffTimer = setInterval(() => { refreshStaff(); refreshFeeds(); }, 60000);
+  ctx.changed("alerts", "sos", "reports", "advisories", "compose", "warnings");
 }
 
 function showWho(me) {
@@ -537,7 +616,7 @@ function boot() {
   tickClocks();
   setInterval(tickClocks, 1000);
   // Relative times ("3 min ago") and expiries move on by themselves.
-  setInterval(() => ctx.changed("alerts", "sos", "reports"), 30000);
+  setInterval(() => ctx.changed("alerts", "sos", "reports", "warnings"), 30000);
   const saved = session.load();
   if (saved) start(saved);
   else showLogin();

@@ -1,6 +1,6 @@
 // The map: Natural Earth country borders (TopoJSON served by the hub) drawn as SVG in Web
-// Mercator, pan and zoom by pointer, wheel and keyboard, overlay layers (alert areas, SOS calls
-// and their trails, incident reports, staff), and drawing a circle or polygon for the composer,
+// Mercator, pan and zoom by pointer, wheel and keyboard, overlay layers (outside warnings under
+// the alert areas, SOS calls and their trails, incident reports, staff), and drawing a circle or polygon for the composer,
 // by pointer or by keyboard. A drag always pans, in drawing modes too: only clicks (or Space, at
 // the cross in the middle of the map) place a circle's centre and edge or a polygon's corners.
 //
@@ -140,6 +140,25 @@ function decodeCountries(topology) {
   return countries;
 }
 
+/** The paths of some areas ({id, rings or path data d, severity, title, drill, selected}), each
+ *  picked as `kind`. */
+function areaPaths(areas, cls, kind) {
+  const fragment = document.createDocumentFragment();
+  for (const a of areas) {
+    const path = svg("path", {
+      d: a.d || a.rings.flatMap((r) => unwrapped(r)).map((r) => ringPath(r)).join(""),
+      class: `${cls} sev-${a.severity}${a.drill ? " drill" : ""}${a.selected ? " selected" : ""}`,
+      "fill-rule": "evenodd", "vector-effect": "non-scaling-stroke",
+      "data-pick": kind, "data-id": a.id,
+    });
+    const title = svg("title");
+    title.textContent = a.title || "";
+    path.append(title);
+    fragment.append(path);
+  }
+  return fragment;
+}
+
 export class MapView {
   constructor(host, { onPick = () => {}, onView = () => {} } = {}) {
     this.host = host;
@@ -162,10 +181,12 @@ export class MapView {
     clipped.append(svg("rect", { class: "sea", x: 0, y: 0, width: WORLD, height: WORLD }));
     this.countries = svg("g", { class: "countries" });
     clipped.append(this.countries);
+    // Outside warnings lie under the hub's own alerts: context, not what staff were sent.
+    this.outside = svg("g", { class: "outside" });
     this.areas = svg("g", { class: "areas" });
     this.lines = svg("g", { class: "lines" });
     this.draft = svg("g", { class: "draft" });
-    this.world.append(clipped, this.areas, this.lines, this.draft);
+    this.world.append(clipped, this.outside, this.areas, this.lines, this.draft);
     this.overlay = svg("g", { class: "overlay" });
     // Where Space places a point while drawing: the middle of the map.
     this.cross = svg("g", { class: "cross", "aria-hidden": "true" });
@@ -202,6 +223,11 @@ export class MapView {
   /** A country's name and [west, south, east, north], by ISO code, once the base map is in. */
   country(iso) {
     return this.countryInfo.get(iso) || null;
+  }
+
+  /** A country's outline (by ISO code) as path data, once the base map is in; "" before. */
+  countryOutline(iso) {
+    return [...this.countries.children].filter((p) => p.dataset.iso === iso).map((p) => p.getAttribute("d")).join("");
   }
 
   /** Frames the home view (the whole world unless `home` was narrowed). */
@@ -295,20 +321,13 @@ export class MapView {
 
   /** Replaces the alert areas: [{id, rings, severity, selected, kind}] with rings in [lon, lat]. */
   setAreas(areas) {
-    const fragment = document.createDocumentFragment();
-    for (const a of areas) {
-      const path = svg("path", {
-        d: a.rings.flatMap((r) => unwrapped(r)).map((r) => ringPath(r)).join(""),
-        class: `area sev-${a.severity}${a.drill ? " drill" : ""}${a.selected ? " selected" : ""}`,
-        "fill-rule": "evenodd", "vector-effect": "non-scaling-stroke",
-        "data-pick": a.kind || "alert", "data-id": a.id,
-      });
-      const title = svg("title");
-      title.textContent = a.title || "";
-      path.append(title);
-      fragment.append(path);
-    }
-    this.areas.replaceChildren(fragment);
+    this.areas.replaceChildren(areaPaths(areas, "area", "alert"));
+  }
+
+  /** Replaces the outside warnings' areas (same shape as `setAreas`'), drawn dashed under the
+   *  alerts. */
+  setOutside(areas) {
+    this.outside.replaceChildren(areaPaths(areas, "outside-area", "warning"));
   }
 
   /** Replaces the lines (SOS trails): [{points: [[lon, lat]…], cls}]. */
@@ -335,7 +354,7 @@ export class MapView {
     const [width, height] = this.lastSize || this.size();
     // Staff first, then alerts, reports, the selected alert's people, SOS calls: the most
     // urgent is drawn last, on top.
-    const order = { staff: 0, alert: 1, report: 2, person: 3, sos: 4 };
+    const order = { staff: 0, warning: 1, alert: 1, report: 2, person: 3, sos: 4 };
     const sorted = [...this.markers].sort((a, b) => (order[a.kind] ?? 1) - (order[b.kind] ?? 1));
     for (const m of sorted) {
       const [x, y] = this.toScreen(m.lon, m.lat);
@@ -348,6 +367,8 @@ export class MapView {
         g.append(svg("circle", { r: 8 }));
       } else if (m.kind === "person") {
         g.append(svg("circle", { r: 6 }));
+      } else if (m.kind === "warning") {
+        g.append(svg("path", { d: "M0,-8L7,5H-7Z" }));
       } else if (m.kind === "report") {
         g.append(svg("rect", { x: -5, y: -5, width: 10, height: 10, transform: "rotate(45)" }));
       } else {

@@ -51,6 +51,7 @@ static ASSETS: &[Asset] = &[
     asset!("zones.js", JS),
     asset!("guard.js", JS),
     asset!("history.js", JS),
+    asset!("warnings.js", JS),
 ];
 
 pub fn router() -> Router<Arc<Hub>> {

@@ -94,6 +94,7 @@ pub fn conflict_of(e: &StoreError) -> Option<(&'static str, &'static str)> {
             "sos_changed",
             "this SOS changed meanwhile (someone else acted on it); reload it",
         ),
+        Conflict::FeedFollowed => ("feed_followed", "a feed with that URL is followed already"),
     })
 }
 

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
     accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
-    positions, reports, sms, sos, trips, Config,
+    positions, reports, sms, sos, trips, warnings, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -65,6 +65,7 @@ impl App {
             .merge(reports::router())
             .merge(advisories::router())
             .merge(trips::router())
+            .merge(warnings::router())
             .merge(delivery::stream::router())
             .merge(mqtt::receipts::router())
             .split_for_parts();

@@ -28,6 +28,7 @@ use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
 use crate::trips::Trips;
+use crate::warnings::Warnings;
 
 pub struct Hub {
     pub config: Config,
@@ -55,6 +56,7 @@ pub struct Hub {
     pub sos: SosCalls,
     pub headcounts: Headcounts,
     pub texts: Texts,
+    pub warnings: Warnings,
 }
 
 impl Hub {
@@ -176,6 +178,8 @@ impl Hub {
             sos.clone(),
             config.sms_gateway_token.as_deref(),
         );
+        let warnings = Warnings::new(store.clone(), atlas, delivery.clone(), audit.clone(), alerts.clone())?;
+        warnings.follow(&shutdown, &tasks);
         let hub = Hub {
             config,
             checkins,
@@ -199,6 +203,7 @@ impl Hub {
             sos,
             headcounts,
             texts,
+            warnings,
         };
         hub.headcounts.load_open().await?;
         Ok(hub)

@@ -28,6 +28,7 @@ pub mod targeting;
 #[cfg(test)]
 mod testing;
 pub mod trips;
+pub mod warnings;
 
 pub use config::{Config, Overrides};
 pub use http::App;

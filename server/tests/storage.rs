@@ -10,12 +10,12 @@ mod databases;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use databases::Backend;
 use scaan_schemas::{
-    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, NewUser, PersonStatus, Position, Report, ReportStatus, Role,
-    Sos, SosStatus, Trip, TripStatus, User, Via,
+    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus, Position,
+    Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning, WarningFeed, WarningState,
 };
 use scaan_server::storage::{
-    AlertScope, AlertState, Conflict, InboxStep, OutboxEnvelope, Page, Refused, ReportScope, SosScope, Store,
-    StoreError, TripScope,
+    AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, Refused, ReportScope, SosScope,
+    Store, StoreError, TripScope, Validators,
 };
 use serde_json::json;
 use std::future::Future;
@@ -73,6 +73,11 @@ on_both_backends!(
     trips_are_listed_by_scope_and_found_while_unfinished,
     the_inbox_keeps_order_and_marks_each_step_once,
     receipts_record_the_first_time_of_each_step,
+    feeds_are_followed_once_by_url_and_polled_when_due,
+    fetches_are_recorded_newest_first_with_the_feeds_state,
+    index_entries_are_read_once,
+    warnings_are_found_by_their_messages_and_change_only_from_the_version_read,
+    current_warnings_leave_out_the_withdrawn_and_the_expired,
 );
 
 /// A store on a fresh database of `backend` for `test`, closed after it.
@@ -1336,4 +1341,198 @@ async fn receipts_record_the_first_time_of_each_step(store: Store) {
         got,
         [("amani".to_owned(), amani.id, t(7)), ("zoe".to_owned(), zoe.id, t(5))]
     );
+}
+
+fn feed(url: &str, next_poll_at: DateTime<Utc>) -> WarningFeed {
+    WarningFeed {
+        id: Uuid::new_v4(),
+        name: url.into(),
+        url: url.into(),
+        interval_s: 60,
+        added_by: "watch".into(),
+        added_at: t(0),
+        failures: 0,
+        next_poll_at,
+        last_success_at: None,
+        last_error: None,
+    }
+}
+
+fn warning(identifier: &str, sent: DateTime<Utc>, expires: Option<DateTime<Utc>>) -> Warning {
+    serde_json::from_value(json!({
+        "id": Uuid::new_v4(), "feed_id": Uuid::new_v4(), "state": "active", "revision": 1, "version": "1.2",
+        "sender": "met@example.org", "identifier": identifier, "sent": sent, "status": "Actual",
+        "msg_type": "Alert", "infos": [], "countries": ["CD"], "placed": false, "expires": expires,
+        "received_at": sent, "updated_at": sent
+    }))
+    .expect("a warning")
+}
+
+async fn feeds_are_followed_once_by_url_and_polled_when_due(store: Store) {
+    let (late, soon) = (
+        feed("https://b.example.org/cap", t(20)),
+        feed("https://a.example.org/cap", t(10)),
+    );
+    store.insert_feed(&late).await.expect("insert");
+    store.insert_feed(&soon).await.expect("insert");
+    assert!(is_conflict(
+        store.insert_feed(&feed("https://a.example.org/cap", t(0))).await,
+        Conflict::FeedFollowed
+    ));
+    let urls: Vec<String> = store.feeds().await.expect("feeds").into_iter().map(|f| f.url).collect();
+    assert_eq!(urls, ["https://a.example.org/cap", "https://b.example.org/cap"]);
+    let due = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .due_feeds(at)
+                .await
+                .expect("due")
+                .into_iter()
+                .map(|(f, _)| f.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due(t(5)).await, Vec::<Uuid>::new());
+    assert_eq!(due(t(10)).await, [soon.id]);
+    assert_eq!(due(t(30)).await, [soon.id, late.id]);
+    assert_eq!(store.feed(late.id).await.expect("feed"), Some(late.clone()));
+    assert!(store.delete_feed(late.id).await.expect("delete"));
+    assert!(!store.delete_feed(late.id).await.expect("delete"));
+    assert_eq!(store.feed(late.id).await.expect("feed"), None);
+}
+
+async fn fetches_are_recorded_newest_first_with_the_feeds_state(store: Store) {
+    let mut f = feed("https://a.example.org/cap", t(0));
+    store.insert_feed(&f).await.expect("insert");
+    let fetch = |at, outcome, status| FeedFetch {
+        feed_id: f.id,
+        at,
+        outcome,
+        http_status: status,
+        new_messages: 0,
+        detail: None,
+    };
+    f.failures = 1;
+    f.next_poll_at = t(120);
+    f.last_error = Some("the server answered 503".into());
+    let validators = Validators {
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+    };
+    store
+        .record_fetch(&f, &validators, &fetch(t(1), FetchOutcome::Failed, Some(503)))
+        .await
+        .expect("record");
+    store
+        .record_fetch(&f, &validators, &fetch(t(2), FetchOutcome::NotModified, Some(304)))
+        .await
+        .expect("record");
+    let fetches = store.fetches(f.id, 10).await.expect("fetches");
+    let got: Vec<_> = fetches.iter().map(|x| (x.at, x.outcome)).collect();
+    assert_eq!(got, [(t(2), FetchOutcome::NotModified), (t(1), FetchOutcome::Failed)]);
+    assert_eq!(store.fetches(f.id, 1).await.expect("fetches").len(), 1);
+    assert_eq!(store.feed(f.id).await.expect("feed"), Some(f.clone()));
+    assert_eq!(store.due_feeds(t(100)).await.expect("due"), vec![]);
+    assert_eq!(
+        store.due_feeds(t(120)).await.expect("due"),
+        vec![(f.clone(), validators)]
+    );
+}
+
+async fn index_entries_are_read_once(store: Store) {
+    let f = Uuid::new_v4();
+    assert!(!store.feed_entry_read(f, "https://x/1 2030").await.expect("read"));
+    store.mark_feed_entry_read(f, "https://x/1 2030").await.expect("mark");
+    store
+        .mark_feed_entry_read(f, "https://x/1 2030")
+        .await
+        .expect("marking twice is fine");
+    assert!(store.feed_entry_read(f, "https://x/1 2030").await.expect("read"));
+    assert!(!store
+        .feed_entry_read(Uuid::new_v4(), "https://x/1 2030")
+        .await
+        .expect("another feed's"));
+}
+
+async fn warnings_are_found_by_their_messages_and_change_only_from_the_version_read(store: Store) {
+    let first = warning("W1", t(10), None);
+    store.insert_warning(&first).await.expect("insert");
+    let key = MessageKey::of(&first);
+    assert!(store.warning_message_known(&key).await.expect("known"));
+    let other_time = MessageKey {
+        sent: t(11),
+        ..key.clone()
+    };
+    assert!(!store.warning_message_known(&other_time).await.expect("known"));
+    let (found, version) = store
+        .warning_of_message("met@example.org", "W1")
+        .await
+        .expect("found")
+        .expect("some");
+    assert_eq!(found, first);
+    assert_eq!(
+        store.warning_of_message("met@example.org", "W9").await.expect("none"),
+        None
+    );
+    let mut update = Warning {
+        identifier: "W2".into(),
+        sent: t(20),
+        revision: 2,
+        ..first.clone()
+    };
+    store
+        .update_warning(&update, version, Some(&MessageKey::of(&update)))
+        .await
+        .expect("update");
+    assert!(is_conflict(
+        store.update_warning(&update, version, None).await,
+        Conflict::ChangedMeanwhile
+    ));
+    // Found by either of its messages, as it is now.
+    let (by_update, newer) = store
+        .warning_of_message("met@example.org", "W2")
+        .await
+        .expect("ok")
+        .expect("some");
+    assert_eq!((by_update.clone(), newer), (update.clone(), version + 1));
+    assert_eq!(
+        store
+            .warning_of_message("met@example.org", "W1")
+            .await
+            .expect("ok")
+            .map(|(w, _)| w),
+        Some(update.clone())
+    );
+    update.alert_id = Some(Uuid::new_v4());
+    store.update_warning(&update, newer, None).await.expect("promoted");
+    assert_eq!(store.warning(first.id).await.expect("ok"), Some((update, newer + 1)));
+    assert_eq!(store.warning(Uuid::new_v4()).await.expect("ok"), None);
+}
+
+async fn current_warnings_leave_out_the_withdrawn_and_the_expired(store: Store) {
+    let open = warning("open", t(10), None);
+    let later = warning("later", t(20), Some(t(1000)));
+    let expired = warning("expired", t(30), Some(t(50)));
+    let withdrawn = Warning {
+        state: WarningState::Withdrawn,
+        ..warning("withdrawn", t(40), None)
+    };
+    for w in [&open, &later, &expired, &withdrawn] {
+        store.insert_warning(w).await.expect("insert");
+    }
+    let ids = |list: Vec<Warning>| list.into_iter().map(|w| w.identifier).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.warnings(None, 10).await.expect("all")),
+        ["withdrawn", "expired", "later", "open"]
+    );
+    assert_eq!(
+        ids(store.warnings(None, 2).await.expect("all")),
+        ["withdrawn", "expired"]
+    );
+    assert_eq!(
+        ids(store.warnings(Some(t(100)), 10).await.expect("current")),
+        ["later", "open"]
+    );
+    assert_eq!(ids(store.warnings(Some(t(1000)), 10).await.expect("current")), ["open"]);
 }

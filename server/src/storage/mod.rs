@@ -13,6 +13,7 @@
 //! | [`advisories`] | country advisories and their history |
 //! | [`trips`] | trips and clearance |
 //! | [`mqtt`] | the MQTT outbox and delivery receipts |
+//! | [`warnings`] | followed CAP feeds, their fetches, outside warnings and the messages applied |
 //!
 //! Two backends, chosen by the URL scheme: SQLite (embedded, the default) and PostgreSQL
 //! (production). Each has its own migrations and connection set-up; the queries are written
@@ -54,6 +55,8 @@ pub enum Conflict {
     ChangedMeanwhile,
     /// The SOS call's status moved on since it was read.
     SosChanged,
+    /// A feed with that URL is followed already.
+    FeedFollowed,
 }
 
 /// The constraints a request may break, as each backend names them, and what breaking each
@@ -63,6 +66,7 @@ pub enum Conflict {
 const CONFLICTS: &[(&str, &str, Conflict)] = &[
     // (PostgreSQL, SQLite, conflict)
     ("users_username_key", "users.username", Conflict::UsernameTaken),
+    ("warning_feeds_url_key", "warning_feeds.url", Conflict::FeedFollowed),
 ];
 
 impl From<sqlx::Error> for StoreError {
@@ -235,6 +239,7 @@ mod positions;
 mod reports;
 mod sos;
 mod trips;
+mod warnings;
 
 pub use accounts::{Refused, SessionRecord};
 pub use alerts::{AlertScope, AlertState};
@@ -244,6 +249,7 @@ pub use positions::StaffRecord;
 pub use reports::ReportScope;
 pub use sos::SosScope;
 pub use trips::TripScope;
+pub use warnings::{MessageKey, Validators};
 
 /// One page of a newest-first list: at most `limit` items, all older than `before` (the oldest
 /// of the page before) when given.

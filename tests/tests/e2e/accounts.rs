@@ -246,6 +246,9 @@ async fn health_and_api_description(backend: Backend) {
         "/api/v1/alerts/{id}/update",
         "/api/v1/alerts/{id}/cancel",
         "/api/v1/stream",
+        "/api/v1/warning-feeds",
+        "/api/v1/warnings",
+        "/api/v1/warnings/{id}/promote",
     ] {
         assert!(paths.contains_key(path), "{path} is not described in /openapi.json");
     }

@@ -25,3 +25,4 @@ mod sms;
 mod sos;
 mod stream;
 mod trips;
+mod warnings;
