@@ -184,6 +184,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request's body, 413 when too large.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge,
+        other => ApiError::BadJson(other.body_text()),
+    })
+}
+
 /// A JSON body read the contract's way: 400 for broken JSON, 422 naming the field for JSON
 /// that does not fit (including unknown fields), 413 when too large; then `T`'s rules.
 pub struct ApiJson<T>(pub T);
@@ -192,11 +200,24 @@ impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for ApiJson<
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge,
-            other => ApiError::BadJson(other.body_text()),
-        })?;
+        let bytes = body_bytes(req, state).await?;
         Ok(ApiJson(scaan_schemas::decode(&bytes, Utc::now())?))
+    }
+}
+
+/// A JSON body that may be left out: an empty or blank body is `None`; any other is read as
+/// [`ApiJson`] reads it.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        Ok(OptionalJson(Some(scaan_schemas::decode(&bytes, Utc::now())?)))
     }
 }
 

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bytes::Bytes;
 use chrono::Utc;
 use scaan_schemas::{
     Alert, AlertPatch, ErrorBody, IncidentTaxonomy, Invalid, NewReport, Report, ReportMerge, ReportStatus,
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::Reports;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
+use crate::error::{ApiError, ApiJson, ApiQuery, OptionalJson, PathId};
 use crate::hub::Hub;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
@@ -122,14 +121,13 @@ async fn promote(
     State(reports): State<Reports>,
     caller: Caller,
     PathId(id): PathId,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Alert>), ApiError> {
     // Every field is optional, and so is the body.
-    let patch = match body.iter().all(u8::is_ascii_whitespace) {
-        true => AlertPatch::default(),
-        false => scaan_schemas::decode::<AlertPatch>(&body, Utc::now())?,
-    };
-    Ok((StatusCode::CREATED, Json(reports.promote(&caller, id, patch).await?)))
+    OptionalJson(patch): OptionalJson<AlertPatch>,
+) -> Result<(StatusCode, Json<Alert>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(reports.promote(&caller, id, patch.unwrap_or_default()).await?),
+    ))
 }
 
 /// Whether an account may read restricted reports (sexual violence).

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use scaan_schemas::{ErrorBody, Invalid, NewSos, Sos, SosNote, SosStatus};
 use serde::Deserialize;
@@ -14,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::SosCalls;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
+use crate::error::{ApiError, ApiJson, ApiQuery, OptionalJson, PathId};
 use crate::hub::Hub;
 use crate::storage::Page;
 
@@ -67,14 +66,10 @@ async fn acknowledge(
     State(sos): State<SosCalls>,
     caller: Caller,
     PathId(id): PathId,
-    body: Bytes,
-) -> Result<Json<Sos>, ApiError> {
     // The note is optional, and so is the body that carries it.
-    let note = match body.iter().all(u8::is_ascii_whitespace) {
-        true => None,
-        false => scaan_schemas::decode::<SosNote>(&body, chrono::Utc::now())?.note,
-    };
-    Ok(Json(sos.acknowledge(&caller, id, note).await?))
+    OptionalJson(body): OptionalJson<SosNote>,
+) -> Result<Json<Sos>, ApiError> {
+    Ok(Json(sos.acknowledge(&caller, id, body.and_then(|b| b.note)).await?))
 }
 
 /// Closes the SOS with what happened.

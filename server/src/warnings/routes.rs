@@ -4,8 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bytes::Bytes;
-use chrono::Utc;
 use scaan_schemas::{Alert, AlertPatch, ErrorBody, FeedFetch, NewWarningFeed, Warning, WarningFeed};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -15,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::Warnings;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
+use crate::error::{ApiError, ApiJson, ApiQuery, OptionalJson, PathId};
 use crate::hub::Hub;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
@@ -128,11 +126,10 @@ async fn promote_warning(
     State(warnings): State<Warnings>,
     caller: Caller,
     PathId(id): PathId,
-    body: Bytes,
+    OptionalJson(patch): OptionalJson<AlertPatch>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
-    let patch = match body.iter().all(u8::is_ascii_whitespace) {
-        true => AlertPatch::default(),
-        false => scaan_schemas::decode::<AlertPatch>(&body, Utc::now())?,
-    };
-    Ok((StatusCode::CREATED, Json(warnings.promote(&caller, id, patch).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(warnings.promote(&caller, id, patch.unwrap_or_default()).await?),
+    ))
 }
