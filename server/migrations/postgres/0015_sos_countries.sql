@@ -8,6 +8,6 @@ CREATE TABLE sos_countries (
 );
 
 INSERT INTO sos_countries (sos_id, country)
-    SELECT sos.id, c.value FROM sos, jsonb_array_elements_text(sos.body -> 'countries') AS c (value);
+    SELECT DISTINCT sos.id, c.value FROM sos, jsonb_array_elements_text(sos.body -> 'countries') AS c (value);
 
 CREATE INDEX sos_raised ON sos (raised_at DESC);

@@ -8,6 +8,6 @@ CREATE TABLE sos_countries (
 );
 
 INSERT INTO sos_countries (sos_id, country)
-    SELECT sos.id, c.value FROM sos, json_each(sos.body, '$.countries') AS c;
+    SELECT DISTINCT sos.id, c.value FROM sos, json_each(sos.body, '$.countries') AS c;
 
 CREATE INDEX sos_raised ON sos (raised_at DESC);

@@ -22,7 +22,7 @@ impl Store {
     pub async fn insert_sos(&self, sos: &Sos) -> Result<()> {
         let sql =
             "INSERT INTO sos (id, staff_id, status, raised_at, announced_at, body) VALUES ($1, $2, $3, $4, $4, $5)";
-        let countries = "INSERT INTO sos_countries (sos_id, country) VALUES ($1, $2)";
+        let countries = "INSERT INTO sos_countries (sos_id, country) VALUES ($1, $2) ON CONFLICT DO NOTHING";
         on_either!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(sql)
