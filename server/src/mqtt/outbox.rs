@@ -1,8 +1,10 @@
 //! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and the
 //! officer's answer waits for that, so that what the hub answered for reaches the phones even
-//! after a `kill -9`. The phones do not wait for it: a batch is sent as its storing starts, as
-//! the streams get it, and [`super::Mqtt::storing`] holds back whatever reads or marks those
-//! rows (what a connecting phone is owed, receipts) until they are there.
+//! after a `kill -9`. What the officer waits for is the envelope with its recipients as one
+//! list; the row per person is written right after the answer (and, after a `kill -9`, when
+//! the store is next opened). The phones do not wait for any of it: a batch is sent as its
+//! storing starts, as the streams get it, and [`super::Mqtt::storing`] holds back whatever
+//! reads or marks those rows (what a connecting phone is owed, receipts) until they are there.
 //!
 //! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
 //! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
@@ -76,9 +78,29 @@ async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
         hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
     }
     store(hub, &envelopes).await;
-    drop(storing);
     for stored in waiting {
         let _ = stored.send(());
+    }
+    expand(hub, &envelopes).await;
+    drop(storing);
+}
+
+/// Writes the rows of a stored batch: the outbox's (under `storing`, which the caller holds),
+/// and its alerts' recipients, beside it.
+async fn expand(hub: &Hub, envelopes: &[OutboxEnvelope]) {
+    let alerts: std::collections::BTreeSet<Uuid> = envelopes.iter().filter_map(|e| e.alert_id).collect();
+    for alert in alerts {
+        let store = hub.store.clone();
+        hub.tasks.spawn(async move {
+            if let Err(e) = store.expand_audience(alert).await {
+                // Its readers expand it first, and so does the next start.
+                tracing::warn!(error = %e, %alert, "could not write an alert's recipient rows yet");
+            }
+        });
+    }
+    if let Err(e) = hub.store.expand_inbox().await {
+        // Its readers expand it first, and so does the next start.
+        tracing::warn!(error = %e, "could not write the outbox rows of a stored batch yet");
     }
 }
 

@@ -164,6 +164,19 @@ const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_
 /// SQLite caps bound parameters per statement (32,766): rows are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
 
+/// People stored once as one list (issue 18): each id's 16 bytes, one after the other.
+fn pack(people: &[Uuid]) -> Vec<u8> {
+    people.iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// The people of a [`pack`]ed list.
+fn unpack(list: &[u8]) -> Vec<Uuid> {
+    list.chunks_exact(16)
+        .filter_map(|id| <[u8; 16]>::try_from(id).ok())
+        .map(Uuid::from_bytes)
+        .collect()
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -196,6 +209,15 @@ impl Store {
             )));
         };
         store.migrate().await?;
+        // What a hub killed right after answering left as lists (issue 18) becomes rows before
+        // anything reads the store.
+        let expanded = store.expand_pending().await?;
+        if expanded > 0 {
+            tracing::info!(
+                lists = expanded,
+                "wrote the per-person rows of recipient lists a stopped hub left"
+            );
+        }
         Ok(store)
     }
 
@@ -218,6 +240,12 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         on_either!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Writes the per-person rows of every recipient list not yet expanded, alerts' and inbox
+    /// envelopes'; returns how many lists that was.
+    pub async fn expand_pending(&self) -> Result<usize> {
+        Ok(self.expand_audiences().await? + self.expand_inbox().await?)
     }
 
     pub async fn close(&self) {
