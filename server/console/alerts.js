@@ -369,8 +369,9 @@ for (const kind of ["pointerup", "pointercancel"]) {
   }, 0), true);
 }
 
-/** Re-renders without losing what the officer was typing: inputs marked `data-keep` keep their
- *  value, and focus stays where it was. */
+/** Re-renders without losing what the officer was typing or reading: inputs marked `data-keep`
+ *  keep their value, focus stays where it was, and so does the panel's scroll (replacing a
+ *  panel's children drops it to the top). */
 export function keepValues(root, rebuild) {
   if (pressed && performance.now() - pressedAt < 1000) {
     held.set(root, rebuild);
@@ -379,14 +380,18 @@ export function keepValues(root, rebuild) {
   const kept = new Map([...root.querySelectorAll("[data-keep]")].map((el) => [el.dataset.keep, el.value]));
   const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
   const focusKey = focused && (focused.dataset.keep || focused.id);
+  const scroller = root.closest(".panel") || root;
+  const scrolled = scroller.scrollTop;
   rebuild();
+  scroller.scrollTop = scrolled;
   for (const [key, value] of kept) {
     const el = root.querySelector(`[data-keep="${key}"]`);
     if (el) el.value = value;
   }
   if (focusKey) {
     const el = root.querySelector(`[data-keep="${focusKey}"]`) || root.querySelector(`#${CSS.escape(focusKey)}`);
-    if (el) el.focus();
+    // Without scrolling: the officer's scroll stays where they left it.
+    if (el) el.focus({ preventScroll: true });
   }
 }
 

@@ -16,6 +16,8 @@ import { h, say, severityRank } from "./format.js";
 const $ = (id) => document.getElementById(id);
 const OFFICERS = ["watch_officer", "security_officer"];
 const WALL_KEY = "scaan.wall";
+/** The panel that shows the detail of each kind of selectable item. */
+const PANELS = { alert: "alerts", sos: "sos", report: "reports" };
 
 const state = {
   me: null,
@@ -61,14 +63,18 @@ const ctx = {
   },
   /** Selects an item; `focus` puts the keyboard on its detail once drawn (after a send). */
   select(kind, id, { focusMap = true, focus = false } = {}) {
+    const before = state.selected;
     state.selected = id ? { kind, id } : null;
+    // Another item's detail, or the list, starts at its top, not at the scroll the last was left at.
+    const panel = PANELS[id ? kind : before && before.kind];
+    if (panel && (!before || !id || before.kind !== kind || before.id !== id)) $(`panel-${panel}`).scrollTop = 0;
     if (kind === "alert") showTab("alerts");
     if (kind === "sos") showTab("sos");
     if (kind === "report") showTab("reports");
     if (focusMap && id) focusOn(kind, id);
     ctx.changed("alerts", "sos", "reports", "map");
     // Runs after the render this frame already has queued.
-    if (focus && kind === "alert") requestAnimationFrame(() => { if ($("alert-title")) $("alert-title").focus(); });
+    if (focus && kind === "alert") requestAnimationFrame(() => { if ($("alert-title")) $("alert-title").focus({ preventScroll: true }); });
   },
   showTab,
   toast,

@@ -4,7 +4,7 @@
 
 import { h, say, timeEl, label } from "./format.js";
 import { drill } from "./guard.js";
-import { areaCentre } from "./alerts.js";
+import { areaCentre, keepValues } from "./alerts.js";
 
 const LIMIT = 100;
 
@@ -16,19 +16,42 @@ export function historyPanel(ctx, root) {
   let data = null;
   const message = h("p", { class: "message", role: "alert" });
 
+  // Each list is read a page at a time, newest first; "Show older" asks for the page before the
+  // oldest shown. The hub scopes each page to the officer's countries before it counts it.
+  const LISTS = {
+    resolved: { path: "/api/v1/sos?status=resolved", time: (s) => s.raised_at },
+    cancelled: { path: "/api/v1/alerts?cancelled=true", time: (a) => a.sent_at },
+  };
+
+  const page = (name, before) =>
+    ctx.call("GET", `${LISTS[name].path}&limit=${LIMIT}${before ? `&before=${encodeURIComponent(before)}` : ""}`);
+
   async function reload() {
     try {
-      const [resolved, alerts] = await Promise.all([
-        ctx.call("GET", `/api/v1/sos?status=resolved&limit=${LIMIT}`),
-        ctx.call("GET", `/api/v1/alerts?limit=${LIMIT * 5}`),
-      ]);
-      data = { resolved, cancelled: alerts.filter((a) => a.msg_type === "cancel").slice(0, LIMIT) };
+      const [resolved, cancelled] = await Promise.all([page("resolved"), page("cancelled")]);
+      data = { resolved, cancelled, more: { resolved: resolved.length === LIMIT, cancelled: cancelled.length === LIMIT } };
       say(message, "");
     } catch (e) {
       say(message, `History: ${e.message}`);
     }
     render();
   }
+
+  async function older(name) {
+    const shown = data[name];
+    try {
+      const next = await page(name, LISTS[name].time(shown[shown.length - 1]));
+      data[name] = shown.concat(next);
+      data.more[name] = next.length === LIMIT;
+    } catch (e) {
+      say(message, `History: ${e.message}`);
+    }
+    render();
+  }
+
+  const olderButton = (name) => data.more[name]
+    ? h("button", { type: "button", class: "ghost older", "data-older": name, onclick: () => older(name) }, "Show older")
+    : null;
 
   async function toggle(id) {
     open = open === id ? null : id;
@@ -96,17 +119,19 @@ export function historyPanel(ctx, root) {
   }
 
   function render() {
-    root.replaceChildren(
+    keepValues(root, () => root.replaceChildren(
       h("h2", { class: "panel-title" }, "History"),
       message,
       ...(!data ? [h("p", { class: "empty" }, "Loading…")] : [
         h("h3", { class: "section-title" }, "Resolved SOS calls"),
         data.resolved.length ? h("ul", { class: "cards", id: "history-sos" }, data.resolved.map(sosCard))
           : h("p", { class: "empty" }, "No resolved SOS call."),
+        olderButton("resolved"),
         h("h3", { class: "section-title" }, "Cancelled alerts"),
         data.cancelled.length ? h("ul", { class: "cards", id: "history-alerts" }, data.cancelled.map(alertCard))
           : h("p", { class: "empty" }, "No cancelled alert."),
-      ]));
+        olderButton("cancelled"),
+      ].filter(Boolean))));
   }
 
   return {

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
     accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
-    reports, sos, trips, Config,
+    positions, reports, sos, trips, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -55,6 +55,7 @@ impl App {
         let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(auth::routes::router())
             .merge(accounts::router())
+            .merge(positions::router())
             .merge(lifecycle::router())
             .merge(alerts::router())
             .merge(headcounts::router())
@@ -296,7 +297,7 @@ async fn follow_accounts(hub: Arc<Hub>) {
             _ = hub.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = hub.follow_accounts().await {
+        if let Err(e) = hub.follower.follow().await {
             tracing::warn!(error = format!("{e:#}"), "could not look for changed accounts");
         }
     }

@@ -1,22 +1,28 @@
-//! The hub's shared state: one of everything, built once from the configuration and handed to
-//! every request, stream and background task.
+//! The composition root: one of every handle (store, targeting index, atlas, delivery, MQTT)
+//! and every domain service, built once from the configuration and handed to every request,
+//! stream and background task. Each service holds only the handles it uses; handlers take
+//! theirs from here through axum state (`FromRef`). Nothing here does the domains' work.
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
-use scaan_schemas::{Role, User};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::Accounts;
 use crate::advisories::Advisories;
+use crate::alerts::Alerts;
 use crate::audit::Audit;
 use crate::auth::{LoginLimiter, PasswordChecks};
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
 use crate::headcounts::{CheckinWriter, Deadlines, HeadcountPulse, Headcounts, LateArrivals, OpenHeadcounts};
+use crate::lifecycle::AccountFollower;
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
+use crate::positions::Positions;
+use crate::reports::Reports;
 use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
@@ -35,15 +41,17 @@ pub struct Hub {
     /// Password checks, a bounded number at once.
     pub passwords: PasswordChecks,
     /// The MQTT broker in use and the hub's link to it.
-    pub mqtt: Mqtt,
+    pub mqtt: Arc<Mqtt>,
     pub metrics: Metrics,
     /// Cancelled when the hub stops; every stream and task watches it.
     pub shutdown: CancellationToken,
     /// Every task the hub spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
-    /// Until when accounts added or changed elsewhere (`scaan user …`) have been followed
-    /// ([`Hub::follow_accounts`]).
-    pub accounts_seen: tokio::sync::Mutex<crate::lifecycle::AccountsSeen>,
+    pub accounts: Accounts,
+    pub follower: AccountFollower,
+    pub positions: Positions,
+    pub alerts: Alerts,
+    pub reports: Reports,
     pub late_arrivals: LateArrivals,
     pub audit: Audit,
     pub advisories: Advisories,
@@ -77,7 +85,7 @@ impl Hub {
         tracing::info!(backend = store.backend(), staff = targeting.len(), "storage ready");
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let (inbox, inbox_queue) = tokio::sync::mpsc::unbounded_channel();
-        let mqtt = Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?;
+        let mqtt = Arc::new(Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?);
         let metrics = Metrics::default();
         let atlas = CountryAtlas::embedded();
         let delivery = Arc::new(Delivery::with_inbox(inbox));
@@ -93,6 +101,14 @@ impl Hub {
             pulse.clone(),
         );
         let audit = Audit::new(store.clone());
+        let accounts = Accounts::new(store.clone(), audit.clone());
+        let follower = AccountFollower::new(
+            store.clone(),
+            targeting.clone(),
+            delivery.clone(),
+            mqtt.clone(),
+            loaded_at,
+        );
         let checkins = CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks);
         let headcounts = Headcounts::new(
             store.clone(),
@@ -122,6 +138,25 @@ impl Hub {
             audit.clone(),
             Duration::seconds(config.sos_reannounce_s as i64),
         );
+        let positions = Positions::new(
+            store.clone(),
+            atlas,
+            targeting.clone(),
+            sos.clone(),
+            late_arrivals.clone(),
+            position_freshness,
+        );
+        let alerts = Alerts::new(
+            store.clone(),
+            atlas,
+            targeting.clone(),
+            follower.clone(),
+            headcounts.clone(),
+            delivery.clone(),
+            audit.clone(),
+            &config.cap_sender,
+        );
+        let reports = Reports::new(store.clone(), atlas, delivery.clone(), audit.clone(), alerts.clone());
         let advisories = Advisories::new(
             store.clone(),
             atlas,
@@ -144,7 +179,11 @@ impl Hub {
             passwords: PasswordChecks::default(),
             shutdown,
             tasks,
-            accounts_seen: tokio::sync::Mutex::new(crate::lifecycle::AccountsSeen::new(loaded_at)),
+            accounts,
+            follower,
+            positions,
+            alerts,
+            reports,
             late_arrivals,
             audit,
             advisories,
@@ -154,13 +193,5 @@ impl Hub {
         };
         hub.headcounts.load_open().await?;
         Ok(hub)
-    }
-
-    /// Puts a new account's duty station into the targeting index.
-    pub fn place_staff(&self, user: &User) {
-        if user.role == Role::Staff {
-            self.targeting
-                .set_duty_station(user.id, user.duty_station.map(|p| Point { lon: p.lon, lat: p.lat }));
-        }
     }
 }

@@ -19,10 +19,13 @@ pub mod hub;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;
+pub mod positions;
 pub mod reports;
 pub mod sos;
 pub mod storage;
 pub mod targeting;
+#[cfg(test)]
+mod testing;
 pub mod trips;
 
 pub use config::{Config, Overrides};

@@ -6,11 +6,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scaan_schemas::{NewUser, PasswordReset, PhoneChange, Position, Role, RoleChange, User};
-use scaan_server::audit::Actor;
+use scaan_server::accounts::{AccountError, Accounts};
+use scaan_server::audit::{Actor, Audit};
 use scaan_server::config::LogFormat;
 use scaan_server::error::ApiError;
 use scaan_server::storage::Store;
-use scaan_server::{accounts, backups, lifecycle, App, Config, Overrides};
+use scaan_server::{backups, App, Config, Overrides};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -239,7 +240,9 @@ async fn user_command(config_file: Option<&std::path::Path>, command: UserComman
 }
 
 async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result<User> {
-    let said = |e: ApiError| anyhow::anyhow!("{}", e.body().error.message_with_field());
+    // Said as the API says it.
+    let said = |e: AccountError| anyhow::anyhow!("{}", ApiError::from(e).body().error.message_with_field());
+    let accounts = Accounts::new(store.clone(), Audit::new(store.clone()));
     let account = |username: String| async move {
         store
             .user_by_username(&username)
@@ -267,22 +270,16 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
                 duty_station,
                 phone,
             };
-            accounts::create_account(store, &new).await.map_err(said)
+            accounts.create(by, &new).await.map_err(said)
         }
-        UserCommand::Disable { username, .. } => lifecycle::disable_account(store, by, account(username).await?)
-            .await
-            .map_err(said),
-        UserCommand::Enable { username, .. } => lifecycle::enable_account(store, by, account(username).await?)
-            .await
-            .map_err(said),
+        UserCommand::Disable { username, .. } => accounts.disable(by, account(username).await?).await.map_err(said),
+        UserCommand::Enable { username, .. } => accounts.enable(by, account(username).await?).await.map_err(said),
         UserCommand::Passwd { username, .. } => {
             let id = account(username).await?;
             let reset = PasswordReset {
                 password: read_password()?,
             };
-            lifecycle::reset_account_password(store, by, id, &reset)
-                .await
-                .map_err(said)
+            accounts.reset_password(by, id, &reset).await.map_err(said)
         }
         UserCommand::SetRole {
             username,
@@ -292,13 +289,12 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
         } => {
             let id = account(username).await?;
             let change = RoleChange { role, countries };
-            lifecycle::change_account_role(store, by, id, &change)
-                .await
-                .map_err(said)
+            accounts.change_role(by, id, &change).await.map_err(said)
         }
         UserCommand::SetPhone { username, phone, .. } => {
             let id = account(username).await?;
-            lifecycle::change_account_phone(store, by, id, &PhoneChange { phone })
+            accounts
+                .change_phone(by, id, &PhoneChange { phone })
                 .await
                 .map_err(said)
         }

@@ -31,7 +31,7 @@ use crate::delivery::{Audience, Delivery};
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
-use crate::storage::{AlertScope, Store, StoreError, TripScope};
+use crate::storage::{AlertScope, AlertState, Page, Store, StoreError, TripScope};
 use crate::targeting::{Point, Targeting, TripLeg};
 
 /// A destination this close to its stated country counts as in it: a coastal city's point may
@@ -319,7 +319,11 @@ impl Trips {
         self.place_traveller(traveller, now).await?;
         let active_alerts: Vec<Alert> = self
             .store
-            .alerts(&AlertScope::Countries(vec![country]), Some(now), 100)
+            .alerts(
+                &AlertScope::Countries(vec![country]),
+                AlertState::ActiveAt(now),
+                Page::first(100),
+            )
             .await?;
         tracing::info!(trip = %trip.id, traveller = %trip.traveller, country = %trip.destination.country, status = trip.status.as_str(), "trip registered");
         Ok(TripPlan {

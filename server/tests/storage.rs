@@ -14,7 +14,8 @@ use scaan_schemas::{
     Sos, SosStatus, Trip, TripStatus, User, Via,
 };
 use scaan_server::storage::{
-    AlertScope, Conflict, InboxStep, OutboxEnvelope, Refused, ReportScope, Store, StoreError, TripScope,
+    AlertScope, AlertState, Conflict, InboxStep, OutboxEnvelope, Page, Refused, ReportScope, SosScope, Store,
+    StoreError, TripScope,
 };
 use serde_json::json;
 use std::future::Future;
@@ -516,33 +517,49 @@ async fn alerts_are_listed_newest_first_by_scope_activity_and_limit(store: Store
     assert_eq!(store.alert(old.id).await.unwrap(), Some(old.clone()));
     assert_eq!(store.alert(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(
-        ids(store.alerts(&AlertScope::All, None, 10).await.unwrap()),
+        ids(store
+            .alerts(&AlertScope::All, AlertState::Any, Page::first(10))
+            .await
+            .unwrap()),
         [expired.id, new.id, old.id]
     );
     assert_eq!(
-        ids(store.alerts(&AlertScope::All, None, 2).await.unwrap()),
+        ids(store
+            .alerts(&AlertScope::All, AlertState::Any, Page::first(2))
+            .await
+            .unwrap()),
         [expired.id, new.id]
     );
     assert_eq!(
-        ids(store.alerts(&AlertScope::All, Some(t(40)), 10).await.unwrap()),
+        ids(store
+            .alerts(&AlertScope::All, AlertState::ActiveAt(t(40)), Page::first(10))
+            .await
+            .unwrap()),
         [new.id, old.id]
     );
     let cd = AlertScope::Countries(vec!["CD".into()]);
-    assert_eq!(ids(store.alerts(&cd, None, 10).await.unwrap()), [expired.id, old.id]);
+    assert_eq!(
+        ids(store.alerts(&cd, AlertState::Any, Page::first(10)).await.unwrap()),
+        [expired.id, old.id]
+    );
     let both = AlertScope::Countries(vec!["CD".into(), "UG".into()]);
     assert_eq!(
-        ids(store.alerts(&both, None, 10).await.unwrap()),
+        ids(store.alerts(&both, AlertState::Any, Page::first(10)).await.unwrap()),
         [expired.id, new.id, old.id],
         "once each"
     );
     assert!(store
-        .alerts(&AlertScope::Countries(vec![]), None, 10)
+        .alerts(&AlertScope::Countries(vec![]), AlertState::Any, Page::first(10))
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
         ids(store
-            .alerts(&AlertScope::Recipient(amani.id), Some(t(40)), 10)
+            .alerts(
+                &AlertScope::Recipient(amani.id),
+                AlertState::ActiveAt(t(40)),
+                Page::first(10)
+            )
             .await
             .unwrap()),
         [old.id]
@@ -553,9 +570,39 @@ async fn alerts_are_listed_newest_first_by_scope_activity_and_limit(store: Store
     cancel.msg_type = scaan_schemas::MsgType::Cancel;
     store.update_alert(&cancel, 1, &[]).await.unwrap();
     assert_eq!(
-        ids(store.alerts(&AlertScope::All, Some(t(40)), 10).await.unwrap()),
+        ids(store
+            .alerts(&AlertScope::All, AlertState::ActiveAt(t(40)), Page::first(10))
+            .await
+            .unwrap()),
         [new.id],
         "cancelled"
+    );
+    // The history: cancelled ones only, found however many newer alerts there are, and paged.
+    assert_eq!(
+        ids(store
+            .alerts(&AlertScope::All, AlertState::Cancelled, Page::first(1))
+            .await
+            .unwrap()),
+        [old.id]
+    );
+    let older_than = |before, limit| Page {
+        before: Some(before),
+        limit,
+    };
+    assert_eq!(
+        ids(store
+            .alerts(&AlertScope::All, AlertState::Any, older_than(t(30), 1))
+            .await
+            .unwrap()),
+        [new.id]
+    );
+    assert_eq!(
+        ids(store
+            .alerts(&AlertScope::All, AlertState::Any, older_than(t(20), 10))
+            .await
+            .unwrap()),
+        [old.id],
+        "strictly older"
     );
 }
 
@@ -570,7 +617,11 @@ async fn an_alert_update_from_a_stale_revision_is_refused(store: Store) {
     store.update_alert(&second, 1, &[olivier.id, amani.id]).await.unwrap();
     assert_eq!(store.alert(first.id).await.unwrap(), Some(second.clone()));
     assert!(store
-        .alerts(&AlertScope::Countries(vec!["CD".into()]), None, 10)
+        .alerts(
+            &AlertScope::Countries(vec!["CD".into()]),
+            AlertState::Any,
+            Page::first(10)
+        )
         .await
         .unwrap()
         .is_empty());
@@ -815,13 +866,46 @@ async fn sos_calls_are_listed_newest_first_and_found_for_reminders(store: Store)
 
     let ids = |calls: Vec<Sos>| calls.into_iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.sos_list(None, 10).await.unwrap()),
+        ids(store.sos_list(&SosScope::All, None, Page::first(10)).await.unwrap()),
         [third.id, second.id, first.id]
     );
-    assert_eq!(ids(store.sos_list(None, 1).await.unwrap()), [third.id]);
     assert_eq!(
-        ids(store.sos_list(Some(SosStatus::Acknowledged), 10).await.unwrap()),
+        ids(store.sos_list(&SosScope::All, None, Page::first(1)).await.unwrap()),
+        [third.id]
+    );
+    assert_eq!(
+        ids(store
+            .sos_list(&SosScope::All, Some(SosStatus::Acknowledged), Page::first(10))
+            .await
+            .unwrap()),
         [second.id]
+    );
+    // Scoped before the limit: an officer's or a person's own calls are found however many
+    // newer calls others have; and paged by time.
+    let mut in_uganda = sos(&olivier, t(40));
+    in_uganda.countries = vec!["UG".into()];
+    store.insert_sos(&in_uganda).await.unwrap();
+    let scoped = |scope: SosScope, limit| {
+        let store = store.clone();
+        async move { ids(store.sos_list(&scope, None, Page::first(limit)).await.unwrap()) }
+    };
+    assert_eq!(scoped(SosScope::Countries(vec!["CD".into()]), 1).await, [third.id]);
+    assert_eq!(
+        scoped(SosScope::Countries(vec!["UG".into(), "CD".into()]), 5).await,
+        [in_uganda.id, third.id, second.id, first.id]
+    );
+    assert!(scoped(SosScope::Countries(vec![]), 5).await.is_empty());
+    assert_eq!(scoped(SosScope::RaisedBy(amani.id), 1).await, [third.id]);
+    let older = Page {
+        before: Some(t(30)),
+        limit: 10,
+    };
+    assert_eq!(
+        ids(store
+            .sos_list(&SosScope::RaisedBy(amani.id), None, older)
+            .await
+            .unwrap()),
+        [first.id]
     );
     let unresolved: Vec<(Uuid, DateTime<Utc>)> = store
         .unresolved_sos_of(amani.id)
@@ -1295,7 +1379,7 @@ async fn every_reader_of_an_alerts_recipients_finds_them_while_they_are_one_list
     assert_eq!(store.delivery_receipts(a).await.unwrap().len(), 300);
     let a = alert_as_one_list(&store, &people).await;
     let listed = store
-        .alerts(&AlertScope::Recipient(people[299]), None, 100)
+        .alerts(&AlertScope::Recipient(people[299]), AlertState::Any, Page::first(100))
         .await
         .unwrap();
     assert!(listed.iter().any(|alert| alert.id == a));

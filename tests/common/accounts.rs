@@ -27,7 +27,7 @@ pub async fn make_account(hub: &Hub, username: String, role: Role, duty_station:
         phone: None,
     };
     let user = hub.store.create_user(&new, hash, chrono::Utc::now()).await.unwrap();
-    hub.place_staff(&user);
+    hub.follower.place_staff(&user);
     let token = scaan_server::auth::new_token();
     let now = chrono::Utc::now();
     hub.store

@@ -6,20 +6,20 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use scaan_schemas::cap_import::{from_cap_xml, CapRejected, MAX_CAP_BYTES};
-use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, NewAlert, Role};
-use serde::{Deserialize, Serialize};
+use scaan_schemas::{Alert, AlertCancel, AlertPatch, ErrorBody, Invalid, NewAlert};
+use serde::Deserialize;
 use std::sync::Arc;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::Actor;
+use super::{AlertPreview, Alerts};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
-use crate::storage::AlertScope;
+use crate::storage::{AlertState, Page};
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -37,49 +37,22 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
     responses((status = 201, body = Alert), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send_alert(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     ApiJson(content): ApiJson<NewAlert>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
-    Ok((StatusCode::CREATED, Json(hub.send_alert(&caller, content).await?)))
+    Ok((StatusCode::CREATED, Json(alerts.send(&caller, content).await?)))
 }
-
-/// How many people an alert would reach, and in which countries, without sending it.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct AlertPreview {
-    pub recipients: u32,
-    pub countries: Vec<String>,
-    /// Some of the people it reaches (at most [`PREVIEW_NAMES`], alphabetical), so the officer
-    /// sees whom the send is about before sending.
-    pub names: Vec<String>,
-}
-
-/// How many names a preview carries.
-const PREVIEW_NAMES: usize = 8;
 
 /// Works out an alert's reach without sending it (for the console's composer).
 #[utoipa::path(post, path = "/api/v1/alerts/preview", tag = "alerts", security(("bearer" = [])), request_body = NewAlert,
     responses((status = 200, body = AlertPreview), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn preview_alert(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     ApiJson(content): ApiJson<NewAlert>,
 ) -> Result<Json<AlertPreview>, ApiError> {
-    caller.require_officer()?;
-    let reach = hub.reach(&content).await;
-    caller.may_act_in(&reach.countries)?;
-    let mut names = Vec::with_capacity(PREVIEW_NAMES);
-    for id in reach.staff.iter().take(PREVIEW_NAMES) {
-        if let Some(user) = hub.store.user(*id).await? {
-            names.push(user.name);
-        }
-    }
-    names.sort();
-    Ok(Json(AlertPreview {
-        recipients: reach.staff.len() as u32,
-        countries: reach.countries,
-        names,
-    }))
+    Ok(Json(alerts.preview(&caller, &content).await?))
 }
 
 /// Sends an alert read from an OASIS CAP 1.2 document (a national met service's, GDACS's,
@@ -89,7 +62,7 @@ async fn preview_alert(
     responses((status = 201, body = Alert), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_alert(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
@@ -106,17 +79,9 @@ async fn import_alert(
         CapRejected::Invalid(invalid) => ApiError::Invalid(invalid),
     })?;
     scaan_schemas::Validate::validate(&cap.content, Utc::now())?;
-    let alert = hub.send_alert(&caller, cap.content).await?;
-    let detail = serde_json::json!({"identifier": cap.identifier, "sender": cap.sender});
-    hub.audit
-        .record(
-            Actor::Account(&caller.user),
-            "alert.imported",
-            alert.id,
-            &alert.countries,
-            detail,
-        )
-        .await;
+    let alert = alerts
+        .import(&caller, cap.content, &cap.identifier, &cap.sender)
+        .await?;
     Ok((StatusCode::CREATED, Json(alert)))
 }
 
@@ -126,8 +91,24 @@ struct ListParams {
     /// Only unexpired, uncancelled alerts.
     #[serde(default)]
     active: bool,
+    /// Only cancelled alerts (not with `active`).
+    #[serde(default)]
+    cancelled: bool,
+    /// Only alerts sent before this time (the oldest of the page before).
+    before: Option<DateTime<Utc>>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+}
+
+impl ListParams {
+    fn state(&self) -> Result<AlertState, Invalid> {
+        Ok(match (self.active, self.cancelled) {
+            (false, false) => AlertState::Any,
+            (true, false) => AlertState::ActiveAt(Utc::now()),
+            (false, true) => AlertState::Cancelled,
+            (true, true) => return Err(Invalid::new("cancelled", "an alert is not both active and cancelled")),
+        })
+    }
 }
 
 /// Alerts the caller may see, newest first: officers those of their countries, staff those
@@ -135,32 +116,18 @@ struct ListParams {
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Alert]), (status = 401, body = ErrorBody)))]
 async fn list_alerts(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    let scope = match caller.role() {
-        Role::WatchOfficer => AlertScope::All,
-        Role::SecurityOfficer => AlertScope::Countries(caller.user.countries.clone()),
-        Role::Staff => AlertScope::Recipient(caller.user.id),
-        Role::Admin => return Err(ApiError::forbidden("administrators manage accounts, not alerts")),
-    };
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let active_at = params.active.then(Utc::now);
-    Ok(Json(hub.store.alerts(&scope, active_at, limit).await?))
-}
-
-async fn readable_alert(hub: &Hub, caller: &Caller, id: uuid::Uuid) -> Result<Alert, ApiError> {
-    match hub.store.alert(id).await? {
-        Some(alert) if hub.may_read(caller, &alert).await? => Ok(alert),
-        _ => Err(ApiError::NotFound("alert")),
-    }
+    let page = Page::asked(params.before, params.limit);
+    Ok(Json(alerts.list(&caller, params.state()?, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Alert), (status = 404, body = ErrorBody)))]
-async fn get_alert(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<Alert>, ApiError> {
-    Ok(Json(readable_alert(&hub, &caller, id).await?))
+async fn get_alert(State(alerts): State<Alerts>, caller: Caller, PathId(id): PathId) -> Result<Json<Alert>, ApiError> {
+    Ok(Json(alerts.readable(&caller, id).await?))
 }
 
 /// The alert as an OASIS CAP 1.2 document (scope Restricted).
@@ -168,12 +135,11 @@ async fn get_alert(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): Path
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "application/cap+xml", body = String), (status = 404, body = ErrorBody)))]
 async fn get_alert_cap(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<impl IntoResponse, ApiError> {
-    let alert = readable_alert(&hub, &caller, id).await?;
-    let xml = scaan_schemas::cap::to_cap_xml(&alert, &hub.config.cap_sender);
+    let xml = alerts.cap_xml(&caller, id).await?;
     Ok(([(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")], xml))
 }
 
@@ -183,12 +149,12 @@ async fn get_alert_cap(
     responses((status = 200, body = Alert), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_alert(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(patch): ApiJson<AlertPatch>,
 ) -> Result<Json<Alert>, ApiError> {
-    Ok(Json(hub.update_alert(&caller, id, patch).await?))
+    Ok(Json(alerts.update(&caller, id, patch).await?))
 }
 
 /// Cancels an alert; its recipients get `alert_cancel`.
@@ -197,10 +163,10 @@ async fn update_alert(
     responses((status = 200, body = Alert), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 async fn cancel_alert(
-    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Alerts>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<AlertCancel>,
 ) -> Result<Json<Alert>, ApiError> {
-    Ok(Json(hub.cancel_alert(&caller, id, body.reason).await?))
+    Ok(Json(alerts.cancel(&caller, id, body.reason).await?))
 }

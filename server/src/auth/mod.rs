@@ -46,6 +46,19 @@ impl Forbidden {
     }
 }
 
+/// `user` has one of `roles`.
+pub fn require_role(user: &User, roles: &[Role]) -> Result<(), Forbidden> {
+    if roles.contains(&user.role) {
+        Ok(())
+    } else {
+        let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+        Err(Forbidden::new(format!(
+            "this needs the role {allowed}; you are {}",
+            user.role.as_str()
+        )))
+    }
+}
+
 /// The authenticated caller of a request.
 pub struct Caller {
     pub user: User,
@@ -107,15 +120,7 @@ impl Caller {
     }
 
     pub fn require(&self, roles: &[Role]) -> Result<(), Forbidden> {
-        if roles.contains(&self.user.role) {
-            Ok(())
-        } else {
-            let allowed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
-            Err(Forbidden::new(format!(
-                "this needs the role {allowed}; you are {}",
-                self.user.role.as_str()
-            )))
-        }
+        require_role(&self.user, roles)
     }
 
     /// Officers who may send and change alerts.
@@ -179,24 +184,8 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
-    fn caller(role: Role, countries: &[&str]) -> Caller {
-        Caller {
-            user: User {
-                id: Uuid::new_v4(),
-                username: "someone".into(),
-                name: "Someone".into(),
-                role,
-                countries: countries.iter().map(|c| c.to_string()).collect(),
-                duty_station: None,
-                disabled: false,
-                phone: None,
-            },
-            token_hash: [0; 32],
-            expires_at: Utc::now(),
-        }
-    }
+    use crate::testing::caller;
 
     fn countries(codes: &[&str]) -> Vec<String> {
         codes.iter().map(|c| c.to_string()).collect()

@@ -70,6 +70,6 @@ async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(hub): State<Arc<Hub>>, caller: Caller) -> Result<StatusCode, ApiError> {
     hub.store.revoke_token(&caller.token_hash, Utc::now()).await?;
-    hub.enforce_account(&caller.user).await?;
+    hub.follower.enforce(&caller.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,10 +16,12 @@ use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::alerts::AlertError;
 use crate::auth::Caller;
 use crate::error::{conflict_of, ApiError, INTERNAL_MESSAGE};
 use crate::headcounts::HeadcountError;
 use crate::hub::Hub;
+use crate::reports::ReportError;
 use crate::sos::SosError;
 use crate::storage::StoreError;
 
@@ -181,9 +183,9 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
             if let Err(e) = scaan_schemas::Validate::validate(&location, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.record_location(user, location).await {
+            match hub.positions.record(user, location).await {
                 Ok(()) => None,
-                Err(e) => Some(error(e.body().error.code.as_str(), &e.body().error.message, reference)),
+                Err(e) => Some(store_failed(e, reference)),
             }
         }
         ClientMessage::Sos { position, note, .. } => {
@@ -248,6 +250,29 @@ fn sos_refused(e: SosError, reference: Option<String>) -> Envelope {
         SosError::NotFound => error("not_found", &e.to_string(), reference),
         SosError::AlreadyHandled(_) => error("sos_changed", &e.to_string(), reference),
         SosError::Store(e) => store_failed(e, reference),
+    }
+}
+
+/// A report the hub did not take or act on, as an `error` envelope.
+pub(crate) fn report_refused(e: ReportError, reference: Option<String>) -> Envelope {
+    match e {
+        ReportError::Forbidden(e) => error("forbidden", &e.0, reference),
+        ReportError::Invalid(e) => error("invalid_field", &e.to_string(), reference),
+        ReportError::NotFound(_) => error("not_found", &e.to_string(), reference),
+        ReportError::Conflict(conflict) => error(conflict.code(), &conflict.to_string(), reference),
+        ReportError::Alert(e) => alert_refused(e, reference),
+        ReportError::Store(e) => store_failed(e, reference),
+    }
+}
+
+/// An alert the hub did not send or change, as an `error` envelope.
+pub(crate) fn alert_refused(e: AlertError, reference: Option<String>) -> Envelope {
+    match e {
+        AlertError::Forbidden(e) => error("forbidden", &e.0, reference),
+        AlertError::Invalid(e) => error("invalid_field", &e.to_string(), reference),
+        AlertError::NotFound => error("not_found", &e.to_string(), reference),
+        AlertError::Cancelled => error("alert_cancelled", &e.to_string(), reference),
+        AlertError::Store(e) => store_failed(e, reference),
     }
 }
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HeadcountPulse, Headcounts};
 use crate::delivery::{Audience, Delivery};
-use crate::storage::{AlertScope, Store, StoreError};
+use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
 use crate::targeting::{Point, TargetArea, Targeting};
 
 /// Alerts with an open headcount, with their areas prepared for point tests.
@@ -140,7 +140,11 @@ impl Headcounts {
     pub async fn load_open(&self) -> anyhow::Result<()> {
         for alert in self
             .store
-            .alerts(&AlertScope::All, Some(Utc::now()), u32::MAX >> 1)
+            .alerts(
+                &AlertScope::All,
+                AlertState::ActiveAt(Utc::now()),
+                Page::first(u32::MAX >> 1),
+            )
             .await?
         {
             let recipients = self.store.alert_recipients(alert.id).await?;

@@ -5,7 +5,7 @@
 //!
 //! Owns: the check-ins, the open headcounts the hub watches, the boards, the counts pushed to
 //! officers and the second wave. Uses: [`Audit`] (proxy check-ins are recorded) and the
-//! delivery fan-out. Alerts tell it which headcounts open and close ([`OpenHeadcounts`]).
+//! delivery fan-out. Alerts tell it which headcounts open and close ([`Headcounts::track`]).
 
 mod escalation;
 mod routes;
@@ -175,6 +175,16 @@ impl Headcounts {
             deadlines,
             waves,
         }
+    }
+
+    /// An alert was sent or revised to `recipients`: its headcount opens, follows it, or closes.
+    pub fn track(&self, alert: &Alert, recipients: &[Uuid]) {
+        self.open.track(alert, recipients);
+    }
+
+    /// An alert's audience grew: its open board's counts are pushed now, not at the next answer.
+    pub fn audience_grew(&self, alert: &Alert) {
+        self.pulse.mark(alert);
     }
 
     /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
@@ -425,56 +435,14 @@ impl Headcounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scaan_schemas::{Area, Certainty, Geometry, LonLat, NewAlert, Severity, Status, Urgency};
 
     fn alert(countries: &[&str], deadline_s: Option<u32>) -> Alert {
-        let now = Utc::now();
-        Alert {
-            id: Uuid::new_v4(),
-            msg_type: MsgType::Alert,
-            revision: 1,
-            sent_at: now,
-            updated_at: now,
-            sender: "kasongo".into(),
-            recipients: 3,
-            countries: countries.iter().map(|c| c.to_string()).collect(),
-            content: NewAlert {
-                headline: "Armed clashes reported near Beni".into(),
-                description: None,
-                instruction: None,
-                event: "Armed clash".into(),
-                category: scaan_schemas::Category::Security,
-                urgency: Urgency::Immediate,
-                severity: Severity::Severe,
-                certainty: Certainty::Observed,
-                status: Status::Actual,
-                area: Area {
-                    description: "Beni".into(),
-                    geometry: Geometry::Point {
-                        coordinates: LonLat([29.47, 0.49]),
-                    },
-                    radius_m: Some(5_000.0),
-                },
-                expires_at: now + Duration::hours(6),
-                checkin_required: true,
-                checkin_deadline_s: deadline_s,
-            },
-            cancel_reason: None,
-        }
+        let mut alert = crate::testing::alert_near_beni(countries);
+        alert.content.checkin_deadline_s = deadline_s;
+        alert
     }
 
-    fn officer(role: Role, countries: &[&str]) -> User {
-        User {
-            id: Uuid::new_v4(),
-            username: "kasongo".into(),
-            name: "Kasongo".into(),
-            role,
-            countries: countries.iter().map(|c| c.to_string()).collect(),
-            duty_station: None,
-            disabled: false,
-            phone: None,
-        }
-    }
+    use crate::testing::user as officer;
 
     #[test]
     fn the_deadline_is_the_alerts_own_or_the_hubs_and_overdue_comes_after_the_grace() {

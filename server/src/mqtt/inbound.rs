@@ -13,9 +13,8 @@ use scaan_schemas::{AppAck, Envelope, NewReport, Rejected, User};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use crate::delivery::stream::{error, handle_client_message};
+use crate::delivery::stream::{error, handle_client_message, report_refused};
 use crate::hub::Hub;
-use crate::reports;
 
 /// Phone messages from a broker handled at once; check-ins among them share group commits.
 const CONCURRENT: usize = 256;
@@ -106,13 +105,9 @@ async fn submit_report(hub: &Hub, user: &User, payload: &[u8]) -> Option<Envelop
         Err(Rejected::Syntax(e)) => return Some(error("malformed_json", &e, None)),
         Err(Rejected::Invalid(e)) => return Some(error("invalid_field", &e.to_string(), None)),
     };
-    match reports::submit(hub, user, new).await {
+    match hub.reports.submit(user, new).await {
         Ok(_) => None,
-        Err(e) => Some(error(
-            e.body().error.code.as_str(),
-            &e.body().error.message_with_field(),
-            None,
-        )),
+        Err(e) => Some(report_refused(e, None)),
     }
 }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use scaan_schemas::{
     Alert, AlertPatch, ErrorBody, IncidentTaxonomy, Invalid, NewReport, Report, ReportMerge, ReportStatus,
-    ReportTriage, Role, Validate,
+    ReportTriage, Validate,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -16,10 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Reports;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
-use crate::storage::ReportScope;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -44,11 +44,11 @@ async fn taxonomy() -> Json<IncidentTaxonomy> {
     responses((status = 201, body = Report), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn submit(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     ApiJson(new): ApiJson<NewReport>,
 ) -> Result<(StatusCode, Json<Report>), ApiError> {
-    Ok((StatusCode::CREATED, Json(super::submit(&hub, &caller.user, new).await?)))
+    Ok((StatusCode::CREATED, Json(reports.submit(&caller.user, new).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -65,41 +65,21 @@ struct ListParams {
 #[utoipa::path(get, path = "/api/v1/reports", operation_id = "list_reports", tag = "reports", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [Report]), (status = 403, body = ErrorBody)))]
 async fn list(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Report>>, ApiError> {
-    let restricted = hub.store.has_sensitive_access(caller.user.id).await?;
-    let scope = match caller.role() {
-        Role::Staff => ReportScope {
-            reporter: Some(caller.user.id),
-            countries: None,
-            restricted: true,
-        },
-        Role::SecurityOfficer => ReportScope {
-            reporter: None,
-            countries: Some(caller.user.countries.clone()),
-            restricted,
-        },
-        Role::WatchOfficer => ReportScope {
-            reporter: None,
-            countries: None,
-            restricted,
-        },
-        Role::Admin => return Err(ApiError::forbidden("administrators manage accounts, not reports")),
-    };
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(hub.store.reports(&scope, params.status, limit).await?))
+    Ok(Json(reports.list(&caller, params.status, params.limit).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Report), (status = 404, body = ErrorBody)))]
-async fn get_report(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): PathId) -> Result<Json<Report>, ApiError> {
-    let sensitive = hub.store.has_sensitive_access(caller.user.id).await?;
-    match hub.store.report(id).await? {
-        Some((report, _)) if super::may_read(&caller.user, sensitive, &report) => Ok(Json(report)),
-        _ => Err(ApiError::NotFound("report")),
-    }
+async fn get_report(
+    State(reports): State<Reports>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(reports.readable(&caller, id).await?))
 }
 
 /// Confirms or dismisses a report, with an optional note.
@@ -108,13 +88,13 @@ async fn get_report(State(hub): State<Arc<Hub>>, caller: Caller, PathId(id): Pat
     responses((status = 200, body = Report), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn triage(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<ReportTriage>,
 ) -> Result<Json<Report>, ApiError> {
     let note = body.note.filter(|n| !n.trim().is_empty());
-    Ok(Json(hub.triage_report(&caller, id, body.status, note).await?))
+    Ok(Json(reports.triage(&caller, id, body.status, note).await?))
 }
 
 /// Marks a report as a duplicate of another (`into`).
@@ -123,12 +103,12 @@ async fn triage(
     responses((status = 200, body = Report), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn merge(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<ReportMerge>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(hub.merge_report(&caller, id, body.into).await?))
+    Ok(Json(reports.merge(&caller, id, body.into).await?))
 }
 
 /// Sends an alert made from the report. Every alert field is optional: what is missing comes
@@ -139,7 +119,7 @@ async fn merge(
     responses((status = 201, body = Alert), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn promote(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     PathId(id): PathId,
     body: Bytes,
@@ -149,7 +129,7 @@ async fn promote(
         true => AlertPatch::default(),
         false => scaan_schemas::decode::<AlertPatch>(&body, Utc::now())?,
     };
-    Ok((StatusCode::CREATED, Json(hub.promote_report(&caller, id, patch).await?)))
+    Ok((StatusCode::CREATED, Json(reports.promote(&caller, id, patch).await?)))
 }
 
 /// Whether an account may read restricted reports (sexual violence).
@@ -170,19 +150,11 @@ impl Validate for SensitiveAccess {
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn sensitive_access(
-    State(hub): State<Arc<Hub>>,
+    State(reports): State<Reports>,
     caller: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<SensitiveAccess>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let user = hub.store.user(id).await?.ok_or(ApiError::NotFound("account"))?;
-    if body.granted && !matches!(user.role, Role::SecurityOfficer | Role::WatchOfficer) {
-        return Err(Invalid::new("granted", "only officers can be granted access to restricted reports").into());
-    }
-    hub.store
-        .set_sensitive_access(user.id, body.granted, caller.user.id, Utc::now())
-        .await?;
-    tracing::info!(admin = %caller.user.username, account = %user.username, granted = body.granted, "sensitive access changed");
+    reports.set_sensitive_access(&caller, id, body.granted).await?;
     Ok(StatusCode::NO_CONTENT)
 }

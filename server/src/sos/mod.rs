@@ -23,7 +23,7 @@ use crate::countries::CountryAtlas;
 use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::storage::{Store, StoreError};
+use crate::storage::{Page, SosScope, Store, StoreError};
 
 /// Longest trail kept on one SOS; the oldest points give way.
 const MAX_TRAIL: usize = 500;
@@ -138,11 +138,14 @@ fn resolve(sos: &mut Sos, by: &User, note: String, now: DateTime<Utc>) -> Result
     Ok(())
 }
 
-/// Who sees an SOS in the list: staff their own, officers those of their countries.
-fn visible_to(caller: &Caller, sos: &Sos) -> bool {
+/// Who sees which SOS calls in the list: staff their own, officers those of their countries.
+fn scope_of(caller: &Caller) -> SosScope {
     match caller.role() {
-        Role::Staff => sos.staff_id == caller.user.id,
-        _ => caller.may_see(&sos.countries),
+        Role::Staff => SosScope::RaisedBy(caller.user.id),
+        Role::WatchOfficer => SosScope::All,
+        Role::SecurityOfficer => SosScope::Countries(caller.user.countries.clone()),
+        // Administrators manage accounts, not SOS calls.
+        Role::Admin => SosScope::Countries(Vec::new()),
     }
 }
 
@@ -203,15 +206,9 @@ impl SosCalls {
         Ok(sos)
     }
 
-    /// SOS calls the caller may see, newest first: at most `limit` (default 100, at most 1000).
-    pub async fn list(
-        &self,
-        caller: &Caller,
-        status: Option<SosStatus>,
-        limit: Option<u32>,
-    ) -> Result<Vec<Sos>, SosError> {
-        let all = self.store.sos_list(status, limit.unwrap_or(100).clamp(1, 1000)).await?;
-        Ok(all.into_iter().filter(|s| visible_to(caller, s)).collect())
+    /// SOS calls the caller may see, newest first (a page of at most 1000).
+    pub async fn list(&self, caller: &Caller, status: Option<SosStatus>, page: Page) -> Result<Vec<Sos>, SosError> {
+        Ok(self.store.sos_list(&scope_of(caller), status, page).await?)
     }
 
     fn announce(&self, sos: &Sos, new: bool) {

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use scaan_schemas::{ErrorBody, Invalid, NewSos, Sos, SosNote, SosStatus};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::SosCalls;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
+use crate::storage::Page;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -39,6 +41,8 @@ async fn raise(
 struct ListParams {
     /// `open`, `acknowledged` or `resolved`.
     status: Option<SosStatus>,
+    /// Only calls raised before this time (the oldest of the page before).
+    before: Option<DateTime<Utc>>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
@@ -51,7 +55,8 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Sos>>, ApiError> {
-    Ok(Json(sos.list(&caller, params.status, params.limit).await?))
+    let page = Page::asked(params.before, params.limit);
+    Ok(Json(sos.list(&caller, params.status, page).await?))
 }
 
 /// Someone is on it: stops the reminders.

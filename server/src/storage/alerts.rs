@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{pack, unpack, Conflict, Result, Store, StoreError, ROWS_PER_INSERT};
+use super::{pack, unpack, Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -21,6 +21,16 @@ pub enum AlertScope {
     Countries(Vec<String>),
     /// Alerts sent to this person.
     Recipient(Uuid),
+}
+
+/// Which of the alerts in scope to list.
+#[derive(Debug, Clone, Copy)]
+pub enum AlertState {
+    Any,
+    /// Unexpired and uncancelled at this moment.
+    ActiveAt(DateTime<Utc>),
+    /// Cancelled (the console's history).
+    Cancelled,
 }
 
 /// Inserts an alert's countries inside a transaction (both backends).
@@ -154,7 +164,7 @@ impl Store {
     }
 
     /// Newest first; with `active_at`, only alerts neither cancelled nor expired at that time.
-    pub async fn alerts(&self, scope: &AlertScope, active_at: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<Alert>> {
+    pub async fn alerts(&self, scope: &AlertScope, state: AlertState, page: Page) -> Result<Vec<Alert>> {
         if matches!(scope, AlertScope::Countries(c) if c.is_empty()) {
             return Ok(Vec::new());
         }
@@ -179,13 +189,22 @@ impl Store {
                         .push(")");
                 }
             }
-            if let Some(now) = active_at {
-                q.push(" AND cancelled = ")
-                    .push_bind(false)
-                    .push(" AND expires_at > ")
-                    .push_bind(now);
+            match state {
+                AlertState::Any => {}
+                AlertState::ActiveAt(now) => {
+                    q.push(" AND cancelled = ")
+                        .push_bind(false)
+                        .push(" AND expires_at > ")
+                        .push_bind(now);
+                }
+                AlertState::Cancelled => {
+                    q.push(" AND cancelled = ").push_bind(true);
+                }
             }
-            q.push(" ORDER BY sent_at DESC LIMIT ").push_bind(i64::from(limit));
+            if let Some(before) = page.before {
+                q.push(" AND sent_at < ").push_bind(before);
+            }
+            q.push(" ORDER BY sent_at DESC LIMIT ").push_bind(i64::from(page.limit));
             q.build_query_as().fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(Json(a),)| a).collect())

@@ -265,9 +265,33 @@ mod sos;
 mod trips;
 
 pub use accounts::{Refused, SessionRecord};
-pub use alerts::AlertScope;
+pub use alerts::{AlertScope, AlertState};
 pub use headcounts::StandingRecord;
 pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, StreamReceiptRow, Unaccepted};
 pub use positions::StaffRecord;
 pub use reports::ReportScope;
+pub use sos::SosScope;
 pub use trips::TripScope;
+
+/// One page of a newest-first list: at most `limit` items, all older than `before` (the oldest
+/// of the page before) when given.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub before: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+impl Page {
+    /// The newest `limit`.
+    pub fn first(limit: u32) -> Self {
+        Page { before: None, limit }
+    }
+
+    /// A page as a caller asks for it: 100 unless they say, and never more than 1000.
+    pub fn asked(before: Option<DateTime<Utc>>, limit: Option<u32>) -> Self {
+        Page {
+            before,
+            limit: limit.unwrap_or(100).clamp(1, 1000),
+        }
+    }
+}

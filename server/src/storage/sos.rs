@@ -6,21 +6,42 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Conflict, Result, Store, StoreError};
+use super::{Conflict, Page, Result, Store, StoreError};
+
+/// Which SOS calls a caller may list.
+#[derive(Debug, Clone)]
+pub enum SosScope {
+    All,
+    /// Calls followed by the officers of any of these countries.
+    Countries(Vec<String>),
+    /// This person's own calls.
+    RaisedBy(Uuid),
+}
 
 impl Store {
     pub async fn insert_sos(&self, sos: &Sos) -> Result<()> {
         let sql =
             "INSERT INTO sos (id, staff_id, status, raised_at, announced_at, body) VALUES ($1, $2, $3, $4, $4, $5)";
-        on_either!(self, |pool| sqlx::query(sql)
-            .bind(sos.id)
-            .bind(sos.staff_id)
-            .bind(sos.status.as_str())
-            .bind(sos.raised_at)
-            .bind(Json(sos))
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        let countries = "INSERT INTO sos_countries (sos_id, country) VALUES ($1, $2)";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(sos.id)
+                .bind(sos.staff_id)
+                .bind(sos.status.as_str())
+                .bind(sos.raised_at)
+                .bind(Json(sos))
+                .execute(&mut *tx)
+                .await?;
+            for country in &sos.countries {
+                sqlx::query(countries)
+                    .bind(sos.id)
+                    .bind(country)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
         Ok(())
     }
 
@@ -49,14 +70,35 @@ impl Store {
         Ok(row.map(|(Json(s), at)| (s, at)))
     }
 
-    /// Newest first, optionally only those at `status`.
-    pub async fn sos_list(&self, status: Option<SosStatus>, limit: u32) -> Result<Vec<Sos>> {
+    /// Those in scope, newest first, optionally only those at `status`.
+    pub async fn sos_list(&self, scope: &SosScope, status: Option<SosStatus>, page: Page) -> Result<Vec<Sos>> {
+        if matches!(scope, SosScope::Countries(c) if c.is_empty()) {
+            return Ok(Vec::new());
+        }
         let rows: Vec<(Json<Sos>,)> = on_either!(self, |pool| {
-            let mut q = QueryBuilder::new("SELECT body FROM sos");
-            if let Some(status) = status {
-                q.push(" WHERE status = ").push_bind(status.as_str());
+            let mut q = QueryBuilder::new("SELECT body FROM sos WHERE 1 = 1");
+            match scope {
+                SosScope::All => {}
+                SosScope::Countries(countries) => {
+                    q.push(" AND id IN (SELECT sos_id FROM sos_countries WHERE country IN (");
+                    let mut list = q.separated(", ");
+                    for c in countries {
+                        list.push_bind(c);
+                    }
+                    q.push("))");
+                }
+                SosScope::RaisedBy(staff) => {
+                    q.push(" AND staff_id = ").push_bind(*staff);
+                }
             }
-            q.push(" ORDER BY raised_at DESC LIMIT ").push_bind(i64::from(limit));
+            if let Some(status) = status {
+                q.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(before) = page.before {
+                q.push(" AND raised_at < ").push_bind(before);
+            }
+            q.push(" ORDER BY raised_at DESC LIMIT ")
+                .push_bind(i64::from(page.limit));
             q.build_query_as().fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(Json(s),)| s).collect())

@@ -223,20 +223,43 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     assert_eq!(ring.as_array().map(Vec::len), Some(4), "three corners, closed: {ring}");
     let curfew = alerts[0]["id"].as_str().unwrap().to_owned();
 
-    // Update it (only what changed is sent), then cancel it with a reason. The detail's
-    // buttons can still move once it shows (seen: 37 px down, its text unchanged, about one
-    // run in six; not yet traced): the button is clicked where it has stayed for 300 ms.
+    // The detail holds still under the pointer while its board loads (the panel's scroll bar
+    // coming used to narrow it and re-wrap the facts above the buttons), and a re-render
+    // (another alert arriving) leaves the officer's scroll where it was.
     let update = "#panel-alerts .actions button";
-    let mut at = page.centre_of(update).await;
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let now = page.centre_of(update).await;
-        if now == at {
-            break;
-        }
-        at = now;
-    }
-    page.click_at(at).await;
+    let top_of = |selector: &str| format!("document.querySelector({selector:?}).getBoundingClientRect().top");
+    let before = page.eval(&top_of(update)).await;
+    page.wait_for(
+        "!!document.querySelector('#headcount table.people')",
+        "the polygon alert's board",
+    )
+    .await;
+    settle().await;
+    assert_eq!(page.eval(&top_of(update)).await, before, "the Update button moved");
+    page.eval("document.getElementById('panel-alerts').scrollTop = 60")
+        .await;
+    let scrolled = page.eval(&top_of(update)).await;
+    let shown = page.eval("+document.getElementById('count-alerts').textContent").await;
+    let (status, _) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Road closed at Kasindi", 0.03, 29.71, 2000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    page.wait_for(
+        &format!("+document.getElementById('count-alerts').textContent === {shown} + 1"),
+        "the new alert in the tab's count",
+    )
+    .await;
+    settle().await;
+    assert_eq!(
+        page.eval(&top_of(update)).await,
+        scrolled,
+        "a re-render scrolled the detail"
+    );
+    page.click(update).await;
     page.wait_for(
         "document.getElementById('c-send').textContent === 'Review the update…'",
         "the composer in update mode",

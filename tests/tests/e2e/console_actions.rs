@@ -395,6 +395,8 @@ async fn a_cancel_with_someone_in_trouble_warns_and_keeps_their_case_open(backen
         )
         .await;
     assert_eq!(actions, json!(["alert.sent", "alert.cancelled", "checkin.proxy"]));
+    let words = page.eval("document.getElementById('panel-history').innerText").await;
+    assert!(!words.as_str().unwrap().contains("null"), "{words}");
     if screenshots {
         page.screenshot("console-history").await;
     }

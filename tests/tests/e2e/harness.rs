@@ -157,10 +157,13 @@ impl TestHub {
             duty_station: duty.map(|(lat, lon)| Position::new(lat, lon)),
             phone: None,
         };
-        let user = scaan_server::accounts::create_account(&self.app.store, &new)
+        let user = self
+            .app
+            .accounts
+            .create(scaan_server::audit::Actor::CommandLine, &new)
             .await
             .expect("account created");
-        self.app.place_staff(&user);
+        self.app.follower.place_staff(&user);
         let token = self.login(username, PASSWORD).await.expect("login");
         Account { user, token }
     }
@@ -244,7 +247,11 @@ impl TestHub {
     pub async fn stored_alerts(&self) -> usize {
         self.app
             .store
-            .alerts(&scaan_server::storage::AlertScope::All, None, 1000)
+            .alerts(
+                &scaan_server::storage::AlertScope::All,
+                scaan_server::storage::AlertState::Any,
+                scaan_server::storage::Page::first(1000),
+            )
             .await
             .unwrap()
             .len()

@@ -507,10 +507,11 @@ async fn a_change_made_by_another_process_reaches_the_running_hub(backend: Backe
     let store = scaan_server::storage::Store::connect(&hub.config.database_url())
         .await
         .unwrap();
-    let disabled =
-        scaan_server::lifecycle::disable_account(&store, scaan_server::audit::Actor::CommandLine, amani.user.id)
-            .await
-            .unwrap();
+    let accounts = scaan_server::accounts::Accounts::new(store.clone(), scaan_server::audit::Audit::new(store.clone()));
+    let disabled = accounts
+        .disable(scaan_server::audit::Actor::CommandLine, amani.user.id)
+        .await
+        .unwrap();
     store.close().await;
     assert!(disabled.disabled);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! SOS: raised from the phone, announced to the right officers at once, followed, reminded,
 //! acknowledged and resolved; and the audit trail of what officers did.
 
-use crate::harness::{circle_alert, Backend, TestHub};
+use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use scaan_schemas::Role;
@@ -9,11 +9,13 @@ use serde_json::json;
 use std::time::Duration;
 
 const BENI: (f64, f64) = (0.4911, 29.4731);
+const KAMPALA: (f64, f64) = (0.3476, 32.5825);
 
 on_both_backends!(
     an_sos_reaches_the_officers_concerned_and_is_followed_to_resolution,
     an_unacknowledged_sos_is_announced_again,
     officer_actions_are_audited,
+    histories_are_scoped_before_their_limit_and_paged,
 );
 
 async fn an_sos_reaches_the_officers_concerned_and_is_followed_to_resolution(backend: Backend) {
@@ -175,4 +177,97 @@ async fn officer_actions_are_audited(backend: Backend) {
     assert_eq!(hub.get("/api/v1/audit", &uganda).await.1, json!([]));
     assert_eq!(hub.get("/api/v1/audit", &amani).await.0, StatusCode::FORBIDDEN);
     hub.stop().await;
+}
+
+/// The console's history asks for a page of resolved calls and one of cancelled alerts: an
+/// officer's and a person's own are found however many newer ones other countries have, and
+/// older pages follow by time.
+async fn histories_are_scoped_before_their_limit_and_paged(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let grace = hub.account("grace", Role::Staff, &[], Some(KAMPALA)).await;
+    let in_congo = raise_and_resolve(&hub, &amani, &watch).await;
+    let mut in_uganda = Vec::new();
+    for _ in 0..3 {
+        in_uganda.push(raise_and_resolve(&hub, &grace, &watch).await);
+    }
+    let ids = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, kivu_page) = hub.get("/api/v1/sos?status=resolved&limit=1", &kivu).await;
+    assert_eq!(
+        ids(&kivu_page),
+        [in_congo.clone()],
+        "the Kivu officer's call behind three newer Ugandan ones"
+    );
+    let (_, own) = hub.get("/api/v1/sos?limit=1", &amani).await;
+    assert_eq!(ids(&own), [in_congo.clone()]);
+    let (_, first) = hub.get("/api/v1/sos?status=resolved&limit=2", &watch).await;
+    assert_eq!(ids(&first), [in_uganda[2].clone(), in_uganda[1].clone()]);
+    let oldest = first[1]["raised_at"].as_str().unwrap();
+    let (_, next) = hub
+        .get(
+            &format!("/api/v1/sos?status=resolved&limit=2&before={}", urlencoding(oldest)),
+            &watch,
+        )
+        .await;
+    assert_eq!(ids(&next), [in_uganda[0].clone(), in_congo.clone()]);
+
+    // Cancelled alerts likewise, behind newer active ones.
+    let (_, old) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Clashes near Beni", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let old_id = old["id"].as_str().unwrap();
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/alerts/{old_id}/cancel"),
+            &watch,
+            json!({"reason": "calm again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for n in 0..2 {
+        hub.post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert(&format!("Roadblock {n}"), BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    }
+    let (_, cancelled) = hub.get("/api/v1/alerts?cancelled=true&limit=1", &kivu).await;
+    assert_eq!(ids(&cancelled), [old_id.to_owned()]);
+    let (status, refused) = hub.get("/api/v1/alerts?cancelled=true&active=true", &watch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+}
+
+async fn raise_and_resolve(hub: &TestHub, who: &Account, officer: &Account) -> String {
+    let (status, sos) = hub.post("/api/v1/sos", who, json!({"note": "help"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sos}");
+    let id = sos["id"].as_str().unwrap().to_owned();
+    for step in ["ack", "resolve"] {
+        let (status, body) = hub
+            .post(
+                &format!("/api/v1/sos/{id}/{step}"),
+                officer,
+                json!({"note": "called, fine"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    id
+}
+
+/// A timestamp as a query value (its `+` would read as a space).
+fn urlencoding(at: &str) -> String {
+    at.replace('+', "%2B").replace(':', "%3A")
 }

@@ -1,0 +1,13 @@
+-- The countries whose officers follow each SOS call, so that a list is scoped before its limit
+-- (an officer's history showed only their calls among the newest of every country's).
+
+CREATE TABLE sos_countries (
+    sos_id  BLOB NOT NULL REFERENCES sos (id) ON DELETE CASCADE,
+    country TEXT NOT NULL,
+    PRIMARY KEY (country, sos_id)
+);
+
+INSERT INTO sos_countries (sos_id, country)
+    SELECT sos.id, c.value FROM sos, json_each(sos.body, '$.countries') AS c;
+
+CREATE INDEX sos_raised ON sos (raised_at DESC);
