@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{pack, unpack, Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
+use super::{pack, unpack, BeginWrite, Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Store {
             "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
         let audience = "INSERT INTO alert_audiences (alert_id, recipients) VALUES ($1, $2)";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(sql)
                 .bind(alert.id)
                 .bind(i64::from(alert.revision))
@@ -105,7 +105,7 @@ impl Store {
         }
         let claim = "DELETE FROM alert_audiences WHERE alert_id = $1 RETURNING recipients";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let list: Option<(Vec<u8>,)> = sqlx::query_as(claim).bind(alert).fetch_optional(&mut *tx).await?;
             if let Some((list,)) = list {
                 insert_recipients!(&mut *tx, alert, unpack(&list));
@@ -131,7 +131,7 @@ impl Store {
         let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
         let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(sql)
                 .bind(alert.id)
                 .bind(i64::from(alert.revision))

@@ -7,7 +7,7 @@ use sqlx::QueryBuilder;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{Result, Store, ROWS_PER_INSERT};
+use super::{BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// One person's standing in a headcount.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl Store {
         }
         match self {
             Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
                     let mut q = QueryBuilder::new(format!("INSERT INTO checkins ({CHECKIN_COLUMNS}) "));
                     q.push_values(chunk, |mut row, c| {
@@ -125,7 +125,7 @@ impl Store {
             // size, so it is parsed and planned once per connection, not once per batch.
             Store::Postgres(pool) => {
                 let column = |f: fn(&Checkin) -> Option<f64>| batch.iter().map(f).collect::<Vec<_>>();
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 sqlx::query(&format!(
                     "INSERT INTO checkins ({CHECKIN_COLUMNS}) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
                      $3::uuid[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::text[], \

@@ -164,6 +164,30 @@ const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_
 /// SQLite caps bound parameters per statement (32,766): rows are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, which waits out the busy timeout): one begun deferred that reads first fails at
+/// its first write, at once and without waiting ("database is locked"), whenever another
+/// connection wrote in between; since an alert's recipient rows are written after its answer
+/// (issue 18), a request right after an alert often meets such a write.
+trait BeginWrite {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Database>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// People stored once as one list (issue 18): each id's 16 bytes, one after the other.
 fn pack(people: &[Uuid]) -> Vec<u8> {
     people.iter().flat_map(|id| *id.as_bytes()).collect()

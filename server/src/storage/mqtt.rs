@@ -12,7 +12,7 @@ use sqlx::QueryBuilder;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use super::{pack, unpack, Result, Store, ROWS_PER_INSERT};
+use super::{pack, unpack, BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// One envelope for some people's inboxes.
 pub struct OutboxEnvelope {
@@ -87,7 +87,7 @@ impl Store {
     pub async fn queue_inbox(&self, batch: &[OutboxEnvelope], now: DateTime<Utc>) -> Result<()> {
         let at = |i: usize| now + chrono::Duration::microseconds(i as i64);
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (n, chunk) in batch.chunks(ROWS_PER_INSERT / 4).enumerate() {
                 let first = n * (ROWS_PER_INSERT / 4);
                 let mut q = QueryBuilder::new("INSERT INTO mqtt_envelopes (id, alert_id, payload, created_at) ");
@@ -124,7 +124,7 @@ impl Store {
         }
         let claim = "DELETE FROM inbox_audiences RETURNING envelope_id, queued_at, recipients";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let lists: Vec<(Uuid, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(claim).fetch_all(&mut *tx).await?;
             let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = lists
                 .iter()
@@ -150,7 +150,7 @@ impl Store {
         self.expand_inbox().await?;
         let column = step.column();
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (envelope, users) in reached {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
                     let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
@@ -287,7 +287,7 @@ impl Store {
     /// and person counts.
     pub async fn record_stream_receipts(&self, delivered: &[(Uuid, Uuid, DateTime<Utc>)]) -> Result<()> {
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in delivered.chunks(ROWS_PER_INSERT / 3) {
                 let mut q = QueryBuilder::new("INSERT INTO stream_receipts (alert_id, user_id, delivered_at) ");
                 q.push_values(chunk, |mut row, (alert, user, at)| {
