@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -59,7 +59,15 @@ impl Tags {
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
     resend_unaccepted(&hub).await;
     while let Some(batch) = super::next_batch(&mut inbox, ENVELOPES_PER_BATCH, &hub.shutdown).await {
-        store_and_send(&hub, batch).await;
+        let storing = hub.mqtt.storing.write().await;
+        let mut alerts = store_and_send(&hub, batch).await;
+        // What was queued meanwhile is stored first (its senders wait for that); the rows
+        // after, for all of it at once.
+        while let Some(batch) = super::queued_batch(&mut inbox, ENVELOPES_PER_BATCH) {
+            alerts.extend(store_and_send(&hub, batch).await);
+        }
+        expand(&hub, alerts).await;
+        drop(storing);
     }
     // Stopping: what was queued but not yet stored is stored, and is owed at the next start.
     let rest = super::rest(&mut inbox);
@@ -68,9 +76,9 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
     }
 }
 
-/// Sends a batch while storing it, then tells whoever waits for it to be stored.
-async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
-    let storing = hub.mqtt.storing.write().await;
+/// Sends a batch while storing it, then tells whoever waits for it to be stored; returns the
+/// alerts it carries. The caller holds `storing` until the batch's rows are written.
+async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) -> BTreeSet<Uuid> {
     let (envelopes, payloads, waiting) = prepare(batch);
     owe(hub, &envelopes);
     for (envelope, payload) in envelopes.iter().zip(payloads) {
@@ -81,14 +89,12 @@ async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
     for stored in waiting {
         let _ = stored.send(());
     }
-    expand(hub, &envelopes).await;
-    drop(storing);
+    envelopes.iter().filter_map(|e| e.alert_id).collect()
 }
 
-/// Writes the rows of a stored batch: the outbox's (under `storing`, which the caller holds),
-/// and its alerts' recipients, beside it.
-async fn expand(hub: &Hub, envelopes: &[OutboxEnvelope]) {
-    let alerts: std::collections::BTreeSet<Uuid> = envelopes.iter().filter_map(|e| e.alert_id).collect();
+/// Writes the rows of what was stored: the outbox's (under `storing`, which the caller holds),
+/// and the alerts' recipients, beside it.
+async fn expand(hub: &Hub, alerts: BTreeSet<Uuid>) {
     for alert in alerts {
         let store = hub.store.clone();
         hub.tasks.spawn(async move {
