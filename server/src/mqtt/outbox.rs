@@ -2,9 +2,9 @@
 //! officer's answer waits for that, so that what the hub answered for reaches the phones even
 //! after a `kill -9`. What the officer waits for is the envelope with its recipients as one
 //! list; the row per person is written right after the answer (and, after a `kill -9`, when
-//! the store is next opened). The phones do not wait for any of it: a batch is sent as its
-//! storing starts, as the streams get it, and [`super::Mqtt::storing`] holds back whatever
-//! reads or marks those rows (what a connecting phone is owed, receipts) until they are there.
+//! the store is next opened). The phones wait only for the list: a batch is sent once it is
+//! stored, and [`super::Mqtt::storing`] holds back whatever reads or marks the rows (what a
+//! connecting phone is owed, receipts) until they are there.
 //!
 //! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
 //! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
@@ -81,13 +81,15 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
 async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) -> BTreeSet<Uuid> {
     let (envelopes, payloads, waiting) = prepare(batch);
     owe(hub, &envelopes);
-    for (envelope, payload) in envelopes.iter().zip(payloads) {
-        hub.metrics.dispatched.dispatched(envelope.id);
-        hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
-    }
+    // Stored first (the recipients as one list: a few ms), and its senders told, before the
+    // sessions are woken: their wake-ups would otherwise queue ahead of the sender's answer.
     store(hub, &envelopes).await;
     for stored in waiting {
         let _ = stored.send(());
+    }
+    for (envelope, payload) in envelopes.iter().zip(payloads) {
+        hub.metrics.dispatched.dispatched(envelope.id);
+        hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
     }
     envelopes.iter().filter_map(|e| e.alert_id).collect()
 }
