@@ -106,6 +106,11 @@ impl Mosquitto {
         format!("mqtt://{}", self.addr)
     }
 
+    /// The broker's process id while it runs (benches read its CPU time and memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// The dynamic-security admin's username and password.
     pub fn admin_credentials(&self) -> (String, String) {
         (ADMIN_USERNAME.to_owned(), self.admin_password.clone())

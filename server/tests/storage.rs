@@ -78,6 +78,8 @@ on_both_backends!(
     index_entries_are_read_once,
     warnings_are_found_by_their_messages_and_change_only_from_the_version_read,
     current_warnings_leave_out_the_withdrawn_and_the_expired,
+    every_reader_of_an_alerts_recipients_finds_them_while_they_are_one_list,
+    every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list,
 );
 
 /// A store on a fresh database of `backend` for `test`, closed after it.
@@ -1535,4 +1537,168 @@ async fn current_warnings_leave_out_the_withdrawn_and_the_expired(store: Store) 
         ["later", "open"]
     );
     assert_eq!(ids(store.warnings(Some(t(1000)), 10).await.expect("current")), ["open"]);
+}
+
+/// An alert to `people` whose recipients are still the one list the sender waited for.
+async fn alert_as_one_list(store: &Store, people: &[Uuid]) -> Uuid {
+    let a = alert(t(0), t(1000), &["CD"]);
+    store.insert_alert(&a, people).await.unwrap();
+    a.id
+}
+
+async fn every_reader_of_an_alerts_recipients_finds_them_while_they_are_one_list(store: Store) {
+    let people = many_accounts(&store, 300).await;
+    let newcomer = many_accounts(&store, 1).await[0];
+    let mut sorted = people.clone();
+    sorted.sort();
+
+    // Each reader is the first to read its alert's recipients.
+    let a = alert_as_one_list(&store, &people).await;
+    assert!(store.is_recipient(a, people[7]).await.unwrap());
+    let a = alert_as_one_list(&store, &people).await;
+    let mut recipients = store.alert_recipients(a).await.unwrap();
+    recipients.sort();
+    assert_eq!(recipients, sorted);
+    let a = alert_as_one_list(&store, &people).await;
+    assert_eq!(
+        store.add_recipients(a, &[people[0], newcomer]).await.unwrap(),
+        [newcomer],
+        "someone on the list is no newcomer"
+    );
+    let a = alert_as_one_list(&store, &people).await;
+    assert_eq!(store.silent_recipients(a).await.unwrap().len(), 300);
+    let a = alert_as_one_list(&store, &people).await;
+    assert_eq!(
+        store.headcount_tally(a).await.unwrap(),
+        [(PersonStatus::NoResponse, 300, 300)]
+    );
+    let a = alert_as_one_list(&store, &people).await;
+    assert_eq!(store.headcount_people(a).await.unwrap().len(), 300);
+    let a = alert_as_one_list(&store, &people).await;
+    assert_eq!(store.delivery_receipts(a).await.unwrap().len(), 300);
+    let a = alert_as_one_list(&store, &people).await;
+    let listed = store
+        .alerts(&AlertScope::Recipient(people[299]), AlertState::Any, Page::first(100))
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|alert| alert.id == a));
+
+    // An answer that comes first still becomes its person's standing.
+    let a = alert_as_one_list(&store, &people).await;
+    store
+        .record_checkins(&[checkin(a, people[3], CheckinStatus::Safe, t(5), "")])
+        .await
+        .unwrap();
+    let board = store.headcount_people(a).await.unwrap();
+    assert_eq!(board.len(), 300);
+    let answered = board.iter().find(|p| p.staff_id == people[3]).unwrap();
+    assert_eq!(answered.status, PersonStatus::Safe);
+
+    // Two expanding at once: one writes the rows, the other finds nothing left to do.
+    let a = alert_as_one_list(&store, &people).await;
+    let (first, second) = tokio::join!(store.expand_audience(a), store.expand_audience(a));
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(store.alert_recipients(a).await.unwrap().len(), 300);
+    assert_eq!(store.expand_pending().await.unwrap(), 0, "nothing left pending");
+}
+
+async fn every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list(store: Store) {
+    let people = many_accounts(&store, 300).await;
+    let a = alert_as_one_list(&store, &people).await;
+    store.expand_audience(a).await.unwrap();
+    let queue = |payload: &str| {
+        let envelope = OutboxEnvelope {
+            id: Uuid::new_v4(),
+            alert_id: Some(a),
+            payload: payload.into(),
+            recipients: people.clone(),
+        };
+        let id = envelope.id;
+        let store = store.clone();
+        async move {
+            store.queue_inbox(&[envelope], t(10)).await.unwrap();
+            id
+        }
+    };
+
+    // Each reader or marker is the first to touch its envelope's rows.
+    queue("owed").await;
+    assert_eq!(store.owed_inbox(people[1], t(0), 10).await.unwrap().len(), 1);
+    queue("owing").await;
+    assert_eq!(store.owing(t(0)).await.unwrap().len(), 300);
+    queue("backlog").await;
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 900);
+    queue("unaccepted").await;
+    assert_eq!(store.unaccepted_inbox().await.unwrap().len(), 1_200);
+    let marked = queue("marked").await;
+    store
+        .mark_inbox(InboxStep::Delivered, &[(marked, people.clone())], t(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.outbox_backlog(t(0)).await.unwrap(),
+        1_200,
+        "the delivered are owed no more"
+    );
+    queue("receipts").await;
+    let receipts = store.delivery_receipts(a).await.unwrap();
+    assert!(receipts.iter().all(|r| r.queued_at == Some(t(10))));
+    assert_eq!(store.expand_pending().await.unwrap(), 0, "nothing left pending");
+}
+
+/// A hub killed right after answering leaves its recipients as lists: opening the store again
+/// writes their rows before anything can read them.
+async fn lists_left_unexpanded_are_expanded_when_the_store_is_next_opened(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = backend.fresh_database(dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    let people = many_accounts(&store, 50).await;
+    let a = alert_as_one_list(&store, &people).await;
+    let envelope = OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id: Some(a),
+        payload: "alert".into(),
+        recipients: people.clone(),
+    };
+    let envelope_id = envelope.id;
+    store.queue_inbox(&[envelope], t(10)).await.unwrap();
+    store.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    // Counted straight from the tables: every reader would expand the lists itself.
+    let rows = |sql: &'static str, id: Uuid| {
+        let store = store.clone();
+        async move {
+            let count: i64 = match &store {
+                Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await.unwrap(),
+                Store::Postgres(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await.unwrap(),
+            };
+            count
+        }
+    };
+    assert_eq!(
+        rows("SELECT COUNT(*) FROM alert_recipients WHERE alert_id = $1", a).await,
+        50
+    );
+    assert_eq!(
+        rows("SELECT COUNT(*) FROM mqtt_outbox WHERE envelope_id = $1", envelope_id).await,
+        50
+    );
+    assert_eq!(store.expand_pending().await.unwrap(), 0, "nothing left pending");
+    store.close().await;
+}
+
+mod reopened {
+    #[tokio::test]
+    async fn sqlite_lists_left_unexpanded_are_expanded_when_the_store_is_next_opened() {
+        super::lists_left_unexpanded_are_expanded_when_the_store_is_next_opened(super::Backend::Sqlite).await
+    }
+
+    #[tokio::test]
+    async fn postgres_lists_left_unexpanded_are_expanded_when_the_store_is_next_opened() {
+        if let Some(backend) = super::Backend::postgres() {
+            super::lists_left_unexpanded_are_expanded_when_the_store_is_next_opened(backend).await
+        }
+    }
 }

@@ -13,12 +13,19 @@
 //!   (from sending the check-in to its `checkin_ack`), and how long after the last ack an
 //!   officer's stream shows the final counts.
 //! - Set-up: phones connected and subscribed per second; and on the hub's own endpoint, the hub
-//!   process's open files and heap bytes (a counting allocator) per idle connected phone.
+//!   process's open files, heap bytes (a counting allocator) and resident memory per idle
+//!   connected phone.
+//! - `quiet`: a third alert, which no phone answers: the fan-out alone (p50/p99 from the send,
+//!   the officer's answer), and the hub's CPU time per recipient for it (from the send until a
+//!   second after the last phone had it, receipts and the rows written after the answer
+//!   included).
 //!
 //! The brokers' floor (with `SCAAN_TEST_MOSQUITTO`): `mosquitto-open`, N phones each subscribed
 //! to its inbox and one QoS 1 publish to every inbox from one connection (Mosquitto's raw
-//! per-topic fan-out), timed from the first publish; `mosquitto-open-alone`, the same with the
-//! phones paused (SIGSTOP) until the publisher has every PUBACK (the broker's own time);
+//! per-topic fan-out), timed from the first publish, with the broker's CPU time per recipient
+//! (until a second after the last phone had it) and resident memory per idle connection;
+//! `mosquitto-open-alone`, the same with the phones paused (SIGSTOP) until the publisher has
+//! every PUBACK (the broker's own time);
 //! `mosquitto`, the floor on Mosquitto provisioned by the hub's dynamic-security provisioner
 //! (up to 1,000 phones: provisioning is O(N²)).
 //!
@@ -67,6 +74,9 @@ const PROVISIONED_MAX: usize = 1_000;
 const ENVELOPE_PADDING: usize = 900;
 /// `spread`: each phone answers within this long of receiving the alert.
 const SPREAD: Duration = Duration::from_secs(1);
+/// Before and after the fan-out alone: the earlier rounds' work ends, and then the work the
+/// fan-out leaves behind (receipts gathered for 100 ms, rows written after the answer).
+const QUIET_SETTLE: Duration = Duration::from_secs(1);
 
 /// One phone's login.
 #[derive(Clone, Serialize, Deserialize)]
@@ -206,6 +216,20 @@ fn summarize(results: &[Value]) -> Vec<Value> {
             ("setup_phones_per_s", r["setup_phones_per_s"].as_f64()),
             ("hub_cpu_us_per_phone", r["round_hub_cpu_us_per_phone"].as_f64()),
             ("phones_cpu_us_per_phone", r["round_phones_cpu_us_per_phone"].as_f64()),
+            ("quiet_p99_ms", r["quiet"]["p99_ms"].as_f64()),
+            ("quiet_alert_answered_ms", r["quiet"]["alert_answered_ms"].as_f64()),
+            (
+                "quiet_cpu_us_per_recipient",
+                r["quiet"]["hub_cpu_us_per_recipient"]
+                    .as_f64()
+                    .or(r["broker_cpu_us_per_recipient"].as_f64()),
+            ),
+            (
+                "rss_kib_per_idle_connection",
+                r["hub_rss_kib_per_idle_phone"]
+                    .as_f64()
+                    .or(r["broker_rss_kib_per_idle_phone"].as_f64()),
+            ),
         ] {
             if let Some(value) = value {
                 entry.entry(name).or_default().push(value);
@@ -285,12 +309,14 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
         (Channel::Mqtt, Some(broker)) => broker.url(),
         (Channel::Mqtt, None) => format!("mqtt://{}", bench.hub.mqtt.embedded_addr().expect("the hub's endpoint")),
     };
-    let before = (open_files(), HEAP.live());
+    let before = (open_files(), HEAP.live(), resident_kib(std::process::id()));
     let rounds = vec![Answer::Burst, Answer::Spread];
-    let mut phones = PhonesProcess::start(channel, &address, &logins, rounds.clone()).await;
+    let mut all_rounds = rounds.clone();
+    all_rounds.push(Answer::Not);
+    let mut phones = PhonesProcess::start(channel, &address, &logins, all_rounds).await;
     // Let the connections settle (their first reads and answers done) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let connected = (open_files(), HEAP.live());
+    let connected = (open_files(), HEAP.live(), resident_kib(std::process::id()));
     let mut result = json!({
         "row": row,
         "phones": n,
@@ -300,6 +326,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
         result["hub_open_files_per_phone"] = json!(round2((connected.0 - before.0) as f64 / n as f64));
         result["hub_heap_kib_per_idle_phone"] =
             json!(round2(connected.1.saturating_sub(before.1) as f64 / 1024.0 / n as f64));
+        result["hub_rss_kib_per_idle_phone"] = json!(round2(connected.2.saturating_sub(before.2) as f64 / n as f64));
     }
     let mut watch = stream(&bench.base, &officer.token).await;
     let http = reqwest::Client::new();
@@ -363,6 +390,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
             "final_counts_after_last_ack_ms": round((final_ns as i128 - last_ack as i128) as f64 / 1e6),
         });
     }
+    result["quiet"] = quiet_round(&bench, &officer, &mut phones, n).await;
     // The server side closes first, so the connections' TIME_WAIT stays on its side: the
     // phones' ports are free for the next row (real phones do not share one address).
     bench.stop().await;
@@ -370,6 +398,36 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
     phones.finish().await;
     eprintln!("{result}");
     result
+}
+
+/// The fan-out alone: an alert without a headcount, which no phone answers.
+async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut PhonesProcess, n: usize) -> Value {
+    tokio::time::sleep(QUIET_SETTLE).await;
+    let cpu_before = own_cpu();
+    let sent = SystemTime::now();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/alerts", bench.base))
+        .bearer_auth(&officer.token)
+        .json(&support::alert("Clashes (quiet)", false))
+        .send()
+        .await
+        .unwrap();
+    let returned = SystemTime::now();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let alert: Value = response.json().await.unwrap();
+    let report = phones.round_report().await;
+    tokio::time::sleep(QUIET_SETTLE).await;
+    let cpu = own_cpu() - cpu_before;
+    let received: Vec<Receipt> = serde_json::from_str(&report).unwrap();
+    assert!(received.iter().all(|r| r.envelope["alert"]["id"] == alert["id"]));
+    let fanout = latencies(sent, received.iter().map(|r| r.alert_at_ns));
+    json!({
+        "received": fanout.len(),
+        "p50_ms": round(percentile(&fanout, 0.50)),
+        "p99_ms": round(percentile(&fanout, 0.99)),
+        "alert_answered_ms": round(returned.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3),
+        "hub_cpu_us_per_recipient": round2(cpu.as_secs_f64() * 1e6 / n as f64),
+    })
 }
 
 /// Waits on the officer's stream for the headcount of `alert` with nobody left to answer;
@@ -439,7 +497,8 @@ async fn mosquitto_provisioned(n: usize) -> Value {
         "mosquitto: {n} phones provisioned in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let (latencies, all_acked, handsets) = floor(&broker.url(), (&user, &password), &logins, Phones::Reading).await;
+    let (latencies, all_acked, handsets, _) =
+        floor(&broker.url(), (&user, &password), &logins, Phones::Reading, None).await;
     provisioner.shutdown().await;
     drop(broker);
     handsets.finish().await;
@@ -452,12 +511,23 @@ async fn mosquitto_open(n: usize, phones: Phones) -> Value {
     let broker = Mosquitto::from_env_with(Access::Open)
         .await
         .expect("SCAAN_TEST_MOSQUITTO");
-    let (latencies, all_acked, handsets) = floor(&broker.url(), ("bench-hub", ""), &logins, phones).await;
+    let pid = broker.pid().expect("Mosquitto runs");
+    let before = resident_kib(pid);
+    let (latencies, all_acked, handsets, broker_cpu) =
+        floor(&broker.url(), ("bench-hub", ""), &logins, phones, Some((pid, before))).await;
     drop(broker);
     handsets.finish().await;
     let figures = (latencies, all_acked);
     match phones {
-        Phones::Reading => report("mosquitto-open", n, figures),
+        Phones::Reading => {
+            let mut result = report("mosquitto-open", n, figures);
+            if let Some((cpu, rss_kib)) = broker_cpu {
+                result["broker_cpu_us_per_recipient"] = json!(round2(cpu.as_secs_f64() * 1e6 / n as f64));
+                result["broker_rss_kib_per_idle_phone"] =
+                    json!(round2(rss_kib.saturating_sub(before) as f64 / n as f64));
+            }
+            result
+        }
         // The receipts waited for the pause: only the broker's own time means something.
         Phones::Paused => json!({"row": "mosquitto-open-alone", "phones": n,
             "received": figures.0.len(), "all_pubacks_ms": round(figures.1.as_secs_f64() * 1e3)}),
@@ -489,14 +559,19 @@ fn report(row: &str, phones: usize, (latencies, all_acked): (Vec<f64>, Duration)
 
 /// The raw fan-out: phones connect and subscribe (child process), then one QoS 1 publish to each
 /// inbox. Returns each phone's latency from the first publish (ms), when the last PUBACK came,
-/// and the phones, to be finished once the broker is gone (see [`through_hub`]).
+/// the phones, to be finished once the broker is gone (see [`through_hub`]), and given the
+/// broker's process id, its CPU time for the fan-out and its resident memory (KiB) with every
+/// phone connected and idle.
 async fn floor(
     url: &str,
     (user, password): (&str, &str),
     logins: &[Login],
     reading: Phones,
-) -> (Vec<f64>, Duration, PhonesProcess) {
+    broker: Option<(u32, u64)>,
+) -> (Vec<f64>, Duration, PhonesProcess, Option<(Duration, u64)>) {
     let mut phones = PhonesProcess::start(Channel::Mqtt, url, logins, vec![Answer::Not]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = broker.map(|(pid, _)| (pid, resident_kib(pid), process_cpu(pid)));
     if let Phones::Paused = reading {
         phones.signal(libc::SIGSTOP);
     }
@@ -551,7 +626,19 @@ async fn floor(
     }
     let received = phones.round().await;
     driver.abort();
-    (latencies(t0, received.iter().map(|r| r.alert_at_ns)), all_acked, phones)
+    let broker = match idle {
+        Some((pid, rss_kib, cpu_before)) => {
+            tokio::time::sleep(QUIET_SETTLE).await;
+            Some((process_cpu(pid) - cpu_before, rss_kib))
+        }
+        None => None,
+    };
+    (
+        latencies(t0, received.iter().map(|r| r.alert_at_ns)),
+        all_acked,
+        phones,
+        broker,
+    )
 }
 
 /// Each time in ms after `t0`, sorted.
@@ -609,14 +696,7 @@ impl PhonesProcess {
 
     /// The phones' process's CPU time so far.
     fn cpu(&self) -> Duration {
-        let pid = self.child.id().expect("the phones are running");
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Duration::from_secs_f64(ticks as f64 / per_s as f64)
+        process_cpu(self.child.id().expect("the phones are running"))
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -626,12 +706,17 @@ impl PhonesProcess {
     }
 
     async fn round(&mut self) -> Vec<Receipt> {
-        let line = tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
+        serde_json::from_str(&self.round_report().await).unwrap()
+    }
+
+    /// The phones' receipts of a round, unparsed: parsing them costs this process (the hub's)
+    /// a few µs per phone, which a figure of the hub's CPU must leave out.
+    async fn round_report(&mut self) -> String {
+        tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
             .await
             .expect("phones report in time")
             .unwrap()
-            .expect("a report");
-        serde_json::from_str(&line).unwrap()
+            .expect("a report")
     }
 
     /// Lets the phones' process end (closing their connections) and waits for it.
@@ -831,6 +916,28 @@ fn own_cpu() -> Duration {
     };
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
     time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// A process's CPU time so far (user and system).
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_secs_f64(ticks as f64 / per_s as f64)
+}
+
+/// A process's resident memory (VmRSS), in KiB: what the kernel holds for it, the allocator's
+/// slack and the runtime's stacks included.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// This process's open files.

@@ -183,6 +183,10 @@ impl Alerts {
         };
         self.store.insert_alert(&alert, &reach.staff).await?;
         self.headcounts.track(&alert, &reach.staff);
+        // Audited before it goes out: once its inbox message is stored, its per-person rows are
+        // written, and on SQLite a write after that would wait for them.
+        let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
+        self.audited(caller, "alert.sent", &alert, detail).await;
         self.delivery
             .publish(
                 &Envelope::Alert {
@@ -197,8 +201,6 @@ impl Alerts {
             .stored()
             .await;
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
-        let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
-        self.audited(caller, "alert.sent", &alert, detail).await;
         Ok(alert)
     }
 

@@ -294,13 +294,20 @@ pub(crate) async fn next_batch<T>(
         item = queue.recv() => item?,
     };
     let mut batch = vec![first];
+    batch.extend(queued_batch(queue, max - 1).into_iter().flatten());
+    Some(batch)
+}
+
+/// What is queued now, up to `max`, without waiting; `None` when nothing is.
+pub(crate) fn queued_batch<T>(queue: &mut mpsc::UnboundedReceiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = Vec::new();
     while batch.len() < max {
         match queue.try_recv() {
             Ok(item) => batch.push(item),
             Err(_) => break,
         }
     }
-    Some(batch)
+    (!batch.is_empty()).then_some(batch)
 }
 
 /// Whatever a stopped writer's queue still holds.

@@ -1,8 +1,10 @@
 //! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and the
 //! officer's answer waits for that, so that what the hub answered for reaches the phones even
-//! after a `kill -9`. The phones do not wait for it: a batch is sent as its storing starts, as
-//! the streams get it, and [`super::Mqtt::storing`] holds back whatever reads or marks those
-//! rows (what a connecting phone is owed, receipts) until they are there.
+//! after a `kill -9`. What the officer waits for is the envelope with its recipients as one
+//! list; the row per person is written right after the answer (and, after a `kill -9`, when
+//! the store is next opened). The phones wait only for the list: a batch is sent once it is
+//! stored, and [`super::Mqtt::storing`] holds back whatever reads or marks the rows (what a
+//! connecting phone is owed, receipts) until they are there.
 //!
 //! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
 //! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
@@ -12,7 +14,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -57,7 +59,15 @@ impl Tags {
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
     resend_unaccepted(&hub).await;
     while let Some(batch) = super::next_batch(&mut inbox, ENVELOPES_PER_BATCH, &hub.shutdown).await {
-        store_and_send(&hub, batch).await;
+        let storing = hub.mqtt.storing.write().await;
+        let mut alerts = store_and_send(&hub, batch).await;
+        // What was queued meanwhile is stored first (its senders wait for that); the rows
+        // after, for all of it at once.
+        while let Some(batch) = super::queued_batch(&mut inbox, ENVELOPES_PER_BATCH) {
+            alerts.extend(store_and_send(&hub, batch).await);
+        }
+        expand(&hub, alerts).await;
+        drop(storing);
     }
     // Stopping: what was queued but not yet stored is stored, and is owed at the next start.
     let rest = super::rest(&mut inbox);
@@ -66,19 +76,39 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
     }
 }
 
-/// Sends a batch while storing it, then tells whoever waits for it to be stored.
-async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) {
-    let storing = hub.mqtt.storing.write().await;
+/// Sends a batch while storing it, then tells whoever waits for it to be stored; returns the
+/// alerts it carries. The caller holds `storing` until the batch's rows are written.
+async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) -> BTreeSet<Uuid> {
     let (envelopes, payloads, waiting) = prepare(batch);
     owe(hub, &envelopes);
+    // Stored first (the recipients as one list: a few ms), and its senders told, before the
+    // sessions are woken: their wake-ups would otherwise queue ahead of the sender's answer.
+    store(hub, &envelopes).await;
+    for stored in waiting {
+        let _ = stored.send(());
+    }
     for (envelope, payload) in envelopes.iter().zip(payloads) {
         hub.metrics.dispatched.dispatched(envelope.id);
         hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
     }
-    store(hub, &envelopes).await;
-    drop(storing);
-    for stored in waiting {
-        let _ = stored.send(());
+    envelopes.iter().filter_map(|e| e.alert_id).collect()
+}
+
+/// Writes the rows of what was stored: the outbox's (under `storing`, which the caller holds),
+/// and the alerts' recipients, beside it.
+async fn expand(hub: &Hub, alerts: BTreeSet<Uuid>) {
+    for alert in alerts {
+        let store = hub.store.clone();
+        hub.tasks.spawn(async move {
+            if let Err(e) = store.expand_audience(alert).await {
+                // Its readers expand it first, and so does the next start.
+                tracing::warn!(error = %e, %alert, "could not write an alert's recipient rows yet");
+            }
+        });
+    }
+    if let Err(e) = hub.store.expand_inbox().await {
+        // Its readers expand it first, and so does the next start.
+        tracing::warn!(error = %e, "could not write the outbox rows of a stored batch yet");
     }
 }
 

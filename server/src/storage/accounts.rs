@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use scaan_schemas::{NewUser, Position, Role, User};
 use uuid::Uuid;
 
-use super::{Result, Store, UserRow, USER_COLUMNS};
+use super::{BeginWrite, Result, Store, UserRow, USER_COLUMNS};
 
 /// One live token of an account.
 #[derive(Debug, Clone)]
@@ -192,7 +192,7 @@ impl Store {
         let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let postgres = matches!(self, Store::Postgres(_));
         let (changed, user) = on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if postgres && disabled {
                 sqlx::query(ONE_ADMIN_CHANGE_AT_ONCE).execute(&mut *tx).await?;
             }
@@ -233,7 +233,7 @@ impl Store {
         let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let postgres = matches!(self, Store::Postgres(_));
         let (before, changed, after) = on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if postgres {
                 sqlx::query(ONE_ADMIN_CHANGE_AT_ONCE).execute(&mut *tx).await?;
             }
@@ -265,7 +265,7 @@ impl Store {
         let change = "UPDATE users SET phone = $2 WHERE id = $1";
         let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let (before, after) = on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let before: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
             sqlx::query(change).bind(id).bind(phone).execute(&mut *tx).await?;
             let after: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
@@ -290,7 +290,7 @@ impl Store {
         // No token hashes to nothing: with no token to keep, every one goes.
         let keep: &[u8] = keep.map_or(&[], |k| k.as_slice());
         let user: Option<UserRow> = on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(change)
                 .bind(id)
                 .bind(password_hash)

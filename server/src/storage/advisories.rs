@@ -3,7 +3,7 @@
 use scaan_schemas::Advisory;
 use sqlx::types::Json;
 
-use super::{Conflict, Result, Store, StoreError};
+use super::{BeginWrite, Conflict, Result, Store, StoreError};
 
 impl Store {
     pub async fn advisory(&self, country: &str) -> Result<Option<Advisory>> {
@@ -32,7 +32,7 @@ impl Store {
         let history = "INSERT INTO advisory_history (country, revision, updated_at, body) VALUES ($1, $2, $3, $4)";
         let revision = i64::from(advisory.revision);
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = if revision == 1 {
                 sqlx::query(first)
                     .bind(&advisory.country)

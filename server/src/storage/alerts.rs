@@ -1,4 +1,9 @@
 //! Alerts (every revision's body), the countries each reaches, and the people it was sent to.
+//!
+//! A new alert's recipients are stored as one list in the transaction its sender waits for
+//! (`alert_audiences`); their rows in `alert_recipients`, which also hold each person's
+//! standing in the headcount, are written from it afterwards ([`Store::expand_audience`]).
+//! Every query here that reads those rows expands the alert's list first if it is pending.
 
 use chrono::{DateTime, Utc};
 use scaan_schemas::Alert;
@@ -6,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
+use super::{pack, unpack, BeginWrite, Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -56,12 +61,14 @@ macro_rules! insert_recipients {
 }
 
 impl Store {
-    /// Stores a new alert with the countries it reaches and the people it was sent to, at once.
+    /// Stores a new alert with the countries it reaches and the people it was sent to, at once:
+    /// the people as one list, whose rows [`Store::expand_audience`] writes.
     pub async fn insert_alert(&self, alert: &Alert, recipients: &[Uuid]) -> Result<()> {
         let sql =
             "INSERT INTO alerts (id, revision, sent_at, expires_at, cancelled, body) VALUES ($1, $2, $3, $4, $5, $6)";
+        let audience = "INSERT INTO alert_audiences (alert_id, recipients) VALUES ($1, $2)";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(sql)
                 .bind(alert.id)
                 .bind(i64::from(alert.revision))
@@ -72,10 +79,50 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_countries!(&mut *tx, alert);
-            insert_recipients!(&mut *tx, alert.id, recipients);
+            if !recipients.is_empty() {
+                sqlx::query(audience)
+                    .bind(alert.id)
+                    .bind(pack(recipients))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await
         })?;
         Ok(())
+    }
+
+    /// Writes the rows of the alert's recipient list, if it is still a list: in one
+    /// transaction that also deletes the list, so that of two callers at once the second
+    /// (waiting on the first's lock) finds nothing left to do.
+    pub async fn expand_audience(&self, alert: Uuid) -> Result<()> {
+        // A look first: most reads find nothing pending, and a write transaction for nothing
+        // would queue behind every other writer on SQLite.
+        let sql = "SELECT 1 FROM alert_audiences WHERE alert_id = $1";
+        let pending: Option<(i32,)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_optional(pool).await)?;
+        if pending.is_none() {
+            return Ok(());
+        }
+        let claim = "DELETE FROM alert_audiences WHERE alert_id = $1 RETURNING recipients";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let list: Option<(Vec<u8>,)> = sqlx::query_as(claim).bind(alert).fetch_optional(&mut *tx).await?;
+            if let Some((list,)) = list {
+                insert_recipients!(&mut *tx, alert, unpack(&list));
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// [`Store::expand_audience`] for every alert whose list is pending; returns how many.
+    pub async fn expand_audiences(&self) -> Result<usize> {
+        let sql = "SELECT alert_id FROM alert_audiences";
+        let pending: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+        for (alert,) in &pending {
+            self.expand_audience(*alert).await?;
+        }
+        Ok(pending.len())
     }
 
     /// Stores a new revision of an alert, provided nobody stored another since `previous`, and
@@ -84,7 +131,7 @@ impl Store {
         let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
         let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(sql)
                 .bind(alert.id)
                 .bind(i64::from(alert.revision))
@@ -120,6 +167,9 @@ impl Store {
     pub async fn alerts(&self, scope: &AlertScope, state: AlertState, page: Page) -> Result<Vec<Alert>> {
         if matches!(scope, AlertScope::Countries(c) if c.is_empty()) {
             return Ok(Vec::new());
+        }
+        if matches!(scope, AlertScope::Recipient(_)) {
+            self.expand_audiences().await?;
         }
         let rows: Vec<(Json<Alert>,)> = on_either!(self, |pool| {
             let mut q = QueryBuilder::new("SELECT body FROM alerts WHERE 1 = 1");
@@ -162,6 +212,7 @@ impl Store {
 
     /// Everyone an alert was sent to, over all its revisions.
     pub async fn alert_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
+        self.expand_audience(alert).await?;
         let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1";
         let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
@@ -169,6 +220,7 @@ impl Store {
 
     /// Adds people to an alert's recipients (late arrivals); returns those not already there.
     pub async fn add_recipients(&self, alert: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
+        self.expand_audience(alert).await?;
         let mut added = Vec::new();
         let sql = "INSERT INTO alert_recipients (alert_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
         for user in users {
@@ -186,6 +238,7 @@ impl Store {
     }
 
     pub async fn is_recipient(&self, alert: Uuid, user: Uuid) -> Result<bool> {
+        self.expand_audience(alert).await?;
         let sql = "SELECT 1 FROM alert_recipients WHERE alert_id = $1 AND user_id = $2";
         let row: Option<(i32,)> = on_either!(self, |pool| sqlx::query_as(sql)
             .bind(alert)

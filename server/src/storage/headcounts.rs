@@ -7,7 +7,7 @@ use sqlx::QueryBuilder;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{Result, Store, ROWS_PER_INSERT};
+use super::{BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// One person's standing in a headcount.
 #[derive(Debug, Clone)]
@@ -79,9 +79,14 @@ impl Store {
                 .or_insert(c);
         }
         let standings: Vec<&Checkin> = latest.into_values().collect();
+        // A standing is a row of the alert's recipients: those rows must be there to update.
+        let alerts: std::collections::BTreeSet<Uuid> = standings.iter().map(|c| c.alert_id).collect();
+        for alert in alerts {
+            self.expand_audience(alert).await?;
+        }
         match self {
             Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
                     let mut q = QueryBuilder::new(format!("INSERT INTO checkins ({CHECKIN_COLUMNS}) "));
                     q.push_values(chunk, |mut row, c| {
@@ -120,7 +125,7 @@ impl Store {
             // size, so it is parsed and planned once per connection, not once per batch.
             Store::Postgres(pool) => {
                 let column = |f: fn(&Checkin) -> Option<f64>| batch.iter().map(f).collect::<Vec<_>>();
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 sqlx::query(&format!(
                     "INSERT INTO checkins ({CHECKIN_COLUMNS}) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
                      $3::uuid[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::text[], \
@@ -185,6 +190,7 @@ impl Store {
 
     /// Recipients who have not answered yet.
     pub async fn silent_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
+        self.expand_audience(alert).await?;
         let sql = "SELECT user_id FROM alert_recipients WHERE alert_id = $1 AND status = 'no_response'";
         let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
@@ -193,6 +199,7 @@ impl Store {
     /// How many recipients of an alert stand at each status, and of those without an answer,
     /// how many no device has reached.
     pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32, u32)>> {
+        self.expand_audience(alert).await?;
         let sql = format!(
             // CASE stops at the first match: only the silent are looked up.
             "SELECT r.status, COUNT(*), SUM(CASE WHEN r.status <> 'no_response' THEN 0 WHEN {REACHED} THEN 0 ELSE 1 END)
@@ -209,6 +216,7 @@ impl Store {
     /// Every recipient of an alert with their standing (the headcount board): their latest
     /// answer, whether a device of theirs has the alert, and their SOS call not yet resolved.
     pub async fn headcount_people(&self, alert: Uuid) -> Result<Vec<StandingRecord>> {
+        self.expand_audience(alert).await?;
         let sql = format!(
             "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
                     CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status, u.phone

@@ -168,6 +168,43 @@ const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_
 /// SQLite caps bound parameters per statement (32,766): rows are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, which waits out the busy timeout): one begun deferred that reads first fails at
+/// its first write, at once and without waiting ("database is locked"), whenever another
+/// connection wrote in between; since an alert's recipient rows are written after its answer
+/// (issue 18), a request right after an alert often meets such a write.
+trait BeginWrite {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Database>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
+/// People stored once as one list (issue 18): each id's 16 bytes, one after the other.
+fn pack(people: &[Uuid]) -> Vec<u8> {
+    people.iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// The people of a [`pack`]ed list.
+fn unpack(list: &[u8]) -> Vec<Uuid> {
+    list.chunks_exact(16)
+        .filter_map(|id| <[u8; 16]>::try_from(id).ok())
+        .map(Uuid::from_bytes)
+        .collect()
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -200,6 +237,15 @@ impl Store {
             )));
         };
         store.migrate().await?;
+        // What a hub killed right after answering left as lists (issue 18) becomes rows before
+        // anything reads the store.
+        let expanded = store.expand_pending().await?;
+        if expanded > 0 {
+            tracing::info!(
+                lists = expanded,
+                "wrote the per-person rows of recipient lists a stopped hub left"
+            );
+        }
         Ok(store)
     }
 
@@ -222,6 +268,12 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         on_either!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Writes the per-person rows of every recipient list not yet expanded, alerts' and inbox
+    /// envelopes'; returns how many lists that was.
+    pub async fn expand_pending(&self) -> Result<usize> {
+        Ok(self.expand_audiences().await? + self.expand_inbox().await?)
     }
 
     pub async fn close(&self) {

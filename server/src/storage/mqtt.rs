@@ -1,13 +1,18 @@
 //! The MQTT outbox (every inbox message, stored before it is sent, and marked as it is sent,
 //! delivered to a device, or accepted by an external broker) and delivery receipts, the
 //! WebSocket's included.
+//!
+//! An envelope's recipients are stored as one list with it, in the transaction whose end its
+//! sender waits for (`inbox_audiences`); the outbox rows, one per person, are written from it
+//! afterwards ([`Store::expand_inbox`]). Every query here that reads or marks outbox rows
+//! expands what is pending first.
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use super::{Result, Store, ROWS_PER_INSERT};
+use super::{pack, unpack, BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// One envelope for some people's inboxes.
 pub struct OutboxEnvelope {
@@ -76,17 +81,13 @@ pub struct StreamReceiptRow {
 }
 
 impl Store {
-    /// Stores a batch of envelopes and one outbox row per recipient, in one transaction. The
-    /// envelopes of a batch are a microsecond apart, so a person's messages keep their order.
+    /// Stores a batch of envelopes, each with its recipients as one list, in one transaction;
+    /// [`Store::expand_inbox`] writes their outbox rows. The envelopes of a batch are a
+    /// microsecond apart, so a person's messages keep their order.
     pub async fn queue_inbox(&self, batch: &[OutboxEnvelope], now: DateTime<Utc>) -> Result<()> {
         let at = |i: usize| now + chrono::Duration::microseconds(i as i64);
-        let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = batch
-            .iter()
-            .enumerate()
-            .flat_map(|(i, e)| e.recipients.iter().map(move |u| (e.id, *u, at(i))))
-            .collect();
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (n, chunk) in batch.chunks(ROWS_PER_INSERT / 4).enumerate() {
                 let first = n * (ROWS_PER_INSERT / 4);
                 let mut q = QueryBuilder::new("INSERT INTO mqtt_envelopes (id, alert_id, payload, created_at) ");
@@ -97,11 +98,11 @@ impl Store {
                         .push_bind(at(first + i));
                 });
                 q.build().execute(&mut *tx).await?;
-            }
-            for chunk in rows.chunks(ROWS_PER_INSERT / 3) {
-                let mut q = QueryBuilder::new("INSERT INTO mqtt_outbox (envelope_id, user_id, queued_at) ");
-                q.push_values(chunk, |mut row, (envelope, user, queued_at)| {
-                    row.push_bind(*envelope).push_bind(*user).push_bind(*queued_at);
+                let mut q = QueryBuilder::new("INSERT INTO inbox_audiences (envelope_id, queued_at, recipients) ");
+                q.push_values(chunk.iter().enumerate(), |mut row, (i, e)| {
+                    row.push_bind(e.id)
+                        .push_bind(at(first + i))
+                        .push_bind(pack(&e.recipients));
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -110,12 +111,46 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the outbox rows of every envelope whose recipients are still a list, in one
+    /// transaction that also deletes those lists (of two callers at once, the second finds
+    /// nothing left); returns how many lists that was.
+    pub async fn expand_inbox(&self) -> Result<usize> {
+        // A look first: most calls find nothing pending, and a write transaction for nothing
+        // would queue behind every other writer on SQLite.
+        let sql = "SELECT 1 FROM inbox_audiences LIMIT 1";
+        let pending: Option<(i32,)> = on_either!(self, |pool| sqlx::query_as(sql).fetch_optional(pool).await)?;
+        if pending.is_none() {
+            return Ok(0);
+        }
+        let claim = "DELETE FROM inbox_audiences RETURNING envelope_id, queued_at, recipients";
+        on_either!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let lists: Vec<(Uuid, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(claim).fetch_all(&mut *tx).await?;
+            let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = lists
+                .iter()
+                .flat_map(|(envelope, queued_at, list)| {
+                    unpack(list).into_iter().map(move |u| (*envelope, u, *queued_at))
+                })
+                .collect();
+            for chunk in rows.chunks(ROWS_PER_INSERT / 3) {
+                let mut q = QueryBuilder::new("INSERT INTO mqtt_outbox (envelope_id, user_id, queued_at) ");
+                q.push_values(chunk, |mut row, (envelope, user, queued_at)| {
+                    row.push_bind(*envelope).push_bind(*user).push_bind(*queued_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await.map(|()| lists.len())
+        })
+        .map_err(Into::into)
+    }
+
     /// Records that inbox messages reached `step` (the first time counts), one statement per
     /// envelope and chunk, all in one transaction.
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+        self.expand_inbox().await?;
         let column = step.column();
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (envelope, users) in reached {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
                     let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
@@ -164,6 +199,7 @@ impl Store {
 
     /// Every stored inbox message the broker never acknowledged, oldest first.
     pub async fn unaccepted_inbox(&self) -> Result<Vec<Unaccepted>> {
+        self.expand_inbox().await?;
         let sql = "SELECT o.envelope_id, o.user_id, e.payload
                    FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
                    WHERE o.broker_accepted_at IS NULL
@@ -174,6 +210,7 @@ impl Store {
     /// How many inbox messages queued since `since` neither a device nor the external broker
     /// has acknowledged yet (the metrics' outbox backlog).
     pub async fn outbox_backlog(&self, since: DateTime<Utc>) -> Result<i64> {
+        self.expand_inbox().await?;
         let sql = "SELECT COUNT(*) FROM mqtt_outbox
                    WHERE delivered_at IS NULL AND broker_accepted_at IS NULL AND queued_at >= $1";
         Ok(on_either!(self, |pool| sqlx::query_scalar(sql)
@@ -185,6 +222,7 @@ impl Store {
     /// What `user` is owed: messages queued since `since` that none of their devices has
     /// PUBACKed, oldest first, at most `limit`.
     pub async fn owed_inbox(&self, user: Uuid, since: DateTime<Utc>, limit: i64) -> Result<Vec<OwedRow>> {
+        self.expand_inbox().await?;
         let sql = "SELECT o.envelope_id, e.payload, o.sent_at
                    FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
                    WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
@@ -200,6 +238,7 @@ impl Store {
 
     /// Everyone owed an inbox message queued since `since` that no device has acknowledged.
     pub async fn owing(&self, since: DateTime<Utc>) -> Result<HashSet<Uuid>> {
+        self.expand_inbox().await?;
         let sql = "SELECT DISTINCT user_id FROM mqtt_outbox WHERE delivered_at IS NULL AND queued_at >= $1";
         let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(user,)| user).collect())
@@ -222,6 +261,8 @@ impl Store {
 
     /// Every recipient of an alert with the first time each delivery step was reached.
     pub async fn delivery_receipts(&self, alert: Uuid) -> Result<Vec<ReceiptRow>> {
+        self.expand_audience(alert).await?;
+        self.expand_inbox().await?;
         let sql = "SELECT r.user_id, u.username,
                           MIN(o.queued_at) AS queued_at,
                           MIN(o.sent_at) AS sent_at,
@@ -246,7 +287,7 @@ impl Store {
     /// and person counts.
     pub async fn record_stream_receipts(&self, delivered: &[(Uuid, Uuid, DateTime<Utc>)]) -> Result<()> {
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in delivered.chunks(ROWS_PER_INSERT / 3) {
                 let mut q = QueryBuilder::new("INSERT INTO stream_receipts (alert_id, user_id, delivered_at) ");
                 q.push_values(chunk, |mut row, (alert, user, at)| {

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Conflict, Page, Result, Store, StoreError};
+use super::{BeginWrite, Conflict, Page, Result, Store, StoreError};
 
 /// Which SOS calls a caller may list.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ impl Store {
             "INSERT INTO sos (id, staff_id, status, raised_at, announced_at, body) VALUES ($1, $2, $3, $4, $4, $5)";
         let countries = "INSERT INTO sos_countries (sos_id, country) VALUES ($1, $2) ON CONFLICT DO NOTHING";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(sql)
                 .bind(sos.id)
                 .bind(sos.staff_id)
