@@ -7,7 +7,7 @@ use scaan_schemas::{FeedFetch, Warning, WarningFeed, WarningState};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Conflict, Result, Store, StoreError};
+use super::{BeginWrite, Conflict, Result, Store, StoreError};
 
 /// What a feed's server said last, for the next conditional request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,7 +71,7 @@ impl Store {
         let feed = "DELETE FROM warning_feeds WHERE id = $1";
         let entries = "DELETE FROM warning_feed_entries WHERE feed_id = $1";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let deleted = sqlx::query(feed).bind(id).execute(&mut *tx).await?.rows_affected();
             sqlx::query(entries).bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -97,7 +97,7 @@ impl Store {
             "UPDATE warning_feeds SET next_poll_at = $2, etag = $3, last_modified = $4, body = $5 WHERE id = $1";
         let insert = "INSERT INTO warning_fetches (feed_id, at, body) VALUES ($1, $2, $3)";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(update)
                 .bind(feed.id)
                 .bind(feed.next_poll_at)
@@ -180,7 +180,7 @@ impl Store {
                    VALUES ($1, $2, $3, $4, $5, $6, 1, $7)";
         let key = MessageKey::of(warning);
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(sql)
                 .bind(warning.id)
                 .bind(warning.state == WarningState::Withdrawn)
@@ -214,7 +214,7 @@ impl Store {
         let sql = "UPDATE warnings SET withdrawn = $2, expires_at = $3, updated_at = $4, countries = $5, alert_id = $6,
                    row_version = row_version + 1, body = $7 WHERE id = $1 AND row_version = $8";
         on_either!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(sql)
                 .bind(warning.id)
                 .bind(warning.state == WarningState::Withdrawn)
