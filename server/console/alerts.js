@@ -289,7 +289,7 @@ export function alertsPanel(ctx, root) {
         p.status === "need_help" ? null : h("button", { type: "button", class: "small warn", "aria-label": `Check in ${p.name} as needing help`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "need_help", b)) }, "Help"),
       ])));
     const followUps = data.staff.filter(followedUp);
-    el.replaceChildren(
+    el.replaceChildren(...[
       mark ? h("p", { class: "drill-banner" }, `${mark} headcount — not a real alert`) : null,
       !open ? h("p", { class: `follow-up${followUps.length ? " open" : ""}`, id: "follow-up" }, followUps.length
         ? `This alert is ${alert.msg_type === "cancel" ? "cancelled" : "expired"}, but ${followUps.length} ${followUps.length === 1 ? "case stays" : "cases stay"} open: ${followUps.map((p) => p.name).join(", ")}. Check them in when they are safe.`
@@ -302,7 +302,8 @@ export function alertsPanel(ctx, root) {
       message,
       data.staff.length ? h("table", { class: "people" },
         h("thead", {}, h("tr", {}, h("th", {}, "Person"), h("th", {}, "Status"), h("th", {}, "Answered"), h("th", {}, h("span", { class: "sr" }, "Actions")))),
-        h("tbody", {}, rows)) : h("p", { class: "empty" }, "Nobody was inside the area."));
+        h("tbody", {}, rows)) : h("p", { class: "empty" }, "Nobody was inside the area."),
+    ].filter(Boolean));
   }
 
   return {

@@ -153,13 +153,13 @@ export function warningsPanel(ctx, root) {
         const order = (a, b) => severityRank(severityOf(a)) - severityRank(severityOf(b)) || Date.parse(b.sent) - Date.parse(a.sent);
         const current = all.filter(isCurrent).sort(order);
         const past = all.filter((w) => !isCurrent(w)).sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
-        root.replaceChildren(h("h2", { class: "panel-title" }, "Outside warnings"),
+        root.replaceChildren(...[h("h2", { class: "panel-title" }, "Outside warnings"),
           h("p", { class: "muted note" }, "From the public feeds below. They reach no one until promoted to an alert."),
           feeds(),
           current.length ? h("ul", { class: "cards", id: "warning-list" }, current.map(card))
             : h("p", { class: "empty" }, "No current outside warning."),
           past.length ? h("details", { class: "past-warnings" }, h("summary", {}, `Withdrawn and expired: ${past.length}`),
-            h("ul", { class: "cards", id: "past-warning-list" }, past.map(card))) : null);
+            h("ul", { class: "cards", id: "past-warning-list" }, past.map(card))) : null].filter(Boolean));
       });
     },
   };

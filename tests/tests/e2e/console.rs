@@ -236,6 +236,8 @@ async fn the_console_follows_and_acts_on_events_live(backend: Backend) {
     .await;
     settle().await;
     assert_eq!(page.eval(&top_of(update)).await, before, "the Update button moved");
+    let words = page.eval("document.getElementById('panel-alerts').innerText").await;
+    assert!(!words.as_str().unwrap().contains("null"), "{words}");
     page.eval("document.getElementById('panel-alerts').scrollTop = 60")
         .await;
     let scrolled = page.eval(&top_of(update)).await;

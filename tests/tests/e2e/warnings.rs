@@ -688,6 +688,8 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
         .eval(&format!("{world}.querySelector('.area-note').textContent"))
         .await;
     assert!(note.as_str().unwrap().contains("km²"), "{note}");
+    let words = page.eval("document.getElementById('panel-warnings').innerText").await;
+    assert!(!words.as_str().unwrap().contains("null"), "{words}");
     if screenshots {
         page.screenshot("console-warnings").await;
     }
