@@ -43,6 +43,8 @@ use feed::{read_document, Document, MAX_INDEX_BYTES};
 
 /// How often the follower looks for feeds due.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// Feeds fetched at the same time, at most.
+const FETCHES_AT_ONCE: usize = 8;
 /// The longest wait between polls of a failing feed.
 const MAX_BACKOFF_S: i64 = 3600;
 /// Entries read from one index per poll: a huge index is worked through over several polls.
@@ -57,6 +59,10 @@ pub struct Warnings {
     audit: Audit,
     alerts: Alerts,
     http: reqwest::Client,
+    /// The feeds being fetched now.
+    polling: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    /// How many feeds are fetched at once.
+    fetches: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,13 +171,15 @@ impl Warnings {
             audit,
             alerts,
             http,
+            polling: Arc::default(),
+            fetches: Arc::new(tokio::sync::Semaphore::new(FETCHES_AT_ONCE)),
         })
     }
 
     /// Follows every feed until `shutdown`: each is polled when due.
     pub fn follow(&self, shutdown: &CancellationToken, tasks: &TaskTracker) {
-        let (this, shutdown) = (self.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        let (this, shutdown, tasks) = (self.clone(), shutdown.clone(), tasks.clone());
+        tasks.clone().spawn(async move {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -185,10 +193,26 @@ impl Warnings {
                     }
                 };
                 for (feed, validators) in due {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = this.poll(feed, validators) => {}
+                    // Each feed on its own task, so a slow or hanging one (up to the fetch's
+                    // timeout) holds up no other; a feed still being fetched is not fetched again.
+                    if !this.polling.lock().unwrap_or_else(|e| e.into_inner()).insert(feed.id) {
+                        continue;
                     }
+                    let slot = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        slot = this.fetches.clone().acquire_owned() => slot,
+                    };
+                    let Ok(slot) = slot else { return };
+                    let (this, shutdown) = (this.clone(), shutdown.clone());
+                    tasks.spawn(async move {
+                        let id = feed.id;
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = this.poll(feed, validators) => {}
+                        }
+                        this.polling.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                        drop(slot);
+                    });
                 }
             }
         });

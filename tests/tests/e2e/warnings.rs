@@ -29,6 +29,7 @@ on_both_backends!(
     a_followed_feed_updates_cancels_survives_an_outage_and_reaches_no_staff_until_promoted,
     every_cap_version_and_the_shapes_feeds_send_are_read,
     the_console_shows_outside_warnings_and_promotes_one_after_its_review,
+    a_feed_that_never_answers_holds_up_no_other,
 );
 
 const WICHITA: (f64, f64) = (37.69, -97.34);
@@ -752,4 +753,30 @@ async fn the_console_shows_outside_warnings_and_promotes_one_after_its_review(ba
     )
     .await;
     assert!(browser.errors().is_empty(), "{:?}", browser.errors());
+}
+
+/// A feed whose server takes the connection and never answers is waited for up to the fetch's
+/// timeout (30 s); meanwhile the other feeds are polled as usual.
+async fn a_feed_that_never_answers_holds_up_no_other(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let silent_url = format!("http://{}/feed", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            connections.push(socket);
+        }
+    });
+    follow(&hub, &watch, &silent_url).await;
+    // The follower is now waiting on it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let server = FeedServer::start().await;
+    server.publish("tornado", fixture("ipaws-tornado.xml"));
+    follow(&hub, &watch, &server.url()).await;
+    eventually(Duration::from_secs(5), "the other feed's warning", || async {
+        warnings(&hub, &watch, "").await.into_iter().next()
+    })
+    .await;
+    held.abort();
 }
