@@ -271,6 +271,67 @@ pub struct StaffPosition {
     /// ISO 3166-1 alpha-2 code of the country the place lies in (absent at sea).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// For `source` = `position`: `precise` inside an incident that reaches the person (see
+    /// `ground`), else `area`, and `position` is then the centre of the grid cell holding it,
+    /// with `accuracy_m` the cell's half-diagonal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Why the position is shown precisely (and the view audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ground: Option<PreciseGround>,
+}
+
+/// How exactly a person's position is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    Precise,
+    /// The grid cell of `position_area_deg` holding the position: a town, not a street.
+    Area,
+}
+
+/// The incident that lets officers see someone's precise position: an active alert that
+/// reaches them, or an SOS call of theirs not yet resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct PreciseGround {
+    pub kind: GroundKind,
+    /// The alert's or the SOS call's id.
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroundKind {
+    Alert,
+    Sos,
+}
+
+impl GroundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroundKind::Alert => "alert",
+            GroundKind::Sos => "sos",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroundKind> {
+        match s {
+            "alert" => Some(GroundKind::Alert),
+            "sos" => Some(GroundKind::Sos),
+            _ => None,
+        }
+    }
+}
+
+/// One time an officer saw the person's precise position (`GET /api/v1/me/location-access`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LocationAccess {
+    pub at: DateTime<Utc>,
+    /// The officer's username.
+    pub viewer: String,
+    pub ground: PreciseGround,
+    /// Where: `staff_positions` (the map), `headcount` (an alert's board) or `sos` (the SOS list).
+    pub view: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

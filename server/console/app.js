@@ -155,7 +155,7 @@ function drawMap() {
       continue;
     }
     markers.push({ id: p.staff_id, kind: "staff", lon: p.position.lon, lat: p.position.lat,
-      cls: p.source, title: `${p.name} (${p.source === "position" ? "reported position" : "duty station"})` });
+      cls: p.precision === "area" ? `${p.source} area` : p.source, title: `${p.name} (${placeText(p)})` });
   }
   for (const { person, mark, at = person.position } of marked.values()) {
     if (!at) continue;
@@ -165,6 +165,17 @@ function drawMap() {
   $("legend-board").hidden = !board;
   map.setLines(lines);
   map.setMarkers(markers);
+}
+
+/** What a staff marker stands for: outside an incident the hub shows a reported position only
+ *  as its area (a grid cell, km across); inside one, precisely, on the ground it names. */
+function placeText(p) {
+  if (p.source !== "position") return "duty station";
+  if (p.precision === "area") {
+    const km = p.position.accuracy_m ? ` within ${Math.round(p.position.accuracy_m / 1000)} km` : "";
+    return `area only${km}: no incident reaches them`;
+  }
+  return p.ground ? `reported position, shown for their ${p.ground.kind === "sos" ? "SOS" : "alert"}` : "reported position";
 }
 
 /** The outside-warnings layer (when shown): current warnings' areas, dashed, under the alerts,

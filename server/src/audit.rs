@@ -2,7 +2,8 @@
 //! check-ins; SOS acknowledged and resolved; reports triaged, merged, promoted; advisories
 //! changed; trips cleared, declined, cancelled) and of what was done to accounts (disabled,
 //! enabled, passwords, roles, sessions revoked; by an administrator, the owner or the command
-//! line), and `GET /api/v1/audit`.
+//! line), of officers' precise location views and of people's records exported and erased
+//! (written by [`crate::privacy`]), and `GET /api/v1/audit`.
 //!
 //! Owns: the audit entries. Uses no other service: every other one uses it.
 

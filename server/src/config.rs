@@ -21,6 +21,18 @@ pub struct Config {
     pub database_url: Option<String>,
     /// A position older than this no longer places a person (the contract's freshness window).
     pub position_freshness_s: u64,
+    /// Outside an incident, and beyond the freshness window, a position is shown (and kept) only
+    /// as the cell of a grid this many degrees wide that holds it: 0.1 (about 11 km north to
+    /// south), a town or a city district.
+    pub position_area_deg: f64,
+    /// Retention limits, enforced by the hub's sweep every `retention_sweep_s`: last known
+    /// positions, SOS trails (of calls resolved), check-ins (their history, and the position and
+    /// note of each standing; the counts stay) and incident reports older than these are deleted.
+    pub retention_positions_s: u64,
+    pub retention_trails_s: u64,
+    pub retention_checkins_s: u64,
+    pub retention_reports_s: u64,
+    pub retention_sweep_s: u64,
     /// How long a login token lasts.
     pub token_ttl_s: u64,
     /// A headcount's deadline when the alert names none.
@@ -93,6 +105,12 @@ impl Default for Config {
             data_dir: PathBuf::from("./scaan-data"),
             database_url: None,
             position_freshness_s: 24 * 3600,
+            position_area_deg: 0.1,
+            retention_positions_s: 30 * 24 * 3600,
+            retention_trails_s: 90 * 24 * 3600,
+            retention_checkins_s: 365 * 24 * 3600,
+            retention_reports_s: 365 * 24 * 3600,
+            retention_sweep_s: 3600,
             token_ttl_s: 7 * 24 * 3600,
             checkin_deadline_s: 30 * 60,
             checkin_grace_s: 15 * 60,
@@ -220,11 +238,17 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 26] = [
+    const KEYS: [&'static str; 32] = [
         "listen",
         "data_dir",
         "database_url",
         "position_freshness_s",
+        "position_area_deg",
+        "retention_positions_s",
+        "retention_trails_s",
+        "retention_checkins_s",
+        "retention_reports_s",
+        "retention_sweep_s",
         "token_ttl_s",
         "checkin_deadline_s",
         "checkin_grace_s",
@@ -264,6 +288,21 @@ impl Config {
         self.validate_database_url()?;
         if self.position_freshness_s == 0 {
             bail!("position_freshness_s must be at least 1 second (the default is 86400, one day)");
+        }
+        if !(self.position_area_deg >= 0.01 && self.position_area_deg <= 1.0) {
+            bail!("position_area_deg must be between 0.01 and 1 degree (the default is 0.1, about 11 km)");
+        }
+        if self.retention_positions_s < self.position_freshness_s {
+            bail!("retention_positions_s must be at least position_freshness_s: a position that still places its owner is kept");
+        }
+        let retention = [
+            ("retention_trails_s", self.retention_trails_s),
+            ("retention_checkins_s", self.retention_checkins_s),
+            ("retention_reports_s", self.retention_reports_s),
+            ("retention_sweep_s", self.retention_sweep_s),
+        ];
+        if let Some((key, _)) = retention.iter().find(|(_, s)| *s == 0) {
+            bail!("{key} must be at least 1 second");
         }
         if self.token_ttl_s < 60 {
             bail!("token_ttl_s must be at least 60 seconds");
@@ -456,6 +495,12 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact(&self.database_url()))
             .field("position_freshness_s", &self.position_freshness_s)
+            .field("position_area_deg", &self.position_area_deg)
+            .field("retention_positions_s", &self.retention_positions_s)
+            .field("retention_trails_s", &self.retention_trails_s)
+            .field("retention_checkins_s", &self.retention_checkins_s)
+            .field("retention_reports_s", &self.retention_reports_s)
+            .field("retention_sweep_s", &self.retention_sweep_s)
             .field("token_ttl_s", &self.token_ttl_s)
             .field("cap_sender", &self.cap_sender)
             .field("mqtt_listen", &self.mqtt_listen)
@@ -493,6 +538,27 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Config::load(Some(&file), &flags).unwrap().listen.port(), 9100);
+    }
+
+    #[test]
+    fn a_position_is_kept_at_least_while_it_places_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, "position_freshness_s = 3600\nretention_positions_s = 600\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention_positions_s"), "{e}");
+        std::fs::write(&file, "position_area_deg = 5.0\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("position_area_deg"), "{e}");
+        std::fs::write(&file, "retention_reports_s = 0\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention_reports_s"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl App {
             .merge(auth::routes::router())
             .merge(accounts::router())
             .merge(positions::router())
+            .merge(crate::privacy::router())
             .merge(lifecycle::router())
             .merge(alerts::router())
             .merge(headcounts::router())

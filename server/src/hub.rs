@@ -22,6 +22,9 @@ use crate::lifecycle::AccountFollower;
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
 use crate::positions::Positions;
+use crate::privacy::erasure::PersonRecords;
+use crate::privacy::retention::{Limits, Retention};
+use crate::privacy::LocationPrivacy;
 use crate::reports::Reports;
 use crate::sms::Texts;
 use crate::sos::SosCalls;
@@ -48,6 +51,8 @@ pub struct Hub {
     pub accounts: Accounts,
     pub follower: AccountFollower,
     pub positions: Positions,
+    pub privacy: LocationPrivacy,
+    pub person_records: PersonRecords,
     pub alerts: Alerts,
     pub reports: Reports,
     pub audit: Audit,
@@ -146,12 +151,22 @@ impl Hub {
             metrics.failed_logins.clone(),
             metrics.throttled_logins.clone(),
         );
+        let privacy = LocationPrivacy::new(store.clone(), config.position_area_deg);
+        let person_records = PersonRecords::new(store.clone(), audit.clone(), follower.clone());
+        Retention::new(
+            store.clone(),
+            Limits::of(&config),
+            config.position_area_deg,
+            std::time::Duration::from_secs(config.retention_sweep_s),
+        )
+        .follow(&shutdown, &tasks);
         let positions = Positions::new(
             store.clone(),
             atlas,
             targeting.clone(),
             sos.clone(),
             late_arrivals.clone(),
+            privacy.clone(),
             position_freshness,
         );
         let alerts = Alerts::new(
@@ -195,6 +210,8 @@ impl Hub {
             accounts,
             follower,
             positions,
+            privacy,
+            person_records,
             alerts,
             reports,
             audit,

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;
 pub mod positions;
+pub mod privacy;
 pub mod reports;
 pub mod sms;
 pub mod sos;

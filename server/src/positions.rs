@@ -4,14 +4,15 @@
 //!
 //! Owns: the last known positions. Uses: the targeting index (where staff are placed),
 //! [`SosCalls`] (a new position joins the trail of its owner's open SOS), [`LateArrivals`] (a
-//! new position inside an open headcount joins it) and the country atlas (whose officers see
-//! a position on their map).
+//! new position inside an open headcount joins it), the country atlas (whose officers see
+//! a position on their map) and [`LocationPrivacy`] (whether the map shows a position
+//! precisely, or its area; each precise view audited).
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use scaan_schemas::{ErrorBody, LocationUpdate, PlaceSource, Position, Role, StaffPosition, User};
+use scaan_schemas::{ErrorBody, LocationUpdate, PlaceSource, Position, Precision, Role, StaffPosition, User};
 use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +23,7 @@ use crate::countries::CountryAtlas;
 use crate::error::{ApiError, ApiJson};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
+use crate::privacy::{LocationPrivacy, PrivacyError};
 use crate::sos::SosCalls;
 use crate::storage::{StaffRecord, Store, StoreError};
 use crate::targeting::{Fix, Point, Targeting};
@@ -34,6 +36,7 @@ pub struct Positions {
     targeting: Arc<Targeting>,
     sos: SosCalls,
     late_arrivals: LateArrivals,
+    privacy: LocationPrivacy,
     /// How long a reported position places its owner (`position_freshness_s`).
     freshness: Duration,
 }
@@ -44,6 +47,8 @@ pub enum PositionError {
     Forbidden(#[from] Forbidden),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
 }
 
 impl From<PositionError> for ApiError {
@@ -51,6 +56,7 @@ impl From<PositionError> for ApiError {
         match e {
             PositionError::Forbidden(e) => e.into(),
             PositionError::Store(e) => e.into(),
+            PositionError::Privacy(e) => e.into(),
         }
     }
 }
@@ -68,6 +74,7 @@ impl Positions {
         targeting: Arc<Targeting>,
         sos: SosCalls,
         late_arrivals: LateArrivals,
+        privacy: LocationPrivacy,
         freshness: Duration,
     ) -> Positions {
         Positions {
@@ -76,6 +83,7 @@ impl Positions {
             targeting,
             sos,
             late_arrivals,
+            privacy,
             freshness,
         }
     }
@@ -102,11 +110,15 @@ impl Positions {
 
     /// Where staff are, for the officers' map: each person's fresh position, else their duty
     /// station. Watch officers see everyone; security officers those placed in their countries.
+    /// A position is shown precisely only on a ground (an incident reaching the person in the
+    /// officer's countries), and that view is audited; else it is shown at area level.
     pub async fn of_staff(&self, caller: &Caller) -> Result<Vec<StaffPosition>, PositionError> {
         caller.require_officer()?;
         let fresh_since = Utc::now() - self.freshness;
         let accounts: HashMap<_, _> = self.store.users().await?.into_iter().map(|u| (u.id, u)).collect();
+        let grounds = self.privacy.grounds(caller).await?;
         let mut placed = Vec::new();
+        let mut seen = Vec::new();
         for record in self.store.staff_records().await? {
             let Some((position, source, recorded_at)) = place_of(&record, fresh_since) else {
                 continue;
@@ -118,6 +130,15 @@ impl Positions {
             if !caller.may_see(country.as_slice()) {
                 continue;
             }
+            let ground = grounds.get(&record.id);
+            let (position, precision) = match (source, ground) {
+                (PlaceSource::DutyStation, _) => (position, None),
+                (PlaceSource::Position, Some(ground)) => {
+                    seen.push(ground.clone());
+                    (position, Some(Precision::Precise))
+                }
+                (PlaceSource::Position, None) => (self.privacy.area_of(position), Some(Precision::Area)),
+            };
             placed.push(StaffPosition {
                 staff_id: user.id,
                 username: user.username.clone(),
@@ -126,8 +147,13 @@ impl Positions {
                 source,
                 recorded_at,
                 country,
+                precision,
+                ground: ground
+                    .filter(|_| precision == Some(Precision::Precise))
+                    .map(|g| g.ground),
             });
         }
+        self.privacy.record_views(caller, "staff_positions", &seen).await;
         Ok(placed)
     }
 }

@@ -13,6 +13,7 @@ use super::Headcounts;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
+use crate::privacy::LocationPrivacy;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new()
@@ -44,10 +45,13 @@ async fn check_in(
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Headcount), (status = 404, body = ErrorBody)))]
 async fn headcount(
     State(headcounts): State<Headcounts>,
+    State(privacy): State<LocationPrivacy>,
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<Headcount>, ApiError> {
-    Ok(Json(headcounts.board(&caller, id).await?))
+    let mut board = headcounts.board(&caller, id).await?;
+    privacy.screen_board(&caller, &mut board).await?;
+    Ok(Json(board))
 }
 
 /// The headcount as CSV, for the incident report.
@@ -56,10 +60,12 @@ async fn headcount(
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
 async fn headcount_csv(
     State(headcounts): State<Headcounts>,
+    State(privacy): State<LocationPrivacy>,
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<impl IntoResponse, ApiError> {
-    let board = headcounts.board(&caller, id).await?;
+    let mut board = headcounts.board(&caller, id).await?;
+    privacy.screen_board(&caller, &mut board).await?;
     let mut csv =
         String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status\r\n");
     for e in &board.staff {

@@ -15,6 +15,7 @@ use super::SosCalls;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, OptionalJson, PathId};
 use crate::hub::Hub;
+use crate::privacy::LocationPrivacy;
 use crate::storage::Page;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
@@ -51,11 +52,14 @@ struct ListParams {
     responses((status = 200, body = [Sos])))]
 async fn list(
     State(sos): State<SosCalls>,
+    State(privacy): State<LocationPrivacy>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Sos>>, ApiError> {
     let page = Page::asked(params.before, params.limit);
-    Ok(Json(sos.list(&caller, params.status, page).await?))
+    let mut calls = sos.list(&caller, params.status, page).await?;
+    privacy.screen_sos(&caller, &mut calls).await;
+    Ok(Json(calls))
 }
 
 /// Someone is on it: stops the reminders.

@@ -90,7 +90,8 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        // An erased person's pseudonym is no account anyone manages.
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE erased_at IS NULL ORDER BY username");
         let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

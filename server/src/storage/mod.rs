@@ -8,6 +8,7 @@
 //! | [`alerts`] | alerts, the countries they reach, their recipients |
 //! | [`headcounts`] | check-ins, each recipient's standing, the tally and board, the second wave |
 //! | [`sos`] | SOS calls |
+//! | [`privacy`] | grounds for precise views, retention, one person's records exported or erased |
 //! | [`audit`] | the audit trail |
 //! | [`reports`] | incident reports and sensitive access |
 //! | [`advisories`] | country advisories and their history |
@@ -288,6 +289,7 @@ mod audit;
 mod headcounts;
 mod mqtt;
 mod positions;
+mod privacy;
 mod reports;
 mod sos;
 mod trips;
@@ -298,6 +300,7 @@ pub use alerts::{AlertScope, AlertState};
 pub use headcounts::StandingRecord;
 pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, StreamReceiptRow, Unaccepted};
 pub use positions::StaffRecord;
+pub use privacy::{pseudonym_username, GroundRecord, StalePosition, Swept, ERASED_NAME};
 pub use reports::ReportScope;
 pub use sos::SosScope;
 pub use trips::TripScope;

@@ -21,7 +21,7 @@ impl Store {
     pub async fn record_position(&self, user: Uuid, at: Position, recorded_at: DateTime<Utc>) -> Result<bool> {
         let sql = "INSERT INTO positions (user_id, lat, lon, accuracy_m, recorded_at) VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (user_id) DO UPDATE
-                   SET lat = excluded.lat, lon = excluded.lon, accuracy_m = excluded.accuracy_m, recorded_at = excluded.recorded_at
+                   SET lat = excluded.lat, lon = excluded.lon, accuracy_m = excluded.accuracy_m, recorded_at = excluded.recorded_at, area_only = FALSE
                    WHERE positions.recorded_at < excluded.recorded_at";
         let done = on_either!(self, |pool| sqlx::query(sql)
             .bind(user)

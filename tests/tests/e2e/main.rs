@@ -20,6 +20,7 @@ mod lifecycle;
 mod mqtt;
 mod nats_broker;
 mod operations;
+mod privacy;
 mod reports;
 mod sms;
 mod sos;
