@@ -653,5 +653,31 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         hub.get(&format!("/api/v1/users/{pseudonym}/export"), &admin).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // An officer is a person too: what others' records quote of them (the alert they sent, the
+    // advisory they wrote, the envelopes that carried them) names their pseudonym instead.
+    let (status, _) = hub
+        .call(
+            "PUT",
+            "/api/v1/advisories/CD",
+            Some(&kivu.token),
+            Some(json!({"risk_level": 4, "summary": "Armed groups active around Beni"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let officer: Vec<String> = vec![kivu.user.id.to_string(), "kivu.officer".to_owned(), "Test kivu.officer".to_owned()];
+    let before = tables_holding(&hub, &officer).await;
+    for table in ["alerts", "advisories", "advisory_history", "audit", "mqtt_envelopes"] {
+        assert!(before.iter().any(|f| f.starts_with(table)), "{table} not found before: {before:?}");
+    }
+    let (status, erased) = hub
+        .call("DELETE", &format!("/api/v1/users/{}", kivu.user.id), Some(&admin.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(tables_holding(&hub, &officer).await, Vec::<String>::new());
+    let (_, alert) = hub.get(&format!("/api/v1/alerts/{alert_id}"), &watch).await;
+    assert_eq!(alert["sender"], erased["pseudonym_username"], "{alert}");
+    let (_, advisory) = hub.get("/api/v1/advisories/CD", &watch).await;
+    assert_eq!(advisory["summary"], "Armed groups active around Beni", "{advisory}");
     hub.stop().await;
 }
