@@ -188,7 +188,7 @@ impl Store {
                 on_either!(self, |pool| sqlx::query_as(sql).bind(id).fetch_all(pool).await)?;
             Ok::<_, super::StoreError>(rows.into_iter().map(|(Json(v),)| v).collect::<Vec<_>>())
         };
-        let position: Option<(f64, f64, Option<f64>, DateTime<Utc>, bool)> = on_either!(self, |pool| sqlx::query_as(
+        let position: Option<PositionRow> = on_either!(self, |pool| sqlx::query_as(
             "SELECT lat, lon, accuracy_m, recorded_at, area_only FROM positions WHERE user_id = $1"
         )
         .bind(id)
@@ -208,13 +208,12 @@ impl Store {
         .bind(id)
         .fetch_all(pool)
         .await)?;
-        let sessions: Vec<(DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            on_either!(self, |pool| sqlx::query_as(
-                "SELECT issued_at, expires_at, revoked_at FROM tokens WHERE user_id = $1 ORDER BY issued_at"
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await)?;
+        let sessions: Vec<SessionRow> = on_either!(self, |pool| sqlx::query_as(
+            "SELECT issued_at, expires_at, revoked_at FROM tokens WHERE user_id = $1 ORDER BY issued_at"
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await)?;
         let receipts: Vec<(Uuid, String, DateTime<Utc>)> = on_either!(self, |pool| sqlx::query_as(
             "SELECT alert_id, channel, acknowledged_at FROM alert_acknowledgements WHERE user_id = $1
              UNION ALL SELECT alert_id, 'stream', delivered_at FROM stream_receipts WHERE user_id = $1"
@@ -236,9 +235,9 @@ impl Store {
         let audit: Vec<scaan_schemas::AuditEntry> = audit.into_iter().map(Into::into).collect();
         Ok(Some(json!({
             "account": user,
-            "position": position.map(|(lat, lon, accuracy_m, recorded_at, area_only)| json!({
-                "lat": lat, "lon": lon, "accuracy_m": accuracy_m, "recorded_at": recorded_at,
-                "precision": if area_only { "area" } else { "precise" },
+            "position": position.map(|p| json!({
+                "lat": p.lat, "lon": p.lon, "accuracy_m": p.accuracy_m, "recorded_at": p.recorded_at,
+                "precision": if p.area_only { "area" } else { "precise" },
             })),
             "trips": bodies("SELECT body FROM trips WHERE traveller_id = $1 ORDER BY depart_at").await?,
             "reports": bodies("SELECT body FROM reports WHERE reporter_id = $1 ORDER BY reported_at").await?,
@@ -255,8 +254,8 @@ impl Store {
             "receipts": receipts.into_iter().map(|(alert_id, channel, at)| json!({
                 "alert_id": alert_id, "channel": channel, "at": at,
             })).collect::<Vec<_>>(),
-            "sessions": sessions.into_iter().map(|(issued_at, expires_at, revoked_at)| json!({
-                "issued_at": issued_at, "expires_at": expires_at, "revoked_at": revoked_at,
+            "sessions": sessions.into_iter().map(|t| json!({
+                "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
             })).collect::<Vec<_>>(),
             "audit": audit,
         })))
@@ -402,6 +401,22 @@ impl Store {
         })?;
         Ok(Some(user))
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct PositionRow {
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f64>,
+    recorded_at: DateTime<Utc>,
+    area_only: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]

@@ -665,13 +665,25 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let officer: Vec<String> = vec![kivu.user.id.to_string(), "kivu.officer".to_owned(), "Test kivu.officer".to_owned()];
+    let officer: Vec<String> = vec![
+        kivu.user.id.to_string(),
+        "kivu.officer".to_owned(),
+        "Test kivu.officer".to_owned(),
+    ];
     let before = tables_holding(&hub, &officer).await;
     for table in ["alerts", "advisories", "advisory_history", "audit", "mqtt_envelopes"] {
-        assert!(before.iter().any(|f| f.starts_with(table)), "{table} not found before: {before:?}");
+        assert!(
+            before.iter().any(|f| f.starts_with(table)),
+            "{table} not found before: {before:?}"
+        );
     }
     let (status, erased) = hub
-        .call("DELETE", &format!("/api/v1/users/{}", kivu.user.id), Some(&admin.token), None)
+        .call(
+            "DELETE",
+            &format!("/api/v1/users/{}", kivu.user.id),
+            Some(&admin.token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{erased}");
     assert_eq!(tables_holding(&hub, &officer).await, Vec::<String>::new());
