@@ -2,7 +2,7 @@
 //! incident; inside an alert that reaches them they see it, the view is audited and the person
 //! reads it in their access list; the retention sweep deletes what is past its limit; an
 //! administrator exports a person whole and erases them, leaving nothing of them in any table
-//! but the counts, under a pseudonym.
+//! but the counts, under a pseudonym; and the console's map marks an area apart from a position.
 
 use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::on_both_backends;
@@ -19,6 +19,7 @@ on_both_backends!(
     officers_see_the_area_outside_an_incident_and_the_position_inside_an_alert_audited,
     the_retention_sweep_deletes_what_is_past_its_limit,
     an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym,
+    the_console_marks_an_area_apart_from_a_position,
 );
 
 /// The map's entry for one person.
@@ -691,5 +692,54 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     assert_eq!(alert["sender"], erased["pseudonym_username"], "{alert}");
     let (_, advisory) = hub.get("/api/v1/advisories/CD", &watch).await;
     assert_eq!(advisory["summary"], "Armed groups active around Beni", "{advisory}");
+    hub.stop().await;
+}
+
+async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
+    use crate::browser::Browser;
+    let hub = TestHub::start(backend).await;
+    let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    hub.post("/api/v1/me/location", &amani, json!({"lat": BENI.0, "lon": BENI.1}))
+        .await;
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+    crate::console::log_in(&page, &hub, "manila.watch", false).await;
+    let marker = format!(
+        "document.querySelector('#map g.marker.staff[data-id=\"{}\"]')",
+        amani.user.id
+    );
+    let shown = page
+        .wait_for(
+            &format!("(m => m && [m.getAttribute('class'), m.textContent])({marker})"),
+            "amani's marker",
+        )
+        .await;
+    assert_eq!(shown[0], json!("marker staff position area"), "{shown}");
+    assert!(shown[1].as_str().unwrap().contains("area only within 8 km"), "{shown}");
+
+    // Inside an alert that reaches her, the console shows where she is, and why.
+    let (status, _) = hub
+        .post(
+            "/api/v1/alerts",
+            &kivu,
+            circle_alert("Clashes near Beni", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    page.reload().await;
+    let shown = page
+        .wait_for(
+            &format!("(m => m && !m.classList.contains('area') && [m.getAttribute('class'), m.textContent])({marker})"),
+            "amani's marker at her position",
+        )
+        .await;
+    assert_eq!(shown[0], json!("marker staff position"), "{shown}");
+    assert!(shown[1].as_str().unwrap().contains("shown for their alert"), "{shown}");
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    drop(page);
+    drop(browser);
     hub.stop().await;
 }
