@@ -29,8 +29,8 @@ pub mod trip;
 pub mod warning;
 
 pub use account::{
-    is_e164, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhoneChange, PlaceSource, Role,
-    RoleChange, Session, StaffPosition, User, UserSummary,
+    is_e164, normalise_phone, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhonesChange,
+    PlaceSource, Role, RoleChange, Session, StaffPosition, User, UserSummary,
 };
 pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{
