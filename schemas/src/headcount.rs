@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::delivery::ReceiptStatus;
 use crate::error::check_text;
 use crate::{Invalid, Position, SosStatus, Validate};
 
@@ -183,8 +184,13 @@ pub struct HeadcountEntry {
     pub note: Option<String>,
     pub overdue: bool,
     /// Whether one of their devices has the alert: an MQTT PUBACK from a device, a completed
-    /// WebSocket write, or the app's acknowledgement. False with no answer: not reached.
+    /// WebSocket write, the app's acknowledgement, or a text the network reported delivered.
+    /// False with no answer: not reached.
     pub reached: bool,
+    /// How far the latest text of the SMS fallback to them has got (as in the alert's
+    /// `deliveries`); absent when none was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<ReceiptStatus>,
     /// Their SOS call not yet resolved, if any, and where it stands (`open`, `acknowledged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sos_id: Option<Uuid>,

@@ -29,8 +29,9 @@ pub mod trip;
 pub mod warning;
 
 pub use account::{
-    is_e164, GroundKind, LocationAccess, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset,
-    PhoneChange, PlaceSource, PreciseGround, Precision, Role, RoleChange, Session, StaffPosition, User, UserSummary,
+    is_e164, normalise_phone, GroundKind, LocationAccess, LoginRequest, LoginResponse, NewUser, PasswordChange,
+    PasswordReset, PhonesChange, PlaceSource, PreciseGround, Precision, Role, RoleChange, Session, StaffPosition, User,
+    UserSummary,
 };
 pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{

@@ -282,7 +282,9 @@ export function alertsPanel(ctx, root) {
         standing(p) !== "safe" && p.phone ? h("span", { class: "call" }, " ", telLink(p.phone, p.name)) : null,
         p.note ? h("q", { class: "note" }, p.note) : null),
       h("td", {}, h("span", { class: `status ${standing(p)}` }, STANDING_TEXT[standing(p)]),
-        p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no response" : "not reached") : label(p.status)}`) : null),
+        p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no response" : "not reached") : label(p.status)}`) : null,
+        // The SMS fallback's text to them, as far as it got.
+        p.sms ? h("span", { class: "status-detail sms" }, `Texted · ${label(p.sms)}`) : null),
       h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
       h("td", { class: "row-actions" }, p.status === "safe" || (!open && !followedUp(p)) ? null : [
         h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "safe", b)) }, "Safe"),

@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use prometheus_client::metrics::counter::Counter;
 use scaan_schemas::{
     Alert, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin, PersonStatus,
-    Role, User, Via,
+    ReceiptStatus, Role, User, Via,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -259,6 +259,14 @@ impl Headcounts {
     pub async fn headcount_at(&self, alert: &Alert, now: DateTime<Utc>) -> Result<Headcount, StoreError> {
         let (deadline, overdue_at) = self.deadlines.of(alert);
         let overdue = now >= overdue_at;
+        // Each person's latest text, if the SMS fallback sent them any.
+        let texts: HashMap<Uuid, ReceiptStatus> = self
+            .store
+            .text_receipts(alert.id)
+            .await?
+            .into_iter()
+            .map(|t| (t.user_id, t.status()))
+            .collect();
         let mut staff: Vec<HeadcountEntry> = self
             .store
             .headcount_people(alert.id)
@@ -275,6 +283,7 @@ impl Headcounts {
                 note: p.note,
                 overdue: overdue && p.status == PersonStatus::NoResponse,
                 reached: p.reached,
+                sms: texts.get(&p.staff_id).copied(),
                 sos_id: p.sos.map(|(id, _)| id),
                 sos_status: p.sos.map(|(_, status)| status),
                 phone: p.phone,
@@ -558,6 +567,7 @@ mod tests {
             note: None,
             overdue,
             reached,
+            sms: None,
             sos_id: sos.then(Uuid::new_v4),
             sos_status: sos.then_some(scaan_schemas::SosStatus::Open),
             phone: None,

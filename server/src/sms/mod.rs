@@ -6,8 +6,10 @@
 //! sms`), `SosCalls` (an SOS by text), and the store (whose number it is, which headcount of
 //! theirs is open).
 
-mod replies;
+mod fallback;
+mod gateway;
 pub mod routes;
+mod wording;
 
 use axum::extract::FromRef;
 use chrono::Utc;
@@ -19,8 +21,10 @@ use crate::headcounts::{HeadcountError, Headcounts};
 use crate::hub::Hub;
 use crate::sos::{SosCalls, SosError};
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
-use replies::{read, Asked};
+use wording::{read, Asked};
 
+pub use fallback::{FallbackSettings, TextFallback};
+pub use gateway::{Gateway, Kannel};
 pub use routes::router;
 
 #[derive(Clone)]
@@ -95,13 +99,13 @@ impl Texts {
             Asked::Sos(note) => {
                 let new = NewSos { position: None, note };
                 if new.validate(now).is_err() {
-                    return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+                    return Ok(Some(wording::HOW_TO_ANSWER.to_owned()));
                 }
                 self.sos.raise(&person, new).await?;
                 tracing::warn!(staff = %person.username, "SOS raised by text");
-                return Ok(Some(replies::SOS_RAISED.to_owned()));
+                return Ok(Some(wording::SOS_RAISED.to_owned()));
             }
-            Asked::Unclear => return Ok(Some(replies::HOW_TO_ANSWER.to_owned())),
+            Asked::Unclear => return Ok(Some(wording::HOW_TO_ANSWER.to_owned())),
         };
         // The newest open headcount sent to them is the one they answer.
         let open = self
@@ -115,7 +119,7 @@ impl Texts {
             .into_iter()
             .find(|a| a.content.checkin_required);
         let Some(alert) = open else {
-            return Ok(Some(replies::NO_HEADCOUNT.to_owned()));
+            return Ok(Some(wording::NO_HEADCOUNT.to_owned()));
         };
         let new = NewCheckin {
             status,
@@ -125,21 +129,38 @@ impl Texts {
             via: None,
         };
         if new.validate(now).is_err() {
-            return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+            return Ok(Some(wording::HOW_TO_ANSWER.to_owned()));
         }
         let new = NewCheckin {
             via: Some(Via::Sms),
             ..new
         };
         match self.headcounts.check_in(&person, alert.id, new).await {
-            Ok(_) => Ok(Some(replies::checked_in(
+            Ok(_) => Ok(Some(wording::checked_in(
                 status == CheckinStatus::Safe,
                 &alert.content.headline,
             ))),
             // Closed between reading it and answering it.
-            Err(HeadcountError::Closed(_)) => Ok(Some(replies::NO_HEADCOUNT.to_owned())),
+            Err(HeadcountError::Closed(_)) => Ok(Some(wording::NO_HEADCOUNT.to_owned())),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Texts {
+    /// Records the gateway's delivery report `status` (its own code) for text `id`: `false`
+    /// when the code means nothing to the hub; a report for no text is logged and dropped.
+    pub async fn report(&self, id: i64, status: u8) -> Result<bool, TextError> {
+        let Some(report) = gateway::kannel_report(status) else {
+            return Ok(false);
+        };
+        match self.store.record_text_report(id, report, Utc::now()).await? {
+            Some((alert, user)) => {
+                tracing::info!(text = id, %alert, %user, report = report.as_str(), "delivery report")
+            }
+            None => tracing::warn!(text = id, "a delivery report for no text; ignored"),
+        }
+        Ok(true)
     }
 }
 

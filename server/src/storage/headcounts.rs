@@ -54,12 +54,14 @@ const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.stat
      AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
 
 /// Whether a device of recipient `r` has the alert: a completed WebSocket write, a device's
-/// MQTT PUBACK (an external broker's is not a device's), or the app's acknowledgement.
-const REACHED: &str =
+/// MQTT PUBACK (an external broker's is not a device's), the app's acknowledgement, or a text
+/// the network reported delivered.
+pub(super) const REACHED: &str =
     "(EXISTS (SELECT 1 FROM stream_receipts w WHERE w.alert_id = r.alert_id AND w.user_id = r.user_id) \
      OR EXISTS (SELECT 1 FROM mqtt_envelopes e JOIN mqtt_outbox o ON o.envelope_id = e.id \
                 WHERE e.alert_id = r.alert_id AND o.user_id = r.user_id AND o.delivered_at IS NOT NULL) \
-     OR EXISTS (SELECT 1 FROM alert_acknowledgements a WHERE a.alert_id = r.alert_id AND a.user_id = r.user_id))";
+     OR EXISTS (SELECT 1 FROM alert_acknowledgements a WHERE a.alert_id = r.alert_id AND a.user_id = r.user_id) \
+     OR EXISTS (SELECT 1 FROM sms_texts t WHERE t.alert_id = r.alert_id AND t.user_id = r.user_id AND t.delivered_at IS NOT NULL))";
 
 impl Store {
     /// Stores a batch of check-ins in one transaction (one commit, one fsync, for all of them):
@@ -219,7 +221,8 @@ impl Store {
         self.expand_audience(alert).await?;
         let sql = format!(
             "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
-                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status, u.phone
+                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status,
+                    (SELECT p.phone FROM user_phones p WHERE p.user_id = u.id ORDER BY p.preference LIMIT 1) AS phone
              FROM alert_recipients r JOIN users u ON u.id = r.user_id
              LEFT JOIN sos ON sos.id = (SELECT s.id FROM sos s WHERE s.staff_id = r.user_id AND s.status <> 'resolved'
                                         ORDER BY s.raised_at DESC LIMIT 1)

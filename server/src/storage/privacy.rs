@@ -221,6 +221,13 @@ impl Store {
         .bind(id)
         .fetch_all(pool)
         .await)?;
+        let texts: Vec<TextRow> = on_either!(self, |pool| sqlx::query_as(
+            "SELECT alert_id, reason, phone, body, queued_at, delivered_at FROM sms_texts WHERE user_id = $1
+             ORDER BY queued_at"
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await)?;
         let audit: Vec<super::audit::AuditRow> = on_either!(self, |pool| sqlx::query_as(
             "SELECT id, at, actor, action, subject, countries, detail FROM audit
              WHERE subject = $1 OR actor_id = $1
@@ -254,6 +261,10 @@ impl Store {
             "receipts": receipts.into_iter().map(|(alert_id, channel, at)| json!({
                 "alert_id": alert_id, "channel": channel, "at": at,
             })).collect::<Vec<_>>(),
+            "texts": texts.into_iter().map(|t| json!({
+                "alert_id": t.alert_id, "reason": t.reason, "phone": t.phone, "body": t.body,
+                "queued_at": t.queued_at, "delivered_at": t.delivered_at,
+            })).collect::<Vec<_>>(),
             "sessions": sessions.into_iter().map(|t| json!({
                 "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
             })).collect::<Vec<_>>(),
@@ -286,13 +297,12 @@ impl Store {
         let alias = pseudonym_username(pseudonym);
         let erased = json!({"erased": true});
         let replacements: Vec<(String, Value)> = [
-            Some((id.to_string(), Value::String(pseudonym.to_string()))),
-            Some((user.username.clone(), Value::String(alias.clone()))),
-            Some((user.name.clone(), Value::String(ERASED_NAME.to_owned()))),
-            user.phone.clone().map(|p| (p, Value::Null)),
+            (id.to_string(), Value::String(pseudonym.to_string())),
+            (user.username.clone(), Value::String(alias.clone())),
+            (user.name.clone(), Value::String(ERASED_NAME.to_owned())),
         ]
         .into_iter()
-        .flatten()
+        .chain(user.phones.iter().map(|p| (p.clone(), Value::Null)))
         .collect();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -317,6 +327,9 @@ impl Store {
                 "UPDATE mqtt_outbox SET user_id = $2 WHERE user_id = $1
                  AND envelope_id IN (SELECT id FROM mqtt_envelopes WHERE alert_id IS NOT NULL)",
                 "UPDATE sensitive_access SET granted_by = $2 WHERE granted_by = $1",
+                // A text delivered counts them reached; one not yet delivered is theirs alone.
+                "DELETE FROM sms_texts WHERE user_id = $1 AND delivered_at IS NULL AND user_id <> $2",
+                "UPDATE sms_texts SET user_id = $2, phone = '', body = '', report = NULL WHERE user_id = $1",
             ] {
                 sqlx::query(sql).bind(id).bind(pseudonym).execute(&mut *tx).await?;
             }
@@ -410,6 +423,16 @@ struct PositionRow {
     accuracy_m: Option<f64>,
     recorded_at: DateTime<Utc>,
     area_only: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct TextRow {
+    alert_id: Uuid,
+    reason: String,
+    phone: String,
+    body: String,
+    queued_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]

@@ -15,6 +15,7 @@ mod external_broker;
 mod follow_ups;
 mod harness;
 mod headcounts;
+#[path = "../../common/kannel.rs"]
 mod kannel;
 mod lifecycle;
 mod mqtt;

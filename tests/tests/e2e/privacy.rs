@@ -442,9 +442,9 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     let (status, _) = hub
         .call(
             "PUT",
-            &format!("/api/v1/users/{}/phone", zawadi.user.id),
+            &format!("/api/v1/users/{}/phones", zawadi.user.id),
             Some(&admin.token),
-            Some(json!({"phone": phone})),
+            Some(json!({"phones": [phone]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -528,8 +528,8 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     let (status, export) = hub.get(&export_path, &admin).await;
     assert_eq!(status, StatusCode::OK, "{export}");
     assert_eq!(
-        (&export["account"]["username"], &export["account"]["phone"]),
-        (&json!("zawadi.erasable"), &json!(phone))
+        (&export["account"]["username"], &export["account"]["phones"]),
+        (&json!("zawadi.erasable"), &json!([phone]))
     );
     assert_eq!(export["position"]["lat"], json!(BENI.0));
     let count = |key: &str| export[key].as_array().map_or(0, Vec::len);

@@ -1,5 +1,8 @@
-//! What a text from a phone asks for, and the hub's answers: short, plain ASCII (one GSM-7 SMS
-//! each, 160 characters), so that they reach the cheapest handset on the worst network.
+//! What texts say: what a text from a phone asks for, the hub's answers, and the alerts it
+//! texts to staff. Short and plain ASCII (one GSM-7 SMS each, 160 characters), so that they
+//! reach the cheapest handset on the worst network.
+
+use scaan_schemas::{Alert, Status};
 
 /// What a person's text asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,8 +35,8 @@ pub fn read(text: &str) -> Asked {
     }
 }
 
-/// The longest answer: one GSM-7 SMS.
-pub const MAX_ANSWER: usize = 160;
+/// The longest text: one GSM-7 SMS.
+pub const MAX_TEXT: usize = 160;
 
 pub const HOW_TO_ANSWER: &str =
     "SCAAN: reply 1 if you are safe, 2 if you need help, or SOS and a few words for urgent help.";
@@ -53,16 +56,50 @@ pub fn checked_in(safe: bool, headline: &str) -> String {
         ),
     };
     let fixed = format!("SCAAN: you are checked in as {said} for \"\". {then}");
-    let room = MAX_ANSWER.saturating_sub(fixed.chars().count());
-    let headline = plain(headline);
-    let headline = match headline.chars().count() > room {
-        true => format!(
-            "{}...",
-            headline.chars().take(room.saturating_sub(3)).collect::<String>()
-        ),
-        false => headline,
-    };
+    let headline = fitted(headline, MAX_TEXT.saturating_sub(fixed.chars().count()));
     format!("SCAAN: you are checked in as {said} for \"{headline}\". {then}")
+}
+
+/// Why a person is texted an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Texted {
+    /// None of their devices had it in time.
+    Unreached,
+    /// They had not answered by the deadline.
+    Reminder,
+}
+
+/// An alert as a text: what kind, a reference code to quote to an officer, the headline, and
+/// how to answer. An exercise says so first, so nobody takes a drill for the real thing.
+pub fn alert_text(alert: &Alert, why: Texted) -> String {
+    let kind = match (alert.content.status, why) {
+        (Status::Exercise, _) => "EXERCISE",
+        (_, Texted::Unreached) => "ALERT",
+        (_, Texted::Reminder) => "NO ANSWER YET",
+    };
+    let reference = reference(alert);
+    let ask = match alert.content.checkin_required {
+        true => " Reply 1 if safe, 2 if you need help.",
+        false => "",
+    };
+    let fixed = format!("SCAAN {kind} {reference}: .{ask}");
+    let headline = fitted(&alert.content.headline, MAX_TEXT.saturating_sub(fixed.chars().count()));
+    format!("SCAAN {kind} {reference}: {headline}.{ask}")
+}
+
+/// A short code naming an alert in a text (the first six hex digits of its id), that staff
+/// can quote and officers find.
+pub fn reference(alert: &Alert) -> String {
+    alert.id.simple().to_string()[..6].to_ascii_uppercase()
+}
+
+/// `text` made plain and cut to `room` characters, with `...` where it was cut.
+fn fitted(text: &str, room: usize) -> String {
+    let text = plain(text.trim_end_matches('.'));
+    match text.chars().count() > room {
+        true => format!("{}...", text.chars().take(room.saturating_sub(3)).collect::<String>()),
+        false => text,
+    }
 }
 
 /// Text an officer wrote, in characters any handset shows: anything outside printable ASCII
@@ -117,7 +154,7 @@ mod tests {
             checked_in(true, "Évacuation à Bunia"),
         ] {
             assert!(
-                answer.chars().count() <= MAX_ANSWER,
+                answer.chars().count() <= MAX_TEXT,
                 "{} chars: {answer}",
                 answer.chars().count()
             );
@@ -125,5 +162,44 @@ mod tests {
         }
         assert!(checked_in(true, "Curfew in Beni").contains("\"Curfew in Beni\""));
         assert!(checked_in(true, long).contains("..."));
+    }
+
+    fn alert(headline: &str, status: Status) -> Alert {
+        let mut alert = crate::testing::alert_near_beni(&["CD"]);
+        alert.content.headline = headline.into();
+        alert.content.status = status;
+        alert
+    }
+
+    #[test]
+    fn an_alert_text_fits_one_plain_sms_with_its_reference_and_how_to_answer() {
+        let long = "Armed clashes reported near Beni, all movement suspended until further notice from the field security office in Goma and Bunia";
+        for (headline, why) in [
+            (long, Texted::Unreached),
+            (long, Texted::Reminder),
+            ("Évacuation à Bunia", Texted::Unreached),
+        ] {
+            let a = alert(headline, Status::Actual);
+            let text = alert_text(&a, why);
+            assert!(
+                text.chars().count() <= MAX_TEXT,
+                "{} chars: {text}",
+                text.chars().count()
+            );
+            assert!(text.chars().all(|c| (' '..='~').contains(&c)), "{text}");
+            assert!(text.contains(&reference(&a)), "{text}");
+            assert!(text.ends_with("Reply 1 if safe, 2 if you need help."), "{text}");
+        }
+        let a = alert("Curfew in Beni.", Status::Actual);
+        assert_eq!(
+            alert_text(&a, Texted::Unreached),
+            format!(
+                "SCAAN ALERT {}: Curfew in Beni. Reply 1 if safe, 2 if you need help.",
+                reference(&a)
+            )
+        );
+        assert!(alert_text(&a, Texted::Reminder).starts_with("SCAAN NO ANSWER YET "));
+        let drill = alert("Curfew in Beni", Status::Exercise);
+        assert!(alert_text(&drill, Texted::Reminder).starts_with("SCAAN EXERCISE "));
     }
 }
