@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod headcount;
+pub mod journey;
 pub mod json_schema;
 pub mod position;
 pub mod report;
@@ -45,6 +46,10 @@ pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
 pub use headcount::{
     Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
+};
+pub use journey::{
+    AlarmStatus, DueStage, Journey, JourneyAlarm, JourneyCheckin, JourneyCheckinStatus, JourneyLeg, JourneyStatus,
+    NewJourney, NewLeg,
 };
 pub use position::{LocationUpdate, Position};
 pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};

@@ -44,6 +44,7 @@ static ASSETS: &[Asset] = &[
     asset!("map.js", JS),
     asset!("alerts.js", JS),
     asset!("sos.js", JS),
+    asset!("journeys.js", JS),
     asset!("reports.js", JS),
     asset!("advisories.js", JS),
     asset!("accounts.js", JS),

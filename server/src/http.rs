@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
+    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, journeys, lifecycle, metrics, mqtt,
     positions, reports, sms, sos, trips, warnings, Config,
 };
 use scaan_mobile_bridge::LinkState;
@@ -65,6 +65,7 @@ impl App {
             .merge(reports::router())
             .merge(advisories::router())
             .merge(trips::router())
+            .merge(journeys::router())
             .merge(warnings::router())
             .merge(delivery::stream::router())
             .merge(mqtt::receipts::router())
@@ -122,6 +123,7 @@ impl App {
         hub.tasks
             .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
         hub.tasks.spawn(hub.headcounts.clone().escalate(hub.shutdown.clone()));
+        hub.tasks.spawn(hub.journeys.clone().keep_time(hub.shutdown.clone()));
         mqtt::run(&hub);
         if let Some(metrics) = metrics {
             tracing::info!(address = %metrics.local_addr()?, "metrics on /metrics");

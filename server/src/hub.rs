@@ -17,6 +17,7 @@ use crate::auth::Logins;
 use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
+use crate::journeys::{JourneyTimings, Journeys};
 use crate::headcounts::{CheckinWriter, Deadlines, HeadcountPulse, Headcounts, LateArrivals, OpenHeadcounts};
 use crate::lifecycle::AccountFollower;
 use crate::metrics::Metrics;
@@ -53,6 +54,7 @@ pub struct Hub {
     pub audit: Audit,
     pub advisories: Advisories,
     pub trips: Trips,
+    pub journeys: Journeys,
     pub sos: SosCalls,
     pub headcounts: Headcounts,
     pub texts: Texts,
@@ -130,6 +132,15 @@ impl Hub {
             delivery.clone(),
             audit.clone(),
         );
+        let journeys = Journeys::new(
+            store.clone(),
+            delivery.clone(),
+            audit.clone(),
+            JourneyTimings {
+                remind_before: Duration::seconds(config.journey_remind_before_s as i64),
+                grace: Duration::seconds(config.journey_grace_s as i64),
+            },
+        );
         let sos = SosCalls::new(
             store.clone(),
             atlas,
@@ -200,6 +211,7 @@ impl Hub {
             audit,
             advisories,
             trips,
+            journeys,
             sos,
             headcounts,
             texts,

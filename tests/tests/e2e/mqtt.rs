@@ -119,7 +119,7 @@ impl Phone {
         }
     }
 
-    async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+    pub(crate) async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
