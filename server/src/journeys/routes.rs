@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
 }
 
 /// Starts a journey with expected check-ins: one's own, or (officers) a staff member's.
-#[utoipa::path(post, path = "/api/v1/journeys", tag = "journeys", security(("bearer" = [])), request_body = NewJourney,
+#[utoipa::path(post, path = "/api/v1/journeys", operation_id = "start_journey", tag = "journeys", security(("bearer" = [])), request_body = NewJourney,
     responses((status = 201, body = Journey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start(
     State(journeys): State<Journeys>,
@@ -63,14 +63,14 @@ async fn list(
     Ok(Json(journeys.list(&caller, params.active.unwrap_or(false), page).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/journeys/{id}", tag = "journeys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/journeys/{id}", operation_id = "get_journey", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Journey), (status = 404, body = ErrorBody)))]
 async fn get_journey(State(journeys): State<Journeys>, caller: Caller, PathId(id): PathId) -> Result<Json<Journey>, ApiError> {
     Ok(Json(journeys.visible(&caller, id).await?))
 }
 
 /// "All well" (the next check-in counts from now) or "arrived safely" (ends the leg).
-#[utoipa::path(post, path = "/api/v1/journeys/{id}/checkin", tag = "journeys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/journeys/{id}/checkin", operation_id = "check_in_journey", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = JourneyCheckin,
     responses((status = 200, body = Journey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -84,7 +84,7 @@ async fn check_in(
 }
 
 /// Ends a journey early: no more check-ins are expected.
-#[utoipa::path(post, path = "/api/v1/journeys/{id}/end", tag = "journeys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/journeys/{id}/end", operation_id = "end_journey", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Journey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn end(State(journeys): State<Journeys>, caller: Caller, PathId(id): PathId) -> Result<Json<Journey>, ApiError> {
@@ -103,7 +103,7 @@ struct AlarmParams {
 }
 
 /// Missed-check-in alarms, newest first (officers: those of their countries).
-#[utoipa::path(get, path = "/api/v1/journey-alarms", tag = "journeys", security(("bearer" = [])), params(AlarmParams),
+#[utoipa::path(get, path = "/api/v1/journey-alarms", operation_id = "list_journey_alarms", tag = "journeys", security(("bearer" = [])), params(AlarmParams),
     responses((status = 200, body = [JourneyAlarm]), (status = 403, body = ErrorBody)))]
 async fn alarms(
     State(journeys): State<Journeys>,
@@ -115,7 +115,7 @@ async fn alarms(
 }
 
 /// Someone is on it.
-#[utoipa::path(post, path = "/api/v1/journey-alarms/{id}/ack", tag = "journeys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/journey-alarms/{id}/ack", operation_id = "acknowledge_journey_alarm", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = SosNote,
     responses((status = 200, body = JourneyAlarm), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn acknowledge(
@@ -129,7 +129,7 @@ async fn acknowledge(
 }
 
 /// Closes the alarm with what happened.
-#[utoipa::path(post, path = "/api/v1/journey-alarms/{id}/resolve", tag = "journeys", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/journey-alarms/{id}/resolve", operation_id = "resolve_journey_alarm", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = SosNote,
     responses((status = 200, body = JourneyAlarm), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
