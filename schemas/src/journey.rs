@@ -54,10 +54,7 @@ pub struct NewJourney {
 impl Validate for NewJourney {
     fn validate(&self, now: DateTime<Utc>) -> Result<(), Invalid> {
         if self.legs.is_empty() || self.legs.len() > MAX_LEGS {
-            return Err(Invalid::new(
-                "legs",
-                format!("a journey has 1 to {MAX_LEGS} legs"),
-            ));
+            return Err(Invalid::new("legs", format!("a journey has 1 to {MAX_LEGS} legs")));
         }
         if let Some(every) = self.checkin_every_s {
             if !CHECKIN_EVERY_S.contains(&every) {

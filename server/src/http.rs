@@ -22,8 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, journeys, lifecycle, metrics, mqtt,
-    positions, reports, sms, sos, trips, warnings, Config,
+    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, journeys, lifecycle, metrics,
+    mqtt, positions, reports, sms, sos, trips, warnings, Config,
 };
 use scaan_mobile_bridge::LinkState;
 

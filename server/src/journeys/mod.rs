@@ -127,9 +127,7 @@ fn due_at(journey: &Journey) -> Option<DateTime<Utc>> {
     }
     let leg = journey.legs.get(journey.current_leg)?;
     let since = journey.last_checkin_at.unwrap_or(journey.started_at);
-    let every = journey
-        .checkin_every_s
-        .map(|s| since + Duration::seconds(i64::from(s)));
+    let every = journey.checkin_every_s.map(|s| since + Duration::seconds(i64::from(s)));
     Some(every.map_or(leg.arrive_by, |at| at.min(leg.arrive_by)))
 }
 
@@ -231,7 +229,12 @@ fn alarm_for(journey: &Journey, now: DateTime<Utc>) -> Option<JourneyAlarm> {
 }
 
 /// Someone is on it; only an open alarm is acknowledged.
-fn acknowledge(alarm: &mut JourneyAlarm, by: &User, note: Option<String>, now: DateTime<Utc>) -> Result<(), JourneyError> {
+fn acknowledge(
+    alarm: &mut JourneyAlarm,
+    by: &User,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), JourneyError> {
     if alarm.status != AlarmStatus::Open {
         return Err(JourneyError::AlarmHandled(alarm.status));
     }
@@ -270,7 +273,14 @@ fn legs_of(new: &NewJourney, trip: Option<&Trip>) -> Result<Vec<JourneyLeg>, sca
                 .to
                 .clone()
                 .filter(|t| !t.trim().is_empty())
-                .or_else(|| trip.map(|t| t.destination.city.clone().unwrap_or_else(|| t.destination.country.clone())))
+                .or_else(|| {
+                    trip.map(|t| {
+                        t.destination
+                            .city
+                            .clone()
+                            .unwrap_or_else(|| t.destination.country.clone())
+                    })
+                })
                 .ok_or_else(|| missing("to"))?;
             let country = leg
                 .country
@@ -338,7 +348,9 @@ impl Journeys {
                 match self.store.user(id).await? {
                     Some(user) if user.role == Role::Staff && !user.disabled => user,
                     _ => {
-                        return Err(scaan_schemas::Invalid::new("staff_id", "is not an active staff member's id").into())
+                        return Err(
+                            scaan_schemas::Invalid::new("staff_id", "is not an active staff member's id").into(),
+                        )
                     }
                 }
             }
@@ -505,7 +517,12 @@ impl Journeys {
         }
     }
 
-    pub async fn acknowledge(&self, caller: &Caller, id: Uuid, note: Option<String>) -> Result<JourneyAlarm, JourneyError> {
+    pub async fn acknowledge(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        note: Option<String>,
+    ) -> Result<JourneyAlarm, JourneyError> {
         let mut alarm = self.alarm_to_handle(caller, id).await?;
         acknowledge(&mut alarm, &caller.user, note.clone(), Utc::now())?;
         self.store.update_journey_alarm(&alarm, AlarmStatus::Open).await?;
@@ -740,7 +757,11 @@ mod tests {
         assert_eq!(every_two_hours.due_at, Some(start + Duration::hours(2)));
         let mut late = every_two_hours.clone();
         late.last_checkin_at = Some(start + Duration::hours(4));
-        assert_eq!(due_at(&late), Some(start + Duration::hours(5)), "the arrival comes first");
+        assert_eq!(
+            due_at(&late),
+            Some(start + Duration::hours(5)),
+            "the arrival comes first"
+        );
         let by_arrival_only = journey(start, None, &[5]);
         assert_eq!(by_arrival_only.due_at, Some(start + Duration::hours(5)));
     }
@@ -760,7 +781,10 @@ mod tests {
         j.stage = DueStage::Overdue;
         assert_eq!(next_step_at(&j, TIMINGS), Some(due + Duration::minutes(30)));
         assert_eq!(step_at(&j, due + Duration::minutes(29), TIMINGS), None);
-        assert_eq!(step_at(&j, due + Duration::minutes(30), TIMINGS), Some(Step::RaiseAlarm));
+        assert_eq!(
+            step_at(&j, due + Duration::minutes(30), TIMINGS),
+            Some(Step::RaiseAlarm)
+        );
         let alarm = alarm_for(&j, due + Duration::minutes(30)).unwrap();
         assert_eq!((alarm.missed_due_at, alarm.heading_to.as_str()), (due, "stop 2"));
         j.stage = DueStage::Missed;
@@ -772,10 +796,7 @@ mod tests {
     fn a_hub_back_after_the_due_time_asks_again_rather_than_reminding() {
         let start = Utc::now();
         let j = journey(start, None, &[2]);
-        assert_eq!(
-            step_at(&j, start + Duration::hours(3), TIMINGS),
-            Some(Step::AskAgain)
-        );
+        assert_eq!(step_at(&j, start + Duration::hours(3), TIMINGS), Some(Step::AskAgain));
     }
 
     #[test]
@@ -805,7 +826,12 @@ mod tests {
         assert_eq!(j.legs[0].arrived_at, Some(arrived));
         assert_eq!(j.status, JourneyStatus::Active);
         assert_eq!(j.due_at, Some(arrived + Duration::hours(1)));
-        check_in(&mut j, checkin(JourneyCheckinStatus::Arrived), arrived + Duration::hours(3)).unwrap();
+        check_in(
+            &mut j,
+            checkin(JourneyCheckinStatus::Arrived),
+            arrived + Duration::hours(3),
+        )
+        .unwrap();
         assert_eq!((j.status, j.due_at), (JourneyStatus::Arrived, None));
         assert_eq!(next_step_at(&j, TIMINGS), None);
         let again = check_in(&mut j, checkin(JourneyCheckinStatus::Ok), arrived).unwrap_err();

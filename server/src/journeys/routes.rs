@@ -60,12 +60,18 @@ async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Journey>>, ApiError> {
     let page = Page::asked(params.before, params.limit);
-    Ok(Json(journeys.list(&caller, params.active.unwrap_or(false), page).await?))
+    Ok(Json(
+        journeys.list(&caller, params.active.unwrap_or(false), page).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/journeys/{id}", operation_id = "get_journey", tag = "journeys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Journey), (status = 404, body = ErrorBody)))]
-async fn get_journey(State(journeys): State<Journeys>, caller: Caller, PathId(id): PathId) -> Result<Json<Journey>, ApiError> {
+async fn get_journey(
+    State(journeys): State<Journeys>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Journey>, ApiError> {
     Ok(Json(journeys.visible(&caller, id).await?))
 }
 
@@ -125,7 +131,9 @@ async fn acknowledge(
     // The note is optional, and so is the body that carries it.
     OptionalJson(body): OptionalJson<SosNote>,
 ) -> Result<Json<JourneyAlarm>, ApiError> {
-    Ok(Json(journeys.acknowledge(&caller, id, body.and_then(|b| b.note)).await?))
+    Ok(Json(
+        journeys.acknowledge(&caller, id, body.and_then(|b| b.note)).await?,
+    ))
 }
 
 /// Closes the alarm with what happened.

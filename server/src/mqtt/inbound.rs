@@ -56,10 +56,12 @@ pub(super) async fn route(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<In
 /// Acts on one message `user` published on their `kind` topic, answering on their inbox.
 pub(super) async fn handle(hub: &Hub, user: &User, kind: PhoneTopic, payload: &[u8]) {
     let reply = match kind {
-        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos | PhoneTopic::JourneyCheckin => match as_client_message(kind, payload) {
-            Ok(json) => handle_client_message(hub, user, &json).await,
-            Err(reply) => Some(*reply),
-        },
+        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos | PhoneTopic::JourneyCheckin => {
+            match as_client_message(kind, payload) {
+                Ok(json) => handle_client_message(hub, user, &json).await,
+                Err(reply) => Some(*reply),
+            }
+        }
         PhoneTopic::Ack => acknowledge(hub, user, payload).await,
         PhoneTopic::Report => submit_report(hub, user, payload).await,
     };

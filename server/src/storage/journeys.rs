@@ -96,10 +96,10 @@ impl Store {
                 Ok(false)
             } else {
                 sqlx::query(sql)
-                .bind(alarm.id)
-                .bind(alarm.journey_id)
-                .bind(alarm.status.as_str())
-                .bind(alarm.raised_at)
+                    .bind(alarm.id)
+                    .bind(alarm.journey_id)
+                    .bind(alarm.status.as_str())
+                    .bind(alarm.raised_at)
                     .bind(Json(alarm))
                     .execute(&mut *tx)
                     .await?;
@@ -187,7 +187,9 @@ impl Store {
         page: Page,
     ) -> Result<Vec<JourneyAlarm>> {
         let rows: Vec<(Json<JourneyAlarm>,)> = on_either!(self, |pool| {
-            let mut q = QueryBuilder::new("SELECT a.body FROM journey_alarms a JOIN journeys j ON j.id = a.journey_id WHERE 1 = 1");
+            let mut q = QueryBuilder::new(
+                "SELECT a.body FROM journey_alarms a JOIN journeys j ON j.id = a.journey_id WHERE 1 = 1",
+            );
             push_scope(&mut q, scope, "j.id");
             if let Some(status) = status {
                 q.push(" AND a.status = ").push_bind(status.as_str());
@@ -216,14 +218,18 @@ where
     match scope {
         JourneyScope::All => {}
         JourneyScope::Staff(staff) => {
-            q.push(format!(" AND {journey_id} IN (SELECT id FROM journeys WHERE staff_id = "))
-                .push_bind(*staff)
-                .push(")");
+            q.push(format!(
+                " AND {journey_id} IN (SELECT id FROM journeys WHERE staff_id = "
+            ))
+            .push_bind(*staff)
+            .push(")");
         }
         JourneyScope::CountriesOrStaff(countries, staff) => {
-            q.push(format!(" AND ({journey_id} IN (SELECT id FROM journeys WHERE staff_id = "))
-                .push_bind(*staff)
-                .push(")");
+            q.push(format!(
+                " AND ({journey_id} IN (SELECT id FROM journeys WHERE staff_id = "
+            ))
+            .push_bind(*staff)
+            .push(")");
             if !countries.is_empty() {
                 q.push(format!(
                     " OR {journey_id} IN (SELECT journey_id FROM journey_countries WHERE country IN ("

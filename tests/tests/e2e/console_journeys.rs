@@ -53,7 +53,10 @@ async fn the_journeys_panel_follows_journeys_and_handles_missed_check_ins(backen
         text.contains("Test amani") && text.contains("Butembo (CD)") && text.contains("on schedule"),
         "{text}"
     );
-    assert_eq!(page.eval("document.getElementById('count-journeys').textContent").await, "1");
+    assert_eq!(
+        page.eval("document.getElementById('count-journeys').textContent").await,
+        "1"
+    );
 
     // Missed: the stage moves on live, and the alarm heads the panel.
     let alarm_card = "document.querySelector('#journey-alarms > li')";
@@ -71,14 +74,17 @@ async fn the_journeys_panel_follows_journeys_and_handles_missed_check_ins(backen
         "{alarm_text}"
     );
     assert_eq!(
-        page.eval("document.getElementById('count-journeys').classList.contains('hot')").await,
+        page.eval("document.getElementById('count-journeys').classList.contains('hot')")
+            .await,
         true
     );
     settle().await;
 
     // Acknowledged with a note.
-    page.type_into(&format!("#alarm-note-{alarm_id}"), "calling the driver").await;
-    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=ack]")).await;
+    page.type_into(&format!("#alarm-note-{alarm_id}"), "calling the driver")
+        .await;
+    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=ack]"))
+        .await;
     page.wait_for(
         &format!("document.querySelector(\"[data-alarm='{alarm_id}']\")?.classList.contains('acknowledged')"),
         "the alarm to show as acknowledged",
@@ -86,13 +92,22 @@ async fn the_journeys_panel_follows_journeys_and_handles_missed_check_ins(backen
     .await;
     let (_, alarms) = hub.get("/api/v1/journey-alarms", &kivu).await;
     assert_eq!(
-        (&alarms[0]["status"], &alarms[0]["acknowledge_note"], &alarms[0]["acknowledged_by"]),
-        (&json!("acknowledged"), &json!("calling the driver"), &json!("kivu.officer"))
+        (
+            &alarms[0]["status"],
+            &alarms[0]["acknowledge_note"],
+            &alarms[0]["acknowledged_by"]
+        ),
+        (
+            &json!("acknowledged"),
+            &json!("calling the driver"),
+            &json!("kivu.officer")
+        )
     );
 
     // Resolving needs a note; with one, the alarm leaves the panel.
     settle().await;
-    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=resolve]")).await;
+    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=resolve]"))
+        .await;
     let told = page
         .wait_for(
             &format!("document.querySelector(\"[data-alarm='{alarm_id}'] .message\")?.textContent || null"),
@@ -100,8 +115,10 @@ async fn the_journeys_panel_follows_journeys_and_handles_missed_check_ins(backen
         )
         .await;
     assert_eq!(told, "Write what happened before resolving.");
-    page.type_into(&format!("#alarm-note-{alarm_id}"), "reached by phone: safe").await;
-    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=resolve]")).await;
+    page.type_into(&format!("#alarm-note-{alarm_id}"), "reached by phone: safe")
+        .await;
+    page.click(&format!("[data-alarm='{alarm_id}'] [data-action=resolve]"))
+        .await;
     page.wait_for(
         "!document.querySelector('#journey-alarms') && document.getElementById('panel-journeys').textContent.includes('No missed check-in is open')",
         "the resolved alarm to leave the panel",
@@ -115,11 +132,19 @@ async fn the_journeys_panel_follows_journeys_and_handles_missed_check_ins(backen
 
     // Arrived safely: the journey leaves the panel too.
     let (status, _) = hub
-        .post(&format!("/api/v1/journeys/{id}/checkin"), &amani, json!({"status": "arrived"}))
+        .post(
+            &format!("/api/v1/journeys/{id}/checkin"),
+            &amani,
+            json!({"status": "arrived"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    page.wait_for(&format!("!{card}"), "the arrived journey to leave the panel").await;
-    assert_eq!(page.eval("document.getElementById('count-journeys').textContent").await, "0");
+    page.wait_for(&format!("!{card}"), "the arrived journey to leave the panel")
+        .await;
+    assert_eq!(
+        page.eval("document.getElementById('count-journeys').textContent").await,
+        "0"
+    );
 
     let errors = browser.errors();
     assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");

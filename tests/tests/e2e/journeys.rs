@@ -48,7 +48,10 @@ async fn next_of(stream: &mut Stream, kind: &str, within: Duration) -> Value {
 async fn phone_next_of(phone: &mut Phone, kind: &str, within: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        assert!(tokio::time::Instant::now() < deadline, "no {kind} on the inbox within {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} on the inbox within {within:?}"
+        );
         match phone.next().await {
             Some(Seen::Message(topic, envelope)) if envelope["type"] == kind => {
                 assert!(topic.ends_with("/inbox"), "{topic}");
@@ -107,12 +110,20 @@ async fn a_missed_checkin_goes_from_reminder_to_console_alarm_to_acknowledgement
     let mut kivu_stream = hub.stream(&kivu).await;
     let mut uganda_stream = hub.stream(&uganda).await;
     let again = next_of(&mut amani_stream, "journey_reminder", Duration::from_secs(3)).await;
-    assert_eq!((&again["journey_id"], &again["overdue"]), (&journey["id"], &json!(true)));
+    assert_eq!(
+        (&again["journey_id"], &again["overdue"]),
+        (&journey["id"], &json!(true))
+    );
 
     // Still silent after the grace: the officers of the journey's country get the alarm.
     let alarm = next_of(&mut kivu_stream, "journey_alarm", Duration::from_secs(4)).await["alarm"].clone();
     assert_eq!(
-        (&alarm["journey_id"], &alarm["status"], &alarm["username"], &alarm["heading_to"]),
+        (
+            &alarm["journey_id"],
+            &alarm["status"],
+            &alarm["username"],
+            &alarm["heading_to"]
+        ),
         (&journey["id"], &json!("open"), &json!("amani"), &json!("Goma"))
     );
     uganda_stream.expect_silence().await;
@@ -131,15 +142,26 @@ async fn a_missed_checkin_goes_from_reminder_to_console_alarm_to_acknowledgement
     let (status, acknowledged) = hub.post(&ack, &kivu, json!({"note": "calling her driver"})).await;
     assert_eq!(status, StatusCode::OK, "{acknowledged}");
     assert_eq!(
-        (&acknowledged["status"], &acknowledged["acknowledged_by"], &acknowledged["acknowledge_note"]),
-        (&json!("acknowledged"), &json!("kivu.officer"), &json!("calling her driver"))
+        (
+            &acknowledged["status"],
+            &acknowledged["acknowledged_by"],
+            &acknowledged["acknowledge_note"]
+        ),
+        (
+            &json!("acknowledged"),
+            &json!("kivu.officer"),
+            &json!("calling her driver")
+        )
     );
     assert_eq!(
         next_of(&mut kivu_stream, "journey_alarm", Duration::from_secs(1)).await["alarm"]["status"],
         "acknowledged"
     );
     let (status, twice) = hub.post(&ack, &kivu, json!({})).await;
-    assert_eq!((status, &twice["error"]["code"]), (StatusCode::CONFLICT, &json!("alarm_changed")));
+    assert_eq!(
+        (status, &twice["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("alarm_changed"))
+    );
     let resolve = format!("/api/v1/journey-alarms/{alarm_id}/resolve");
     let (status, unsaid) = hub.post(&resolve, &kivu, json!({"note": " "})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{unsaid}");
@@ -155,12 +177,20 @@ async fn a_missed_checkin_goes_from_reminder_to_console_alarm_to_acknowledgement
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["journey_alarm.resolved", "journey_alarm.acknowledged"], "{trail}");
+    assert_eq!(
+        actions,
+        ["journey_alarm.resolved", "journey_alarm.acknowledged"],
+        "{trail}"
+    );
     assert_eq!(trail[1]["detail"]["note"], "calling her driver");
 
     // A late check-in puts the journey back on schedule.
     let (status, back) = hub
-        .post(&format!("/api/v1/journeys/{id}/checkin"), &amani, json!({"status": "arrived"}))
+        .post(
+            &format!("/api/v1/journeys/{id}/checkin"),
+            &amani,
+            json!({"status": "arrived"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{back}");
     assert_eq!(back["status"], "arrived");
@@ -183,17 +213,30 @@ async fn checkins_arrive_by_http_stream_and_mqtt_and_arrival_ends_the_leg(backen
     let id = journey["id"].as_str().unwrap().to_owned();
     let due = |j: &Value| chrono::DateTime::parse_from_rfc3339(j["due_at"].as_str().unwrap()).unwrap();
     let two_hours = Utc::now() + Span::hours(2);
-    assert!((due(&journey).timestamp() - two_hours.timestamp()).abs() <= 2, "{journey}");
+    assert!(
+        (due(&journey).timestamp() - two_hours.timestamp()).abs() <= 2,
+        "{journey}"
+    );
 
     // HTTP: all well.
     let path = format!("/api/v1/journeys/{id}/checkin");
     let (status, ok) = hub
-        .post(&path, &amani, json!({"status": "ok", "position": {"lat": 0.1, "lon": 29.3}}))
+        .post(
+            &path,
+            &amani,
+            json!({"status": "ok", "position": {"lat": 0.1, "lon": 29.3}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{ok}");
-    assert_eq!((&ok["current_leg"], &ok["last_position"]["lat"]), (&json!(0), &json!(0.1)));
+    assert_eq!(
+        (&ok["current_leg"], &ok["last_position"]["lat"]),
+        (&json!(0), &json!(0.1))
+    );
     // Someone else's journey is not theirs to check in on, and bad input changes nothing.
-    assert_eq!(hub.post(&path, &bea, json!({"status": "ok"})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hub.post(&path, &bea, json!({"status": "ok"})).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (status, bad) = hub.post(&path, &amani, json!({"status": "fine"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 
@@ -229,27 +272,41 @@ async fn checkins_arrive_by_http_stream_and_mqtt_and_arrival_ends_the_leg(backen
         owed += 1;
     };
     assert_eq!(owed, 3, "the start and the two check-ins were owed");
-    assert_eq!((&leg_ended["current_leg"], &leg_ended["status"]), (&json!(1), &json!("active")));
+    assert_eq!(
+        (&leg_ended["current_leg"], &leg_ended["status"]),
+        (&json!(1), &json!("active"))
+    );
     assert!(leg_ended["legs"][0]["arrived_at"].is_string(), "{leg_ended}");
     assert_eq!(
         next_of(&mut kivu_stream, "journey", Duration::from_secs(1)).await["journey"]["current_leg"],
         1
     );
     phone
-        .publish(&topic, json!({"journey_id": id, "status": "arrived", "note": "in Goma"}).to_string())
+        .publish(
+            &topic,
+            json!({"journey_id": id, "status": "arrived", "note": "in Goma"}).to_string(),
+        )
         .await;
     let arrived = phone_next_of(&mut phone, "journey", Duration::from_secs(5)).await["journey"].clone();
-    assert_eq!((&arrived["status"], &arrived["current_leg"]), (&json!("arrived"), &json!(2)));
+    assert_eq!(
+        (&arrived["status"], &arrived["current_leg"]),
+        (&json!("arrived"), &json!(2))
+    );
     assert!(arrived.get("due_at").is_none(), "nothing more is due: {arrived}");
     // A bad payload is answered on the inbox and changes nothing.
-    phone.publish(&topic, json!({"journey_id": id, "status": "ok"}).to_string()).await;
+    phone
+        .publish(&topic, json!({"journey_id": id, "status": "ok"}).to_string())
+        .await;
     let over = phone_next_of(&mut phone, "error", Duration::from_secs(5)).await;
     assert_eq!(over["code"], "journey_over", "{over}");
     phone.publish(&topic, json!({"status": "ok"}).to_string()).await;
     let unnamed = phone_next_of(&mut phone, "error", Duration::from_secs(5)).await;
     assert_eq!(unnamed["code"], "invalid_field", "{unnamed}");
     let (_, stored) = hub.get(&format!("/api/v1/journeys/{id}"), &kivu).await;
-    assert_eq!((&stored["status"], &stored["last_note"]), (&json!("arrived"), &json!("in Goma")));
+    assert_eq!(
+        (&stored["status"], &stored["last_note"]),
+        (&json!("arrived"), &json!("in Goma"))
+    );
     phone.disconnect().await;
     hub.stop().await;
 }
@@ -282,13 +339,23 @@ async fn a_traveller_known_only_from_a_trip_is_covered(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     let journey = start(&hub, &kivu, body).await;
     assert_eq!(
-        (&journey["legs"][0]["to"], &journey["legs"][0]["country"], &journey["started_by"]),
+        (
+            &journey["legs"][0]["to"],
+            &journey["legs"][0]["country"],
+            &journey["started_by"]
+        ),
         (&json!("Goma"), &json!("CD"), &json!("kivu.officer"))
     );
     assert_eq!(journey["trip_id"], trip_id);
-    assert_eq!(phone_next_of(&mut phone, "journey", Duration::from_secs(5)).await["journey"]["id"], journey["id"]);
+    assert_eq!(
+        phone_next_of(&mut phone, "journey", Duration::from_secs(5)).await["journey"]["id"],
+        journey["id"]
+    );
     let reminder = phone_next_of(&mut phone, "journey_reminder", Duration::from_secs(5)).await;
-    assert_eq!((&reminder["overdue"], &reminder["heading_to"]), (&json!(false), &json!("Goma")));
+    assert_eq!(
+        (&reminder["overdue"], &reminder["heading_to"]),
+        (&json!(false), &json!("Goma"))
+    );
     let again = phone_next_of(&mut phone, "journey_reminder", Duration::from_secs(5)).await;
     assert_eq!(again["overdue"], true);
     let alarm = next_of(&mut kivu_stream, "journey_alarm", Duration::from_secs(6)).await["alarm"].clone();
@@ -311,7 +378,10 @@ async fn a_traveller_known_only_from_a_trip_is_covered(backend: Backend) {
             json!({"trip_id": trip_id, "legs": [{"arrive_by": in_seconds(3600)}]}),
         )
         .await;
-    assert_eq!((status, &not_hers["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("trip_id")));
+    assert_eq!(
+        (status, &not_hers["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("trip_id"))
+    );
     assert_eq!(hub.get("/api/v1/journeys", &other).await.1, json!([]));
     phone.disconnect().await;
     hub.stop().await;
