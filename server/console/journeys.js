@@ -93,7 +93,7 @@ export function journeysPanel(ctx, root) {
       journey.note ? h("p", { class: "text" }, journey.note) : null,
       h("ol", { class: "legs" }, legs),
       h("dl", { class: "facts" },
-        journey.due_at ? h("div", {}, h("dt", {}, "Next check-in"), h("dd", {}, timeEl(journey.due_at, country, null),
+        journey.due_at ? h("div", {}, h("dt", {}, "Check-in due"), h("dd", {}, timeEl(journey.due_at, country, null),
           journey.checkin_every_s ? ` · every ${Math.round(journey.checkin_every_s / 60)} min` : "")) : null,
         h("div", {}, h("dt", {}, "Last check-in"), h("dd", {}, journey.last_checkin_at
           ? [timeEl(journey.last_checkin_at, country, journey.last_position), h("span", { class: "ago" }, ago(journey.last_checkin_at))]
