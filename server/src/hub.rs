@@ -121,6 +121,7 @@ impl Hub {
                 grace: Duration::seconds(config.checkin_grace_s as i64),
             },
             metrics.escalation_waves.clone(),
+            atlas,
         );
         let trips = Trips::new(
             store.clone(),

@@ -281,7 +281,7 @@ async fn headcount_exports_as_csv(backend: Backend) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status"
+        "staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status,accounted_at,accounted_after_s,accounted_channel"
     );
     assert_eq!(lines.len(), 3);
     assert!(
