@@ -46,15 +46,16 @@ function histogram(f) {
   }));
 }
 
-function groupTable(caption, key, rows, name) {
+// The groups are lists, not tables: the board's own table (its people) stays the only one.
+function groupList(caption, key, rows, name) {
   if (!rows.length) return null;
-  return h("table", { class: "people tta-groups", "data-tta-groups": key },
-    h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, h("th", {}, key === "channel" ? "Channel" : "Duty station"), h("th", {}, "Answered"),
-      h("th", {}, "50 %"), h("th", {}, "90 %"), h("th", {}, "100 %"))),
-    h("tbody", {}, rows.map((g) => h("tr", { "data-group": name(g) },
-      h("td", {}, name(g)), h("td", {}, `${g.accounted} of ${g.people}`),
-      h("td", {}, duration(g.accounted_50_s)), h("td", {}, duration(g.accounted_90_s)), h("td", {}, duration(g.accounted_100_s))))));
+  const cells = (...texts) => texts.map((t, i) => h("span", { class: i === 0 ? "gname" : "gfigure" }, t));
+  return h("div", { class: "tta-groups" },
+    h("h4", {}, caption),
+    h("ul", { "data-tta-groups": key },
+      h("li", { class: "ghead", "aria-hidden": "true" }, ...cells(key === "channel" ? "Channel" : "Duty station", "Answered", "50 %", "90 %", "100 %")),
+      rows.map((g) => h("li", { "data-group": name(g) },
+        ...cells(name(g), `${g.accounted} of ${g.people}`, duration(g.accounted_50_s), duration(g.accounted_90_s), duration(g.accounted_100_s))))));
 }
 
 /** A duty station's name on the board: its country and coordinates, or "No duty station". */
@@ -74,8 +75,8 @@ export function timeToAccount(tta) {
     h("h3", {}, "Time to account ", h("span", { class: "muted" }, `${tta.accounted} of ${tta.people} answered`)),
     thresholds(tta),
     histogram(tta),
-    groupTable("By duty station", "duty_station", tta.by_duty_station, stationName),
-    groupTable("By channel", "channel", tta.by_channel, (g) => channelName(g.channel)));
+    groupList("By duty station", "duty_station", tta.by_duty_station, stationName),
+    groupList("By channel", "channel", tta.by_channel, (g) => channelName(g.channel)));
 }
 
 /** An exercise's drill report. */
@@ -106,7 +107,7 @@ export function periodSummary(summary, title) {
     h("h3", { class: "section-title" }, title, h("span", { class: "muted" }, ` ${summary.headcounts.length} ${summary.headcounts.length === 1 ? "headcount" : "headcounts"} · ${summary.accounted} of ${summary.people} answered`)),
     summary.headcounts.length ? [
       thresholds(summary),
-      h("table", { class: "people tta-groups" },
+      h("table", { class: "people" },
         h("thead", {}, h("tr", {}, h("th", {}, "Headcount"), h("th", {}, "Answered"), h("th", {}, "50 %"), h("th", {}, "90 %"), h("th", {}, "100 %"))),
         h("tbody", {}, summary.headcounts.map((c) => h("tr", { "data-summary-alert": c.alert_id },
           h("td", {}, c.headline), h("td", {}, `${c.accounted} of ${c.people}`),

@@ -67,12 +67,12 @@ async fn the_board_shows_time_to_account_live_and_a_drill_its_banner_and_report(
     assert_eq!(board["time_to_account"]["accounted"], 1);
     assert_eq!(page.eval(&text_of("[data-tta=\"50\"]")).await, json!("—"));
     assert_eq!(
-        page.eval(&text_of("[data-tta-groups=\"channel\"] tbody tr td:nth-child(1)"))
+        page.eval(&text_of("[data-tta-groups=\"channel\"] li[data-group] .gname"))
             .await,
         json!("App (HTTP)")
     );
     let stations = page
-        .eval("[...document.querySelectorAll('[data-tta-groups=\"duty_station\"] tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent])")
+        .eval("[...document.querySelectorAll('[data-tta-groups=\"duty_station\"] li[data-group]')].map(r => [r.children[0].textContent, r.children[1].textContent])")
         .await;
     assert_eq!(
         stations,
