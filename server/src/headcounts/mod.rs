@@ -1,11 +1,14 @@
 //! Headcounts: an alert with `checkin_required` counts everyone it reached until each has
 //! answered. Check-ins come by HTTP and the stream (and MQTT, with the mobile bridge), or from
-//! an officer on someone's behalf; the latest answer counts. Officers' streams get the counts
-//! within a second of each change, coalesced so a burst costs a few envelopes, not thousands.
+//! an officer on someone's behalf, and each records its channel; the latest answer counts, the
+//! first accounts for the person. Officers' streams get the counts within a second of each
+//! change, coalesced so a burst costs a few envelopes, not thousands.
 //!
-//! Owns: the check-ins, the open headcounts the hub watches, the boards, the counts pushed to
-//! officers and the second wave. Uses: [`Audit`] (proxy check-ins are recorded) and the
-//! delivery fan-out. Alerts tell it which headcounts open and close ([`Headcounts::track`]).
+//! Owns: the check-ins, the open headcounts the hub watches, the boards with their
+//! time-to-account (`accounting`), the counts pushed to officers, the second wave, the period's
+//! summary (`summary`) and exercises' drill reports (`drills`). Uses: [`Audit`] (proxy
+//! check-ins are recorded), the delivery fan-out and the country atlas (duty stations'
+//! countries). Alerts tell it which headcounts open and close ([`Headcounts::track`]).
 
 mod accounting;
 mod drills;
