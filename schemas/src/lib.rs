@@ -44,7 +44,9 @@ pub use delivery::{AlertDeliveries, AppAck, DeliveryReceipt, ReceiptStatus};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
 pub use headcount::{
-    Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
+    AccountingFigures, AnswerBucket, Channel, ChannelFigures, Checkin, CheckinStatus, DrillReport, DutyStationFigures,
+    Headcount, HeadcountCounts, HeadcountEntry, HeadcountFigures, HeadcountSummary, NewCheckin, PersonStatus,
+    TimeToAccount, Unanswered, Via,
 };
 pub use position::{LocationUpdate, Position};
 pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};

@@ -124,6 +124,7 @@ impl Hub {
             audit.clone(),
             deadlines,
             metrics.escalation_waves.clone(),
+            atlas,
         );
         let trips = Trips::new(
             store.clone(),
