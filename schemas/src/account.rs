@@ -55,10 +55,11 @@ pub struct User {
     /// A disabled account cannot log in, and has no session.
     #[serde(default)]
     pub disabled: bool,
-    /// The number to call the person on, in E.164 (`+243970000001`). Shown to officers and
-    /// administrators, and to the person themselves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    /// The numbers to call or text the person on, in E.164 (`+243970000001`), in their order
+    /// of preference: texts go to the first, and to the next when the network cannot deliver
+    /// them. Shown to officers and administrators, and to the person themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<String>,
 }
 
 /// The short form of an account, as in the login answer.
@@ -82,9 +83,10 @@ pub struct NewUser {
     pub countries: Vec<String>,
     #[serde(default)]
     pub duty_station: Option<Position>,
-    /// In E.164: `+`, then the country code and number, 7 to 15 digits in all.
-    #[serde(default)]
-    pub phone: Option<String>,
+    /// In E.164 (`+`, then the country code and number, 7 to 15 digits in all), in order of
+    /// preference; spaces, dashes, dots and brackets are dropped and `00` read as `+`.
+    #[serde(default, deserialize_with = "normalised_phones")]
+    pub phones: Vec<String>,
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -108,10 +110,7 @@ impl Validate for NewUser {
         if let Some(p) = &self.duty_station {
             p.validate(now).map_err(|e| e.within("duty_station"))?;
         }
-        if let Some(phone) = &self.phone {
-            check_phone("phone", phone)?;
-        }
-        Ok(())
+        check_phones(&self.phones)
     }
 }
 
@@ -125,28 +124,58 @@ pub fn is_e164(phone: &str) -> bool {
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
 }
 
-fn check_phone(field: &str, phone: &str) -> Result<(), Invalid> {
-    if !is_e164(phone) {
-        return Err(Invalid::new(
-            field,
-            "must be an E.164 number: '+', the country code and the number, digits only, such as +243970000001",
-        ));
+/// A number as people write it (`+243 970-000-001`, `00243 (970) 000001`) in the form it is
+/// stored and matched in; whether that is E.164 is checked apart, so a bad number is named.
+pub fn normalise_phone(written: &str) -> String {
+    let digits: String = written
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    match digits.strip_prefix("00") {
+        Some(rest) => format!("+{rest}"),
+        None => digits,
+    }
+}
+
+fn normalised_phones<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let written = Vec::<String>::deserialize(d)?;
+    Ok(written.iter().map(|p| normalise_phone(p)).collect())
+}
+
+/// The most numbers one person may have.
+pub const MAX_PHONES: usize = 5;
+
+fn check_phones(phones: &[String]) -> Result<(), Invalid> {
+    if phones.len() > MAX_PHONES {
+        return Err(Invalid::new("phones", format!("at most {MAX_PHONES} numbers")));
+    }
+    for (i, phone) in phones.iter().enumerate() {
+        if !is_e164(phone) {
+            return Err(Invalid::new(
+                format!("phones[{i}]"),
+                "must be an E.164 number: '+', the country code and the number, digits only, such as +243970000001",
+            ));
+        }
+        if phones[..i].contains(phone) {
+            return Err(Invalid::new(format!("phones[{i}]"), "is already in the list"));
+        }
     }
     Ok(())
 }
 
-/// An account's new phone number (`PUT /api/v1/users/{id}/phone`); `null` removes it.
+/// An account's numbers, in order of preference (`PUT /api/v1/users/{id}/phones`); `[]`
+/// removes them all.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PhoneChange {
-    pub phone: Option<String>,
+pub struct PhonesChange {
+    /// Normalised as in [`NewUser::phones`].
+    #[serde(deserialize_with = "normalised_phones")]
+    pub phones: Vec<String>,
 }
 
-impl Validate for PhoneChange {
+impl Validate for PhonesChange {
     fn validate(&self, _now: DateTime<Utc>) -> Result<(), Invalid> {
-        match &self.phone {
-            Some(phone) => check_phone("phone", phone),
-            None => Ok(()),
-        }
+        check_phones(&self.phones)
     }
 }
 
@@ -305,11 +334,22 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_phone_names_its_field() {
-        let change = PhoneChange {
-            phone: Some("0970 000 001".into()),
+    fn numbers_are_normalised_then_checked_and_a_bad_one_is_named() {
+        let change: PhonesChange =
+            serde_json::from_value(serde_json::json!({"phones": ["+243 970-000-001", "00 1 (415) 555.0123"]})).unwrap();
+        assert_eq!(change.phones, ["+243970000001", "+14155550123"]);
+        assert!(change.validate(Utc::now()).is_ok());
+        let change: PhonesChange =
+            serde_json::from_value(serde_json::json!({"phones": ["+243970000001", "0970 000 001"]})).unwrap();
+        assert_eq!(change.validate(Utc::now()).unwrap_err().field, "phones[1]");
+        let twice = PhonesChange {
+            phones: vec!["+243970000001".into(), "+243970000001".into()],
         };
-        assert_eq!(change.validate(Utc::now()).unwrap_err().field, "phone");
-        assert!(PhoneChange { phone: None }.validate(Utc::now()).is_ok());
+        assert_eq!(twice.validate(Utc::now()).unwrap_err().field, "phones[1]");
+        let many = PhonesChange {
+            phones: (1..=6).map(|i| format!("+24397000000{i}")).collect(),
+        };
+        assert_eq!(many.validate(Utc::now()).unwrap_err().field, "phones");
+        assert!(PhonesChange { phones: vec![] }.validate(Utc::now()).is_ok());
     }
 }

@@ -25,11 +25,16 @@ pub struct AlertDeliveries {
 pub struct DeliveryReceipt {
     pub user_id: Uuid,
     pub username: String,
-    /// `mqtt` (the phone's inbox) or `websocket` (one of the person's streams; only
-    /// `delivered_at`, and only once written).
+    /// `mqtt` (the phone's inbox), `websocket` (one of the person's streams; only
+    /// `delivered_at`, and only once written) or `sms` (one receipt per text of the SMS
+    /// fallback: `queued_at`, `sent_at` when the gateway took it, `delivered_at` when the
+    /// network reported it on the phone).
     pub channel: String,
     /// How far it has got: `queued`, `sent`, `delivered` or `read` (`accepted` on an external
-    /// broker, which cannot tell whether the phone has it); absent when not even queued.
+    /// broker, which cannot tell whether the phone has it, and for a text the mobile network
+    /// has taken); absent when not even queued. Texts only: `failed` (refused by the gateway,
+    /// or undeliverable to every number of the person) or `withheld` (over the alert's ceiling
+    /// of texts, never sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ReceiptStatus>,
     /// Stored in the hub's outbox: owed to the person until one of their devices has it.
@@ -58,6 +63,8 @@ pub enum ReceiptStatus {
     Accepted,
     Delivered,
     Read,
+    Failed,
+    Withheld,
 }
 
 impl DeliveryReceipt {

@@ -30,8 +30,8 @@ pub mod trip;
 pub mod warning;
 
 pub use account::{
-    is_e164, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhoneChange, PlaceSource, Role,
-    RoleChange, Session, StaffPosition, User, UserSummary,
+    is_e164, normalise_phone, LoginRequest, LoginResponse, NewUser, PasswordChange, PasswordReset, PhonesChange,
+    PlaceSource, Role, RoleChange, Session, StaffPosition, User, UserSummary,
 };
 pub use advisory::{risk_label, Advisory, NewAdvisory};
 pub use alert::{
@@ -45,7 +45,9 @@ pub use delivery::{AlertDeliveries, AppAck, DeliveryReceipt, ReceiptStatus};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
 pub use headcount::{
-    Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
+    AccountingFigures, AnswerBucket, Channel, ChannelFigures, Checkin, CheckinStatus, DrillReport, DutyStationFigures,
+    Headcount, HeadcountCounts, HeadcountEntry, HeadcountFigures, HeadcountSummary, NewCheckin, PersonStatus,
+    TimeToAccount, Unanswered, Via,
 };
 pub use journey::{
     AlarmStatus, DueStage, Journey, JourneyAlarm, JourneyCheckin, JourneyCheckinStatus, JourneyLeg, JourneyStatus,

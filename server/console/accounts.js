@@ -43,7 +43,7 @@ export function accountsPage(ctx, root) {
 
   function render() {
     list.replaceChildren(h("table", { class: "accounts" },
-      h("thead", {}, h("tr", {}, ["Username", "Name", "Role", "Countries", "Phone", "Status", ""].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["Username", "Name", "Role", "Countries", "Phones", "Status", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, accounts.flatMap((a) => [row(a), open && open.id === a.id ? tools(a) : null]))));
   }
 
@@ -53,7 +53,7 @@ export function accountsPage(ctx, root) {
     return h("tr", { class: a.disabled ? "disabled" : "", dataset: { username: a.username } },
       h("td", {}, a.username), h("td", {}, a.name), h("td", {}, label(a.role)),
       h("td", {}, a.countries.join(", ")),
-      h("td", {}, telLink(a.phone, a.name)),
+      h("td", { class: "phones" }, ...(a.phones || []).map((number) => telLink(number, a.name))),
       h("td", {}, a.disabled ? "Disabled" : "Enabled"),
       h("td", { class: "actions" },
         a.disabled
@@ -61,7 +61,7 @@ export function accountsPage(ctx, root) {
           : h("button", { type: "button", class: "warn small", disabled: me, onclick: toggle("disable") }, "Disable"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("password") }, "Reset password"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("role") }, "Role"),
-        h("button", { type: "button", class: "ghost small", onclick: toggle("phone") }, "Phone"),
+        h("button", { type: "button", class: "ghost small", onclick: toggle("phones") }, "Phones"),
         h("button", { type: "button", class: "ghost small", onclick: toggle("sessions") }, "Sessions")));
   }
 
@@ -107,14 +107,15 @@ export function accountsPage(ctx, root) {
       } }, h("label", {}, "Role ", role), h("label", {}, "Countries ", countries),
       h("button", { type: "submit", class: "primary small" }, "Save"), close));
     }
-    if (open.tool === "phone") {
-      const phone = h("input", { id: "phone-input", type: "tel", value: a.phone || "", placeholder: "+243970000001", autocomplete: "off" });
+    if (open.tool === "phones") {
+      const phones = h("input", { id: "phones-input", type: "text", inputmode: "tel", value: (a.phones || []).join(", "),
+        placeholder: "+243970000001, +243810000001", autocomplete: "off" });
       return cell(h("form", { class: "inline", onsubmit: (event) => {
         event.preventDefault();
-        const number = phone.value.trim() || null;
-        act(() => call("PUT", `/api/v1/users/${a.id}/phone`, { phone: number }),
-          number ? `${a.username}'s phone is ${number}` : `${a.username} has no phone number now`);
-      } }, h("label", {}, `Phone of ${a.username}, in E.164 (empty: none) `, phone),
+        const numbers = phones.value.split(",").map((n) => n.trim()).filter(Boolean);
+        act(() => call("PUT", `/api/v1/users/${a.id}/phones`, { phones: numbers }),
+          numbers.length ? `${a.username}'s numbers: ${numbers.join(", ")}` : `${a.username} has no phone number now`);
+      } }, h("label", {}, `Numbers of ${a.username} in E.164, first choice first, comma-separated (empty: none) `, phones),
       h("button", { type: "submit", class: "primary small" }, "Save"), close));
     }
     const sessions = h("ul", { class: "sessions" }, h("li", { class: "muted" }, "Loading…"));

@@ -109,7 +109,8 @@ function render() {
   if (parts.has("compose")) panels.composer.render();
   if (["map", "alerts", "sos", "reports", "staff", "warnings"].some((p) => parts.has(p))) drawMap();
   if (parts.has("alerts") && wallMode()) frameWall();
-  $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
+  // Live alerts only: an exercise never adds to the real figures (it is marked in the list).
+  $("count-alerts").textContent = [...state.alerts.values()].filter((a) => ctx.isActive(a) && !drill(a)).length;
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
   $("count-journeys").textContent = [...state.journeys.values()].filter((j) => j.status === "active").length;

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use scaan_schemas::{
-    ErrorBody, Invalid, NewUser, PasswordReset, PhoneChange, Role, RoleChange, Session, User, Validate,
+    ErrorBody, Invalid, NewUser, PasswordReset, PhonesChange, Role, RoleChange, Session, User, Validate,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -234,19 +234,22 @@ impl Accounts {
         Ok(after)
     }
 
-    /// Sets or removes an account's phone number (checked to be E.164 first: a bad one changes
-    /// nothing).
-    pub async fn change_phone(&self, by: Actor<'_>, id: Uuid, change: &PhoneChange) -> Result<User, AccountError> {
-        admin_only(by)?;
+    /// Sets an account's phone numbers, in order of preference (each checked to be E.164 first:
+    /// a bad one changes nothing). Administrators, and the person themselves: a staff member
+    /// who changes SIM need not wait for one.
+    pub async fn change_phones(&self, by: Actor<'_>, id: Uuid, change: &PhonesChange) -> Result<User, AccountError> {
+        if !matches!(by, Actor::Account(user) if user.id == id) {
+            admin_only(by)?;
+        }
         change.validate(Utc::now())?;
         let (before, after) = self
             .store
-            .set_phone(id, change.phone.as_deref())
+            .set_phones(id, &change.phones)
             .await?
             .ok_or(AccountError::NotFound("account"))?;
-        if before.phone != after.phone {
-            let detail = json!({"username": after.username, "phone": after.phone, "previous_phone": before.phone});
-            self.audit.record(by, "account.phone_changed", id, &[], detail).await;
+        if before.phones != after.phones {
+            let detail = json!({"username": after.username, "phones": after.phones, "previous_phones": before.phones});
+            self.audit.record(by, "account.phones_changed", id, &[], detail).await;
         }
         Ok(after)
     }

@@ -80,6 +80,24 @@ pub struct Config {
     /// (`POST /api/v1/sms/inbound?token=…`; `deploy/kannel/README.md`); no texts are taken
     /// without it.
     pub sms_gateway_token: Option<String>,
+    /// Kannel's `sendsms` address with the hub's login and any fixed parameters
+    /// (`http://127.0.0.1:13013/cgi-bin/sendsms?username=scaan&password=…&from=7226`): a
+    /// secret. With it, staff whom an alert cannot reach by data are texted
+    /// (`deploy/kannel/README.md`); it needs `sms_gateway_token`, which its delivery reports show.
+    pub sms_kannel_url: Option<String>,
+    /// The hub's address as the gateway reaches it, for delivery reports; `http://{listen}` when
+    /// unset.
+    pub sms_reports_url: Option<String>,
+    /// A person none of whose devices has an alert that asks for a check-in this long after it
+    /// was sent is texted it.
+    pub sms_fallback_after_s: u64,
+    /// The most texts one alert sends; those beyond are withheld, and shown so.
+    pub sms_max_per_alert: u32,
+    /// The most texts handed to the gateway per minute, all alerts together.
+    pub sms_per_minute: u32,
+    /// After a crash, how long a text that may already be with the gateway waits for its
+    /// delivery report before it is sent again.
+    pub sms_unsure_wait_s: u64,
 }
 
 /// How log lines are written.
@@ -122,6 +140,12 @@ impl Default for Config {
             nats_url: None,
             nats_keys_file: None,
             sms_gateway_token: None,
+            sms_kannel_url: None,
+            sms_reports_url: None,
+            sms_fallback_after_s: 120,
+            sms_max_per_alert: 5_000,
+            sms_per_minute: 600,
+            sms_unsure_wait_s: 60,
         }
     }
 }
@@ -201,7 +225,13 @@ impl Config {
 
     /// Keys holding secrets, which may also come from a file named by `SCAAN_{KEY}_FILE` (a
     /// container's or systemd's credentials), so the secret is in no process environment.
-    const SECRETS: [&'static str; 4] = ["database_url", "mqtt_url", "mqtt_admin_password", "sms_gateway_token"];
+    const SECRETS: [&'static str; 5] = [
+        "database_url",
+        "mqtt_url",
+        "mqtt_admin_password",
+        "sms_gateway_token",
+        "sms_kannel_url",
+    ];
 
     /// `SCAAN_…` variables that set nothing: a misspelt key would otherwise be ignored in
     /// silence. Variables of the command line, the phone simulator, tests and benches are
@@ -227,7 +257,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 28] = [
+    const KEYS: [&'static str; 34] = [
         "listen",
         "data_dir",
         "database_url",
@@ -256,6 +286,12 @@ impl Config {
         "nats_url",
         "nats_keys_file",
         "sms_gateway_token",
+        "sms_kannel_url",
+        "sms_reports_url",
+        "sms_fallback_after_s",
+        "sms_max_per_alert",
+        "sms_per_minute",
+        "sms_unsure_wait_s",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -311,6 +347,34 @@ impl Config {
         self.validate_mqtt_admin()?;
         self.validate_nats()?;
         self.validate_mqtt_listeners()?;
+        self.validate_sms()?;
+        Ok(())
+    }
+
+    /// Texts go out only with a way back for their delivery reports, at a pace above zero.
+    fn validate_sms(&self) -> anyhow::Result<()> {
+        let Some(url) = &self.sms_kannel_url else {
+            return Ok(());
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("sms_kannel_url '{}': {e}", redact(url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            bail!(
+                "sms_kannel_url '{}' must be an http:// or https:// address",
+                redact(url)
+            );
+        }
+        if self.sms_gateway_token.is_none() {
+            bail!("sms_kannel_url needs sms_gateway_token: the gateway's delivery reports and replies show it");
+        }
+        if let Some(reports) = &self.sms_reports_url {
+            reqwest::Url::parse(reports).map_err(|e| anyhow::anyhow!("sms_reports_url '{reports}': {e}"))?;
+        }
+        if self.sms_per_minute == 0 || self.sms_max_per_alert == 0 {
+            bail!("sms_per_minute and sms_max_per_alert must be at least 1 (the defaults are 600 and 5000)");
+        }
+        if self.sms_fallback_after_s == 0 {
+            bail!("sms_fallback_after_s must be at least 1 second (the default is 120)");
+        }
         Ok(())
     }
 
@@ -452,7 +516,7 @@ fn secret_from_file(key: &str) -> anyhow::Result<Option<String>> {
 
 /// Hides a password in a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.find(':') {
@@ -461,6 +525,15 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    // A gateway's login in its query (Kannel's `sendsms?username=…&password=…`).
+    match url.find("password=") {
+        Some(start) => {
+            let value = start + "password=".len();
+            let end = url[value..].find('&').map_or(url.len(), |e| value + e);
+            format!("{}***{}", &url[..value], &url[end..])
+        }
+        None => url,
     }
 }
 
@@ -486,6 +559,12 @@ impl fmt::Debug for Config {
             .field("nats_url", &self.nats_url)
             .field("nats_keys_file", &self.nats_keys_file)
             .field("sms_gateway_token", &self.sms_gateway_token.as_ref().map(|_| "***"))
+            .field("sms_kannel_url", &self.sms_kannel_url.as_deref().map(redact))
+            .field("sms_reports_url", &self.sms_reports_url)
+            .field("sms_fallback_after_s", &self.sms_fallback_after_s)
+            .field("sms_max_per_alert", &self.sms_max_per_alert)
+            .field("sms_per_minute", &self.sms_per_minute)
+            .field("sms_unsure_wait_s", &self.sms_unsure_wait_s)
             .finish_non_exhaustive()
     }
 }
@@ -625,6 +704,36 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+        let kannel = "http://k:13013/cgi-bin/sendsms?username=scaan&password=hunter2&from=7226";
+        assert_eq!(
+            redact(kannel),
+            "http://k:13013/cgi-bin/sendsms?username=scaan&password=***&from=7226"
+        );
+        let config = Config {
+            sms_kannel_url: Some(kannel.into()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn texts_need_the_gateway_token_for_their_reports() {
+        let config = Config {
+            sms_kannel_url: Some("http://127.0.0.1:13013/cgi-bin/sendsms?username=a&password=b".into()),
+            ..Config::default()
+        };
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("sms_gateway_token"), "{refused}");
+        let config = Config {
+            sms_gateway_token: Some("t".into()),
+            ..config
+        };
+        config.validate().unwrap();
+        let config = Config {
+            sms_kannel_url: Some("ftp://127.0.0.1/sendsms".into()),
+            ..config
+        };
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ static ASSETS: &[Asset] = &[
     asset!("api.js", JS),
     asset!("map.js", JS),
     asset!("alerts.js", JS),
+    asset!("accounting.js", JS),
     asset!("sos.js", JS),
     asset!("journeys.js", JS),
     asset!("reports.js", JS),

@@ -124,6 +124,10 @@ impl App {
             .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
         hub.tasks.spawn(hub.headcounts.clone().escalate(hub.shutdown.clone()));
         hub.tasks.spawn(hub.journeys.clone().keep_time(hub.shutdown.clone()));
+        if let Some(fallback) = &hub.text_fallback {
+            hub.tasks.spawn(fallback.clone().chase(hub.shutdown.clone()));
+            hub.tasks.spawn(fallback.clone().send(hub.shutdown.clone()));
+        }
         mqtt::run(&hub);
         if let Some(metrics) = metrics {
             tracing::info!(address = %metrics.local_addr()?, "metrics on /metrics");

@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
 use crate::positions::Positions;
 use crate::reports::Reports;
-use crate::sms::Texts;
+use crate::sms::{FallbackSettings, Gateway, Kannel, TextFallback, Texts};
 use crate::sos::SosCalls;
 use crate::storage::Store;
 use crate::targeting::{Fix, Point, StaffPlaces, Targeting};
@@ -58,6 +58,8 @@ pub struct Hub {
     pub sos: SosCalls,
     pub headcounts: Headcounts,
     pub texts: Texts,
+    /// The SMS fallback, when a gateway is configured.
+    pub text_fallback: Option<TextFallback>,
     pub warnings: Warnings,
 }
 
@@ -110,6 +112,10 @@ impl Hub {
             mqtt.clone(),
             loaded_at,
         );
+        let deadlines = Deadlines {
+            default_deadline: Duration::seconds(config.checkin_deadline_s as i64),
+            grace: Duration::seconds(config.checkin_grace_s as i64),
+        };
         let checkins = CheckinWriter::start(store.clone(), metrics.checkin_commit.clone(), shutdown.clone(), &tasks);
         let headcounts = Headcounts::new(
             store.clone(),
@@ -118,11 +124,9 @@ impl Hub {
             pulse.clone(),
             delivery.clone(),
             audit.clone(),
-            Deadlines {
-                default_deadline: Duration::seconds(config.checkin_deadline_s as i64),
-                grace: Duration::seconds(config.checkin_grace_s as i64),
-            },
+            deadlines,
             metrics.escalation_waves.clone(),
+            atlas,
         );
         let trips = Trips::new(
             store.clone(),
@@ -189,6 +193,33 @@ impl Hub {
             sos.clone(),
             config.sms_gateway_token.as_deref(),
         );
+        let text_fallback = match &config.sms_kannel_url {
+            Some(sendsms) => {
+                let reports = config
+                    .sms_reports_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.listen));
+                let token = config.sms_gateway_token.as_deref().unwrap_or_default();
+                let gateway = Gateway::Kannel(Kannel::new(sendsms, &reports, token)?);
+                let settings = FallbackSettings {
+                    after: Duration::seconds(config.sms_fallback_after_s as i64),
+                    max_per_alert: config.sms_max_per_alert,
+                    per_minute: config.sms_per_minute,
+                    unsure_wait: Duration::seconds(config.sms_unsure_wait_s as i64),
+                };
+                let fallback = TextFallback::start(
+                    store.clone(),
+                    open_headcounts.clone(),
+                    deadlines,
+                    gateway,
+                    settings,
+                    metrics.texts_handed.clone(),
+                )
+                .await?;
+                Some(fallback)
+            }
+            None => None,
+        };
         let warnings = Warnings::new(store.clone(), atlas, delivery.clone(), audit.clone(), alerts.clone())?;
         warnings.follow(&shutdown, &tasks);
         let hub = Hub {
@@ -215,6 +246,7 @@ impl Hub {
             sos,
             headcounts,
             texts,
+            text_fallback,
             warnings,
         };
         hub.headcounts.load_open().await?;

@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use scaan_schemas::{ErrorBody, PasswordChange, PasswordReset, PhoneChange, Role, RoleChange, Session, User};
+use scaan_schemas::{ErrorBody, PasswordChange, PasswordReset, PhonesChange, Role, RoleChange, Session, User};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,7 +171,7 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(enable))
         .routes(routes!(reset_password))
         .routes(routes!(change_role))
-        .routes(routes!(change_phone))
+        .routes(routes!(change_phones))
         .routes(routes!(account_sessions))
         .routes(routes!(revoke_account_session))
         .routes(routes!(change_own_password))
@@ -261,21 +261,23 @@ async fn change_role(
     followed(&follower, &caller, changed, "role changed").await
 }
 
-/// Sets or removes an account's phone number (admins): `{"phone": "+243970000001"}`, or
-/// `{"phone": null}`.
-#[utoipa::path(put, path = "/api/v1/users/{id}/phone", tag = "accounts", security(("bearer" = [])),
+/// Sets an account's phone numbers in order of preference (admins, or the person themselves):
+/// `{"phones": ["+243970000001", "+243810000001"]}`; `{"phones": []}` removes them.
+#[utoipa::path(put, path = "/api/v1/users/{id}/phones", tag = "accounts", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    request_body = PhoneChange,
+    request_body = PhonesChange,
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-async fn change_phone(
+async fn change_phones(
     State(accounts): State<Accounts>,
     caller: Caller,
     PathId(id): PathId,
-    ApiJson(change): ApiJson<PhoneChange>,
+    ApiJson(change): ApiJson<PhonesChange>,
 ) -> Result<Json<User>, ApiError> {
-    let user = accounts.change_phone(Actor::Account(&caller.user), id, &change).await?;
-    tracing::info!(admin = %caller.user.username, account = %user.username, "phone changed");
+    let user = accounts
+        .change_phones(Actor::Account(&caller.user), id, &change)
+        .await?;
+    tracing::info!(by = %caller.user.username, account = %user.username, "phone numbers changed");
     Ok(Json(user))
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use scaan_schemas::{NewUser, PasswordReset, PhoneChange, Position, Role, RoleChange, User};
+use scaan_schemas::{NewUser, PasswordReset, PhonesChange, Position, Role, RoleChange, User};
 use scaan_server::accounts::{AccountError, Accounts};
 use scaan_server::audit::{Actor, Audit};
 use scaan_server::config::LogFormat;
@@ -101,9 +101,10 @@ enum UserCommand {
         /// LAT,LON of the person's duty station.
         #[arg(long, value_parser = parse_position, value_name = "LAT,LON", allow_hyphen_values = true)]
         duty_station: Option<Position>,
-        /// The number to call the person on, in E.164 (+243970000001).
-        #[arg(long)]
-        phone: Option<String>,
+        /// The numbers to call or text the person on, in E.164 (+243970000001), comma-separated
+        /// in order of preference.
+        #[arg(long, value_delimiter = ',', value_parser = parse_phone)]
+        phones: Vec<String>,
         #[command(flatten)]
         overrides: Overrides,
     },
@@ -143,12 +144,13 @@ enum UserCommand {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Sets an account's phone number, in E.164 (+243970000001); without --phone, removes it.
-    SetPhone {
+    /// Sets an account's phone numbers, in E.164 (+243970000001), comma-separated in order of
+    /// preference; without --phones, removes them.
+    SetPhones {
         #[arg(long)]
         username: String,
-        #[arg(long)]
-        phone: Option<String>,
+        #[arg(long, value_delimiter = ',', value_parser = parse_phone)]
+        phones: Vec<String>,
         #[command(flatten)]
         overrides: Overrides,
     },
@@ -156,6 +158,11 @@ enum UserCommand {
 
 fn parse_role(value: &str) -> Result<Role, String> {
     Role::parse(value).ok_or_else(|| "must be staff, security_officer, watch_officer or admin".into())
+}
+
+/// A number as written, normalised (spaces and dashes dropped); E.164 is checked with the rest.
+fn parse_phone(value: &str) -> Result<String, String> {
+    Ok(scaan_schemas::normalise_phone(value))
 }
 
 fn parse_position(value: &str) -> Result<Position, String> {
@@ -228,7 +235,7 @@ async fn user_command(config_file: Option<&std::path::Path>, command: UserComman
         | UserCommand::Enable { overrides, .. }
         | UserCommand::Passwd { overrides, .. }
         | UserCommand::SetRole { overrides, .. }
-        | UserCommand::SetPhone { overrides, .. } => overrides,
+        | UserCommand::SetPhones { overrides, .. } => overrides,
     };
     let config = Config::load_storage(config_file, overrides)?;
     config.prepare_data_dir()?;
@@ -258,7 +265,7 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
             name,
             countries,
             duty_station,
-            phone,
+            phones,
             ..
         } => {
             let new = NewUser {
@@ -268,7 +275,7 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
                 name,
                 countries,
                 duty_station,
-                phone,
+                phones,
             };
             accounts.create(by, &new).await.map_err(said)
         }
@@ -291,10 +298,10 @@ async fn run_user_command(store: &Store, command: UserCommand) -> anyhow::Result
             let change = RoleChange { role, countries };
             accounts.change_role(by, id, &change).await.map_err(said)
         }
-        UserCommand::SetPhone { username, phone, .. } => {
+        UserCommand::SetPhones { username, phones, .. } => {
             let id = account(username).await?;
             accounts
-                .change_phone(by, id, &PhoneChange { phone })
+                .change_phones(by, id, &PhonesChange { phones })
                 .await
                 .map_err(said)
         }

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub failed_logins: Counter,
     /// Logins refused because the client was over its limit.
     pub throttled_logins: Counter,
+    /// Texts handed to the SMS gateway.
+    pub texts_handed: Counter,
 }
 
 impl Default for Metrics {
@@ -101,6 +103,12 @@ impl Default for Metrics {
             "Second waves sent to the silent at a headcount's deadline",
             escalation_waves.clone(),
         );
+        let texts_handed = Counter::default();
+        registry.register(
+            "sms_texts_handed",
+            "Texts (SMS fallback) handed to the SMS gateway",
+            texts_handed.clone(),
+        );
         let logins = Family::<[(&'static str, &'static str); 1], Counter>::default();
         registry.register("failed_logins", "Refused logins, by reason", logins.clone());
         let mqtt = [("channel", "mqtt")];
@@ -122,6 +130,7 @@ impl Default for Metrics {
             dispatched: DispatchTimes::default(),
             checkin_commit,
             escalation_waves,
+            texts_handed,
         }
     }
 }

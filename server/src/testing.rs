@@ -17,7 +17,7 @@ pub fn user(role: Role, countries: &[&str]) -> User {
         countries: countries.iter().map(|c| c.to_string()).collect(),
         duty_station: None,
         disabled: false,
-        phone: None,
+        phones: Vec::new(),
     }
 }
 

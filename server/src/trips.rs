@@ -457,7 +457,7 @@ mod tests {
             countries: vec!["CD".into()],
             duty_station: None,
             disabled: false,
-            phone: None,
+            phones: Vec::new(),
         }
     }
 

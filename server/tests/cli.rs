@@ -1,87 +1,11 @@
 //! The `scaan` binary as an operator uses it: serve, add accounts while it runs, stop it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const SCAAN: &str = env!("CARGO_BIN_EXE_scaan");
-
-/// A running `scaan serve`, killed when dropped so a failing test leaves no hub behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// `scaan serve` on a free port in `dir`, with its own broker on another; returns the child
-/// and its HTTP address.
-fn serve(dir: &std::path::Path) -> (Running, String) {
-    serve_with(dir, &["--mqtt-listen", "127.0.0.1:0"])
-}
-
-/// [`serve`] with these MQTT arguments.
-fn serve_with(dir: &std::path::Path, mqtt: &[&str]) -> (Running, String) {
-    let mut child = Command::new(SCAAN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(mqtt)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("SCAAN_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("scaan starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("scaan logs until it serves").unwrap();
-        if let Some(at) = line.find("address=").filter(|_| line.contains(" serving")) {
-            break line[at + "address=".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-    };
-    // Keep draining the log so the hub never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (Running(child), format!("http://{address}"))
-}
-
-fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
-    user_command(dir, "add", args, password)
-}
-
-/// `scaan user COMMAND --data-dir DIR ARGS…` with `stdin` on its standard input.
-fn user_command(dir: &std::path::Path, command: &str, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(SCAAN)
-        .args(["user", command, "--data-dir"])
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
+mod common;
+use common::{add_user, serve, serve_with, user_command, Running, SCAAN};
 
 #[tokio::test]
 async fn accounts_added_while_serving_can_log_in_and_sigterm_stops_cleanly() {
@@ -603,30 +527,30 @@ fn a_duty_station_south_of_the_equator_is_taken_as_written() {
 }
 
 #[test]
-fn phone_numbers_are_set_from_the_command_line_in_e164_only() {
+fn phone_numbers_are_set_from_the_command_line_normalised_in_e164_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let with = |phone: &'static str| ["--username", "amani", "--role", "staff", "--phone", phone];
-    let out = add_user(dir.path(), &with("+243 970 000 001"), "a long passphrase");
+    let with = |phones: &'static str| ["--username", "amani", "--role", "staff", "--phones", phones];
+    let out = add_user(dir.path(), &with("0970 000 001"), "a long passphrase");
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("E.164"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = add_user(dir.path(), &with("+243970000001"), "a long passphrase");
+    let out = add_user(dir.path(), &with("+243 970 000 001,+243810000001"), "a long passphrase");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(created["phone"], "+243970000001");
-    let phone = |args: &[&str]| user_command(dir.path(), "set-phone", args, "");
-    let out = phone(&["--username", "amani", "--phone", "243970000002"]);
+    assert_eq!(created["phones"], serde_json::json!(["+243970000001", "+243810000001"]));
+    let phones = |args: &[&str]| user_command(dir.path(), "set-phones", args, "");
+    let out = phones(&["--username", "amani", "--phones", "243970000002"]);
     assert!(!out.status.success(), "a number without + is refused");
-    let out = phone(&["--username", "amani", "--phone", "+243970000002"]);
+    let out = phones(&["--username", "amani", "--phones", "+243810000002,+243970000002"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let changed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(changed["phone"], "+243970000002");
-    let out = phone(&["--username", "amani"]);
+    assert_eq!(changed["phones"], serde_json::json!(["+243810000002", "+243970000002"]));
+    let out = phones(&["--username", "amani"]);
     let removed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(removed.get("phone").is_none(), "{removed}");
+    assert!(removed.get("phones").is_none(), "{removed}");
 }
 
 #[test]

@@ -10,12 +10,13 @@ mod databases;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use databases::Backend;
 use scaan_schemas::{
-    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus, Position,
-    Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning, WarningFeed, WarningState,
+    Advisory, Alert, AuditEntry, Channel, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus,
+    Position, ReceiptStatus, Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning,
+    WarningFeed, WarningState,
 };
 use scaan_server::storage::{
     AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, Refused, ReportScope, SosScope,
-    Store, StoreError, TripScope, Validators,
+    Store, StoreError, TextReason, TextReceiptRow, TextReport, TripScope, Validators,
 };
 use serde_json::json;
 use std::future::Future;
@@ -80,6 +81,8 @@ on_both_backends!(
     current_warnings_leave_out_the_withdrawn_and_the_expired,
     every_reader_of_an_alerts_recipients_finds_them_while_they_are_one_list,
     every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list,
+    texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling,
+    a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number,
 );
 
 /// A store on a fresh database of `backend` for `test`, closed after it.
@@ -105,7 +108,7 @@ fn new_user(username: &str, role: Role) -> NewUser {
         name: None,
         countries: vec![],
         duty_station: None,
-        phone: None,
+        phones: vec![],
     }
 }
 
@@ -169,6 +172,7 @@ fn checkin(alert: Uuid, staff: Uuid, status: CheckinStatus, at: DateTime<Utc>, n
         note: Some(note.to_owned()),
         recorded_by: staff,
         recorded_at: at,
+        channel: Channel::Http,
     }
 }
 
@@ -238,7 +242,7 @@ async fn accounts_are_found_by_id_and_username_in_username_order(store: Store) {
     new.name = Some("Zoe K".into());
     new.countries = vec!["CD".into(), "UG".into()];
     new.duty_station = Some(Position::new(0.49, 29.47));
-    new.phone = Some("+243000000001".into());
+    new.phones = vec!["+243000000001".into()];
     let zoe = store.create_user(&new, "hash", t(10)).await.unwrap();
     let amani = account(&store, "amani", Role::Staff).await;
     assert_eq!(store.user(zoe.id).await.unwrap().as_ref(), Some(&zoe));
@@ -402,11 +406,16 @@ async fn a_role_change_spares_the_last_administrator(store: Store) {
 
 async fn phones_and_passwords_change_and_a_password_change_ends_other_sessions(store: Store) {
     let amani = account(&store, "amani", Role::Staff).await;
-    let (before, after) = store.set_phone(amani.id, Some("+243000000002")).await.unwrap().unwrap();
-    assert_eq!((before.phone, after.phone.as_deref()), (None, Some("+243000000002")));
-    let (_, after) = store.set_phone(amani.id, None).await.unwrap().unwrap();
-    assert_eq!(after.phone, None);
-    assert!(store.set_phone(Uuid::new_v4(), None).await.unwrap().is_none());
+    let numbers = vec!["+243000000002".to_owned(), "+243000000001".to_owned()];
+    let (before, after) = store.set_phones(amani.id, &numbers).await.unwrap().unwrap();
+    assert_eq!((before.phones, &after.phones), (vec![], &numbers), "kept in order");
+    assert_eq!(store.user(amani.id).await.unwrap().unwrap().phones, numbers);
+    let found = store.users_by_phone("+243000000001").await.unwrap();
+    assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), [amani.id]);
+    let (_, after) = store.set_phones(amani.id, &[]).await.unwrap().unwrap();
+    assert_eq!(after.phones, Vec::<String>::new());
+    assert!(store.users_by_phone("+243000000001").await.unwrap().is_empty());
+    assert!(store.set_phones(Uuid::new_v4(), &[]).await.unwrap().is_none());
     assert!(
         store.users_changed_since(t(0)).await.unwrap().is_empty(),
         "a phone changes no rights"
@@ -723,6 +732,9 @@ async fn an_older_answer_never_overwrites_a_newer_one(store: Store) {
     assert_eq!(people[0].via, Some(Via::App));
     assert_eq!(people[0].updated_at, Some(t(20) + Duration::milliseconds(1)));
     assert_eq!(people[0].position.map(|p| (p.lat, p.lon)), Some((0.5, 29.5)));
+    // The first answer in time accounted for her, whichever batch brought it.
+    assert_eq!(people[0].accounted_at, Some(t(10)));
+    assert_eq!(people[0].accounted_channel, Some(Channel::Http));
 }
 
 async fn a_batch_of_checkins_above_the_sqlite_parameter_limit_is_stored_whole(store: Store) {
@@ -800,7 +812,7 @@ async fn the_tally_counts_the_silent_not_reached_and_the_second_wave_is_claimed_
 async fn the_board_lists_recipients_by_username_with_reach_and_open_sos(store: Store) {
     let zoe = account(&store, "zoe", Role::Staff).await;
     let mut new = new_user("amani", Role::Staff);
-    new.phone = Some("+243000000003".into());
+    new.phones = vec!["+243000000003".into()];
     let amani = store.create_user(&new, "hash", t(0)).await.unwrap();
     let a = alert(t(0), t(1000), &[]);
     store.insert_alert(&a, &[zoe.id, amani.id]).await.unwrap();
@@ -1701,4 +1713,162 @@ mod reopened {
             super::lists_left_unexpanded_are_expanded_when_the_store_is_next_opened(backend).await
         }
     }
+}
+
+/// Staff with these numbers (none for an empty list), recipients of a new alert.
+async fn texting_alert(store: &Store, numbers: &[&[&str]]) -> (Alert, Vec<Uuid>) {
+    let people = many_accounts(store, numbers.len()).await;
+    for (person, phones) in people.iter().zip(numbers) {
+        let phones: Vec<String> = phones.iter().map(|p| p.to_string()).collect();
+        store.set_phones(*person, &phones).await.unwrap();
+    }
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &people).await.unwrap();
+    (a, people)
+}
+
+async fn texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling(store: Store) {
+    let numbers: [&[&str]; 6] = [
+        &["+243990000001"],
+        &["+243990000002"],
+        &["+243990000003", "+243810000003"],
+        &["+243990000004"],
+        &["+243990000005"],
+        &[],
+    ];
+    let (a, people) = texting_alert(&store, &numbers).await;
+    // One answered, one has it on a device, one has no number: three are owed, of whom the
+    // ceiling of two lets two go and withholds one.
+    store
+        .record_checkins(&[checkin(a.id, people[0], CheckinStatus::Safe, t(5), "")])
+        .await
+        .unwrap();
+    store.record_stream_receipts(&[(a.id, people[1], t(1))]).await.unwrap();
+    let queued = store
+        .queue_texts(a.id, TextReason::Undelivered, "ALERT", 2, t(10))
+        .await
+        .unwrap();
+    assert_eq!(queued, (2, 1));
+    // Owed once: the same sweep again queues nothing.
+    let again = store
+        .queue_texts(a.id, TextReason::Undelivered, "ALERT", 2, t(11))
+        .await
+        .unwrap();
+    assert_eq!(again, (0, 0));
+    let receipts = store.text_receipts(a.id).await.unwrap();
+    let mut seen: Vec<(Uuid, ReceiptStatus)> = receipts.iter().map(|r| (r.user_id, r.status())).collect();
+    seen.sort_by_key(|(user, _)| *user);
+    let mut owed = vec![people[2], people[3], people[4]];
+    owed.sort();
+    assert_eq!(seen.iter().map(|(u, _)| *u).collect::<Vec<_>>(), owed);
+    assert_eq!(seen.iter().filter(|(_, s)| *s == ReceiptStatus::Withheld).count(), 1);
+    // The second wave owes a text to every silent person with a number, reached or not, and
+    // the ceiling is already spent.
+    let reminded = store
+        .queue_texts(a.id, TextReason::SecondWave, "REMINDER", 2, t(20))
+        .await
+        .unwrap();
+    assert_eq!(reminded, (0, 4));
+    let reminded = store
+        .queue_texts(a.id, TextReason::SecondWave, "REMINDER", 10, t(21))
+        .await
+        .unwrap();
+    assert_eq!(reminded, (0, 0), "each reason once per person");
+    // Due in order, each taken once, to the first number.
+    let due = store.take_due_texts(t(30), 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(due.iter().all(|d| d.body == "ALERT" && d.attempts == 1));
+    assert!(store.take_due_texts(t(30), 10).await.unwrap().is_empty(), "being sent");
+    assert_eq!(store.texts_waiting().await.unwrap(), 2);
+}
+
+async fn a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number(store: Store) {
+    let numbers: [&[&str]; 3] = [
+        &["+243990000001", "+243810000001"],
+        &["+243990000002"],
+        &["+243990000003"],
+    ];
+    let (a, people) = texting_alert(&store, &numbers).await;
+    assert_eq!(
+        store
+            .queue_texts(a.id, TextReason::Undelivered, "ALERT", 10, t(10))
+            .await
+            .unwrap(),
+        (3, 0)
+    );
+    let due = store.take_due_texts(t(10), 10).await.unwrap();
+    let by_phone = |phone: &str| due.iter().find(|d| d.phone == phone).unwrap().id;
+    let (first, second, third) = (
+        by_phone("+243990000001"),
+        by_phone("+243990000002"),
+        by_phone("+243990000003"),
+    );
+
+    // The first is handed over; the second waits for the gateway; the third is being sent
+    // when the hub dies.
+    store.texts_handed(&[first], t(11)).await.unwrap();
+    store.text_retry_at(second, t(20)).await.unwrap();
+    assert!(
+        store.take_due_texts(t(19), 10).await.unwrap().is_empty(),
+        "not before its retry"
+    );
+    let retried = store.take_due_texts(t(20), 10).await.unwrap();
+    assert_eq!((retried.len(), retried[0].id, retried[0].attempts), (1, second, 2));
+    store.texts_handed(&[second], t(21)).await.unwrap();
+    // At start, the unsure text waits for a report; one comes, and it is not sent again.
+    assert_eq!(store.release_unsure_texts(t(60)).await.unwrap(), 1);
+    assert!(store.take_due_texts(t(59), 10).await.unwrap().is_empty());
+    let reported = store
+        .record_text_report(third, TextReport::Accepted, t(40))
+        .await
+        .unwrap();
+    assert_eq!(reported, Some((a.id, people[2])));
+    assert!(
+        store.take_due_texts(t(60), 10).await.unwrap().is_empty(),
+        "the report settled it"
+    );
+
+    // The network cannot deliver the first to her first number: it goes to her second.
+    store
+        .record_text_report(first, TextReport::Failed, t(50))
+        .await
+        .unwrap();
+    let moved = store.take_due_texts(t(50), 10).await.unwrap();
+    assert_eq!(
+        (moved.len(), moved[0].id, moved[0].phone.as_str()),
+        (1, first, "+243810000001")
+    );
+    store.texts_handed(&[first], t(51)).await.unwrap();
+    store
+        .record_text_report(first, TextReport::Failed, t(52))
+        .await
+        .unwrap();
+    assert!(
+        store.take_due_texts(t(60), 10).await.unwrap().is_empty(),
+        "no number left"
+    );
+    store
+        .record_text_report(second, TextReport::Delivered, t(53))
+        .await
+        .unwrap();
+    let status =
+        |user: Uuid, receipts: &[TextReceiptRow]| receipts.iter().find(|r| r.user_id == user).unwrap().status();
+    let receipts = store.text_receipts(a.id).await.unwrap();
+    assert_eq!(status(people[0], &receipts), ReceiptStatus::Failed);
+    assert_eq!(status(people[1], &receipts), ReceiptStatus::Delivered);
+    assert_eq!(status(people[2], &receipts), ReceiptStatus::Accepted);
+    // A delivered text reaches its person (the board's `reached`).
+    let board = store.headcount_people(a.id).await.unwrap();
+    let reached: Vec<bool> = people
+        .iter()
+        .map(|p| board.iter().find(|r| r.staff_id == *p).unwrap().reached)
+        .collect();
+    assert_eq!(reached, [false, true, false]);
+    assert_eq!(
+        store
+            .record_text_report(9_999, TextReport::Delivered, t(60))
+            .await
+            .unwrap(),
+        None
+    );
 }

@@ -24,7 +24,7 @@ pub async fn make_account(hub: &Hub, username: String, role: Role, duty_station:
         name: None,
         countries: vec![],
         duty_station,
-        phone: None,
+        phones: Vec::new(),
     };
     let user = hub.store.create_user(&new, hash, chrono::Utc::now()).await.unwrap();
     hub.follower.place_staff(&user);

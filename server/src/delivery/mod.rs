@@ -351,7 +351,7 @@ mod tests {
             countries: countries.iter().map(|c| c.to_string()).collect(),
             duty_station: None,
             disabled: false,
-            phone: None,
+            phones: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{ClientMessage, Envelope, JourneyCheckin, NewCheckin, NewSos, Rejected, User};
+use scaan_schemas::{Channel, ClientMessage, Envelope, JourneyCheckin, NewCheckin, NewSos, Rejected, User};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +110,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                         Message::Text(encode(&error("rate_limited", RATE_LIMITED, None)))
                     }
                     Some(Ok(Message::Text(text))) => {
-                        match handle_client_message(&hub, &caller.user, text.as_bytes()).await {
+                        match handle_client_message(&hub, &caller.user, text.as_bytes(), Channel::Websocket).await {
                             Some(reply) => Message::Text(encode(&reply)),
                             None => continue,
                         }
@@ -172,7 +172,12 @@ fn reference_of(bytes: &[u8]) -> Option<String> {
 
 /// Acts on one message from `user`'s client (the stream, or an MQTT phone → hub topic);
 /// returns the reply to send, if any.
-pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) -> Option<Envelope> {
+pub(crate) async fn handle_client_message(
+    hub: &Hub,
+    user: &User,
+    bytes: &[u8],
+    transport: Channel,
+) -> Option<Envelope> {
     let reference = reference_of(bytes);
     let message = match ClientMessage::decode(bytes) {
         Ok(message) => message,
@@ -235,7 +240,7 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
             if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.headcounts.check_in(user, alert_id, new).await {
+            match hub.headcounts.check_in(user, alert_id, new, transport).await {
                 Ok(checkin) => Some(Envelope::CheckinAck {
                     alert_id,
                     status: checkin.status,

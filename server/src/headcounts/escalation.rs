@@ -67,7 +67,7 @@ impl OpenHeadcounts {
     }
 
     /// The headcounts still open at `now`; expired ones are dropped on the way.
-    fn open_at(&self, now: DateTime<Utc>) -> Vec<Arc<OpenHeadcount>> {
+    pub fn open_at(&self, now: DateTime<Utc>) -> Vec<Arc<OpenHeadcount>> {
         let mut alerts = self.alerts.write().unwrap_or_else(|e| e.into_inner());
         alerts.retain(|_, h| h.alert.content.expires_at > now);
         alerts.values().cloned().collect()

@@ -388,7 +388,7 @@ impl Journeys {
             last_note: None,
             ended_at: None,
             ended_by: None,
-            phone: traveller.phone.clone(),
+            phone: traveller.phones.first().cloned(),
         };
         journey.due_at = due_at(&journey);
         self.store
@@ -697,7 +697,7 @@ mod tests {
             countries: Vec::new(),
             duty_station: None,
             disabled: false,
-            phone: None,
+            phones: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use chrono::Utc;
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use scaan_mobile_bridge::topics::{self, PhoneTopic};
 use scaan_mobile_bridge::Inbound;
-use scaan_schemas::{AppAck, Envelope, NewReport, Rejected, User};
+use scaan_schemas::{AppAck, Channel, Envelope, NewReport, Rejected, User};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -58,7 +58,7 @@ pub(super) async fn handle(hub: &Hub, user: &User, kind: PhoneTopic, payload: &[
     let reply = match kind {
         PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos | PhoneTopic::JourneyCheckin => {
             match as_client_message(kind, payload) {
-                Ok(json) => handle_client_message(hub, user, &json).await,
+                Ok(json) => handle_client_message(hub, user, &json, Channel::Mqtt).await,
                 Err(reply) => Some(*reply),
             }
         }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/alerts/{id}/deliveries`: where each recipient's copy of an alert has got to, per
-//! channel (the MQTT inbox, the WebSocket).
+//! channel (the MQTT inbox, the WebSocket, and each text of the SMS fallback).
 
 use axum::extract::State;
 use axum::Json;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, PathId};
 use crate::hub::Hub;
-use crate::storage::StreamReceiptRow;
+use crate::storage::{StreamReceiptRow, TextReceiptRow};
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
     OpenApiRouter::new().routes(routes!(deliveries))
@@ -21,7 +21,8 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
 
 /// Per recipient: when the hub queued the alert for their phone, sent it, when a device (or an
 /// external broker) acknowledged it, and when the app showed it; and, for those one of whose
-/// streams it was written to, when (`websocket`). Officers who may see the alert.
+/// streams it was written to, when (`websocket`); and for each text sent to them, where it has
+/// got to (`sms`). Officers who may see the alert.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/deliveries", tag = "alerts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "the alert")),
     responses((status = 200, body = AlertDeliveries), (status = 401, body = ErrorBody),
@@ -78,8 +79,25 @@ async fn deliveries(
             });
         }
     }
+    deliveries.extend(hub.store.text_receipts(id).await?.into_iter().map(text_receipt));
     Ok(Json(AlertDeliveries {
         alert_id: id,
         deliveries,
     }))
+}
+
+/// A text's receipt.
+fn text_receipt(t: TextReceiptRow) -> DeliveryReceipt {
+    let status = t.status();
+    DeliveryReceipt {
+        user_id: t.user_id,
+        username: t.username,
+        channel: "sms".to_owned(),
+        status: Some(status),
+        queued_at: Some(t.queued_at),
+        sent_at: t.handed_at,
+        delivered_at: t.delivered_at,
+        broker_accepted_at: None,
+        acknowledged_at: None,
+    }
 }

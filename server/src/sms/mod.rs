@@ -6,12 +6,14 @@
 //! sms`), `SosCalls` (an SOS by text), and the store (whose number it is, which headcount of
 //! theirs is open).
 
-mod replies;
+mod fallback;
+mod gateway;
 pub mod routes;
+mod wording;
 
 use axum::extract::FromRef;
 use chrono::Utc;
-use scaan_schemas::{is_e164, CheckinStatus, NewCheckin, NewSos, Role, Validate, Via};
+use scaan_schemas::{is_e164, Alert, Channel, CheckinStatus, NewCheckin, NewSos, Role, Status, Validate, Via};
 use std::sync::Arc;
 
 use crate::error::ApiError;
@@ -19,8 +21,10 @@ use crate::headcounts::{HeadcountError, Headcounts};
 use crate::hub::Hub;
 use crate::sos::{SosCalls, SosError};
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
-use replies::{read, Asked};
+use wording::{read, Asked};
 
+pub use fallback::{FallbackSettings, TextFallback};
+pub use gateway::{Gateway, Kannel};
 pub use routes::router;
 
 #[derive(Clone)]
@@ -95,15 +99,14 @@ impl Texts {
             Asked::Sos(note) => {
                 let new = NewSos { position: None, note };
                 if new.validate(now).is_err() {
-                    return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+                    return Ok(Some(wording::HOW_TO_ANSWER.to_owned()));
                 }
                 self.sos.raise(&person, new).await?;
                 tracing::warn!(staff = %person.username, "SOS raised by text");
-                return Ok(Some(replies::SOS_RAISED.to_owned()));
+                return Ok(Some(wording::SOS_RAISED.to_owned()));
             }
-            Asked::Unclear => return Ok(Some(replies::HOW_TO_ANSWER.to_owned())),
+            Asked::Unclear => return Ok(Some(wording::HOW_TO_ANSWER.to_owned())),
         };
-        // The newest open headcount sent to them is the one they answer.
         let open = self
             .store
             .alerts(
@@ -111,11 +114,9 @@ impl Texts {
                 AlertState::ActiveAt(now),
                 Page::first(20),
             )
-            .await?
-            .into_iter()
-            .find(|a| a.content.checkin_required);
-        let Some(alert) = open else {
-            return Ok(Some(replies::NO_HEADCOUNT.to_owned()));
+            .await?;
+        let Some(alert) = headcount_answered(&open) else {
+            return Ok(Some(wording::NO_HEADCOUNT.to_owned()));
         };
         let new = NewCheckin {
             status,
@@ -125,22 +126,49 @@ impl Texts {
             via: None,
         };
         if new.validate(now).is_err() {
-            return Ok(Some(replies::HOW_TO_ANSWER.to_owned()));
+            return Ok(Some(wording::HOW_TO_ANSWER.to_owned()));
         }
         let new = NewCheckin {
             via: Some(Via::Sms),
             ..new
         };
-        match self.headcounts.check_in(&person, alert.id, new).await {
-            Ok(_) => Ok(Some(replies::checked_in(
+        match self.headcounts.check_in(&person, alert.id, new, Channel::Sms).await {
+            Ok(_) => Ok(Some(wording::checked_in(
                 status == CheckinStatus::Safe,
                 &alert.content.headline,
+                alert.content.status != Status::Actual,
             ))),
             // Closed between reading it and answering it.
-            Err(HeadcountError::Closed(_)) => Ok(Some(replies::NO_HEADCOUNT.to_owned())),
+            Err(HeadcountError::Closed(_)) => Ok(Some(wording::NO_HEADCOUNT.to_owned())),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+impl Texts {
+    /// Records the gateway's delivery report `status` (its own code) for text `id`: `false`
+    /// when the code means nothing to the hub; a report for no text is logged and dropped.
+    pub async fn report(&self, id: i64, status: u8) -> Result<bool, TextError> {
+        let Some(report) = gateway::kannel_report(status) else {
+            return Ok(false);
+        };
+        match self.store.record_text_report(id, report, Utc::now()).await? {
+            Some((alert, user)) => {
+                tracing::info!(text = id, %alert, %user, report = report.as_str(), "delivery report")
+            }
+            None => tracing::warn!(text = id, "a delivery report for no text; ignored"),
+        }
+        Ok(true)
+    }
+}
+
+/// The headcount a text answers, of the open alerts sent to the person (newest first): the
+/// newest real one, else the newest exercise or test — a drill never takes an answer meant for
+/// a real alert.
+fn headcount_answered(open: &[Alert]) -> Option<&Alert> {
+    let mut headcounts = open.iter().filter(|a| a.content.checkin_required);
+    let first = headcounts.clone().next();
+    headcounts.find(|a| a.content.status == Status::Actual).or(first)
 }
 
 /// A sender's number as E.164, as gateways give it: `+243…`, `00243…` or `243…`; `None` for a
@@ -157,7 +185,28 @@ fn international(from: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::international;
+    use super::*;
+
+    #[test]
+    fn a_text_answers_the_newest_real_headcount_before_any_drill() {
+        let headcount = |status, checkin_required| {
+            let mut alert = crate::testing::alert_near_beni(&["CD"]);
+            alert.content.status = status;
+            alert.content.checkin_required = checkin_required;
+            alert
+        };
+        let drill = headcount(Status::Exercise, true);
+        let real = headcount(Status::Actual, true);
+        let no_headcount = headcount(Status::Actual, false);
+        let newest_first = [drill.clone(), no_headcount.clone(), real.clone()];
+        assert_eq!(headcount_answered(&newest_first).map(|a| a.id), Some(real.id));
+        assert_eq!(
+            headcount_answered(&[no_headcount.clone(), drill.clone()]).map(|a| a.id),
+            Some(drill.id),
+            "with no real headcount open, the drill's"
+        );
+        assert!(headcount_answered(&[no_headcount]).is_none());
+    }
 
     #[test]
     fn senders_are_read_as_e164() {

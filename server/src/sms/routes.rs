@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiQuery};
 use crate::hub::Hub;
 
 pub fn router() -> OpenApiRouter<Arc<Hub>> {
-    OpenApiRouter::new().routes(routes!(inbound))
+    OpenApiRouter::new().routes(routes!(inbound)).routes(routes!(report))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -24,6 +24,44 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
 struct GatewayProof {
     /// The gateway's secret (`sms_gateway_token`), in the URL Kannel is configured with.
     token: String,
+}
+
+impl Texts {
+    /// Whether `proof` is the gateway's; 404 when no gateway is configured.
+    fn check_gateway(&self, proof: &GatewayProof) -> Result<(), ApiError> {
+        let Some(expected) = self.gateway_token.as_deref() else {
+            return Err(ApiError::NotFound("SMS gateway"));
+        };
+        if !bool::from(proof.token.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(ApiError::forbidden("this is the SMS gateway's door"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeliveryReport {
+    /// The text it is about: the reference the hub gave with it.
+    text: i64,
+    /// Kannel's report type: 1 delivered, 2 failed, 4 buffered, 8 accepted by the SMSC, 16
+    /// rejected by the SMSC.
+    status: u8,
+}
+
+/// A delivery report from the gateway (Kannel calls the `dlr-url` the hub gave with each text).
+#[utoipa::path(get, path = "/api/v1/sms/reports", tag = "sms", params(GatewayProof, DeliveryReport),
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+async fn report(
+    State(texts): State<Texts>,
+    ApiQuery(proof): ApiQuery<GatewayProof>,
+    ApiQuery(report): ApiQuery<DeliveryReport>,
+) -> Result<StatusCode, ApiError> {
+    texts.check_gateway(&proof)?;
+    if !texts.report(report.text, report.status).await? {
+        return Err(scaan_schemas::Invalid::new("status", "is not a delivery report type: 1, 2, 4, 8 or 16").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A text from a phone, as the gateway received it: the body is its text, the `X-Kannel-From`
@@ -37,12 +75,7 @@ async fn inbound(
     headers: HeaderMap,
     body: String,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Some(expected) = texts.gateway_token.as_deref() else {
-        return Err(ApiError::NotFound("SMS gateway"));
-    };
-    if !bool::from(proof.token.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::forbidden("this is the SMS gateway's door"));
-    }
+    texts.check_gateway(&proof)?;
     let Some(from) = headers.get("x-kannel-from").and_then(|v| v.to_str().ok()) else {
         return Err(scaan_schemas::Invalid::new("X-Kannel-From", "the sender's number is missing").into());
     };

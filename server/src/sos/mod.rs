@@ -97,7 +97,7 @@ fn press_again(sos: &mut Sos, staff: &User, new: NewSos, now: DateTime<Utc>) {
     if let Some(note) = new.note {
         sos.note = Some(note);
     }
-    sos.phone.clone_from(&staff.phone);
+    sos.phone = staff.phones.first().cloned();
     sos.announcements += 1;
 }
 
@@ -198,7 +198,7 @@ impl SosCalls {
             resolution: None,
             trail: Vec::new(),
             announcements: 1,
-            phone: staff.phone.clone(),
+            phone: staff.phones.first().cloned(),
         };
         self.store.insert_sos(&sos).await?;
         self.announce(&sos, true);
@@ -331,7 +331,7 @@ mod tests {
                 accuracy_m: None,
             }),
             disabled: false,
-            phone: Some("+243970000001".into()),
+            phones: vec!["+243970000001".into()],
         }
     }
 
@@ -404,7 +404,7 @@ mod tests {
             Some("shots fired"),
             "no new note keeps the old one"
         );
-        assert_eq!(sos.phone, staff.phone);
+        assert_eq!(sos.phone, staff.phones.first().cloned());
     }
 
     #[test]

@@ -33,6 +33,8 @@ const ANOTHER_ADMIN: &str =
 /// each other at once cannot both succeed (SQLite runs one writer at a time anyway).
 const ONE_ADMIN_CHANGE_AT_ONCE: &str = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE";
 
+const INSERT_PHONE: &str = "INSERT INTO user_phones (user_id, preference, phone) VALUES ($1, $2, $3)";
+
 impl Store {
     pub async fn create_user(&self, new: &NewUser, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
         let user = User {
@@ -43,26 +45,36 @@ impl Store {
             countries: new.countries.clone(),
             duty_station: new.duty_station.map(|p| Position::new(p.lat, p.lon)),
             disabled: false,
-            phone: new.phone.clone(),
+            phones: new.phones.clone(),
         };
         let sql =
-            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at, phone)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+            "INSERT INTO users (id, username, name, role, countries, duty_lat, duty_lon, password_hash, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         // A username already taken is `Conflict::UsernameTaken` (the `CONFLICTS` table).
-        on_either!(self, |pool| sqlx::query(sql)
-            .bind(user.id)
-            .bind(&user.username)
-            .bind(&user.name)
-            .bind(user.role.as_str())
-            .bind(user.countries.join(","))
-            .bind(user.duty_station.map(|p| p.lat))
-            .bind(user.duty_station.map(|p| p.lon))
-            .bind(password_hash)
-            .bind(now)
-            .bind(&user.phone)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        on_either!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(sql)
+                .bind(user.id)
+                .bind(&user.username)
+                .bind(&user.name)
+                .bind(user.role.as_str())
+                .bind(user.countries.join(","))
+                .bind(user.duty_station.map(|p| p.lat))
+                .bind(user.duty_station.map(|p| p.lon))
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (preference, phone) in user.phones.iter().enumerate() {
+                sqlx::query(INSERT_PHONE)
+                    .bind(user.id)
+                    .bind(preference as i32)
+                    .bind(phone)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
         Ok(user)
     }
 
@@ -133,7 +145,8 @@ impl Store {
             expires_at: DateTime<Utc>,
         }
         let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, u.disabled_at,
-                          u.phone, t.expires_at
+                          (SELECT string_agg(p.phone, ',' ORDER BY p.preference) FROM user_phones p
+                           WHERE p.user_id = u.id) AS phones, t.expires_at
                    FROM tokens t JOIN users u ON u.id = t.user_id
                    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL";
         let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
@@ -258,16 +271,26 @@ impl Store {
         })
     }
 
-    /// Sets (or, with `None`, removes) an account's phone number; returns the account as it
-    /// was and as it is now, `None` when there is no such account. A phone changes no rights:
-    /// the account's `changed_at` stays.
-    pub async fn set_phone(&self, id: Uuid, phone: Option<&str>) -> Result<Option<(User, User)>> {
-        let change = "UPDATE users SET phone = $2 WHERE id = $1";
+    /// Sets an account's phone numbers, in order of preference (none removes them all);
+    /// returns the account as it was and as it is now, `None` when there is no such account. A
+    /// phone changes no rights: the account's `changed_at` stays.
+    pub async fn set_phones(&self, id: Uuid, phones: &[String]) -> Result<Option<(User, User)>> {
+        let clear = "DELETE FROM user_phones WHERE user_id = $1";
         let read = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let (before, after) = on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let before: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
-            sqlx::query(change).bind(id).bind(phone).execute(&mut *tx).await?;
+            if before.is_some() {
+                sqlx::query(clear).bind(id).execute(&mut *tx).await?;
+                for (preference, phone) in phones.iter().enumerate() {
+                    sqlx::query(INSERT_PHONE)
+                        .bind(id)
+                        .bind(preference as i32)
+                        .bind(phone)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             let after: Option<UserRow> = sqlx::query_as(&read).bind(id).fetch_optional(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>((before, after))
@@ -367,7 +390,10 @@ impl Store {
     /// The enabled accounts with this phone number (E.164, as stored): a text from it is theirs
     /// only when there is exactly one.
     pub async fn users_by_phone(&self, phone: &str) -> Result<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND disabled_at IS NULL LIMIT 2");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT user_id FROM user_phones WHERE phone = $1)
+             AND disabled_at IS NULL LIMIT 2"
+        );
         let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(phone).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

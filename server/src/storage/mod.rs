@@ -13,6 +13,7 @@
 //! | [`advisories`] | country advisories and their history |
 //! | [`trips`] | trips and clearance |
 //! | [`mqtt`] | the MQTT outbox and delivery receipts |
+//! | [`texts`] | the SMS outbox and the gateway's delivery reports |
 //! | [`warnings`] | followed CAP feeds, their fetches, outside warnings and the messages applied |
 //!
 //! Two backends, chosen by the URL scheme: SQLite (embedded, the default) and PostgreSQL
@@ -139,7 +140,7 @@ struct UserRow {
     duty_lat: Option<f64>,
     duty_lon: Option<f64>,
     disabled_at: Option<DateTime<Utc>>,
-    phone: Option<String>,
+    phones: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -153,7 +154,9 @@ impl From<UserRow> for User {
             countries: country_list(&r.countries),
             duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
             disabled: r.disabled_at.is_some(),
-            phone: r.phone,
+            phones: r
+                .phones
+                .map_or_else(Vec::new, |p| p.split(',').map(str::to_owned).collect()),
         }
     }
 }
@@ -163,7 +166,9 @@ fn country_list(joined: &str) -> Vec<String> {
     joined.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect()
 }
 
-const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at, phone";
+/// An account's columns, its numbers (`user_phones`) joined in order of preference.
+const USER_COLUMNS: &str = "id, username, name, role, countries, duty_lat, duty_lon, disabled_at, \
+     (SELECT string_agg(p.phone, ',' ORDER BY p.preference) FROM user_phones p WHERE p.user_id = users.id) AS phones";
 
 /// SQLite caps bound parameters per statement (32,766): rows are inserted in chunks below it.
 const ROWS_PER_INSERT: usize = 5_000;
@@ -291,6 +296,7 @@ mod mqtt;
 mod positions;
 mod reports;
 mod sos;
+mod texts;
 mod trips;
 mod warnings;
 
@@ -302,6 +308,7 @@ pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, StreamReceiptRow,
 pub use positions::StaffRecord;
 pub use reports::ReportScope;
 pub use sos::SosScope;
+pub use texts::{OwedText, TextReason, TextReceiptRow, TextReport};
 pub use trips::TripScope;
 pub use warnings::{MessageKey, Validators};
 

@@ -120,12 +120,7 @@ impl Store {
 
     /// Every account with access to restricted reports.
     pub async fn sensitive_accounts(&self) -> Result<Vec<User>> {
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {columns} FROM users u JOIN sensitive_access s ON s.user_id = u.id");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT user_id FROM sensitive_access)");
         let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

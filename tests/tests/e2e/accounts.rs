@@ -245,6 +245,8 @@ async fn health_and_api_description(backend: Backend) {
         "/api/v1/alerts/{id}/cap",
         "/api/v1/alerts/{id}/update",
         "/api/v1/alerts/{id}/cancel",
+        "/api/v1/alerts/{id}/drill-report",
+        "/api/v1/headcounts/summary",
         "/api/v1/stream",
         "/api/v1/warning-feeds",
         "/api/v1/warnings",
@@ -473,57 +475,82 @@ async fn accounts_have_phone_numbers_in_e164(backend: Backend) {
     let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
     let kivu = hub.account("kivu.security", Role::SecurityOfficer, &["CD"], None).await;
     let jean = hub.account("jean", Role::Staff, &[], Some((0.49, 29.47))).await;
-    let new = |username: &str, phone: &str| {
+    let new = |username: &str, phones: Value| {
         json!({"username": username, "password": PASSWORD, "role": "staff", "duty_station": {"lat": 0.49, "lon": 29.47},
-               "phone": phone})
+               "phones": phones})
     };
 
-    // Created with a number; a number that is not E.164 is refused, and no account is made.
-    let (status, amani) = hub.post("/api/v1/users", &admin, new("amani", "+243970000001")).await;
+    // Created with numbers as people write them, stored normalised in their order; a number
+    // that is not E.164 is refused and named, and no account is made.
+    let (status, amani) = hub
+        .post(
+            "/api/v1/users",
+            &admin,
+            new("amani", json!(["+243 970-000-001", "00243 (81) 0000001"])),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{amani}");
-    assert_eq!(amani["phone"], "+243970000001");
-    for bad in [
-        "0970000001",
-        "+243 970 000 001",
-        "+0243970000001",
-        "+243",
-        "+2439700000011234",
+    assert_eq!(amani["phones"], json!(["+243970000001", "+243810000001"]));
+    for (bad, field) in [
+        (json!(["0970000001"]), "phones[0]"),
+        (json!(["+243970000001", "+0243970000001"]), "phones[1]"),
+        (json!(["+243"]), "phones[0]"),
+        (json!(["+2439700000011234"]), "phones[0]"),
+        (json!(["+243970000001", "+243 970 000 001"]), "phones[1]"),
     ] {
-        let (status, body) = hub.post("/api/v1/users", &admin, new("grace", bad)).await;
+        let (status, body) = hub.post("/api/v1/users", &admin, new("grace", bad.clone())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
         assert_eq!(body["error"]["code"], "invalid_field");
-        assert_eq!(body["error"]["field"], "phone");
+        assert_eq!(body["error"]["field"], field, "{bad}");
     }
     let (_, users) = hub.get("/api/v1/users", &admin).await;
     assert!(!users.as_array().unwrap().iter().any(|u| u["username"] == "grace"));
 
-    // Changed by an administrator; a bad number changes nothing; null removes it.
-    let path = format!("/api/v1/users/{}/phone", jean.user.id);
+    // Changed by an administrator, or by the person; a bad number changes nothing; [] removes
+    // them all.
+    let path = format!("/api/v1/users/{}/phones", jean.user.id);
     let put = |who: &str, body: Value| {
         let (hub, path, who) = (&hub, path.clone(), who.to_owned());
         async move { hub.call("PUT", &path, Some(&who), Some(body)).await }
     };
-    let (status, changed) = put(&admin.token, json!({"phone": "+243970000002"})).await;
-    assert_eq!((status, &changed["phone"]), (StatusCode::OK, &json!("+243970000002")));
-    let (status, body) = put(&admin.token, json!({"phone": "+243-970-000-003"})).await;
+    let (status, changed) = put(&admin.token, json!({"phones": ["+243970000002"]})).await;
+    assert_eq!(
+        (status, &changed["phones"]),
+        (StatusCode::OK, &json!(["+243970000002"]))
+    );
+    let (status, body) = put(&admin.token, json!({"phones": ["+243970000002", "970-000-003"]})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
         (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
-        (Some("invalid_field"), Some("phone"))
+        (Some("invalid_field"), Some("phones[1]"))
     );
     let (_, me) = hub.get("/api/v1/me", &jean).await;
-    assert_eq!(me["phone"], "+243970000002", "the bad number changed nothing");
-    // Only administrators change numbers.
-    for who in [&watch.token, &kivu.token, &jean.token] {
-        let (status, _) = put(who, json!({"phone": "+243970000009"})).await;
+    assert_eq!(me["phones"], json!(["+243970000002"]), "the bad number changed nothing");
+    let (status, own) = put(&jean.token, json!({"phones": ["+243970000002", "+243810000002"]})).await;
+    assert_eq!(
+        (status, &own["phones"]),
+        (StatusCode::OK, &json!(["+243970000002", "+243810000002"]))
+    );
+    // Nobody else changes them.
+    for who in [&watch.token, &kivu.token] {
+        let (status, _) = put(who, json!({"phones": ["+243970000009"]})).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
+    let (status, _) = hub
+        .call(
+            "PUT",
+            &format!("/api/v1/users/{}/phones", admin.user.id),
+            Some(&jean.token),
+            Some(json!({"phones": ["+243970000009"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not another person's");
     let (status, body) = hub
         .call(
             "PUT",
-            &format!("/api/v1/users/{}/phone", uuid::Uuid::new_v4()),
+            &format!("/api/v1/users/{}/phones", uuid::Uuid::new_v4()),
             Some(&admin.token),
-            Some(json!({"phone": null})),
+            Some(json!({"phones": []})),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -540,7 +567,7 @@ async fn accounts_have_phone_numbers_in_e164(backend: Backend) {
             .find(|u| u["username"] == "jean")
             .unwrap()
             .clone();
-        assert_eq!(jean_seen["phone"], "+243970000002");
+        assert_eq!(jean_seen["phones"], json!(["+243970000002", "+243810000002"]));
     }
     for who in [&kivu, &jean] {
         let (status, _) = hub.get("/api/v1/users", who).await;
@@ -548,21 +575,24 @@ async fn accounts_have_phone_numbers_in_e164(backend: Backend) {
     }
     let login = hub.login("amani", PASSWORD).await.unwrap();
     let (_, own) = hub.call("GET", "/api/v1/me", Some(&login), None).await;
-    assert_eq!(own["phone"], "+243970000001");
+    assert_eq!(own["phones"], json!(["+243970000001", "+243810000001"]));
 
-    // The change is audited; removing the number takes it off the account.
+    // Each change is audited; removing the numbers takes them off the account.
     let (_, entries) = hub.get("/api/v1/audit", &admin).await;
-    let entry = entries
+    let changes: Vec<&Value> = entries
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "account.phone_changed")
-        .expect("audited")
-        .clone();
-    assert_eq!(entry["detail"]["phone"], "+243970000002");
-    assert_eq!(entry["detail"]["previous_phone"], Value::Null);
-    let (status, removed) = put(&admin.token, json!({"phone": null})).await;
+        .filter(|e| e["action"] == "account.phones_changed")
+        .collect();
+    assert_eq!(changes.len(), 2, "{entries}");
+    let first = changes
+        .iter()
+        .find(|e| e["detail"]["previous_phones"] == json!([]))
+        .expect("the first change");
+    assert_eq!(first["detail"]["phones"], json!(["+243970000002"]));
+    let (status, removed) = put(&admin.token, json!({"phones": []})).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(removed.get("phone").is_none(), "{removed}");
+    assert!(removed.get("phones").is_none(), "{removed}");
     hub.stop().await;
 }

@@ -395,9 +395,9 @@ async fn set_phone(hub: &TestHub, admin: &str, id: impl std::fmt::Display, phone
     let (status, body) = hub
         .call(
             "PUT",
-            &format!("/api/v1/users/{id}/phone"),
+            &format!("/api/v1/users/{id}/phones"),
             Some(admin),
-            Some(json!({ "phone": phone })),
+            Some(json!({ "phones": [phone] })),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -437,7 +437,8 @@ async fn a_silent_person_and_an_sos_have_a_number_to_call(backend: Backend) {
     let browser = Browser::launch().await;
     let page = browser.page().await;
 
-    // An administrator changes a number on the accounts page; one that is not E.164 is refused.
+    // An administrator changes the numbers on the accounts page; one that is not E.164 is
+    // refused; they are kept in order, as written but normalised.
     page.goto(&hub.base).await;
     page.wait_for("!document.getElementById('login').hidden", "the login form")
         .await;
@@ -451,20 +452,20 @@ async fn a_silent_person_and_an_sos_have_a_number_to_call(backend: Backend) {
     .await;
     let tool = "[data-username=\"esther\"] td.actions button:nth-of-type(4)";
     page.click(tool).await;
-    page.eval("document.getElementById('phone-input').value = ''").await;
-    page.type_into("#phone-input", "0970 000 004").await;
+    page.eval("document.getElementById('phones-input').value = ''").await;
+    page.type_into("#phones-input", "+243970000004, 0970 000 004").await;
     page.click(".account-tools button.primary").await;
     page.wait_for(
         "document.querySelector('.account-tools .message').textContent.includes('E.164')",
         "the bad number refused",
     )
     .await;
-    page.eval("document.getElementById('phone-input').value = ''").await;
-    page.type_into("#phone-input", "+243970000004").await;
+    page.eval("document.getElementById('phones-input').value = ''").await;
+    page.type_into("#phones-input", "+243 970-000-004, +243810000004").await;
     page.click(".account-tools button.primary").await;
     page.wait_for(
-        "document.querySelector('[data-username=\"esther\"] a.tel')?.getAttribute('href') === 'tel:+243970000004'",
-        "the new number on the accounts page",
+        "[...document.querySelectorAll('[data-username=\"esther\"] a.tel')].map((a) => a.getAttribute('href')).join() === 'tel:+243970000004,tel:+243810000004'",
+        "the new numbers on the accounts page, in order",
     )
     .await;
     page.click("#logout").await;

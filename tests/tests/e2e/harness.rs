@@ -155,7 +155,7 @@ impl TestHub {
             name: Some(format!("Test {username}")),
             countries: countries.iter().map(|c| c.to_string()).collect(),
             duty_station: duty.map(|(lat, lon)| Position::new(lat, lon)),
-            phone: None,
+            phones: Vec::new(),
         };
         let user = self
             .app

@@ -30,7 +30,7 @@ pub(crate) fn inbox(user: Uuid) -> String {
     format!("scaan/v1/staff/{user}/inbox")
 }
 
-fn phone_topic(user: Uuid, kind: &str) -> String {
+pub(crate) fn phone_topic(user: Uuid, kind: &str) -> String {
     format!("scaan/v1/staff/{user}/{kind}")
 }
 

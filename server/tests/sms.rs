@@ -1,0 +1,141 @@
+//! The SMS fallback as an operator runs it: the `scaan` binary texting through a real Kannel
+//! (its fake SMSC playing the phones), killed with `kill -9` in the middle of sending; and a
+//! configured gateway that is not there when the hub starts.
+
+mod common;
+#[path = "../../tests/common/kannel.rs"]
+mod kannel;
+
+use common::{add_user, serve_on, SCAAN};
+use kannel::{free_port, Kannel};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "the-gateway-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_sending_neither_loses_nor_doubles_a_text() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let Some(kannel) = Kannel::from_env(&format!("http://{listen}/api/v1/sms/inbound?token={TOKEN}")).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let numbers: Vec<String> = (10..50).map(|i| format!("+2439900001{i}")).collect();
+    for (i, number) in numbers.iter().enumerate() {
+        let username = format!("staff{i}");
+        let args = [
+            "--username",
+            &username,
+            "--role",
+            "staff",
+            "--duty-station",
+            "0.49,29.47",
+            "--phones",
+            number,
+        ];
+        let out = add_user(dir.path(), &args, "a long passphrase");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = add_user(
+        dir.path(),
+        &["--username", "watch", "--role", "watch_officer"],
+        "a long passphrase",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // All of them in one batch, handed over a few at once: the kill falls in its middle, when
+    // the gateway has taken some texts that the hub has not yet recorded as taken.
+    let sendsms = kannel.sendsms_url();
+    let settings = [
+        ("SCAAN_SMS_GATEWAY_TOKEN", TOKEN),
+        ("SCAAN_SMS_KANNEL_URL", sendsms.as_str()),
+        ("SCAAN_SMS_FALLBACK_AFTER_S", "1"),
+        ("SCAAN_SMS_PER_MINUTE", "6000"),
+        ("SCAAN_SMS_UNSURE_WAIT_S", "4"),
+    ];
+    let serve = || serve_on(dir.path(), &listen, &["--mqtt-listen", "127.0.0.1:0"], &settings);
+    let (mut hub, base) = serve();
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "watch", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alert = serde_json::json!({
+        "headline": "Armed clashes reported near Beni", "event": "Armed clash", "category": "security",
+        "urgency": "immediate", "severity": "severe", "certainty": "observed",
+        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+        "checkin_required": true,
+    });
+    let sent = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+
+    let some = kannel
+        .wait_for(Duration::from_secs(15), |r| (!r.is_empty()).then_some(()))
+        .await;
+    assert!(some.is_some(), "texts began: {:?}\n{}", kannel.received(), kannel.log());
+    Command::new("kill")
+        .args(["-KILL", &hub.id().to_string()])
+        .status()
+        .unwrap();
+    hub.wait().unwrap();
+    let texted_before = kannel.received().len();
+    assert!(texted_before < numbers.len(), "the kill came before the last text");
+
+    let (_hub, _) = serve();
+    let all = kannel
+        .wait_for(Duration::from_secs(40), |r| (r.len() >= numbers.len()).then_some(()))
+        .await;
+    assert!(all.is_some(), "{:?}\n{}", kannel.received(), kannel.log());
+    // Long enough for an unsure text to be sent again, had its report not settled it.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let counts: Vec<(&String, usize)> = numbers.iter().map(|n| (n, kannel.texts_to(n).len())).collect();
+    let wrong: Vec<_> = counts.iter().filter(|(_, n)| *n != 1).collect();
+    assert!(
+        wrong.is_empty(),
+        "texts per number, where not one: {wrong:?} ({texted_before} before the kill)"
+    );
+}
+
+#[test]
+fn a_configured_gateway_that_does_not_answer_stops_the_hub_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!(
+        "http://127.0.0.1:{}/cgi-bin/sendsms?username=scaan&password=hunter2",
+        free_port()
+    );
+    let out = Command::new(SCAAN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("SCAAN_SMS_GATEWAY_TOKEN", TOKEN)
+        .env("SCAAN_SMS_KANNEL_URL", &dead)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("SMS gateway") && said.contains("does not answer"),
+        "{said}"
+    );
+    assert!(!said.contains("hunter2"), "the password stays hidden: {said}");
+}
