@@ -17,10 +17,19 @@ pub enum PhoneTopic {
     Report,
     /// The app has shown an alert to its person: `{"alert_id"}` (a delivery receipt).
     Ack,
+    /// A journey's check-in: `{"journey_id", "status"}`.
+    JourneyCheckin,
 }
 
 impl PhoneTopic {
-    pub const ALL: [PhoneTopic; 5] = [Self::Checkin, Self::Location, Self::Sos, Self::Report, Self::Ack];
+    pub const ALL: [PhoneTopic; 6] = [
+        Self::Checkin,
+        Self::Location,
+        Self::Sos,
+        Self::Report,
+        Self::Ack,
+        Self::JourneyCheckin,
+    ];
 
     /// The last topic level.
     pub fn as_str(self) -> &'static str {
@@ -30,6 +39,7 @@ impl PhoneTopic {
             Self::Sos => "sos",
             Self::Report => "report",
             Self::Ack => "ack",
+            Self::JourneyCheckin => "journey_checkin",
         }
     }
 

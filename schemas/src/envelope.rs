@@ -1,13 +1,14 @@
 //! The one JSON envelope every channel carries (WebSocket frames, MQTT inbox payloads).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use uuid::Uuid;
 
 use crate::{
-    parse_value, Advisory, Alert, CheckinStatus, HeadcountCounts, Invalid, LocationUpdate, NewCheckin, NewSos,
-    Position, Rejected, Report, Sos, Trip, Warning,
+    parse_value, Advisory, Alert, CheckinStatus, HeadcountCounts, Invalid, Journey, JourneyAlarm, JourneyCheckin,
+    JourneyCheckinStatus, LocationUpdate, NewCheckin, NewSos, Position, Rejected, Report, Sos, Trip, Warning,
 };
 
 /// Hub → client messages, tagged by `type`.
@@ -53,6 +54,23 @@ pub enum Envelope {
     Trip {
         trip: Trip,
     },
+    /// A journey started, was checked in on, ended a leg, or ended (its person, and the officers
+    /// of its countries).
+    Journey {
+        journey: Journey,
+    },
+    /// A journey's check-in is due soon, or — `overdue` — was due and not made (its person only).
+    JourneyReminder {
+        journey_id: Uuid,
+        due_at: DateTime<Utc>,
+        /// Where the leg under way is going.
+        heading_to: String,
+        overdue: bool,
+    },
+    /// A missed check-in's alarm, new or changed (the officers of the journey's countries).
+    JourneyAlarm {
+        alarm: JourneyAlarm,
+    },
     /// An outside warning arrived from a followed feed, or was updated, withdrawn or promoted
     /// (officers' streams only: it reaches staff only as an alert an officer makes from it).
     Warning {
@@ -90,6 +108,17 @@ pub enum ClientMessage {
     },
     /// "I'm not okay", with the same fields as `POST /api/v1/sos`.
     Sos {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<Position>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// A journey's check-in, with the same fields as `POST /api/v1/journeys/{id}/checkin`.
+    JourneyCheckin {
+        journey_id: Uuid,
+        status: JourneyCheckinStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position: Option<Position>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,9 +192,24 @@ impl ClientMessage {
                     reference,
                 })
             }
+            "journey_checkin" => {
+                let journey_id = fields
+                    .remove("journey_id")
+                    .ok_or(Invalid::new("journey_id", "is required"))?;
+                let journey_id = parse_value(&journey_id)
+                    .map_err(|_| Invalid::new("journey_id", "must be a journey's id (a UUID)"))?;
+                let JourneyCheckin { status, position, note } = parse_value(&fields.into())?;
+                Ok(ClientMessage::JourneyCheckin {
+                    journey_id,
+                    status,
+                    position,
+                    note,
+                    reference,
+                })
+            }
             other => Err(Invalid::new(
                 "type",
-                format!("'{other}' is not a message type: location, sos or checkin"),
+                format!("'{other}' is not a message type: location, sos, checkin or journey_checkin"),
             )
             .into()),
         }

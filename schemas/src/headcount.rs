@@ -137,6 +137,44 @@ pub struct Checkin {
     /// Who recorded it: the person themselves, or the officer.
     pub recorded_by: Uuid,
     pub recorded_at: DateTime<Utc>,
+    /// The way it reached the hub.
+    pub channel: Channel,
+}
+
+/// The way a check-in reached the hub: the app's transports (`http`, `websocket`, `mqtt`), a
+/// text (`sms`), or an officer recording it for someone (`proxy`, whatever `via` they heard it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Http,
+    Websocket,
+    Mqtt,
+    Sms,
+    Proxy,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Http => "http",
+            Channel::Websocket => "websocket",
+            Channel::Mqtt => "mqtt",
+            Channel::Sms => "sms",
+            Channel::Proxy => "proxy",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Channel> {
+        [
+            Channel::Http,
+            Channel::Websocket,
+            Channel::Mqtt,
+            Channel::Sms,
+            Channel::Proxy,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == value)
+    }
 }
 
 /// The counts of a headcount, as pushed to officers' streams.
@@ -162,9 +200,139 @@ pub struct Headcount {
     pub counts: HeadcountCounts,
     /// When people should have answered by.
     pub deadline: DateTime<Utc>,
+    /// How fast people were accounted for (answered, safe or needing help).
+    pub time_to_account: TimeToAccount,
     /// People in trouble first: an unresolved SOS, then need help, then overdue, then the
     /// others without an answer, then the safe; within each, those not reached first.
     pub staff: Vec<HeadcountEntry>,
+}
+
+/// How fast a group of people was accounted for: a person is accounted for by their first
+/// answer, safe or needing help. Times are seconds after the alert was sent (to the millisecond).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountingFigures {
+    /// The people counted.
+    pub people: u32,
+    /// Of them, those who have answered.
+    pub accounted: u32,
+    /// When half of the people had answered; absent until they have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_50_s: Option<f64>,
+    /// When 90 % of the people had answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_90_s: Option<f64>,
+    /// When everyone had answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_100_s: Option<f64>,
+    /// The answer times of those who answered: median, 90th percentile (nearest rank), slowest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_p50_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_p90_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_max_s: Option<f64>,
+    /// How many answered within each bound (`up_to_s`; the last, without one, is the rest).
+    pub buckets: Vec<AnswerBucket>,
+}
+
+/// One bar of the answer-time histogram: answers after the previous bound, up to this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnswerBucket {
+    /// Inclusive upper bound in seconds; absent for the last bucket (everything slower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to_s: Option<u32>,
+    pub count: u32,
+}
+
+/// A headcount's time-to-account: everyone, and grouped by duty station and by channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimeToAccount {
+    #[serde(flatten)]
+    pub overall: AccountingFigures,
+    /// Per duty station (people without one together, `duty_station` absent), most people first.
+    pub by_duty_station: Vec<DutyStationFigures>,
+    /// Per channel of the answer that accounted for each person (those who answered only).
+    pub by_channel: Vec<ChannelFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DutyStationFigures {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_station: Option<Position>,
+    /// The duty station's country (ISO 3166-1 alpha-2), by the hub's boundaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(flatten)]
+    pub figures: AccountingFigures,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelFigures {
+    /// Absent for answers stored before the hub recorded channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    #[serde(flatten)]
+    pub figures: AccountingFigures,
+}
+
+/// `GET /api/v1/headcounts/summary`: how fast the headcounts of a period accounted for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeadcountSummary {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The alerts summarised: `actual` unless asked for `exercise` or `test` (never mixed).
+    pub status: crate::Status,
+    /// Every person of every headcount pooled, each timed from their own alert's sending.
+    #[serde(flatten)]
+    pub overall: AccountingFigures,
+    /// Each headcount, newest first.
+    pub headcounts: Vec<HeadcountFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeadcountFigures {
+    pub alert_id: Uuid,
+    pub headline: String,
+    pub sent_at: DateTime<Utc>,
+    pub countries: Vec<String>,
+    #[serde(flatten)]
+    pub figures: AccountingFigures,
+}
+
+/// `GET /api/v1/alerts/{id}/drill-report`: how an exercise went, end to end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DrillReport {
+    pub alert_id: Uuid,
+    pub headline: String,
+    pub sent_at: DateTime<Utc>,
+    /// Whether the exercise is over (cancelled or expired); the report is final then.
+    pub ended: bool,
+    /// The people the exercise was sent to.
+    pub sent_to: u32,
+    /// Of them, those one of whose devices has it (the board's `reached`).
+    pub delivered: u32,
+    /// Of them, those who answered (safe or needing help).
+    pub answered: u32,
+    pub safe: u32,
+    pub need_help: u32,
+    /// When the second wave went to the silent (absent if it has not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_wave_at: Option<DateTime<Utc>>,
+    pub time_to_account: TimeToAccount,
+    /// Exactly who never answered, by username.
+    pub never_answered: Vec<Unanswered>,
+}
+
+/// A person who never answered an exercise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Unanswered {
+    pub staff_id: Uuid,
+    pub username: String,
+    pub name: String,
+    /// Whether one of their devices had it: silent, rather than not reached.
+    pub delivered: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -199,4 +367,12 @@ pub struct HeadcountEntry {
     /// The number to call them on (E.164), when their account has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// Their first answer, which accounted for them: when, how long after the alert was sent,
+    /// and its channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_after_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted_channel: Option<Channel>,
 }

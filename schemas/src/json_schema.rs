@@ -55,6 +55,10 @@ use crate::*;
     WarningFeed,
     NewWarningFeed,
     FeedFetch,
+    NewJourney,
+    Journey,
+    JourneyCheckin,
+    JourneyAlarm,
 )))]
 struct WireTypes;
 

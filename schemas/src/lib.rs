@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod headcount;
+pub mod journey;
 pub mod json_schema;
 pub mod position;
 pub mod report;
@@ -45,7 +46,13 @@ pub use delivery::{AlertDeliveries, AppAck, DeliveryReceipt, ReceiptStatus};
 pub use envelope::{ClientMessage, Envelope};
 pub use error::{ErrorBody, ErrorDetail, Invalid};
 pub use headcount::{
-    Checkin, CheckinStatus, Headcount, HeadcountCounts, HeadcountEntry, NewCheckin, PersonStatus, Via,
+    AccountingFigures, AnswerBucket, Channel, ChannelFigures, Checkin, CheckinStatus, DrillReport, DutyStationFigures,
+    Headcount, HeadcountCounts, HeadcountEntry, HeadcountFigures, HeadcountSummary, NewCheckin, PersonStatus,
+    TimeToAccount, Unanswered, Via,
+};
+pub use journey::{
+    AlarmStatus, DueStage, Journey, JourneyAlarm, JourneyCheckin, JourneyCheckinStatus, JourneyLeg, JourneyStatus,
+    NewJourney, NewLeg,
 };
 pub use position::{LocationUpdate, Position};
 pub use report::{NewReport, Report, ReportMerge, ReportStatus, ReportTriage, TriageDecision};

@@ -1,12 +1,14 @@
 // Alerts: the list of active alerts, one alert's detail with its headcount board (live counts,
-// people in trouble first — SOS, need help — then the overdue and the silent, what each said,
-// who was not reached at all; proxy check-in, CSV), and the composer (draw or paste an area,
+// time-to-account, people in trouble first — SOS, need help — then the overdue and the silent,
+// what each said, who was not reached at all; proxy check-in, CSV; an exercise's drill
+// report), and the composer (draw or paste an area,
 // fill in the CAP fields, preview the reach, review, then send, update, cancel). Exercises are
 // marked as such wherever an alert shows.
 
 import { h, say, timeEl, localTime, telLink, ago, label, severityRank, SEVERITIES, utcField, utcFieldText, parseUtcField } from "./format.js";
 import { areaRings, bounds, circleRing } from "./map.js";
 import { confirmAction, afterUndoWindow, drill, place as placeSlot, settled } from "./guard.js";
+import { timeToAccount, drillReport, duration, channelName } from "./accounting.js";
 
 const CATEGORIES = ["security", "safety", "geo", "met", "rescue", "fire", "health", "env", "transport", "infra", "cbrne", "other"];
 const URGENCIES = ["immediate", "expected", "future", "past", "unknown"];
@@ -203,6 +205,9 @@ export function alertsPanel(ctx, root) {
       const data = await ctx.call("GET", `/api/v1/alerts/${current.alertId}/headcount`);
       if (board !== current) return;
       current.data = data;
+      // An open drill report follows the board; should it fail, the last one stays.
+      if (current.report) current.report = await ctx.call("GET", `/api/v1/alerts/${current.alertId}/drill-report`).catch(() => current.report);
+      if (board !== current) return;
       state.headcounts.set(data.alert_id, data);
       // The map marks the selected alert's people in trouble and the silent.
       state.board = data;
@@ -272,6 +277,15 @@ export function alertsPanel(ctx, root) {
         say(message, e.message);
       }
     };
+    const report = async () => {
+      const current = board;
+      try {
+        current.report = await ctx.call("GET", `/api/v1/alerts/${data.alert_id}/drill-report`);
+        if (board === current) drawBoard();
+      } catch (e) {
+        say(message, e.message);
+      }
+    };
     // A closed headcount (cancelled or expired alert) stays open only for the people in trouble.
     const open = alert ? ctx.isActive(alert) : true;
     board.active = open;
@@ -285,7 +299,8 @@ export function alertsPanel(ctx, root) {
         p.sos_id ? h("span", { class: "status-detail" }, `${label(p.sos_status)} · ${p.status === "no_response" ? (p.reached ? "no response" : "not reached") : label(p.status)}`) : null,
         // The SMS fallback's text to them, as far as it got.
         p.sms ? h("span", { class: "status-detail sms" }, `Texted · ${label(p.sms)}`) : null),
-      h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—"),
+      h("td", {}, p.updated_at ? [alert ? when(p.updated_at, alert) : p.updated_at, p.via ? h("span", { class: "muted" }, ` via ${label(p.via)}`) : null] : "—",
+        p.accounted_after_s !== undefined ? h("span", { class: "muted answered-after", "data-after": p.staff_id }, ` · first answer after ${duration(p.accounted_after_s)} (${channelName(p.accounted_channel)})`) : null),
       h("td", { class: "row-actions" }, p.status === "safe" || (!open && !followedUp(p)) ? null : [
         h("button", { type: "button", class: "small ok", "aria-label": `Check in ${p.name} as safe`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "safe", b)) }, "Safe"),
         p.status === "need_help" ? null : h("button", { type: "button", class: "small warn", "aria-label": `Check in ${p.name} as needing help`, onclick: steady(`board-${index}`, p, (b) => proxy(p, "need_help", b)) }, "Help"),
@@ -299,8 +314,11 @@ export function alertsPanel(ctx, root) {
       h("div", { class: "board-head" }, h("h3", {}, "Headcount"),
         h("span", { class: "muted deadline" }, "deadline ", data.deadline && alert ? when(data.deadline, alert) : "—")),
       counts(data),
+      data.time_to_account ? timeToAccount(data.time_to_account) : null,
       h("div", { class: "board-tools" }, h("label", {}, "Proxy check-in via ", via),
-        h("button", { type: "button", class: "ghost", onclick: csv }, "Export CSV")),
+        h("button", { type: "button", class: "ghost", onclick: csv }, "Export CSV"),
+        alert && alert.status === "exercise" ? h("button", { type: "button", class: "ghost", id: "show-drill-report", onclick: report }, board.report ? "Refresh drill report" : "Drill report") : null),
+      board.report ? drillReport(board.report) : null,
       message,
       data.staff.length ? h("table", { class: "people" },
         h("thead", {}, h("tr", {}, h("th", {}, "Person"), h("th", {}, "Status"), h("th", {}, "Answered"), h("th", {}, h("span", { class: "sr" }, "Actions")))),

@@ -6,6 +6,7 @@ import { call, login, session, useToken, Stream, ApiError } from "./api.js";
 import { MapView, areaRings, bounds, circleRing, WHOLE_WORLD } from "./map.js";
 import { alertsPanel, composerPanel, areaCentre, standing, STANDING_TEXT } from "./alerts.js";
 import { sosPanel } from "./sos.js";
+import { journeysPanel } from "./journeys.js";
 import { reportsPanel, awaitsTriage } from "./reports.js";
 import { advisoriesPanel } from "./advisories.js";
 import { accountsPage } from "./accounts.js";
@@ -27,6 +28,9 @@ const state = {
   // The selected alert's headcount board, as last fetched.
   board: null,
   sos: new Map(),
+  // Journeys under way, and the open or acknowledged alarms of their missed check-ins.
+  journeys: new Map(),
+  journeyAlarms: new Map(),
   // null: the hub does not offer it (404); the panel says so.
   reports: new Map(),
   advisories: new Map(),
@@ -95,6 +99,7 @@ function render() {
   if (!panels) return;
   if (parts.has("alerts")) panels.alerts.render();
   if (parts.has("sos")) panels.sos.render();
+  if (parts.has("journeys")) panels.journeys.render();
   if (parts.has("reports")) panels.reports.render();
   if (parts.has("warnings")) panels.warnings.render();
   if (parts.has("advisories")) {
@@ -104,9 +109,12 @@ function render() {
   if (parts.has("compose")) panels.composer.render();
   if (["map", "alerts", "sos", "reports", "staff", "warnings"].some((p) => parts.has(p))) drawMap();
   if (parts.has("alerts") && wallMode()) frameWall();
-  $("count-alerts").textContent = [...state.alerts.values()].filter(ctx.isActive).length;
+  // Live alerts only: an exercise never adds to the real figures (it is marked in the list).
+  $("count-alerts").textContent = [...state.alerts.values()].filter((a) => ctx.isActive(a) && !drill(a)).length;
   $("count-sos").textContent = state.sos.size;
   $("count-sos").classList.toggle("hot", [...state.sos.values()].some((s) => s.status === "open"));
+  $("count-journeys").textContent = [...state.journeys.values()].filter((j) => j.status === "active").length;
+  $("count-journeys").classList.toggle("hot", [...state.journeyAlarms.values()].some((a) => a.status === "open"));
   $("count-reports").textContent = state.reports ? state.reports.size : "–";
   $("count-warnings").textContent = state.warnings ? [...state.warnings.values()].filter(isCurrent).length : "–";
   $("count-warnings").classList.toggle("outage", !!state.feeds && [...state.feeds.values()].some((f) => f.failures > 0));
@@ -284,7 +292,7 @@ function focusOn(kind, id) {
 
 // ---- tabs --------------------------------------------------------------------------------
 
-const TABS = ["alerts", "sos", "reports", "warnings", "advisories", "history", "compose"];
+const TABS = ["alerts", "sos", "journeys", "reports", "warnings", "advisories", "history", "compose"];
 
 function showTab(name, { focus = false } = {}) {
   for (const t of TABS) {
@@ -339,6 +347,19 @@ function apply(envelope) {
       if (envelope.sos.status === "resolved") state.sos.delete(envelope.sos.id);
       else state.sos.set(envelope.sos.id, envelope.sos);
       ctx.changed("sos");
+      break;
+    case "journey":
+      if (envelope.journey.status === "active") state.journeys.set(envelope.journey.id, envelope.journey);
+      else state.journeys.delete(envelope.journey.id);
+      ctx.changed("journeys");
+      break;
+    case "journey_alarm":
+      if (envelope.alarm.status === "resolved") state.journeyAlarms.delete(envelope.alarm.id);
+      else {
+        if (!state.journeyAlarms.has(envelope.alarm.id)) toast(`Missed check-in: ${envelope.alarm.name}, heading to ${envelope.alarm.heading_to}`, "error");
+        state.journeyAlarms.set(envelope.alarm.id, envelope.alarm);
+      }
+      ctx.changed("journeys");
       break;
     case "report":
       if (!state.reports) break;
@@ -407,7 +428,8 @@ async function optional(path) {
 async function resync() {
   replay = [];
   try {
-    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy, warnings, feeds] = await Promise.all([
+    const [me, alerts, open, acknowledged, fresh, confirmed, advisories, trips, staff, taxonomy, warnings, feeds,
+      journeys, openAlarms, acknowledgedAlarms] = await Promise.all([
       // The account may have changed meanwhile (the hub closes the stream with 4001 when its
       // role or countries change): what the page offers follows it.
       call("GET", "/api/v1/me"),
@@ -422,6 +444,9 @@ async function resync() {
       state.categories ? null : optional("/api/v1/taxonomy/incidents"),
       optional("/api/v1/warnings?limit=500"),
       optional("/api/v1/warning-feeds"),
+      optional("/api/v1/journeys?active=true&limit=500"),
+      optional("/api/v1/journey-alarms?status=open&limit=500"),
+      optional("/api/v1/journey-alarms?status=acknowledged&limit=500"),
     ]);
     if (!OFFICERS.includes(me.role)) {
       replay = null;
@@ -436,6 +461,8 @@ async function resync() {
       state.alerts.set(selected.id, await call("GET", `/api/v1/alerts/${selected.id}`).catch(() => selected));
     }
     state.sos = new Map([...open, ...acknowledged].map((s) => [s.id, s]));
+    state.journeys = new Map((journeys || []).map((j) => [j.id, j]));
+    state.journeyAlarms = new Map([...(openAlarms || []), ...(acknowledgedAlarms || [])].map((a) => [a.id, a]));
     state.reports = fresh && new Map([...fresh, ...(confirmed || []).filter(awaitsTriage)].map((r) => [r.id, r]));
     state.advisories = advisories && new Map(advisories.map((a) => [a.country, a]));
     state.trips = trips && new Map(trips.map((t) => [t.id, t]));
@@ -448,7 +475,7 @@ async function resync() {
     replay = null;
     for (const envelope of missed) apply(envelope);
     panels.alerts.reloadBoard();
-    ctx.changed("alerts", "sos", "reports", "advisories", "staff", "warnings");
+    ctx.changed("alerts", "sos", "journeys", "reports", "advisories", "staff", "warnings");
     if (state.link === "live") showStale(null);
   } catch (e) {
     replay = null;
@@ -515,8 +542,9 @@ function showLogin(message) {
   // The next officer on this screen may see less (other countries, no restricted reports):
   // nothing of this session stays on the page.
   Object.assign(state, { me: null, alerts: new Map(), headcounts: new Map(), board: null, sos: new Map(), reports: new Map(),
+    journeys: new Map(), journeyAlarms: new Map(),
     advisories: new Map(), trips: new Map(), warnings: new Map(), feeds: new Map(), staff: null, selected: null });
-  ctx.changed("alerts", "sos", "reports", "advisories", "staff", "warnings");
+  ctx.changed("alerts", "sos", "journeys", "reports", "advisories", "staff", "warnings");
   session.clear();
   useToken(null);
   $("console").hidden = true;
@@ -562,6 +590,7 @@ async function start(saved) {
       alerts: alertsPanel(ctx, $("panel-alerts")),
       composer: composerPanel(ctx, $("panel-compose")),
       sos: sosPanel(ctx, $("panel-sos"), $("sos-banner"), $("sound")),
+      journeys: journeysPanel(ctx, $("panel-journeys")),
       reports: reportsPanel(ctx, $("panel-reports")),
       warnings: warningsPanel(ctx, $("panel-warnings")),
       advisories: advisoriesPanel(ctx, $("panel-advisories")),
@@ -574,7 +603,7 @@ async function start(saved) {
   stream = new Stream({ onEnvelope: apply, onState: setLink, onGap: resync });
   stream.open();
   staffTimer = setInterval(() => { refreshStaff(); refreshFeeds(); }, 60000);
-  ctx.changed("alerts", "sos", "reports", "advisories", "compose", "warnings");
+  ctx.changed("alerts", "sos", "journeys", "reports", "advisories", "compose", "warnings");
 }
 
 function showWho(me) {
@@ -627,7 +656,7 @@ function boot() {
   tickClocks();
   setInterval(tickClocks, 1000);
   // Relative times ("3 min ago") and expiries move on by themselves.
-  setInterval(() => ctx.changed("alerts", "sos", "reports", "warnings"), 30000);
+  setInterval(() => ctx.changed("alerts", "sos", "journeys", "reports", "warnings"), 30000);
   const saved = session.load();
   if (saved) start(saved);
   else showLogin();

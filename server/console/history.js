@@ -1,10 +1,12 @@
 // History: what has left the live queues stays reachable — resolved SOS calls and cancelled
 // alerts, each with its trail (where the person was, what was done to it, by whom, when) read
-// from the hub's audit. The hub shows each officer only their countries, as everywhere else.
+// from the hub's audit — and how fast the last 30 days' headcounts accounted for people, real
+// alerts and drills apart. The hub shows each officer only their countries, as everywhere else.
 
 import { h, say, timeEl, label } from "./format.js";
 import { drill } from "./guard.js";
 import { areaCentre, keepValues } from "./alerts.js";
+import { periodSummary } from "./accounting.js";
 
 const LIMIT = 100;
 
@@ -28,8 +30,9 @@ export function historyPanel(ctx, root) {
 
   async function reload() {
     try {
-      const [resolved, cancelled] = await Promise.all([page("resolved"), page("cancelled")]);
-      data = { resolved, cancelled, more: { resolved: resolved.length === LIMIT, cancelled: cancelled.length === LIMIT } };
+      const [resolved, cancelled, real, drills] = await Promise.all([page("resolved"), page("cancelled"),
+        ctx.call("GET", "/api/v1/headcounts/summary"), ctx.call("GET", "/api/v1/headcounts/summary?status=exercise")]);
+      data = { resolved, cancelled, real, drills, more: { resolved: resolved.length === LIMIT, cancelled: cancelled.length === LIMIT } };
       say(message, "");
     } catch (e) {
       say(message, `History: ${e.message}`);
@@ -123,6 +126,8 @@ export function historyPanel(ctx, root) {
       h("h2", { class: "panel-title" }, "History"),
       message,
       ...(!data ? [h("p", { class: "empty" }, "Loading…")] : [
+        periodSummary(data.real, "Time to account, last 30 days"),
+        periodSummary(data.drills, "Drills, last 30 days"),
         h("h3", { class: "section-title" }, "Resolved SOS calls"),
         data.resolved.length ? h("ul", { class: "cards", id: "history-sos" }, data.resolved.map(sosCard))
           : h("p", { class: "empty" }, "No resolved SOS call."),

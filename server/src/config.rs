@@ -41,6 +41,11 @@ pub struct Config {
     pub checkin_grace_s: u64,
     /// An SOS nobody acknowledged is announced again this often.
     pub sos_reannounce_s: u64,
+    /// A journey's phone is reminded this long before a check-in is due.
+    pub journey_remind_before_s: u64,
+    /// A journey's check-in still missing this long after it was due (and asked again) raises
+    /// an alarm for the officers of its countries.
+    pub journey_grace_s: u64,
     /// CAP `<sender>` of this hub's alerts.
     pub cap_sender: String,
     /// Largest accepted request body.
@@ -133,6 +138,8 @@ impl Default for Config {
             checkin_deadline_s: 30 * 60,
             checkin_grace_s: 15 * 60,
             sos_reannounce_s: 60,
+            journey_remind_before_s: 15 * 60,
+            journey_grace_s: 15 * 60,
             cap_sender: "scaan-hub@localhost".into(),
             max_body_bytes: 1 << 20,
             request_timeout_s: 30,
@@ -268,7 +275,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 38] = [
+    const KEYS: [&'static str; 40] = [
         "listen",
         "data_dir",
         "database_url",
@@ -283,6 +290,8 @@ impl Config {
         "checkin_deadline_s",
         "checkin_grace_s",
         "sos_reannounce_s",
+        "journey_remind_before_s",
+        "journey_grace_s",
         "cap_sender",
         "max_body_bytes",
         "request_timeout_s",
@@ -348,6 +357,12 @@ impl Config {
         }
         if self.sos_reannounce_s == 0 {
             bail!("sos_reannounce_s must be at least 1 second (the default is 60)");
+        }
+        if self.journey_remind_before_s > 24 * 3600 {
+            bail!("journey_remind_before_s must be at most a day (the default is 900)");
+        }
+        if !(1..=24 * 3600).contains(&self.journey_grace_s) {
+            bail!("journey_grace_s must be between 1 second and a day (the default is 900)");
         }
         if self.cap_sender.is_empty() || self.cap_sender.contains([' ', ',', '<', '&']) {
             bail!(

@@ -22,8 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
-    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, lifecycle, metrics, mqtt,
-    positions, reports, sms, sos, trips, warnings, Config,
+    accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, journeys, lifecycle, metrics,
+    mqtt, positions, reports, sms, sos, trips, warnings, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -66,6 +66,7 @@ impl App {
             .merge(reports::router())
             .merge(advisories::router())
             .merge(trips::router())
+            .merge(journeys::router())
             .merge(warnings::router())
             .merge(delivery::stream::router())
             .merge(mqtt::receipts::router())
@@ -123,6 +124,7 @@ impl App {
         hub.tasks
             .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
         hub.tasks.spawn(hub.headcounts.clone().escalate(hub.shutdown.clone()));
+        hub.tasks.spawn(hub.journeys.clone().keep_time(hub.shutdown.clone()));
         if let Some(fallback) = &hub.text_fallback {
             hub.tasks.spawn(fallback.clone().chase(hub.shutdown.clone()));
             hub.tasks.spawn(fallback.clone().send(hub.shutdown.clone()));

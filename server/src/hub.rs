@@ -18,6 +18,7 @@ use crate::config::{redact, Config};
 use crate::countries::CountryAtlas;
 use crate::delivery::Delivery;
 use crate::headcounts::{CheckinWriter, Deadlines, HeadcountPulse, Headcounts, LateArrivals, OpenHeadcounts};
+use crate::journeys::{JourneyTimings, Journeys};
 use crate::lifecycle::AccountFollower;
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
@@ -58,6 +59,7 @@ pub struct Hub {
     pub audit: Audit,
     pub advisories: Advisories,
     pub trips: Trips,
+    pub journeys: Journeys,
     pub sos: SosCalls,
     pub headcounts: Headcounts,
     pub texts: Texts,
@@ -129,6 +131,7 @@ impl Hub {
             audit.clone(),
             deadlines,
             metrics.escalation_waves.clone(),
+            atlas,
         );
         let trips = Trips::new(
             store.clone(),
@@ -137,6 +140,15 @@ impl Hub {
             late_arrivals.clone(),
             delivery.clone(),
             audit.clone(),
+        );
+        let journeys = Journeys::new(
+            store.clone(),
+            delivery.clone(),
+            audit.clone(),
+            JourneyTimings {
+                remind_before: Duration::seconds(config.journey_remind_before_s as i64),
+                grace: Duration::seconds(config.journey_grace_s as i64),
+            },
         );
         let sos = SosCalls::new(
             store.clone(),
@@ -247,6 +259,7 @@ impl Hub {
             audit,
             advisories,
             trips,
+            journeys,
             sos,
             headcounts,
             texts,

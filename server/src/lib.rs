@@ -16,6 +16,7 @@ pub mod error;
 pub mod headcounts;
 pub mod http;
 pub mod hub;
+pub mod journeys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;

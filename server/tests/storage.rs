@@ -10,9 +10,9 @@ mod databases;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use databases::Backend;
 use scaan_schemas::{
-    Advisory, Alert, AuditEntry, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus, Position,
-    ReceiptStatus, Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning, WarningFeed,
-    WarningState,
+    Advisory, Alert, AuditEntry, Channel, Checkin, CheckinStatus, FeedFetch, FetchOutcome, NewUser, PersonStatus,
+    Position, ReceiptStatus, Report, ReportStatus, Role, Sos, SosStatus, Trip, TripStatus, User, Via, Warning,
+    WarningFeed, WarningState,
 };
 use scaan_server::storage::{
     AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, Refused, ReportScope, SosScope,
@@ -172,6 +172,7 @@ fn checkin(alert: Uuid, staff: Uuid, status: CheckinStatus, at: DateTime<Utc>, n
         note: Some(note.to_owned()),
         recorded_by: staff,
         recorded_at: at,
+        channel: Channel::Http,
     }
 }
 
@@ -731,6 +732,9 @@ async fn an_older_answer_never_overwrites_a_newer_one(store: Store) {
     assert_eq!(people[0].via, Some(Via::App));
     assert_eq!(people[0].updated_at, Some(t(20) + Duration::milliseconds(1)));
     assert_eq!(people[0].position.map(|p| (p.lat, p.lon)), Some((0.5, 29.5)));
+    // The first answer in time accounted for her, whichever batch brought it.
+    assert_eq!(people[0].accounted_at, Some(t(10)));
+    assert_eq!(people[0].accounted_channel, Some(Channel::Http));
 }
 
 async fn a_batch_of_checkins_above_the_sqlite_parameter_limit_is_stored_whole(store: Store) {

@@ -175,11 +175,17 @@ impl Caller {
 
     /// Seeing needs one country concerned to be the caller's.
     pub fn may_see(&self, countries: &[String]) -> bool {
-        match self.user.role {
-            Role::WatchOfficer => true,
-            Role::SecurityOfficer => countries.iter().any(|c| self.user.countries.contains(c)),
-            _ => false,
-        }
+        officer_sees(&self.user, countries)
+    }
+}
+
+/// Whether `user` is an officer who follows what concerns these countries (a watch officer
+/// follows everything).
+pub fn officer_sees(user: &User, countries: &[String]) -> bool {
+    match user.role {
+        Role::WatchOfficer => true,
+        Role::SecurityOfficer => countries.iter().any(|c| user.countries.contains(c)),
+        _ => false,
     }
 }
 

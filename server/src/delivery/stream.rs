@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use scaan_schemas::{ClientMessage, Envelope, NewCheckin, NewSos, Rejected, User};
+use scaan_schemas::{Channel, ClientMessage, Envelope, JourneyCheckin, NewCheckin, NewSos, Rejected, User};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::error::{conflict_of, ApiError, INTERNAL_MESSAGE};
 use crate::headcounts::HeadcountError;
 use crate::hub::Hub;
+use crate::journeys::JourneyError;
 use crate::reports::ReportError;
 use crate::sos::SosError;
 use crate::storage::StoreError;
@@ -109,7 +110,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                         Message::Text(encode(&error("rate_limited", RATE_LIMITED, None)))
                     }
                     Some(Ok(Message::Text(text))) => {
-                        match handle_client_message(&hub, &caller.user, text.as_bytes()).await {
+                        match handle_client_message(&hub, &caller.user, text.as_bytes(), Channel::Websocket).await {
                             Some(reply) => Message::Text(encode(&reply)),
                             None => continue,
                         }
@@ -171,7 +172,12 @@ fn reference_of(bytes: &[u8]) -> Option<String> {
 
 /// Acts on one message from `user`'s client (the stream, or an MQTT phone → hub topic);
 /// returns the reply to send, if any.
-pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) -> Option<Envelope> {
+pub(crate) async fn handle_client_message(
+    hub: &Hub,
+    user: &User,
+    bytes: &[u8],
+    transport: Channel,
+) -> Option<Envelope> {
     let reference = reference_of(bytes);
     let message = match ClientMessage::decode(bytes) {
         Ok(message) => message,
@@ -199,6 +205,24 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
                 Err(e) => Some(sos_refused(e, reference)),
             }
         }
+        ClientMessage::JourneyCheckin {
+            journey_id,
+            status,
+            position,
+            note,
+            ..
+        } => {
+            let checkin = JourneyCheckin { status, position, note };
+            if let Err(e) = scaan_schemas::Validate::validate(&checkin, Utc::now()) {
+                return Some(error("invalid_field", &e.to_string(), reference));
+            }
+            // The `journey` envelope itself comes back on this stream, as to every officer
+            // following the journey.
+            match hub.journeys.check_in(user, journey_id, checkin).await {
+                Ok(_) => None,
+                Err(e) => Some(journey_checkin_refused(e, reference)),
+            }
+        }
         ClientMessage::Checkin {
             alert_id,
             status,
@@ -216,7 +240,7 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
             if let Err(e) = scaan_schemas::Validate::validate(&new, Utc::now()) {
                 return Some(error("invalid_field", &e.to_string(), reference));
             }
-            match hub.headcounts.check_in(user, alert_id, new).await {
+            match hub.headcounts.check_in(user, alert_id, new, transport).await {
                 Ok(checkin) => Some(Envelope::CheckinAck {
                     alert_id,
                     status: checkin.status,
@@ -225,6 +249,15 @@ pub(crate) async fn handle_client_message(hub: &Hub, user: &User, bytes: &[u8]) 
                 Err(e) => Some(checkin_refused(e, reference)),
             }
         }
+    }
+}
+
+/// A journey check-in the hub did not take, as an `error` envelope.
+fn journey_checkin_refused(e: JourneyError, reference: Option<String>) -> Envelope {
+    match e {
+        JourneyError::Store(e) => store_failed(e, reference),
+        JourneyError::Forbidden(ref f) => error(e.code(), &f.0, reference),
+        other => error(other.code(), &other.to_string(), reference),
     }
 }
 

@@ -1,14 +1,20 @@
 //! Headcounts: an alert with `checkin_required` counts everyone it reached until each has
 //! answered. Check-ins come by HTTP and the stream (and MQTT, with the mobile bridge), or from
-//! an officer on someone's behalf; the latest answer counts. Officers' streams get the counts
-//! within a second of each change, coalesced so a burst costs a few envelopes, not thousands.
+//! an officer on someone's behalf, and each records its channel; the latest answer counts, the
+//! first accounts for the person. Officers' streams get the counts within a second of each
+//! change, coalesced so a burst costs a few envelopes, not thousands.
 //!
-//! Owns: the check-ins, the open headcounts the hub watches, the boards, the counts pushed to
-//! officers and the second wave. Uses: [`Audit`] (proxy check-ins are recorded) and the
-//! delivery fan-out. Alerts tell it which headcounts open and close ([`Headcounts::track`]).
+//! Owns: the check-ins, the open headcounts the hub watches, the boards with their
+//! time-to-account (`accounting`), the counts pushed to officers, the second wave, the period's
+//! summary (`summary`) and exercises' drill reports (`drills`). Uses: [`Audit`] (proxy
+//! check-ins are recorded), the delivery fan-out and the country atlas (duty stations'
+//! countries). Alerts tell it which headcounts open and close ([`Headcounts::track`]).
 
+mod accounting;
+mod drills;
 mod escalation;
 mod routes;
+mod summary;
 mod writer;
 
 pub use escalation::{LateArrivals, OpenHeadcounts, ESCALATION_TICK};
@@ -19,8 +25,8 @@ use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
 use prometheus_client::metrics::counter::Counter;
 use scaan_schemas::{
-    Alert, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin, PersonStatus,
-    ReceiptStatus, Role, User, Via,
+    Alert, Channel, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin,
+    PersonStatus, ReceiptStatus, Role, User, Via,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,10 +36,11 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
 use crate::auth::Forbidden;
+use crate::countries::CountryAtlas;
 use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::storage::{Store, StoreError};
+use crate::storage::{StandingRecord, Store, StoreError};
 
 /// Counts are pushed at most this often; a change always leads to one more push.
 const PULSE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -89,6 +96,8 @@ pub struct Headcounts {
     deadlines: Deadlines,
     /// Second waves sent (the `escalation_waves` metric).
     waves: Counter,
+    /// Names duty stations' countries in time-to-account.
+    atlas: &'static CountryAtlas,
 }
 
 /// Why a headcount takes no check-in.
@@ -164,6 +173,7 @@ impl Headcounts {
         audit: Audit,
         deadlines: Deadlines,
         waves: Counter,
+        atlas: &'static CountryAtlas,
     ) -> Headcounts {
         Headcounts {
             store,
@@ -174,6 +184,7 @@ impl Headcounts {
             audit,
             deadlines,
             waves,
+            atlas,
         }
     }
 
@@ -188,8 +199,15 @@ impl Headcounts {
     }
 
     /// Records a check-in by `caller` — for themselves, or for `staff_id` when an officer —
-    /// and returns once it is durably stored.
-    pub async fn check_in(&self, caller: &User, alert_id: Uuid, new: NewCheckin) -> Result<Checkin, HeadcountError> {
+    /// that came over `transport` (`http`, `websocket`, `mqtt`, `sms`), and returns once it is
+    /// durably stored.
+    pub async fn check_in(
+        &self,
+        caller: &User,
+        alert_id: Uuid,
+        new: NewCheckin,
+        transport: Channel,
+    ) -> Result<Checkin, HeadcountError> {
         // An open headcount is answered from memory; anything else is read to explain why not.
         let open = self.open.get(alert_id);
         let stored;
@@ -236,6 +254,11 @@ impl Headcounts {
             note: new.note,
             recorded_by: caller.id,
             recorded_at: Utc::now(),
+            channel: if caller.id == subject {
+                transport
+            } else {
+                Channel::Proxy
+            },
         };
         self.checkins.write(checkin.clone()).await?;
         self.pulse.mark(alert);
@@ -267,10 +290,11 @@ impl Headcounts {
             .into_iter()
             .map(|t| (t.user_id, t.status()))
             .collect();
-        let mut staff: Vec<HeadcountEntry> = self
-            .store
-            .headcount_people(alert.id)
-            .await?
+        let people = self.store.headcount_people(alert.id).await?;
+        let time_to_account = accounting::time_to_account(&accounted(alert, &people), |p| {
+            self.atlas.country_at(p.lon, p.lat).map(str::to_owned)
+        });
+        let mut staff: Vec<HeadcountEntry> = people
             .into_iter()
             .map(|p| HeadcountEntry {
                 staff_id: p.staff_id,
@@ -287,6 +311,9 @@ impl Headcounts {
                 sos_id: p.sos.map(|(id, _)| id),
                 sos_status: p.sos.map(|(_, status)| status),
                 phone: p.phone,
+                accounted_at: p.accounted_at,
+                accounted_after_s: p.accounted_at.map(|at| accounting::seconds_after(alert.sent_at, at)),
+                accounted_channel: p.accounted_channel,
             })
             .collect();
         staff.sort_by_key(board_order);
@@ -295,6 +322,7 @@ impl Headcounts {
             alert_id: alert.id,
             counts,
             deadline,
+            time_to_account,
             staff,
         })
     }
@@ -314,6 +342,18 @@ impl Headcounts {
             _ => Err(HeadcountError::NotFound),
         }
     }
+}
+
+/// A headcount's people as time-to-account sees them: each timed from the alert's sending.
+fn accounted(alert: &Alert, people: &[StandingRecord]) -> Vec<accounting::Accounted> {
+    people
+        .iter()
+        .map(|p| accounting::Accounted {
+            after_s: p.accounted_at.map(|at| accounting::seconds_after(alert.sent_at, at)),
+            duty_station: p.duty_station,
+            channel: p.accounted_channel,
+        })
+        .collect()
 }
 
 /// Whom a check-in is for: the caller, or — from an officer who may act on every country
@@ -571,6 +611,9 @@ mod tests {
             sos_id: sos.then(Uuid::new_v4),
             sos_status: sos.then_some(scaan_schemas::SosStatus::Open),
             phone: None,
+            accounted_at: None,
+            accounted_after_s: None,
+            accounted_channel: None,
         }
     }
 

@@ -1,17 +1,21 @@
-//! `POST /api/v1/alerts/{id}/checkins`, `GET /api/v1/alerts/{id}/headcount` and its CSV form.
+//! `POST /api/v1/alerts/{id}/checkins`, `GET /api/v1/alerts/{id}/headcount` and its CSV form,
+//! an exercise's `GET /api/v1/alerts/{id}/drill-report`, and `GET /api/v1/headcounts/summary`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use scaan_schemas::{Checkin, ErrorBody, Headcount, NewCheckin};
+use chrono::{DateTime, Utc};
+use scaan_schemas::{Channel, Checkin, DrillReport, ErrorBody, Headcount, HeadcountSummary, NewCheckin, Status};
+use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Headcounts;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, PathId};
+use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::hub::Hub;
 use crate::privacy::LocationPrivacy;
 
@@ -20,6 +24,47 @@ pub fn router() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(check_in))
         .routes(routes!(headcount))
         .routes(routes!(headcount_csv))
+        .routes(routes!(drill_report))
+        .routes(routes!(summary))
+}
+
+/// How an exercise went: sent to, delivered, answered, how fast, and who never answered.
+/// 409 `not_an_exercise` for any other alert.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/drill-report", tag = "headcounts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = DrillReport), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn drill_report(
+    State(headcounts): State<Headcounts>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<DrillReport>, ApiError> {
+    Ok(Json(headcounts.drill_report(&caller, id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct SummaryParams {
+    /// The period's start (default: 30 days before `to`).
+    from: Option<DateTime<Utc>>,
+    /// Its end, excluded (default: now).
+    to: Option<DateTime<Utc>>,
+    /// Which alerts: `actual` (default), `exercise` or `test`; never mixed.
+    status: Option<Status>,
+}
+
+/// How fast the headcounts of a period accounted for their people: all pooled, and each.
+#[utoipa::path(get, path = "/api/v1/headcounts/summary", tag = "headcounts", security(("bearer" = [])),
+    params(SummaryParams),
+    responses((status = 200, body = HeadcountSummary), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn summary(
+    State(headcounts): State<Headcounts>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<SummaryParams>,
+) -> Result<Json<HeadcountSummary>, ApiError> {
+    let (from, to) = super::summary::period(params.from, params.to, Utc::now())?;
+    let status = params.status.unwrap_or(Status::Actual);
+    Ok(Json(headcounts.summary(&caller, from, to, status).await?))
 }
 
 /// Answers an alert's headcount ("I'm safe" / "I need help"); officers answer for someone with
@@ -36,7 +81,7 @@ async fn check_in(
 ) -> Result<(StatusCode, Json<Checkin>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(headcounts.check_in(&caller.user, id, new).await?),
+        Json(headcounts.check_in(&caller.user, id, new, Channel::Http).await?),
     ))
 }
 
@@ -54,7 +99,8 @@ async fn headcount(
     Ok(Json(board))
 }
 
-/// The headcount as CSV, for the incident report.
+/// The headcount as CSV, for the incident report: one row per person, with when their first
+/// answer accounted for them (the time-to-account's raw figures).
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/headcount.csv", tag = "headcounts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
@@ -67,7 +113,7 @@ async fn headcount_csv(
     let mut board = headcounts.board(&caller, id).await?;
     privacy.screen_board(&caller, &mut board).await?;
     let mut csv =
-        String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status\r\n");
+        String::from("staff_id,username,name,status,overdue,updated_at,via,lat,lon,note,reached,sos_status,accounted_at,accounted_after_s,accounted_channel\r\n");
     for e in &board.staff {
         let fields = [
             e.staff_id.to_string(),
@@ -82,6 +128,9 @@ async fn headcount_csv(
             e.note.clone().unwrap_or_default(),
             e.reached.to_string(),
             e.sos_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            e.accounted_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            e.accounted_after_s.map(|s| format!("{s:.3}")).unwrap_or_default(),
+            e.accounted_channel.map(|c| c.as_str().to_owned()).unwrap_or_default(),
         ];
         csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
         csv.push_str("\r\n");

@@ -9,7 +9,7 @@ use chrono::Utc;
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use scaan_mobile_bridge::topics::{self, PhoneTopic};
 use scaan_mobile_bridge::Inbound;
-use scaan_schemas::{AppAck, Envelope, NewReport, Rejected, User};
+use scaan_schemas::{AppAck, Channel, Envelope, NewReport, Rejected, User};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -56,10 +56,12 @@ pub(super) async fn route(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<In
 /// Acts on one message `user` published on their `kind` topic, answering on their inbox.
 pub(super) async fn handle(hub: &Hub, user: &User, kind: PhoneTopic, payload: &[u8]) {
     let reply = match kind {
-        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos => match as_client_message(kind, payload) {
-            Ok(json) => handle_client_message(hub, user, &json).await,
-            Err(reply) => Some(*reply),
-        },
+        PhoneTopic::Checkin | PhoneTopic::Location | PhoneTopic::Sos | PhoneTopic::JourneyCheckin => {
+            match as_client_message(kind, payload) {
+                Ok(json) => handle_client_message(hub, user, &json, Channel::Mqtt).await,
+                Err(reply) => Some(*reply),
+            }
+        }
         PhoneTopic::Ack => acknowledge(hub, user, payload).await,
         PhoneTopic::Report => submit_report(hub, user, payload).await,
     };

@@ -34,6 +34,8 @@ const IN_FLIGHT: usize = 8;
 /// The longest wait between two tries of a text while the gateway is down.
 const MAX_BACKOFF: Duration = Duration::minutes(5);
 
+type NextSweeps = HashMap<(Uuid, Texted), DateTime<Utc>>;
+
 /// `sms_…` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct FallbackSettings {
@@ -53,7 +55,7 @@ pub struct TextFallback {
     /// Wakes the sender when texts are queued.
     queued: Arc<Notify>,
     /// When each alert is next looked at, per reason.
-    next_sweep: Arc<Mutex<HashMap<(Uuid, Texted), DateTime<Utc>>>>,
+    next_sweep: Arc<Mutex<NextSweeps>>,
     /// Texts handed to the gateway (the `sms_texts_handed` metric).
     handed: Counter,
 }

@@ -13,7 +13,7 @@ mod wording;
 
 use axum::extract::FromRef;
 use chrono::Utc;
-use scaan_schemas::{is_e164, CheckinStatus, NewCheckin, NewSos, Role, Validate, Via};
+use scaan_schemas::{is_e164, Alert, Channel, CheckinStatus, NewCheckin, NewSos, Role, Status, Validate, Via};
 use std::sync::Arc;
 
 use crate::error::ApiError;
@@ -107,7 +107,6 @@ impl Texts {
             }
             Asked::Unclear => return Ok(Some(wording::HOW_TO_ANSWER.to_owned())),
         };
-        // The newest open headcount sent to them is the one they answer.
         let open = self
             .store
             .alerts(
@@ -115,10 +114,8 @@ impl Texts {
                 AlertState::ActiveAt(now),
                 Page::first(20),
             )
-            .await?
-            .into_iter()
-            .find(|a| a.content.checkin_required);
-        let Some(alert) = open else {
+            .await?;
+        let Some(alert) = headcount_answered(&open) else {
             return Ok(Some(wording::NO_HEADCOUNT.to_owned()));
         };
         let new = NewCheckin {
@@ -135,10 +132,11 @@ impl Texts {
             via: Some(Via::Sms),
             ..new
         };
-        match self.headcounts.check_in(&person, alert.id, new).await {
+        match self.headcounts.check_in(&person, alert.id, new, Channel::Sms).await {
             Ok(_) => Ok(Some(wording::checked_in(
                 status == CheckinStatus::Safe,
                 &alert.content.headline,
+                alert.content.status != Status::Actual,
             ))),
             // Closed between reading it and answering it.
             Err(HeadcountError::Closed(_)) => Ok(Some(wording::NO_HEADCOUNT.to_owned())),
@@ -164,6 +162,15 @@ impl Texts {
     }
 }
 
+/// The headcount a text answers, of the open alerts sent to the person (newest first): the
+/// newest real one, else the newest exercise or test — a drill never takes an answer meant for
+/// a real alert.
+fn headcount_answered(open: &[Alert]) -> Option<&Alert> {
+    let mut headcounts = open.iter().filter(|a| a.content.checkin_required);
+    let first = headcounts.clone().next();
+    headcounts.find(|a| a.content.status == Status::Actual).or(first)
+}
+
 /// A sender's number as E.164, as gateways give it: `+243…`, `00243…` or `243…`; `None` for a
 /// national or short number, which no account can hold.
 fn international(from: &str) -> Option<String> {
@@ -178,7 +185,28 @@ fn international(from: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::international;
+    use super::*;
+
+    #[test]
+    fn a_text_answers_the_newest_real_headcount_before_any_drill() {
+        let headcount = |status, checkin_required| {
+            let mut alert = crate::testing::alert_near_beni(&["CD"]);
+            alert.content.status = status;
+            alert.content.checkin_required = checkin_required;
+            alert
+        };
+        let drill = headcount(Status::Exercise, true);
+        let real = headcount(Status::Actual, true);
+        let no_headcount = headcount(Status::Actual, false);
+        let newest_first = [drill.clone(), no_headcount.clone(), real.clone()];
+        assert_eq!(headcount_answered(&newest_first).map(|a| a.id), Some(real.id));
+        assert_eq!(
+            headcount_answered(&[no_headcount.clone(), drill.clone()]).map(|a| a.id),
+            Some(drill.id),
+            "with no real headcount open, the drill's"
+        );
+        assert!(headcount_answered(&[no_headcount]).is_none());
+    }
 
     #[test]
     fn senders_are_read_as_e164() {

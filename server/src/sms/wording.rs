@@ -46,8 +46,10 @@ pub const NO_HEADCOUNT: &str = "SCAAN: no headcount is open for you now. If you 
 pub const SOS_RAISED: &str =
     "SCAAN: your SOS is raised and the security officers are told. Send SOS and more words at any time.";
 
-/// The answer to a check-in by text, naming the alert (cut to fit one SMS).
-pub fn checked_in(safe: bool, headline: &str) -> String {
+/// The answer to a check-in by text, naming the alert (cut to fit one SMS); an exercise's
+/// says so first, so nobody takes a drill for the real thing.
+pub fn checked_in(safe: bool, headline: &str, exercise: bool) -> String {
+    let sender = if exercise { "SCAAN EXERCISE" } else { "SCAAN" };
     let (said, then) = match safe {
         true => ("SAFE", "Reply 2 if that changes."),
         false => (
@@ -55,9 +57,9 @@ pub fn checked_in(safe: bool, headline: &str) -> String {
             "Officers are told. Reply SOS and a few words if it is urgent.",
         ),
     };
-    let fixed = format!("SCAAN: you are checked in as {said} for \"\". {then}");
+    let fixed = format!("{sender}: you are checked in as {said} for \"\". {then}");
     let headline = fitted(headline, MAX_TEXT.saturating_sub(fixed.chars().count()));
-    format!("SCAAN: you are checked in as {said} for \"{headline}\". {then}")
+    format!("{sender}: you are checked in as {said} for \"{headline}\". {then}")
 }
 
 /// Why a person is texted an alert.
@@ -149,9 +151,10 @@ mod tests {
             HOW_TO_ANSWER.to_owned(),
             NO_HEADCOUNT.to_owned(),
             SOS_RAISED.to_owned(),
-            checked_in(true, long),
-            checked_in(false, long),
-            checked_in(true, "Évacuation à Bunia"),
+            checked_in(true, long, false),
+            checked_in(false, long, false),
+            checked_in(false, long, true),
+            checked_in(true, "Évacuation à Bunia", false),
         ] {
             assert!(
                 answer.chars().count() <= MAX_TEXT,
@@ -160,8 +163,10 @@ mod tests {
             );
             assert!(answer.chars().all(|c| (' '..='~').contains(&c)), "{answer}");
         }
-        assert!(checked_in(true, "Curfew in Beni").contains("\"Curfew in Beni\""));
-        assert!(checked_in(true, long).contains("..."));
+        assert!(checked_in(true, "Curfew in Beni", false).starts_with("SCAAN: "));
+        assert!(checked_in(true, "Curfew in Beni", false).contains("\"Curfew in Beni\""));
+        assert!(checked_in(true, long, false).contains("..."));
+        assert!(checked_in(true, "Curfew drill", true).starts_with("SCAAN EXERCISE: "));
     }
 
     fn alert(headline: &str, status: Status) -> Alert {

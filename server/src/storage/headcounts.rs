@@ -2,7 +2,7 @@
 //! the latest answer, whether a device has the alert, the tally, and the second wave's claim.
 
 use chrono::{DateTime, Utc};
-use scaan_schemas::{Checkin, PersonStatus, Position, SosStatus, Via};
+use scaan_schemas::{Channel, Checkin, PersonStatus, Position, SosStatus, Via};
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -24,6 +24,10 @@ pub struct StandingRecord {
     /// Their SOS call not yet resolved.
     pub sos: Option<(Uuid, SosStatus)>,
     pub phone: Option<String>,
+    /// Their first answer (which accounted for them) and its channel.
+    pub accounted_at: Option<DateTime<Utc>>,
+    pub accounted_channel: Option<Channel>,
+    pub duty_station: Option<Position>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -41,10 +45,14 @@ struct StandingRow {
     sos_id: Option<Uuid>,
     sos_status: Option<String>,
     phone: Option<String>,
+    accounted_at: Option<DateTime<Utc>>,
+    accounted_channel: Option<String>,
+    duty_lat: Option<f64>,
+    duty_lon: Option<f64>,
 }
 
 const CHECKIN_COLUMNS: &str =
-    "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at";
+    "id, alert_id, user_id, status, via, lat, lon, accuracy_m, note, recorded_by, recorded_at, channel";
 const STANDING_COLUMNS: &str = "alert_id, user_id, status, via, updated_at, lat, lon, note";
 /// Sets recipients' standing from `answer` (`STANDING_COLUMNS`); an older answer never
 /// overwrites a newer one.
@@ -89,7 +97,7 @@ impl Store {
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin_write().await?;
-                for chunk in batch.chunks(ROWS_PER_INSERT / 12) {
+                for chunk in batch.chunks(ROWS_PER_INSERT / 13) {
                     let mut q = QueryBuilder::new(format!("INSERT INTO checkins ({CHECKIN_COLUMNS}) "));
                     q.push_values(chunk, |mut row, c| {
                         row.push_bind(c.id)
@@ -102,7 +110,8 @@ impl Store {
                             .push_bind(c.position.and_then(|p| p.accuracy_m))
                             .push_bind(c.note.as_deref())
                             .push_bind(c.recorded_by)
-                            .push_bind(c.recorded_at);
+                            .push_bind(c.recorded_at)
+                            .push_bind(c.channel.as_str());
                     });
                     q.build().execute(&mut *tx).await?;
                 }
@@ -131,7 +140,7 @@ impl Store {
                 sqlx::query(&format!(
                     "INSERT INTO checkins ({CHECKIN_COLUMNS}) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], \
                      $3::uuid[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::text[], \
-                     $10::uuid[], $11::timestamptz[])"
+                     $10::uuid[], $11::timestamptz[], $12::text[])"
                 ))
                 .bind(batch.iter().map(|c| c.id).collect::<Vec<_>>())
                 .bind(batch.iter().map(|c| c.alert_id).collect::<Vec<_>>())
@@ -149,6 +158,7 @@ impl Store {
                 .bind(batch.iter().map(|c| c.note.clone()).collect::<Vec<_>>())
                 .bind(batch.iter().map(|c| c.recorded_by).collect::<Vec<_>>())
                 .bind(batch.iter().map(|c| c.recorded_at).collect::<Vec<_>>())
+                .bind(batch.iter().map(|c| c.channel.as_str()).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?;
                 let column = |f: fn(&Checkin) -> Option<f64>| standings.iter().map(|c| f(c)).collect::<Vec<_>>();
@@ -190,6 +200,14 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// When an alert's second wave went, if it has.
+    pub async fn second_wave_at(&self, alert: Uuid) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT second_wave_at FROM alerts WHERE id = $1";
+        let row: Option<(Option<DateTime<Utc>>,)> =
+            on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_optional(pool).await)?;
+        Ok(row.and_then(|(at,)| at))
+    }
+
     /// Recipients who have not answered yet.
     pub async fn silent_recipients(&self, alert: Uuid) -> Result<Vec<Uuid>> {
         self.expand_audience(alert).await?;
@@ -222,10 +240,15 @@ impl Store {
         let sql = format!(
             "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
                     CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status,
-                    (SELECT p.phone FROM user_phones p WHERE p.user_id = u.id ORDER BY p.preference LIMIT 1) AS phone
+                    (SELECT p.phone FROM user_phones p WHERE p.user_id = u.id ORDER BY p.preference LIMIT 1) AS phone,
+                    answer1.recorded_at AS accounted_at, answer1.channel AS accounted_channel,
+                    u.duty_lat, u.duty_lon
              FROM alert_recipients r JOIN users u ON u.id = r.user_id
              LEFT JOIN sos ON sos.id = (SELECT s.id FROM sos s WHERE s.staff_id = r.user_id AND s.status <> 'resolved'
                                         ORDER BY s.raised_at DESC LIMIT 1)
+             LEFT JOIN checkins answer1 ON answer1.id = (SELECT c.id FROM checkins c
+                                        WHERE c.alert_id = r.alert_id AND c.user_id = r.user_id
+                                        ORDER BY c.recorded_at LIMIT 1)
              WHERE r.alert_id = $1 ORDER BY u.username"
         );
         let rows: Vec<StandingRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(alert).fetch_all(pool).await)?;
@@ -243,6 +266,9 @@ impl Store {
                 reached: r.reached != 0,
                 sos: r.sos_id.zip(r.sos_status.as_deref().and_then(SosStatus::parse)),
                 phone: r.phone,
+                accounted_at: r.accounted_at,
+                accounted_channel: r.accounted_channel.as_deref().and_then(Channel::parse),
+                duty_station: r.duty_lat.zip(r.duty_lon).map(|(lat, lon)| Position::new(lat, lon)),
             })
             .collect())
     }

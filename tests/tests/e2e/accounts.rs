@@ -245,6 +245,8 @@ async fn health_and_api_description(backend: Backend) {
         "/api/v1/alerts/{id}/cap",
         "/api/v1/alerts/{id}/update",
         "/api/v1/alerts/{id}/cancel",
+        "/api/v1/alerts/{id}/drill-report",
+        "/api/v1/headcounts/summary",
         "/api/v1/stream",
         "/api/v1/warning-feeds",
         "/api/v1/warnings",

@@ -30,7 +30,7 @@ pub(crate) fn inbox(user: Uuid) -> String {
     format!("scaan/v1/staff/{user}/inbox")
 }
 
-fn phone_topic(user: Uuid, kind: &str) -> String {
+pub(crate) fn phone_topic(user: Uuid, kind: &str) -> String {
     format!("scaan/v1/staff/{user}/{kind}")
 }
 
@@ -119,7 +119,7 @@ impl Phone {
         }
     }
 
-    async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+    pub(crate) async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
