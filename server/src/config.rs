@@ -75,6 +75,10 @@ pub struct Config {
     /// (`POST /api/v1/sms/inbound?token=…`; `deploy/kannel/README.md`); no texts are taken
     /// without it.
     pub sms_gateway_token: Option<String>,
+    /// An online raster tile source for the console's map (`https://tiles.example.org/{z}/{x}/{y}.png`),
+    /// drawn over the offline base map where the operations centre has internet; the offline
+    /// map shows wherever a tile fails. None: the offline map only.
+    pub map_tile_url: Option<String>,
 }
 
 /// How log lines are written.
@@ -115,6 +119,7 @@ impl Default for Config {
             nats_url: None,
             nats_keys_file: None,
             sms_gateway_token: None,
+            map_tile_url: None,
         }
     }
 }
@@ -220,7 +225,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 26] = [
+    const KEYS: [&'static str; 27] = [
         "listen",
         "data_dir",
         "database_url",
@@ -247,6 +252,7 @@ impl Config {
         "nats_url",
         "nats_keys_file",
         "sms_gateway_token",
+        "map_tile_url",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -291,6 +297,11 @@ impl Config {
         if let Some(url) = &self.mqtt_url {
             if let Err(e) = BrokerUrl::parse(url) {
                 bail!("mqtt_url '{}': {e}", redact(url));
+            }
+        }
+        if let Some(url) = &self.map_tile_url {
+            if let Err(e) = crate::console::TileSource::parse(url) {
+                bail!("map_tile_url '{url}': {e}");
             }
         }
         self.validate_mqtt_admin()?;
@@ -471,6 +482,7 @@ impl fmt::Debug for Config {
             .field("nats_url", &self.nats_url)
             .field("nats_keys_file", &self.nats_keys_file)
             .field("sms_gateway_token", &self.sms_gateway_token.as_ref().map(|_| "***"))
+            .field("map_tile_url", &self.map_tile_url)
             .finish_non_exhaustive()
     }
 }
