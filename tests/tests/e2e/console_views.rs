@@ -29,7 +29,7 @@ on_both_backends!(
 );
 
 /// A key pressed and released, as a keyboard would.
-async fn press(page: &Page<'_>, key: &str, code: &str, key_code: u32) {
+pub(crate) async fn press(page: &Page<'_>, key: &str, code: &str, key_code: u32) {
     for kind in ["keyDown", "keyUp"] {
         page.call(
             "Input.dispatchKeyEvent",

@@ -10,6 +10,7 @@ mod browser;
 mod cap_import;
 mod console;
 mod console_actions;
+mod console_map;
 mod console_views;
 mod external_broker;
 mod follow_ups;
