@@ -111,6 +111,8 @@ export class BaseMap {
       else console.warn("base map:", event.error && event.error.message);
     });
     this.map.once("style.load", () => this.addOnlineTiles());
+    // Until its data is in, the SVG's own countries stay the map (opaque over this canvas).
+    this.map.once("load", () => host.classList.add("has-basemap"));
   }
 
   /** The hub's online tile source, if it has one, over the offline fill and under the

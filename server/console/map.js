@@ -5,8 +5,8 @@
 // the cross in the middle of the map) place a circle's centre and edge or a polygon's corners.
 //
 // Under the SVG, a MapLibre canvas (basemap.js) draws the offline base map and follows the SVG's
-// camera; the SVG's own country fills turn transparent over it, and remain the map where
-// WebGL is missing.
+// camera; the SVG's own country fills turn transparent once it has loaded, and remain the map
+// until then and where WebGL is missing.
 //
 // Geometry lives in "world" units (the whole Mercator square is WORLD across); the view is a
 // scale and an offset from world to screen. Areas and borders sit in a transformed group with
@@ -169,7 +169,6 @@ export class MapView {
   constructor(host, { onPick = () => {}, onView = () => {} } = {}) {
     this.host = host;
     this.basemap = BaseMap.create(host);
-    if (this.basemap) host.classList.add("has-basemap");
     this.onPick = onPick;
     this.onView = onView;
     this.view = { k: 1, x: 0, y: 0 };

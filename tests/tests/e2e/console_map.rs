@@ -74,12 +74,13 @@ async fn the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone(backend:
     let browser = Browser::launch().await;
     let page = browser.page().await;
     log_in(&page, &hub, "manila.watch", false).await;
-    assert_eq!(
-        page.eval("document.getElementById('map').classList.contains('has-basemap')")
-            .await,
-        json!(true),
-        "the map library runs in this browser"
-    );
+    // The map library runs in this browser, and its data is in.
+    page.wait_within(
+        "document.getElementById('map').classList.contains('has-basemap')",
+        "the base map loaded",
+        Duration::from_secs(60),
+    )
+    .await;
 
     // City zoom over Goma: the towns round the lake named, the lake, the border.
     go_to(&page, "Goma").await;
