@@ -22,7 +22,7 @@ export function areaCentre(area) {
 }
 
 function when(iso, alert) {
-  return timeEl(iso, alert.countries[0], areaCentre(alert.area));
+  return timeEl(iso, alert.countries[0], areaCentre(alert.area), alert.time_zone);
 }
 
 function counts(c) {
