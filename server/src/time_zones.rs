@@ -1,7 +1,9 @@
 //! Which IANA time zone a point or an alert area lies in, from the timezone-boundary-builder
 //! polygons that tzf-rs embeds (simplified, ~4 MB), so that an event's local time is that of
 //! the place itself: Beni keeps Lubumbashi's time while the same country's Kinshasa keeps its
-//! own, whichever principal city is nearer.
+//! own, whichever principal city is nearer. The boundaries are timezone-boundary-builder's,
+//! drawn from OpenStreetMap: data © OpenStreetMap contributors under the ODbL 1.0 (the
+//! `tzf-dist` crate, `MIT AND ODbL-1.0`).
 //!
 //! The finder queries the embedded data in place (tzf-rs's `EmbeddedFinder`): a lookup costs
 //! microseconds and the hub looks up once per event, when it is raised or its area moves, so
