@@ -242,6 +242,11 @@ pub struct Alert {
     pub recipients: u32,
     /// ISO 3166-1 alpha-2 codes of the countries the area reaches.
     pub countries: Vec<String>,
+    /// The IANA time zone at the middle of the area (`Africa/Lubumbashi`), for the local time
+    /// of its times; absent where the hub's boundaries name none (and on alerts sent before
+    /// the hub told zones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(flatten)]
     pub content: NewAlert,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -100,6 +100,9 @@ pub struct Report {
     pub reported_at: DateTime<Utc>,
     /// The country the position lies in, from the hub's shipped boundaries; null at sea.
     pub country: Option<String>,
+    /// The IANA time zone at the position, for the local time of its times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub status: ReportStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triage_note: Option<String>,

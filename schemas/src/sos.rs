@@ -84,6 +84,10 @@ pub struct Sos {
     pub note: Option<String>,
     /// The countries whose officers follow it (from its position, else the person's places).
     pub countries: Vec<String>,
+    /// The IANA time zone where it was raised (from its position, else the person's duty
+    /// station), for the local time of its times; absent when neither is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub raised_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_at: Option<DateTime<Utc>>,

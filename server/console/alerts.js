@@ -7,6 +7,7 @@
 
 import { h, say, timeEl, localTime, telLink, ago, label, severityRank, SEVERITIES, utcField, utcFieldText, parseUtcField } from "./format.js";
 import { areaRings, bounds, circleRing } from "./map.js";
+import { placeSearch } from "./placesearch.js";
 import { confirmAction, afterUndoWindow, drill, place as placeSlot, settled } from "./guard.js";
 import { timeToAccount, drillReport, duration, channelName } from "./accounting.js";
 
@@ -23,7 +24,7 @@ export function areaCentre(area) {
 }
 
 function when(iso, alert) {
-  return timeEl(iso, alert.countries[0], areaCentre(alert.area));
+  return timeEl(iso, alert.countries[0], areaCentre(alert.area), alert.time_zone);
 }
 
 function counts(c) {
@@ -477,6 +478,10 @@ export function composerPanel(ctx, root) {
   const radius = input("radius", { type: "number", min: "1", step: "1", placeholder: "metres" });
   // A circle from the keyboard: a centre typed as the phones and SOS cards give it, lat, lon.
   const centre = input("centre", { placeholder: "0.4911, 29.4731", autocomplete: "off", spellcheck: "false" });
+  // Or a centre from the gazetteer: "centre on a place, radius 5 km".
+  const place = input("place", { type: "search", placeholder: "Beni", autocomplete: "off", spellcheck: "false",
+    "aria-controls": "c-place-results", "aria-autocomplete": "list" });
+  const placeResults = h("ul", { id: "c-place-results", class: "place-results", role: "listbox", "aria-label": "Places found", hidden: true });
   const expiresThere = h("span", { class: "local", id: "c-expires-local" });
   const preview = h("p", { class: "preview", id: "c-preview", "aria-live": "polite" }, "Draw or paste an area to see whom it reaches.");
   const message = h("p", { class: "message", role: "alert" });
@@ -507,6 +512,7 @@ export function composerPanel(ctx, root) {
         h("button", { type: "button", id: "draw-polygon", onclick: () => draw("polygon") }, "⬠ Draw polygon")),
       field("Area name", input("area-description", { required: true, placeholder: "Beni, North Kivu" }), true),
       field("GeoJSON", areaText, true),
+      field("Centre on a place", h("span", { class: "place-pick" }, place, placeResults)),
       field("Circle centre (lat, lon)", centre),
       field("Circle radius (m)", radius)),
     // Kept in view at the bottom of the panel: whom it reaches, and the button that sends it.
@@ -516,7 +522,13 @@ export function composerPanel(ctx, root) {
   // A new radius keeps the officer's zoom: they are looking at what it covers.
   radius.addEventListener("input", () => areaFromText({ frame: false }));
   centre.addEventListener("input", () => areaFromCentre());
-  form.addEventListener("input", (event) => { if (![areaText, radius, centre].includes(event.target)) schedulePreview(); });
+  placeSearch(place, placeResults, (p) => {
+    if (!radius.value) radius.value = 5000;
+    if (!value("area-description")) setValue("area-description", `${p.name}, ${p.country}`);
+    centre.value = `${p.lat}, ${p.lon}`;
+    areaFromCentre();
+  });
+  form.addEventListener("input", (event) => { if (![areaText, radius, centre, place].includes(event.target)) schedulePreview(); });
   // Enter in a field never sends: only the Send button (through its review) does.
   form.addEventListener("submit", (event) => event.preventDefault());
 

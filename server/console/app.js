@@ -13,6 +13,7 @@ import { accountsPage } from "./accounts.js";
 import { historyPanel } from "./history.js";
 import { warningsPanel, isCurrent, severityOf, infoFor } from "./warnings.js";
 import { drill } from "./guard.js";
+import { placeSearch } from "./placesearch.js";
 import { h, say, severityRank } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -586,6 +587,8 @@ async function start(saved) {
     $("zoom-in").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1.5, w / 2, hh / 2); });
     $("zoom-out").addEventListener("click", () => { const [w, hh] = map.size(); map.zoomAt(1 / 1.5, w / 2, hh / 2); });
     $("zoom-world").addEventListener("click", () => map.showHome());
+    $("place-search").addEventListener("submit", (event) => event.preventDefault());
+    placeSearch($("place-query"), $("place-results"), (place) => map.goTo(place.lon, place.lat));
     panels = {
       alerts: alertsPanel(ctx, $("panel-alerts")),
       composer: composerPanel(ctx, $("panel-compose")),

@@ -1,11 +1,14 @@
 // Formatting shared by every panel: times in UTC and in the event's local time, severities,
 // and small DOM helpers.
 //
-// The event's local time: the hub tells each event's country (from Natural Earth boundaries);
-// zones.js maps a country to its IANA zone from the tz database, and in countries with several
-// zones (DR Congo, Indonesia, Russia …) to the zone whose principal city lies nearest the event.
-// Near a zone boundary inside such a country this can pick the neighbouring zone, so the zone
-// is always named next to the time. Intl (built into the browser) does the conversion.
+// The event's local time: the hub tells the IANA zone of alerts, SOS calls and reports
+// (`time_zone`, from the time-zone boundaries at the event's place), and the console uses it.
+// Events without one (advisories, trips, warnings, a draft, alerts sent before the hub told
+// zones) fall back to the country the hub tells: zones.js maps a country to its IANA zone from
+// the tz database, and in countries with several zones (DR Congo, Indonesia, Russia …) to the
+// zone whose principal city lies nearest the event, which near a zone boundary can pick the
+// neighbouring zone. The zone is always named next to the time. Intl (built into the browser)
+// does the conversion.
 
 import { ZONES } from "./zones.js";
 
@@ -64,13 +67,14 @@ function inZone(date, zone) {
   return format ? `${format.format(date)} ${zone.split("/").pop().replaceAll("_", " ")}` : "";
 }
 
-/** "09:15 GMT+1 Kinshasa" for an event in `country` near `point`, or "" when unknown. A
- *  country-wide event (an advisory) in a country of several zones has no one local time: each
+/** "09:15 GMT+1 Kinshasa" for an event in `zone` (the one the hub served), else in `country`
+ *  near `point`, or "" when unknown. A country-wide event (an advisory) in a country of several zones has no one local time: each
  *  distinct clock of the country is shown ("09:15 GMT+1 Kinshasa · 10:15 GMT+2 Lubumbashi"),
  *  the first three, as a curfew may be anywhere in it. */
-export function localTime(iso, country, point) {
+export function localTime(iso, country, point, zone) {
   if (!iso) return "";
   const date = new Date(iso);
+  if (zone) return inZone(date, zone);
   const entry = country && ZONES[country];
   if (entry && typeof entry !== "string" && !point) {
     const clocks = new Map();
@@ -82,14 +86,14 @@ export function localTime(iso, country, point) {
     const shown = [...clocks.values()];
     return shown.slice(0, 3).join(" · ") + (shown.length > 3 ? ` · ${shown.length - 3} more zones` : "");
   }
-  const zone = zoneOf(country, point);
-  return zone ? inZone(date, zone) : "";
+  const nearest = zoneOf(country, point);
+  return nearest ? inZone(date, nearest) : "";
 }
 
-/** A <time> element showing UTC and, beneath it, the event's local time. */
-export function timeEl(iso, country, point) {
+/** A <time> element showing UTC and, beneath it, the event's local time (see localTime). */
+export function timeEl(iso, country, point, zone) {
   const el = h("time", { datetime: iso || "", class: "when" }, utc(iso));
-  const there = localTime(iso, country, point);
+  const there = localTime(iso, country, point, zone);
   if (there) el.append(h("span", { class: "local" }, there));
   return el;
 }

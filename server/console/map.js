@@ -4,9 +4,15 @@
 // by pointer or by keyboard. A drag always pans, in drawing modes too: only clicks (or Space, at
 // the cross in the middle of the map) place a circle's centre and edge or a polygon's corners.
 //
+// Under the SVG, a MapLibre canvas (basemap.js) draws the offline base map and follows the SVG's
+// camera; the SVG's own country fills turn transparent once it has loaded, and remain the map
+// until then and where WebGL is missing.
+//
 // Geometry lives in "world" units (the whole Mercator square is WORLD across); the view is a
 // scale and an offset from world to screen. Areas and borders sit in a transformed group with
 // non-scaling strokes; markers are placed in screen units so they keep their size when zooming.
+
+import { BaseMap } from "./basemap.js";
 
 const WORLD = 1000;
 const MAX_LAT = 85;
@@ -162,6 +168,7 @@ function areaPaths(areas, cls, kind) {
 export class MapView {
   constructor(host, { onPick = () => {}, onView = () => {} } = {}) {
     this.host = host;
+    this.basemap = BaseMap.create(host);
     this.onPick = onPick;
     this.onView = onView;
     this.view = { k: 1, x: 0, y: 0 };
@@ -195,6 +202,11 @@ export class MapView {
     host.append(this.svg);
     this.listen();
     new ResizeObserver(() => this.resized()).observe(host);
+  }
+
+  /** Centres a place at city zoom (about 30 km across). */
+  goTo(lon, lat) {
+    this.fit([lon - 0.15, lat - 0.15, lon + 0.15, lat + 0.15], 0);
   }
 
   /** Draws the countries of a TopoJSON base map; `codesUrl` names each shape's ISO code, so
@@ -252,6 +264,7 @@ export class MapView {
 
   resized() {
     const [w, h] = this.size();
+    if (this.basemap) this.basemap.resize();
     // A hidden host measures 0×0 (the console is hidden until login): fit once it has a size.
     if (w < 10 || h < 10) return;
     if (!this.sized) {
@@ -271,6 +284,7 @@ export class MapView {
     this.world.setAttribute("transform", `translate(${x} ${y}) scale(${k})`);
     const [w, h] = this.lastSize;
     this.cross.setAttribute("transform", `translate(${(w / 2).toFixed(1)} ${(h / 2).toFixed(1)})`);
+    if (this.basemap) this.basemap.follow(this.view, this.lastSize);
     this.placeMarkers();
     this.onView(this.view);
   }
@@ -345,7 +359,13 @@ export class MapView {
    *  An alert has one too, at its area's centre, so that a town-sized area still shows when
    *  the whole world is in view. */
   setMarkers(markers) {
-    this.markers = markers;
+    // Staff can be tens of thousands: the map library clusters them, where it draws.
+    if (this.basemap) {
+      this.basemap.setStaff(markers.filter((m) => m.kind === "staff"));
+      this.markers = markers.filter((m) => m.kind !== "staff");
+    } else {
+      this.markers = markers;
+    }
     this.placeMarkers();
   }
 

@@ -110,6 +110,10 @@ pub struct Config {
     /// After a crash, how long a text that may already be with the gateway waits for its
     /// delivery report before it is sent again.
     pub sms_unsure_wait_s: u64,
+    /// An online raster tile source for the console's map (`https://tiles.example.org/{z}/{x}/{y}.png`),
+    /// drawn over the offline base map where the operations centre has internet; the offline
+    /// map shows wherever a tile fails. None: the offline map only.
+    pub map_tile_url: Option<String>,
 }
 
 /// How log lines are written.
@@ -164,6 +168,7 @@ impl Default for Config {
             sms_max_per_alert: 5_000,
             sms_per_minute: 600,
             sms_unsure_wait_s: 60,
+            map_tile_url: None,
         }
     }
 }
@@ -275,7 +280,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 40] = [
+    const KEYS: [&'static str; 41] = [
         "listen",
         "data_dir",
         "database_url",
@@ -316,6 +321,7 @@ impl Config {
         "sms_max_per_alert",
         "sms_per_minute",
         "sms_unsure_wait_s",
+        "map_tile_url",
     ];
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
@@ -381,6 +387,11 @@ impl Config {
         if let Some(url) = &self.mqtt_url {
             if let Err(e) = BrokerUrl::parse(url) {
                 bail!("mqtt_url '{}': {e}", redact(url));
+            }
+        }
+        if let Some(url) = &self.map_tile_url {
+            if let Err(e) = crate::console::TileSource::parse(url) {
+                bail!("map_tile_url '{url}': {e}");
             }
         }
         self.validate_mqtt_admin()?;
@@ -610,6 +621,7 @@ impl fmt::Debug for Config {
             .field("sms_max_per_alert", &self.sms_max_per_alert)
             .field("sms_per_minute", &self.sms_per_minute)
             .field("sms_unsure_wait_s", &self.sms_unsure_wait_s)
+            .field("map_tile_url", &self.map_tile_url)
             .finish_non_exhaustive()
     }
 }

@@ -36,6 +36,9 @@ pub enum ApiError {
     Missing { code: &'static str, message: String },
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// The client refuses the only encoding the resource is kept in.
+    #[error("{0}")]
+    NotAcceptable(&'static str),
     #[error("this is a WebSocket endpoint: open it with an upgrade request")]
     UpgradeRequired,
     #[error("{message}")]
@@ -126,6 +129,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Missing { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             ApiError::UpgradeRequired => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),

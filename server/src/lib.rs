@@ -29,6 +29,7 @@ pub mod storage;
 pub mod targeting;
 #[cfg(test)]
 mod testing;
+pub mod time_zones;
 pub mod trips;
 pub mod warnings;
 

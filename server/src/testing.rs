@@ -43,6 +43,7 @@ pub fn alert_near_beni(countries: &[&str]) -> Alert {
         sender: "kasongo".into(),
         recipients: 3,
         countries: countries.iter().map(|c| c.to_string()).collect(),
+        time_zone: Some("Africa/Lubumbashi".into()),
         content: NewAlert {
             headline: "Armed clashes reported near Beni".into(),
             description: None,

@@ -128,6 +128,7 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         sender: "watch".into(),
         recipients: people.len() as u32,
         countries: vec!["CD".into()],
+        time_zone: Some("Africa/Lubumbashi".into()),
         content,
         cancel_reason: None,
     };

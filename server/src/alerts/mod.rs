@@ -30,6 +30,7 @@ use crate::hub::Hub;
 use crate::lifecycle::AccountFollower;
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
 use crate::targeting::{TargetArea, Targeting};
+use crate::time_zones;
 
 /// How many names a preview carries.
 const PREVIEW_NAMES: usize = 8;
@@ -178,6 +179,7 @@ impl Alerts {
             sender: caller.user.username.clone(),
             recipients: reach.staff.len() as u32,
             countries: reach.countries,
+            time_zone: time_zones::zone_of(&content.area),
             content,
             cancel_reason: None,
         };
@@ -224,16 +226,17 @@ impl Alerts {
         let previous = self.to_change(caller, id).await?;
         let changed = serde_json::to_value(&patch).map(strip_nulls).unwrap_or_default();
         let content = revised_content(&previous, patch, Utc::now())?;
-        let (countries, added) = if content.area == previous.content.area {
-            (previous.countries.clone(), Vec::new())
+        let mut alert = next_revision(&previous, MsgType::Update, Utc::now());
+        let added = if content.area == previous.content.area {
+            Vec::new()
         } else {
             let reach = self.reach(&content).await;
             caller.may_act_in(&reach.countries)?;
-            (reach.countries, reach.staff)
+            alert.countries = reach.countries;
+            alert.time_zone = time_zones::zone_of(&content.area);
+            reach.staff
         };
-        let mut alert = next_revision(&previous, MsgType::Update, Utc::now());
         alert.content = content;
-        alert.countries = countries;
         let alert = self.store_revision(&previous, alert, &added).await?;
         let detail = serde_json::json!({"revision": alert.revision, "changed": changed});
         self.audited(caller, "alert.updated", &alert, detail).await;

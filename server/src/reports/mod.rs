@@ -29,6 +29,7 @@ use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::storage::{ReportScope, Store, StoreError};
+use crate::time_zones;
 
 /// The circle an alert promoted from a report covers unless the officer draws another.
 const PROMOTED_RADIUS_M: f64 = 5_000.0;
@@ -332,6 +333,7 @@ fn new_report(reporter: &User, new: NewReport, country: Option<String>, now: Dat
         occurred_at: new.occurred_at,
         reported_at: now,
         country,
+        time_zone: time_zones::zone_at(new.position.lon, new.position.lat),
         status: ReportStatus::New,
         triage_note: None,
         triaged_by: None,

@@ -24,6 +24,7 @@ use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::storage::{Page, SosScope, Store, StoreError};
+use crate::time_zones;
 
 /// Longest trail kept on one SOS; the oldest points give way.
 const MAX_TRAIL: usize = 500;
@@ -81,6 +82,13 @@ fn countries_of(atlas: &CountryAtlas, staff: &User, position: Option<Position>) 
         .and_then(|p| atlas.country_at(p.lon, p.lat))
         .map(|c| vec![c.to_owned()])
         .unwrap_or_default()
+}
+
+/// The time zone of an SOS: where the phone is, else where the person is based.
+fn zone_of(staff: &User, position: Option<Position>) -> Option<String> {
+    position
+        .or(staff.duty_station)
+        .and_then(|p| time_zones::zone_at(p.lon, p.lat))
 }
 
 /// A second press while an SOS is unresolved adds to it: the new position joins the trail, a
@@ -187,6 +195,7 @@ impl SosCalls {
             name: staff.name.clone(),
             status: SosStatus::Open,
             countries: countries_of(self.atlas, staff, new.position),
+            time_zone: zone_of(staff, new.position),
             position: new.position,
             note: new.note,
             raised_at: now,
@@ -351,6 +360,7 @@ mod tests {
             name: staff.name.clone(),
             status: SosStatus::Open,
             countries: vec!["CD".into()],
+            time_zone: Some("Africa/Lubumbashi".into()),
             position: None,
             note: Some("shots fired".into()),
             raised_at: Utc::now(),
@@ -380,6 +390,22 @@ mod tests {
             countries_of(atlas, &nowhere, None).is_empty(),
             "only watch officers see it"
         );
+    }
+
+    #[test]
+    fn an_sos_has_the_zone_where_the_phone_is_else_where_its_person_is_based() {
+        let staff = person(Role::Staff);
+        assert_eq!(zone_of(&staff, Some(beni())).as_deref(), Some("Africa/Lubumbashi"));
+        assert_eq!(
+            zone_of(&staff, None).as_deref(),
+            Some("Africa/Kampala"),
+            "Kampala duty station"
+        );
+        let nowhere = User {
+            duty_station: None,
+            ..staff
+        };
+        assert_eq!(zone_of(&nowhere, None), None);
     }
 
     #[test]

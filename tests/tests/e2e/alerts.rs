@@ -62,12 +62,19 @@ async fn circle_reaches_exactly_the_staff_inside(backend: Backend) {
     assert_eq!(alert["msg_type"], "alert");
     assert_eq!(alert["sender"], "kivu.officer");
     assert_eq!(alert["countries"], json!(["CD"]));
+    // Beni keeps east Congo's time, not that of Kinshasa, the country's first zone.
+    assert_eq!(alert["time_zone"], "Africa/Lubumbashi");
+    let (_, read) = hub
+        .get(&format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap()), &officer)
+        .await;
+    assert_eq!(read["time_zone"], "Africa/Lubumbashi", "{read}");
 
     let [inside, by_duty_station, outside, moved_away] = &mut streams;
     for stream in [inside, by_duty_station] {
         let envelope = stream.expect("alert").await;
         assert_eq!(envelope["alert"]["id"], alert["id"]);
         assert_eq!(envelope["alert"]["headline"], "Clashes near Beni");
+        assert_eq!(envelope["alert"]["time_zone"], "Africa/Lubumbashi");
     }
     outside.expect_silence().await;
     moved_away.expect_silence().await;
@@ -118,6 +125,7 @@ async fn officers_streams_follow_their_countries(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{in_uganda}");
     assert_eq!(in_uganda["countries"], json!(["UG"]));
+    assert_eq!(in_uganda["time_zone"], "Africa/Kampala");
 
     assert_eq!(watch_stream.expect("alert").await["alert"]["id"], in_drc["id"]);
     assert_eq!(watch_stream.expect("alert").await["alert"]["id"], in_uganda["id"]);

@@ -46,6 +46,9 @@ impl Browser {
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
+                // WebGL on the CPU, for the console's map library: headless Chromium has no GPU.
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 const GOMA: (f64, f64) = (-1.6792, 29.2228);
 const BUTEMBO: (f64, f64) = (0.1420, 29.2910);
+/// In DR Congo's eastern zone (Lubumbashi's), though nearer Kinshasa than Lubumbashi.
+const KISANGANI: (f64, f64) = (0.5153, 25.1911);
 const ADDIS_ABABA: (f64, f64) = (9.03, 38.74);
 
 on_both_backends!(
@@ -29,7 +31,7 @@ on_both_backends!(
 );
 
 /// A key pressed and released, as a keyboard would.
-async fn press(page: &Page<'_>, key: &str, code: &str, key_code: u32) {
+pub(crate) async fn press(page: &Page<'_>, key: &str, code: &str, key_code: u32) {
     for kind in ["keyDown", "keyUp"] {
         page.call(
             "Input.dispatchKeyEvent",
@@ -252,10 +254,15 @@ async fn a_dead_stream_dims_and_stamps_the_page_until_it_has_resynced(backend: B
 async fn times_are_24_hour_in_utc_and_local_with_one_word_per_state(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
-    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(KISANGANI)).await;
     // Amani's phone is connected: the alert reaches her, and she does not answer.
     let mut phone = hub.stream(&amani).await;
-    let mut alert = circle_alert("Armed clashes reported near Beni", BENI.0, BENI.1, 8000.0);
+    let mut alert = circle_alert(
+        "Armed clashes reported near Kisangani",
+        KISANGANI.0,
+        KISANGANI.1,
+        8000.0,
+    );
     alert["checkin_required"] = json!(true);
     let (status, posted) = hub.post("/api/v1/alerts", &watch, alert).await;
     assert_eq!(status, StatusCode::CREATED, "{posted}");
@@ -285,7 +292,8 @@ async fn times_are_24_hour_in_utc_and_local_with_one_word_per_state(backend: Bac
         .await;
     log_in(&page, &hub, "manila.watch", false).await;
 
-    // The alert's times: UTC, and Beni's own clock (GMT+2, Lubumbashi's zone), not Kinshasa's.
+    // The alert's times: UTC, and Kisangani's own clock (GMT+2, Lubumbashi's zone, as the hub
+    // tells), not Kinshasa's, though Kinshasa is the nearer of the country's principal cities.
     page.click(&format!("[data-alert=\"{id}\"]")).await;
     let deadline = page
         .wait_for(

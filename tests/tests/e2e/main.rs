@@ -12,6 +12,7 @@ mod console;
 mod console_actions;
 mod console_drills;
 mod console_journeys;
+mod console_map;
 mod console_views;
 mod drills;
 mod external_broker;

@@ -52,11 +52,18 @@ async fn a_report_reaches_the_right_officers_and_becomes_an_alert(backend: Backe
     assert_eq!(
         (
             &stored["country"],
+            &stored["time_zone"],
             &stored["status"],
             &stored["restricted"],
             &stored["reporter"]
         ),
-        (&json!("CD"), &json!("new"), &json!(false), &json!("bahati"))
+        (
+            &json!("CD"),
+            &json!("Africa/Lubumbashi"),
+            &json!("new"),
+            &json!(false),
+            &json!("bahati")
+        )
     );
     let id = stored["id"].as_str().unwrap().to_owned();
     for stream in [&mut kivu_stream, &mut watch_stream] {

@@ -40,8 +40,12 @@ async fn an_sos_reaches_the_officers_concerned_and_is_followed_to_resolution(bac
         .await;
     assert_eq!(status, StatusCode::CREATED, "{sos}");
     assert_eq!(
-        (sos["status"].as_str(), sos["countries"].clone()),
-        (Some("open"), json!(["CD"]))
+        (
+            sos["status"].as_str(),
+            sos["countries"].clone(),
+            sos["time_zone"].as_str()
+        ),
+        (Some("open"), json!(["CD"]), Some("Africa/Lubumbashi"))
     );
     let id = sos["id"].as_str().unwrap();
     for stream in [&mut watch_stream, &mut kivu_stream, &mut amani_stream] {
