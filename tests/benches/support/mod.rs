@@ -27,8 +27,17 @@ pub struct BenchHub {
 impl BenchHub {
     /// A hub on `database_url`, with its own MQTT endpoint or, given `mqtt_url`, that broker.
     pub async fn start(database_url: String, mqtt_url: Option<String>) -> BenchHub {
+        Self::start_configured(database_url, mqtt_url, |_| {}).await
+    }
+
+    /// [`BenchHub::start`] with the configuration changed by `adjust`.
+    pub async fn start_configured(
+        database_url: String,
+        mqtt_url: Option<String>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> BenchHub {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             mqtt_listen: "127.0.0.1:0".parse().unwrap(),
             mqtt_url,
@@ -36,6 +45,7 @@ impl BenchHub {
             database_url: Some(database_url),
             ..Config::default()
         };
+        adjust(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = App::build(config).await.unwrap();
