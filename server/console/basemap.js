@@ -66,10 +66,13 @@ function style() {
     { id: "staff-counts", type: "symbol", source: "staff", filter: ["has", "point_count"],
       layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": ["sans-serif"], "text-size": 12, "text-allow-overlap": true },
       paint: { "text-color": COLORS.town } },
+    // A person shown at area level only (location privacy) is a hollow ring: somewhere in it.
     { id: "staff", type: "circle", source: "staff", filter: ["!", ["has", "point_count"]],
       paint: {
-        "circle-radius": 3.5, "circle-stroke-color": COLORS.staff, "circle-stroke-width": 1,
-        "circle-color": ["match", ["get", "source"], "duty_station", COLORS.staffGroup, COLORS.staff],
+        "circle-radius": ["case", ["get", "area"], 7, 3.5], "circle-stroke-color": COLORS.staff,
+        "circle-stroke-width": ["case", ["get", "area"], 1.5, 1],
+        "circle-color": ["case", ["get", "area"], "rgba(0,0,0,0)",
+          ["match", ["get", "source"], "duty_station", COLORS.staffGroup, COLORS.staff]],
       } },
   );
   return { version: 8, sources, layers };
@@ -166,7 +169,8 @@ export class BaseMap {
     this.staffKey = key;
     this.map.getSource("staff").setData({
       type: "FeatureCollection",
-      features: staff.map((m) => ({ type: "Feature", properties: { id: m.id, source: m.cls },
+      features: staff.map((m) => ({ type: "Feature",
+        properties: { id: m.id, source: m.cls.split(" ")[0], area: m.cls.split(" ").includes("area"), title: m.title },
         geometry: { type: "Point", coordinates: [m.lon, m.lat] } })),
     });
   }

@@ -706,17 +706,16 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     let browser = Browser::launch().await;
     let page = browser.page().await;
     crate::console::log_in(&page, &hub, "manila.watch", false).await;
-    let marker = format!(
-        "document.querySelector('#map g.marker.staff[data-id=\"{}\"]')",
+    // Staff are drawn by the map library: her point's properties, as it holds them.
+    let point = format!(
+        "(m => m && (m.querySourceFeatures('staff').find(f => f.properties.id === '{}') || {{}}).properties)\
+         (document.querySelector('#map .basemap')?.basemap?.map)",
         amani.user.id
     );
     let shown = page
-        .wait_for(
-            &format!("(m => m && [m.getAttribute('class'), m.textContent])({marker})"),
-            "amani's marker",
-        )
+        .wait_for(&format!("(p => p && [p.area, p.title])({point})"), "amani's point")
         .await;
-    assert_eq!(shown[0], json!("marker staff position area"), "{shown}");
+    assert_eq!(shown[0], json!(true), "{shown}");
     assert!(shown[1].as_str().unwrap().contains("area only within 8 km"), "{shown}");
 
     // Inside an alert that reaches her, the console shows where she is, and why.
@@ -731,11 +730,11 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     page.reload().await;
     let shown = page
         .wait_for(
-            &format!("(m => m && !m.classList.contains('area') && [m.getAttribute('class'), m.textContent])({marker})"),
-            "amani's marker at her position",
+            &format!("(p => p && !p.area && [p.area, p.title])({point})"),
+            "amani's point at her position",
         )
         .await;
-    assert_eq!(shown[0], json!("marker staff position"), "{shown}");
+    assert_eq!(shown[0], json!(false), "{shown}");
     assert!(shown[1].as_str().unwrap().contains("shown for their alert"), "{shown}");
     let errors = browser.errors();
     assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
