@@ -57,8 +57,12 @@ pub fn serve_on(dir: &std::path::Path, listen: &str, args: &[&str], settings: &[
         .spawn()
         .expect("scaan starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
     let address = loop {
-        let line = lines.next().expect("scaan logs until it serves").unwrap();
+        let Some(Ok(line)) = lines.next() else {
+            panic!("scaan stopped before it served:\n{}", said.join("\n"));
+        };
+        said.push(line.clone());
         if let Some(at) = line.find("address=").filter(|_| line.contains(" serving")) {
             break line[at + "address=".len()..]
                 .split_whitespace()
