@@ -5,9 +5,10 @@
 //! person's inbox is refused; a logout cuts the phone off and its password opens nothing more.
 //! Needs `SCAAN_TEST_NATS` (see `scaan_mobile_bridge::fixtures::nats`); `.ci/run` sets it.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use scaan_mobile_bridge::fixtures::nats::{self as nats_fixture, NatsServer};
@@ -16,7 +17,6 @@ use scaan_mobile_bridge::topics;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const SCAAN: &str = env!("CARGO_BIN_EXE_scaan");
 const PASSWORD: &str = "a long passphrase";
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for something that should not happen.
@@ -24,58 +24,25 @@ const QUIET: Duration = Duration::from_secs(1);
 
 /// A running `scaan serve`, killed when dropped so a failing test leaves no hub behind.
 struct Hub {
-    child: Child,
+    process: common::Running,
     base: String,
 }
 
 impl Hub {
     /// `scaan serve` in `dir`, its phones on `nats`.
     fn serve(dir: &Path, nats: &NatsServer) -> Hub {
-        let mut child = Command::new(SCAAN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--mqtt-url",
-                &nats.mqtt_url(),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("SCAAN_NATS_URL", nats.nats_url())
-            .env("SCAAN_NATS_KEYS_FILE", nats.keys_file())
-            .env("SCAAN_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("scaan starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut logged = Vec::new();
-        let address = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("scaan stopped before serving:\n{}", logged.join("\n"));
-            };
-            logged.push(line.clone());
-            if let Some(at) = line.find("address=").filter(|_| line.contains(" serving")) {
-                break line[at + "address=".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        };
-        // Keep draining the log so the hub never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Hub {
-            child,
-            base: format!("http://{address}"),
-        }
+        let (nats_url, keys) = (nats.nats_url(), nats.keys_file());
+        let settings = [
+            ("SCAAN_NATS_URL", nats_url.as_str()),
+            ("SCAAN_NATS_KEYS_FILE", keys.to_str().unwrap()),
+        ];
+        let (process, base) = common::serve_on(dir, "127.0.0.1:0", &["--mqtt-url", &nats.mqtt_url()], &settings);
+        Hub { process, base }
     }
 
     /// SIGKILL: nothing is flushed or said goodbye on the way out.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill(self) {
+        drop(self.process);
     }
 
     async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -105,25 +72,8 @@ impl Hub {
     }
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn add_user(dir: &Path, args: &[&str]) {
-    let mut child = Command::new(SCAAN)
-        .args(["user", "add", "--data-dir"])
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::add_user(dir, args, PASSWORD);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -253,7 +203,7 @@ fn nats_init_writes_the_keys_once_and_a_trust_file_nats_server_takes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let init = || {
-        Command::new(SCAAN)
+        Command::new(common::SCAAN)
             .args(["nats", "init", "--dir"])
             .arg(dir.path())
             .arg("--resolver-dir")
