@@ -176,7 +176,7 @@ impl Advisories {
         self.store.put_advisory(&advisory).await?;
         let staff = self.staff_concerned_by(&country, now).await?;
         self.delivery
-            .publish(
+            .publish_durably(
                 &Envelope::Advisory {
                     advisory: advisory.clone(),
                 },
@@ -185,7 +185,6 @@ impl Advisories {
                     countries: &countries,
                 },
             )
-            .stored()
             .await;
         tracing::info!(
             country,

@@ -190,7 +190,7 @@ impl Alerts {
         let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
         self.audited(caller, "alert.sent", &alert, detail).await;
         self.delivery
-            .publish(
+            .publish_durably(
                 &Envelope::Alert {
                     alert: alert.clone(),
                     wave: None,
@@ -200,7 +200,6 @@ impl Alerts {
                     countries: &alert.countries,
                 },
             )
-            .stored()
             .await;
         tracing::info!(alert = %alert.id, sender = %alert.sender, recipients = alert.recipients, "alert sent");
         Ok(alert)
@@ -283,14 +282,13 @@ impl Alerts {
             _ => Envelope::AlertUpdate { alert: alert.clone() },
         };
         self.delivery
-            .publish(
+            .publish_durably(
                 &envelope,
                 Audience {
                     staff: &staff,
                     countries: &countries,
                 },
             )
-            .stored()
             .await;
         if !added.is_empty() && alert.msg_type != MsgType::Cancel && alert.content.checkin_required {
             // The audience grew: every open board's counts move now, not at the next answer.

@@ -53,34 +53,8 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
-    /// Told once the outbox has stored it (see [`Published::stored`]).
+    /// Told once the outbox has stored it (see [`Delivery::publish_durably`]).
     pub stored: oneshot::Sender<()>,
-}
-
-/// What [`Delivery::publish`] did: how many connections it was queued for, and the wait for
-/// the staff's MQTT inbox messages to be stored.
-pub struct Published {
-    pub connections: usize,
-    stored: Option<oneshot::Receiver<()>>,
-}
-
-impl Published {
-    fn nothing() -> Published {
-        Published {
-            connections: 0,
-            stored: None,
-        }
-    }
-
-    /// Returns once the MQTT outbox holds the envelope for every staff recipient (at once when
-    /// it goes to no inbox). Whoever answers a request for an envelope awaits this first, so
-    /// that what the hub acknowledged reaches the phones even after a `kill -9`.
-    pub async fn stored(self) {
-        if let Some(stored) = self.stored {
-            // An error means the writer stopped with the hub, after storing what it had.
-            let _ = stored.await;
-        }
-    }
 }
 
 #[derive(Default)]
@@ -221,13 +195,34 @@ impl Delivery {
     }
 
     /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
-    /// without waiting on any of them.
-    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> Published {
+    /// without waiting on any of them. Returns how many connections it was queued for.
+    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
         let Some(bytes) = serialize(envelope) else {
-            return Published::nothing();
+            return 0;
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
-        let alert = alert_of(envelope);
+        // Nobody here answers for it: the inboxes store it in their own time.
+        drop(self.queue_for_inboxes(envelope, &bytes, audience.staff));
+        self.hand(&bytes, alert_of(envelope), &audience)
+    }
+
+    /// [`Delivery::publish`] for whoever answers a request for the envelope: returns once the
+    /// MQTT outbox holds it for every staff recipient, so that what the hub acknowledged reaches
+    /// the phones even after a `kill -9`. The streams are handed it only then, just before the
+    /// answer: waking them first queued the answer behind their writes. (A stream that loses it
+    /// to a restart resyncs over HTTP when it reconnects.)
+    pub async fn publish_durably(&self, envelope: &Envelope, audience: Audience<'_>) {
+        let Some(bytes) = serialize(envelope) else {
+            return;
+        };
+        if let Some(stored) = self.queue_for_inboxes(envelope, &bytes, audience.staff) {
+            // An error means the writer stopped with the hub, after storing what it had.
+            let _ = stored.await;
+        }
+        self.hand(&bytes, alert_of(envelope), &audience);
+    }
+
+    /// Queues `bytes` for every connection of the audience; returns how many took it.
+    fn hand(&self, bytes: &Utf8Bytes, alert: Option<Uuid>, audience: &Audience<'_>) -> usize {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -241,23 +236,20 @@ impl Delivery {
         // gets it once, as a recipient.
         let handed = staff.map(|id| (id, alert)).chain(officers.map(|id| (id, None)));
         for (id, receipt) in handed {
-            if seen.insert(*id) && registry.hand(*id, &bytes, receipt) {
+            if seen.insert(*id) && registry.hand(*id, bytes, receipt) {
                 queued += 1;
             }
         }
-        Published {
-            connections: queued,
-            stored,
-        }
+        queued
     }
 
     /// Hands `envelope` to these people only — their connections and MQTT inboxes — whatever
     /// their role: for what only some officers may see (restricted incident reports).
-    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> Published {
+    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> usize {
         let Some(bytes) = serialize(envelope) else {
-            return Published::nothing();
+            return 0;
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, users);
+        drop(self.queue_for_inboxes(envelope, &bytes, users));
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -265,10 +257,7 @@ impl Delivery {
             .flatten()
             .copied()
             .collect();
-        Published {
-            connections: ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count(),
-            stored,
-        }
+        ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count()
     }
 
     /// Queues the envelope for the staff's inboxes; returns the wait for it to be stored.
@@ -411,20 +400,18 @@ mod tests {
                 countries: &["CD".into()],
             },
         );
-        assert_eq!(queued.connections, 3);
+        assert_eq!(queued, 3);
         let got: Vec<bool> = subs.iter_mut().map(|s| s.envelopes.try_recv().is_ok()).collect();
         assert_eq!(got, [true, true, false, true, false]);
         delivery.unsubscribe(subs[3].id);
         assert_eq!(
-            delivery
-                .publish(
-                    &envelope(1),
-                    Audience {
-                        staff: &[amani.id],
-                        countries: &[]
-                    }
-                )
-                .connections,
+            delivery.publish(
+                &envelope(1),
+                Audience {
+                    staff: &[amani.id],
+                    countries: &[]
+                }
+            ),
             1
         );
         assert_eq!(delivery.connections(), 4);
@@ -497,6 +484,35 @@ mod tests {
         delivery.enforce(&moved, &HashSet::from([kept]));
         assert!(on_kept.closed.is_cancelled());
         assert_eq!(on_kept.closing(), Closing::RightsChanged);
+    }
+
+    #[tokio::test]
+    async fn an_envelope_answered_for_reaches_the_streams_once_the_inboxes_hold_it() {
+        let (inbox, mut queued) = mpsc::unbounded_channel();
+        let delivery = Arc::new(Delivery::with_inbox(inbox));
+        let (amani, watch) = (person(Role::Staff, &[]), person(Role::WatchOfficer, &[]));
+        let mut streams = [delivery.subscribe(&amani, [0; 32]), delivery.subscribe(&watch, [1; 32])];
+        let publishing = tokio::spawn({
+            let delivery = delivery.clone();
+            async move {
+                let audience = Audience {
+                    staff: &[amani.id],
+                    countries: &[],
+                };
+                delivery.publish_durably(&envelope(1), audience).await;
+            }
+        });
+        let message = queued.recv().await.expect("queued for the inbox");
+        tokio::task::yield_now().await;
+        assert!(!publishing.is_finished(), "the sender waits for the store");
+        for stream in &mut streams {
+            assert!(stream.envelopes.try_recv().is_err(), "no stream has it before the store");
+        }
+        message.stored.send(()).unwrap();
+        publishing.await.unwrap();
+        for stream in &mut streams {
+            assert!(stream.envelopes.try_recv().is_ok(), "every stream has it once stored");
+        }
     }
 
     #[test]
