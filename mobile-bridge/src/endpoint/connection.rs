@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::{
     sessions::{Kick, Outgoing, Sessions},
-    wire::{self, Answer, FromPhone, Hello, Refusal, Version, WireError, RECEIVE_MAXIMUM},
+    wire::{self, Answer, FromPhone, Hello, Outbound, Refusal, Version, WireError, RECEIVE_MAXIMUM},
     Limits, Owed, PhoneHub,
 };
 use crate::per_address::{PerAddress, Place};
@@ -110,7 +110,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         version,
         user,
         inbox: topics::inbox(user),
-        out: BytesMut::new(),
+        out: Outbound::default(),
         subscribed: persistent,
         wants_owed: persistent,
         loaded: false,
@@ -129,75 +129,81 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
         session_present: persistent,
         assigned_client_id: admitted.assigned.then(|| admitted.client_id.clone()),
     }
-    .encode(version, &mut conn.out);
+    .encode(version, conn.out.packets());
     drop(place);
 
     let keep_alive = (hello.keep_alive > 0).then(|| Duration::from_millis(u64::from(hello.keep_alive) * 1500));
     let mut deadline = keep_alive.map(|k| Instant::now() + k);
     let mut acks: FuturesOrdered<Boxed<Option<Answer>>> = FuturesOrdered::new();
     let mut loading: Option<Boxed<Vec<Owed>>> = None;
-    let end = loop {
-        if conn.wants_owed && !conn.loaded && loading.is_none() {
-            let hub = shared.hub.clone();
-            loading = Some(Box::pin(async move { hub.owed(user).await }));
-        }
-        // Whatever else is already queued goes out in the same write (a check-in's PUBACK with
-        // its `checkin_ack`, envelopes that came together): one write per wake-up, not per packet.
-        while conn.pending.len() < PENDING {
-            match registration.queue.try_recv() {
-                Ok(outgoing) => conn.push(outgoing),
-                Err(_) => break,
+    // Waited on across the loop, not made again on each turn (each new wait registers itself
+    // with the token or the timer). The keep-alive timer is moved on only when it fires early.
+    let end = {
+        let (cancelled, kicked) = (cancel.cancelled(), registration.kick.kicked());
+        let expired = tokio::time::sleep_until(admitted.expires.unwrap_or_else(Instant::now));
+        let silent = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
+        tokio::pin!(cancelled, kicked, expired, silent);
+        loop {
+            if conn.wants_owed && !conn.loaded && loading.is_none() {
+                let hub = shared.hub.clone();
+                loading = Some(Box::pin(async move { hub.owed(user).await }));
             }
-        }
-        conn.fill_window();
-        if !conn.out.is_empty() {
-            match timeout(shared.limits.write_timeout, wr.write_all(&conn.out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => break End::Lost(e.to_string()),
-                Err(_) => break End::Lost("the phone did not read for too long".to_owned()),
-            }
-            conn.out.clear();
-            if !conn.just_sent.is_empty() {
-                shared.hub.sent(user, std::mem::take(&mut conn.just_sent));
-            }
-        }
-        tokio::select! {
-            () = cancel.cancelled() => break End::Shutdown,
-            kick = registration.kick.kicked() => break End::Kicked(kick),
-            // The login's token expired: the connection goes with it, as a revoked one does.
-            () = tokio::time::sleep_until(admitted.expires.unwrap_or_else(Instant::now)), if admitted.expires.is_some() => {
-                break End::Kicked(Kick::Revoked)
-            }
-            Some(answer) = acks.next(), if !acks.is_empty() => {
-                // Still working through what the phone sent: it counts as heard from.
-                deadline = keep_alive.map(|k| Instant::now() + k);
-                if let Some(answer) = answer {
-                    conn.answer(answer);
+            // Whatever else is already queued goes out in the same write (a check-in's PUBACK with
+            // its `checkin_ack`, envelopes that came together): one write per wake-up, not per packet.
+            while conn.pending.len() < PENDING {
+                match registration.queue.try_recv() {
+                    Ok(outgoing) => conn.push(outgoing),
+                    Err(_) => break,
                 }
             }
-            owed = maybe(&mut loading) => {
-                loading = None;
-                conn.take_owed(owed);
-            }
-            Some(outgoing) = registration.queue.recv(), if conn.pending.len() < PENDING => conn.push(outgoing),
-            packet = reader.next(version), if acks.len() < usize::from(RECEIVE_MAXIMUM) => {
-                deadline = keep_alive.map(|k| Instant::now() + k);
-                match packet {
-                    Ok(Some(packet)) => match conn.on_packet(packet, shared, &person, &mut acks) {
-                        Flow::Continue => {}
-                        Flow::Goodbye => break End::Goodbye,
-                        Flow::Close(reason, why) => break End::Refused(reason, why),
-                    },
-                    Ok(None) => break End::Lost("closed by the phone".to_owned()),
-                    Err(WireError::TooLarge) => break End::Refused(DisconnectReasonCode::PacketTooLarge, "packet too large".to_owned()),
-                    Err(e) => break End::Refused(DisconnectReasonCode::MalformedPacket, e.to_string()),
+            conn.fill_window();
+            if !conn.out.is_empty() {
+                match timeout(shared.limits.write_timeout, wr.write_all_buf(&mut conn.out)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break End::Lost(e.to_string()),
+                    Err(_) => break End::Lost("the phone did not read for too long".to_owned()),
+                }
+                if !conn.just_sent.is_empty() {
+                    shared.hub.sent(user, std::mem::take(&mut conn.just_sent));
                 }
             }
-            // Not while reading is held back (the hub still acting on 64 of its messages): the
-            // phone's pings are then unread, not missing.
-            () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
-                if deadline.is_some() && acks.len() < usize::from(RECEIVE_MAXIMUM) => {
-                break End::Refused(DisconnectReasonCode::KeepAliveTimeout, "keep-alive timed out".to_owned())
+            tokio::select! {
+                () = &mut cancelled => break End::Shutdown,
+                kick = &mut kicked => break End::Kicked(kick),
+                // The login's token expired: the connection goes with it, as a revoked one does.
+                () = &mut expired, if admitted.expires.is_some() => break End::Kicked(Kick::Revoked),
+                Some(answer) = acks.next(), if !acks.is_empty() => {
+                    // Still working through what the phone sent: it counts as heard from.
+                    deadline = keep_alive.map(|k| Instant::now() + k);
+                    if let Some(answer) = answer {
+                        conn.answer(answer);
+                    }
+                }
+                owed = maybe(&mut loading) => {
+                    loading = None;
+                    conn.take_owed(owed);
+                }
+                Some(outgoing) = registration.queue.recv(), if conn.pending.len() < PENDING => conn.push(outgoing),
+                packet = reader.next(version), if acks.len() < usize::from(RECEIVE_MAXIMUM) => {
+                    deadline = keep_alive.map(|k| Instant::now() + k);
+                    match packet {
+                        Ok(Some(packet)) => match conn.on_packet(packet, shared, &person, &mut acks) {
+                            Flow::Continue => {}
+                            Flow::Goodbye => break End::Goodbye,
+                            Flow::Close(reason, why) => break End::Refused(reason, why),
+                        },
+                        Ok(None) => break End::Lost("closed by the phone".to_owned()),
+                        Err(WireError::TooLarge) => break End::Refused(DisconnectReasonCode::PacketTooLarge, "packet too large".to_owned()),
+                        Err(e) => break End::Refused(DisconnectReasonCode::MalformedPacket, e.to_string()),
+                    }
+                }
+                // Not while reading is held back (the hub still acting on 64 of its messages): the
+                // phone's pings are then unread, not missing.
+                () = &mut silent, if deadline.is_some() && acks.len() < usize::from(RECEIVE_MAXIMUM) => match deadline {
+                    // Heard from since the timer was set.
+                    Some(later) if later > Instant::now() => silent.as_mut().reset(later),
+                    _ => break End::Refused(DisconnectReasonCode::KeepAliveTimeout, "keep-alive timed out".to_owned()),
+                },
             }
         }
     };
@@ -330,8 +336,8 @@ struct Connection {
     user: Uuid,
     /// `scaan/v1/staff/{user}/inbox`, written into every PUBLISH.
     inbox: String,
-    /// Packets to write, gathered so that a burst goes out in few writes.
-    out: BytesMut,
+    /// Packets to write, gathered so that a burst goes out in one write.
+    out: Outbound,
     /// Subscribed to the inbox: envelopes flow.
     subscribed: bool,
     /// The owed envelopes are to be loaded (once per connection).
@@ -418,7 +424,7 @@ impl Connection {
                 let count = filters.len();
                 acks.push_back(Box::pin(std::future::ready(Some(Answer::UnsubAck { pkid, count }))));
             }
-            FromPhone::PingReq => Answer::PingResp.encode(self.version, &mut self.out),
+            FromPhone::PingReq => Answer::PingResp.encode(self.version, self.out.packets()),
             FromPhone::Disconnect => return Flow::Goodbye,
             FromPhone::NotAllowed(what) => return Flow::Close(DisconnectReasonCode::ProtocolError, what.to_owned()),
         }
@@ -433,7 +439,7 @@ impl Connection {
                 self.wants_owed = true;
             }
         }
-        answer.encode(self.version, &mut self.out);
+        answer.encode(self.version, self.out.packets());
     }
 
     /// Queues an envelope or a reply, unless this connection has already had that envelope.
@@ -469,21 +475,15 @@ impl Connection {
             let pkid = self.allocate_pkid();
             match outgoing {
                 Outgoing::Owed(owed) => {
-                    wire::encode_publish(
-                        self.version,
-                        &self.inbox,
-                        pkid,
-                        owed.sent_before,
-                        &owed.payload,
-                        &mut self.out,
-                    );
+                    self.out
+                        .publish(self.version, &self.inbox, pkid, owed.sent_before, &owed.payload);
                     self.inflight.insert(pkid, Some(owed.id));
                     if !owed.sent_before {
                         self.just_sent.push(owed.id);
                     }
                 }
                 Outgoing::Reply(payload) => {
-                    wire::encode_publish(self.version, &self.inbox, pkid, false, &payload, &mut self.out);
+                    self.out.publish(self.version, &self.inbox, pkid, false, &payload);
                     self.inflight.insert(pkid, None);
                 }
             }
@@ -590,7 +590,7 @@ mod tests {
             version: Version::V311,
             user: Uuid::from_u128(7),
             inbox: topics::inbox(Uuid::from_u128(7)),
-            out: BytesMut::new(),
+            out: Outbound::default(),
             subscribed: true,
             wants_owed: true,
             loaded: false,

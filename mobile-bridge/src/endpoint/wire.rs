@@ -12,10 +12,14 @@
 //! would put a second async framework beside tokio for one listener. Sessions, in-flight
 //! windows and who may do what are the hub's own ([`super::connection`]).
 //!
-//! Outgoing PUBLISHes are written here by hand: the payload is the envelope's shared bytes, and
-//! the topic is the connection's own, so nothing is allocated per message but the frame.
+//! Outgoing PUBLISHes are written here by hand: the topic is the connection's own, and the
+//! payload is the envelope's shared bytes, written from where they are ([`Outbound`]), so
+//! nothing is allocated or copied per message but the header.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
 use rumqttc::v5::mqttbytes::QoS as QoS5;
@@ -439,15 +443,82 @@ impl Answer {
     }
 }
 
-/// Appends a QoS 1 PUBLISH of `payload` to `topic`: fixed header, topic, packet id, (MQTT 5:
-/// no properties), payload.
-pub fn encode_publish(version: Version, topic: &str, pkid: u16, dup: bool, payload: &Bytes, out: &mut BytesMut) {
+/// What a connection has yet to write: packets encoded in place, and each PUBLISH's payload
+/// shared with every connection it goes to, not copied into each (written in one vectored write).
+#[derive(Default)]
+pub struct Outbound {
+    /// Payloads, each behind its encoded header, and the packets encoded before them.
+    chunks: VecDeque<Bytes>,
+    chunks_len: usize,
+    /// Packets encoded after the last payload.
+    tail: BytesMut,
+}
+
+impl Outbound {
+    /// Where a packet is encoded, after whatever is already queued.
+    pub fn packets(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Appends a QoS 1 PUBLISH of `payload` to `topic`: fixed header, topic, packet id (MQTT 5:
+    /// no properties) encoded here, then the payload itself.
+    pub fn publish(&mut self, version: Version, topic: &str, pkid: u16, dup: bool, payload: &Bytes) {
+        encode_publish_header(version, topic, pkid, dup, payload.len(), &mut self.tail);
+        let header = self.tail.split().freeze();
+        for chunk in [header, payload.clone()].into_iter().filter(|c| !c.is_empty()) {
+            self.chunks_len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+}
+
+impl Buf for Outbound {
+    fn remaining(&self) -> usize {
+        self.chunks_len + self.tail.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.chunks.front().map_or(&self.tail[..], |c| &c[..])
+    }
+
+    fn advance(&mut self, mut count: usize) {
+        while count > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return self.tail.advance(count);
+            };
+            let taken = count.min(front.len());
+            front.advance(taken);
+            self.chunks_len -= taken;
+            count -= taken;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let chunks = self.chunks.iter().map(|c| &c[..]).chain([&self.tail[..]]);
+        let mut filled = 0;
+        for (slot, chunk) in dst.iter_mut().zip(chunks.filter(|c| !c.is_empty())) {
+            *slot = IoSlice::new(chunk);
+            filled += 1;
+        }
+        filled
+    }
+}
+
+/// A QoS 1 PUBLISH up to its payload of `payload_len` bytes.
+fn encode_publish_header(version: Version, topic: &str, pkid: u16, dup: bool, payload_len: usize, out: &mut BytesMut) {
     let properties = match version {
         Version::V311 => 0,
         Version::V5 => 1,
     };
-    let remaining = 2 + topic.len() + 2 + properties + payload.len();
-    out.reserve(1 + 4 + remaining);
+    let remaining = 2 + topic.len() + 2 + properties + payload_len;
+    out.reserve(1 + 4 + 2 + topic.len() + 2 + properties);
     out.put_u8(0b0011_0010 | (u8::from(dup) << 3));
     let mut len = remaining;
     loop {
@@ -467,7 +538,6 @@ pub fn encode_publish(version: Version, topic: &str, pkid: u16, dup: bool, paylo
     if properties == 1 {
         out.put_u8(0);
     }
-    out.put_slice(payload);
 }
 
 #[cfg(test)]
@@ -477,8 +547,19 @@ mod tests {
     #[test]
     fn a_handwritten_publish_reads_back_with_the_library_in_both_versions() {
         let payload = Bytes::from(vec![b'x'; 300]);
+        let mut outbound = Outbound::default();
+        Answer::PingResp.encode(Version::V311, outbound.packets());
+        outbound.publish(Version::V311, "scaan/v1/staff/a/inbox", 7, true, &payload);
+        Answer::PingResp.encode(Version::V311, outbound.packets());
+        outbound.publish(Version::V5, "t", 65535, false, &payload);
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(outbound.chunks_vectored(&mut slices), 5, "the payloads are not copied");
         let mut out = BytesMut::new();
-        encode_publish(Version::V311, "scaan/v1/staff/a/inbox", 7, true, &payload, &mut out);
+        out.put(outbound);
+        assert!(matches!(
+            v4::Packet::read(&mut out, MAX_PACKET),
+            Ok(v4::Packet::PingResp)
+        ));
         let Ok(v4::Packet::Publish(p)) = v4::Packet::read(&mut out, MAX_PACKET) else {
             panic!("not a 3.1.1 PUBLISH");
         };
@@ -487,8 +568,11 @@ mod tests {
             ("scaan/v1/staff/a/inbox", 7, true, QoS4::AtLeastOnce)
         );
         assert_eq!(p.payload, payload);
+        assert!(matches!(
+            v4::Packet::read(&mut out, MAX_PACKET),
+            Ok(v4::Packet::PingResp)
+        ));
 
-        encode_publish(Version::V5, "t", 65535, false, &payload, &mut out);
         let Ok(v5::Packet::Publish(p)) = v5::Packet::read(&mut out, None) else {
             panic!("not a 5 PUBLISH");
         };

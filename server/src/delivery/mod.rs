@@ -506,7 +506,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!publishing.is_finished(), "the sender waits for the store");
         for stream in &mut streams {
-            assert!(stream.envelopes.try_recv().is_err(), "no stream has it before the store");
+            assert!(
+                stream.envelopes.try_recv().is_err(),
+                "no stream has it before the store"
+            );
         }
         message.stored.send(()).unwrap();
         publishing.await.unwrap();

@@ -75,15 +75,18 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     // A stream lasts no longer than its token, as an MQTT connection does.
     let token_left = (caller.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
     let token_expired = tokio::time::sleep(token_left);
-    tokio::pin!(token_expired);
+    // Waited on across the loop, not made again on each turn: each new wait registers itself
+    // with the token, and the hub's shutdown token is the same for every stream.
+    let (shutdown, closed) = (hub.shutdown.cancelled(), subscription.closed.cancelled());
+    tokio::pin!(token_expired, shutdown, closed);
     tracing::debug!(user = %caller.user.username, "stream opened");
 
     let close = loop {
         // The alert whose receipt this write records, once it completes.
         let mut receipt = None;
         let outgoing = tokio::select! {
-            _ = hub.shutdown.cancelled() => break Some((1001, "the hub is restarting; reconnect shortly")),
-            _ = subscription.closed.cancelled() => break Some(subscription.closing().frame()),
+            () = &mut shutdown => break Some((1001, "the hub is restarting; reconnect shortly")),
+            () = &mut closed => break Some(subscription.closing().frame()),
             () = &mut token_expired => break Some((1008, "the token expired; log in again")),
             envelope = subscription.envelopes.recv() => match envelope {
                 Some(_) if subscription.lagged.swap(false, Ordering::AcqRel) => {
