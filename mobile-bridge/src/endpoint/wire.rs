@@ -553,7 +553,11 @@ mod tests {
         Answer::PingResp.encode(Version::V311, outbound.packets());
         outbound.publish(Version::V5, "t", 65535, false, &payload);
         let mut slices = [IoSlice::new(&[]); 8];
-        assert_eq!(outbound.chunks_vectored(&mut slices), 4, "each header with what came before it");
+        assert_eq!(
+            outbound.chunks_vectored(&mut slices),
+            4,
+            "each header with what came before it"
+        );
         let shared = slices.iter().filter(|s| s.as_ptr() == payload.as_ptr()).count();
         assert_eq!(shared, 2, "each payload is written from the envelope's own bytes");
         let mut out = BytesMut::new();
