@@ -18,6 +18,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::nodes::{NodeEvent, Nodes};
 use crate::auth::{Caller, Forbidden};
 use crate::countries::CountryAtlas;
 use crate::error::{ApiError, ApiJson};
@@ -37,6 +38,7 @@ pub struct Positions {
     sos: SosCalls,
     late_arrivals: LateArrivals,
     privacy: LocationPrivacy,
+    nodes: Arc<Nodes>,
     /// How long a reported position places its owner (`position_freshness_s`).
     freshness: Duration,
 }
@@ -75,6 +77,7 @@ impl Positions {
         sos: SosCalls,
         late_arrivals: LateArrivals,
         privacy: LocationPrivacy,
+        nodes: Arc<Nodes>,
         freshness: Duration,
     ) -> Positions {
         Positions {
@@ -84,6 +87,7 @@ impl Positions {
             sos,
             late_arrivals,
             privacy,
+            nodes,
             freshness,
         }
     }
@@ -102,6 +106,12 @@ impl Positions {
                 lat: update.lat,
             };
             self.targeting.record_fix(user.id, Fix { at, recorded_at });
+            self.nodes.share(|| NodeEvent::Fix {
+                user: user.id,
+                lon: at.lon,
+                lat: at.lat,
+                recorded_at,
+            });
             self.sos.follow(user, update.position(), recorded_at).await?;
             self.late_arrivals.join(user, at).await?;
         }

@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::nodes::{NodeEvent, Nodes};
+
 /// Envelopes queued per connection before the connection counts as lagging.
 pub const QUEUE_DEPTH: usize = 256;
 
@@ -36,6 +38,8 @@ pub struct Delivery {
     inbox: Option<mpsc::UnboundedSender<InboxMessage>>,
     /// The streams' completed writes of alerts, on their way to the store.
     pub receipts: receipts::StreamReceipts,
+    /// The other nodes, whose streams get what this node's get.
+    nodes: Option<Arc<Nodes>>,
 }
 
 /// One envelope queued for one connection.
@@ -62,6 +66,8 @@ pub struct InboxMessage {
 pub struct Published {
     pub connections: usize,
     stored: Option<oneshot::Receiver<()>>,
+    /// The wait for the other nodes' copy to be written (with several nodes).
+    shared: Option<oneshot::Receiver<()>>,
 }
 
 impl Published {
@@ -69,16 +75,21 @@ impl Published {
         Published {
             connections: 0,
             stored: None,
+            shared: None,
         }
     }
 
     /// Returns once the MQTT outbox holds the envelope for every staff recipient (at once when
-    /// it goes to no inbox). Whoever answers a request for an envelope awaits this first, so
-    /// that what the hub acknowledged reaches the phones even after a `kill -9`.
+    /// it goes to no inbox), and the other nodes' streams have it to read. Whoever answers a
+    /// request for an envelope awaits this first, so that what the hub acknowledged reaches
+    /// the phones and streams even after a `kill -9`.
     pub async fn stored(self) {
+        // An error means the writer stopped with the hub, after storing what it had.
         if let Some(stored) = self.stored {
-            // An error means the writer stopped with the hub, after storing what it had.
             let _ = stored.await;
+        }
+        if let Some(shared) = self.shared {
+            let _ = shared.await;
         }
     }
 }
@@ -168,10 +179,12 @@ impl Subscription {
 }
 
 impl Delivery {
-    /// Delivery that also hands every staff member's envelopes to `inbox`.
-    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>) -> Delivery {
+    /// Delivery that also hands every staff member's envelopes to `inbox`, and every envelope
+    /// to the other `nodes`' streams.
+    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>, nodes: Arc<Nodes>) -> Delivery {
         Delivery {
             inbox: Some(inbox),
+            nodes: Some(nodes),
             ..Delivery::default()
         }
     }
@@ -220,14 +233,76 @@ impl Delivery {
         }
     }
 
-    /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
-    /// without waiting on any of them.
+    /// Hands `envelope` to every connection of its audience, on every node, and to the
+    /// staff's MQTT inboxes, without waiting on any of them.
     pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> Published {
         let Some(bytes) = serialize(envelope) else {
             return Published::nothing();
         };
         let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
         let alert = alert_of(envelope);
+        let shared = self.share(&bytes, audience.staff, audience.countries, alert, false);
+        Published {
+            connections: self.hand_audience(&bytes, audience, alert),
+            stored,
+            shared,
+        }
+    }
+
+    /// Hands `envelope` to this node's connections of its audience only: for what every node
+    /// works out for itself from the database (headcounts' counts), which a copy from another
+    /// node, counted earlier, could arrive after and undo.
+    pub fn publish_here(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
+        match serialize(envelope) {
+            Some(bytes) => self.hand_audience(&bytes, audience, alert_of(envelope)),
+            None => 0,
+        }
+    }
+
+    /// Hands `envelope` to these people only — their connections, on every node, and MQTT
+    /// inboxes — whatever their role: for what only some officers may see (restricted
+    /// incident reports).
+    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> Published {
+        let Some(bytes) = serialize(envelope) else {
+            return Published::nothing();
+        };
+        let stored = self.queue_for_inboxes(envelope, &bytes, users);
+        let shared = self.share(&bytes, users, &[], None, true);
+        Published {
+            connections: self.hand_users(&bytes, users),
+            stored,
+            shared,
+        }
+    }
+
+    /// What another node handed its connections, for this node's.
+    pub fn hand_shared(&self, payload: String, staff: &[Uuid], countries: &[String], alert: Option<Uuid>, only: bool) {
+        let bytes = Utf8Bytes::from(payload);
+        match only {
+            true => self.hand_users(&bytes, staff),
+            false => self.hand_audience(&bytes, Audience { staff, countries }, alert),
+        };
+    }
+
+    fn share(
+        &self,
+        bytes: &Utf8Bytes,
+        staff: &[Uuid],
+        countries: &[String],
+        alert: Option<Uuid>,
+        only: bool,
+    ) -> Option<oneshot::Receiver<()>> {
+        self.nodes.as_ref()?.share(|| NodeEvent::Stream {
+            payload: bytes.as_str().to_owned(),
+            staff: staff.to_vec(),
+            countries: countries.to_vec(),
+            alert,
+            only,
+        })
+    }
+
+    /// Queues `bytes` for this node's connections of the audience; returns how many.
+    fn hand_audience(&self, bytes: &Utf8Bytes, audience: Audience<'_>, alert: Option<Uuid>) -> usize {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -241,23 +316,15 @@ impl Delivery {
         // gets it once, as a recipient.
         let handed = staff.map(|id| (id, alert)).chain(officers.map(|id| (id, None)));
         for (id, receipt) in handed {
-            if seen.insert(*id) && registry.hand(*id, &bytes, receipt) {
+            if seen.insert(*id) && registry.hand(*id, bytes, receipt) {
                 queued += 1;
             }
         }
-        Published {
-            connections: queued,
-            stored,
-        }
+        queued
     }
 
-    /// Hands `envelope` to these people only — their connections and MQTT inboxes — whatever
-    /// their role: for what only some officers may see (restricted incident reports).
-    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> Published {
-        let Some(bytes) = serialize(envelope) else {
-            return Published::nothing();
-        };
-        let stored = self.queue_for_inboxes(envelope, &bytes, users);
+    /// Queues `bytes` for this node's connections of these people; returns how many.
+    fn hand_users(&self, bytes: &Utf8Bytes, users: &[Uuid]) -> usize {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -265,10 +332,7 @@ impl Delivery {
             .flatten()
             .copied()
             .collect();
-        Published {
-            connections: ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count(),
-            stored,
-        }
+        ids.iter().filter(|id| registry.hand(**id, bytes, None)).count()
     }
 
     /// Queues the envelope for the staff's inboxes; returns the wait for it to be stored.
@@ -502,7 +566,7 @@ mod tests {
     #[test]
     fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
-        let delivery = Delivery::with_inbox(inbox);
+        let delivery = Delivery::with_inbox(inbox, Arc::new(Nodes::single()));
         let amani = person(Role::Staff, &[]);
         let mut stream = delivery.subscribe(&amani, [0; 32]);
         delivery.publish(

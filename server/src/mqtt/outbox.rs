@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, SharedEnvelope};
 use crate::storage::{InboxStep, OutboxEnvelope};
 
 /// Envelopes stored per transaction at most (each may have thousands of recipients).
@@ -84,6 +85,19 @@ async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) -> BTreeSet<Uuid> {
     // Stored first (the recipients as one list: a few ms), and its senders told, before the
     // sessions are woken: their wake-ups would otherwise queue ahead of the sender's answer.
     store(hub, &envelopes).await;
+    // The other nodes' phones: shared before the senders are told, like the store.
+    hub.nodes
+        .shared(|| NodeEvent::Inbox {
+            envelopes: envelopes
+                .iter()
+                .map(|e| SharedEnvelope {
+                    id: e.id,
+                    payload: e.payload.clone(),
+                    recipients: e.recipients.clone(),
+                })
+                .collect(),
+        })
+        .await;
     for stored in waiting {
         let _ = stored.send(());
     }
