@@ -689,7 +689,10 @@ mod tests {
         let config = Config::load(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(config.node_name.as_deref(), Some("hub-1"));
         std::fs::write(&file, format!("{postgres}node_name = \"hub 1\"\n")).unwrap();
-        assert!(Config::load(Some(&file), &Overrides::default()).is_err(), "a name with a space");
+        assert!(
+            Config::load(Some(&file), &Overrides::default()).is_err(),
+            "a name with a space"
+        );
         std::fs::write(
             &file,
             format!("{postgres}node_name = \"hub-1\"\nmqtt_url = \"mqtt://127.0.0.1:1883\"\n"),

@@ -101,9 +101,7 @@ impl AccountFollower {
     /// under another role or other countries, on every node (a logout changes no account, so
     /// the others' poll would not see it). Idempotent, so the poll may repeat it.
     pub async fn enforce(&self, user: &User) -> Result<(), StoreError> {
-        self.nodes
-            .shared(|| NodeEvent::Enforce { user: user.id })
-            .await;
+        self.nodes.shared(|| NodeEvent::Enforce { user: user.id }).await;
         self.enforce_here(user).await
     }
 

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::nodes::{NodeEvent, Nodes};
 use crate::auth::{Caller, Forbidden};
 use crate::countries::CountryAtlas;
 use crate::error::{ApiError, ApiJson};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::privacy::{LocationPrivacy, PrivacyError};
 use crate::sos::SosCalls;
 use crate::storage::{StaffRecord, Store, StoreError};

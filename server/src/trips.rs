@@ -24,7 +24,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::nodes::{NodeEvent, Nodes};
 use crate::audit::{Actor, Audit};
 use crate::auth::{Caller, Forbidden};
 use crate::countries::CountryAtlas;
@@ -32,6 +31,7 @@ use crate::delivery::{Audience, Delivery};
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError, TripScope};
 use crate::targeting::{Point, Targeting, TripLeg};
 

@@ -69,8 +69,17 @@ async fn start_node(dir: &Path, name: &str, database: &str) -> Node {
         ("SCAAN_SOS_REANNOUNCE_S", REANNOUNCE_S),
     ];
     let (process, http) = common::serve_on(dir, "127.0.0.1:0", &["--mqtt-listen", "127.0.0.1:0"], &settings);
-    let health: Value = reqwest::get(format!("{http}/healthz")).await.unwrap().json().await.unwrap();
-    let mqtt = health["mqtt"]["address"].as_str().expect("the node's MQTT endpoint").parse().unwrap();
+    let health: Value = reqwest::get(format!("{http}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mqtt = health["mqtt"]["address"]
+        .as_str()
+        .expect("the node's MQTT endpoint")
+        .parse()
+        .unwrap();
     Node {
         process: Some(process),
         http,
@@ -194,7 +203,9 @@ async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: O
 
 async fn login(base: &str, username: &str) -> Value {
     let body = json!({"username": username, "password": PASSWORD});
-    let (status, answer) = call(base, "POST", "/api/v1/auth/login", None, Some(body)).await.unwrap();
+    let (status, answer) = call(base, "POST", "/api/v1/auth/login", None, Some(body))
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{answer}");
     answer
 }
@@ -347,11 +358,19 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     // The accounts, before any node runs (the first command migrates the database).
     let duty = format!("{},{}", BENI.0, BENI.1);
     for i in 0..CONSOLES {
-        add_user(&node_dir(0), &database, &["--username", &format!("watch{i}"), "--role", "watch_officer"]);
+        add_user(
+            &node_dir(0),
+            &database,
+            &["--username", &format!("watch{i}"), "--role", "watch_officer"],
+        );
     }
     for i in 0..PHONES {
         let name = format!("staff{i}");
-        add_user(&node_dir(0), &database, &["--username", &name, "--role", "staff", "--duty-station", &duty]);
+        add_user(
+            &node_dir(0),
+            &database,
+            &["--username", &name, "--role", "staff", "--duty-station", &duty],
+        );
     }
 
     // The first node leads (it is started alone and waited for); it is the one killed.
@@ -386,7 +405,9 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         let id: Uuid = answer["user"]["id"].as_str().unwrap().parse().unwrap();
         let token = answer["token"].as_str().unwrap().to_owned();
         let options = PhoneOptions::persistent(broker.clone(), &format!("staff{i}"), &token, id);
-        let mut connected = Phone::connect(options).await.expect("a phone connects through the load balancer");
+        let mut connected = Phone::connect(options)
+            .await
+            .expect("a phone connects through the load balancer");
         connected.subscribe_inbox().await.unwrap();
         let (tell, checkins) = mpsc::unbounded_channel();
         let log = Arc::new(Mutex::new(PhoneLog::default()));
@@ -402,9 +423,15 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The headcount, and an SOS nobody acknowledges.
-    let (status, headcount) = call(&lb.http, "POST", "/api/v1/alerts", Some(&watch_token), Some(alert_body("Headcount", true)))
-        .await
-        .unwrap();
+    let (status, headcount) = call(
+        &lb.http,
+        "POST",
+        "/api/v1/alerts",
+        Some(&watch_token),
+        Some(alert_body("Headcount", true)),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 201, "{headcount}");
     let headcount_id: Uuid = headcount["id"].as_str().unwrap().parse().unwrap();
     let headcount_sent = Instant::now();
@@ -424,9 +451,18 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
             while !stop.is_cancelled() {
                 n += 1;
                 let asked = Instant::now();
-                let answer = call(&base, "POST", "/api/v1/alerts", Some(&token), Some(alert_body(&format!("Alert {n}"), false))).await;
+                let answer = call(
+                    &base,
+                    "POST",
+                    "/api/v1/alerts",
+                    Some(&token),
+                    Some(alert_body(&format!("Alert {n}"), false)),
+                )
+                .await;
                 if let Some((201, alert)) = answer {
-                    sent.lock().unwrap().push((alert["id"].as_str().unwrap().to_owned(), asked, Instant::now()));
+                    sent.lock()
+                        .unwrap()
+                        .push((alert["id"].as_str().unwrap().to_owned(), asked, Instant::now()));
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
@@ -462,17 +498,30 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
 
     let sent = sent.lock().unwrap().clone();
     let before = sent.iter().filter(|(_, _, answered)| *answered < killed_at).count();
-    assert!(before >= 10 && sent.len() - before >= 10, "alerts before ({before}) and after the kill");
+    assert!(
+        before >= 10 && sent.len() - before >= 10,
+        "alerts before ({before}) and after the kill"
+    );
 
     // Every acknowledged check-in is counted, and every console shows those counts.
     let acknowledged: usize = phones
         .iter()
         .map(|(_, log)| log.lock().unwrap().acknowledged.len())
         .sum();
-    assert_eq!(acknowledged, PHONES - SILENT, "every phone's check-in was acknowledged in the end");
-    let (_, board) = call(&lb.http, "GET", &format!("/api/v1/alerts/{headcount_id}/headcount"), Some(&watch_token), None)
-        .await
-        .unwrap();
+    assert_eq!(
+        acknowledged,
+        PHONES - SILENT,
+        "every phone's check-in was acknowledged in the end"
+    );
+    let (_, board) = call(
+        &lb.http,
+        "GET",
+        &format!("/api/v1/alerts/{headcount_id}/headcount"),
+        Some(&watch_token),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(board["safe"], acknowledged, "{board}");
     assert_eq!(board["total"], PHONES, "{board}");
     for (i, log) in consoles.iter().enumerate() {
@@ -551,7 +600,10 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         };
         for (id, asked, answered) in &sent {
             if open(*asked) && open(*answered) {
-                assert!(log.alerts.contains(id), "console {i} streamed throughout but missed alert {id}");
+                assert!(
+                    log.alerts.contains(id),
+                    "console {i} streamed throughout but missed alert {id}"
+                );
             }
         }
         // The SOS's reminders: numbered on, none repeated or skipped, none 10 s apart.
@@ -559,12 +611,24 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
             let sos = &log.sos;
             assert!(sos.len() >= 10, "console {i} saw {} reminders", sos.len());
             for pair in sos.windows(2) {
-                assert_eq!(pair[1].0, pair[0].0 + 1, "console {i}'s reminders: {:?}", sos.iter().map(|s| s.0).collect::<Vec<_>>());
-                assert!(pair[1].1 - pair[0].1 < LIVE_AGAIN, "reminders stopped for {:?}", pair[1].1 - pair[0].1);
+                assert_eq!(
+                    pair[1].0,
+                    pair[0].0 + 1,
+                    "console {i}'s reminders: {:?}",
+                    sos.iter().map(|s| s.0).collect::<Vec<_>>()
+                );
+                assert!(
+                    pair[1].1 - pair[0].1 < LIVE_AGAIN,
+                    "reminders stopped for {:?}",
+                    pair[1].1 - pair[0].1
+                );
             }
         }
     }
-    assert!(cut >= 1, "no console was on the killed node: the load balancer did not spread them");
+    assert!(
+        cut >= 1,
+        "no console was on the killed node: the load balancer did not spread them"
+    );
     assert!(cut < CONSOLES, "every console was on the killed node");
     eprintln!(
         "{} alerts ({before} before the kill), {acknowledged} check-ins, {cut} consoles moved, {sent_again} envelopes sent again after the kill",

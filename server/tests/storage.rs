@@ -83,6 +83,7 @@ on_both_backends!(
     every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list,
     texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling,
     a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number,
+    node_events_are_read_in_order_after_an_id_and_pruned_by_age,
 );
 
 /// A store on a fresh database of `backend` for `test`, closed after it.
@@ -1871,4 +1872,30 @@ async fn a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number(st
             .unwrap(),
         None
     );
+}
+
+async fn node_events_are_read_in_order_after_an_id_and_pruned_by_age(store: Store) {
+    assert_eq!(store.last_node_event().await.unwrap(), 0);
+    let (one, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let events = [("stream", "{\"a\":1}".to_owned()), ("fix", "{\"b\":2}".to_owned())];
+    store.share_node_events(one, &events, t(0)).await.unwrap();
+    store
+        .share_node_events(other, &[("trips", "{}".to_owned())], t(60))
+        .await
+        .unwrap();
+    let all = store.node_events_after(0, 10).await.unwrap();
+    let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["stream", "fix", "trips"]);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids grow");
+    assert_eq!((all[0].node, all[2].node), (one, other));
+    assert_eq!(all[1].body, "{\"b\":2}");
+    assert_eq!(store.last_node_event().await.unwrap(), all[2].id);
+    let after = store.node_events_after(all[0].id, 1).await.unwrap();
+    assert_eq!(after.len(), 1, "limited");
+    assert_eq!(after[0].id, all[1].id);
+
+    assert_eq!(store.prune_node_events(t(30)).await.unwrap(), 2);
+    let left = store.node_events_after(0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].kind, "trips");
 }

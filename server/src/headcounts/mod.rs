@@ -284,9 +284,7 @@ impl Headcounts {
         // The other nodes are told before the answer: their boards count an acknowledged
         // check-in even if this node dies right after.
         let changed = || vec![(alert.id, alert.countries.clone())];
-        self.nodes
-            .shared(|| NodeEvent::Counted { alerts: changed() })
-            .await;
+        self.nodes.shared(|| NodeEvent::Counted { alerts: changed() }).await;
         self.pulse.mark_here(changed());
         if checkin.recorded_by != checkin.staff_id {
             let detail =

@@ -6,8 +6,8 @@
 //! database (each step is claimed there, so none is taken twice), after the new leader has
 //! reloaded the open headcounts. A hub alone on its database always leads.
 
-use sqlx::{Connection, PgConnection};
 use futures_util::FutureExt as _;
+use sqlx::{Connection, PgConnection};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,11 +103,17 @@ async fn hold(url: String, tell: watch::Sender<bool>, shutdown: CancellationToke
         loop {
             let leading = *tell.borrow();
             let asked = match leading {
-                false => sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                    .bind(LEADER_LOCK)
-                    .fetch_one(&mut connection)
-                    .await,
-                true => sqlx::query_scalar::<_, bool>("SELECT TRUE").fetch_one(&mut connection).await,
+                false => {
+                    sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                        .bind(LEADER_LOCK)
+                        .fetch_one(&mut connection)
+                        .await
+                }
+                true => {
+                    sqlx::query_scalar::<_, bool>("SELECT TRUE")
+                        .fetch_one(&mut connection)
+                        .await
+                }
             };
             match asked {
                 Ok(leads) => {

@@ -141,7 +141,10 @@ impl Nodes {
         let queue = self.queue.as_ref()?;
         let (written, wait) = oneshot::channel();
         // Fails only once the writer has stopped, with the hub.
-        let _ = queue.send(Sharing { event: event(), written });
+        let _ = queue.send(Sharing {
+            event: event(),
+            written,
+        });
         Some(wait)
     }
 
@@ -282,10 +285,13 @@ async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
 
 /// Reads and applies every event not yet applied.
 async fn catch_up(hub: &Hub, mark: &mut ReadMark) -> Result<(), crate::storage::StoreError> {
+    // From the first id not yet read (below it: what was waited for); page by page after.
+    let mut after = mark.through;
     loop {
-        let rows = hub.store.node_events_after(mark.through, EVENTS_PER_READ).await?;
+        let rows = hub.store.node_events_after(after, EVENTS_PER_READ).await?;
         let full = rows.len() as i64 == EVENTS_PER_READ;
         for row in rows {
+            after = row.id;
             if !mark.first_read(row.id) || row.node == hub.nodes.id {
                 continue;
             }
@@ -294,8 +300,8 @@ async fn catch_up(hub: &Hub, mark: &mut ReadMark) -> Result<(), crate::storage::
                 Err(e) => tracing::error!(error = %e, id = row.id, kind = row.kind, "a node event could not be read"),
             }
         }
-        mark.advance(Instant::now());
         if !full {
+            mark.advance(Instant::now());
             return Ok(());
         }
     }

@@ -29,7 +29,10 @@ impl Store {
             for chunk in events.chunks(ROWS_PER_INSERT / 4) {
                 let mut q = QueryBuilder::new("INSERT INTO node_events (node, kind, body, at) ");
                 q.push_values(chunk, |mut row, (kind, body)| {
-                    row.push_bind(node).push_bind(*kind).push_bind(body.as_str()).push_bind(now);
+                    row.push_bind(node)
+                        .push_bind(*kind)
+                        .push_bind(body.as_str())
+                        .push_bind(now);
                 });
                 q.build().execute(&mut *tx).await?;
             }
