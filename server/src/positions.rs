@@ -70,6 +70,7 @@ impl FromRef<Arc<Hub>> for Positions {
 }
 
 impl Positions {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         atlas: &'static CountryAtlas,
