@@ -176,6 +176,9 @@ function drawMap() {
   map.setMarkers(markers);
 }
 
+/** The incident a precise position is shown for, by its ground's kind. */
+const GROUND_TEXT = { alert: "alert", sos: "SOS", journey_alarm: "missed journey check-in" };
+
 /** What a staff marker stands for: outside an incident the hub shows a reported position only
  *  as its area (a grid cell, km across); inside one, precisely, on the ground it names. */
 function placeText(p) {
@@ -184,7 +187,7 @@ function placeText(p) {
     const km = p.position.accuracy_m ? ` within ${Math.round(p.position.accuracy_m / 1000)} km` : "";
     return `area only${km}: no incident reaches them`;
   }
-  return p.ground ? `reported position, shown for their ${p.ground.kind === "sos" ? "SOS" : "alert"}` : "reported position";
+  return p.ground ? `reported position, shown for their ${GROUND_TEXT[p.ground.kind] || "alert"}` : "reported position";
 }
 
 /** The outside-warnings layer (when shown): current warnings' areas, dashed, under the alerts,

@@ -3,20 +3,24 @@
 //! every recipient; a client that falls behind is told to resync instead of slowing the sender.
 //! What is for staff also goes, with the same bytes, to their MQTT inboxes through the durable
 //! outbox ([`crate::mqtt`]). An alert written to one of its recipients' streams is recorded as
-//! delivered there ([`receipts`]).
+//! delivered there ([`receipts`]). An envelope about a person may go to officers as a copy
+//! screened for them ([`OfficersCopy`]); one that shows a precise position is audited as a view
+//! once written ([`crate::privacy`]).
 
 pub mod receipts;
 pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use scaan_schemas::{Envelope, Role, User};
+use scaan_schemas::{Envelope, Role, Status, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::privacy::PreciseView;
 
 /// Envelopes queued per connection before the connection counts as lagging.
 pub const QUEUE_DEPTH: usize = 256;
@@ -44,6 +48,15 @@ pub struct Outgoing {
     /// The alert whose receipt the completed write records: set when the connection is one of
     /// the alert's recipients'.
     pub receipt: Option<Uuid>,
+    /// The precise position the envelope shows an officer, audited once the write completes.
+    pub view: Option<Arc<PreciseView>>,
+}
+
+/// What officers get of an envelope about a person: a copy screened for them, and the precise
+/// view it still shows, if any.
+pub struct OfficersCopy<'a> {
+    pub envelope: &'a Envelope,
+    pub view: Option<PreciseView>,
 }
 
 /// An envelope for some staff members' MQTT inboxes.
@@ -53,6 +66,8 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
+    /// That alert's CAP status (`actual` for what concerns no alert), for the metrics.
+    pub status: Status,
     /// Told once the outbox has stored it (see [`Published::stored`]).
     pub stored: oneshot::Sender<()>,
 }
@@ -93,13 +108,14 @@ struct Registry {
 impl Registry {
     /// Queues `bytes` for one connection without waiting; a full queue flags it as lagging.
     /// Returns whether it was queued.
-    fn hand(&self, id: u64, bytes: &Utf8Bytes, receipt: Option<Uuid>) -> bool {
+    fn hand(&self, id: u64, bytes: &Utf8Bytes, receipt: Option<Uuid>, view: Option<&Arc<PreciseView>>) -> bool {
         let Some(connection) = self.connections.get(&id) else {
             return false;
         };
         let outgoing = Outgoing {
             bytes: bytes.clone(),
             receipt,
+            view: view.cloned(),
         };
         match connection.queue.try_send(outgoing) {
             Ok(()) => true,
@@ -223,8 +239,25 @@ impl Delivery {
     /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
     /// without waiting on any of them.
     pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> Published {
+        self.hand_out(envelope, None, audience)
+    }
+
+    /// As [`Self::publish`], but the officers who are not in the audience's staff get
+    /// `officers`' envelope instead, each write of it showing its precise view (if any).
+    pub fn publish_screened(&self, envelope: &Envelope, officers: OfficersCopy<'_>, audience: Audience<'_>) -> Published {
+        self.hand_out(envelope, Some(officers), audience)
+    }
+
+    fn hand_out(&self, envelope: &Envelope, officers: Option<OfficersCopy<'_>>, audience: Audience<'_>) -> Published {
         let Some(bytes) = serialize(envelope) else {
             return Published::nothing();
+        };
+        let (officer_bytes, view) = match officers {
+            Some(copy) => match serialize(copy.envelope) {
+                Some(screened) => (screened, copy.view.map(Arc::new)),
+                None => return Published::nothing(),
+            },
+            None => (bytes.clone(), None),
         };
         let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
         let alert = alert_of(envelope);
@@ -239,9 +272,13 @@ impl Delivery {
         let mut seen = HashSet::new();
         // The staff's connections first, with the receipt; an officer who is also a recipient
         // gets it once, as a recipient.
-        let handed = staff.map(|id| (id, alert)).chain(officers.map(|id| (id, None)));
-        for (id, receipt) in handed {
-            if seen.insert(*id) && registry.hand(*id, &bytes, receipt) {
+        for id in staff {
+            if seen.insert(*id) && registry.hand(*id, &bytes, alert, None) {
+                queued += 1;
+            }
+        }
+        for id in officers {
+            if seen.insert(*id) && registry.hand(*id, &officer_bytes, None, view.as_ref()) {
                 queued += 1;
             }
         }
@@ -266,7 +303,7 @@ impl Delivery {
             .copied()
             .collect();
         Published {
-            connections: ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count(),
+            connections: ids.iter().filter(|id| registry.hand(**id, &bytes, None, None)).count(),
             stored,
         }
     }
@@ -288,6 +325,7 @@ impl Delivery {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id: alert_of(envelope),
+            status: status_of(envelope),
             stored,
         });
         Some(wait)
@@ -324,6 +362,16 @@ fn alert_of(envelope: &Envelope) -> Option<Uuid> {
             Some(alert.id)
         }
         _ => None,
+    }
+}
+
+/// The CAP status of the alert an envelope carries; `actual` for what concerns no alert.
+fn status_of(envelope: &Envelope) -> Status {
+    match envelope {
+        Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
+            alert.content.status
+        }
+        _ => Status::Actual,
     }
 }
 
@@ -473,6 +521,40 @@ mod tests {
             None,
             "only alerts have receipts"
         );
+    }
+
+    #[test]
+    fn officers_get_the_screened_copy_marked_with_its_view_and_the_person_the_whole() {
+        let delivery = Delivery::default();
+        let kivu = person(Role::SecurityOfficer, &["CD"]);
+        let amani = person(Role::Staff, &[]);
+        let (mut kivu_sub, mut amani_sub) = (delivery.subscribe(&kivu, [0; 32]), delivery.subscribe(&amani, [1; 32]));
+        let view = PreciseView {
+            person: amani.id,
+            ground: scaan_schemas::PreciseGround {
+                kind: scaan_schemas::GroundKind::Sos,
+                id: Uuid::new_v4(),
+            },
+            countries: vec!["CD".into()],
+        };
+        let published = delivery.publish_screened(
+            &envelope(1),
+            OfficersCopy {
+                envelope: &envelope(2),
+                view: Some(view.clone()),
+            },
+            Audience {
+                staff: &[amani.id],
+                countries: &["CD".into()],
+            },
+        );
+        assert_eq!(published.connections, 2);
+        let own = amani_sub.envelopes.try_recv().unwrap();
+        assert!(own.bytes.as_str().contains("\"1\""), "{}", own.bytes.as_str());
+        assert!(own.view.is_none(), "the person's own view is no officer's");
+        let shown = kivu_sub.envelopes.try_recv().unwrap();
+        assert!(shown.bytes.as_str().contains("\"2\""), "{}", shown.bytes.as_str());
+        assert_eq!(shown.view.map(|v| v.ground), Some(view.ground));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub use writer::CheckinWriter;
 use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use scaan_schemas::{
     Alert, Channel, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin,
     PersonStatus, ReceiptStatus, Role, User, Via,
@@ -40,6 +41,7 @@ use crate::countries::CountryAtlas;
 use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::metrics::StatusLabel;
 use crate::storage::{StandingRecord, Store, StoreError};
 
 /// Counts are pushed at most this often; a change always leads to one more push.
@@ -94,8 +96,8 @@ pub struct Headcounts {
     delivery: Arc<Delivery>,
     audit: Audit,
     deadlines: Deadlines,
-    /// Second waves sent (the `escalation_waves` metric).
-    waves: Counter,
+    /// Second waves sent (the `escalation_waves` metric), by their alert's status.
+    waves: Family<StatusLabel, Counter>,
     /// Names duty stations' countries in time-to-account.
     atlas: &'static CountryAtlas,
 }
@@ -172,7 +174,7 @@ impl Headcounts {
         delivery: Arc<Delivery>,
         audit: Audit,
         deadlines: Deadlines,
-        waves: Counter,
+        waves: Family<StatusLabel, Counter>,
         atlas: &'static CountryAtlas,
     ) -> Headcounts {
         Headcounts {
@@ -260,7 +262,7 @@ impl Headcounts {
                 Channel::Proxy
             },
         };
-        self.checkins.write(checkin.clone()).await?;
+        self.checkins.write(checkin.clone(), alert.content.status).await?;
         self.pulse.mark(alert);
         if checkin.recorded_by != checkin.staff_id {
             let detail =

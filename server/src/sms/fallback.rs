@@ -11,6 +11,8 @@
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use scaan_schemas::Status;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use super::gateway::{Gateway, SendError};
 use super::wording::{alert_text, Texted};
 use crate::headcounts::{Deadlines, OpenHeadcounts};
+use crate::metrics::{status_label, StatusLabel};
 use crate::storage::{OwedText, Store, StoreError, TextReason};
 
 /// How often open headcounts are looked at for people owed a text.
@@ -56,8 +59,8 @@ pub struct TextFallback {
     queued: Arc<Notify>,
     /// When each alert is next looked at, per reason.
     next_sweep: Arc<Mutex<NextSweeps>>,
-    /// Texts handed to the gateway (the `sms_texts_handed` metric).
-    handed: Counter,
+    /// Texts handed to the gateway (the `sms_texts_handed` metric), by their alert's status.
+    handed: Family<StatusLabel, Counter>,
 }
 
 impl TextFallback {
@@ -70,7 +73,7 @@ impl TextFallback {
         deadlines: Deadlines,
         gateway: Gateway,
         settings: FallbackSettings,
-        handed: Counter,
+        handed: Family<StatusLabel, Counter>,
     ) -> anyhow::Result<TextFallback> {
         gateway.check().await?;
         let unsure = store.release_unsure_texts(Utc::now() + settings.unsure_wait).await?;
@@ -204,7 +207,15 @@ impl TextFallback {
         let mut handed = Vec::with_capacity(outcomes.len());
         for (text, outcome) in outcomes {
             match outcome {
-                Ok(()) => handed.push(text.id),
+                Ok(()) => {
+                    // A text goes only while its headcount is open; a closed one's is live.
+                    let status = self
+                        .open
+                        .get(text.alert_id)
+                        .map_or(Status::Actual, |open| open.alert.content.status);
+                    self.handed.get_or_create(&status_label(status)).inc();
+                    handed.push(text.id);
+                }
                 Err(SendError::Unreachable(why)) => {
                     let wait = retry_after(text.attempts);
                     tracing::warn!(text = text.id, attempt = text.attempts, retry_in_s = wait.num_seconds(), %why, "text not handed over");
@@ -216,7 +227,6 @@ impl TextFallback {
                 }
             }
         }
-        self.handed.inc_by(handed.len() as u64);
         self.store.texts_handed(&handed, now).await
     }
 }

@@ -56,6 +56,8 @@ impl TextReport {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwedText {
     pub id: i64,
+    /// The alert it tells of.
+    pub alert_id: Uuid,
     pub phone: String,
     pub body: String,
     /// This attempt's number, from 1.
@@ -160,7 +162,7 @@ impl Store {
             "UPDATE sms_texts SET sending_since = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM sms_texts WHERE {WAITING} AND sending_since IS NULL AND next_try_at <= $1
                           ORDER BY next_try_at, id LIMIT $2)
-             RETURNING id, phone, body, attempts"
+             RETURNING id, alert_id, phone, body, attempts"
         );
         let mut due: Vec<OwedText> = on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
