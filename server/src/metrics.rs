@@ -107,7 +107,8 @@ impl Default for Metrics {
             "From an envelope leaving the fan-out to its recipient's device acknowledging it",
             latency.clone(),
         );
-        let checkin_commit = Family::<StatusLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let checkin_commit =
+            Family::<StatusLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
         registry.register(
             "checkin_commit_seconds",
             "From a check-in reaching the writer to its durable commit",

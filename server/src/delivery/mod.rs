@@ -244,7 +244,12 @@ impl Delivery {
 
     /// As [`Self::publish`], but the officers who are not in the audience's staff get
     /// `officers`' envelope instead, each write of it showing its precise view (if any).
-    pub fn publish_screened(&self, envelope: &Envelope, officers: OfficersCopy<'_>, audience: Audience<'_>) -> Published {
+    pub fn publish_screened(
+        &self,
+        envelope: &Envelope,
+        officers: OfficersCopy<'_>,
+        audience: Audience<'_>,
+    ) -> Published {
         self.hand_out(envelope, Some(officers), audience)
     }
 

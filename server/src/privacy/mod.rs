@@ -373,7 +373,10 @@ mod tests {
             let whole = open.clone();
             let view = call_for_officers(&mut open, 0.1).expect("a precise view");
             assert_eq!(open, whole);
-            assert_eq!((view.person, view.ground.kind, view.ground.id), (whole.staff_id, GroundKind::Sos, whole.id));
+            assert_eq!(
+                (view.person, view.ground.kind, view.ground.id),
+                (whole.staff_id, GroundKind::Sos, whole.id)
+            );
             assert_eq!(view.countries, ["CD"]);
         }
         let mut resolved = call(SosStatus::Resolved);
@@ -383,7 +386,10 @@ mod tests {
         let mut nowhere = call(SosStatus::Open);
         nowhere.position = None;
         nowhere.trail.clear();
-        assert!(call_for_officers(&mut nowhere, 0.1).is_none(), "nothing precise to view");
+        assert!(
+            call_for_officers(&mut nowhere, 0.1).is_none(),
+            "nothing precise to view"
+        );
     }
 
     #[test]

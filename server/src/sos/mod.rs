@@ -276,7 +276,9 @@ impl SosCalls {
                 serde_json::json!({"note": note}),
             )
             .await;
-        self.privacy.screen_sos(caller, "sos", std::slice::from_mut(&mut sos)).await;
+        self.privacy
+            .screen_sos(caller, "sos", std::slice::from_mut(&mut sos))
+            .await;
         Ok(sos)
     }
 
@@ -297,7 +299,9 @@ impl SosCalls {
                 serde_json::json!({"note": note}),
             )
             .await;
-        self.privacy.screen_sos(caller, "sos", std::slice::from_mut(&mut sos)).await;
+        self.privacy
+            .screen_sos(caller, "sos", std::slice::from_mut(&mut sos))
+            .await;
         Ok(sos)
     }
 

@@ -249,10 +249,8 @@ impl Store {
             "SELECT id, at, actor, action, subject, countries, detail FROM audit
              WHERE subject = $1 OR actor_id = $1 OR {ABOUT_THEM} ORDER BY at"
         );
-        let audit: Vec<super::audit::AuditRow> = on_either!(self, |pool| sqlx::query_as(&audit_sql)
-        .bind(id)
-        .fetch_all(pool)
-        .await)?;
+        let audit: Vec<super::audit::AuditRow> =
+            on_either!(self, |pool| sqlx::query_as(&audit_sql).bind(id).fetch_all(pool).await)?;
         let audit: Vec<scaan_schemas::AuditEntry> = audit.into_iter().map(Into::into).collect();
         Ok(Some(json!({
             "account": user,
@@ -371,7 +369,9 @@ impl Store {
                 .await?;
             }
             // What officers did about them stays in the trail, without what it said of them.
-            sqlx::query(&format!("UPDATE audit SET detail = $2 WHERE subject = $1 OR {ABOUT_THEM}"))
+            sqlx::query(&format!(
+                "UPDATE audit SET detail = $2 WHERE subject = $1 OR {ABOUT_THEM}"
+            ))
             .bind(id)
             .bind(Json(&erased))
             .execute(&mut *tx)

@@ -289,9 +289,7 @@ async fn an_open_sos_is_precise_on_every_channel_audited_and_its_area_once_resol
     // The list and the acknowledgement show it precisely too, each an audited view.
     let (_, calls) = hub.get("/api/v1/sos", &kivu).await;
     assert_eq!(lat_lon(&calls[0]["position"]), precise, "{calls}");
-    let (status, acknowledged) = hub
-        .post(&format!("/api/v1/sos/{sos_id}/ack"), &kivu, json!({}))
-        .await;
+    let (status, acknowledged) = hub.post(&format!("/api/v1/sos/{sos_id}/ack"), &kivu, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{acknowledged}");
     assert_eq!(lat_lon(&acknowledged["position"]), precise);
     let update = next_of(&mut console, "sos_update").await;
@@ -407,10 +405,7 @@ async fn a_missed_checkin_alarm_is_a_ground_audited_and_a_journey_shows_the_area
     let placed = on_the_map(&hub, &kivu, &amani).await;
     assert_eq!(
         (&placed["precision"], &placed["ground"]),
-        (
-            &json!("precise"),
-            &json!({"kind": "journey_alarm", "id": alarm_id})
-        ),
+        (&json!("precise"), &json!({"kind": "journey_alarm", "id": alarm_id})),
         "{placed}"
     );
     let (_, seen) = hub.get(&format!("/api/v1/journeys/{id}"), &kivu).await;
@@ -554,10 +549,7 @@ async fn the_retention_sweep_deletes_what_is_past_its_limit(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     // The officer is shown a resolved call's area, without its trail; the hub holds both.
     assert_eq!(resolved["trail"], json!([]), "{resolved}");
-    assert_eq!(
-        export(&amani).await["sos"][0]["trail"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(export(&amani).await["sos"][0]["trail"].as_array().unwrap().len(), 1);
 
     // Past the freshness window the position is kept as its area only.
     eventually("the position is reduced to its area", || async {
