@@ -106,12 +106,18 @@ async fn cut_off(hub: &TestHub) -> Browser {
     let browser = Browser::launch_cut_off_but(&hub.base).await;
     let probe = browser.page().await;
     let hub_page = probe
-        .call("Page.navigate", json!({ "url": format!("{}/console/map.json", hub.base) }))
+        .call(
+            "Page.navigate",
+            json!({ "url": format!("{}/console/map.json", hub.base) }),
+        )
         .await;
     assert_eq!(hub_page.get("errorText"), None, "the hub reached: {hub_page}");
     let other_name = hub.base.replace("127.0.0.1", "localhost");
     let elsewhere = probe
-        .call("Page.navigate", json!({ "url": format!("{other_name}/console/map.json") }))
+        .call(
+            "Page.navigate",
+            json!({ "url": format!("{other_name}/console/map.json") }),
+        )
         .await;
     assert_eq!(
         elsewhere["errorText"], "net::ERR_PROXY_CONNECTION_FAILED",
@@ -392,7 +398,11 @@ async fn a_headcount_s_people_are_clustered_and_coloured_by_how_they_stand(backe
         phones.push(hub.stream(person).await);
     }
     let (_, alert) = hub
-        .post("/api/v1/alerts", &watch, circle_alert("Armed clashes near Beni", BENI.0, BENI.1, 5000.0))
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Armed clashes near Beni", BENI.0, BENI.1, 5000.0),
+        )
         .await;
     let id = alert["id"].as_str().unwrap().to_owned();
     for phone in &mut phones {
@@ -405,7 +415,11 @@ async fn a_headcount_s_people_are_clustered_and_coloured_by_how_they_stand(backe
             _ => continue,
         };
         let (code, _) = hub
-            .post(&format!("/api/v1/alerts/{id}/checkins"), person, json!({ "status": status }))
+            .post(
+                &format!("/api/v1/alerts/{id}/checkins"),
+                person,
+                json!({ "status": status }),
+            )
             .await;
         assert_eq!(code, StatusCode::CREATED);
     }
@@ -464,7 +478,11 @@ async fn a_headcount_s_people_are_clustered_and_coloured_by_how_they_stand(backe
             "not_reached" => (HALO, GREY),
             other => panic!("{other}"),
         };
-        assert_eq!((&fill["colour"], &stroke["colour"]), (&json!(expected.0), &json!(expected.1)), "{fill} {stroke}");
+        assert_eq!(
+            (&fill["colour"], &stroke["colour"]),
+            (&json!(expected.0), &json!(expected.1)),
+            "{fill} {stroke}"
+        );
     }
 
     let errors = browser.errors();
