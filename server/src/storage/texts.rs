@@ -102,6 +102,11 @@ const FIRST_PHONE: &str = "(SELECT p.phone FROM user_phones p WHERE p.user_id = 
 /// Texts the sender may take: not handed over, not failed, not withheld, not being sent.
 const WAITING: &str = "handed_at IS NULL AND failed_at IS NULL AND NOT withheld";
 
+/// Withholds the texts of alert `$1` still waiting to go (it was cancelled).
+pub(super) fn withhold_cancelled() -> String {
+    format!("UPDATE sms_texts SET withheld = TRUE, report = 'alert cancelled' WHERE alert_id = $1 AND {WAITING} AND sending_since IS NULL")
+}
+
 impl Store {
     /// Queues `body` for each recipient of `alert` owed a text for `reason`: without an answer,
     /// with a number, with an enabled account, without a text for this reason yet, and for
