@@ -11,7 +11,7 @@ use sqlx::QueryBuilder;
 use super::{BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// Why a person is owed a text for an alert; at most one of each per person and alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextReason {
     /// No device of theirs had the alert after the fallback time.
     Undelivered,
