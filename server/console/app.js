@@ -149,14 +149,11 @@ function drawMap() {
     const category = (state.categories && state.categories.get(r.category)) || r.category;
     markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${category} (${r.reporter}): ${r.description}` });
   }
-  // The selected alert's people in trouble and its silent: where they answered from, else
+  // The selected alert's people, coloured by how they stand: where they answered from, else
   // where the hub places them.
   const marked = new Map();
   const board = selected.kind === "alert" && state.board && state.board.alert_id === selected.id ? state.board : null;
-  for (const p of board ? board.staff : []) {
-    const mark = standing(p);
-    if (mark !== "safe") marked.set(p.staff_id, { person: p, mark });
-  }
+  for (const p of board ? board.staff : []) marked.set(p.staff_id, { person: p, mark: standing(p) });
   for (const p of state.staff || []) {
     const m = marked.get(p.staff_id);
     if (m) {
@@ -168,7 +165,7 @@ function drawMap() {
   }
   for (const { person, mark, at = person.position } of marked.values()) {
     if (!at) continue;
-    markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`,
+    markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`, standing: mark,
       title: `${person.name}: ${STANDING_TEXT[mark]}${person.note ? ` — “${person.note}”` : ""}` });
   }
   $("legend-board").hidden = !board;

@@ -54,6 +54,7 @@ pub struct Metrics {
     registry: Registry,
     connections: Family<ChannelLabel, Gauge>,
     outbox_backlog: Gauge,
+    texts_waiting: Gauge,
     /// Envelopes acknowledged by their recipient's device, by channel and status.
     delivered: Family<DeliveryLabels, Counter>,
     /// Envelopes an external broker acknowledged (its PUBACK, not yet the phone's).
@@ -126,6 +127,12 @@ impl Default for Metrics {
             "Texts (SMS fallback) handed to the SMS gateway",
             texts_handed.clone(),
         );
+        let texts_waiting = Gauge::default();
+        registry.register(
+            "sms_texts_waiting",
+            "Texts (SMS fallback) owed and not yet handed to the gateway: grows while it is down or the per-minute ceiling holds them",
+            texts_waiting.clone(),
+        );
         let logins = Family::<[(&'static str, &'static str); 1], Counter>::default();
         registry.register("failed_logins", "Refused logins, by reason", logins.clone());
         // The live series are there from the start, at zero (the guards are only read locks).
@@ -148,6 +155,7 @@ impl Default for Metrics {
             registry,
             connections,
             outbox_backlog,
+            texts_waiting,
             broker_accepted,
             dispatched: DispatchTimes::default(),
             checkin_commit,
@@ -196,6 +204,12 @@ impl Metrics {
                 self.outbox_backlog.set(backlog);
             }
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox backlog"),
+        }
+        match hub.store.texts_waiting().await {
+            Ok(waiting) => {
+                self.texts_waiting.set(waiting as i64);
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count the texts waiting"),
         }
         let mut text = String::new();
         // Writing to a String cannot fail.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::gateway::{Gateway, SendError};
-use super::wording::{alert_text, Texted};
+use super::wording::alert_text;
 use crate::headcounts::{Deadlines, OpenHeadcounts};
 use crate::metrics::{status_label, StatusLabel};
 use crate::storage::{OwedText, Store, StoreError, TextReason};
@@ -37,7 +37,7 @@ const IN_FLIGHT: usize = 8;
 /// The longest wait between two tries of a text while the gateway is down.
 const MAX_BACKOFF: Duration = Duration::minutes(5);
 
-type NextSweeps = HashMap<(Uuid, Texted), DateTime<Utc>>;
+type NextSweeps = HashMap<(Uuid, TextReason), DateTime<Utc>>;
 
 /// `sms_…` settings.
 #[derive(Debug, Clone, Copy)]
@@ -103,18 +103,14 @@ impl TextFallback {
         for open in self.open.open_at(now) {
             let alert = &open.alert;
             let (deadline, _) = self.deadlines.of(alert);
-            for (why, from) in [
-                (Texted::Unreached, alert.sent_at + self.settings.after),
-                (Texted::Reminder, deadline),
+            for (reason, from) in [
+                (TextReason::Undelivered, alert.sent_at + self.settings.after),
+                (TextReason::SecondWave, deadline),
             ] {
-                if !self.due(alert.id, why, from, now) {
+                if !self.due(alert.id, reason, from, now) {
                     continue;
                 }
-                let reason = match why {
-                    Texted::Unreached => TextReason::Undelivered,
-                    Texted::Reminder => TextReason::SecondWave,
-                };
-                let body = alert_text(alert, why);
+                let body = alert_text(alert, reason);
                 let (queued, withheld) = self
                     .store
                     .queue_texts(alert.id, reason, &body, self.settings.max_per_alert, now)
@@ -134,16 +130,16 @@ impl TextFallback {
                 self.next_sweep
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((alert.id, why), now + RESWEEP);
+                    .insert((alert.id, reason), now + RESWEEP);
             }
         }
         Ok(())
     }
 
-    /// Whether an alert is to be looked at for `why` now: from `from`, then every [`RESWEEP`].
-    fn due(&self, alert: Uuid, why: Texted, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    /// Whether an alert is to be looked at for `reason` now: from `from`, then every [`RESWEEP`].
+    fn due(&self, alert: Uuid, reason: TextReason, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         let next = self.next_sweep.lock().unwrap_or_else(|e| e.into_inner());
-        now >= from && next.get(&(alert, why)).is_none_or(|at| now >= *at)
+        now >= from && next.get(&(alert, reason)).is_none_or(|at| now >= *at)
     }
 
     /// Runs [`TextFallback::queue_owed`] every second until `shutdown`.

@@ -21,14 +21,14 @@ on_both_backends!(
 
 /// One sample of a scrape.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: Value,
     value: f64,
 }
 
 /// Scrapes `/metrics` and parses it; a scrape that is not valid OpenMetrics fails the test.
-async fn scrape(hub: &TestHub) -> Vec<Sample> {
+pub(crate) async fn scrape(hub: &TestHub) -> Vec<Sample> {
     let address = hub.metrics.expect("metrics_listen is set");
     let response = reqwest::get(format!("http://{address}/metrics")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -67,7 +67,7 @@ async fn scrape(hub: &TestHub) -> Vec<Sample> {
 }
 
 /// The value of the sample `name` whose labels include `labels`; 0 when absent.
-fn value(samples: &[Sample], name: &str, labels: Value) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: Value) -> f64 {
     let matches = |s: &&Sample| {
         s.name == name
             && labels
