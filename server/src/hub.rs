@@ -171,10 +171,12 @@ impl Hub {
             nodes.clone(),
             audit.clone(),
         );
+        let privacy = LocationPrivacy::new(store.clone(), config.position_area_deg);
         let journeys = Journeys::new(
             store.clone(),
             delivery.clone(),
             audit.clone(),
+            privacy.clone(),
             JourneyTimings {
                 remind_before: Duration::seconds(config.journey_remind_before_s as i64),
                 grace: Duration::seconds(config.journey_grace_s as i64),
@@ -185,6 +187,7 @@ impl Hub {
             atlas,
             delivery.clone(),
             audit.clone(),
+            privacy.clone(),
             Duration::seconds(config.sos_reannounce_s as i64),
         );
         let logins = Logins::new(
@@ -196,7 +199,6 @@ impl Hub {
             metrics.failed_logins.clone(),
             metrics.throttled_logins.clone(),
         );
-        let privacy = LocationPrivacy::new(store.clone(), config.position_area_deg);
         let person_records = PersonRecords::new(store.clone(), audit.clone(), follower.clone());
         let retention = Retention::new(
             store.clone(),

@@ -164,7 +164,7 @@ impl Positions {
                     .map(|g| g.ground),
             });
         }
-        self.privacy.record_views(caller, "staff_positions", &seen).await;
+        self.privacy.record_views(&caller.user, "staff_positions", &seen).await;
         Ok(placed)
     }
 }

@@ -182,7 +182,9 @@ impl Headcounts {
             }
             let silent = self.store.silent_recipients(open.alert.id).await?;
             tracing::warn!(alert = %open.alert.id, silent = silent.len(), "headcount deadline passed: second wave");
-            self.waves.inc();
+            self.waves
+                .get_or_create(&crate::metrics::status_label(open.alert.content.status))
+                .inc();
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),
                 wave: Some(2),

@@ -24,6 +24,7 @@ pub use writer::CheckinWriter;
 use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use scaan_schemas::{
     Alert, Channel, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin,
     PersonStatus, ReceiptStatus, Role, User, Via,
@@ -40,6 +41,7 @@ use crate::countries::CountryAtlas;
 use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::metrics::StatusLabel;
 use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{StandingRecord, Store, StoreError};
 
@@ -108,8 +110,8 @@ pub struct Headcounts {
     nodes: Arc<Nodes>,
     audit: Audit,
     deadlines: Deadlines,
-    /// Second waves sent (the `escalation_waves` metric).
-    waves: Counter,
+    /// Second waves sent (the `escalation_waves` metric), by their alert's status.
+    waves: Family<StatusLabel, Counter>,
     /// Names duty stations' countries in time-to-account.
     atlas: &'static CountryAtlas,
 }
@@ -187,7 +189,7 @@ impl Headcounts {
         nodes: Arc<Nodes>,
         audit: Audit,
         deadlines: Deadlines,
-        waves: Counter,
+        waves: Family<StatusLabel, Counter>,
         atlas: &'static CountryAtlas,
     ) -> Headcounts {
         Headcounts {
@@ -280,7 +282,7 @@ impl Headcounts {
                 Channel::Proxy
             },
         };
-        self.checkins.write(checkin.clone()).await?;
+        self.checkins.write(checkin.clone(), alert.content.status).await?;
         // The other nodes are told before the answer: their boards count an acknowledged
         // check-in even if this node dies right after.
         let changed = || vec![(alert.id, alert.countries.clone())];

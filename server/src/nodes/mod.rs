@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::hub::Hub;
+use crate::privacy::PreciseView;
 use crate::storage::{Store, NODE_EVENTS_CHANNEL};
 use crate::targeting::{Fix, Point};
 
@@ -43,15 +44,8 @@ const KEPT_FOR: chrono::Duration = chrono::Duration::minutes(5);
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeEvent {
-    /// An envelope for the streams of an audience (`only`: of these people, whatever their
-    /// role), with the alert whose receipt its recipients' writes record.
-    Stream {
-        payload: String,
-        staff: Vec<Uuid>,
-        countries: Vec<String>,
-        alert: Option<Uuid>,
-        only: bool,
-    },
+    /// An envelope for the streams of an audience.
+    Stream(SharedStream),
     /// Envelopes stored in the MQTT outbox, for the phones connected to each node.
     Inbox { envelopes: Vec<SharedEnvelope> },
     /// An alert was sent or revised to these people: its headcount opens, follows it or closes.
@@ -78,7 +72,7 @@ pub enum NodeEvent {
 impl NodeEvent {
     fn kind(&self) -> &'static str {
         match self {
-            NodeEvent::Stream { .. } => "stream",
+            NodeEvent::Stream(_) => "stream",
             NodeEvent::Inbox { .. } => "inbox",
             NodeEvent::Headcount { .. } => "headcount",
             NodeEvent::Joined { .. } => "joined",
@@ -88,6 +82,26 @@ impl NodeEvent {
             NodeEvent::Enforce { .. } => "enforce",
         }
     }
+}
+
+/// An envelope for the streams of an audience (`only`: of these people, whatever their role),
+/// with the alert whose receipt its recipients' writes record.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SharedStream {
+    pub payload: String,
+    /// The copy officers outside the staff get instead, when it differs (a screened position).
+    pub officers: Option<OfficersShared>,
+    pub staff: Vec<Uuid>,
+    pub countries: Vec<String>,
+    pub alert: Option<Uuid>,
+    pub only: bool,
+}
+
+/// The officers' copy of a shared envelope, and the precise view each write of it shows.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OfficersShared {
+    pub payload: String,
+    pub view: Option<PreciseView>,
 }
 
 /// One envelope of the MQTT outbox, as stored.
@@ -310,13 +324,7 @@ async fn catch_up(hub: &Hub, mark: &mut ReadMark) -> Result<(), crate::storage::
 /// Does on this node what the writing node did on its own.
 async fn apply(hub: &Hub, event: NodeEvent) {
     match event {
-        NodeEvent::Stream {
-            payload,
-            staff,
-            countries,
-            alert,
-            only,
-        } => hub.delivery.hand_shared(payload, &staff, &countries, alert, only),
+        NodeEvent::Stream(event) => hub.delivery.hand_shared(event),
         NodeEvent::Inbox { envelopes } => hub.mqtt.deliver_shared(envelopes).await,
         NodeEvent::Headcount { alert, recipients } => hub.open_headcounts.track(&alert, &recipients),
         NodeEvent::Joined { alert, user } => hub.open_headcounts.join(alert, user),
