@@ -492,8 +492,26 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     stop.cancel();
     sender.await.unwrap();
     let ended_at = Instant::now();
-    // What is on its way arrives.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // What is on its way arrives (waited for, up to 30 s: a loaded machine is slow, not lossy).
+    let every_alert = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _, _)| id.clone())
+        .collect::<Vec<_>>();
+    let arrived = || {
+        phones.iter().all(|(_, log)| {
+            let log = log.lock().unwrap();
+            every_alert
+                .iter()
+                .all(|id| log.received.iter().any(|(text, _)| text.contains(id.as_str())))
+        })
+    };
+    let waited = Instant::now();
+    while !arrived() && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(leaders(&database).await, 1, "one surviving node leads");
 
     let sent = sent.lock().unwrap().clone();
