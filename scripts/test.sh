@@ -6,7 +6,8 @@
 # SCAAN_TEST_MOSQUITTO is set, the Mosquitto broker itself (the external-broker tests start their
 # own on a free port; its dynamic-security plugin and mosquitto_ctrl come with it), and when
 # SCAAN_TEST_NATS is set, nats-server (the NATS tests start their own likewise), and when
-# SCAAN_TEST_KANNEL is set, the Kannel SMS gateway with its fake SMSC (kannel, kannel-extras).
+# SCAAN_TEST_KANNEL is set, the Kannel SMS gateway with its fake SMSC (kannel, kannel-extras),
+# and when SCAAN_TEST_HAPROXY is set, HAProxy (the several-nodes test puts it in front of them).
 # PostgreSQL tests run when SCAAN_TEST_POSTGRES_URL is set, external-broker and gateway tests
 # when SCAAN_TEST_MOSQUITTO, SCAAN_TEST_NATS and SCAAN_TEST_KANNEL are (.ci/run sets them);
 # without them they print SKIPPED.
@@ -25,6 +26,9 @@ if [ "${SCAAN_TEST_NATS:-}" = 1 ] && ! command -v nats-server >/dev/null && [ ! 
 fi
 if [ "${SCAAN_TEST_KANNEL:-}" = 1 ] && { [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/lib/kannel/test/fakesmsc ]; }; then
   missing+=(kannel kannel-extras)
+fi
+if [ "${SCAAN_TEST_HAPROXY:-}" = 1 ] && ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  missing+=(haproxy)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} for the tests" >&2

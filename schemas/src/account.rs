@@ -320,11 +320,12 @@ pub enum Precision {
 }
 
 /// The incident that lets officers see someone's precise position: an active alert that
-/// reaches them, or an SOS call of theirs not yet resolved.
+/// reaches them, an SOS call of theirs not yet resolved, or the alarm of a journey check-in of
+/// theirs missed and not yet resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct PreciseGround {
     pub kind: GroundKind,
-    /// The alert's or the SOS call's id.
+    /// The alert's, the SOS call's or the journey alarm's id.
     pub id: Uuid,
 }
 
@@ -332,6 +333,8 @@ pub struct PreciseGround {
 #[serde(rename_all = "snake_case")]
 pub enum GroundKind {
     Alert,
+    /// A journey's missed-check-in alarm.
+    JourneyAlarm,
     Sos,
 }
 
@@ -339,6 +342,7 @@ impl GroundKind {
     pub fn as_str(self) -> &'static str {
         match self {
             GroundKind::Alert => "alert",
+            GroundKind::JourneyAlarm => "journey_alarm",
             GroundKind::Sos => "sos",
         }
     }
@@ -346,6 +350,7 @@ impl GroundKind {
     pub fn parse(s: &str) -> Option<GroundKind> {
         match s {
             "alert" => Some(GroundKind::Alert),
+            "journey_alarm" => Some(GroundKind::JourneyAlarm),
             "sos" => Some(GroundKind::Sos),
             _ => None,
         }
@@ -359,7 +364,10 @@ pub struct LocationAccess {
     /// The officer's username.
     pub viewer: String,
     pub ground: PreciseGround,
-    /// Where: `staff_positions` (the map), `headcount` (an alert's board) or `sos` (the SOS list).
+    /// Where: `staff_positions` (the map), `headcount` (an alert's board), `sos` (the SOS list
+    /// and an officer's answer to acknowledging one), `journey_alarms` (the alarms' list and
+    /// acknowledging one) or `stream` (the first SOS or alarm envelope of that incident written to
+    /// one of the officer's streams).
     pub view: String,
 }
 

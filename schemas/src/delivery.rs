@@ -34,7 +34,7 @@ pub struct DeliveryReceipt {
     /// broker, which cannot tell whether the phone has it, and for a text the mobile network
     /// has taken); absent when not even queued. Texts only: `failed` (refused by the gateway,
     /// or undeliverable to every number of the person) or `withheld` (over the alert's ceiling
-    /// of texts, never sent).
+    /// of texts, or still owed when the alert was cancelled: never sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ReceiptStatus>,
     /// Stored in the hub's outbox: owed to the person until one of their devices has it.

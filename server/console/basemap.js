@@ -1,7 +1,9 @@
 // The base map under the console's overlays: MapLibre GL JS (vendored in vendor/, see its
-// README) drawing the hub's offline map — land, lakes and rivers, country borders, towns named
-// by population — and, when the hub is configured with one, an online tile layer above the
-// offline fill (a tile that fails leaves the offline map showing through).
+// README) drawing the hub's offline map — land, lakes and rivers, country borders, provinces
+// and their names, towns named by population — and, when the hub is configured with one, an
+// online tile layer above the offline fill (a tile that fails leaves the offline map showing
+// through). Staff, and the selected headcount's people coloured by how they stand, are
+// clustered here too: thousands of SVG markers would freeze the page.
 //
 // The map library draws only: the SVG of map.js lies on top and keeps panning, zooming,
 // drawing and picking, and this canvas follows its camera. Where WebGL is missing the SVG's own
@@ -18,11 +20,33 @@ const COLORS = {
   land: "#223042",
   water: "#1b4f7a",
   border: "#6d7f95",
+  province: "#53657a",
+  provinceName: "#9fb0c4",
   town: "#e8eef5",
   halo: "#0b0f14",
   staff: "#7ee0ff",
   staffGroup: "#0e3a4acc",
 };
+
+// How a headcount's people stand (alerts.js' `standing`), worst first, and their colours (the
+// same as the SVG's `.hc-*` marks in style.css, which draw them where WebGL is missing).
+const STANDINGS = [
+  ["sos", "#ff4d4f"],
+  ["need_help", "#ff9f43"],
+  ["overdue", "#c77dff"],
+  ["no_response", "#aab4c3"],
+  ["not_reached", "#aab4c3"],
+  ["safe", "#3ddc84"],
+];
+// A cluster of people takes the colour of the worst-off person in it.
+const CLUSTER_STANDING = ["case",
+  ...STANDINGS.slice(0, -1).flatMap(([mark, color]) => [[">", ["get", mark], 0], color]),
+  STANDINGS[STANDINGS.length - 1][1]];
+const empty = () => ({ type: "FeatureCollection", features: [] });
+const points = (items, properties) => ({
+  type: "FeatureCollection",
+  features: items.map((m) => ({ type: "Feature", properties: properties(m), geometry: { type: "Point", coordinates: [m.lon, m.lat] } })),
+});
 
 /** The style: the offline layers, and the staff over them. */
 function style() {
@@ -31,15 +55,37 @@ function style() {
     water: { type: "geojson", data: `${BASE}/water.geojson`, maxzoom: 10, tolerance: 0.5 },
     borders: { type: "geojson", data: `${BASE}/borders.geojson`, maxzoom: 10 },
     towns: { type: "geojson", data: `${BASE}/towns.geojson`, maxzoom: 10 },
+    provinces: { type: "geojson", data: `${BASE}/provinces.geojson`, maxzoom: 10 },
     // Staff positions, clustered with their count until street zoom.
-    staff: { type: "geojson", data: { type: "FeatureCollection", features: [] }, cluster: true, clusterRadius: 45, clusterMaxZoom: 13 },
+    staff: { type: "geojson", data: empty(), cluster: true, clusterRadius: 45, clusterMaxZoom: 13 },
+    // The selected headcount's people the same way; each cluster counts each standing.
+    people: { type: "geojson", data: empty(), cluster: true, clusterRadius: 45, clusterMaxZoom: 13,
+      clusterProperties: Object.fromEntries(STANDINGS.map(([mark]) =>
+        [mark, ["+", ["case", ["==", ["get", "standing"], mark], 1, 0]]])) },
   };
   const layers = [
     { id: "sea", type: "background", paint: { "background-color": COLORS.sea } },
     { id: "land", type: "fill", source: "land", paint: { "fill-color": COLORS.land } },
     { id: "water", type: "fill", source: "water", paint: { "fill-color": COLORS.water } },
   ];
+  const isPoint = ["==", ["geometry-type"], "Point"];
   layers.push(
+    // Provinces from country zoom: their boundaries dashed under the country borders, their
+    // names, the largest first, in small capitals under the towns'.
+    { id: "provinces", type: "line", source: "provinces", minzoom: 3.5, filter: ["!", isPoint],
+      paint: { "line-color": COLORS.province, "line-dasharray": [3, 2],
+        "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.5, 9, 1.2] } },
+    { id: "province-names", type: "symbol", source: "provinces", minzoom: 4.5,
+      filter: ["all", isPoint, [">=", ["get", "km2"], ["step", ["zoom"], 30000, 6, 8000, 7, 0]]],
+      layout: {
+        "text-field": ["upcase", ["get", "name"]],
+        "text-font": ["sans-serif"],
+        "text-size": ["interpolate", ["linear"], ["zoom"], 5, 10, 9, 13],
+        "text-letter-spacing": 0.1,
+        "text-max-width": 7,
+        "symbol-sort-key": ["-", 0, ["get", "km2"]],
+      },
+      paint: { "text-color": COLORS.provinceName, "text-halo-color": COLORS.halo, "text-halo-width": 1.2 } },
     { id: "borders", type: "line", source: "borders",
       paint: { "line-color": COLORS.border, "line-width": ["interpolate", ["linear"], ["zoom"], 2, 0.6, 8, 1.6] } },
     // Towns: the most populous first, smaller ones as the zoom allows room for them.
@@ -73,6 +119,23 @@ function style() {
         "circle-stroke-width": ["case", ["get", "area"], 1.5, 1],
         "circle-color": ["case", ["get", "area"], "rgba(0,0,0,0)",
           ["match", ["get", "source"], "duty_station", COLORS.staffGroup, COLORS.staff]],
+      } },
+    // The headcount's people over the staff: clusters with their count, ringed in the worst
+    // standing among them; at street zoom one dot each (not reached: a hollow ring).
+    { id: "people-clusters", type: "circle", source: "people", filter: ["has", "point_count"],
+      paint: {
+        "circle-color": COLORS.halo, "circle-stroke-color": CLUSTER_STANDING, "circle-stroke-width": 3,
+        "circle-radius": ["step", ["get", "point_count"], 11, 10, 14, 100, 18, 1000, 23],
+      } },
+    { id: "people-counts", type: "symbol", source: "people", filter: ["has", "point_count"],
+      layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": ["sans-serif"], "text-size": 12, "text-allow-overlap": true },
+      paint: { "text-color": COLORS.town } },
+    { id: "people", type: "circle", source: "people", filter: ["!", ["has", "point_count"]],
+      paint: {
+        "circle-radius": 6,
+        "circle-color": ["match", ["get", "standing"], "not_reached", COLORS.halo, ["match", ["get", "standing"], ...STANDINGS.flat(), COLORS.town]],
+        "circle-stroke-color": ["match", ["get", "standing"], "not_reached", STANDINGS[4][1], COLORS.halo],
+        "circle-stroke-width": ["match", ["get", "standing"], "not_reached", 2, 1],
       } },
   );
   return { version: 8, sources, layers };
@@ -167,12 +230,16 @@ export class BaseMap {
     const key = staff.map((m) => `${m.id}@${m.lon},${m.lat},${m.cls}`).join(";");
     if (key === this.staffKey) return;
     this.staffKey = key;
-    this.map.getSource("staff").setData({
-      type: "FeatureCollection",
-      features: staff.map((m) => ({ type: "Feature",
-        properties: { id: m.id, source: m.cls.split(" ")[0], area: m.cls.split(" ").includes("area"), title: m.title },
-        geometry: { type: "Point", coordinates: [m.lon, m.lat] } })),
-    });
+    this.map.getSource("staff").setData(points(staff, (m) =>
+      ({ id: m.id, source: m.cls.split(" ")[0], area: m.cls.split(" ").includes("area"), title: m.title })));
+  }
+
+  /** Replaces the selected headcount's people: [{id, lon, lat, standing, title}]. */
+  setPeople(people) {
+    const key = people.map((m) => `${m.id}@${m.lon},${m.lat},${m.standing}`).join(";");
+    if (key === this.peopleKey) return;
+    this.peopleKey = key;
+    this.map.getSource("people").setData(points(people, (m) => ({ id: m.id, standing: m.standing, title: m.title })));
   }
 
   resize() {

@@ -15,6 +15,9 @@
 import { BaseMap } from "./basemap.js";
 
 const WORLD = 1000;
+// The closest zoom: street level (the map library's zoom 15, 2.4 m a pixel at the equator),
+// where the clustered staff and people come apart into single dots.
+const MAX_SCALE = 16000;
 const MAX_LAT = 85;
 const EARTH_RADIUS_M = 6371008.8;
 const SVG = "http://www.w3.org/2000/svg";
@@ -299,7 +302,7 @@ export class MapView {
   }
 
   zoomAt(factor, sx, sy) {
-    const k = Math.max(0.5, Math.min(4000, this.view.k * factor));
+    const k = Math.max(0.5, Math.min(MAX_SCALE, this.view.k * factor));
     const f = k / this.view.k;
     this.view = { k, x: sx - (sx - this.view.x) * f, y: sy - (sy - this.view.y) * f };
     this.apply();
@@ -328,7 +331,7 @@ export class MapView {
     const [x0, y0] = project(Math.min(w, (w + e) / 2 - pad), Math.max(n, (s + n) / 2 + pad));
     const [x1, y1] = project(Math.max(e, (w + e) / 2 + pad), Math.min(s, (s + n) / 2 - pad));
     const [width, height] = this.size();
-    const k = Math.min(4000, 0.85 * Math.min(width / Math.max(x1 - x0, 1e-6), height / Math.max(y1 - y0, 1e-6)));
+    const k = Math.min(MAX_SCALE, 0.85 * Math.min(width / Math.max(x1 - x0, 1e-6), height / Math.max(y1 - y0, 1e-6)));
     this.view = { k, x: width / 2 - ((x0 + x1) / 2) * k, y: height / 2 - ((y0 + y1) / 2) * k };
     this.apply();
   }
@@ -359,10 +362,12 @@ export class MapView {
    *  An alert has one too, at its area's centre, so that a town-sized area still shows when
    *  the whole world is in view. */
   setMarkers(markers) {
-    // Staff can be tens of thousands: the map library clusters them, where it draws.
+    // Staff, and a headcount's people, can be thousands: the map library clusters them,
+    // where it draws.
     if (this.basemap) {
       this.basemap.setStaff(markers.filter((m) => m.kind === "staff"));
-      this.markers = markers.filter((m) => m.kind !== "staff");
+      this.basemap.setPeople(markers.filter((m) => m.kind === "person"));
+      this.markers = markers.filter((m) => m.kind !== "staff" && m.kind !== "person");
     } else {
       this.markers = markers;
     }

@@ -114,6 +114,10 @@ pub struct Config {
     /// drawn over the offline base map where the operations centre has internet; the offline
     /// map shows wherever a tile fails. None: the offline map only.
     pub map_tile_url: Option<String>,
+    /// Set on each node of a deployment of several hub nodes on one PostgreSQL database (a
+    /// name for its logs): the nodes share what each does, and one of them at a time runs the
+    /// scheduled work. Unset: the hub is alone on its database.
+    pub node_name: Option<String>,
 }
 
 /// How log lines are written.
@@ -169,6 +173,7 @@ impl Default for Config {
             sms_per_minute: 600,
             sms_unsure_wait_s: 60,
             map_tile_url: None,
+            node_name: None,
         }
     }
 }
@@ -280,7 +285,7 @@ impl Config {
             .collect()
     }
 
-    const KEYS: [&'static str; 41] = [
+    const KEYS: [&'static str; 42] = [
         "listen",
         "data_dir",
         "database_url",
@@ -322,7 +327,29 @@ impl Config {
         "sms_per_minute",
         "sms_unsure_wait_s",
         "map_tile_url",
+        "node_name",
     ];
+
+    fn validate_node(&self) -> anyhow::Result<()> {
+        let Some(name) = &self.node_name else {
+            return Ok(());
+        };
+        let fits = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || name.len() > 64 || !name.chars().all(fits) {
+            bail!("node_name '{name}' must be 1 to 64 letters, digits, '-', '_' or '.'");
+        }
+        if self.database_url().starts_with("sqlite:") {
+            bail!(
+                "node_name is set, so this hub is one of several nodes, and several nodes need one PostgreSQL database they all reach: set database_url to postgres://… (SQLite serves a single hub; unset node_name to run one)"
+            );
+        }
+        if self.mqtt_url.is_some() {
+            bail!(
+                "node_name is set with mqtt_url: several nodes serve phones on their own MQTT endpoints (behind the load balancer); an external broker shared by several nodes is not supported yet"
+            );
+        }
+        Ok(())
+    }
 
     fn validate_database_url(&self) -> anyhow::Result<()> {
         let url = self.database_url();
@@ -337,6 +364,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.validate_database_url()?;
+        self.validate_node()?;
         if self.position_freshness_s == 0 {
             bail!("position_freshness_s must be at least 1 second (the default is 86400, one day)");
         }
@@ -622,6 +650,7 @@ impl fmt::Debug for Config {
             .field("sms_per_minute", &self.sms_per_minute)
             .field("sms_unsure_wait_s", &self.sms_unsure_wait_s)
             .field("map_tile_url", &self.map_tile_url)
+            .field("node_name", &self.node_name)
             .finish_non_exhaustive()
     }
 }
@@ -644,6 +673,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Config::load(Some(&file), &flags).unwrap().listen.port(), 9100);
+    }
+
+    #[test]
+    fn several_nodes_need_postgresql_and_their_own_mqtt_endpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scaan.toml");
+        std::fs::write(&file, "node_name = \"hub-1\"\n").unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node_name") && e.contains("PostgreSQL"), "{e}");
+        let postgres = "database_url = \"postgres://scaan@db/scaan\"\n";
+        std::fs::write(&file, format!("{postgres}node_name = \"hub-1\"\n")).unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.node_name.as_deref(), Some("hub-1"));
+        std::fs::write(&file, format!("{postgres}node_name = \"hub 1\"\n")).unwrap();
+        assert!(
+            Config::load(Some(&file), &Overrides::default()).is_err(),
+            "a name with a space"
+        );
+        std::fs::write(
+            &file,
+            format!("{postgres}node_name = \"hub-1\"\nmqtt_url = \"mqtt://127.0.0.1:1883\"\n"),
+        )
+        .unwrap();
+        let e = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt_url"), "{e}");
     }
 
     #[test]

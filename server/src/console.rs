@@ -78,6 +78,7 @@ static ASSETS: &[Asset] = &[
     asset!("vendor/basemap/water.geojson", GEOJSON, gzipped),
     asset!("vendor/basemap/borders.geojson", GEOJSON, gzipped),
     asset!("vendor/basemap/towns.geojson", GEOJSON, gzipped),
+    asset!("vendor/basemap/provinces.geojson", GEOJSON, gzipped),
     asset!(
         "vendor/basemap/places.tsv",
         "text/tab-separated-values; charset=utf-8",

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::{
     accounts, advisories, alerts, audit, auth, backups, console, delivery, headcounts, journeys, lifecycle, metrics,
-    mqtt, positions, reports, sms, sos, trips, warnings, Config,
+    mqtt, nodes, positions, reports, sms, sos, trips, warnings, Config,
 };
 use scaan_mobile_bridge::LinkState;
 
@@ -121,14 +121,26 @@ impl App {
         hub.tasks
             .spawn(hub.headcounts.clone().push_counts(hub.shutdown.clone()));
         hub.tasks.spawn(delivery::receipts::record(hub.clone()));
-        hub.tasks
-            .spawn(hub.sos.clone().remind_unacknowledged(hub.shutdown.clone()));
-        hub.tasks.spawn(hub.headcounts.clone().escalate(hub.shutdown.clone()));
-        hub.tasks.spawn(hub.journeys.clone().keep_time(hub.shutdown.clone()));
-        if let Some(fallback) = &hub.text_fallback {
-            hub.tasks.spawn(fallback.clone().chase(hub.shutdown.clone()));
-            hub.tasks.spawn(fallback.clone().send(hub.shutdown.clone()));
+        let read = hub.node_events.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mark) = read {
+            hub.tasks
+                .spawn(nodes::follow(hub.clone(), hub.config.database_url(), mark));
         }
+        // The scheduled work, on one node of several at a time.
+        hub.leadership.lead(&hub, prepare_to_lead, |hub, work| {
+            hub.tasks.spawn(hub.sos.clone().remind_unacknowledged(work.clone()));
+            hub.tasks.spawn(hub.headcounts.clone().escalate(work.clone()));
+            hub.tasks.spawn(hub.journeys.clone().keep_time(work.clone()));
+            if let Some(fallback) = &hub.text_fallback {
+                hub.tasks.spawn(fallback.clone().chase(work.clone()));
+                hub.tasks.spawn(fallback.clone().send(work.clone()));
+            }
+            hub.retention.follow(&work, &hub.tasks);
+            hub.warnings.follow(&work, &hub.tasks);
+            if hub.nodes.is_cluster() {
+                hub.tasks.spawn(nodes::prune(hub.store.clone(), work));
+            }
+        });
         mqtt::run(&hub);
         if let Some(metrics) = metrics {
             tracing::info!(address = %metrics.local_addr()?, "metrics on /metrics");
@@ -294,6 +306,15 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Before a node runs the scheduled work: its open headcounts are read afresh (another node
+/// led until now; alone, they were loaded at start).
+async fn prepare_to_lead(hub: Arc<Hub>) -> anyhow::Result<()> {
+    if hub.nodes.is_cluster() {
+        hub.headcounts.load_open().await?;
+    }
+    Ok(())
 }
 
 /// Follows what the command line does to accounts while the hub runs: new accounts go into

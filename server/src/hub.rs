@@ -22,6 +22,8 @@ use crate::journeys::{JourneyTimings, Journeys};
 use crate::lifecycle::AccountFollower;
 use crate::metrics::Metrics;
 use crate::mqtt::Mqtt;
+use crate::nodes::leadership::Leadership;
+use crate::nodes::{Nodes, ReadMark};
 use crate::positions::Positions;
 use crate::privacy::erasure::PersonRecords;
 use crate::privacy::retention::{Limits, Retention};
@@ -66,6 +68,16 @@ pub struct Hub {
     /// The SMS fallback, when a gateway is configured.
     pub text_fallback: Option<TextFallback>,
     pub warnings: Warnings,
+    pub retention: Retention,
+    /// Where staff are, for alerts; kept current from the other nodes too.
+    pub targeting: Arc<Targeting>,
+    /// The other nodes of the deployment (none when the hub is alone on its database).
+    pub nodes: Arc<Nodes>,
+    /// Whether this node runs the scheduled work (always, when alone).
+    pub leadership: Leadership,
+    /// With several nodes: how far this one has applied the others' events (taken by
+    /// [`crate::nodes::follow`] when serving starts).
+    pub node_events: std::sync::Mutex<Option<ReadMark>>,
 }
 
 impl Hub {
@@ -75,6 +87,11 @@ impl Hub {
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        // Read before anything is loaded: what other nodes do meanwhile is applied over it.
+        let node_events = match config.node_name {
+            Some(_) => Some(ReadMark::from(store.last_node_event().await?)),
+            None => None,
+        };
         let targeting = Targeting::new(Duration::seconds(config.position_freshness_s as i64));
         let loaded_at = Utc::now();
         let staff = store.staff_records().await?;
@@ -92,11 +109,20 @@ impl Hub {
         }));
         tracing::info!(backend = store.backend(), staff = targeting.len(), "storage ready");
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let (nodes, leadership) = match &config.node_name {
+            Some(name) => {
+                tracing::info!(node = name, "one of several nodes on this database");
+                let nodes = Nodes::cluster(store.clone(), shutdown.clone(), &tasks);
+                (nodes, Leadership::campaign(url.clone(), shutdown.clone(), &tasks))
+            }
+            None => (Nodes::single(), Leadership::alone()),
+        };
+        let nodes = Arc::new(nodes);
         let (inbox, inbox_queue) = tokio::sync::mpsc::unbounded_channel();
         let mqtt = Arc::new(Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?);
         let metrics = Metrics::default();
         let atlas = CountryAtlas::embedded();
-        let delivery = Arc::new(Delivery::with_inbox(inbox));
+        let delivery = Arc::new(Delivery::with_inbox(inbox, nodes.clone()));
         let position_freshness = Duration::seconds(config.position_freshness_s as i64);
         let targeting = Arc::new(targeting);
         let pulse = Arc::new(HeadcountPulse::default());
@@ -107,6 +133,7 @@ impl Hub {
             delivery.clone(),
             open_headcounts.clone(),
             pulse.clone(),
+            nodes.clone(),
         );
         let audit = Audit::new(store.clone());
         let accounts = Accounts::new(store.clone(), audit.clone());
@@ -115,6 +142,7 @@ impl Hub {
             targeting.clone(),
             delivery.clone(),
             mqtt.clone(),
+            nodes.clone(),
             loaded_at,
         );
         let deadlines = Deadlines {
@@ -128,6 +156,7 @@ impl Hub {
             open_headcounts.clone(),
             pulse.clone(),
             delivery.clone(),
+            nodes.clone(),
             audit.clone(),
             deadlines,
             metrics.escalation_waves.clone(),
@@ -139,12 +168,15 @@ impl Hub {
             targeting.clone(),
             late_arrivals.clone(),
             delivery.clone(),
+            nodes.clone(),
             audit.clone(),
         );
+        let privacy = LocationPrivacy::new(store.clone(), config.position_area_deg);
         let journeys = Journeys::new(
             store.clone(),
             delivery.clone(),
             audit.clone(),
+            privacy.clone(),
             JourneyTimings {
                 remind_before: Duration::seconds(config.journey_remind_before_s as i64),
                 grace: Duration::seconds(config.journey_grace_s as i64),
@@ -155,6 +187,7 @@ impl Hub {
             atlas,
             delivery.clone(),
             audit.clone(),
+            privacy.clone(),
             Duration::seconds(config.sos_reannounce_s as i64),
         );
         let logins = Logins::new(
@@ -166,15 +199,13 @@ impl Hub {
             metrics.failed_logins.clone(),
             metrics.throttled_logins.clone(),
         );
-        let privacy = LocationPrivacy::new(store.clone(), config.position_area_deg);
         let person_records = PersonRecords::new(store.clone(), audit.clone(), follower.clone());
-        Retention::new(
+        let retention = Retention::new(
             store.clone(),
             Limits::of(&config),
             config.position_area_deg,
             std::time::Duration::from_secs(config.retention_sweep_s),
-        )
-        .follow(&shutdown, &tasks);
+        );
         let positions = Positions::new(
             store.clone(),
             atlas,
@@ -182,6 +213,7 @@ impl Hub {
             sos.clone(),
             late_arrivals.clone(),
             privacy.clone(),
+            nodes.clone(),
             position_freshness,
         );
         let alerts = Alerts::new(
@@ -236,7 +268,6 @@ impl Hub {
             None => None,
         };
         let warnings = Warnings::new(store.clone(), atlas, delivery.clone(), audit.clone(), alerts.clone())?;
-        warnings.follow(&shutdown, &tasks);
         let hub = Hub {
             config,
             checkins,
@@ -265,6 +296,11 @@ impl Hub {
             texts,
             text_fallback,
             warnings,
+            retention,
+            targeting,
+            nodes,
+            leadership,
+            node_events: std::sync::Mutex::new(node_events),
         };
         hub.headcounts.load_open().await?;
         Ok(hub)

@@ -20,6 +20,7 @@ pub mod journeys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;
+pub mod nodes;
 pub mod positions;
 pub mod privacy;
 pub mod reports;

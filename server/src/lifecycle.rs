@@ -32,6 +32,7 @@ use crate::delivery::Delivery;
 use crate::error::{ApiError, ApiJson, PathId};
 use crate::hub::Hub;
 use crate::mqtt::Mqtt;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{Store, StoreError};
 use crate::targeting::{Fix, Point, Targeting};
 
@@ -42,6 +43,8 @@ pub struct AccountFollower {
     targeting: Arc<Targeting>,
     delivery: Arc<Delivery>,
     mqtt: Arc<Mqtt>,
+    /// The other nodes, whose streams and connections an account's change ends too.
+    nodes: Arc<Nodes>,
     /// Until when accounts added or changed elsewhere (`scaan user …`) have been followed.
     seen: Arc<Mutex<AccountsSeen>>,
 }
@@ -69,6 +72,7 @@ impl AccountFollower {
         targeting: Arc<Targeting>,
         delivery: Arc<Delivery>,
         mqtt: Arc<Mqtt>,
+        nodes: Arc<Nodes>,
         loaded_at: DateTime<Utc>,
     ) -> AccountFollower {
         AccountFollower {
@@ -76,6 +80,7 @@ impl AccountFollower {
             targeting,
             delivery,
             mqtt,
+            nodes,
             seen: Arc::new(Mutex::new(AccountsSeen {
                 at: loaded_at,
                 placed: HashMap::new(),
@@ -93,8 +98,15 @@ impl AccountFollower {
 
     /// Ends what no longer fits `user`'s account as stored: streams and MQTT connections opened
     /// with a token no longer live (revoked, expired, or the account disabled), and those opened
-    /// under another role or other countries. Idempotent, so the poll may repeat it.
+    /// under another role or other countries, on every node (a logout changes no account, so
+    /// the others' poll would not see it). Idempotent, so the poll may repeat it.
     pub async fn enforce(&self, user: &User) -> Result<(), StoreError> {
+        self.nodes.shared(|| NodeEvent::Enforce { user: user.id }).await;
+        self.enforce_here(user).await
+    }
+
+    /// [`AccountFollower::enforce`] on this node's streams and connections only.
+    pub async fn enforce_here(&self, user: &User) -> Result<(), StoreError> {
         let valid: HashSet<[u8; 32]> = self
             .store
             .sessions(user.id, Utc::now())
@@ -109,13 +121,15 @@ impl AccountFollower {
 
     /// Brings what the hub holds about a changed account in line with it: who alerts reach (a
     /// disabled account, or one no longer staff, is sent nothing; an enabled staff member is
-    /// placed again from the database), then its streams and MQTT connections.
+    /// placed again from the database), then its streams and MQTT connections. Each node's
+    /// poll ([`AccountFollower::follow`]) does this for every changed account, so only this
+    /// node's are ended here.
     pub async fn account_changed(&self, user: &User) -> Result<(), StoreError> {
         // Overwritten in place rather than forgotten first: an alert sent meanwhile still
         // reaches an enabled staff member.
         let Some(record) = self.store.staff_record(user.id).await? else {
             self.targeting.forget(user.id);
-            return self.enforce(user).await;
+            return self.enforce_here(user).await;
         };
         let point = |p: scaan_schemas::Position| Point { lon: p.lon, lat: p.lat };
         self.targeting.set_duty_station(user.id, record.duty_station.map(point));
@@ -133,7 +147,7 @@ impl AccountFollower {
             .remove(&user.id)
             .unwrap_or_default();
         self.targeting.set_trips(user.id, legs);
-        self.enforce(user).await
+        self.enforce_here(user).await
     }
 
     /// Accounts can be added and changed by `scaan user …` while the hub runs: this brings

@@ -8,6 +8,11 @@
 //!
 //! Counters and histograms are recorded where things happen. Gauges of state (connections,
 //! the outbox backlog) are read at scrape time from their owners, so they cannot drift.
+//!
+//! A drill never mixes with live figures: what concerns an alert (its deliveries, check-ins,
+//! second waves, texts) carries the label `status`, the alert's CAP status (`actual`,
+//! `exercise` or `test`); what concerns no alert (an SOS's or a journey's envelopes) is
+//! `actual`.
 
 use axum::extract::State;
 use axum::http::header;
@@ -20,6 +25,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use scaan_schemas::Status;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,32 +36,43 @@ use uuid::Uuid;
 use crate::hub::Hub;
 
 type ChannelLabel = [(&'static str, &'static str); 1];
+/// The CAP status of the alert a figure concerns (see the module).
+pub type StatusLabel = [(&'static str, &'static str); 1];
+/// A delivery's channel and status.
+type DeliveryLabels = [(&'static str, &'static str); 2];
+
+pub const MQTT: &str = "mqtt";
+pub const WEBSOCKET: &str = "websocket";
+
+/// The label of figures about an alert of this status.
+pub fn status_label(status: Status) -> StatusLabel {
+    [("status", status.as_str())]
+}
 
 /// Every metric the hub exports, and the registry that names them.
 pub struct Metrics {
     registry: Registry,
     connections: Family<ChannelLabel, Gauge>,
     outbox_backlog: Gauge,
-    /// Envelopes a phone acknowledged (MQTT PUBACK).
-    pub delivered_mqtt: Counter,
-    /// Alerts whose write to a recipient's stream completed (first per alert and person).
-    pub delivered_websocket: Counter,
+    texts_waiting: Gauge,
+    /// Envelopes acknowledged by their recipient's device, by channel and status.
+    delivered: Family<DeliveryLabels, Counter>,
     /// Envelopes an external broker acknowledged (its PUBACK, not yet the phone's).
-    pub broker_accepted: Counter,
+    pub broker_accepted: Family<StatusLabel, Counter>,
     /// From an envelope leaving the fan-out to a phone's PUBACK, for live deliveries.
-    pub delivery_latency_mqtt: Histogram,
-    /// When each envelope left the fan-out, for [`Self::delivery_latency_mqtt`].
+    delivery_latency: Family<DeliveryLabels, Histogram>,
+    /// When each envelope left the fan-out, and its status.
     pub dispatched: DispatchTimes,
     /// From a check-in reaching the group-commit writer to its commit.
-    pub checkin_commit: Histogram,
+    pub checkin_commit: Family<StatusLabel, Histogram>,
     /// Second waves sent at a headcount's deadline.
-    pub escalation_waves: Counter,
+    pub escalation_waves: Family<StatusLabel, Counter>,
     /// Logins refused for a wrong username or password.
     pub failed_logins: Counter,
     /// Logins refused because the client was over its limit.
     pub throttled_logins: Counter,
     /// Texts handed to the SMS gateway.
-    pub texts_handed: Counter,
+    pub texts_handed: Family<StatusLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,59 +90,72 @@ impl Default for Metrics {
             "Inbox messages owed to phones: stored, not yet acknowledged by a device or the external broker (last 7 days)",
             outbox_backlog.clone(),
         );
-        let delivered = Family::<ChannelLabel, Counter>::default();
+        let delivered = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "envelopes_delivered",
             "Envelopes acknowledged by their recipient's device (mqtt: the phone's PUBACK; websocket: an alert's completed write to a recipient's stream)",
             delivered.clone(),
         );
-        let broker_accepted = Counter::default();
+        let broker_accepted = Family::<StatusLabel, Counter>::default();
         registry.register(
             "envelopes_broker_accepted",
             "Envelopes acknowledged by the external MQTT broker",
             broker_accepted.clone(),
         );
-        let latency = Family::<ChannelLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let latency = Family::<DeliveryLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
         registry.register(
             "delivery_latency_seconds",
             "From an envelope leaving the fan-out to its recipient's device acknowledging it",
             latency.clone(),
         );
-        let checkin_commit = seconds_histogram();
+        let checkin_commit =
+            Family::<StatusLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
         registry.register(
             "checkin_commit_seconds",
             "From a check-in reaching the writer to its durable commit",
             checkin_commit.clone(),
         );
-        let escalation_waves = Counter::default();
+        let escalation_waves = Family::<StatusLabel, Counter>::default();
         registry.register(
             "escalation_waves",
             "Second waves sent to the silent at a headcount's deadline",
             escalation_waves.clone(),
         );
-        let texts_handed = Counter::default();
+        let texts_handed = Family::<StatusLabel, Counter>::default();
         registry.register(
             "sms_texts_handed",
             "Texts (SMS fallback) handed to the SMS gateway",
             texts_handed.clone(),
         );
+        let texts_waiting = Gauge::default();
+        registry.register(
+            "sms_texts_waiting",
+            "Texts (SMS fallback) owed and not yet handed to the gateway: grows while it is down or the per-minute ceiling holds them",
+            texts_waiting.clone(),
+        );
         let logins = Family::<[(&'static str, &'static str); 1], Counter>::default();
         registry.register("failed_logins", "Refused logins, by reason", logins.clone());
-        let mqtt = [("channel", "mqtt")];
-        let delivered_mqtt = delivered.get_or_create(&mqtt).clone();
-        let delivered_websocket = delivered.get_or_create(&[("channel", "websocket")]).clone();
-        let delivery_latency_mqtt = latency.get_or_create(&mqtt).clone();
+        // The live series are there from the start, at zero (the guards are only read locks).
+        let actual = status_label(Status::Actual);
+        for channel in [MQTT, WEBSOCKET] {
+            let _ = delivered.get_or_create(&[("channel", channel), actual[0]]);
+        }
+        let _ = latency.get_or_create(&[("channel", MQTT), actual[0]]);
+        for family in [&broker_accepted, &escalation_waves, &texts_handed] {
+            let _ = family.get_or_create(&actual);
+        }
+        let _ = checkin_commit.get_or_create(&actual);
         let failed_logins = logins.get_or_create(&[("reason", "wrong_credentials")]).clone();
         let throttled_logins = logins.get_or_create(&[("reason", "throttled")]).clone();
         Metrics {
-            delivered_mqtt,
-            delivered_websocket,
-            delivery_latency_mqtt,
+            delivered,
+            delivery_latency: latency,
             failed_logins,
             throttled_logins,
             registry,
             connections,
             outbox_backlog,
+            texts_waiting,
             broker_accepted,
             dispatched: DispatchTimes::default(),
             checkin_commit,
@@ -141,6 +171,20 @@ fn seconds_histogram() -> Histogram {
 }
 
 impl Metrics {
+    /// Envelopes of this status acknowledged on `channel` ([`MQTT`] or [`WEBSOCKET`]).
+    pub fn delivered(&self, channel: &'static str, status: Status) -> Counter {
+        self.delivered
+            .get_or_create(&[("channel", channel), ("status", status.as_str())])
+            .clone()
+    }
+
+    /// From an envelope of this status leaving the fan-out to its acknowledgement on `channel`.
+    pub fn delivery_latency(&self, channel: &'static str, status: Status) -> Histogram {
+        self.delivery_latency
+            .get_or_create(&[("channel", channel), ("status", status.as_str())])
+            .clone()
+    }
+
     /// The OpenMetrics text of every metric, with the gauges of state read now.
     pub async fn render(&self, hub: &Hub) -> String {
         self.connections
@@ -161,6 +205,12 @@ impl Metrics {
             }
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox backlog"),
         }
+        match hub.store.texts_waiting().await {
+            Ok(waiting) => {
+                self.texts_waiting.set(waiting as i64);
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count the texts waiting"),
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);
@@ -168,28 +218,49 @@ impl Metrics {
     }
 }
 
-/// When each envelope left the fan-out, kept for a while so a phone's PUBACK can be timed.
-/// One entry per envelope (not per recipient), dropped after [`DispatchTimes::KEPT`]: an
-/// envelope delivered later (a phone that was away) is not a live delivery's latency.
+/// When each envelope left the fan-out and the status of the alert it concerns, kept for a
+/// while so a phone's PUBACK can be timed and counted apart. One entry per envelope (not per
+/// recipient), dropped after [`DispatchTimes::KEPT`]; only within [`DispatchTimes::LIVE`] is
+/// its time a delivery's latency (later, a phone that was away took it). An envelope no longer
+/// known (acknowledged a day later, or across a restart) counts as `actual`: the hub cannot
+/// tell, and an undercount of live deliveries would hide a fault.
 #[derive(Default)]
 pub struct DispatchTimes {
-    times: Mutex<HashMap<Uuid, Instant>>,
+    times: Mutex<HashMap<Uuid, (Instant, Status)>>,
+}
+
+/// What is known of an envelope's dispatch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dispatch {
+    /// How long ago it left the fan-out, if recently enough to be a delivery's latency.
+    pub latency: Option<Duration>,
+    pub status: Status,
 }
 
 impl DispatchTimes {
-    const KEPT: Duration = Duration::from_secs(600);
+    const KEPT: Duration = Duration::from_secs(24 * 3600);
+    const LIVE: Duration = Duration::from_secs(600);
 
-    pub fn dispatched(&self, envelope: Uuid) {
+    pub fn dispatched(&self, envelope: Uuid, status: Status) {
         let now = Instant::now();
         let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
-        times.retain(|_, at| now.duration_since(*at) < Self::KEPT);
-        times.insert(envelope, now);
+        times.retain(|_, (at, _)| now.duration_since(*at) < Self::KEPT);
+        times.insert(envelope, (now, status));
     }
 
-    /// How long ago the envelope left the fan-out, if that is still known.
-    pub fn since(&self, envelope: Uuid) -> Option<Duration> {
+    /// What is known of the envelope's dispatch.
+    pub fn of(&self, envelope: Uuid) -> Dispatch {
         let times = self.times.lock().unwrap_or_else(|e| e.into_inner());
-        times.get(&envelope).map(Instant::elapsed)
+        match times.get(&envelope) {
+            Some((at, status)) => Dispatch {
+                latency: Some(at.elapsed()).filter(|d| *d < Self::LIVE),
+                status: *status,
+            },
+            None => Dispatch {
+                latency: None,
+                status: Status::Actual,
+            },
+        }
     }
 }
 
@@ -230,11 +301,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dispatch_time_is_found_by_its_envelope() {
+    fn a_dispatch_is_found_by_its_envelope_with_its_status() {
         let times = DispatchTimes::default();
-        let (sent, other) = (Uuid::new_v4(), Uuid::new_v4());
-        times.dispatched(sent);
-        assert!(times.since(sent).is_some_and(|d| d < Duration::from_secs(1)));
-        assert!(times.since(other).is_none());
+        let (sent, drill, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        times.dispatched(sent, Status::Actual);
+        times.dispatched(drill, Status::Exercise);
+        let of = times.of(sent);
+        assert!(of.latency.is_some_and(|d| d < Duration::from_secs(1)));
+        assert_eq!(of.status, Status::Actual);
+        assert_eq!(times.of(drill).status, Status::Exercise);
+        assert_eq!(
+            times.of(other),
+            Dispatch {
+                latency: None,
+                status: Status::Actual
+            }
+        );
     }
 }

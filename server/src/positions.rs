@@ -23,6 +23,7 @@ use crate::countries::CountryAtlas;
 use crate::error::{ApiError, ApiJson};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::privacy::{LocationPrivacy, PrivacyError};
 use crate::sos::SosCalls;
 use crate::storage::{StaffRecord, Store, StoreError};
@@ -37,6 +38,7 @@ pub struct Positions {
     sos: SosCalls,
     late_arrivals: LateArrivals,
     privacy: LocationPrivacy,
+    nodes: Arc<Nodes>,
     /// How long a reported position places its owner (`position_freshness_s`).
     freshness: Duration,
 }
@@ -68,6 +70,7 @@ impl FromRef<Arc<Hub>> for Positions {
 }
 
 impl Positions {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         atlas: &'static CountryAtlas,
@@ -75,6 +78,7 @@ impl Positions {
         sos: SosCalls,
         late_arrivals: LateArrivals,
         privacy: LocationPrivacy,
+        nodes: Arc<Nodes>,
         freshness: Duration,
     ) -> Positions {
         Positions {
@@ -84,6 +88,7 @@ impl Positions {
             sos,
             late_arrivals,
             privacy,
+            nodes,
             freshness,
         }
     }
@@ -102,6 +107,12 @@ impl Positions {
                 lat: update.lat,
             };
             self.targeting.record_fix(user.id, Fix { at, recorded_at });
+            self.nodes.share(|| NodeEvent::Fix {
+                user: user.id,
+                lon: at.lon,
+                lat: at.lat,
+                recorded_at,
+            });
             self.sos.follow(user, update.position(), recorded_at).await?;
             self.late_arrivals.join(user, at).await?;
         }
@@ -153,7 +164,7 @@ impl Positions {
                     .map(|g| g.ground),
             });
         }
-        self.privacy.record_views(caller, "staff_positions", &seen).await;
+        self.privacy.record_views(&caller.user, "staff_positions", &seen).await;
         Ok(placed)
     }
 }

@@ -31,6 +31,7 @@ use crate::delivery::{Audience, Delivery};
 use crate::error::{ApiError, ApiJson, ApiQuery, PathId};
 use crate::headcounts::LateArrivals;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError, TripScope};
 use crate::targeting::{Point, Targeting, TripLeg};
 
@@ -46,6 +47,7 @@ pub struct Trips {
     targeting: Arc<Targeting>,
     late_arrivals: LateArrivals,
     delivery: Arc<Delivery>,
+    nodes: Arc<Nodes>,
     audit: Audit,
 }
 
@@ -282,6 +284,7 @@ impl Trips {
         targeting: Arc<Targeting>,
         late_arrivals: LateArrivals,
         delivery: Arc<Delivery>,
+        nodes: Arc<Nodes>,
         audit: Audit,
     ) -> Trips {
         Trips {
@@ -290,6 +293,7 @@ impl Trips {
             targeting,
             late_arrivals,
             delivery,
+            nodes,
             audit,
         }
     }
@@ -410,6 +414,14 @@ impl Trips {
         Ok(trip)
     }
 
+    /// Another node changed a staff member's trips: they are placed again from the database
+    /// (their late arrivals were that node's to find).
+    pub async fn place_again(&self, traveller: Uuid) -> Result<(), StoreError> {
+        let legs = legs(&self.store.unfinished_trips(Some(traveller), Utc::now()).await?);
+        self.targeting.set_trips(traveller, legs);
+        Ok(())
+    }
+
     /// Puts a staff member's current and coming trips into the targeting index. A trip already
     /// under way also joins its traveller to the open headcounts at the destination.
     async fn place_traveller(&self, traveller: &User, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -418,6 +430,7 @@ impl Trips {
         }
         let legs = legs(&self.store.unfinished_trips(Some(traveller.id), now).await?);
         self.targeting.set_trips(traveller.id, legs.clone());
+        self.nodes.share(|| NodeEvent::Trips { user: traveller.id });
         for leg in legs.iter().filter(|l| l.depart_at <= now && now < l.return_at) {
             self.late_arrivals.join(traveller, leg.destination).await?;
         }

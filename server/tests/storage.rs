@@ -83,6 +83,8 @@ on_both_backends!(
     every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list,
     texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling,
     a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number,
+    texts_still_waiting_when_their_alert_is_cancelled_are_withheld,
+    node_events_are_read_in_order_after_an_id_and_pruned_by_age,
 );
 
 /// A store on a fresh database of `backend` for `test`, closed after it.
@@ -1782,6 +1784,42 @@ async fn texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling(st
     assert_eq!(store.texts_waiting().await.unwrap(), 2);
 }
 
+async fn texts_still_waiting_when_their_alert_is_cancelled_are_withheld(store: Store) {
+    let numbers: [&[&str]; 3] = [&["+243990000001"], &["+243990000002"], &["+243990000003"]];
+    let (a, _) = texting_alert(&store, &numbers).await;
+    store
+        .queue_texts(a.id, TextReason::Undelivered, "ALERT", 10, t(10))
+        .await
+        .unwrap();
+    let going = store.take_due_texts(t(10), 1).await.unwrap();
+    assert_eq!(going.len(), 1);
+    let mut cancel = a.clone();
+    cancel.revision = 2;
+    cancel.msg_type = scaan_schemas::MsgType::Cancel;
+    store.update_alert(&cancel, 1, &[]).await.unwrap();
+    // The one being handed to the gateway goes; the two still waiting never do.
+    assert!(store.take_due_texts(t(20), 10).await.unwrap().is_empty());
+    store.texts_handed(&[going[0].id], t(11)).await.unwrap();
+    assert_eq!(store.texts_waiting().await.unwrap(), 0);
+    let statuses: Vec<ReceiptStatus> = store
+        .text_receipts(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == ReceiptStatus::Withheld).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == ReceiptStatus::Sent).count(),
+        1,
+        "{statuses:?}"
+    );
+}
+
 async fn a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number(store: Store) {
     let numbers: [&[&str]; 3] = [
         &["+243990000001", "+243810000001"],
@@ -1871,4 +1909,30 @@ async fn a_text_is_handed_over_once_and_a_failure_moves_it_to_the_next_number(st
             .unwrap(),
         None
     );
+}
+
+async fn node_events_are_read_in_order_after_an_id_and_pruned_by_age(store: Store) {
+    assert_eq!(store.last_node_event().await.unwrap(), 0);
+    let (one, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let events = [("stream", "{\"a\":1}".to_owned()), ("fix", "{\"b\":2}".to_owned())];
+    store.share_node_events(one, &events, t(0)).await.unwrap();
+    store
+        .share_node_events(other, &[("trips", "{}".to_owned())], t(60))
+        .await
+        .unwrap();
+    let all = store.node_events_after(0, 10).await.unwrap();
+    let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["stream", "fix", "trips"]);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids grow");
+    assert_eq!((all[0].node, all[2].node), (one, other));
+    assert_eq!(all[1].body, "{\"b\":2}");
+    assert_eq!(store.last_node_event().await.unwrap(), all[2].id);
+    let after = store.node_events_after(all[0].id, 1).await.unwrap();
+    assert_eq!(after.len(), 1, "limited");
+    assert_eq!(after[0].id, all[1].id);
+
+    assert_eq!(store.prune_node_events(t(30)).await.unwrap(), 2);
+    let left = store.node_events_after(0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].kind, "trips");
 }

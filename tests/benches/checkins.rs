@@ -23,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use scaan_mobile_bridge::fixtures::{Access, Mosquitto};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics::PhoneTopic;
-use scaan_schemas::{Channel, Checkin, CheckinStatus, Role, Via};
+use scaan_schemas::{Channel, Checkin, CheckinStatus, Role, Status, Via};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,7 +145,7 @@ async fn store_rate(
                 recorded_at: chrono::Utc::now(),
                 channel: Channel::Proxy,
             };
-            writer.write(checkin).await.unwrap();
+            writer.write(checkin, Status::Actual).await.unwrap();
         })
     });
     for write in futures_util::future::join_all(writes).await {

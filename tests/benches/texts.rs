@@ -79,7 +79,13 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Option<Value>
     let id = alert["id"].as_str().unwrap().parse().unwrap();
 
     let (mut queued, mut first_handed, mut handed) = (None, None, None);
-    let handed_metric = bench.hub.metrics.texts_handed.clone();
+    // The benchmark's alert is a live one.
+    let handed_metric = bench
+        .hub
+        .metrics
+        .texts_handed
+        .get_or_create(&scaan_server::metrics::status_label(scaan_schemas::Status::Actual))
+        .clone();
     while handed.is_none() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         if queued.is_none() && bench.hub.store.text_receipts(id).await.unwrap().len() == staff {

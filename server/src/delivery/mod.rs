@@ -3,20 +3,25 @@
 //! every recipient; a client that falls behind is told to resync instead of slowing the sender.
 //! What is for staff also goes, with the same bytes, to their MQTT inboxes through the durable
 //! outbox ([`crate::mqtt`]). An alert written to one of its recipients' streams is recorded as
-//! delivered there ([`receipts`]).
+//! delivered there ([`receipts`]). An envelope about a person may go to officers as a copy
+//! screened for them ([`OfficersCopy`]); one that shows a precise position is audited as a view
+//! once written ([`crate::privacy`]).
 
 pub mod receipts;
 pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use scaan_schemas::{Envelope, Role, User};
+use scaan_schemas::{Envelope, Role, Status, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::nodes::{NodeEvent, Nodes, OfficersShared, SharedStream};
+use crate::privacy::PreciseView;
 
 /// Envelopes queued per connection before the connection counts as lagging.
 pub const QUEUE_DEPTH: usize = 256;
@@ -28,6 +33,14 @@ pub struct Audience<'a> {
     pub countries: &'a [String],
 }
 
+/// What the officers outside an envelope's staff are handed: its bytes (a screened copy, or
+/// the same), and the precise view each write of it shows.
+#[derive(Clone, Copy)]
+struct Officers<'a> {
+    bytes: &'a Utf8Bytes,
+    view: Option<&'a Arc<PreciseView>>,
+}
+
 #[derive(Default)]
 pub struct Delivery {
     registry: RwLock<Registry>,
@@ -36,6 +49,8 @@ pub struct Delivery {
     inbox: Option<mpsc::UnboundedSender<InboxMessage>>,
     /// The streams' completed writes of alerts, on their way to the store.
     pub receipts: receipts::StreamReceipts,
+    /// The other nodes, whose streams get what this node's get.
+    nodes: Option<Arc<Nodes>>,
 }
 
 /// One envelope queued for one connection.
@@ -44,6 +59,15 @@ pub struct Outgoing {
     /// The alert whose receipt the completed write records: set when the connection is one of
     /// the alert's recipients'.
     pub receipt: Option<Uuid>,
+    /// The precise position the envelope shows an officer, audited once the write completes.
+    pub view: Option<Arc<PreciseView>>,
+}
+
+/// What officers get of an envelope about a person: a copy screened for them, and the precise
+/// view it still shows, if any.
+pub struct OfficersCopy<'a> {
+    pub envelope: &'a Envelope,
+    pub view: Option<PreciseView>,
 }
 
 /// An envelope for some staff members' MQTT inboxes.
@@ -53,8 +77,43 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
-    /// Told once the outbox has stored it (see [`Delivery::publish_durably`]).
+    /// That alert's CAP status (`actual` for what concerns no alert), for the metrics.
+    pub status: Status,
+    /// Told once the outbox has stored it (see [`Published::stored`]).
     pub stored: oneshot::Sender<()>,
+}
+
+/// What [`Delivery::publish`] did: how many connections it was queued for, and the wait for
+/// the staff's MQTT inbox messages to be stored.
+pub struct Published {
+    pub connections: usize,
+    stored: Option<oneshot::Receiver<()>>,
+    /// The wait for the other nodes' copy to be written (with several nodes).
+    shared: Option<oneshot::Receiver<()>>,
+}
+
+impl Published {
+    fn nothing() -> Published {
+        Published {
+            connections: 0,
+            stored: None,
+            shared: None,
+        }
+    }
+
+    /// Returns once the MQTT outbox holds the envelope for every staff recipient (at once when
+    /// it goes to no inbox), and the other nodes' streams have it to read. Whoever answers a
+    /// request for an envelope awaits this first, so that what the hub acknowledged reaches
+    /// the phones and streams even after a `kill -9`.
+    pub async fn stored(self) {
+        // An error means the writer stopped with the hub, after storing what it had.
+        if let Some(stored) = self.stored {
+            let _ = stored.await;
+        }
+        if let Some(shared) = self.shared {
+            let _ = shared.await;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -67,13 +126,14 @@ struct Registry {
 impl Registry {
     /// Queues `bytes` for one connection without waiting; a full queue flags it as lagging.
     /// Returns whether it was queued.
-    fn hand(&self, id: u64, bytes: &Utf8Bytes, receipt: Option<Uuid>) -> bool {
+    fn hand(&self, id: u64, bytes: &Utf8Bytes, receipt: Option<Uuid>, view: Option<&Arc<PreciseView>>) -> bool {
         let Some(connection) = self.connections.get(&id) else {
             return false;
         };
         let outgoing = Outgoing {
             bytes: bytes.clone(),
             receipt,
+            view: view.cloned(),
         };
         match connection.queue.try_send(outgoing) {
             Ok(()) => true,
@@ -142,10 +202,12 @@ impl Subscription {
 }
 
 impl Delivery {
-    /// Delivery that also hands every staff member's envelopes to `inbox`.
-    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>) -> Delivery {
+    /// Delivery that also hands every staff member's envelopes to `inbox`, and every envelope
+    /// to the other `nodes`' streams.
+    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>, nodes: Arc<Nodes>) -> Delivery {
         Delivery {
             inbox: Some(inbox),
+            nodes: Some(nodes),
             ..Delivery::default()
         }
     }
@@ -194,35 +256,159 @@ impl Delivery {
         }
     }
 
-    /// Hands `envelope` to every connection of its audience, and to the staff's MQTT inboxes,
-    /// without waiting on any of them. Returns how many connections it was queued for.
-    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
-        let Some(bytes) = serialize(envelope) else {
-            return 0;
-        };
-        // Nobody here answers for it: the inboxes store it in their own time.
-        drop(self.queue_for_inboxes(envelope, &bytes, audience.staff));
-        self.hand(&bytes, alert_of(envelope), &audience)
+    /// Hands `envelope` to every connection of its audience, on every node, and to the
+    /// staff's MQTT inboxes, without waiting on any of them.
+    pub fn publish(&self, envelope: &Envelope, audience: Audience<'_>) -> Published {
+        self.hand_out(envelope, None, audience)
     }
 
-    /// [`Delivery::publish`] for whoever answers a request for the envelope: returns once the
-    /// MQTT outbox holds it for every staff recipient, so that what the hub acknowledged reaches
-    /// the phones even after a `kill -9`. The streams are handed it only then, just before the
-    /// answer: waking them first queued the answer behind their writes. (A stream that loses it
-    /// to a restart resyncs over HTTP when it reconnects.)
+    /// [`Self::publish`] for whoever answers a request for the envelope: returns once the
+    /// MQTT outbox holds it for every staff recipient and the other nodes have it to read, so
+    /// that what the hub acknowledged reaches the phones and streams even after a `kill -9`.
+    /// This node's streams are handed it only then, just before the answer: waking 10,000 of
+    /// them first queued the answer behind their writes. (A stream that loses it to a restart
+    /// resyncs over HTTP when it reconnects.)
     pub async fn publish_durably(&self, envelope: &Envelope, audience: Audience<'_>) {
         let Some(bytes) = serialize(envelope) else {
             return;
         };
-        if let Some(stored) = self.queue_for_inboxes(envelope, &bytes, audience.staff) {
-            // An error means the writer stopped with the hub, after storing what it had.
-            let _ = stored.await;
-        }
-        self.hand(&bytes, alert_of(envelope), &audience);
+        let alert = alert_of(envelope);
+        let published = Published {
+            connections: 0,
+            stored: self.queue_for_inboxes(envelope, &bytes, audience.staff),
+            shared: self.share(&bytes, None, audience.staff, audience.countries, alert, false),
+        };
+        published.stored().await;
+        let officers = Officers {
+            bytes: &bytes,
+            view: None,
+        };
+        self.hand_audience(&bytes, officers, audience, alert);
     }
 
-    /// Queues `bytes` for every connection of the audience; returns how many took it.
-    fn hand(&self, bytes: &Utf8Bytes, alert: Option<Uuid>, audience: &Audience<'_>) -> usize {
+    /// As [`Self::publish`], but the officers who are not in the audience's staff get
+    /// `officers`' envelope instead, each write of it showing its precise view (if any).
+    pub fn publish_screened(
+        &self,
+        envelope: &Envelope,
+        officers: OfficersCopy<'_>,
+        audience: Audience<'_>,
+    ) -> Published {
+        self.hand_out(envelope, Some(officers), audience)
+    }
+
+    fn hand_out(&self, envelope: &Envelope, officers: Option<OfficersCopy<'_>>, audience: Audience<'_>) -> Published {
+        let Some(bytes) = serialize(envelope) else {
+            return Published::nothing();
+        };
+        let (officer_bytes, view) = match officers {
+            Some(copy) => match serialize(copy.envelope) {
+                Some(screened) => (screened, copy.view.map(Arc::new)),
+                None => return Published::nothing(),
+            },
+            None => (bytes.clone(), None),
+        };
+        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
+        let alert = alert_of(envelope);
+        let screened = (officer_bytes != bytes).then(|| OfficersShared {
+            payload: officer_bytes.as_str().to_owned(),
+            view: view.as_deref().cloned(),
+        });
+        let shared = self.share(&bytes, screened, audience.staff, audience.countries, alert, false);
+        let officers = Officers {
+            bytes: &officer_bytes,
+            view: view.as_ref(),
+        };
+        Published {
+            connections: self.hand_audience(&bytes, officers, audience, alert),
+            stored,
+            shared,
+        }
+    }
+
+    /// Hands `envelope` to this node's connections of its audience only: for what every node
+    /// works out for itself from the database (headcounts' counts), which a copy from another
+    /// node, counted earlier, could arrive after and undo.
+    pub fn publish_here(&self, envelope: &Envelope, audience: Audience<'_>) -> usize {
+        match serialize(envelope) {
+            Some(bytes) => {
+                let officers = Officers {
+                    bytes: &bytes,
+                    view: None,
+                };
+                self.hand_audience(&bytes, officers, audience, alert_of(envelope))
+            }
+            None => 0,
+        }
+    }
+
+    /// Hands `envelope` to these people only — their connections, on every node, and MQTT
+    /// inboxes — whatever their role: for what only some officers may see (restricted
+    /// incident reports).
+    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> Published {
+        let Some(bytes) = serialize(envelope) else {
+            return Published::nothing();
+        };
+        let stored = self.queue_for_inboxes(envelope, &bytes, users);
+        let shared = self.share(&bytes, None, users, &[], None, true);
+        Published {
+            connections: self.hand_users(&bytes, users),
+            stored,
+            shared,
+        }
+    }
+
+    /// What another node handed its connections, for this node's.
+    pub fn hand_shared(&self, event: SharedStream) {
+        let bytes = Utf8Bytes::from(event.payload);
+        if event.only {
+            self.hand_users(&bytes, &event.staff);
+            return;
+        }
+        let (officer_bytes, view) = match event.officers {
+            Some(copy) => (Utf8Bytes::from(copy.payload), copy.view.map(Arc::new)),
+            None => (bytes.clone(), None),
+        };
+        let officers = Officers {
+            bytes: &officer_bytes,
+            view: view.as_ref(),
+        };
+        let audience = Audience {
+            staff: &event.staff,
+            countries: &event.countries,
+        };
+        self.hand_audience(&bytes, officers, audience, event.alert);
+    }
+
+    fn share(
+        &self,
+        bytes: &Utf8Bytes,
+        officers: Option<OfficersShared>,
+        staff: &[Uuid],
+        countries: &[String],
+        alert: Option<Uuid>,
+        only: bool,
+    ) -> Option<oneshot::Receiver<()>> {
+        self.nodes.as_ref()?.share(|| {
+            NodeEvent::Stream(SharedStream {
+                payload: bytes.as_str().to_owned(),
+                officers,
+                staff: staff.to_vec(),
+                countries: countries.to_vec(),
+                alert,
+                only,
+            })
+        })
+    }
+
+    /// Queues `bytes` for this node's connections of the audience; returns how many.
+    fn hand_audience(
+        &self,
+        bytes: &Utf8Bytes,
+        officers_copy: Officers<'_>,
+        audience: Audience<'_>,
+        alert: Option<Uuid>,
+    ) -> usize {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let staff = audience.staff.iter().filter_map(|u| registry.by_user.get(u)).flatten();
         let officers = registry.officers.iter().filter(|id| {
@@ -234,22 +420,21 @@ impl Delivery {
         let mut seen = HashSet::new();
         // The staff's connections first, with the receipt; an officer who is also a recipient
         // gets it once, as a recipient.
-        let handed = staff.map(|id| (id, alert)).chain(officers.map(|id| (id, None)));
-        for (id, receipt) in handed {
-            if seen.insert(*id) && registry.hand(*id, bytes, receipt) {
+        for id in staff {
+            if seen.insert(*id) && registry.hand(*id, bytes, alert, None) {
+                queued += 1;
+            }
+        }
+        for id in officers {
+            if seen.insert(*id) && registry.hand(*id, officers_copy.bytes, None, officers_copy.view) {
                 queued += 1;
             }
         }
         queued
     }
 
-    /// Hands `envelope` to these people only — their connections and MQTT inboxes — whatever
-    /// their role: for what only some officers may see (restricted incident reports).
-    pub fn publish_to(&self, envelope: &Envelope, users: &[Uuid]) -> usize {
-        let Some(bytes) = serialize(envelope) else {
-            return 0;
-        };
-        drop(self.queue_for_inboxes(envelope, &bytes, users));
+    /// Queues `bytes` for this node's connections of these people; returns how many.
+    fn hand_users(&self, bytes: &Utf8Bytes, users: &[Uuid]) -> usize {
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         let ids: HashSet<u64> = users
             .iter()
@@ -257,7 +442,7 @@ impl Delivery {
             .flatten()
             .copied()
             .collect();
-        ids.iter().filter(|id| registry.hand(**id, &bytes, None)).count()
+        ids.iter().filter(|id| registry.hand(**id, bytes, None, None)).count()
     }
 
     /// Queues the envelope for the staff's inboxes; returns the wait for it to be stored.
@@ -277,6 +462,7 @@ impl Delivery {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id: alert_of(envelope),
+            status: status_of(envelope),
             stored,
         });
         Some(wait)
@@ -313,6 +499,16 @@ fn alert_of(envelope: &Envelope) -> Option<Uuid> {
             Some(alert.id)
         }
         _ => None,
+    }
+}
+
+/// The CAP status of the alert an envelope carries; `actual` for what concerns no alert.
+fn status_of(envelope: &Envelope) -> Status {
+    match envelope {
+        Envelope::Alert { alert, .. } | Envelope::AlertUpdate { alert } | Envelope::AlertCancel { alert } => {
+            alert.content.status
+        }
+        _ => Status::Actual,
     }
 }
 
@@ -400,18 +596,20 @@ mod tests {
                 countries: &["CD".into()],
             },
         );
-        assert_eq!(queued, 3);
+        assert_eq!(queued.connections, 3);
         let got: Vec<bool> = subs.iter_mut().map(|s| s.envelopes.try_recv().is_ok()).collect();
         assert_eq!(got, [true, true, false, true, false]);
         delivery.unsubscribe(subs[3].id);
         assert_eq!(
-            delivery.publish(
-                &envelope(1),
-                Audience {
-                    staff: &[amani.id],
-                    countries: &[]
-                }
-            ),
+            delivery
+                .publish(
+                    &envelope(1),
+                    Audience {
+                        staff: &[amani.id],
+                        countries: &[]
+                    }
+                )
+                .connections,
             1
         );
         assert_eq!(delivery.connections(), 4);
@@ -463,6 +661,78 @@ mod tests {
     }
 
     #[test]
+    fn officers_get_the_screened_copy_marked_with_its_view_and_the_person_the_whole() {
+        let delivery = Delivery::default();
+        let kivu = person(Role::SecurityOfficer, &["CD"]);
+        let amani = person(Role::Staff, &[]);
+        let (mut kivu_sub, mut amani_sub) = (delivery.subscribe(&kivu, [0; 32]), delivery.subscribe(&amani, [1; 32]));
+        let view = PreciseView {
+            person: amani.id,
+            ground: scaan_schemas::PreciseGround {
+                kind: scaan_schemas::GroundKind::Sos,
+                id: Uuid::new_v4(),
+            },
+            countries: vec!["CD".into()],
+        };
+        let published = delivery.publish_screened(
+            &envelope(1),
+            OfficersCopy {
+                envelope: &envelope(2),
+                view: Some(view.clone()),
+            },
+            Audience {
+                staff: &[amani.id],
+                countries: &["CD".into()],
+            },
+        );
+        assert_eq!(published.connections, 2);
+        let own = amani_sub.envelopes.try_recv().unwrap();
+        assert!(own.bytes.as_str().contains("\"1\""), "{}", own.bytes.as_str());
+        assert!(own.view.is_none(), "the person's own view is no officer's");
+        let shown = kivu_sub.envelopes.try_recv().unwrap();
+        assert!(shown.bytes.as_str().contains("\"2\""), "{}", shown.bytes.as_str());
+        assert_eq!(shown.view.map(|v| v.ground), Some(view.ground));
+    }
+
+    #[test]
+    fn another_nodes_screened_envelope_reaches_officers_screened_with_its_view() {
+        let delivery = Delivery::default();
+        let kivu = person(Role::SecurityOfficer, &["CD"]);
+        let amani = person(Role::Staff, &[]);
+        let (mut kivu_sub, mut amani_sub) = (delivery.subscribe(&kivu, [0; 32]), delivery.subscribe(&amani, [1; 32]));
+        let ground = scaan_schemas::PreciseGround {
+            kind: scaan_schemas::GroundKind::Sos,
+            id: Uuid::new_v4(),
+        };
+        let event = NodeEvent::Stream(SharedStream {
+            payload: serde_json::to_string(&envelope(1)).unwrap(),
+            officers: Some(OfficersShared {
+                payload: serde_json::to_string(&envelope(2)).unwrap(),
+                view: Some(PreciseView {
+                    person: amani.id,
+                    ground,
+                    countries: vec!["CD".into()],
+                }),
+            }),
+            staff: vec![amani.id],
+            countries: vec!["CD".into()],
+            alert: None,
+            only: false,
+        });
+        // As the other node reads it from the events table.
+        let read: NodeEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        let NodeEvent::Stream(shared) = read else {
+            panic!("{read:?}");
+        };
+        delivery.hand_shared(shared);
+        let own = amani_sub.envelopes.try_recv().unwrap();
+        assert!(own.bytes.as_str().contains("\"1\"") && own.view.is_none());
+        let shown = kivu_sub.envelopes.try_recv().unwrap();
+        assert!(shown.bytes.as_str().contains("\"2\""), "{}", shown.bytes.as_str());
+        assert_eq!(shown.view.map(|v| v.ground), Some(ground));
+    }
+
+    #[test]
     fn enforcing_an_account_closes_its_revoked_and_outdated_streams_only() {
         let delivery = Delivery::default();
         let kivu = person(Role::SecurityOfficer, &["CD"]);
@@ -489,7 +759,7 @@ mod tests {
     #[tokio::test]
     async fn an_envelope_answered_for_reaches_the_streams_once_the_inboxes_hold_it() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
-        let delivery = Arc::new(Delivery::with_inbox(inbox));
+        let delivery = Arc::new(Delivery::with_inbox(inbox, Arc::new(Nodes::single())));
         let (amani, watch) = (person(Role::Staff, &[]), person(Role::WatchOfficer, &[]));
         let mut streams = [delivery.subscribe(&amani, [0; 32]), delivery.subscribe(&watch, [1; 32])];
         let publishing = tokio::spawn({
@@ -521,7 +791,7 @@ mod tests {
     #[test]
     fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
-        let delivery = Delivery::with_inbox(inbox);
+        let delivery = Delivery::with_inbox(inbox, Arc::new(Nodes::single()));
         let amani = person(Role::Staff, &[]);
         let mut stream = delivery.subscribe(&amani, [0; 32]);
         delivery.publish(

@@ -4,12 +4,14 @@
 //! moves the counts of the open headcounts they concern (who is reached changes).
 
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use scaan_schemas::Status;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::hub::Hub;
+use crate::metrics::WEBSOCKET;
 
 /// Receipts stored per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 10_000;
@@ -83,11 +85,31 @@ async fn write(hub: &Hub, batch: Vec<Delivered>) {
         tracing::warn!(error = %e, receipts = rows.len(), "could not record WebSocket receipts");
         return;
     }
-    hub.metrics.delivered_websocket.inc_by(rows.len() as u64);
-    let alerts: HashSet<Uuid> = first.keys().map(|(alert, _)| *alert).collect();
-    for alert in alerts {
-        if let Some(open) = hub.open_headcounts.get(alert) {
+    let mut per_alert: HashMap<Uuid, u64> = HashMap::new();
+    for (alert, _) in first.keys() {
+        *per_alert.entry(*alert).or_default() += 1;
+    }
+    for (alert, written) in per_alert {
+        let open = hub.open_headcounts.get(alert);
+        let status = match &open {
+            Some(open) => open.alert.content.status,
+            None => status_of(hub, alert).await,
+        };
+        hub.metrics.delivered(WEBSOCKET, status).inc_by(written);
+        if let Some(open) = open {
             hub.pulse.mark(&open.alert);
+        }
+    }
+}
+
+/// The CAP status of an alert whose headcount is not open (`actual` if it cannot be read).
+async fn status_of(hub: &Hub, alert: Uuid) -> Status {
+    match hub.store.alert(alert).await {
+        Ok(Some(alert)) => alert.content.status,
+        Ok(None) => Status::Actual,
+        Err(e) => {
+            tracing::warn!(error = %e, %alert, "metrics: cannot read an alert's status; counted as actual");
+            Status::Actual
         }
     }
 }

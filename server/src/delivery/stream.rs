@@ -82,8 +82,10 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     tracing::debug!(user = %caller.user.username, "stream opened");
 
     let close = loop {
-        // The alert whose receipt this write records, once it completes.
+        // The alert whose receipt this write records, and the precise view it shows, once it
+        // completes.
         let mut receipt = None;
+        let mut view = None;
         let outgoing = tokio::select! {
             () = &mut shutdown => break Some((1001, "the hub is restarting; reconnect shortly")),
             () = &mut closed => break Some(subscription.closing().frame()),
@@ -97,6 +99,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                 }
                 Some(envelope) => {
                     receipt = envelope.receipt;
+                    view = envelope.view;
                     Message::Text(envelope.bytes)
                 }
                 None => break None,
@@ -135,6 +138,9 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
             Ok(Ok(())) => {
                 if let Some(alert) = receipt {
                     hub.delivery.receipts.delivered(alert, caller.user.id);
+                }
+                if let Some(view) = view {
+                    hub.privacy.record_streamed(&caller.user, &view).await;
                 }
             }
             _ => break None,

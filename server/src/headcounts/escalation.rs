@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HeadcountPulse, Headcounts};
 use crate::delivery::{Audience, Delivery};
+use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{AlertScope, AlertState, Page, Store, StoreError};
 use crate::targeting::{Point, TargetArea, Targeting};
 
@@ -66,6 +67,13 @@ impl OpenHeadcounts {
             .cloned()
     }
 
+    /// A late arrival another node found joins an open headcount here too.
+    pub fn join(&self, alert: Uuid, user: Uuid) {
+        if let Some(open) = self.get(alert) {
+            open.recipients.write().unwrap_or_else(|e| e.into_inner()).insert(user);
+        }
+    }
+
     /// The headcounts still open at `now`; expired ones are dropped on the way.
     pub fn open_at(&self, now: DateTime<Utc>) -> Vec<Arc<OpenHeadcount>> {
         let mut alerts = self.alerts.write().unwrap_or_else(|e| e.into_inner());
@@ -83,6 +91,7 @@ pub struct LateArrivals {
     delivery: Arc<Delivery>,
     open_headcounts: Arc<OpenHeadcounts>,
     pulse: Arc<HeadcountPulse>,
+    nodes: Arc<Nodes>,
 }
 
 impl LateArrivals {
@@ -92,6 +101,7 @@ impl LateArrivals {
         delivery: Arc<Delivery>,
         open_headcounts: Arc<OpenHeadcounts>,
         pulse: Arc<HeadcountPulse>,
+        nodes: Arc<Nodes>,
     ) -> LateArrivals {
         LateArrivals {
             store,
@@ -99,6 +109,7 @@ impl LateArrivals {
             delivery,
             open_headcounts,
             pulse,
+            nodes,
         }
     }
 
@@ -117,6 +128,10 @@ impl LateArrivals {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(user.id);
+            self.nodes.share(|| NodeEvent::Joined {
+                alert: open.alert.id,
+                user: user.id,
+            });
             tracing::info!(alert = %open.alert.id, staff = %user.username, "late arrival joins the headcount");
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),
@@ -167,7 +182,9 @@ impl Headcounts {
             }
             let silent = self.store.silent_recipients(open.alert.id).await?;
             tracing::warn!(alert = %open.alert.id, silent = silent.len(), "headcount deadline passed: second wave");
-            self.waves.inc();
+            self.waves
+                .get_or_create(&crate::metrics::status_label(open.alert.content.status))
+                .inc();
             let envelope = Envelope::Alert {
                 alert: open.alert.clone(),
                 wave: Some(2),

@@ -24,6 +24,7 @@ pub use writer::CheckinWriter;
 use axum::extract::FromRef;
 use chrono::{DateTime, Duration, Utc};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use scaan_schemas::{
     Alert, Channel, Checkin, Envelope, Headcount, HeadcountCounts, HeadcountEntry, Invalid, MsgType, NewCheckin,
     PersonStatus, ReceiptStatus, Role, User, Via,
@@ -40,15 +41,18 @@ use crate::countries::CountryAtlas;
 use crate::delivery::{Audience, Delivery};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::metrics::StatusLabel;
+use crate::nodes::{NodeEvent, Nodes};
 use crate::storage::{StandingRecord, Store, StoreError};
 
 /// Counts are pushed at most this often; a change always leads to one more push.
 const PULSE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Alerts whose counts changed since the last push, with the countries their officers watch.
+/// Alerts whose counts changed since the last push, with the countries their officers watch,
+/// and whether the change was this node's (to be told to the others) or another's.
 #[derive(Default)]
 pub struct HeadcountPulse {
-    changed: Mutex<HashMap<Uuid, Vec<String>>>,
+    changed: Mutex<HashMap<Uuid, (Vec<String>, bool)>>,
     wake: Notify,
 }
 
@@ -57,7 +61,18 @@ impl HeadcountPulse {
         self.changed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(alert.id, alert.countries.clone());
+            .insert(alert.id, (alert.countries.clone(), true));
+        self.wake.notify_one();
+    }
+
+    /// Counts the other nodes know changed (they changed them, or were told already): counted
+    /// here, for this node's officers, and not told again.
+    pub(crate) fn mark_here(&self, alerts: Vec<(Uuid, Vec<String>)>) {
+        let mut changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        for (alert, countries) in alerts {
+            changed.entry(alert).or_insert((countries, false));
+        }
+        drop(changed);
         self.wake.notify_one();
     }
 }
@@ -92,10 +107,11 @@ pub struct Headcounts {
     open: Arc<OpenHeadcounts>,
     pulse: Arc<HeadcountPulse>,
     delivery: Arc<Delivery>,
+    nodes: Arc<Nodes>,
     audit: Audit,
     deadlines: Deadlines,
-    /// Second waves sent (the `escalation_waves` metric).
-    waves: Counter,
+    /// Second waves sent (the `escalation_waves` metric), by their alert's status.
+    waves: Family<StatusLabel, Counter>,
     /// Names duty stations' countries in time-to-account.
     atlas: &'static CountryAtlas,
 }
@@ -170,9 +186,10 @@ impl Headcounts {
         open: Arc<OpenHeadcounts>,
         pulse: Arc<HeadcountPulse>,
         delivery: Arc<Delivery>,
+        nodes: Arc<Nodes>,
         audit: Audit,
         deadlines: Deadlines,
-        waves: Counter,
+        waves: Family<StatusLabel, Counter>,
         atlas: &'static CountryAtlas,
     ) -> Headcounts {
         Headcounts {
@@ -181,6 +198,7 @@ impl Headcounts {
             open,
             pulse,
             delivery,
+            nodes,
             audit,
             deadlines,
             waves,
@@ -191,6 +209,10 @@ impl Headcounts {
     /// An alert was sent or revised to `recipients`: its headcount opens, follows it, or closes.
     pub fn track(&self, alert: &Alert, recipients: &[Uuid]) {
         self.open.track(alert, recipients);
+        self.nodes.share(|| NodeEvent::Headcount {
+            alert: Box::new(alert.clone()),
+            recipients: recipients.to_vec(),
+        });
     }
 
     /// An alert's audience grew: its open board's counts are pushed now, not at the next answer.
@@ -260,8 +282,12 @@ impl Headcounts {
                 Channel::Proxy
             },
         };
-        self.checkins.write(checkin.clone()).await?;
-        self.pulse.mark(alert);
+        self.checkins.write(checkin.clone(), alert.content.status).await?;
+        // The other nodes are told before the answer: their boards count an acknowledged
+        // check-in even if this node dies right after.
+        let changed = || vec![(alert.id, alert.countries.clone())];
+        self.nodes.shared(|| NodeEvent::Counted { alerts: changed() }).await;
+        self.pulse.mark_here(changed());
         if checkin.recorded_by != checkin.staff_id {
             let detail =
                 serde_json::json!({"staff_id": checkin.staff_id, "status": checkin.status, "via": checkin.via});
@@ -457,7 +483,15 @@ impl Headcounts {
                 _ = self.pulse.wake.notified() => {}
             }
             let changed = std::mem::take(&mut *self.pulse.changed.lock().unwrap_or_else(|e| e.into_inner()));
-            for (alert_id, countries) in changed {
+            let ours: Vec<(Uuid, Vec<String>)> = changed
+                .iter()
+                .filter(|(_, (_, ours))| *ours)
+                .map(|(alert, (countries, _))| (*alert, countries.clone()))
+                .collect();
+            if !ours.is_empty() {
+                self.nodes.share(|| NodeEvent::Counted { alerts: ours });
+            }
+            for (alert_id, (countries, _)) in changed {
                 let counts = match self.store.alert(alert_id).await {
                     Ok(Some(alert)) => self.counts(&alert).await,
                     Ok(None) => continue,
@@ -465,7 +499,7 @@ impl Headcounts {
                 };
                 match counts {
                     Ok(counts) => {
-                        self.delivery.publish(
+                        self.delivery.publish_here(
                             &Envelope::Headcount { alert_id, counts },
                             Audience {
                                 staff: &[],

@@ -3,20 +3,22 @@
 //! (SQLite `synchronous=FULL`, PostgreSQL's default), yet a burst costs one fsync per batch
 //! instead of one per person.
 
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use scaan_schemas::Checkin;
+use scaan_schemas::{Checkin, Status};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{status_label, StatusLabel};
 use crate::storage::Store;
 
 /// Most check-ins one commit carries.
 const MAX_BATCH: usize = 2_000;
 
 type Reply = oneshot::Sender<Result<(), String>>;
-/// A check-in, who waits for its commit, and when it was submitted.
-type Submitted = (Checkin, Reply, Instant);
+/// A check-in, who waits for its commit, when it was submitted, and its alert's status.
+type Submitted = (Checkin, Reply, Instant, Status);
 
 #[derive(Clone)]
 pub struct CheckinWriter {
@@ -25,10 +27,10 @@ pub struct CheckinWriter {
 
 impl CheckinWriter {
     /// Starts the writer task; it stops when `shutdown` fires, after committing what it holds.
-    /// `latency` gets each check-in's time from submission to commit.
+    /// `latency` gets each check-in's time from submission to commit, by its alert's status.
     pub fn start(
         store: Store,
-        latency: Histogram,
+        latency: Family<StatusLabel, Histogram>,
         shutdown: CancellationToken,
         tasks: &tokio_util::task::TaskTracker,
     ) -> CheckinWriter {
@@ -38,11 +40,11 @@ impl CheckinWriter {
         CheckinWriter { submit }
     }
 
-    /// Stores a check-in durably; returns once it is committed.
-    pub async fn write(&self, checkin: Checkin) -> anyhow::Result<()> {
+    /// Stores a check-in on an alert of `status` durably; returns once it is committed.
+    pub async fn write(&self, checkin: Checkin, status: Status) -> anyhow::Result<()> {
         let (reply, committed) = oneshot::channel();
         self.submit
-            .send((checkin, reply, Instant::now()))
+            .send((checkin, reply, Instant::now(), status))
             .await
             .map_err(|_| anyhow::anyhow!("the check-in writer has stopped"))?;
         committed
@@ -55,7 +57,7 @@ impl CheckinWriter {
 /// What the writer task holds.
 struct Writer {
     store: Store,
-    latency: Histogram,
+    latency: Family<StatusLabel, Histogram>,
 }
 
 async fn run(writer: Writer, mut queue: mpsc::Receiver<Submitted>, shutdown: CancellationToken) {
@@ -91,14 +93,16 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let checkins: Vec<Checkin> = batch.iter().map(|(c, _, _)| c.clone()).collect();
+        let checkins: Vec<Checkin> = batch.iter().map(|(c, ..)| c.clone()).collect();
         let outcome = self.store.record_checkins(&checkins).await.map_err(|e| {
             tracing::error!(error = %e, count = checkins.len(), "storing check-ins failed");
             "the check-in could not be stored".to_owned()
         });
-        for (_, reply, submitted) in batch.drain(..) {
+        for (_, reply, submitted, status) in batch.drain(..) {
             if outcome.is_ok() {
-                self.latency.observe(submitted.elapsed().as_secs_f64());
+                self.latency
+                    .get_or_create(&status_label(status))
+                    .observe(submitted.elapsed().as_secs_f64());
             }
             let _ = reply.send(outcome.clone());
         }

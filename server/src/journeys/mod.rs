@@ -10,7 +10,8 @@
 //! journey names a trip).
 //!
 //! Owns: the journeys, their schedule and their alarms. Uses: [`Audit`] (what officers do),
-//! the delivery fan-out. The schedule lives in the database (`next_step_at`): the timer
+//! the delivery fan-out, [`LocationPrivacy`] (officers see a journey's last position at area
+//! level; an alarm not resolved shows it precisely, an audited view). The schedule lives in the database (`next_step_at`): the timer
 //! ([`Journeys::keep_time`]) re-reads it after a restart, and takes each step once.
 
 mod routes;
@@ -30,9 +31,10 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
 use crate::auth::{officer_sees, require_role, Caller, Forbidden};
-use crate::delivery::{Audience, Delivery};
+use crate::delivery::{Audience, Delivery, OfficersCopy};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::privacy::LocationPrivacy;
 use crate::storage::{Conflict, JourneyScope, Page, Store, StoreError, StoredJourney};
 
 /// The timer looks at the schedule at least this often, even when nothing seems due (another
@@ -57,6 +59,7 @@ pub struct Journeys {
     store: Store,
     delivery: Arc<Delivery>,
     audit: Audit,
+    privacy: LocationPrivacy,
     timings: JourneyTimings,
     /// Wakes the timer when a journey's schedule changed.
     wake: Arc<Notify>,
@@ -326,11 +329,18 @@ fn no_journeys_for_administrators() -> Forbidden {
 }
 
 impl Journeys {
-    pub fn new(store: Store, delivery: Arc<Delivery>, audit: Audit, timings: JourneyTimings) -> Journeys {
+    pub fn new(
+        store: Store,
+        delivery: Arc<Delivery>,
+        audit: Audit,
+        privacy: LocationPrivacy,
+        timings: JourneyTimings,
+    ) -> Journeys {
         Journeys {
             store,
             delivery,
             audit,
+            privacy,
             timings,
             wake: Arc::new(Notify::new()),
         }
@@ -428,7 +438,11 @@ impl Journeys {
 
     /// Journeys the caller may see, latest started first; only active ones when `active`.
     pub async fn list(&self, caller: &Caller, active: bool, page: Page) -> Result<Vec<Journey>, JourneyError> {
-        Ok(self.store.journeys(&scope_of(caller)?, active, page).await?)
+        let mut journeys = self.store.journeys(&scope_of(caller)?, active, page).await?;
+        for journey in &mut journeys {
+            self.privacy.journey_for(&caller.user, journey);
+        }
+        Ok(journeys)
     }
 
     /// The stored journey, if `user` is its person or an officer who follows it.
@@ -442,19 +456,26 @@ impl Journeys {
     }
 
     pub async fn visible(&self, caller: &Caller, id: Uuid) -> Result<Journey, JourneyError> {
-        Ok(self.visible_stored(&caller.user, id).await?.journey)
+        let mut journey = self.visible_stored(&caller.user, id).await?.journey;
+        self.privacy.journey_for(&caller.user, &mut journey);
+        Ok(journey)
     }
 
     /// A check-in on a journey, by its person (any channel) or an officer who follows it (who
-    /// heard from them another way).
+    /// heard from them another way); the journey as `user` may see it.
     pub async fn check_in(&self, user: &User, id: Uuid, checkin: JourneyCheckin) -> Result<Journey, JourneyError> {
-        self.change(user, id, |journey, now| check_in(journey, checkin.clone(), now))
-            .await
+        let mut journey = self
+            .change(user, id, |journey, now| check_in(journey, checkin.clone(), now))
+            .await?;
+        self.privacy.journey_for(user, &mut journey);
+        Ok(journey)
     }
 
-    /// Ends a journey early (its person, or an officer who follows it).
+    /// Ends a journey early (its person, or an officer who follows it); the journey as `user`
+    /// may see it.
     pub async fn end(&self, user: &User, id: Uuid) -> Result<Journey, JourneyError> {
-        let journey = self.change(user, id, |journey, now| end(journey, user, now)).await?;
+        let mut journey = self.change(user, id, |journey, now| end(journey, user, now)).await?;
+        self.privacy.journey_for(user, &mut journey);
         if journey.staff_id != user.id {
             self.audit
                 .record(
@@ -497,7 +518,7 @@ impl Journeys {
         }
     }
 
-    /// Alarms the caller may see, newest first.
+    /// Alarms the caller may see, newest first (each precise position an audited view).
     pub async fn alarms(
         &self,
         caller: &Caller,
@@ -505,7 +526,9 @@ impl Journeys {
         page: Page,
     ) -> Result<Vec<JourneyAlarm>, JourneyError> {
         caller.require_officer()?;
-        Ok(self.store.journey_alarms(&scope_of(caller)?, status, page).await?)
+        let mut alarms = self.store.journey_alarms(&scope_of(caller)?, status, page).await?;
+        self.privacy.screen_alarms(caller, "journey_alarms", &mut alarms).await;
+        Ok(alarms)
     }
 
     /// The stored alarm, if the caller is an officer who may act on it.
@@ -536,6 +559,9 @@ impl Journeys {
                 serde_json::json!({"note": note, "journey": alarm.journey_id}),
             )
             .await;
+        self.privacy
+            .screen_alarms(caller, "journey_alarms", std::slice::from_mut(&mut alarm))
+            .await;
         Ok(alarm)
     }
 
@@ -544,6 +570,7 @@ impl Journeys {
         let previous = alarm.status;
         resolve(&mut alarm, &caller.user, note.clone(), Utc::now())?;
         self.store.update_journey_alarm(&alarm, previous).await?;
+        self.privacy.incident_over(alarm.id);
         self.announce_alarm(&alarm);
         self.audit
             .record(
@@ -554,13 +581,23 @@ impl Journeys {
                 serde_json::json!({"note": note, "journey": alarm.journey_id}),
             )
             .await;
+        self.privacy
+            .screen_alarms(caller, "journey_alarms", std::slice::from_mut(&mut alarm))
+            .await;
         Ok(alarm)
     }
 
+    /// Tells the person (the journey whole) and its officers (the last position at area level).
     fn announce(&self, journey: &Journey) {
-        self.delivery.publish(
+        let mut shown = journey.clone();
+        shown.last_position = shown.last_position.map(|p| self.privacy.area_of(p));
+        self.delivery.publish_screened(
             &Envelope::Journey {
                 journey: journey.clone(),
+            },
+            OfficersCopy {
+                envelope: &Envelope::Journey { journey: shown },
+                view: None,
             },
             Audience {
                 staff: &[journey.staff_id],
@@ -569,9 +606,18 @@ impl Journeys {
         );
     }
 
+    /// Tells the officers, as they may see the alarm (each write of one not resolved an audited
+    /// view of the last position).
     fn announce_alarm(&self, alarm: &JourneyAlarm) {
-        self.delivery.publish(
-            &Envelope::JourneyAlarm { alarm: alarm.clone() },
+        let mut shown = alarm.clone();
+        let view = self.privacy.alarm_for_officers(&mut shown);
+        let envelope = Envelope::JourneyAlarm { alarm: shown };
+        self.delivery.publish_screened(
+            &envelope,
+            OfficersCopy {
+                envelope: &envelope,
+                view,
+            },
             Audience {
                 staff: &[],
                 countries: &alarm.countries,

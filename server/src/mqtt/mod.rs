@@ -220,6 +220,17 @@ impl Mqtt {
         }
     }
 
+    /// Envelopes another node stored in the outbox: sent to the phones connected here, as
+    /// [`outbox`] sends its own (their people may be owed something from now on).
+    pub(crate) async fn deliver_shared(&self, envelopes: Vec<crate::nodes::SharedEnvelope>) {
+        let _storing = self.storing.write().await;
+        self.owing()
+            .extend(envelopes.iter().flat_map(|e| e.recipients.iter().copied()));
+        for envelope in envelopes {
+            self.dispatch(envelope.id, Bytes::from(envelope.payload), &envelope.recipients);
+        }
+    }
+
     /// Answers what `user` sent from their phone (`checkin_ack`, `error`): straight to their
     /// connections, not through the outbox (worth nothing after a restart; the phone sends
     /// again when it gets no answer), so no fan-out's storage can hold it up.

@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
+use scaan_schemas::Status;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 use crate::delivery::InboxMessage;
 use crate::hub::Hub;
+use crate::nodes::{NodeEvent, SharedEnvelope};
 use crate::storage::{InboxStep, OutboxEnvelope};
 
 /// Envelopes stored per transaction at most (each may have thousands of recipients).
@@ -79,16 +81,29 @@ pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<Inbo
 /// Sends a batch while storing it, then tells whoever waits for it to be stored; returns the
 /// alerts it carries. The caller holds `storing` until the batch's rows are written.
 async fn store_and_send(hub: &Hub, batch: Vec<InboxMessage>) -> BTreeSet<Uuid> {
-    let (envelopes, payloads, waiting) = prepare(batch);
+    let (envelopes, payloads, waiting, statuses) = prepare(batch);
     owe(hub, &envelopes);
     // Stored first (the recipients as one list: a few ms), and its senders told, before the
     // sessions are woken: their wake-ups would otherwise queue ahead of the sender's answer.
     store(hub, &envelopes).await;
+    // The other nodes' phones: shared before the senders are told, like the store.
+    hub.nodes
+        .shared(|| NodeEvent::Inbox {
+            envelopes: envelopes
+                .iter()
+                .map(|e| SharedEnvelope {
+                    id: e.id,
+                    payload: e.payload.clone(),
+                    recipients: e.recipients.clone(),
+                })
+                .collect(),
+        })
+        .await;
     for stored in waiting {
         let _ = stored.send(());
     }
-    for (envelope, payload) in envelopes.iter().zip(payloads) {
-        hub.metrics.dispatched.dispatched(envelope.id);
+    for ((envelope, payload), status) in envelopes.iter().zip(payloads).zip(statuses) {
+        hub.metrics.dispatched.dispatched(envelope.id, status);
         hub.mqtt.dispatch(envelope.id, payload, &envelope.recipients);
     }
     envelopes.iter().filter_map(|e| e.alert_id).collect()
@@ -114,7 +129,7 @@ async fn expand(hub: &Hub, alerts: BTreeSet<Uuid>) {
 
 /// Stores a batch (at stop: without sending it; it is owed at the next start).
 async fn store_only(hub: &Hub, batch: Vec<InboxMessage>) {
-    let (envelopes, _, waiting) = prepare(batch);
+    let (envelopes, _, waiting, _) = prepare(batch);
     owe(hub, &envelopes);
     store(hub, &envelopes).await;
     for stored in waiting {
@@ -130,14 +145,22 @@ fn owe(hub: &Hub, envelopes: &[OutboxEnvelope]) {
     }
 }
 
-type Prepared = (Vec<OutboxEnvelope>, Vec<Bytes>, Vec<tokio::sync::oneshot::Sender<()>>);
+/// The envelopes to store, their payloads, who waits for them stored, and their statuses.
+type Prepared = (
+    Vec<OutboxEnvelope>,
+    Vec<Bytes>,
+    Vec<tokio::sync::oneshot::Sender<()>>,
+    Vec<Status>,
+);
 
 /// Gives each envelope of a batch its id.
 fn prepare(batch: Vec<InboxMessage>) -> Prepared {
     let mut envelopes = Vec::with_capacity(batch.len());
     let mut payloads = Vec::with_capacity(batch.len());
     let mut waiting = Vec::new();
+    let mut statuses = Vec::with_capacity(batch.len());
     for m in batch {
+        statuses.push(m.status);
         envelopes.push(OutboxEnvelope {
             id: Uuid::new_v4(),
             alert_id: m.alert_id,
@@ -147,7 +170,7 @@ fn prepare(batch: Vec<InboxMessage>) -> Prepared {
         payloads.push(m.payload);
         waiting.push(m.stored);
     }
-    (envelopes, payloads, waiting)
+    (envelopes, payloads, waiting, statuses)
 }
 
 /// When the database fails, what was sent stays sent (a person warned without a receipt beats
@@ -207,8 +230,13 @@ async fn record(hub: &Hub, tags: Vec<u64>) {
         return;
     }
     let by_envelope: Vec<(Uuid, Vec<Uuid>)> = by_envelope.into_iter().collect();
-    let accepted = by_envelope.iter().map(|(_, users)| users.len() as u64).sum();
-    hub.metrics.broker_accepted.inc_by(accepted);
+    for (envelope, users) in &by_envelope {
+        let status = hub.metrics.dispatched.of(*envelope).status;
+        hub.metrics
+            .broker_accepted
+            .get_or_create(&crate::metrics::status_label(status))
+            .inc_by(users.len() as u64);
+    }
     let _stored = hub.mqtt.storing.read().await;
     if let Err(e) = hub
         .store

@@ -108,9 +108,12 @@ impl PhoneHub for Phones {
 
     fn delivered(&self, user: Uuid, envelope: Uuid) {
         let metrics = &self.hub.metrics;
-        metrics.delivered_mqtt.inc();
-        if let Some(latency) = metrics.dispatched.since(envelope) {
-            metrics.delivery_latency_mqtt.observe(latency.as_secs_f64());
+        let dispatch = metrics.dispatched.of(envelope);
+        metrics.delivered(crate::metrics::MQTT, dispatch.status).inc();
+        if let Some(latency) = dispatch.latency {
+            metrics
+                .delivery_latency(crate::metrics::MQTT, dispatch.status)
+                .observe(latency.as_secs_f64());
         }
         self.hub.mqtt.receipts.delivered(user, envelope);
     }

@@ -11,6 +11,8 @@
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use scaan_schemas::Status;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -19,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::gateway::{Gateway, SendError};
-use super::wording::{alert_text, Texted};
+use super::wording::alert_text;
 use crate::headcounts::{Deadlines, OpenHeadcounts};
+use crate::metrics::{status_label, StatusLabel};
 use crate::storage::{OwedText, Store, StoreError, TextReason};
 
 /// How often open headcounts are looked at for people owed a text.
@@ -34,7 +37,7 @@ const IN_FLIGHT: usize = 8;
 /// The longest wait between two tries of a text while the gateway is down.
 const MAX_BACKOFF: Duration = Duration::minutes(5);
 
-type NextSweeps = HashMap<(Uuid, Texted), DateTime<Utc>>;
+type NextSweeps = HashMap<(Uuid, TextReason), DateTime<Utc>>;
 
 /// `sms_…` settings.
 #[derive(Debug, Clone, Copy)]
@@ -56,8 +59,8 @@ pub struct TextFallback {
     queued: Arc<Notify>,
     /// When each alert is next looked at, per reason.
     next_sweep: Arc<Mutex<NextSweeps>>,
-    /// Texts handed to the gateway (the `sms_texts_handed` metric).
-    handed: Counter,
+    /// Texts handed to the gateway (the `sms_texts_handed` metric), by their alert's status.
+    handed: Family<StatusLabel, Counter>,
 }
 
 impl TextFallback {
@@ -70,7 +73,7 @@ impl TextFallback {
         deadlines: Deadlines,
         gateway: Gateway,
         settings: FallbackSettings,
-        handed: Counter,
+        handed: Family<StatusLabel, Counter>,
     ) -> anyhow::Result<TextFallback> {
         gateway.check().await?;
         let unsure = store.release_unsure_texts(Utc::now() + settings.unsure_wait).await?;
@@ -100,18 +103,14 @@ impl TextFallback {
         for open in self.open.open_at(now) {
             let alert = &open.alert;
             let (deadline, _) = self.deadlines.of(alert);
-            for (why, from) in [
-                (Texted::Unreached, alert.sent_at + self.settings.after),
-                (Texted::Reminder, deadline),
+            for (reason, from) in [
+                (TextReason::Undelivered, alert.sent_at + self.settings.after),
+                (TextReason::SecondWave, deadline),
             ] {
-                if !self.due(alert.id, why, from, now) {
+                if !self.due(alert.id, reason, from, now) {
                     continue;
                 }
-                let reason = match why {
-                    Texted::Unreached => TextReason::Undelivered,
-                    Texted::Reminder => TextReason::SecondWave,
-                };
-                let body = alert_text(alert, why);
+                let body = alert_text(alert, reason);
                 let (queued, withheld) = self
                     .store
                     .queue_texts(alert.id, reason, &body, self.settings.max_per_alert, now)
@@ -131,16 +130,16 @@ impl TextFallback {
                 self.next_sweep
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((alert.id, why), now + RESWEEP);
+                    .insert((alert.id, reason), now + RESWEEP);
             }
         }
         Ok(())
     }
 
-    /// Whether an alert is to be looked at for `why` now: from `from`, then every [`RESWEEP`].
-    fn due(&self, alert: Uuid, why: Texted, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    /// Whether an alert is to be looked at for `reason` now: from `from`, then every [`RESWEEP`].
+    fn due(&self, alert: Uuid, reason: TextReason, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         let next = self.next_sweep.lock().unwrap_or_else(|e| e.into_inner());
-        now >= from && next.get(&(alert, why)).is_none_or(|at| now >= *at)
+        now >= from && next.get(&(alert, reason)).is_none_or(|at| now >= *at)
     }
 
     /// Runs [`TextFallback::queue_owed`] every second until `shutdown`.
@@ -204,7 +203,15 @@ impl TextFallback {
         let mut handed = Vec::with_capacity(outcomes.len());
         for (text, outcome) in outcomes {
             match outcome {
-                Ok(()) => handed.push(text.id),
+                Ok(()) => {
+                    // A text goes only while its headcount is open; a closed one's is live.
+                    let status = self
+                        .open
+                        .get(text.alert_id)
+                        .map_or(Status::Actual, |open| open.alert.content.status);
+                    self.handed.get_or_create(&status_label(status)).inc();
+                    handed.push(text.id);
+                }
                 Err(SendError::Unreachable(why)) => {
                     let wait = retry_after(text.attempts);
                     tracing::warn!(text = text.id, attempt = text.attempts, retry_in_s = wait.num_seconds(), %why, "text not handed over");
@@ -216,7 +223,6 @@ impl TextFallback {
                 }
             }
         }
-        self.handed.inc_by(handed.len() as u64);
         self.store.texts_handed(&handed, now).await
     }
 }

@@ -2,6 +2,7 @@
 //! texts to staff. Short and plain ASCII (one GSM-7 SMS each, 160 characters), so that they
 //! reach the cheapest handset on the worst network.
 
+use crate::storage::TextReason;
 use scaan_schemas::{Alert, Status};
 
 /// What a person's text asks for.
@@ -62,22 +63,13 @@ pub fn checked_in(safe: bool, headline: &str, exercise: bool) -> String {
     format!("{sender}: you are checked in as {said} for \"{headline}\". {then}")
 }
 
-/// Why a person is texted an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Texted {
-    /// None of their devices had it in time.
-    Unreached,
-    /// They had not answered by the deadline.
-    Reminder,
-}
-
 /// An alert as a text: what kind, a reference code to quote to an officer, the headline, and
 /// how to answer. An exercise says so first, so nobody takes a drill for the real thing.
-pub fn alert_text(alert: &Alert, why: Texted) -> String {
+pub fn alert_text(alert: &Alert, why: TextReason) -> String {
     let kind = match (alert.content.status, why) {
         (Status::Exercise, _) => "EXERCISE",
-        (_, Texted::Unreached) => "ALERT",
-        (_, Texted::Reminder) => "NO ANSWER YET",
+        (_, TextReason::Undelivered) => "ALERT",
+        (_, TextReason::SecondWave) => "NO ANSWER YET",
     };
     let reference = reference(alert);
     let ask = match alert.content.checkin_required {
@@ -180,9 +172,9 @@ mod tests {
     fn an_alert_text_fits_one_plain_sms_with_its_reference_and_how_to_answer() {
         let long = "Armed clashes reported near Beni, all movement suspended until further notice from the field security office in Goma and Bunia";
         for (headline, why) in [
-            (long, Texted::Unreached),
-            (long, Texted::Reminder),
-            ("Évacuation à Bunia", Texted::Unreached),
+            (long, TextReason::Undelivered),
+            (long, TextReason::SecondWave),
+            ("Évacuation à Bunia", TextReason::Undelivered),
         ] {
             let a = alert(headline, Status::Actual);
             let text = alert_text(&a, why);
@@ -197,14 +189,14 @@ mod tests {
         }
         let a = alert("Curfew in Beni.", Status::Actual);
         assert_eq!(
-            alert_text(&a, Texted::Unreached),
+            alert_text(&a, TextReason::Undelivered),
             format!(
                 "SCAAN ALERT {}: Curfew in Beni. Reply 1 if safe, 2 if you need help.",
                 reference(&a)
             )
         );
-        assert!(alert_text(&a, Texted::Reminder).starts_with("SCAAN NO ANSWER YET "));
+        assert!(alert_text(&a, TextReason::SecondWave).starts_with("SCAAN NO ANSWER YET "));
         let drill = alert("Curfew in Beni", Status::Exercise);
-        assert!(alert_text(&drill, Texted::Reminder).starts_with("SCAAN EXERCISE "));
+        assert!(alert_text(&drill, TextReason::SecondWave).starts_with("SCAAN EXERCISE "));
     }
 }

@@ -3,8 +3,8 @@
 //! nobody acknowledges it, and closed by an officer with a note.
 //!
 //! Owns: the SOS calls, their trail and their reminders. Uses: [`Audit`] (acknowledging and
-//! resolving are recorded), the delivery fan-out and the country atlas (whose officers follow
-//! a call).
+//! resolving are recorded), the delivery fan-out, the country atlas (whose officers follow
+//! a call) and [`LocationPrivacy`] (what officers are shown of a call, and their views).
 
 mod routes;
 
@@ -20,9 +20,10 @@ use uuid::Uuid;
 use crate::audit::{Actor, Audit};
 use crate::auth::{Caller, Forbidden};
 use crate::countries::CountryAtlas;
-use crate::delivery::{Audience, Delivery};
+use crate::delivery::{Audience, Delivery, OfficersCopy};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::privacy::LocationPrivacy;
 use crate::storage::{Page, SosScope, Store, StoreError};
 use crate::time_zones;
 
@@ -36,6 +37,7 @@ pub struct SosCalls {
     atlas: &'static CountryAtlas,
     delivery: Arc<Delivery>,
     audit: Audit,
+    privacy: LocationPrivacy,
     /// An SOS nobody acknowledged is announced again after this long (`sos_reannounce_s`).
     reannounce: Duration,
 }
@@ -163,6 +165,7 @@ impl SosCalls {
         atlas: &'static CountryAtlas,
         delivery: Arc<Delivery>,
         audit: Audit,
+        privacy: LocationPrivacy,
         reannounce: Duration,
     ) -> SosCalls {
         SosCalls {
@@ -170,6 +173,7 @@ impl SosCalls {
             atlas,
             delivery,
             audit,
+            privacy,
             reannounce,
         }
     }
@@ -215,19 +219,32 @@ impl SosCalls {
         Ok(sos)
     }
 
-    /// SOS calls the caller may see, newest first (a page of at most 1000).
+    /// SOS calls the caller may see, newest first (a page of at most 1000), as they may see
+    /// them (an officer's view audited).
     pub async fn list(&self, caller: &Caller, status: Option<SosStatus>, page: Page) -> Result<Vec<Sos>, SosError> {
-        Ok(self.store.sos_list(&scope_of(caller), status, page).await?)
+        let mut calls = self.store.sos_list(&scope_of(caller), status, page).await?;
+        self.privacy.screen_sos(caller, "sos", &mut calls).await;
+        Ok(calls)
     }
 
+    /// Tells the person and the officers concerned: the person gets the call whole, the
+    /// officers as they may see it (a resolved call at area level).
     fn announce(&self, sos: &Sos, new: bool) {
-        let envelope = if new {
-            Envelope::Sos { sos: sos.clone() }
-        } else {
-            Envelope::SosUpdate { sos: sos.clone() }
+        let envelope = |sos: Sos| {
+            if new {
+                Envelope::Sos { sos }
+            } else {
+                Envelope::SosUpdate { sos }
+            }
         };
-        self.delivery.publish(
-            &envelope,
+        let mut shown = sos.clone();
+        let view = self.privacy.sos_for_officers(&mut shown);
+        self.delivery.publish_screened(
+            &envelope(sos.clone()),
+            OfficersCopy {
+                envelope: &envelope(shown),
+                view,
+            },
             Audience {
                 staff: &[sos.staff_id],
                 countries: &sos.countries,
@@ -259,6 +276,9 @@ impl SosCalls {
                 serde_json::json!({"note": note}),
             )
             .await;
+        self.privacy
+            .screen_sos(caller, "sos", std::slice::from_mut(&mut sos))
+            .await;
         Ok(sos)
     }
 
@@ -268,6 +288,7 @@ impl SosCalls {
         let now = Utc::now();
         resolve(&mut sos, &caller.user, note.clone(), now)?;
         self.store.update_sos(&sos, previous, now).await?;
+        self.privacy.incident_over(sos.id);
         self.announce(&sos, false);
         self.audit
             .record(
@@ -277,6 +298,9 @@ impl SosCalls {
                 &sos.countries,
                 serde_json::json!({"note": note}),
             )
+            .await;
+        self.privacy
+            .screen_sos(caller, "sos", std::slice::from_mut(&mut sos))
             .await;
         Ok(sos)
     }

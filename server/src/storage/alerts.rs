@@ -151,6 +151,15 @@ impl Store {
                 .await?;
             insert_countries!(&mut *tx, alert);
             insert_recipients!(&mut *tx, alert.id, new_recipients);
+            if cancelled {
+                // A text still owed for a cancelled alert would ask people to answer an alert
+                // that is over: it is withheld, as one over the ceiling is (one being handed
+                // to the gateway at this moment goes).
+                sqlx::query(&super::texts::withhold_cancelled())
+                    .bind(alert.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await
         })?;
         Ok(())

@@ -16,6 +16,7 @@
 //! | [`mqtt`] | the MQTT outbox and delivery receipts |
 //! | [`texts`] | the SMS outbox and the gateway's delivery reports |
 //! | [`warnings`] | followed CAP feeds, their fetches, outside warnings and the messages applied |
+//! | [`nodes`] | what one hub node did that the others apply (several nodes on one database) |
 //!
 //! Two backends, chosen by the URL scheme: SQLite (embedded, the default) and PostgreSQL
 //! (production). Each has its own migrations and connection set-up; the queries are written
@@ -294,6 +295,7 @@ mod audit;
 mod headcounts;
 mod journeys;
 mod mqtt;
+mod nodes;
 mod positions;
 mod privacy;
 mod reports;
@@ -307,6 +309,7 @@ pub use alerts::{AlertScope, AlertState};
 pub use headcounts::StandingRecord;
 pub use journeys::{JourneyScope, StoredJourney};
 pub use mqtt::{InboxStep, OutboxEnvelope, OwedRow, ReceiptRow, StreamReceiptRow, Unaccepted};
+pub use nodes::{NodeEventRow, NODE_EVENTS_CHANNEL};
 pub use positions::StaffRecord;
 pub use privacy::{pseudonym_username, GroundRecord, StalePosition, Swept, ERASED_NAME};
 pub use reports::ReportScope;

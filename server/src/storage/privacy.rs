@@ -16,7 +16,7 @@ use super::{BeginWrite, Result, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroundRecord {
     pub person: Uuid,
-    /// `alert` or `sos`: the kinds [`Store::precise_grounds`] reads.
+    /// `alert`, `sos` or `journey_alarm`: the kinds [`Store::precise_grounds`] reads.
     pub kind: String,
     pub id: Uuid,
     pub countries: Vec<String>,
@@ -39,9 +39,10 @@ pub struct Swept {
 }
 
 /// The tables and JSON columns an erased person's username, name, id or phone may appear in
-/// (an officer's username as an alert's sender, a trip's approver, a report's triager…):
+/// (an officer's username as an alert's sender, a trip's approver, a report's triager, who
+/// started someone's journey or handled its alarm, who added a warnings feed…):
 /// `(table, column, whether the column is JSON rather than text on PostgreSQL)`.
-const BODIES: [(&str, &str, bool); 9] = [
+const BODIES: [(&str, &str, bool); 12] = [
     ("alerts", "body", true),
     ("sos", "body", true),
     ("reports", "body", true),
@@ -51,13 +52,24 @@ const BODIES: [(&str, &str, bool); 9] = [
     ("mqtt_envelopes", "payload", false),
     ("advisories", "body", true),
     ("advisory_history", "body", true),
+    ("journeys", "body", true),
+    ("journey_alarms", "body", true),
+    ("warning_feeds", "body", true),
 ];
+
+/// The records about a person that name them only by their id: their SOS calls, reports, trips,
+/// journeys and journeys' alarms (what the audit trail says about these is theirs too). `$1` is
+/// the person's id.
+const ABOUT_THEM: &str = "subject IN (SELECT id FROM sos WHERE staff_id = $1)
+    OR subject IN (SELECT id FROM reports WHERE reporter_id = $1)
+    OR subject IN (SELECT id FROM trips WHERE traveller_id = $1)
+    OR subject IN (SELECT id FROM journeys WHERE staff_id = $1)
+    OR subject IN (SELECT a.id FROM journey_alarms a JOIN journeys j ON j.id = a.journey_id WHERE j.staff_id = $1)";
 
 impl Store {
     /// Every ground for a precise view at `now`: each recipient of an alert neither expired nor
-    /// cancelled, and each person with an SOS call not resolved. This is the one place a further
-    /// ground (a missed check-in's alarm) is added: one more `UNION ALL` of `(person, kind, id,
-    /// country)`.
+    /// cancelled, each person with an SOS call not resolved, and each person with a journey
+    /// alarm (a missed check-in) not resolved, the alarm's countries being its journey's.
     pub async fn precise_grounds(&self, now: DateTime<Utc>) -> Result<Vec<GroundRecord>> {
         self.expand_audiences().await?;
         let sql = "SELECT r.user_id AS person, 'alert' AS kind, a.id AS id, c.country AS country
@@ -67,7 +79,12 @@ impl Store {
                    UNION ALL
                    SELECT s.staff_id, 'sos', s.id, c.country
                    FROM sos s LEFT JOIN sos_countries c ON c.sos_id = s.id
-                   WHERE s.status <> 'resolved'";
+                   WHERE s.status <> 'resolved'
+                   UNION ALL
+                   SELECT j.staff_id, 'journey_alarm', a.id, c.country
+                   FROM journey_alarms a JOIN journeys j ON j.id = a.journey_id
+                   LEFT JOIN journey_countries c ON c.journey_id = j.id
+                   WHERE a.status <> 'resolved'";
         let rows: Vec<(Uuid, String, Uuid, Option<String>)> = on_either!(self, |pool| sqlx::query_as(sql)
             .bind(false)
             .bind(now)
@@ -176,8 +193,8 @@ impl Store {
         Ok(swept)
     }
 
-    /// Everything the hub holds about one person, as JSON; `None` for an unknown id or an erased
-    /// person's pseudonym.
+    /// Everything the hub holds about one person, as JSON (their journeys and alarms among it);
+    /// `None` for an unknown id or an erased person's pseudonym.
     pub async fn person_records(&self, id: Uuid) -> Result<Option<Value>> {
         self.expand_pending().await?;
         let Some(user) = self.person(id).await? else {
@@ -228,17 +245,12 @@ impl Store {
         .bind(id)
         .fetch_all(pool)
         .await)?;
-        let audit: Vec<super::audit::AuditRow> = on_either!(self, |pool| sqlx::query_as(
+        let audit_sql = format!(
             "SELECT id, at, actor, action, subject, countries, detail FROM audit
-             WHERE subject = $1 OR actor_id = $1
-                OR subject IN (SELECT id FROM sos WHERE staff_id = $1)
-                OR subject IN (SELECT id FROM reports WHERE reporter_id = $1)
-                OR subject IN (SELECT id FROM trips WHERE traveller_id = $1)
-             ORDER BY at"
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await)?;
+             WHERE subject = $1 OR actor_id = $1 OR {ABOUT_THEM} ORDER BY at"
+        );
+        let audit: Vec<super::audit::AuditRow> =
+            on_either!(self, |pool| sqlx::query_as(&audit_sql).bind(id).fetch_all(pool).await)?;
         let audit: Vec<scaan_schemas::AuditEntry> = audit.into_iter().map(Into::into).collect();
         Ok(Some(json!({
             "account": user,
@@ -249,6 +261,12 @@ impl Store {
             "trips": bodies("SELECT body FROM trips WHERE traveller_id = $1 ORDER BY depart_at").await?,
             "reports": bodies("SELECT body FROM reports WHERE reporter_id = $1 ORDER BY reported_at").await?,
             "sos": bodies("SELECT body FROM sos WHERE staff_id = $1 ORDER BY raised_at").await?,
+            "journeys": bodies("SELECT body FROM journeys WHERE staff_id = $1 ORDER BY started_at").await?,
+            "journey_alarms": bodies(
+                "SELECT a.body FROM journey_alarms a JOIN journeys j ON j.id = a.journey_id
+                 WHERE j.staff_id = $1 ORDER BY a.raised_at"
+            )
+            .await?,
             "headcounts": standings.into_iter().map(|r| json!({
                 "alert_id": r.alert_id, "status": r.status, "via": r.via, "updated_at": r.updated_at,
                 "position": point(r.lat, r.lon), "note": r.note,
@@ -282,8 +300,8 @@ impl Store {
         }
     }
 
-    /// Erases a person in one transaction: their account, sessions, position, trips, reports
-    /// and SOS calls are deleted; what counts them in headcounts (their standing, check-ins,
+    /// Erases a person in one transaction: their account, sessions, position, trips, reports,
+    /// SOS calls, journeys and journeys' alarms are deleted; what counts them in headcounts (their standing, check-ins,
     /// delivery receipts) moves to `pseudonym`, a new account row holding nothing of theirs,
     /// stripped of positions and notes; the audit trail keeps each action under the pseudonym,
     /// its details about them dropped; and their username, name, id and phone are replaced
@@ -351,12 +369,9 @@ impl Store {
                 .await?;
             }
             // What officers did about them stays in the trail, without what it said of them.
-            sqlx::query(
-                "UPDATE audit SET detail = $2 WHERE subject = $1
-                    OR subject IN (SELECT id FROM sos WHERE staff_id = $1)
-                    OR subject IN (SELECT id FROM reports WHERE reporter_id = $1)
-                    OR subject IN (SELECT id FROM trips WHERE traveller_id = $1)",
-            )
+            sqlx::query(&format!(
+                "UPDATE audit SET detail = $2 WHERE subject = $1 OR {ABOUT_THEM}"
+            ))
             .bind(id)
             .bind(Json(&erased))
             .execute(&mut *tx)
@@ -376,6 +391,9 @@ impl Store {
                 "DELETE FROM sos WHERE staff_id = $1",
                 "DELETE FROM reports WHERE reporter_id = $1",
                 "DELETE FROM trips WHERE traveller_id = $1",
+                "DELETE FROM journey_alarms WHERE journey_id IN (SELECT id FROM journeys WHERE staff_id = $1)",
+                "DELETE FROM journey_countries WHERE journey_id IN (SELECT id FROM journeys WHERE staff_id = $1)",
+                "DELETE FROM journeys WHERE staff_id = $1",
                 "DELETE FROM sensitive_access WHERE user_id = $1",
                 "DELETE FROM tokens WHERE user_id = $1",
                 "DELETE FROM positions WHERE user_id = $1",

@@ -11,7 +11,7 @@ use sqlx::QueryBuilder;
 use super::{BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// Why a person is owed a text for an alert; at most one of each per person and alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextReason {
     /// No device of theirs had the alert after the fallback time.
     Undelivered,
@@ -56,6 +56,8 @@ impl TextReport {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwedText {
     pub id: i64,
+    /// The alert it tells of.
+    pub alert_id: Uuid,
     pub phone: String,
     pub body: String,
     /// This attempt's number, from 1.
@@ -101,6 +103,11 @@ impl TextReceiptRow {
 const FIRST_PHONE: &str = "(SELECT p.phone FROM user_phones p WHERE p.user_id = u.id ORDER BY p.preference LIMIT 1)";
 /// Texts the sender may take: not handed over, not failed, not withheld, not being sent.
 const WAITING: &str = "handed_at IS NULL AND failed_at IS NULL AND NOT withheld";
+
+/// Withholds the texts of alert `$1` still waiting to go (it was cancelled).
+pub(super) fn withhold_cancelled() -> String {
+    format!("UPDATE sms_texts SET withheld = TRUE, report = 'alert cancelled' WHERE alert_id = $1 AND {WAITING} AND sending_since IS NULL")
+}
 
 impl Store {
     /// Queues `body` for each recipient of `alert` owed a text for `reason`: without an answer,
@@ -160,7 +167,7 @@ impl Store {
             "UPDATE sms_texts SET sending_since = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM sms_texts WHERE {WAITING} AND sending_since IS NULL AND next_try_at <= $1
                           ORDER BY next_try_at, id LIMIT $2)
-             RETURNING id, phone, body, attempts"
+             RETURNING id, alert_id, phone, body, attempts"
         );
         let mut due: Vec<OwedText> = on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;

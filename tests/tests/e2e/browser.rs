@@ -21,6 +21,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The discard port, where nothing listens: a connection there is refused at once.
+const DEAD: &str = "127.0.0.1:9";
 type Replies = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>>;
 
 /// Where Chromium is: `SCAAN_CHROMIUM`, else Debian's `chromium` (scripts/test.sh installs it).
@@ -40,6 +43,24 @@ pub struct Browser {
 
 impl Browser {
     pub async fn launch() -> Browser {
+        Browser::start(&[]).await
+    }
+
+    /// A Chromium whose network is cut but for the hub at `base` (`http://host:port`): every
+    /// other request, to any host or port, the loopback's included, goes to a proxy at a port
+    /// where nothing listens, and fails.
+    pub async fn launch_cut_off_but(base: &str) -> Browser {
+        let hub = base.trim_start_matches("http://");
+        Browser::start(&[
+            format!("--proxy-server=http://{DEAD}"),
+            // `<-loopback>` takes back Chromium's own exception for the loopback; it has to come
+            // first, or the hub's own exception is lost with it.
+            format!("--proxy-bypass-list=<-loopback>;{hub}"),
+        ])
+        .await
+    }
+
+    async fn start(extra: &[String]) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut process = tokio::process::Command::new(chromium_path())
             .args([
@@ -59,6 +80,7 @@ impl Browser {
                 "--window-size=1280,720",
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(std::process::Stdio::null())

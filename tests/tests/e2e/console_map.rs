@@ -1,14 +1,15 @@
 //! The console's map in headless Chromium against a real hub: the offline base map naming the
-//! towns and drawing the lakes at city zoom (read through the map library's rendered features,
-//! not pixels), from the hub alone; place search on the map and in the composer, and an alert
-//! drawn after a search reaching the right people; 20,000 staff clustered without freezing the
-//! pan. The SQLite run writes `console-map-country.png` and `console-map-city.png` in
-//! `docs/screenshots/`.
+//! towns and provinces and drawing the lakes at city zoom (read through the map library's
+//! rendered features, not pixels), with the browser's network cut but for the hub; place search
+//! on the map and in the composer, and an alert drawn after a search reaching the right people,
+//! network cut too; a headcount's people clustered and coloured by how they stand; 20,000 staff
+//! clustered without freezing the pan. The SQLite run writes `console-map-country.png`,
+//! `console-map-city.png` and `console-map-headcount.png` in `docs/screenshots/`.
 
 use crate::browser::{Browser, Page};
 use crate::console::{log_in, BENI};
 use crate::console_actions::confirm;
-use crate::harness::{Backend, TestHub};
+use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use scaan_schemas::{NewUser, Position, Role};
@@ -24,23 +25,26 @@ on_both_backends!(
     the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone,
     a_circle_drawn_after_a_place_search_reaches_the_people_there,
     a_dead_online_tile_source_leaves_the_offline_map_without_errors,
+    a_headcount_s_people_are_clustered_and_coloured_by_how_they_stand,
     the_base_map_and_the_map_library_are_served_from_the_binary,
 );
 
 /// The map library's view, once every tile of it is drawn: its centre, zoom, and the rendered
-/// features by layer (`names` lists the towns' names).
+/// features by layer (`names` lists the towns' names, `provinces` the provinces').
 const RENDERED: &str = "(() => {
     const element = document.querySelector('#map .basemap');
     const m = element.basemap.map;
     if (!m.loaded() || !m.areTilesLoaded() || m.isMoving() || element.style.transform) return null;
     const layers = {};
     const names = [];
+    const provinces = [];
     for (const f of m.queryRenderedFeatures()) {
         layers[f.layer.id] = (layers[f.layer.id] || 0) + 1;
         if (f.layer.id === 'towns') names.push(f.properties.name);
+        if (f.layer.id === 'province-names') provinces.push(f.properties.name);
     }
     const c = m.getCenter();
-    return { lon: c.lng, lat: c.lat, zoom: m.getZoom(), layers, names };
+    return { lon: c.lng, lat: c.lat, zoom: m.getZoom(), layers, names, provinces };
 })()";
 
 async fn rendered(page: &Page<'_>) -> Value {
@@ -51,6 +55,72 @@ async fn rendered(page: &Page<'_>) -> Value {
         Duration::from_secs(60),
     )
     .await
+}
+
+/// The selected headcount's people as the map library draws them: how many stand each way
+/// (`safe`, `need_help`, …: a cluster counts each standing among its people), and how many
+/// clusters and single dots carry them (`seen`); once `until` holds of `seen`.
+pub(crate) async fn people_on_map(page: &Page<'_>, until: &str) -> Value {
+    page.wait_within(
+        &format!(
+            "(m => {{
+                if (!m.loaded() || !m.areTilesLoaded()) return null;
+                const seen = {{ clusters: 0, single: 0, people: 0 }};
+                const count = (standing, n) => {{ seen[standing] = (seen[standing] || 0) + n; seen.people += n; }};
+                for (const f of m.queryRenderedFeatures({{ layers: ['people-clusters', 'people'] }})) {{
+                    if (f.properties.cluster) {{
+                        seen.clusters++;
+                        for (const s of ['sos', 'need_help', 'overdue', 'no_response', 'not_reached', 'safe']) if (f.properties[s]) count(s, f.properties[s]);
+                    }} else {{
+                        seen.single++;
+                        count(f.properties.standing, 1);
+                    }}
+                }}
+                return ({until}) && seen;
+            }})(document.querySelector('#map .basemap').basemap.map)"
+        ),
+        "the headcount's people on the map",
+        Duration::from_secs(60),
+    )
+    .await
+}
+
+const SAFE: &str = "rgba(61,220,132,1)";
+const NEED_HELP: &str = "rgba(255,159,67,1)";
+const GREY: &str = "rgba(170,180,195,1)";
+const HALO: &str = "rgba(11,15,20,1)";
+
+/// The features rendered on `layer` with the colour its `property` evaluates to for each.
+fn colours(layer: &str, property: &str) -> String {
+    format!(
+        "(m => {{ const paint = m.getLayer('{layer}').paint.get('{property}');
+            return m.queryRenderedFeatures({{ layers: ['{layer}'] }})
+                .map(f => ({{ ...f.properties, colour: paint.evaluate(f, {{}}).toString() }})); }})\
+         (document.querySelector('#map .basemap').basemap.map)"
+    )
+}
+
+/// A Chromium with its network cut but for the hub, shown cut: the hub answers it, and the
+/// same hub under another name (as any other address) does not.
+async fn cut_off(hub: &TestHub) -> Browser {
+    let browser = Browser::launch_cut_off_but(&hub.base).await;
+    let probe = browser.page().await;
+    // From a file of the hub's that carries no Content-Security-Policy to stop the fetch.
+    probe.goto(&format!("{}/console/map.json", hub.base)).await;
+    let fetch = |base: &str| {
+        format!(
+            "fetch('{base}/console/map.json', {{ mode: 'no-cors' }}).then(() => 'reached', e => 'cut: ' + e.message)"
+        )
+    };
+    assert_eq!(probe.eval(&fetch(&hub.base)).await, "reached", "the hub");
+    let other_name = hub.base.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        probe.eval(&fetch(&other_name)).await,
+        "cut: Failed to fetch",
+        "anything but the hub"
+    );
+    drop(probe);
+    browser
 }
 
 /// Types a place into the map's search and takes the first match.
@@ -71,7 +141,7 @@ async fn the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone(backend:
     let screenshots = matches!(backend, Backend::Sqlite);
     let hub = TestHub::start(backend).await;
     hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
-    let browser = Browser::launch().await;
+    let browser = cut_off(&hub).await;
     let page = browser.page().await;
     log_in(&page, &hub, "manila.watch", false).await;
     // The map library runs in this browser, and its data is in.
@@ -96,6 +166,10 @@ async fn the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone(backend:
     assert!(
         city["layers"]["borders"].as_u64() > Some(0),
         "the DRC–Rwanda border: {city}"
+    );
+    assert!(
+        city["layers"]["provinces"].as_u64() > Some(0),
+        "the Nord-Kivu–Sud-Kivu boundary: {city}"
     );
     let kivu = page
         .eval(&format!(
@@ -122,11 +196,18 @@ async fn the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone(backend:
         !names.contains(&json!("Sake")),
         "a town of 17,000 waits for a closer zoom: {country}"
     );
+    let provinces = country["provinces"].as_array().unwrap();
+    for province in ["Nord-Kivu", "Sud-Kivu"] {
+        assert!(
+            provinces.contains(&json!(province)),
+            "{province} named at country zoom: {country}"
+        );
+    }
     if screenshots {
         page.screenshot("console-map-country").await;
     }
 
-    // Every file came from the hub: the page works with no other network.
+    // Every file came from the hub (no other network would have answered).
     let elsewhere = page
         .eval("performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin))")
         .await;
@@ -145,7 +226,7 @@ async fn a_circle_drawn_after_a_place_search_reaches_the_people_there(backend: B
     hub.account("amani", Role::Staff, &[], Some(BENI)).await;
     hub.account("jean", Role::Staff, &[], Some((0.50, 29.46))).await;
     hub.account("grace", Role::Staff, &[], Some(KAMPALA)).await;
-    let browser = Browser::launch().await;
+    let browser = cut_off(&hub).await;
     let page = browser.page().await;
     log_in(&page, &hub, "manila.watch", false).await;
 
@@ -276,6 +357,7 @@ async fn the_base_map_and_the_map_library_are_served_from_the_binary(backend: Ba
         "water.geojson",
         "borders.geojson",
         "towns.geojson",
+        "provinces.geojson",
         "places.tsv",
     ] {
         let path = format!("/console/vendor/basemap/{file}");
@@ -293,6 +375,116 @@ async fn the_base_map_and_the_map_library_are_served_from_the_binary(backend: Ba
     }
     let (status, settings) = hub.call("GET", "/console/map.json", None, None).await;
     assert_eq!((status, settings), (StatusCode::OK, json!({"tile_url": null})));
+    hub.stop().await;
+}
+
+async fn a_headcount_s_people_are_clustered_and_coloured_by_how_they_stand(backend: Backend) {
+    let screenshots = matches!(backend, Backend::Sqlite);
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    // Twelve people on a grid round Beni, 450 m apart; by turns safe, needing help, silent
+    // (their phone has the alert), not reached (no device of theirs has it).
+    let mut people: Vec<Account> = Vec::new();
+    for i in 0..12 {
+        let at = (BENI.0 + (i / 4) as f64 * 0.004, BENI.1 + (i % 4) as f64 * 0.004);
+        people.push(hub.account(&format!("person{i}"), Role::Staff, &[], Some(at)).await);
+    }
+    let mut phones = Vec::new();
+    for person in people.iter().skip(2).step_by(4) {
+        phones.push(hub.stream(person).await);
+    }
+    let (_, alert) = hub
+        .post(
+            "/api/v1/alerts",
+            &watch,
+            circle_alert("Armed clashes near Beni", BENI.0, BENI.1, 5000.0),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    for phone in &mut phones {
+        phone.expect("alert").await;
+    }
+    for (i, person) in people.iter().enumerate() {
+        let status = match i % 4 {
+            0 => "safe",
+            1 => "need_help",
+            _ => continue,
+        };
+        let (code, _) = hub
+            .post(
+                &format!("/api/v1/alerts/{id}/checkins"),
+                person,
+                json!({ "status": status }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED);
+    }
+
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+    log_in(&page, &hub, "manila.watch", false).await;
+    page.click(&format!("[data-alert=\"{id}\"]")).await;
+    page.wait_for(
+        "document.querySelector('[data-count=\"total\"]')?.textContent === '12'",
+        "the board",
+    )
+    .await;
+    // At town zoom, clustered: a few circles carry all twelve, and count each standing.
+    go_to(&page, "Beni").await;
+    page.click("#zoom-out").await;
+    let town = people_on_map(&page, "seen.people === 12").await;
+    assert!(town["clusters"].as_u64() > Some(0), "clustered at town zoom: {town}");
+    assert!(town["single"].as_u64() < Some(12), "{town}");
+    for standing in ["safe", "need_help", "no_response", "not_reached"] {
+        assert_eq!(town[standing], 3, "{standing}: {town}");
+    }
+    // A cluster is ringed in the colour of the worst-off among its people (here, need help),
+    // as the map library evaluates its style for the rendered feature.
+    let rings = page.eval(&colours("people-clusters", "circle-stroke-color")).await;
+    for ring in rings.as_array().unwrap() {
+        assert!(ring["need_help"].as_u64() > Some(0), "{rings}");
+        assert_eq!(ring["colour"], NEED_HELP, "{rings}");
+    }
+    // Closer, the clusters part (the screenshot shows both); at street zoom, one dot each, in
+    // its standing's colour.
+    for _ in 0..4 {
+        page.click("#zoom-in").await;
+    }
+    if screenshots {
+        people_on_map(&page, "seen.people === 12 && seen.single > 0").await;
+        page.screenshot("console-map-headcount").await;
+    }
+    for _ in 0..2 {
+        page.click("#zoom-in").await;
+    }
+    let street = people_on_map(&page, "seen.people === 12 && seen.clusters === 0").await;
+    assert_eq!(street["single"], 12, "{street}");
+    assert_eq!(street["clusters"], 0, "{street}");
+    for standing in ["safe", "need_help", "no_response", "not_reached"] {
+        assert_eq!(street[standing], 3, "{standing}: {street}");
+    }
+    let fills = page.eval(&colours("people", "circle-color")).await;
+    let strokes = page.eval(&colours("people", "circle-stroke-color")).await;
+    for (fill, stroke) in fills.as_array().unwrap().iter().zip(strokes.as_array().unwrap()) {
+        let expected = match fill["standing"].as_str().unwrap() {
+            "safe" => (SAFE, HALO),
+            "need_help" => (NEED_HELP, HALO),
+            "no_response" => (GREY, HALO),
+            // Not reached: a hollow ring.
+            "not_reached" => (HALO, GREY),
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            (&fill["colour"], &stroke["colour"]),
+            (&json!(expected.0), &json!(expected.1)),
+            "{fill} {stroke}"
+        );
+    }
+
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "JavaScript errors in the console: {errors:?}");
+    drop(page);
+    drop(browser);
     hub.stop().await;
 }
 

@@ -14,18 +14,21 @@ use std::time::Duration;
 
 const BENI: (f64, f64) = (0.4911, 29.4731);
 
-on_both_backends!(metrics_move_with_deliveries_checkins_and_refused_logins);
+on_both_backends!(
+    metrics_move_with_deliveries_checkins_and_refused_logins,
+    a_drill_is_counted_apart_from_the_live_metrics,
+);
 
 /// One sample of a scrape.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: Value,
     value: f64,
 }
 
 /// Scrapes `/metrics` and parses it; a scrape that is not valid OpenMetrics fails the test.
-async fn scrape(hub: &TestHub) -> Vec<Sample> {
+pub(crate) async fn scrape(hub: &TestHub) -> Vec<Sample> {
     let address = hub.metrics.expect("metrics_listen is set");
     let response = reqwest::get(format!("http://{address}/metrics")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -64,7 +67,7 @@ async fn scrape(hub: &TestHub) -> Vec<Sample> {
 }
 
 /// The value of the sample `name` whose labels include `labels`; 0 when absent.
-fn value(samples: &[Sample], name: &str, labels: Value) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: Value) -> f64 {
     let matches = |s: &&Sample| {
         s.name == name
             && labels
@@ -160,6 +163,93 @@ async fn metrics_move_with_deliveries_checkins_and_refused_logins(backend: Backe
         "bahati's copy is owed"
     );
     assert_eq!(value(&after, "scaan_escalation_waves_total", json!({})), 0.0);
+    phone.disconnect().await;
+    hub.stop().await;
+}
+
+/// Everything a drill moves — its deliveries to the phone and the app, their latency, the
+/// check-in's commit, the second wave — is labelled `status="exercise"`, and the live
+/// (`actual`) series stay where they were until a real alert moves them.
+async fn a_drill_is_counted_apart_from_the_live_metrics(backend: Backend) {
+    let hub = TestHub::start_configured(backend, |c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some(BENI)).await;
+    // Bahati never answers: the drill's second wave goes to her.
+    hub.account("bahati", Role::Staff, &[], Some(BENI)).await;
+    let mut phone = Phone::connect(&hub, &amani, "amani-phone", false).await;
+    phone.subscribe(&inbox(amani.user.id)).await;
+    let _app = hub.stream(&amani).await;
+
+    let mut drill = crate::harness::circle_alert("Evacuation drill", BENI.0, BENI.1, 5000.0);
+    drill["status"] = json!("exercise");
+    let (status, drill) = hub.post("/api/v1/alerts", &watch, drill).await;
+    assert_eq!(status, StatusCode::CREATED, "{drill}");
+    assert_eq!(phone.expect("alert").await["alert"]["status"], "exercise");
+    let (status, body) = hub
+        .post(
+            &format!("/api/v1/alerts/{}/checkins", drill["id"].as_str().unwrap()),
+            &amani,
+            json!({"status": "safe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after_deadline = chrono::Utc::now() + chrono::Duration::seconds(1800 + 1);
+    hub.app.headcounts.escalate_due(after_deadline).await.unwrap();
+
+    let of = |status: &'static str| {
+        move |samples: &[Sample], name: &str, labels: Value| {
+            let mut labels = labels;
+            labels["status"] = json!(status);
+            value(samples, name, labels)
+        }
+    };
+    let (exercise, actual) = (of("exercise"), of("actual"));
+    let delivered = "scaan_envelopes_delivered_total";
+    let (mqtt, websocket) = (json!({"channel": "mqtt"}), json!({"channel": "websocket"}));
+    let counted = |samples: &[Sample], figure: &dyn Fn(&[Sample], &str, Value) -> f64| {
+        (
+            figure(samples, delivered, mqtt.clone()),
+            figure(samples, delivered, websocket.clone()),
+            figure(samples, "scaan_delivery_latency_seconds_count", mqtt.clone()),
+            figure(samples, "scaan_checkin_commit_seconds_count", json!({})),
+            figure(samples, "scaan_escalation_waves_total", json!({})),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let drilled = loop {
+        let samples = scrape(&hub).await;
+        if counted(&samples, &exercise) == (1.0, 1.0, 1.0, 1.0, 1.0) {
+            break samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the drill is not counted as an exercise: {samples:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        counted(&drilled, &actual),
+        (0.0, 0.0, 0.0, 0.0, 0.0),
+        "the drill moved a live figure"
+    );
+
+    // A real alert moves the live series, and the drill's stay as they were.
+    let alert = send_alert(&hub, &watch, "Armed clashes reported near Beni").await;
+    assert_eq!(phone.expect("alert").await["alert"]["id"], alert["id"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let samples = scrape(&hub).await;
+        let live = counted(&samples, &actual);
+        if live.0 == 1.0 && live.1 == 1.0 {
+            assert_eq!(counted(&samples, &exercise), (1.0, 1.0, 1.0, 1.0, 1.0));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the real alert is not counted live: {samples:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     phone.disconnect().await;
     hub.stop().await;
 }

@@ -3,6 +3,10 @@
 //! reads it in their access list; the retention sweep deletes what is past its limit; an
 //! administrator exports a person whole and erases them, leaving nothing of them in any table
 //! but the counts, under a pseudonym; and the console's map marks an area apart from a position.
+//! An SOS call and a missed journey check-in's alarm show the position precisely to officers
+//! while open, on every channel (the stream's first envelope per officer, each list read, each
+//! acknowledgement is an audited view), and at area level once resolved; a journey shows it at
+//! area level.
 
 use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::on_both_backends;
@@ -20,6 +24,8 @@ on_both_backends!(
     the_retention_sweep_deletes_what_is_past_its_limit,
     an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym,
     the_console_marks_an_area_apart_from_a_position,
+    an_open_sos_is_precise_on_every_channel_audited_and_its_area_once_resolved,
+    a_missed_checkin_alarm_is_a_ground_audited_and_a_journey_shows_the_area,
 );
 
 /// The map's entry for one person.
@@ -201,6 +207,257 @@ async fn officers_see_the_area_outside_an_incident_and_the_position_inside_an_al
     hub.stop().await;
 }
 
+/// Who saw `person`'s precise position, in which view, on which ground's kind: sorted.
+async fn accesses(hub: &TestHub, person: &Account) -> Vec<(String, String, String)> {
+    let (status, list) = hub.get("/api/v1/me/location-access", person).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut seen: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["viewer"].as_str().unwrap().to_owned(),
+                a["view"].as_str().unwrap().to_owned(),
+                a["ground"]["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+fn access(viewer: &str, view: &str, kind: &str) -> (String, String, String) {
+    (viewer.to_owned(), view.to_owned(), kind.to_owned())
+}
+
+/// The next envelope of `kind` on the stream within 10 s, passing over others.
+async fn next_of(stream: &mut crate::harness::Stream, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match stream.next_within(left).await {
+            Some(envelope) if envelope["type"] == kind => return envelope,
+            Some(_) => continue,
+            None => panic!("no {kind} within 10 s"),
+        }
+    }
+}
+
+fn lat_lon(position: &Value) -> (Value, Value) {
+    (position["lat"].clone(), position["lon"].clone())
+}
+
+async fn an_open_sos_is_precise_on_every_channel_audited_and_its_area_once_resolved(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
+    let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    let mut console = hub.stream(&kivu).await;
+    let mut phone = hub.stream(&amani).await;
+    let precise = (json!(BENI.0), json!(BENI.1));
+    let area = (json!(BENI_AREA.0), json!(BENI_AREA.1));
+
+    // Her SOS, then a later position: two envelopes on the officer's stream, both precise, one
+    // view between them.
+    let (status, sos) = hub
+        .post(
+            "/api/v1/sos",
+            &amani,
+            json!({"position": {"lat": BENI.0, "lon": BENI.1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sos}");
+    let sos_id = sos["id"].as_str().unwrap().to_owned();
+    let raised = next_of(&mut console, "sos").await;
+    assert_eq!(lat_lon(&raised["sos"]["position"]), precise, "{raised}");
+    hub.post(
+        "/api/v1/me/location",
+        &amani,
+        json!({"lat": BENI.0, "lon": BENI.1, "accuracy_m": 10.0}),
+    )
+    .await;
+    let followed = next_of(&mut console, "sos_update").await;
+    assert_eq!(followed["sos"]["trail"].as_array().unwrap().len(), 1, "{followed}");
+    eventually("the stream's view is audited", || async {
+        !accesses(&hub, &amani).await.is_empty()
+    })
+    .await;
+    let (_, list) = hub.get("/api/v1/me/location-access", &amani).await;
+    assert_eq!(list[0]["ground"], json!({"kind": "sos", "id": sos_id}), "{list}");
+
+    // The list and the acknowledgement show it precisely too, each an audited view.
+    let (_, calls) = hub.get("/api/v1/sos", &kivu).await;
+    assert_eq!(lat_lon(&calls[0]["position"]), precise, "{calls}");
+    let (status, acknowledged) = hub.post(&format!("/api/v1/sos/{sos_id}/ack"), &kivu, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{acknowledged}");
+    assert_eq!(lat_lon(&acknowledged["position"]), precise);
+    let update = next_of(&mut console, "sos_update").await;
+    assert_eq!(update["sos"]["status"], "acknowledged");
+    assert_eq!(lat_lon(&update["sos"]["position"]), precise);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open_views = vec![
+        access("kivu.officer", "sos", "sos"),
+        access("kivu.officer", "sos", "sos"),
+        access("kivu.officer", "stream", "sos"),
+    ];
+    assert_eq!(
+        accesses(&hub, &amani).await,
+        open_views,
+        "three envelopes streamed, one view"
+    );
+
+    // Resolved: officers see the area and no trail, on every channel, and no view is written;
+    // she still sees her own call whole.
+    let (status, resolved) = hub
+        .post(
+            &format!("/api/v1/sos/{sos_id}/resolve"),
+            &kivu,
+            json!({"note": "she is safe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(lat_lon(&resolved["position"]), area, "{resolved}");
+    assert_eq!(resolved["trail"], json!([]), "{resolved}");
+    let update = next_of(&mut console, "sos_update").await;
+    assert_eq!(update["sos"]["status"], "resolved");
+    assert_eq!(
+        (lat_lon(&update["sos"]["position"]), &update["sos"]["trail"]),
+        (area.clone(), &json!([])),
+        "{update}"
+    );
+    let own = loop {
+        let update = next_of(&mut phone, "sos_update").await;
+        if update["sos"]["status"] == "resolved" {
+            break update;
+        }
+    };
+    assert_eq!(lat_lon(&own["sos"]["position"]), precise, "{own}");
+    assert_eq!(own["sos"]["trail"].as_array().unwrap().len(), 1, "{own}");
+    for officer in [&kivu, &watch] {
+        let (_, calls) = hub.get("/api/v1/sos?status=resolved", officer).await;
+        assert_eq!(lat_lon(&calls[0]["position"]), area, "{calls}");
+        assert_eq!(calls[0]["trail"], json!([]), "{calls}");
+    }
+    let (_, mine) = hub.get("/api/v1/sos", &amani).await;
+    assert_eq!(lat_lon(&mine[0]["position"]), precise, "{mine}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(accesses(&hub, &amani).await, open_views);
+    hub.stop().await;
+}
+
+async fn a_missed_checkin_alarm_is_a_ground_audited_and_a_journey_shows_the_area(backend: Backend) {
+    let hub = TestHub::start_configured(backend, |c| {
+        c.journey_remind_before_s = 1;
+        c.journey_grace_s = 1;
+    })
+    .await;
+    let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], None).await;
+    let mut console = hub.stream(&kivu).await;
+    let precise = (json!(BENI.0), json!(BENI.1));
+    let area = (json!(BENI_AREA.0), json!(BENI_AREA.1));
+    hub.post(
+        "/api/v1/me/location",
+        &amani,
+        json!({"lat": BENI.0, "lon": BENI.1, "accuracy_m": 10.0}),
+    )
+    .await;
+
+    // A journey and a check-in with where she is: she sees it, officers see its area.
+    let arrive_by = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let (status, journey) = hub
+        .post(
+            "/api/v1/journeys",
+            &amani,
+            json!({"legs": [{"to": "Goma", "country": "CD", "arrive_by": arrive_by}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{journey}");
+    let id = journey["id"].as_str().unwrap().to_owned();
+    let (status, own) = hub
+        .post(
+            &format!("/api/v1/journeys/{id}/checkin"),
+            &amani,
+            json!({"status": "ok", "position": {"lat": BENI.0, "lon": BENI.1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(lat_lon(&own["last_position"]), precise);
+    let shown = loop {
+        let envelope = next_of(&mut console, "journey").await;
+        if envelope["journey"]["last_position"].is_object() {
+            break envelope;
+        }
+    };
+    assert_eq!(lat_lon(&shown["journey"]["last_position"]), area, "{shown}");
+    let (_, seen) = hub.get(&format!("/api/v1/journeys/{id}"), &kivu).await;
+    assert_eq!(lat_lon(&seen["last_position"]), area, "{seen}");
+    assert_eq!(on_the_map(&hub, &kivu, &amani).await["precision"], "area");
+    assert_eq!(accesses(&hub, &amani).await, vec![]);
+
+    // Missed: the alarm shows her last position precisely, a ground on the map too.
+    let alarm = next_of(&mut console, "journey_alarm").await["alarm"].clone();
+    let alarm_id = alarm["id"].as_str().unwrap().to_owned();
+    assert_eq!(lat_lon(&alarm["last_position"]), precise, "{alarm}");
+    let (_, alarms) = hub.get("/api/v1/journey-alarms", &kivu).await;
+    assert_eq!(lat_lon(&alarms[0]["last_position"]), precise, "{alarms}");
+    let placed = on_the_map(&hub, &kivu, &amani).await;
+    assert_eq!(
+        (&placed["precision"], &placed["ground"]),
+        (&json!("precise"), &json!({"kind": "journey_alarm", "id": alarm_id})),
+        "{placed}"
+    );
+    let (_, seen) = hub.get(&format!("/api/v1/journeys/{id}"), &kivu).await;
+    assert_eq!(
+        lat_lon(&seen["last_position"]),
+        area,
+        "the journey is no ground: {seen}"
+    );
+    let (status, acknowledged) = hub
+        .post(
+            &format!("/api/v1/journey-alarms/{alarm_id}/ack"),
+            &kivu,
+            json!({"note": "calling her"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acknowledged}");
+    assert_eq!(lat_lon(&acknowledged["last_position"]), precise);
+    let update = next_of(&mut console, "journey_alarm").await;
+    assert_eq!(update["alarm"]["status"], "acknowledged", "{update}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open_views = vec![
+        access("kivu.officer", "journey_alarms", "journey_alarm"),
+        access("kivu.officer", "journey_alarms", "journey_alarm"),
+        access("kivu.officer", "staff_positions", "journey_alarm"),
+        access("kivu.officer", "stream", "journey_alarm"),
+    ];
+    assert_eq!(accesses(&hub, &amani).await, open_views);
+
+    // Resolved: the area again, everywhere, and no more views.
+    let (status, resolved) = hub
+        .post(
+            &format!("/api/v1/journey-alarms/{alarm_id}/resolve"),
+            &kivu,
+            json!({"note": "she had no signal"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(lat_lon(&resolved["last_position"]), area, "{resolved}");
+    let update = next_of(&mut console, "journey_alarm").await;
+    assert_eq!(
+        (&update["alarm"]["status"], lat_lon(&update["alarm"]["last_position"])),
+        (&json!("resolved"), area.clone()),
+        "{update}"
+    );
+    let (_, alarms) = hub.get("/api/v1/journey-alarms", &kivu).await;
+    assert_eq!(lat_lon(&alarms[0]["last_position"]), area, "{alarms}");
+    assert_eq!(on_the_map(&hub, &kivu, &amani).await["precision"], "area");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(accesses(&hub, &amani).await, open_views);
+    hub.stop().await;
+}
+
 /// Polls `check` every 200 ms for up to 15 s; panics with `what` if it never holds.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -290,7 +547,9 @@ async fn the_retention_sweep_deletes_what_is_past_its_limit(backend: Backend) {
         .post(&format!("{sos_path}/resolve"), &kivu, json!({"note": "all fine"}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(resolved["trail"].as_array().unwrap().len(), 1, "{resolved}");
+    // The officer is shown a resolved call's area, without its trail; the hub holds both.
+    assert_eq!(resolved["trail"], json!([]), "{resolved}");
+    assert_eq!(export(&amani).await["sos"][0]["trail"].as_array().unwrap().len(), 1);
 
     // Past the freshness window the position is kept as its area only.
     eventually("the position is reduced to its area", || async {
@@ -432,7 +691,12 @@ fn hex_of(needle: &str) -> String {
 }
 
 async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backend: Backend) {
-    let hub = TestHub::start(backend).await;
+    // Journeys' alarms come within seconds.
+    let hub = TestHub::start_configured(backend, |c| {
+        c.journey_remind_before_s = 1;
+        c.journey_grace_s = 1;
+    })
+    .await;
     let admin = hub.account("admin", Role::Admin, &[], None).await;
     let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
     let kivu = hub.account("kivu.officer", Role::SecurityOfficer, &["CD"], None).await;
@@ -521,6 +785,49 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         .await;
     assert_eq!(status, StatusCode::CREATED, "{trip}");
     on_the_map(&hub, &watch, &zawadi).await;
+    // A journey of hers whose check-in she missed, the alarm acknowledged by the Kivu officer;
+    // and a journey that officer started for Bahati.
+    let journey_note = "at the Oicha checkpoint";
+    let (status, journey) = hub
+        .post(
+            "/api/v1/journeys",
+            &zawadi,
+            json!({"legs": [{"to": "Goma", "country": "CD",
+                   "arrive_by": (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339()}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{journey}");
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/journeys/{}/checkin", journey["id"].as_str().unwrap()),
+            &zawadi,
+            json!({"status": "ok", "position": {"lat": BENI.0, "lon": BENI.1}, "note": journey_note}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, started) = hub
+        .post(
+            "/api/v1/journeys",
+            &kivu,
+            json!({"staff_id": bahati.user.id, "legs": [{"to": "Lubero", "country": "CD",
+                   "arrive_by": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339()}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(started["started_by"], "kivu.officer");
+    eventually("her missed check-in raises an alarm", || async {
+        hub.get("/api/v1/journey-alarms", &kivu).await.1[0].is_object()
+    })
+    .await;
+    let alarm = hub.get("/api/v1/journey-alarms", &kivu).await.1[0].clone();
+    let (status, _) = hub
+        .post(
+            &format!("/api/v1/journey-alarms/{}/ack", alarm["id"].as_str().unwrap()),
+            &kivu,
+            json!({"note": "calling zawadi.erasable now"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 
     // The export holds all of it.
     let export_path = format!("/api/v1/users/{}/export", zawadi.user.id);
@@ -539,11 +846,14 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
             count("reports"),
             count("sos"),
             count("headcounts"),
-            count("checkins")
+            count("checkins"),
+            count("journeys"),
+            count("journey_alarms")
         ),
-        (1, 1, 1, 1, 1),
+        (1, 1, 1, 1, 1, 1, 1),
         "{export}"
     );
+    assert_eq!(export["journeys"][0]["last_note"], journey_note, "{export}");
     assert_eq!(export["checkins"][0]["note"], answer_note);
     assert!(count("sessions") >= 1, "{export}");
     let actions: Vec<&str> = export["audit"]
@@ -552,7 +862,12 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    for action in ["sos.acknowledged", "sos.resolved", "location.viewed"] {
+    for action in [
+        "sos.acknowledged",
+        "sos.resolved",
+        "location.viewed",
+        "journey_alarm.acknowledged",
+    ] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
 
@@ -566,6 +881,7 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         sos_note.to_owned(),
         report_text.to_owned(),
         "Butembo".to_owned(),
+        journey_note.to_owned(),
     ];
     let before = tables_holding(&hub, &needles).await;
     for table in [
@@ -578,6 +894,8 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         "audit",
         "alert_recipients",
         "tokens",
+        "journeys",
+        "journey_alarms",
     ] {
         assert!(
             before.iter().any(|f| f.starts_with(table)),
@@ -672,7 +990,14 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         "Test kivu.officer".to_owned(),
     ];
     let before = tables_holding(&hub, &officer).await;
-    for table in ["alerts", "advisories", "advisory_history", "audit", "mqtt_envelopes"] {
+    for table in [
+        "alerts",
+        "advisories",
+        "advisory_history",
+        "audit",
+        "mqtt_envelopes",
+        "journeys",
+    ] {
         assert!(
             before.iter().any(|f| f.starts_with(table)),
             "{table} not found before: {before:?}"
@@ -692,6 +1017,45 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     assert_eq!(alert["sender"], erased["pseudonym_username"], "{alert}");
     let (_, advisory) = hub.get("/api/v1/advisories/CD", &watch).await;
     assert_eq!(advisory["summary"], "Armed groups active around Beni", "{advisory}");
+    let (_, journey) = hub
+        .get(&format!("/api/v1/journeys/{}", started["id"].as_str().unwrap()), &watch)
+        .await;
+    assert_eq!(journey["started_by"], erased["pseudonym_username"], "{journey}");
+
+    // The watch officer added a warnings feed: it names their pseudonym once they are erased.
+    let (status, feed) = hub
+        .post(
+            "/api/v1/warning-feeds",
+            &watch,
+            json!({"name": "Local test feed", "url": "http://127.0.0.1:9/cap.xml", "interval_s": 86400}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{feed}");
+    // Its first poll (refused) is over before the erasure: the next is a day away.
+    eventually("the feed was polled", || async {
+        hub.get("/api/v1/warning-feeds", &watch).await.1[0]["failures"] == 1
+    })
+    .await;
+    let officer: Vec<String> = vec![
+        watch.user.id.to_string(),
+        "manila.watch".to_owned(),
+        "Test manila.watch".to_owned(),
+    ];
+    let before = tables_holding(&hub, &officer).await;
+    assert!(
+        before.iter().any(|f| f.starts_with("warning_feeds")),
+        "warning_feeds not found before: {before:?}"
+    );
+    let (status, erased) = hub
+        .call(
+            "DELETE",
+            &format!("/api/v1/users/{}", watch.user.id),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(tables_holding(&hub, &officer).await, Vec::<String>::new());
     hub.stop().await;
 }
 

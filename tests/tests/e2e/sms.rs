@@ -7,6 +7,7 @@ use crate::harness::{circle_alert, Account, Backend, TestHub};
 use crate::kannel::{free_port, Kannel};
 use crate::mqtt::{inbox, Phone};
 use crate::on_both_backends;
+use crate::operations::{scrape, value};
 use reqwest::StatusCode;
 use scaan_schemas::Role;
 use serde_json::{json, Value};
@@ -268,7 +269,12 @@ async fn a_gateway_outage_delays_texts_loses_none_and_the_ceiling_holds(backend:
     let Some(mut kannel) = gateway(port).await else {
         return;
     };
-    let hub = texting_hub(backend, port, &kannel, |c| c.sms_max_per_alert = 4).await;
+    let hub = texting_hub(backend, port, &kannel, |c| {
+        c.sms_max_per_alert = 4;
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let waiting = || async { value(&scrape(&hub).await, "scaan_sms_texts_waiting", json!({})) };
     let watch = hub.account("manila.watch", Role::WatchOfficer, &[], None).await;
     let numbers: Vec<String> = (1..=5).map(|i| format!("+24399000010{i}")).collect();
     for (i, number) in numbers.iter().enumerate() {
@@ -299,6 +305,7 @@ async fn a_gateway_outage_delays_texts_loses_none_and_the_ceiling_holds(backend:
         ["queued", "queued", "queued", "queued", "withheld"],
         "{deliveries}"
     );
+    assert_eq!(waiting().await, 4.0, "the operator sees the texts held up");
 
     // Back up: every owed text goes, once.
     kannel.start_smsbox().await;
@@ -313,4 +320,5 @@ async fn a_gateway_outage_delays_texts_loses_none_and_the_ceiling_holds(backend:
     owed.sort();
     // Withheld: the last by username.
     assert_eq!(texted, owed, "each owed text exactly once, none for the withheld");
+    assert_eq!(waiting().await, 0.0);
 }

@@ -1,0 +1,655 @@
+//! Several `scaan` nodes on one PostgreSQL database, behind HAProxy (HTTP and MQTT), with
+//! phones (MQTT, persistent sessions) and consoles (WebSocket streams) spread over them by the
+//! load balancer. Under a steady load of alerts and check-ins, the node that leads (runs the
+//! scheduled work) is killed outright (SIGKILL), and:
+//! - every check-in the hub acknowledged (`checkin_ack`) is counted, and every console's last
+//!   board shows the same counts;
+//! - every alert the hub answered 201 reaches every targeted phone, and every watch officer's
+//!   stream that was open from before it was sent until after its answer;
+//! - the headcount's second wave reaches each silent phone once, sent by the node that took
+//!   over; the SOS is announced again without a gap longer than 10 s and without a number
+//!   repeated or skipped;
+//! - consoles cut off are streaming again through another node within 10 s, and phones get
+//!   envelopes again within 10 s;
+//! - no phone gets an envelope twice, except one it received in the last second before the
+//!   kill, whose receipt the killed node had not yet stored (it was sent again as owed).
+//!
+//! Needs `SCAAN_TEST_POSTGRES_URL` and `SCAAN_TEST_HAPROXY` (`1`: `haproxy` from the `PATH` or
+//! `/usr/sbin`); `.ci/run` sets both. Without them it prints SKIPPED.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../../tests/common/databases.rs"]
+mod databases;
+
+use futures_util::StreamExt as _;
+use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
+use scaan_schemas::NewCheckin;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const PASSWORD: &str = "a long passphrase";
+const NODES: usize = 3;
+const PHONES: usize = 12;
+/// Phones that never answer the headcount: the second wave is theirs.
+const SILENT: usize = 3;
+const CONSOLES: usize = 4;
+/// How soon a client cut off must be live again through another node.
+const LIVE_AGAIN: Duration = Duration::from_secs(10);
+const REANNOUNCE_S: &str = "2";
+/// The headcount's deadline (the shortest an alert may set): its second wave comes well after
+/// the kill, from the node that took over.
+const DEADLINE_S: u64 = 60;
+/// An envelope received this long before the kill may come again: its receipt was still on its
+/// way to the store (receipts are written in batches every 100 ms).
+const RECEIPT_WINDOW: Duration = Duration::from_secs(1);
+const BENI: (f64, f64) = (0.49, 29.47);
+
+/// One `scaan serve` of the deployment.
+struct Node {
+    process: Option<common::Running>,
+    http: String,
+    mqtt: SocketAddr,
+}
+
+async fn start_node(dir: &Path, name: &str, database: &str) -> Node {
+    let settings = [
+        ("SCAAN_DATABASE_URL", database),
+        ("SCAAN_NODE_NAME", name),
+        ("SCAAN_SOS_REANNOUNCE_S", REANNOUNCE_S),
+    ];
+    let (process, http) = common::serve_on(dir, "127.0.0.1:0", &["--mqtt-listen", "127.0.0.1:0"], &settings);
+    let health: Value = reqwest::get(format!("{http}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mqtt = health["mqtt"]["address"]
+        .as_str()
+        .expect("the node's MQTT endpoint")
+        .parse()
+        .unwrap();
+    Node {
+        process: Some(process),
+        http,
+        mqtt,
+    }
+}
+
+fn add_user(dir: &Path, database: &str, args: &[&str]) {
+    use std::io::Write as _;
+    let mut child = Command::new(common::SCAAN)
+        .args(["user", "add", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .env("SCAAN_DATABASE_URL", database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Held advisory locks on the test's database: 1 once a node leads.
+async fn leaders(database: &str) -> i64 {
+    use sqlx::Connection as _;
+    let mut db = sqlx::PgConnection::connect(database).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// HAProxy in front of the nodes: TCP mode for both HTTP (WebSockets pass through) and MQTT,
+/// least connections first, a node found dead taken out within half a second.
+struct Haproxy {
+    child: Child,
+    http: String,
+    mqtt: SocketAddr,
+}
+
+impl Haproxy {
+    async fn start(program: &Path, dir: &Path, nodes: &[Node]) -> Haproxy {
+        let (http, mqtt) = (free_port(), free_port());
+        let servers = |port_of: &dyn Fn(&Node) -> String| {
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("  server node{i} {} check inter 500 fall 1 rise 1\n", port_of(n)))
+                .collect::<String>()
+        };
+        let config = format!(
+            "global\n  maxconn 4096\n\
+             defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  retries 3\n  option redispatch\n\
+             frontend http\n  bind 127.0.0.1:{http}\n  default_backend nodes_http\n\
+             backend nodes_http\n  balance leastconn\n{}\
+             frontend mqtt\n  bind 127.0.0.1:{mqtt}\n  default_backend nodes_mqtt\n\
+             backend nodes_mqtt\n  balance leastconn\n{}",
+            servers(&|n| n.http.trim_start_matches("http://").to_owned()),
+            servers(&|n| n.mqtt.to_string()),
+        );
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new(program)
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy starts");
+        let mqtt: SocketAddr = format!("127.0.0.1:{mqtt}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(mqtt).await.is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not open its ports");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Haproxy {
+            child,
+            http: format!("http://127.0.0.1:{http}"),
+            mqtt,
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Option<(u16, Value)> {
+    // A new connection each time: HAProxy (TCP mode) keeps a connection on one node.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut request = client
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .timeout(Duration::from_secs(10));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+async fn login(base: &str, username: &str) -> Value {
+    let body = json!({"username": username, "password": PASSWORD});
+    let (status, answer) = call(base, "POST", "/api/v1/auth/login", None, Some(body))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn alert_body(headline: &str, checkin: bool) -> Value {
+    let mut alert = json!({
+        "headline": headline, "event": "Armed clash", "category": "security",
+        "urgency": "immediate", "severity": "severe", "certainty": "observed",
+        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [BENI.1, BENI.0]}, "radius_m": 5000},
+        "expires_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+    });
+    if checkin {
+        alert["checkin_required"] = json!(true);
+        alert["checkin_deadline_s"] = json!(DEADLINE_S);
+    }
+    alert
+}
+
+/// What one console's stream showed, and when it was open.
+#[derive(Default)]
+struct ConsoleLog {
+    alerts: HashSet<String>,
+    /// `announcements` of each `sos_update`, in order, with when it came.
+    sos: Vec<(u64, Instant)>,
+    /// The last counts of each headcount (its `headcount` envelope).
+    counts: HashMap<String, Value>,
+    /// When each stream opened, and when it ended.
+    opened: Vec<Instant>,
+    closed: Vec<Instant>,
+}
+
+/// A console: its stream through the load balancer, opened again whenever it ends.
+async fn console(base: String, token: String, log: Arc<Mutex<ConsoleLog>>, stop: CancellationToken) {
+    let url = format!("{}/api/v1/stream", base.replace("http://", "ws://"));
+    while !stop.is_cancelled() {
+        let mut request = url.clone().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        log.lock().unwrap().opened.push(Instant::now());
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = socket.close(None).await;
+                    return;
+                }
+                next = socket.next() => next,
+            };
+            let text = match next {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_) | Message::Frame(_))) => continue,
+                _ => break,
+            };
+            let envelope: Value = serde_json::from_str(&text).unwrap();
+            let mut log = log.lock().unwrap();
+            match envelope["type"].as_str() {
+                Some("alert") => {
+                    log.alerts.insert(envelope["alert"]["id"].as_str().unwrap().to_owned());
+                }
+                Some("sos_update") => {
+                    let announcements = envelope["sos"]["announcements"].as_u64().unwrap();
+                    log.sos.push((announcements, Instant::now()));
+                }
+                Some("headcount") => {
+                    let alert = envelope["alert_id"].as_str().unwrap().to_owned();
+                    log.counts.insert(alert, envelope.clone());
+                }
+                _ => {}
+            }
+        }
+        log.lock().unwrap().closed.push(Instant::now());
+    }
+}
+
+/// What one phone received, each envelope with when.
+#[derive(Default)]
+struct PhoneLog {
+    received: Vec<(String, Instant)>,
+    /// The alerts whose check-in the hub acknowledged.
+    acknowledged: Vec<String>,
+}
+
+/// A phone through the load balancer: records every envelope, and checks in when told (the
+/// check-in is sent again until the hub acknowledges it).
+async fn phone(
+    mut phone: Phone,
+    mut checkins: mpsc::UnboundedReceiver<Uuid>,
+    log: Arc<Mutex<PhoneLog>>,
+    stop: CancellationToken,
+) {
+    let safe: NewCheckin = serde_json::from_value(json!({"status": "safe"})).unwrap();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            alert = checkins.recv() => {
+                let Some(alert) = alert else { continue };
+                // Sent again (a new ref) while its node is gone, as a phone's app would.
+                for _ in 0..10 {
+                    match phone.checkin_confirmed(alert, &safe).await {
+                        Ok(_) => {
+                            log.lock().unwrap().acknowledged.push(alert.to_string());
+                            break;
+                        }
+                        Err(e) => {
+                            eprintln!("a check-in is sent again: {e:#}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            }
+            received = phone.next_envelope() => match received {
+                Ok(received) => {
+                    let text = String::from_utf8(received.payload.to_vec()).unwrap();
+                    log.lock().unwrap().received.push((text, Instant::now()));
+                }
+                Err(e) => panic!("a phone's connection ended: {e:#}"),
+            },
+        }
+    }
+    // What came while the last check-in waited for its answer.
+    for received in phone.disconnect().await {
+        let text = String::from_utf8(received.payload.to_vec()).unwrap();
+        log.lock().unwrap().received.push((text, Instant::now()));
+    }
+}
+
+fn haproxy_program() -> Option<PathBuf> {
+    scaan_mobile_bridge::fixtures::program_from_env("SCAAN_TEST_HAPROXY", "haproxy")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to_the_others() {
+    let Some(databases::Backend::Postgres(server)) = databases::Backend::postgres() else {
+        return;
+    };
+    let Some(haproxy) = haproxy_program() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = databases::Backend::Postgres(server).fresh_database(dir.path()).await;
+    let node_dir = |i: usize| {
+        let d = dir.path().join(format!("node{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    // The accounts, before any node runs (the first command migrates the database).
+    let duty = format!("{},{}", BENI.0, BENI.1);
+    for i in 0..CONSOLES {
+        add_user(
+            &node_dir(0),
+            &database,
+            &["--username", &format!("watch{i}"), "--role", "watch_officer"],
+        );
+    }
+    for i in 0..PHONES {
+        let name = format!("staff{i}");
+        add_user(
+            &node_dir(0),
+            &database,
+            &["--username", &name, "--role", "staff", "--duty-station", &duty],
+        );
+    }
+
+    // The first node leads (it is started alone and waited for); it is the one killed.
+    let mut nodes = vec![start_node(&node_dir(0), "node0", &database).await];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leaders(&database).await != 1 {
+        assert!(Instant::now() < deadline, "the first node never took the lead");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 1..NODES {
+        nodes.push(start_node(&node_dir(i), &format!("node{i}"), &database).await);
+    }
+    let lb = Haproxy::start(&haproxy, dir.path(), &nodes).await;
+    let stop = CancellationToken::new();
+
+    // Consoles and phones, spread over the nodes by the load balancer.
+    let mut consoles = Vec::new();
+    let mut watch_token = String::new();
+    for i in 0..CONSOLES {
+        let answer = login(&lb.http, &format!("watch{i}")).await;
+        let token = answer["token"].as_str().unwrap().to_owned();
+        watch_token = token.clone();
+        let log = Arc::new(Mutex::new(ConsoleLog::default()));
+        tokio::spawn(console(lb.http.clone(), token, log.clone(), stop.clone()));
+        consoles.push(log);
+    }
+    let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt).parse().unwrap();
+    let mut phones = Vec::new();
+    let mut staff_tokens = Vec::new();
+    for i in 0..PHONES {
+        let answer = login(&lb.http, &format!("staff{i}")).await;
+        let id: Uuid = answer["user"]["id"].as_str().unwrap().parse().unwrap();
+        let token = answer["token"].as_str().unwrap().to_owned();
+        let options = PhoneOptions::persistent(broker.clone(), &format!("staff{i}"), &token, id);
+        let mut connected = Phone::connect(options)
+            .await
+            .expect("a phone connects through the load balancer");
+        connected.subscribe_inbox().await.unwrap();
+        let (tell, checkins) = mpsc::unbounded_channel();
+        let log = Arc::new(Mutex::new(PhoneLog::default()));
+        tokio::spawn(phone(connected, checkins, log.clone(), stop.clone()));
+        phones.push((tell, log));
+        staff_tokens.push(token);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while consoles.iter().any(|c| c.lock().unwrap().opened.is_empty()) {
+        assert!(Instant::now() < deadline, "the consoles' streams did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The headcount, and an SOS nobody acknowledges.
+    let (status, headcount) = call(
+        &lb.http,
+        "POST",
+        "/api/v1/alerts",
+        Some(&watch_token),
+        Some(alert_body("Headcount", true)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 201, "{headcount}");
+    let headcount_id: Uuid = headcount["id"].as_str().unwrap().parse().unwrap();
+    let headcount_sent = Instant::now();
+    let sos_body = json!({"position": {"lat": BENI.0, "lon": BENI.1}});
+    let (status, sos) = call(&lb.http, "POST", "/api/v1/sos", Some(&staff_tokens[0]), Some(sos_body))
+        .await
+        .unwrap();
+    assert!(status == 200 || status == 201, "{sos}");
+
+    // Alerts every 300 ms, before and after the kill, each recorded with when it was asked
+    // and answered.
+    let sent: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
+    let sender = {
+        let (sent, stop, base, token) = (sent.clone(), stop.clone(), lb.http.clone(), watch_token.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                let asked = Instant::now();
+                let answer = call(
+                    &base,
+                    "POST",
+                    "/api/v1/alerts",
+                    Some(&token),
+                    Some(alert_body(&format!("Alert {n}"), false)),
+                )
+                .await;
+                if let Some((201, alert)) = answer {
+                    sent.lock()
+                        .unwrap()
+                        .push((alert["id"].as_str().unwrap().to_owned(), asked, Instant::now()));
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+
+    // Check-ins from 2 s before the kill to 3 s after it, one phone at a time.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let answering: Vec<usize> = (SILENT..PHONES).collect();
+    let checkins = {
+        let tells: Vec<_> = answering.iter().map(|i| phones[*i].0.clone()).collect();
+        tokio::spawn(async move {
+            for tell in tells {
+                tell.send(headcount_id).unwrap();
+                tokio::time::sleep(Duration::from_millis(5_000 / (PHONES - SILENT) as u64)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = Instant::now();
+    nodes[0].process.take(); // SIGKILL
+    checkins.await.unwrap();
+
+    // Until the second wave is due, and a little after.
+    let wave_at = headcount_sent + Duration::from_secs(DEADLINE_S);
+    tokio::time::sleep_until((wave_at + Duration::from_secs(8)).into()).await;
+    stop.cancel();
+    sender.await.unwrap();
+    let ended_at = Instant::now();
+    // What is on its way arrives (waited for, up to 30 s: a loaded machine is slow, not lossy).
+    let every_alert = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _, _)| id.clone())
+        .collect::<Vec<_>>();
+    let arrived = || {
+        phones.iter().all(|(_, log)| {
+            let log = log.lock().unwrap();
+            every_alert
+                .iter()
+                .all(|id| log.received.iter().any(|(text, _)| text.contains(id.as_str())))
+        })
+    };
+    let waited = Instant::now();
+    while !arrived() && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(leaders(&database).await, 1, "one surviving node leads");
+
+    let sent = sent.lock().unwrap().clone();
+    let before = sent.iter().filter(|(_, _, answered)| *answered < killed_at).count();
+    assert!(
+        before >= 10 && sent.len() - before >= 10,
+        "alerts before ({before}) and after the kill"
+    );
+
+    // Every acknowledged check-in is counted, and every console shows those counts.
+    let acknowledged: usize = phones
+        .iter()
+        .map(|(_, log)| log.lock().unwrap().acknowledged.len())
+        .sum();
+    assert_eq!(
+        acknowledged,
+        PHONES - SILENT,
+        "every phone's check-in was acknowledged in the end"
+    );
+    let (_, board) = call(
+        &lb.http,
+        "GET",
+        &format!("/api/v1/alerts/{headcount_id}/headcount"),
+        Some(&watch_token),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(board["safe"], acknowledged, "{board}");
+    assert_eq!(board["total"], PHONES, "{board}");
+    for (i, log) in consoles.iter().enumerate() {
+        let counts = log.lock().unwrap().counts.get(&headcount_id.to_string()).cloned();
+        assert_eq!(
+            counts.as_ref().map(|c| c["safe"].clone()),
+            Some(json!(acknowledged)),
+            "console {i}'s board: {counts:?}"
+        );
+    }
+
+    // Every alert answered reaches every phone; none twice, but for what came just before
+    // the kill; the second wave reaches each silent phone once.
+    let mut sent_again = 0;
+    for (i, (_, log)) in phones.iter().enumerate() {
+        let log = log.lock().unwrap();
+        let envelopes: Vec<(Value, Instant)> = log
+            .received
+            .iter()
+            .map(|(text, at)| (serde_json::from_str(text).unwrap(), *at))
+            .collect();
+        let alerts: HashSet<&str> = envelopes
+            .iter()
+            .filter(|(e, _)| e["type"] == "alert" && e["wave"].is_null())
+            .filter_map(|(e, _)| e["alert"]["id"].as_str())
+            .collect();
+        for (id, _, _) in &sent {
+            assert!(alerts.contains(id.as_str()), "phone {i} never got alert {id}");
+        }
+        let mut first_at: HashMap<&str, Instant> = HashMap::new();
+        for (text, at) in &log.received {
+            match first_at.get(text.as_str()) {
+                None => {
+                    first_at.insert(text, *at);
+                }
+                Some(first) if *first + RECEIPT_WINDOW >= killed_at && *first <= killed_at => sent_again += 1,
+                Some(_) => panic!("phone {i} got an envelope twice: {text}"),
+            }
+        }
+        let waves = envelopes
+            .iter()
+            .filter(|(e, _)| e["type"] == "alert" && e["wave"] == 2 && e["alert"]["id"] == headcount_id.to_string())
+            .count();
+        let expected = usize::from(i < SILENT);
+        assert_eq!(waves, expected, "phone {i}'s second waves (silent: {})", i < SILENT);
+        // Live again within LIVE_AGAIN of the kill (an alert goes out every 300 ms).
+        assert!(
+            envelopes
+                .iter()
+                .any(|(_, at)| *at > killed_at && *at < killed_at + LIVE_AGAIN),
+            "phone {i} got nothing in the {LIVE_AGAIN:?} after the kill"
+        );
+    }
+
+    // Every console streaming from before an alert was sent until after its answer got it;
+    // one cut off by the kill streams again within LIVE_AGAIN.
+    let mut cut = 0;
+    for (i, log) in consoles.iter().enumerate() {
+        let log = log.lock().unwrap();
+        for (n, closed) in log.closed.iter().enumerate() {
+            if *closed >= ended_at {
+                continue;
+            }
+            cut += 1;
+            let reopened = log.opened.get(n + 1).expect("the stream opened again");
+            assert!(
+                *reopened - *closed <= LIVE_AGAIN,
+                "console {i} was cut off for {:?}",
+                *reopened - *closed
+            );
+        }
+        let open = |at: Instant| {
+            log.opened.iter().enumerate().any(|(n, opened)| {
+                *opened + Duration::from_millis(300) <= at && log.closed.get(n).is_none_or(|closed| at <= *closed)
+            })
+        };
+        for (id, asked, answered) in &sent {
+            if open(*asked) && open(*answered) {
+                assert!(
+                    log.alerts.contains(id),
+                    "console {i} streamed throughout but missed alert {id}"
+                );
+            }
+        }
+        // The SOS's reminders: numbered on, none repeated or skipped, none 10 s apart.
+        if log.closed.is_empty() || log.closed.iter().all(|c| *c >= ended_at) {
+            let sos = &log.sos;
+            assert!(sos.len() >= 10, "console {i} saw {} reminders", sos.len());
+            for pair in sos.windows(2) {
+                assert_eq!(
+                    pair[1].0,
+                    pair[0].0 + 1,
+                    "console {i}'s reminders: {:?}",
+                    sos.iter().map(|s| s.0).collect::<Vec<_>>()
+                );
+                assert!(
+                    pair[1].1 - pair[0].1 < LIVE_AGAIN,
+                    "reminders stopped for {:?}",
+                    pair[1].1 - pair[0].1
+                );
+            }
+        }
+    }
+    assert!(
+        cut >= 1,
+        "no console was on the killed node: the load balancer did not spread them"
+    );
+    assert!(cut < CONSOLES, "every console was on the killed node");
+    eprintln!(
+        "{} alerts ({before} before the kill), {acknowledged} check-ins, {cut} consoles moved, {sent_again} envelopes sent again after the kill",
+        sent.len()
+    );
+}
