@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{add_user, serve, serve_with, user_command, Running, SCAAN};
+use common::{add_user, free_port, serve, serve_with, user_command, Running, SCAAN};
 
 #[tokio::test]
 async fn accounts_added_while_serving_can_log_in_and_sigterm_stops_cleanly() {
@@ -348,15 +348,6 @@ fn add_watch_and_amani(dir: &std::path::Path) -> uuid::Uuid {
     let created = add_user(dir, &staff, "a long passphrase");
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
     created["id"].as_str().unwrap().parse().unwrap()
-}
-
-/// A free port on loopback, for a hub that must come back on the same one.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn stop_gracefully(hub: &mut Running) {

@@ -117,14 +117,6 @@ async fn leaders(database: &str) -> i64 {
     .unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// HAProxy in front of the nodes: TCP mode for both HTTP (WebSockets pass through) and MQTT,
 /// least connections first, a node found dead taken out within half a second.
 struct Haproxy {
@@ -135,7 +127,7 @@ struct Haproxy {
 
 impl Haproxy {
     async fn start(program: &Path, dir: &Path, nodes: &[Node]) -> Haproxy {
-        let (http, mqtt) = (free_port(), free_port());
+        let (http, mqtt) = (common::free_port(), common::free_port());
         let servers = |port_of: &dyn Fn(&Node) -> String| {
             nodes
                 .iter()

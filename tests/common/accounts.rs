@@ -5,6 +5,9 @@
 use scaan_schemas::{NewUser, Position, Role, User};
 use scaan_server::Hub;
 
+/// Every such account's password (for a page that logs in as one).
+pub const PASSWORD: &str = "load password";
+
 /// An account and the token it logs in with.
 pub struct Made {
     pub user: User,
@@ -15,7 +18,7 @@ pub struct Made {
 pub async fn make_account(hub: &Hub, username: String, role: Role, duty_station: Option<Position>) -> Made {
     static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     let hash = HASH
-        .get_or_init(|| async { scaan_server::auth::hash_password("load password".into()).await.unwrap() })
+        .get_or_init(|| async { scaan_server::auth::hash_password(PASSWORD.into()).await.unwrap() })
         .await;
     let new = NewUser {
         username,

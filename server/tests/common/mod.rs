@@ -94,3 +94,13 @@ pub fn user_command(dir: &std::path::Path, command: &str, args: &[&str], stdin: 
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A free port on loopback, for a hub that must come back on the same one (or be told it
+/// before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

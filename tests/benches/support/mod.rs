@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 #[path = "../../common/accounts.rs"]
-mod accounts;
+pub mod accounts;
 
 use std::sync::Arc;
 

@@ -918,8 +918,7 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         .0,
         StatusCode::CONFLICT
     );
-    let (status, erased) = hub.call("DELETE", &erase_path, Some(&admin.token), None).await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
+    let erased = erase(&hub, &admin, &zawadi).await;
     let pseudonym = erased["pseudonym"].as_str().unwrap().to_owned();
     assert_ne!(pseudonym, zawadi.user.id.to_string());
     assert_eq!(tables_holding(&hub, &needles).await, Vec::<String>::new());
@@ -1003,15 +1002,7 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
             "{table} not found before: {before:?}"
         );
     }
-    let (status, erased) = hub
-        .call(
-            "DELETE",
-            &format!("/api/v1/users/{}", kivu.user.id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
+    let erased = erase(&hub, &admin, &kivu).await;
     assert_eq!(tables_holding(&hub, &officer).await, Vec::<String>::new());
     let (_, alert) = hub.get(&format!("/api/v1/alerts/{alert_id}"), &watch).await;
     assert_eq!(alert["sender"], erased["pseudonym_username"], "{alert}");
@@ -1046,15 +1037,7 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
         before.iter().any(|f| f.starts_with("warning_feeds")),
         "warning_feeds not found before: {before:?}"
     );
-    let (status, erased) = hub
-        .call(
-            "DELETE",
-            &format!("/api/v1/users/{}", watch.user.id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
+    erase(&hub, &admin, &watch).await;
     assert_eq!(tables_holding(&hub, &officer).await, Vec::<String>::new());
     hub.stop().await;
 }
@@ -1105,4 +1088,12 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     drop(page);
     drop(browser);
     hub.stop().await;
+}
+
+/// Erases `person` as `admin`; the answer (with the pseudonym).
+async fn erase(hub: &TestHub, admin: &Account, person: &Account) -> Value {
+    let path = format!("/api/v1/users/{}", person.user.id);
+    let (status, erased) = hub.call("DELETE", &path, Some(&admin.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    erased
 }
