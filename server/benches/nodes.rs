@@ -4,28 +4,30 @@
 //! straight on its node's own MQTT endpoint (phone `i` on node `i mod k`; no load balancer: it
 //! would add its own hop and CPU to what is measured). Every node runs as one of several
 //! (`node_name` set), so the one-node row is the multi-node configuration with nobody to share
-//! with, and the two-node row adds the other node and the node events between them.
+//! with, and the two-node row adds the other node and the node events between them. First, for
+//! comparison, `alone`: one node without `node_name`, the single-node deployment on PostgreSQL.
 //!
 //! Per deployment:
-//! - rounds (`SCAAN_BENCH_NODES_ROUNDS`, 3 by default), each an alert asking for a check-in,
+//! - rounds (`SCAAN_BENCH_NODES_ROUNDS`, 5 by default), each an alert asking for a check-in,
 //!   posted to node `round mod k` and answered by every phone the moment it arrives, so that the
 //!   answers arrive while the alert is still going out: the officer's 201 (from the send), from
-//!   the 201 to each phone having the alert (p50/p99, and the last phone; by the phone's node:
-//!   the node that took the POST, the others), the acknowledged check-ins per second (from the
-//!   first check-in sent to the last `checkin_ack`), the ack p50/p99, how long after the last ack
-//!   each node's officer stream shows the final counts, and each node's board
-//!   (`GET /api/v1/alerts/{id}/headcount`), which must count every acknowledged check-in;
+//!   the 201 to each phone having the alert (p50/p99, and the last phone; with two nodes, for
+//!   the phones on the node that took the POST and on the other), the acknowledged check-ins per
+//!   second (from the first check-in sent to the last `checkin_ack`), the ack p50/p99, how long
+//!   after the last ack each node's officer stream shows the final counts, and each node's
+//!   board (`GET /api/v1/alerts/{id}/headcount`), which must count every acknowledged check-in;
 //! - `quiet`: an alert nobody answers, the fan-out alone;
-//! - each node's CPU time (`/proc/<pid>/stat`) per recipient for each round (from the send to a
-//!   second after the last ack, or the last receipt), and the sum over the nodes; each node's
-//!   resident memory before the phones connect, with them connected, and at the end.
+//! - CPU time per recipient for each round (from the send to a second after the last ack, or the
+//!   last receipt): each node's (`/proc/<pid>/stat`), their sum, the PostgreSQL server's (when it
+//!   runs on this machine: every process of it) and the phones'; each node's resident memory
+//!   before the phones connect, with them connected, and at the end.
 //!
-//! Every phone must get each alert exactly once (a second copy is counted and fails the run).
+//! Every phone must get each alert exactly once (a second copy fails the run).
 //!
 //! `SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p scaan-server
 //! --bench nodes`; `SCAAN_BENCH_NODES_PHONES` (10,000 by default) sets N,
-//! `SCAAN_BENCH_NODES_DEPLOYMENTS=1,2` the node counts, in order (`alone`: one node without
-//! `node_name`, the single-node deployment on PostgreSQL). Prints a table, then one JSON line.
+//! `SCAAN_BENCH_NODES_DEPLOYMENTS` the deployments, in order (`alone,1,2` by default: `alone`, or
+//! a number of nodes). Prints a table (medians over the rounds), then one JSON line.
 //!
 //! Here rather than in `tests/benches`: it runs the `scaan` binary, which Cargo builds only for
 //! this crate's tests and benches. The phones run in one child process (this binary again), on
@@ -114,9 +116,9 @@ fn main() {
         n.trim().parse().expect("SCAAN_BENCH_NODES_PHONES: a number")
     });
     let rounds: usize = std::env::var("SCAAN_BENCH_NODES_ROUNDS")
-        .map_or(3, |n| n.trim().parse().expect("SCAAN_BENCH_NODES_ROUNDS: a number"));
+        .map_or(5, |n| n.trim().parse().expect("SCAAN_BENCH_NODES_ROUNDS: a number"));
     let deployments: Vec<Deployment> = std::env::var("SCAAN_BENCH_NODES_DEPLOYMENTS")
-        .unwrap_or_else(|_| "1,2".into())
+        .unwrap_or_else(|_| "alone,1,2".into())
         .split(',')
         .map(|d| match d.trim() {
             "alone" => Deployment::Alone,
@@ -210,6 +212,7 @@ impl Node {
 /// One deployment: its database and accounts, its nodes, the phones spread over them, the
 /// rounds and the quiet alert.
 async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> Value {
+    let postmaster = postmaster(server).await;
     let k = deployment.nodes();
     let dir = tempfile::tempdir().unwrap();
     let database = support::fresh_postgres(server).await;
@@ -268,6 +271,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
         let posted_to = round % k;
         let cpu_before: Vec<Duration> = nodes.iter().map(|node| process_cpu(node.pid())).collect();
         let phones_cpu_before = phones.cpu();
+        let postgres_before = postmaster.map(postgres_cpu);
         let sent = SystemTime::now();
         let response = http
             .post(format!("{}/api/v1/alerts", nodes[posted_to].http))
@@ -328,6 +332,10 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
             .collect();
         figures["node_cpu_us_per_recipient"] = json!(cpu.iter().copied().map(round2).collect::<Vec<_>>());
         figures["cpu_us_per_recipient"] = json!(round2(cpu.iter().sum()));
+        if let (Some(pid), Some(before)) = (postmaster, postgres_before) {
+            figures["postgres_cpu_us_per_recipient"] =
+                json!(round2((postgres_cpu(pid) - before).as_secs_f64() * 1e6 / n as f64));
+        }
         figures["phones_cpu_us_per_recipient"] = json!(round2(
             (phones.cpu() - phones_cpu_before).as_secs_f64() * 1e6 / n as f64
         ));
@@ -719,6 +727,8 @@ fn summarize(result: &Value) -> Value {
         "checkins_per_s": median("checkins_per_s"),
         "ack_p99_ms": median("ack_p99_ms"),
         "cpu_us_per_recipient": median("cpu_us_per_recipient"),
+        "postgres_cpu_us_per_recipient": median("postgres_cpu_us_per_recipient"),
+        "phones_cpu_us_per_recipient": median("phones_cpu_us_per_recipient"),
         "node_cpu_us_per_recipient": median_per_node("node_cpu_us_per_recipient"),
         "node_final_counts_after_last_ack_ms": median_per_node("node_final_counts_after_last_ack_ms"),
         "quiet": {
@@ -727,22 +737,25 @@ fn summarize(result: &Value) -> Value {
             "p99_ms": quiet["p99_ms"],
             "last_ms": quiet["last_ms"],
             "cpu_us_per_recipient": quiet["cpu_us_per_recipient"],
+            "postgres_cpu_us_per_recipient": quiet["postgres_cpu_us_per_recipient"],
             "node_cpu_us_per_recipient": quiet["node_cpu_us_per_recipient"],
         },
         "node_rss_kib_connected": result["node_rss_kib_connected"],
         "node_rss_kib_per_idle_phone": result["node_rss_kib_per_idle_phone"],
+        "node_rss_kib_end": result["node_rss_kib_end"],
         "setup_phones_per_s": result["setup_phones_per_s"],
     })
 }
 
 fn table(summary: &[Value]) {
     eprintln!(
-        "| deployment | phones | 201 | p50 / p99 / last from the 201 | check-ins/s | ack p99 | CPU µs/recipient (per node) | quiet: p99 / last, CPU µs/recipient | RSS per node | final counts after last ack (per node) |"
+        "| deployment | phones | 201 | p50 / p99 / last from the 201 | check-ins/s | ack p99 | CPU µs/recipient: nodes (each) / PostgreSQL / phones | quiet: p99 / last; CPU nodes (each) / PostgreSQL | RSS per node: connected → end | final counts after the last ack (each node) |"
     );
     eprintln!("|---|---|---|---|---|---|---|---|---|---|");
     for s in summary {
+        let q = &s["quiet"];
         eprintln!(
-            "| {} | {} | {} ms | {} / {} / {} ms | {} | {} ms | {} ({}) | {} / {} ms, {} ({}) | {} KiB | {} ms |",
+            "| {} | {} | {} ms | {} / {} / {} ms | {} | {} ms | {} ({}) / {} / {} | {} / {} ms; {} ({}) / {} | {} → {} KiB | {} ms |",
             s["deployment"].as_str().unwrap(),
             s["phones"],
             s["alert_answered_ms"],
@@ -753,11 +766,15 @@ fn table(summary: &[Value]) {
             s["ack_p99_ms"],
             s["cpu_us_per_recipient"],
             s["node_cpu_us_per_recipient"],
-            s["quiet"]["p99_ms"],
-            s["quiet"]["last_ms"],
-            s["quiet"]["cpu_us_per_recipient"],
-            s["quiet"]["node_cpu_us_per_recipient"],
+            s["postgres_cpu_us_per_recipient"],
+            s["phones_cpu_us_per_recipient"],
+            q["p99_ms"],
+            q["last_ms"],
+            q["cpu_us_per_recipient"],
+            q["node_cpu_us_per_recipient"],
+            q["postgres_cpu_us_per_recipient"],
             s["node_rss_kib_connected"],
+            s["node_rss_kib_end"],
             s["node_final_counts_after_last_ack_ms"],
         );
     }
@@ -777,6 +794,50 @@ fn process_cpu(pid: u32) -> Duration {
     // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_secs_f64(ticks as f64 / per_s as f64)
+}
+
+/// The PostgreSQL server's process (the postmaster) when it runs on this machine: its CPU time
+/// is the database's share of the two cores.
+async fn postmaster(server: &str) -> Option<u32> {
+    use sqlx::Connection as _;
+    let mut db = sqlx::PgConnection::connect(server).await.ok()?;
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut db)
+        .await
+        .ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{backend}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The whole database server's CPU time so far: the postmaster's, its live children's (the
+/// backends, the WAL writer, …), and that of its children already ended (`cutime`, `cstime`).
+fn postgres_cpu(postmaster: u32) -> Duration {
+    let fields = |pid: &str| -> Option<Vec<u64>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command's name: state, ppid, …; utime, stime, cutime, cstime are the 12th
+        // to 15th (state is the 1st).
+        let after: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let number = |i: usize| after.get(i).and_then(|f| f.parse::<u64>().ok());
+        Some(vec![number(1)?, number(11)?, number(12)?, number(13)?, number(14)?])
+    };
+    let mut ticks = fields(&postmaster.to_string()).map_or(0, |f| f[1] + f[2] + f[3] + f[4]);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if let Some(f) = fields(pid).filter(|f| f[0] == u64::from(postmaster)) {
+            ticks += f[1] + f[2];
+        }
+    }
     // SAFETY: sysconf has no preconditions.
     let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     Duration::from_secs_f64(ticks as f64 / per_s as f64)
