@@ -266,6 +266,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
     });
     let http = reqwest::Client::new();
     let mut played = Vec::new();
+    let mut events_read = 0;
     for round in 0..=rounds {
         let quiet = round == rounds;
         let posted_to = round % k;
@@ -361,6 +362,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
             }
             figures["boards_agree"] = json!(true);
         }
+        figures["node_events"] = node_events(&database, &mut events_read).await;
         eprintln!("{}: {figures}", deployment.name());
         played.push(figures);
     }
@@ -485,6 +487,27 @@ async fn accounts(database: &str, n: usize) -> (String, Vec<(String, String, Uui
     }
     store.close().await;
     (officer, staff)
+}
+
+/// The node events written since `after` (moved on to the last), by kind: how many, their
+/// bytes (JSON) and what they take in the table (compressed): what every other node reads.
+async fn node_events(database: &str, after: &mut i64) -> Value {
+    use sqlx::Connection as _;
+    let mut db = sqlx::PgConnection::connect(database).await.unwrap();
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT kind, count(*), sum(octet_length(body))::bigint, sum(pg_column_size(body))::bigint, max(id) \
+         FROM node_events WHERE id > $1 GROUP BY kind ORDER BY kind",
+    )
+    .bind(*after)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let mut events = serde_json::Map::new();
+    for (kind, count, bytes, stored, last) in rows {
+        events.insert(kind, json!({"rows": count, "bytes": bytes, "stored_bytes": stored}));
+        *after = (*after).max(last);
+    }
+    Value::Object(events)
 }
 
 async fn drop_database(server: &str, database: &str) {
