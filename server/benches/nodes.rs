@@ -20,7 +20,7 @@
 //! - CPU time per recipient for each round (from the send to a second after the last ack, or the
 //!   last receipt): each node's (`/proc/<pid>/stat`), their sum, the PostgreSQL server's (when it
 //!   runs on this machine: every process of it) and the phones'; each node's resident memory
-//!   before the phones connect, with them connected, and at the end.
+//!   before the phones connect, with them connected, after each round and at the end.
 //!
 //! Every phone must get each alert exactly once (a second copy fails the run).
 //!
@@ -363,6 +363,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
             figures["boards_agree"] = json!(true);
         }
         figures["node_events"] = node_events(&database, &mut events_read).await;
+        figures["node_rss_kib"] = json!(nodes.iter().map(|node| resident_kib(node.pid())).collect::<Vec<_>>());
         eprintln!("{}: {figures}", deployment.name());
         played.push(figures);
     }
