@@ -124,7 +124,9 @@ fn main() {
             "alone" => Deployment::Alone,
             k => Deployment::Nodes(
                 k.parse()
-                    .expect("SCAAN_BENCH_NODES_DEPLOYMENTS: node counts or `alone`"),
+                    .ok()
+                    .filter(|&k: &usize| k > 0)
+                    .expect("SCAAN_BENCH_NODES_DEPLOYMENTS: node counts (1 or more) or `alone`"),
             ),
         })
         .collect();
