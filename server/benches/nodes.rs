@@ -20,8 +20,8 @@
 //! - CPU time per recipient for each round (from the send to a second after the last ack, or the
 //!   last receipt): each node's (`/proc/<pid>/stat`), their sum, the PostgreSQL server's (when it
 //!   runs on this machine: every process of it, so whatever else uses it counts too: run it on a
-//!   quiet machine) and the phones'; each node's resident memory
-//!   before the phones connect, with them connected, after each round and at the end.
+//!   quiet machine) and the phones'; each node's resident memory before the phones connect, with
+//!   them connected, after each round and at the end.
 //!
 //! Every phone must get each alert exactly once (a second copy fails the run).
 //!
