@@ -9,7 +9,7 @@ mod databases;
 #[path = "../../tests/common/kannel.rs"]
 mod kannel;
 
-use common::{add_user, serve_on, SCAAN};
+use common::{add_user, serve_on, user_command_with, SCAAN};
 use kannel::{free_port, Kannel};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -59,30 +59,7 @@ async fn kill_9_in_the_middle_of_sending_neither_loses_nor_doubles_a_text() {
     ];
     let serve = || serve_on(dir.path(), &listen, &["--mqtt-listen", "127.0.0.1:0"], &settings);
     let (mut hub, base) = serve();
-    let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "watch", "password": "a long passphrase"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let alert = serde_json::json!({
-        "headline": "Armed clashes reported near Beni", "event": "Armed clash", "category": "security",
-        "urgency": "immediate", "severity": "severe", "certainty": "observed",
-        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
-        "checkin_required": true,
-    });
-    let sent = http
-        .post(format!("{base}/api/v1/alerts"))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .json(&alert)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 201);
+    send_alert(&base).await;
 
     let some = kannel
         .wait_for(Duration::from_secs(15), |r| (!r.is_empty()).then_some(()))
@@ -129,19 +106,8 @@ async fn only_the_node_taking_the_lead_resends_the_texts_its_last_sender_left_un
     let database = databases::Backend::Postgres(server).fresh_database(dir.path()).await;
     let number = "+243990000999";
     let user = |args: &[&str]| {
-        use std::io::Write as _;
-        let mut child = Command::new(SCAAN)
-            .args(["user", "add", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("SCAAN_DATABASE_URL", &database)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"a long passphrase").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let settings = [("SCAAN_DATABASE_URL", database.as_str())];
+        let out = user_command_with(dir.path(), "add", args, "a long passphrase", &settings);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     user(&[
@@ -171,33 +137,7 @@ async fn only_the_node_taking_the_lead_resends_the_texts_its_last_sender_left_un
         serve_on(&node_dir, listen, &["--mqtt-listen", "127.0.0.1:0"], &settings)
     };
     let (mut leader, base) = node("hub-a", "127.0.0.1:0");
-    let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "watch", "password": "a long passphrase"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let alert = serde_json::json!({
-        "headline": "Armed clashes reported near Beni", "event": "Armed clash", "category": "security",
-        "urgency": "immediate", "severity": "severe", "certainty": "observed",
-        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
-        "checkin_required": true,
-    });
-    let sent: serde_json::Value = http
-        .post(format!("{base}/api/v1/alerts"))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .json(&alert)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let alert_id: uuid::Uuid = sent["id"].as_str().unwrap().parse().unwrap();
+    let alert_id = send_alert(&base).await;
     // The leader texts the staff member the alert their phone never had.
     let first = kannel
         .wait_for(Duration::from_secs(20), |r| (!r.is_empty()).then_some(()))
@@ -280,4 +220,34 @@ fn a_configured_gateway_that_does_not_answer_stops_the_hub_at_start() {
         "{said}"
     );
     assert!(!said.contains("hunter2"), "the password stays hidden: {said}");
+}
+
+/// The watch officer sends an alert that asks for a check-in, to everyone near Beni.
+async fn send_alert(base: &str) -> uuid::Uuid {
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "watch", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alert = serde_json::json!({
+        "headline": "Armed clashes reported near Beni", "event": "Armed clash", "category": "security",
+        "urgency": "immediate", "severity": "severe", "certainty": "observed",
+        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
+        "checkin_required": true,
+    });
+    let sent = http
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    let sent: serde_json::Value = sent.json().await.unwrap();
+    sent["id"].as_str().unwrap().parse().unwrap()
 }
