@@ -1,0 +1,147 @@
+//! The hub's session at an external broker (`mqtt_url`): one MQTT client, `scaan-hub`, with a
+//! persistent session. A client id has one connection at a time (a second one takes the
+//! session over), so of several nodes only the leader holds it ([`hold`], for as long as it
+//! leads); a hub alone always leads, and holds it from its start. The others store their
+//! outbox rows as ever, and the leader sends them as their node events come
+//! ([`super::Mqtt::deliver_shared`]). While the lead moves, what phones publish waits in that
+//! session at the broker (replicated by JetStream in a NATS cluster), and the new leader drains
+//! it once connected; it also sends again every stored message the broker never acknowledged,
+//! as a hub does after its restart.
+
+use bytes::Bytes;
+use scaan_mobile_bridge::{HubLink, LinkOptions, LinkState, Outbound};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{outbox, BrokerLogins, Transport};
+use crate::hub::Hub;
+use scaan_mobile_bridge::topics;
+
+/// The session, and what this node's hold of it keeps.
+pub(super) struct Session {
+    options: LinkOptions,
+    /// The link, while this node holds it.
+    held: Mutex<Option<HubLink>>,
+    /// Which stored row each message on the link is, until the broker PUBACKs it.
+    pub(super) tags: outbox::Tags,
+    /// Envelopes sent again when this node took the link. Their rows were stored before it
+    /// read them, and their node event may come after: it sends them no more.
+    resent: Mutex<HashSet<Uuid>>,
+}
+
+impl Session {
+    pub(super) fn new(options: LinkOptions) -> Session {
+        Session {
+            options,
+            held: Mutex::new(None),
+            tags: outbox::Tags::default(),
+            resent: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn held(&self) -> MutexGuard<'_, Option<HubLink>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn resent(&self) -> MutexGuard<'_, HashSet<Uuid>> {
+        self.resent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this node holds the link.
+    pub(super) fn holds(&self) -> bool {
+        self.held().is_some()
+    }
+
+    /// The link's state; `None` while another node holds it.
+    pub(super) fn state(&self) -> Option<LinkState> {
+        self.held().as_ref().map(HubLink::state)
+    }
+
+    /// Sends a stored envelope to these people's inboxes; nothing without the link (the node
+    /// that holds it sends it, or sends it again when it takes the link).
+    pub(super) fn send(&self, envelope: Uuid, payload: &Bytes, recipients: &[Uuid]) {
+        if let Some(link) = self.held().as_ref() {
+            for user in recipients {
+                link.send(Outbound {
+                    tag: self.tags.tag(envelope, *user),
+                    topic: topics::inbox(*user),
+                    payload: payload.clone(),
+                });
+            }
+        }
+    }
+
+    /// Sends an answer with no row; without the link it is dropped (phones' messages reach
+    /// only the node that holds it, so only that one answers them).
+    pub(super) fn reply(&self, user: Uuid, payload: Bytes) {
+        if let Some(link) = self.held().as_ref() {
+            link.send(Outbound {
+                tag: self.tags.untagged(),
+                topic: topics::inbox(user),
+                payload,
+            });
+        }
+    }
+
+    /// Whether another node's envelope was already sent again when this node took the link.
+    pub(super) fn was_resent(&self, envelope: Uuid) -> bool {
+        self.resent().contains(&envelope)
+    }
+}
+
+/// Holds the link while `lead` lasts: pushes the NATS account with the revocations stored
+/// (those other nodes made too), connects, sends again what the broker never acknowledged,
+/// and lets go of the session once the lead ends, so that the next leader can take it.
+pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
+    let hub = hub.clone();
+    hub.tasks.clone().spawn(async move {
+        let Transport::Link(session) = &hub.mqtt.transport else {
+            return;
+        };
+        if let Some(BrokerLogins::Nats(nats)) = &hub.mqtt.logins {
+            if let Err(e) = nats.push(true).await {
+                // The hub's own login still opens the broker if the account was pushed before.
+                tracing::error!(error = format!("{e:#}"), "cannot push the phones' account to the NATS server");
+            }
+        }
+        let (link, channels) = HubLink::start(session.options.clone(), lead.child_token(), &hub.tasks);
+        hub.tasks
+            .spawn(outbox::record_accepted(hub.clone(), channels.accepted));
+        hub.tasks
+            .spawn(super::inbound::route(hub.clone(), channels.inbound));
+        {
+            // Whatever this node stores from now on goes out on the link; what was stored before
+            // is read below (the outbox and the other nodes' envelopes wait meanwhile).
+            let _storing = hub.mqtt.storing.write().await;
+            *session.held() = Some(link);
+            resend_unaccepted(&hub, session).await;
+        }
+        lead.cancelled().await;
+        session.held().take();
+        session.resent().clear();
+        tracing::info!("this node lets go of the MQTT link: the leading node holds it");
+    });
+}
+
+/// Sends again every stored message the broker never acknowledged. (On the endpoint, what is
+/// owed goes to each connection as it starts.)
+async fn resend_unaccepted(hub: &Hub, session: &Session) {
+    match hub.store.unaccepted_inbox().await {
+        Ok(rows) => {
+            if !rows.is_empty() {
+                tracing::info!(
+                    messages = rows.len(),
+                    "sending inbox messages the broker never acknowledged"
+                );
+            }
+            let mut resent = session.resent();
+            for row in rows {
+                resent.insert(row.envelope_id);
+                session.send(row.envelope_id, &Bytes::from(row.payload), &[row.user_id]);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not read the MQTT outbox"),
+    }
+}
