@@ -280,12 +280,12 @@ async fn livez() -> Json<serde_json::Value> {
 /// answers for it); the others serve everything else and are ready without it
 /// (`"link": "leader"`).
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
-    let link = hub.mqtt.link_state();
+    let (link, leads) = (hub.mqtt.link_state(), hub.leadership.leads());
     let mut mqtt = match hub.mqtt.embedded_addr() {
         Some(addr) => serde_json::json!({"broker": "embedded", "address": addr.to_string()}),
         None => serde_json::json!({"broker": "external"}),
     };
-    if link.is_none() {
+    if link.is_none() && !leads {
         mqtt["link"] = serde_json::json!("leader");
     }
     let problem = match (hub.store.ping().await, link) {
@@ -295,7 +295,7 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
         }
         (Ok(()), Some(LinkState::Down(reason))) => Some(reason),
         // Leading, it is taking the link.
-        (Ok(()), None) if hub.leadership.leads() => Some("the MQTT link is not connected yet".to_owned()),
+        (Ok(()), None) if leads => Some("the MQTT link is not connected yet".to_owned()),
         (Ok(()), Some(LinkState::Connected) | None) => None,
     };
     match problem {

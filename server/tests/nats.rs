@@ -231,7 +231,12 @@ fn nats_init_writes_the_keys_once_and_a_trust_file_nats_server_takes() {
             &config,
         )
         .unwrap();
-        let check = Command::new(&nats_server).arg("-t").arg("-c").arg(&config).output().unwrap();
+        let check = Command::new(&nats_server)
+            .arg("-t")
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .unwrap();
         assert!(
             check.status.success(),
             "{shipped}: {}{}",

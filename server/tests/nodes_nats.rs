@@ -147,7 +147,9 @@ fn alert_body(headline: &str, checkin: bool) -> Value {
 async fn connect(nats: &NatsCluster, server: usize, login: &Value) -> anyhow::Result<Phone> {
     let url: BrokerUrl = nats.mqtt_url(server).parse().unwrap();
     let id: Uuid = login["user"]["id"].as_str().unwrap().parse().unwrap();
-    let password = login["mqtt_password"].as_str().expect("an MQTT password in the login's answer");
+    let password = login["mqtt_password"]
+        .as_str()
+        .expect("an MQTT password in the login's answer");
     let options = PhoneOptions::persistent(url, login["user"]["username"].as_str().unwrap(), password, id);
     Phone::connect(options).await
 }
@@ -163,7 +165,12 @@ struct PhoneLog {
 
 /// A phone: records every envelope, and checks in once told (published again, same `ref`,
 /// until the hub acknowledges it).
-async fn phone(mut phone: Phone, mut told: mpsc::UnboundedReceiver<Uuid>, log: Arc<Mutex<PhoneLog>>, stop: CancellationToken) {
+async fn phone(
+    mut phone: Phone,
+    mut told: mpsc::UnboundedReceiver<Uuid>,
+    log: Arc<Mutex<PhoneLog>>,
+    stop: CancellationToken,
+) {
     let reference = Uuid::new_v4().to_string();
     let mut checkin: Option<Vec<u8>> = None;
     let mut again_at = tokio::time::Instant::now();
@@ -200,7 +207,10 @@ async fn phone(mut phone: Phone, mut told: mpsc::UnboundedReceiver<Uuid>, log: A
         }
     }
     for received in phone.disconnect().await {
-        log.lock().unwrap().received.push(String::from_utf8(received.payload.to_vec()).unwrap());
+        log.lock()
+            .unwrap()
+            .received
+            .push(String::from_utf8(received.payload.to_vec()).unwrap());
     }
 }
 
@@ -230,7 +240,11 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         d
     };
     let duty = format!("{},{}", BENI.0, BENI.1);
-    add_user(&node_dir(0), &database, &["--username", "watch", "--role", "watch_officer"]);
+    add_user(
+        &node_dir(0),
+        &database,
+        &["--username", "watch", "--role", "watch_officer"],
+    );
     for i in 0..PHONES {
         let name = format!("staff{i}");
         add_user(
@@ -240,7 +254,11 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         );
     }
     for i in 0..2 {
-        add_user(&node_dir(0), &database, &["--username", &format!("leaver{i}"), "--role", "staff"]);
+        add_user(
+            &node_dir(0),
+            &database,
+            &["--username", &format!("leaver{i}"), "--role", "staff"],
+        );
     }
 
     // The first node leads (started alone, waited for until its link is up): it is killed.
@@ -249,7 +267,10 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     let first = nodes[0].http.clone();
     let deadline = Instant::now() + WAIT;
     while !holds_link(&first).await {
-        assert!(Instant::now() < deadline, "the first node never took the lead and the link");
+        assert!(
+            Instant::now() < deadline,
+            "the first node never took the lead and the link"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(leaders(&mut db).await, 1);
@@ -368,7 +389,9 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     let sent = sent.lock().unwrap().clone();
     let arrived = |log: &PhoneLog| {
         log.acknowledged.is_some()
-            && sent.iter().all(|(id, _)| log.received.iter().any(|text| text.contains(id.as_str())))
+            && sent
+                .iter()
+                .all(|(id, _)| log.received.iter().any(|text| text.contains(id.as_str())))
     };
     until("every check-in's answer and every alert's reaching every phone", || {
         phones.iter().all(|(_, log, _)| arrived(&log.lock().unwrap()))
@@ -379,7 +402,10 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         task.await.unwrap();
     }
     let before = sent.iter().filter(|(_, answered)| *answered < killed_at).count();
-    assert!(before >= 5 && sent.len() - before >= 5, "alerts before ({before}) and after the kill");
+    assert!(
+        before >= 5 && sent.len() - before >= 5,
+        "alerts before ({before}) and after the kill"
+    );
 
     // Every acknowledged check-in is counted; those the broker took while no node held the link
     // were processed after the takeover.
@@ -387,7 +413,10 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         .iter()
         .filter(|(_, log, _)| log.lock().unwrap().acknowledged.is_some())
         .count();
-    assert_eq!(acknowledged, PHONES, "every phone's check-in was acknowledged in the end");
+    assert_eq!(
+        acknowledged, PHONES,
+        "every phone's check-in was acknowledged in the end"
+    );
     let while_linkless = phones
         .iter()
         .filter(|(_, log, _)| {
@@ -468,7 +497,10 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
             let deadline = Instant::now() + WAIT;
             while let Ok(opened) = connect(&nats, server, &answer).await {
                 opened.disconnect().await;
-                assert!(Instant::now() < deadline, "a logged-out password still opens NATS server {server}");
+                assert!(
+                    Instant::now() < deadline,
+                    "a logged-out password still opens NATS server {server}"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }

@@ -103,14 +103,15 @@ pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
         if let Some(BrokerLogins::Nats(nats)) = &hub.mqtt.logins {
             if let Err(e) = nats.push(true).await {
                 // The hub's own login still opens the broker if the account was pushed before.
-                tracing::error!(error = format!("{e:#}"), "cannot push the phones' account to the NATS server");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "cannot push the phones' account to the NATS server"
+                );
             }
         }
         let (link, channels) = HubLink::start(session.options.clone(), lead.child_token(), &hub.tasks);
-        hub.tasks
-            .spawn(outbox::record_accepted(hub.clone(), channels.accepted));
-        hub.tasks
-            .spawn(super::inbound::route(hub.clone(), channels.inbound));
+        hub.tasks.spawn(outbox::record_accepted(hub.clone(), channels.accepted));
+        hub.tasks.spawn(super::inbound::route(hub.clone(), channels.inbound));
         {
             // Whatever this node stores from now on goes out on the link; what was stored before
             // is read below (the outbox and the other nodes' envelopes wait meanwhile).

@@ -333,8 +333,6 @@ pub fn run(hub: &Arc<Hub>) {
     hub.tasks.spawn(phones::record(hub.clone(), pending.receipts));
     match &hub.mqtt.transport {
         Transport::Endpoint(endpoint) => endpoint.serve(Arc::new(phones::Phones::new(hub.clone()))),
-        Transport::Link(_) => hub
-            .leadership
-            .lead(hub, |_| std::future::ready(Ok(())), broker::hold),
+        Transport::Link(_) => hub.leadership.lead(hub, |_| std::future::ready(Ok(())), broker::hold),
     }
 }

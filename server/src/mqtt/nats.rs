@@ -34,7 +34,12 @@ pub struct Nats {
 impl Nats {
     /// Reads the keys and returns the hub's own MQTT login, for the link (whose holder pushes
     /// the account JWT before it connects: [`Nats::push`]).
-    pub fn start(url: &BrokerUrl, keys_file: &Path, token_ttl_s: u64, store: &Store) -> anyhow::Result<(Nats, (String, String))> {
+    pub fn start(
+        url: &BrokerUrl,
+        keys_file: &Path,
+        token_ttl_s: u64,
+        store: &Store,
+    ) -> anyhow::Result<(Nats, (String, String))> {
         let keys = Keys::read(keys_file)?;
         let system = SystemConnection::new(&url.host, url.port, keys.system_user_jwt());
         let hub_login = ("scaan-hub".to_owned(), keys.hub_jwt());
