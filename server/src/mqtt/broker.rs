@@ -12,6 +12,7 @@ use bytes::Bytes;
 use scaan_mobile_bridge::{HubLink, LinkOptions, LinkState, Outbound};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -102,11 +103,13 @@ pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
         };
         if let Some(BrokerLogins::Nats(nats)) = &hub.mqtt.logins {
             if let Err(e) = nats.push(true).await {
-                // The hub's own login still opens the broker if the account was pushed before.
+                // The hub's own login still opens the broker if the account was pushed before;
+                // if not, the link connects once a later push lands.
                 tracing::error!(
                     error = format!("{e:#}"),
-                    "cannot push the phones' account to the NATS server"
+                    "cannot push the phones' account to the NATS server; trying again"
                 );
+                hub.tasks.spawn(push_until_done(hub.clone(), lead.clone()));
             }
         }
         let (link, channels) = HubLink::start(session.options.clone(), lead.child_token(), &hub.tasks);
@@ -124,6 +127,29 @@ pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
         session.resent().clear();
         tracing::info!("this node lets go of the MQTT link: the leading node holds it");
     });
+}
+
+/// Pushes the phones' account again and again (backing off to a minute) until it lands, or
+/// this node stops leading.
+async fn push_until_done(hub: Arc<Hub>, lead: CancellationToken) {
+    let Some(BrokerLogins::Nats(nats)) = &hub.mqtt.logins else {
+        return;
+    };
+    let mut delay = Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            () = lead.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        match nats.push(true).await {
+            Ok(revoked) => return tracing::info!(revoked, "the phones' account is pushed to the NATS server"),
+            Err(e) => tracing::error!(
+                error = format!("{e:#}"),
+                "cannot push the phones' account to the NATS server"
+            ),
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
 }
 
 /// Sends again every stored message the broker never acknowledged. (On the endpoint, what is
