@@ -11,6 +11,7 @@
 use bytes::Bytes;
 use scaan_mobile_bridge::{HubLink, LinkOptions, LinkState, Outbound};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +24,10 @@ use scaan_mobile_bridge::topics;
 /// The session, and what this node's hold of it keeps.
 pub(super) struct Session {
     options: LinkOptions,
-    /// The link, while this node holds it.
-    held: Mutex<Option<HubLink>>,
+    /// The link while this node holds it, with the number of the lead it was taken in (a lead
+    /// that ended lets go of its own link only, never of the next lead's).
+    held: Mutex<Option<(u64, HubLink)>>,
+    leads: AtomicU64,
     /// Which stored row each message on the link is, until the broker PUBACKs it.
     pub(super) tags: outbox::Tags,
     /// Envelopes sent again when this node took the link. Their rows were stored before it
@@ -37,12 +40,13 @@ impl Session {
         Session {
             options,
             held: Mutex::new(None),
+            leads: AtomicU64::new(0),
             tags: outbox::Tags::default(),
             resent: Mutex::new(HashSet::new()),
         }
     }
 
-    fn held(&self) -> MutexGuard<'_, Option<HubLink>> {
+    fn held(&self) -> MutexGuard<'_, Option<(u64, HubLink)>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -57,13 +61,13 @@ impl Session {
 
     /// The link's state; `None` while another node holds it.
     pub(super) fn state(&self) -> Option<LinkState> {
-        self.held().as_ref().map(HubLink::state)
+        self.held().as_ref().map(|(_, link)| link.state())
     }
 
     /// Sends a stored envelope to these people's inboxes; nothing without the link (the node
     /// that holds it sends it, or sends it again when it takes the link).
     pub(super) fn send(&self, envelope: Uuid, payload: &Bytes, recipients: &[Uuid]) {
-        if let Some(link) = self.held().as_ref() {
+        if let Some((_, link)) = self.held().as_ref() {
             for user in recipients {
                 link.send(Outbound {
                     tag: self.tags.tag(envelope, *user),
@@ -77,7 +81,7 @@ impl Session {
     /// Sends an answer with no row; without the link it is dropped (phones' messages reach
     /// only the node that holds it, so only that one answers them).
     pub(super) fn reply(&self, user: Uuid, payload: Bytes) {
-        if let Some(link) = self.held().as_ref() {
+        if let Some((_, link)) = self.held().as_ref() {
             link.send(Outbound {
                 tag: self.tags.untagged(),
                 topic: topics::inbox(user),
@@ -112,6 +116,7 @@ pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
                 hub.tasks.spawn(push_until_done(hub.clone(), lead.clone()));
             }
         }
+        let this_lead = session.leads.fetch_add(1, Ordering::Relaxed);
         let (link, channels) = HubLink::start(session.options.clone(), lead.child_token(), &hub.tasks);
         hub.tasks.spawn(outbox::record_accepted(hub.clone(), channels.accepted));
         hub.tasks.spawn(super::inbound::route(hub.clone(), channels.inbound));
@@ -119,13 +124,17 @@ pub(super) fn hold(hub: &Arc<Hub>, lead: CancellationToken) {
             // Whatever this node stores from now on goes out on the link; what was stored before
             // is read below (the outbox and the other nodes' envelopes wait meanwhile).
             let _storing = hub.mqtt.storing.write().await;
-            *session.held() = Some(link);
+            *session.held() = Some((this_lead, link));
             resend_unaccepted(&hub, session).await;
         }
         lead.cancelled().await;
-        session.held().take();
-        session.resent().clear();
-        tracing::info!("this node lets go of the MQTT link: the leading node holds it");
+        let mut held = session.held();
+        if held.as_ref().is_some_and(|(taken_in, _)| *taken_in == this_lead) {
+            held.take();
+            session.resent().clear();
+        }
+        drop(held);
+        tracing::info!("this node lets go of the MQTT link (it no longer leads, or it stops)");
     });
 }
 
@@ -163,9 +172,8 @@ async fn resend_unaccepted(hub: &Hub, session: &Session) {
                     "sending inbox messages the broker never acknowledged"
                 );
             }
-            let mut resent = session.resent();
+            session.resent().extend(rows.iter().map(|row| row.envelope_id));
             for row in rows {
-                resent.insert(row.envelope_id);
                 session.send(row.envelope_id, &Bytes::from(row.payload), &[row.user_id]);
             }
         }
