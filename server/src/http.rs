@@ -317,10 +317,14 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
 }
 
 /// Before a node runs the scheduled work: its open headcounts are read afresh (another node
-/// led until now; alone, they were loaded at start).
+/// led until now; alone, they were loaded at start), and the texts the last sender left being
+/// handed over wait for their reports.
 async fn prepare_to_lead(hub: Arc<Hub>) -> anyhow::Result<()> {
     if hub.nodes.is_cluster() {
         hub.headcounts.load_open().await?;
+    }
+    if let Some(fallback) = &hub.text_fallback {
+        fallback.release_unsure().await?;
     }
     Ok(())
 }

@@ -1452,7 +1452,37 @@ async fn fetches_are_recorded_newest_first_with_the_feeds_state(store: Store) {
     assert_eq!(store.due_feeds(t(100)).await.expect("due"), vec![]);
     assert_eq!(
         store.due_feeds(t(120)).await.expect("due"),
-        vec![(f.clone(), validators)]
+        vec![(f.clone(), validators.clone())]
+    );
+
+    // The officer who added it is erased while a poll is under way: the poll's end records its
+    // own fields and leaves the pseudonym.
+    let watch = account(&store, "watch", Role::WatchOfficer).await;
+    let (polling, _) = store.due_feeds(t(120)).await.expect("due").remove(0);
+    let pseudonym = Uuid::new_v4();
+    store.erase_person(watch.id, pseudonym, t(121)).await.expect("erase");
+    let erased = store.feed(f.id).await.expect("feed").expect("the feed").added_by;
+    assert_ne!(erased, "watch");
+    let polled = WarningFeed {
+        failures: 0,
+        last_error: None,
+        last_success_at: Some(t(122)),
+        next_poll_at: t(182),
+        ..polling
+    };
+    store
+        .record_fetch(
+            &polled,
+            &validators,
+            &fetch(t(122), FetchOutcome::NotModified, Some(304)),
+        )
+        .await
+        .expect("record");
+    let now = store.feed(f.id).await.expect("feed").expect("the feed");
+    assert_eq!(now.added_by, erased, "the poll did not write back the erased name");
+    assert_eq!(
+        (now.failures, now.next_poll_at, now.last_success_at),
+        (0, t(182), Some(t(122)))
     );
 }
 

@@ -402,6 +402,10 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
 
 /// The fan-out alone: an alert without a headcount, which no phone answers.
 async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut PhonesProcess, n: usize) -> Value {
+    // For a profiler attached to this process for the fan-out alone
+    // (`scripts/profile-quiet-round.sh`): from this line (a settle early, the time a profiler
+    // takes to attach) to the next.
+    eprintln!("quiet round: begins");
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu_before = own_cpu();
     let sent = SystemTime::now();
@@ -418,6 +422,7 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
     let report = phones.round_report().await;
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu = own_cpu() - cpu_before;
+    eprintln!("quiet round: ends");
     let received: Vec<Receipt> = serde_json::from_str(&report).unwrap();
     assert!(received.iter().all(|r| r.envelope["alert"]["id"] == alert["id"]));
     let fanout = latencies(sent, received.iter().map(|r| r.alert_at_ns));

@@ -140,8 +140,9 @@ pub(super) enum Receipt {
 /// The receipts on their way to the store.
 pub(super) struct Receipts {
     queue: mpsc::UnboundedSender<Receipt>,
-    /// (person, envelope) delivered but not yet committed.
-    unrecorded: Mutex<HashSet<(Uuid, Uuid)>>,
+    /// Per person, the envelopes delivered but not yet committed: keyed by person, so that each
+    /// of 10,000 phones reconnecting at once looks up its own, not every other's.
+    unrecorded: Mutex<HashMap<Uuid, HashSet<Uuid>>>,
 }
 
 impl Receipts {
@@ -154,16 +155,27 @@ impl Receipts {
         (receipts, rx)
     }
 
-    fn unrecorded(&self) -> MutexGuard<'_, HashSet<(Uuid, Uuid)>> {
+    fn unrecorded(&self) -> MutexGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
         self.unrecorded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn unrecorded_of(&self, user: Uuid) -> HashSet<Uuid> {
-        self.unrecorded()
-            .iter()
-            .filter(|(u, _)| *u == user)
-            .map(|(_, envelope)| *envelope)
-            .collect()
+        self.unrecorded().get(&user).cloned().unwrap_or_default()
+    }
+
+    /// These deliveries are committed: nothing of them need be remembered any more.
+    fn recorded(&self, delivered: &HashMap<Uuid, Vec<Uuid>>) {
+        let mut unrecorded = self.unrecorded();
+        for (envelope, users) in delivered {
+            for user in users {
+                if let Some(envelopes) = unrecorded.get_mut(user) {
+                    envelopes.remove(envelope);
+                    if envelopes.is_empty() {
+                        unrecorded.remove(user);
+                    }
+                }
+            }
+        }
     }
 
     fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {
@@ -172,7 +184,7 @@ impl Receipts {
     }
 
     fn delivered(&self, user: Uuid, envelope: Uuid) {
-        self.unrecorded().insert((user, envelope));
+        self.unrecorded().entry(user).or_default().insert(envelope);
         let _ = self.queue.send(Receipt::Delivered { user, envelope });
     }
 }
@@ -231,14 +243,7 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
         }
     }
     drop(stored);
-    {
-        let mut unrecorded = hub.mqtt.receipts.unrecorded();
-        for (envelope, users) in &delivered {
-            for user in users {
-                unrecorded.remove(&(*user, *envelope));
-            }
-        }
-    }
+    hub.mqtt.receipts.recorded(&delivered);
     reached(hub, delivered.into_keys().collect()).await;
 }
 
@@ -256,5 +261,28 @@ async fn reached(hub: &Hub, envelopes: Vec<Uuid>) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not find the alerts of MQTT receipts"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_is_remembered_for_its_person_alone_until_it_is_recorded() {
+        let (receipts, _queue) = Receipts::new();
+        let (ana, ben) = (Uuid::new_v4(), Uuid::new_v4());
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        receipts.delivered(ana, first);
+        receipts.delivered(ana, second);
+        receipts.delivered(ben, first);
+        assert_eq!(receipts.unrecorded_of(ana), HashSet::from([first, second]));
+        assert_eq!(receipts.unrecorded_of(ben), HashSet::from([first]));
+
+        receipts.recorded(&HashMap::from([(first, vec![ana, ben])]));
+        assert_eq!(receipts.unrecorded_of(ana), HashSet::from([second]));
+        assert!(receipts.unrecorded_of(ben).is_empty());
+        receipts.recorded(&HashMap::from([(second, vec![ana])]));
+        assert!(receipts.unrecorded().is_empty(), "nobody is kept once all is recorded");
     }
 }

@@ -65,8 +65,7 @@ pub struct TextFallback {
 
 impl TextFallback {
     /// Checks that the gateway answers (a configured gateway that does not is an error at
-    /// start, not a silent loss later), and leaves texts a crash left half-sent to wait for
-    /// their delivery reports.
+    /// start, not a silent loss later).
     pub async fn start(
         store: Store,
         open: Arc<OpenHeadcounts>,
@@ -76,14 +75,6 @@ impl TextFallback {
         handed: Family<StatusLabel, Counter>,
     ) -> anyhow::Result<TextFallback> {
         gateway.check().await?;
-        let unsure = store.release_unsure_texts(Utc::now() + settings.unsure_wait).await?;
-        if unsure > 0 {
-            tracing::warn!(
-                texts = unsure,
-                wait_s = settings.unsure_wait.num_seconds(),
-                "texts were being handed to the gateway when the hub stopped: they are sent again unless a delivery report shows the gateway has them"
-            );
-        }
         Ok(TextFallback {
             store,
             open,
@@ -94,6 +85,26 @@ impl TextFallback {
             next_sweep: Arc::default(),
             handed,
         })
+    }
+
+    /// Before this node hands texts to the gateway: those left being handed by the node that
+    /// sent until now (this one before a crash, or another node that died or lost the lead)
+    /// may be with the gateway already, so they wait for a delivery report and are sent again
+    /// only if none comes. Only the node taking the lead may do this: a node merely starting
+    /// beside a leader would release the texts the leader is handing over, and send them twice.
+    pub async fn release_unsure(&self) -> Result<(), StoreError> {
+        let unsure = self
+            .store
+            .release_unsure_texts(Utc::now() + self.settings.unsure_wait)
+            .await?;
+        if unsure > 0 {
+            tracing::warn!(
+                texts = unsure,
+                wait_s = self.settings.unsure_wait.num_seconds(),
+                "texts were being handed to the gateway when their sender stopped: they are sent again unless a delivery report shows the gateway has them"
+            );
+        }
+        Ok(())
     }
 
     /// Queues the texts owed by `now`: for each open headcount, once its fallback time has
@@ -183,7 +194,7 @@ impl TextFallback {
             }
             allowance.spend(due.len() as u32);
             if let Err(e) = self.hand_over(due).await {
-                // Left being sent: settled at the next start, by a report or a resend.
+                // Left being sent: settled when a node next takes the lead, by a report or a resend.
                 tracing::error!(error = %e, "recording handed texts failed");
             }
         }

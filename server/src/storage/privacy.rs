@@ -322,6 +322,12 @@ impl Store {
         .into_iter()
         .chain(user.phones.iter().map(|p| (p.clone(), Value::Null)))
         .collect();
+        // PostgreSQL: each body to rewrite is locked from its read, so that a writer of the same
+        // row (a feed's poll) either goes first, and is read, or waits, and reads the rewrite.
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE",
+        };
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -405,8 +411,9 @@ impl Store {
                 for (needle, _) in &replacements {
                     // Bodies are matched and rewritten by their whole text: they hold no key of
                     // one type on both backends, and two equal bodies take the same rewrite.
-                    let select =
-                        format!("SELECT CAST({column} AS TEXT) FROM {table} WHERE CAST({column} AS TEXT) LIKE $1");
+                    let select = format!(
+                        "SELECT CAST({column} AS TEXT) FROM {table} WHERE CAST({column} AS TEXT) LIKE $1{lock}"
+                    );
                     let quoted = serde_json::to_string(needle).unwrap_or_default();
                     let rows: Vec<(String,)> = sqlx::query_as(&select)
                         .bind(format!("%{quoted}%"))

@@ -280,9 +280,10 @@ impl Store {
         Ok(found)
     }
 
-    /// At start: texts a crash left being sent may or may not be with the gateway. They wait
-    /// until `resend_at` for a delivery report (the gateway retries its reports until the hub
-    /// answers), and are sent again only if none came.
+    /// When a node takes the lead (alone: at start): texts its last sender left being handed
+    /// over may or may not be with the gateway. They wait until `resend_at` for a delivery
+    /// report (the gateway retries its reports until the hub answers), and are sent again only
+    /// if none came.
     pub async fn release_unsure_texts(&self, resend_at: DateTime<Utc>) -> Result<u64> {
         let sql = format!(
             "UPDATE sms_texts SET sending_since = NULL, next_try_at = $1 WHERE sending_since IS NOT NULL AND {WAITING}"

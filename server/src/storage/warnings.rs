@@ -91,21 +91,39 @@ impl Store {
     }
 
     /// Records a fetch and the feed's state after it (failures, next poll, validators). A feed
-    /// deleted meanwhile keeps only the fetch.
+    /// deleted meanwhile keeps only the fetch. Only the poll's own fields are taken from `feed`:
+    /// the poll began from an earlier copy, and the rest is read again under the write (an
+    /// erasure meanwhile replaced who added it, which the earlier copy would write back).
     pub async fn record_fetch(&self, feed: &WarningFeed, validators: &Validators, fetch: &FeedFetch) -> Result<()> {
+        // PostgreSQL: the row is locked from the read to the write, as the erasure locks it.
+        let read = match self {
+            Store::Sqlite(_) => "SELECT body FROM warning_feeds WHERE id = $1",
+            Store::Postgres(_) => "SELECT body FROM warning_feeds WHERE id = $1 FOR UPDATE",
+        };
         let update =
             "UPDATE warning_feeds SET next_poll_at = $2, etag = $3, last_modified = $4, body = $5 WHERE id = $1";
         let insert = "INSERT INTO warning_fetches (feed_id, at, body) VALUES ($1, $2, $3)";
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(update)
-                .bind(feed.id)
-                .bind(feed.next_poll_at)
-                .bind(validators.etag.as_deref())
-                .bind(validators.last_modified.as_deref())
-                .bind(Json(feed))
-                .execute(&mut *tx)
-                .await?;
+            let stored: Option<(Json<WarningFeed>,)> =
+                sqlx::query_as(read).bind(feed.id).fetch_optional(&mut *tx).await?;
+            if let Some((Json(stored),)) = stored {
+                let polled = WarningFeed {
+                    failures: feed.failures,
+                    next_poll_at: feed.next_poll_at,
+                    last_success_at: feed.last_success_at,
+                    last_error: feed.last_error.clone(),
+                    ..stored
+                };
+                sqlx::query(update)
+                    .bind(feed.id)
+                    .bind(feed.next_poll_at)
+                    .bind(validators.etag.as_deref())
+                    .bind(validators.last_modified.as_deref())
+                    .bind(Json(polled))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(insert)
                 .bind(fetch.feed_id)
                 .bind(fetch.at)

@@ -82,10 +82,22 @@ pub fn add_user(dir: &std::path::Path, args: &[&str], password: &str) -> std::pr
 
 /// `scaan user COMMAND --data-dir DIR ARGS…` with `stdin` on its standard input.
 pub fn user_command(dir: &std::path::Path, command: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    user_command_with(dir, command, args, stdin, &[])
+}
+
+/// [`user_command`] with these `SCAAN_…` settings (a database of several nodes, say).
+pub fn user_command_with(
+    dir: &std::path::Path,
+    command: &str,
+    args: &[&str],
+    stdin: &str,
+    settings: &[(&str, &str)],
+) -> std::process::Output {
     let mut child = Command::new(SCAAN)
         .args(["user", command, "--data-dir"])
         .arg(dir)
         .args(args)
+        .envs(settings.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
