@@ -343,9 +343,12 @@ impl Config {
                 "node_name is set, so this hub is one of several nodes, and several nodes need one PostgreSQL database they all reach: set database_url to postgres://… (SQLite serves a single hub; unset node_name to run one)"
             );
         }
-        if self.mqtt_url.is_some() {
+        // An external broker for several nodes must be clustered too, or it is the single point
+        // of failure the nodes are there to remove: NATS is (its MQTT sessions in replicated
+        // JetStream), a Mosquitto is not.
+        if self.mqtt_url.is_some() && self.nats_url.is_none() {
             bail!(
-                "node_name is set with mqtt_url: several nodes serve phones on their own MQTT endpoints (behind the load balancer); an external broker shared by several nodes is not supported yet"
+                "node_name is set with mqtt_url but no nats_url: several nodes share an external broker only when it is a NATS cluster (nats_url and nats_keys_file, each node on its own server of the cluster; deploy/nodes/README.md); a single Mosquitto would be the one part whose loss stops every phone. Unset mqtt_url to serve phones on each node's own MQTT endpoint behind the load balancer"
             );
         }
         Ok(())
@@ -676,7 +679,7 @@ mod tests {
     }
 
     #[test]
-    fn several_nodes_need_postgresql_and_their_own_mqtt_endpoints() {
+    fn several_nodes_need_postgresql_and_their_own_mqtt_endpoints_or_a_nats_cluster() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scaan.toml");
         std::fs::write(&file, "node_name = \"hub-1\"\n").unwrap();
@@ -701,7 +704,17 @@ mod tests {
         let e = Config::load(Some(&file), &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("mqtt_url"), "{e}");
+        assert!(e.contains("mqtt_url") && e.contains("NATS"), "{e}");
+        std::fs::write(
+            &file,
+            format!(
+                "{postgres}node_name = \"hub-1\"\nmqtt_url = \"mqtt://127.0.0.1:1883\"\n\
+                 nats_url = \"nats://127.0.0.1:4222\"\nnats_keys_file = \"/etc/scaan/nats-keys.json\"\n"
+            ),
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).expect("several nodes on a NATS cluster");
+        assert!(config.nats_url.is_some() && config.node_name.is_some());
     }
 
     #[test]

@@ -276,19 +276,27 @@ async fn livez() -> Json<serde_json::Value> {
 
 /// Readiness (also the contract's `/healthz`): 200 once the hub serves requests, its database
 /// answers and its broker link is up; 503 otherwise, saying why. Also tells where phones reach
-/// the broker.
+/// the broker. Of several nodes on an external broker only the leader holds the link (and
+/// answers for it); the others serve everything else and are ready without it
+/// (`"link": "leader"`).
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
-    let mqtt = match hub.mqtt.embedded_addr() {
+    let (link, leads) = (hub.mqtt.link_state(), hub.leadership.leads());
+    let mut mqtt = match hub.mqtt.embedded_addr() {
         Some(addr) => serde_json::json!({"broker": "embedded", "address": addr.to_string()}),
         None => serde_json::json!({"broker": "external"}),
     };
-    let problem = match (hub.store.ping().await, hub.mqtt.link_state()) {
+    if link.is_none() && !leads {
+        mqtt["link"] = serde_json::json!("leader");
+    }
+    let problem = match (hub.store.ping().await, link) {
         (Err(e), _) => {
             tracing::warn!(error = %e, "health check: database unreachable");
             Some("the database is unreachable".to_owned())
         }
-        (Ok(()), LinkState::Down(reason)) => Some(reason),
-        (Ok(()), LinkState::Connected) => None,
+        (Ok(()), Some(LinkState::Down(reason))) => Some(reason),
+        // Leading, it is taking the link.
+        (Ok(()), None) if leads => Some("the MQTT link is not connected yet".to_owned()),
+        (Ok(()), Some(LinkState::Connected) | None) => None,
     };
     match problem {
         None => (

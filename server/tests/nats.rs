@@ -223,18 +223,25 @@ fn nats_init_writes_the_keys_once_and_a_trust_file_nats_server_takes() {
     assert!(!again.status.success(), "a second init replaced the keys");
     assert_eq!(std::fs::read_to_string(&keys).unwrap(), written, "the keys changed");
 
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/nats-server.conf");
-    std::fs::copy(shipped, dir.path().join("nats-server.conf")).unwrap();
-    let check = Command::new(nats_server)
-        .arg("-t")
-        .arg("-c")
-        .arg(dir.path().join("nats-server.conf"))
-        .output()
+    // The single server's and a clustered server's (deploy/nodes/), each with the trust file.
+    for shipped in ["nats/nats-server.conf", "nodes/nats-cluster.conf"] {
+        let config = dir.path().join(Path::new(shipped).file_name().unwrap());
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(shipped),
+            &config,
+        )
         .unwrap();
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+        let check = Command::new(&nats_server)
+            .arg("-t")
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{shipped}: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
 }

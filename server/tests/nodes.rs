@@ -436,11 +436,12 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     // Alerts every 300 ms, before and after the kill, each recorded with when it was asked
     // and answered.
     let sent: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
+    let sending = CancellationToken::new();
     let sender = {
-        let (sent, stop, base, token) = (sent.clone(), stop.clone(), lb.http.clone(), watch_token.clone());
+        let (sent, sending, base, token) = (sent.clone(), sending.clone(), lb.http.clone(), watch_token.clone());
         tokio::spawn(async move {
             let mut n = 0;
-            while !stop.is_cancelled() {
+            while !sending.is_cancelled() {
                 n += 1;
                 let asked = Instant::now();
                 let answer = call(
@@ -481,10 +482,10 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     // Until the second wave is due, and a little after.
     let wave_at = headcount_sent + Duration::from_secs(DEADLINE_S);
     tokio::time::sleep_until((wave_at + Duration::from_secs(8)).into()).await;
-    stop.cancel();
+    sending.cancel();
     sender.await.unwrap();
-    let ended_at = Instant::now();
-    // What is on its way arrives (waited for, up to 30 s: a loaded machine is slow, not lossy).
+    // What is on its way arrives (waited for, up to 30 s: a loaded machine is slow, not lossy),
+    // the phones and consoles still running.
     let every_alert = sent
         .lock()
         .unwrap()
@@ -504,6 +505,8 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    let ended_at = Instant::now();
     assert_eq!(leaders(&database).await, 1, "one surviving node leads");
 
     let sent = sent.lock().unwrap().clone();

@@ -2,10 +2,12 @@
 //! (`scaan_mobile_bridge::endpoint`): the durable outbox ([`outbox`]) is each person's session,
 //! what phones publish goes to the same code as the stream's messages ([`inbound`]), and
 //! [`phones`] answers what the endpoint asks (logins, what is owed, receipts). With `mqtt_url`
-//! the hub is instead one client of an external broker, through `scaan_mobile_bridge::link`,
-//! and may provision an external Mosquitto's logins ([`provisioning`]) or sign an external NATS
-//! server's ([`nats`]). [`receipts`] serves where each copy of an alert has got to.
+//! the hub is instead one client of an external broker, through `scaan_mobile_bridge::link`
+//! ([`broker`]: of several nodes, the leader's), and may provision an external Mosquitto's
+//! logins ([`provisioning`]) or sign an external NATS server's ([`nats`]). [`receipts`] serves
+//! where each copy of an alert has got to.
 
+mod broker;
 mod inbound;
 mod nats;
 mod outbox;
@@ -17,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use scaan_mobile_bridge::endpoint::{self, Endpoint, Owed};
 use scaan_mobile_bridge::topics;
-use scaan_mobile_bridge::{HubLink, LinkChannels, LinkOptions, LinkState, Outbound};
+use scaan_mobile_bridge::{LinkOptions, LinkState};
 use scaan_schemas::{Envelope, User};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -42,12 +44,8 @@ const HUB_CLIENT_ID: &str = "scaan-hub";
 enum Transport {
     /// They connect to the hub's own endpoint.
     Endpoint(Endpoint),
-    /// They connect to an external broker, of which the hub is one client.
-    Link {
-        link: HubLink,
-        /// Which stored row each message on the link is, until the broker PUBACKs it.
-        tags: outbox::Tags,
-    },
+    /// They connect to an external broker, of which the hub (its leading node) is one client.
+    Link(broker::Session),
 }
 
 /// The phones' way in, and the tasks that need the whole hub.
@@ -79,7 +77,6 @@ enum BrokerLogins {
 
 struct Pending {
     inbox: mpsc::UnboundedReceiver<InboxMessage>,
-    link: Option<LinkChannels>,
     receipts: mpsc::UnboundedReceiver<phones::Receipt>,
 }
 
@@ -93,7 +90,7 @@ impl Mqtt {
         tasks: &TaskTracker,
     ) -> anyhow::Result<Mqtt> {
         let mut logins = None;
-        let (transport, link) = match config.mqtt_broker()? {
+        let transport = match config.mqtt_broker()? {
             Some(url) => {
                 let credentials = match (config.mqtt_admin(), config.nats()?) {
                     (Some(admin), _) => {
@@ -102,7 +99,7 @@ impl Mqtt {
                         Some(hub_login)
                     }
                     (None, Some((nats_url, keys_file))) => {
-                        let (nats, hub_login) = Nats::start(&nats_url, keys_file, config.token_ttl_s, store).await?;
+                        let (nats, hub_login) = Nats::start(&nats_url, keys_file, config.token_ttl_s, store)?;
                         logins = Some(BrokerLogins::Nats(Box::new(nats)));
                         Some(hub_login)
                     }
@@ -115,12 +112,7 @@ impl Mqtt {
                     credentials,
                     subscriptions: topics::hub_filters(),
                 };
-                let (link, channels) = HubLink::start(options, shutdown.child_token(), tasks);
-                let transport = Transport::Link {
-                    link,
-                    tags: outbox::Tags::default(),
-                };
-                (transport, Some(channels))
+                Transport::Link(broker::Session::new(options))
             }
             None => {
                 if !config.mqtt_listen.ip().is_loopback() {
@@ -138,19 +130,18 @@ impl Mqtt {
                     tls,
                 };
                 let endpoint = Endpoint::bind(listen, endpoint::Limits::default()).await?;
-                (Transport::Endpoint(endpoint), None)
+                Transport::Endpoint(endpoint)
             }
         };
         let owing = match transport {
             Transport::Endpoint(_) => store.owing(Utc::now() - phones::OWED_FOR).await?,
-            Transport::Link { .. } => HashSet::new(),
+            Transport::Link(_) => HashSet::new(),
         };
         let (receipts, receipts_rx) = phones::Receipts::new();
         Ok(Mqtt {
             transport,
             pending: Mutex::new(Some(Pending {
                 inbox,
-                link,
                 receipts: receipts_rx,
             })),
             receipts,
@@ -164,7 +155,7 @@ impl Mqtt {
     pub fn embedded_addr(&self) -> Option<SocketAddr> {
         match &self.transport {
             Transport::Endpoint(endpoint) => Some(endpoint.local_addr()),
-            Transport::Link { .. } => None,
+            Transport::Link(_) => None,
         }
     }
 
@@ -172,7 +163,7 @@ impl Mqtt {
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         match &self.transport {
             Transport::Endpoint(endpoint) => endpoint.tls_addr(),
-            Transport::Link { .. } => None,
+            Transport::Link(_) => None,
         }
     }
 
@@ -180,16 +171,17 @@ impl Mqtt {
     pub fn endpoint_connections(&self) -> Option<usize> {
         match &self.transport {
             Transport::Endpoint(endpoint) => Some(endpoint.sessions().connections()),
-            Transport::Link { .. } => None,
+            Transport::Link(_) => None,
         }
     }
 
     /// Whether phones can reach the hub: always with its own endpoint, while connected with a
-    /// broker between.
-    pub fn link_state(&self) -> LinkState {
+    /// broker between; `None` while another node holds the broker link (or this one is taking
+    /// it).
+    pub fn link_state(&self) -> Option<LinkState> {
         match &self.transport {
-            Transport::Endpoint(_) => LinkState::Connected,
-            Transport::Link { link, .. } => link.state(),
+            Transport::Endpoint(_) => Some(LinkState::Connected),
+            Transport::Link(session) => session.state(),
         }
     }
 
@@ -208,15 +200,7 @@ impl Mqtt {
                 };
                 endpoint.sessions().deliver(&owed, recipients);
             }
-            Transport::Link { link, tags } => {
-                for user in recipients {
-                    link.send(Outbound {
-                        tag: tags.tag(envelope, *user),
-                        topic: topics::inbox(*user),
-                        payload: payload.clone(),
-                    });
-                }
-            }
+            Transport::Link(session) => session.send(envelope, &payload, recipients),
         }
     }
 
@@ -227,6 +211,11 @@ impl Mqtt {
         self.owing()
             .extend(envelopes.iter().flat_map(|e| e.recipients.iter().copied()));
         for envelope in envelopes {
+            if let Transport::Link(session) = &self.transport {
+                if session.was_resent(envelope.id) {
+                    continue;
+                }
+            }
             self.dispatch(envelope.id, Bytes::from(envelope.payload), &envelope.recipients);
         }
     }
@@ -241,11 +230,7 @@ impl Mqtt {
         };
         match &self.transport {
             Transport::Endpoint(endpoint) => endpoint.sessions().reply(user, payload),
-            Transport::Link { link, tags } => link.send(Outbound {
-                tag: tags.untagged(),
-                topic: topics::inbox(user),
-                payload,
-            }),
+            Transport::Link(session) => session.reply(user, payload),
         }
     }
 
@@ -275,7 +260,13 @@ impl Mqtt {
         }
         match &self.logins {
             Some(BrokerLogins::Mosquitto(provisioning)) => provisioning.enforce(user, valid).await,
-            Some(BrokerLogins::Nats(nats)) => nats.enforce(user).await,
+            // Pushed by the link's holder alone, from the store, so no node's push undoes
+            // another's (each node hears of every revocation: `NodeEvent::Enforce`).
+            Some(BrokerLogins::Nats(nats)) => {
+                if matches!(&self.transport, Transport::Link(session) if session.holds()) {
+                    nats.enforce(user).await;
+                }
+            }
             None => {}
         }
     }
@@ -331,8 +322,8 @@ pub(crate) fn rest<T>(queue: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
 }
 
 /// Starts what needs the whole hub: the outbox writer, the receipt recorder, and either the
-/// endpoint's accept loop or, on a link, the resending of what the broker never acknowledged,
-/// the recorder of its PUBACKs and the router of phone messages.
+/// endpoint's accept loop or, on a link, the hold of the link whenever this node leads
+/// ([`broker::hold`]).
 pub fn run(hub: &Arc<Hub>) {
     let taken = hub.mqtt.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(pending) = taken else {
@@ -340,12 +331,8 @@ pub fn run(hub: &Arc<Hub>) {
     };
     hub.tasks.spawn(outbox::write(hub.clone(), pending.inbox));
     hub.tasks.spawn(phones::record(hub.clone(), pending.receipts));
-    match (&hub.mqtt.transport, pending.link) {
-        (Transport::Endpoint(endpoint), _) => endpoint.serve(Arc::new(phones::Phones::new(hub.clone()))),
-        (Transport::Link { .. }, Some(channels)) => {
-            hub.tasks.spawn(outbox::record_accepted(hub.clone(), channels.accepted));
-            hub.tasks.spawn(inbound::route(hub.clone(), channels.inbound));
-        }
-        (Transport::Link { .. }, None) => {}
+    match &hub.mqtt.transport {
+        Transport::Endpoint(endpoint) => endpoint.serve(Arc::new(phones::Phones::new(hub.clone()))),
+        Transport::Link(_) => hub.leadership.lead(hub, |_| std::future::ready(Ok(())), broker::hold),
     }
 }

@@ -4,6 +4,11 @@
 //! disabled account, a password change) is revoked on the server by pushing the account JWT
 //! with the login's key in its revocation list, and the server closes its connections. The
 //! broker side is `scaan_mobile_bridge::nats`.
+//!
+//! The list pushed is read from the store each time, and only the node holding the broker link
+//! pushes (`super::broker`; the others hear of each revocation and leave it to that node): the
+//! whole JWT replaces the last, so a node pushing what it alone had seen would undo the
+//! revocations of the others.
 
 use chrono::{DateTime, Utc};
 use scaan_mobile_bridge::nats::{self, Keys, SystemConnection};
@@ -18,19 +23,18 @@ use scaan_schemas::User;
 pub struct Nats {
     keys: Keys,
     system: SystemConnection,
-    /// Revoked login keys → when (Unix seconds). An entry is needed for a token's lifetime at
-    /// most: past it, the login's JWT has expired anyway.
-    revocations: tokio::sync::Mutex<BTreeMap<String, i64>>,
+    /// The revocations last pushed (login key → when revoked, Unix seconds); held across a
+    /// push, so pushes go one at a time and an older list never lands last.
+    pushed: tokio::sync::Mutex<Option<BTreeMap<String, i64>>>,
     token_ttl_s: i64,
     /// Where revoked tokens are read from.
     store: Store,
 }
 
 impl Nats {
-    /// Reads the keys, pushes the account JWT with the revocations of every token revoked and
-    /// not yet expired (those made while the hub was away too), and returns the hub's own MQTT
-    /// login, for the link.
-    pub async fn start(
+    /// Reads the keys and returns the hub's own MQTT login, for the link (whose holder pushes
+    /// the account JWT before it connects: [`Nats::push`]).
+    pub fn start(
         url: &BrokerUrl,
         keys_file: &Path,
         token_ttl_s: u64,
@@ -38,21 +42,15 @@ impl Nats {
     ) -> anyhow::Result<(Nats, (String, String))> {
         let keys = Keys::read(keys_file)?;
         let system = SystemConnection::new(&url.host, url.port, keys.system_user_jwt());
-        let revocations = revocations(store, None).await?;
         let hub_login = ("scaan-hub".to_owned(), keys.hub_jwt());
+        tracing::info!(nats = %format!("{}:{}", url.host, url.port), "signing logins for a NATS server");
         let nats = Nats {
             keys,
             system,
-            revocations: tokio::sync::Mutex::new(revocations),
+            pushed: tokio::sync::Mutex::new(None),
             token_ttl_s: i64::try_from(token_ttl_s).unwrap_or(i64::MAX),
             store: store.clone(),
         };
-        let revoked = {
-            let mut revocations = nats.revocations.lock().await;
-            nats.push(&mut revocations).await?;
-            revocations.len()
-        };
-        tracing::info!(nats = %format!("{}:{}", url.host, url.port), revoked, "signing logins for a NATS server");
         Ok((nats, hub_login))
     }
 
@@ -63,27 +61,12 @@ impl Nats {
             .login_jwt(user.id, &user.username, &token_hash, expires_at.timestamp())
     }
 
-    /// Revokes on the server every login of `user` whose token the hub holds revoked: its MQTT
-    /// password is refused from now on and its connections close. A failure is logged (the
-    /// token is revoked in the hub either way; the broker then admits the password until the
-    /// token's expiry, or the next revocation pushed).
+    /// Revokes on the server every login whose token the hub holds revoked (`user`'s among
+    /// them): its MQTT password is refused from now on and its connections close. A failure is
+    /// logged (the token is revoked in the hub either way; the broker then admits the password
+    /// until the token's expiry, or the next revocation pushed).
     pub async fn enforce(&self, user: &User) {
-        let revoked = match revocations(&self.store, Some(user.id)).await {
-            Ok(revoked) => revoked,
-            Err(e) => {
-                return tracing::warn!(username = %user.username, error = format!("{e:#}"), "cannot read revoked tokens")
-            }
-        };
-        // Held across the push: pushes go one at a time, so an older list never lands last.
-        let mut revocations = self.revocations.lock().await;
-        let known = revocations.len();
-        for (key, at) in revoked {
-            revocations.entry(key).or_insert(at);
-        }
-        if revocations.len() == known {
-            return;
-        }
-        if let Err(e) = self.push(&mut revocations).await {
+        if let Err(e) = self.push(false).await {
             tracing::warn!(
                 username = %user.username,
                 error = format!("{e:#}"),
@@ -92,19 +75,29 @@ impl Nats {
         }
     }
 
-    /// Drops the revocations whose logins have expired anyway, and pushes the account JWT.
-    async fn push(&self, revocations: &mut BTreeMap<String, i64>) -> anyhow::Result<()> {
+    /// Pushes the account JWT (JetStream enabled) with a revocation for every token the store
+    /// holds revoked and not yet expired, whichever node revoked it; unless `always`, only when
+    /// that differs from what was pushed last. Returns how many revocations it carries.
+    pub async fn push(&self, always: bool) -> anyhow::Result<usize> {
+        let mut pushed = self.pushed.lock().await;
+        let mut revocations = revocations(&self.store).await?;
         let oldest_needed = Utc::now().timestamp().saturating_sub(self.token_ttl_s);
         revocations.retain(|_, revoked_at| *revoked_at >= oldest_needed);
-        self.system.push(&self.keys.account_jwt(revocations)).await
+        if !always && pushed.as_ref() == Some(&revocations) {
+            return Ok(revocations.len());
+        }
+        self.system.push(&self.keys.account_jwt(&revocations)).await?;
+        let count = revocations.len();
+        *pushed = Some(revocations);
+        Ok(count)
     }
 }
 
-/// The login keys of the tokens revoked and not yet expired (of `user`, or everyone's), with
-/// when each was revoked (Unix seconds).
-async fn revocations(store: &Store, user: Option<uuid::Uuid>) -> anyhow::Result<BTreeMap<String, i64>> {
+/// The login keys of the tokens revoked and not yet expired, with when each was revoked (Unix
+/// seconds).
+async fn revocations(store: &Store) -> anyhow::Result<BTreeMap<String, i64>> {
     Ok(store
-        .revoked_tokens(user, Utc::now())
+        .revoked_tokens(None, Utc::now())
         .await?
         .into_iter()
         .filter_map(|(hash, revoked_at)| {

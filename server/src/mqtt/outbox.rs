@@ -9,8 +9,9 @@
 //! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
 //! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
 //! starts. On a link to an external broker, a row is marked when the broker PUBACKs it; what a
-//! previous run stored and never saw accepted is sent again at start, and while the hub runs
-//! the link itself resends what a dropped connection lost.
+//! previous run (or a previous leader) stored and never saw accepted is sent again when the
+//! link is taken ([`super::broker`]), and while the hub holds it the link itself resends what a
+//! dropped connection lost.
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -59,7 +60,6 @@ impl Tags {
 
 /// Sends and stores, batch by batch, what [`crate::delivery::Delivery`] queues for inboxes.
 pub(super) async fn write(hub: Arc<Hub>, mut inbox: mpsc::UnboundedReceiver<InboxMessage>) {
-    resend_unaccepted(&hub).await;
     while let Some(batch) = super::next_batch(&mut inbox, ENVELOPES_PER_BATCH, &hub.shutdown).await {
         let storing = hub.mqtt.storing.write().await;
         let mut alerts = store_and_send(&hub, batch).await;
@@ -181,29 +181,6 @@ async fn store(hub: &Hub, envelopes: &[OutboxEnvelope]) {
     }
 }
 
-/// On a link, at start: sends again every stored message the broker never acknowledged. (On
-/// the endpoint, what is owed goes to each connection as it starts.)
-async fn resend_unaccepted(hub: &Hub) {
-    if hub.mqtt.embedded_addr().is_some() {
-        return;
-    }
-    match hub.store.unaccepted_inbox().await {
-        Ok(rows) => {
-            if !rows.is_empty() {
-                tracing::info!(
-                    messages = rows.len(),
-                    "sending inbox messages the broker never acknowledged"
-                );
-            }
-            for row in rows {
-                hub.mqtt
-                    .dispatch(row.envelope_id, Bytes::from(row.payload), &[row.user_id]);
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "could not read the MQTT outbox"),
-    }
-}
-
 /// On a link: records the broker's PUBACKs, many per transaction.
 pub(super) async fn record_accepted(hub: Arc<Hub>, mut accepted: mpsc::UnboundedReceiver<u64>) {
     while let Some(tags) = super::next_batch(&mut accepted, ACCEPTED_PER_BATCH, &hub.shutdown).await {
@@ -214,12 +191,12 @@ pub(super) async fn record_accepted(hub: Arc<Hub>, mut accepted: mpsc::Unbounded
 }
 
 async fn record(hub: &Hub, tags: Vec<u64>) {
-    let super::Transport::Link { tags: rows, .. } = &hub.mqtt.transport else {
+    let super::Transport::Link(session) = &hub.mqtt.transport else {
         return;
     };
     let mut by_envelope: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     {
-        let mut rows = rows.rows();
+        let mut rows = session.tags.rows();
         for tag in tags {
             if let Some((envelope, user)) = rows.remove(&tag) {
                 by_envelope.entry(envelope).or_default().push(user);

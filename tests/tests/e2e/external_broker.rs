@@ -39,7 +39,7 @@ async fn provisioned_hub(backend: Backend) -> Option<(Mosquitto, TestHub)> {
     .await;
     // The hub's link logs in with the broker login the hub made itself.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while hub.app.mqtt.link_state() != LinkState::Connected {
+    while hub.app.mqtt.link_state() != Some(LinkState::Connected) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the hub's link never connected: {:?}\n{}",

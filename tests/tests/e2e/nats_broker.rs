@@ -41,7 +41,7 @@ async fn nats_hub(backend: Backend) -> Option<(NatsServer, TestHub)> {
 
 async fn wait_for_link(hub: &TestHub, nats: &NatsServer) {
     let deadline = tokio::time::Instant::now() + WAIT;
-    while hub.app.mqtt.link_state() != LinkState::Connected {
+    while hub.app.mqtt.link_state() != Some(LinkState::Connected) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the hub's link never connected with its JWT: {:?}\n{}",
