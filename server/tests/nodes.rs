@@ -22,6 +22,7 @@ mod common;
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
+use common::deployment::{add_user, alert_body, call, login, BENI};
 use futures_util::StreamExt as _;
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_schemas::NewCheckin;
@@ -38,7 +39,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const PASSWORD: &str = "a long passphrase";
 const NODES: usize = 3;
 const PHONES: usize = 12;
 /// Phones that never answer the headcount: the second wave is theirs.
@@ -53,7 +53,6 @@ const DEADLINE_S: u64 = 60;
 /// An envelope received this long before the kill may come again: its receipt was still on its
 /// way to the store (receipts are written in batches every 100 ms).
 const RECEIPT_WINDOW: Duration = Duration::from_secs(1);
-const BENI: (f64, f64) = (0.49, 29.47);
 
 /// One `scaan serve` of the deployment.
 struct Node {
@@ -85,23 +84,6 @@ async fn start_node(dir: &Path, name: &str, database: &str) -> Node {
         http,
         mqtt,
     }
-}
-
-fn add_user(dir: &Path, database: &str, args: &[&str]) {
-    use std::io::Write as _;
-    let mut child = Command::new(common::SCAAN)
-        .args(["user", "add", "--data-dir"])
-        .arg(dir)
-        .args(args)
-        .env("SCAAN_DATABASE_URL", database)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Held advisory locks on the test's database: 1 once a node leads.
@@ -174,46 +156,6 @@ impl Drop for Haproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Option<(u16, Value)> {
-    // A new connection each time: HAProxy (TCP mode) keeps a connection on one node.
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let mut request = client
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .timeout(Duration::from_secs(10));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn login(base: &str, username: &str) -> Value {
-    let body = json!({"username": username, "password": PASSWORD});
-    let (status, answer) = call(base, "POST", "/api/v1/auth/login", None, Some(body))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
-fn alert_body(headline: &str, checkin: bool) -> Value {
-    let mut alert = json!({
-        "headline": headline, "event": "Armed clash", "category": "security",
-        "urgency": "immediate", "severity": "severe", "certainty": "observed",
-        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [BENI.1, BENI.0]}, "radius_m": 5000},
-        "expires_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
-    });
-    if checkin {
-        alert["checkin_required"] = json!(true);
-        alert["checkin_deadline_s"] = json!(DEADLINE_S);
-    }
-    alert
 }
 
 /// What one console's stream showed, and when it was open.
@@ -420,7 +362,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         "POST",
         "/api/v1/alerts",
         Some(&watch_token),
-        Some(alert_body("Headcount", true)),
+        Some(alert_body("Headcount", Some(DEADLINE_S))),
     )
     .await
     .unwrap();
@@ -449,7 +391,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
                     "POST",
                     "/api/v1/alerts",
                     Some(&token),
-                    Some(alert_body(&format!("Alert {n}"), false)),
+                    Some(alert_body(&format!("Alert {n}"), None)),
                 )
                 .await;
                 if let Some((201, alert)) = answer {

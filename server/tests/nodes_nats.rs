@@ -24,20 +24,19 @@ mod common;
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
+use common::deployment::{add_user, alert_body, call, login, BENI};
 use scaan_mobile_bridge::fixtures::nats::{NatsCluster, CLUSTER_SIZE};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics::PhoneTopic;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const PASSWORD: &str = "a long passphrase";
 const NODES: usize = 3;
 const PHONES: usize = 12;
 /// Phones that check in right after the kill, while no node holds the link.
@@ -46,7 +45,6 @@ const LATE: usize = 4;
 const CHECKIN_AGAIN: Duration = Duration::from_secs(15);
 /// Generous limits on what must happen (a loaded machine is slow, not lossy).
 const WAIT: Duration = Duration::from_secs(45);
-const BENI: (f64, f64) = (0.49, 29.47);
 
 /// One `scaan serve` of the deployment.
 struct Node {
@@ -68,23 +66,6 @@ fn start_node(dir: &Path, i: usize, database: &str, nats: &NatsCluster) -> Node 
         process: Some(process),
         http,
     }
-}
-
-fn add_user(dir: &Path, database: &str, args: &[&str]) {
-    use std::io::Write as _;
-    let mut child = Command::new(common::SCAAN)
-        .args(["user", "add", "--data-dir"])
-        .arg(dir)
-        .args(args)
-        .env("SCAAN_DATABASE_URL", database)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The hub's leader lock (`nodes::leadership`), which the test queues for.
@@ -114,50 +95,12 @@ async fn leaders(db: &mut sqlx::PgConnection) -> i64 {
     .unwrap()
 }
 
-async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Option<(u16, Value)> {
-    let mut request = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .timeout(Duration::from_secs(10));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn login(base: &str, username: &str) -> Value {
-    let body = json!({"username": username, "password": PASSWORD});
-    let (status, answer) = call(base, "POST", "/api/v1/auth/login", None, Some(body))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
 /// Whether node `base`'s own broker link is up (`/healthz` 200 without `"link": "leader"`).
 async fn holds_link(base: &str) -> bool {
     match call(base, "GET", "/healthz", None, None).await {
         Some((200, health)) => health["mqtt"]["link"].is_null(),
         _ => false,
     }
-}
-
-fn alert_body(headline: &str, checkin: bool) -> Value {
-    let mut alert = json!({
-        "headline": headline, "event": "Armed clash", "category": "security",
-        "urgency": "immediate", "severity": "severe", "certainty": "observed",
-        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [BENI.1, BENI.0]}, "radius_m": 5000},
-        "expires_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
-    });
-    if checkin {
-        alert["checkin_required"] = json!(true);
-        alert["checkin_deadline_s"] = json!(600);
-    }
-    alert
 }
 
 /// A person's phone on server `server` of the cluster, with the login answer's password.
@@ -326,7 +269,7 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         "POST",
         "/api/v1/alerts",
         Some(&watch_token),
-        Some(alert_body("Headcount", true)),
+        Some(alert_body("Headcount", Some(600))),
     )
     .await
     .unwrap();
@@ -352,7 +295,7 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
                     "POST",
                     "/api/v1/alerts",
                     Some(&token),
-                    Some(alert_body(&format!("Alert {n}"), false)),
+                    Some(alert_body(&format!("Alert {n}"), None)),
                 )
                 .await;
                 if let Some((201, alert)) = answer {
