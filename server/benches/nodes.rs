@@ -57,12 +57,15 @@ use scaan_schemas::{NewUser, Role};
 use scaan_server::storage::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
+use support::phones_process::{play_rounds, PhonesProcess};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 /// How long the phones may take to connect, and to play a round.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Names the phones' process's job file (the same binary, run again).
+const JOB: &str = "SCAAN_BENCH_NODES_JOB";
 /// Phones connecting at once.
 const CONNECT_BATCH: usize = 250;
 /// After a round, the work it leaves behind (receipts gathered for 100 ms, rows written after
@@ -104,7 +107,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if let Ok(job) = std::env::var("SCAAN_BENCH_NODES_JOB") {
+    if let Ok(job) = std::env::var(JOB) {
         let job: Job = serde_json::from_str(&std::fs::read_to_string(job).unwrap()).unwrap();
         runtime.block_on(phones(job));
         return;
@@ -246,7 +249,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
         .collect();
     let mut answer = vec![true; rounds];
     answer.push(false);
-    let mut phones = PhonesProcess::start(logins, answer).await;
+    let mut phones = PhonesProcess::start(JOB, &Job { phones: logins, answer }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_connected: Vec<u64> = nodes.iter().map(|node| resident_kib(node.pid())).collect();
     // An officer's console on each node: when its stream shows each headcount's final counts.
@@ -289,7 +292,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
         let alert: Value = response.json().await.unwrap();
         assert_eq!(alert["recipients"], n, "every bench account is targeted: {alert}");
         let alert_id = alert["id"].as_str().unwrap().to_owned();
-        let receipts = phones.round().await;
+        let receipts: Vec<Receipt> = phones.round().await;
         let wrong = receipts.iter().filter(|r| r.alert != alert_id).count();
         assert_eq!(wrong, 0, "{wrong} phones got another alert than round {round}'s");
         let again: usize = receipts.iter().map(|r| r.again).sum();
@@ -524,65 +527,6 @@ async fn drop_database(server: &str, database: &str) {
         .unwrap();
 }
 
-/// The phones in a child process: it prints a line once every phone is connected, then one
-/// JSON array of [`Receipt`]s per round, in the order of the phones.
-struct PhonesProcess {
-    child: tokio::process::Child,
-    /// Closed to let the phones' process end.
-    stdin: Option<tokio::process::ChildStdin>,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    connect_s: f64,
-    _job: tempfile::NamedTempFile,
-}
-
-impl PhonesProcess {
-    async fn start(phones: Vec<Login>, answer: Vec<bool>) -> PhonesProcess {
-        let job = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(job.path(), serde_json::to_vec(&Job { phones, answer }).unwrap()).unwrap();
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env("SCAAN_BENCH_NODES_JOB", job.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(PHASE_TIMEOUT, stdout.next_line())
-            .await
-            .expect("phones connect in time")
-            .unwrap()
-            .expect("the phones report");
-        let ready: Value = serde_json::from_str(&ready).expect("the phones are ready");
-        PhonesProcess {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            connect_s: ready["connect_s"].as_f64().unwrap(),
-            _job: job,
-        }
-    }
-
-    fn cpu(&self) -> Duration {
-        process_cpu(self.child.id().expect("the phones are running"))
-    }
-
-    async fn round(&mut self) -> Vec<Receipt> {
-        let line = tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
-            .await
-            .expect("phones report in time")
-            .unwrap()
-            .expect("a report");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    /// Lets the phones' process end (closing their connections) and waits for it.
-    async fn finish(mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait().await;
-    }
-}
-
 /// One staff member's phone, its event loop polled by the task that plays its round (as
 /// `tests/benches/phones.rs` drives them: no task or channel per phone).
 struct Handset {
@@ -695,33 +639,10 @@ async fn phones(job: Job) {
         handsets.extend(futures_util::future::join_all(chunk.iter().map(Handset::connect)).await);
     }
     let connect_s = started.elapsed().as_secs_f64();
-    eprintln!("{} phones connected in {connect_s:.1} s", handsets.len());
-    println!("{}", json!({"connect_s": connect_s}));
-    let handsets: Vec<Arc<tokio::sync::Mutex<Handset>>> = handsets
-        .into_iter()
-        .map(|h| Arc::new(tokio::sync::Mutex::new(h)))
-        .collect();
-    for answer in job.answer {
-        let playing: Vec<_> = handsets
-            .iter()
-            .enumerate()
-            .map(|(i, handset)| {
-                let handset = handset.clone();
-                tokio::spawn(async move { handset.lock().await.round(answer, i).await })
-            })
-            .collect();
-        let mut receipts = Vec::with_capacity(playing.len());
-        for task in playing {
-            let receipt = tokio::time::timeout(PHASE_TIMEOUT, task)
-                .await
-                .expect("every phone plays its round in time")
-                .unwrap();
-            receipts.push(receipt);
-        }
-        println!("{}", serde_json::to_string(&receipts).unwrap());
-    }
-    // Connected until told to end (stdin closes), so that the nodes close first.
-    let _ = tokio::task::spawn_blocking(|| std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1])).await;
+    play_rounds(handsets, connect_s, job.answer, |handset, answer, i| async move {
+        handset.lock().await.round(answer, i).await
+    })
+    .await;
 }
 
 /// Per deployment, the median over its answered rounds of each figure, and the quiet round's.
@@ -815,17 +736,6 @@ fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
     to.duration_since(from).unwrap_or_default().as_secs_f64() * 1e3
 }
 
-/// A process's CPU time so far (user and system).
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_secs_f64(ticks as f64 / per_s as f64)
-}
-
 /// The PostgreSQL server's process (the postmaster) when it runs on this machine: its CPU time
 /// is the database's share of the two cores.
 async fn postmaster(server: &str) -> Option<u32> {
@@ -870,47 +780,6 @@ fn postgres_cpu(postmaster: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / per_s as f64)
 }
 
-/// A process's resident memory (VmRSS), in KiB.
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// Raises the soft open-file limit to the hard one (children, the nodes among them, inherit
-/// it); returns the limit.
-fn raise_open_file_limit() -> libc::rlim_t {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1_024;
-        }
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        }
-        limit.rlim_cur
-    }
 }

@@ -41,7 +41,6 @@ mod support;
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -57,13 +56,16 @@ use scaan_mobile_bridge::{
 use scaan_schemas::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
+use support::phones_process::{play_rounds, PhonesProcess};
 use support::{stream, BenchHub, Socket};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 /// How long the phones may take to connect, and to receive everything.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Names the phones' process's job file (the same binary, run again).
+const JOB: &str = "SCAAN_BENCH_PHONES_JOB";
 /// Phones connecting at once.
 const CONNECT_BATCH: usize = 250;
 /// Mosquitto's dynamic-security plugin rewrites its whole file after every command, so
@@ -128,7 +130,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if let Ok(job) = std::env::var("SCAAN_BENCH_PHONES_JOB") {
+    if let Ok(job) = std::env::var(JOB) {
         let job: Job = serde_json::from_str(&std::fs::read_to_string(job).unwrap()).unwrap();
         runtime.block_on(phones(job));
         return;
@@ -313,7 +315,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
     let rounds = vec![Answer::Burst, Answer::Spread];
     let mut all_rounds = rounds.clone();
     all_rounds.push(Answer::Not);
-    let mut phones = PhonesProcess::start(channel, &address, &logins, all_rounds).await;
+    let mut phones = start_phones(channel, &address, &logins, all_rounds).await;
     // Let the connections settle (their first reads and answers done) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let connected = (open_files(), HEAP.live(), resident_kib(std::process::id()));
@@ -346,7 +348,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
         assert_eq!(alert["recipients"], n, "every bench account is targeted: {alert}");
         let alert_id = alert["id"].as_str().unwrap().to_owned();
         let final_counts = tokio::spawn(final_counts(watch, alert_id.clone(), n));
-        let received = phones.round().await;
+        let received: Vec<Receipt> = phones.round().await;
         let wrong = received
             .iter()
             .filter(|r| r.envelope["alert"]["id"] != alert_id.as_str())
@@ -574,7 +576,7 @@ async fn floor(
     reading: Phones,
     broker: Option<(u32, u64)>,
 ) -> (Vec<f64>, Duration, PhonesProcess, Option<(Duration, u64)>) {
-    let mut phones = PhonesProcess::start(Channel::Mqtt, url, logins, vec![Answer::Not]).await;
+    let mut phones = start_phones(Channel::Mqtt, url, logins, vec![Answer::Not]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = broker.map(|(pid, _)| (pid, resident_kib(pid), process_cpu(pid)));
     if let Phones::Paused = reading {
@@ -629,7 +631,7 @@ async fn floor(
     if let Phones::Paused = reading {
         phones.signal(libc::SIGCONT);
     }
-    let received = phones.round().await;
+    let received: Vec<Receipt> = phones.round().await;
     driver.abort();
     let broker = match idle {
         Some((pid, rss_kib, cpu_before)) => {
@@ -654,81 +656,15 @@ fn latencies(t0: SystemTime, at_ns: impl Iterator<Item = u128>) -> Vec<f64> {
     latencies
 }
 
-/// The phones in a child process: it prints a line once every phone is connected, then one
-/// JSON array of [`Receipt`]s per round.
-struct PhonesProcess {
-    child: tokio::process::Child,
-    /// Closed to let the phones' process end.
-    stdin: Option<tokio::process::ChildStdin>,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    connect_s: f64,
-    _job: tempfile::NamedTempFile,
-}
-
-impl PhonesProcess {
-    async fn start(channel: Channel, address: &str, logins: &[Login], rounds: Vec<Answer>) -> PhonesProcess {
-        let job = tempfile::NamedTempFile::new().unwrap();
-        let spec = Job {
-            channel,
-            address: address.to_owned(),
-            phones: logins.to_vec(),
-            rounds,
-        };
-        std::fs::write(job.path(), serde_json::to_vec(&spec).unwrap()).unwrap();
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env("SCAAN_BENCH_PHONES_JOB", job.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(PHASE_TIMEOUT, stdout.next_line())
-            .await
-            .expect("phones connect in time")
-            .unwrap()
-            .expect("the phones report");
-        let ready: Value = serde_json::from_str(&ready).expect("the phones are ready");
-        PhonesProcess {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            connect_s: ready["connect_s"].as_f64().unwrap(),
-            _job: job,
-        }
-    }
-
-    /// The phones' process's CPU time so far.
-    fn cpu(&self) -> Duration {
-        process_cpu(self.child.id().expect("the phones are running"))
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = self.child.id().expect("the phones are running") as libc::pid_t;
-        // SAFETY: kill(2) on our own child, which has not been waited for.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal the phones");
-    }
-
-    async fn round(&mut self) -> Vec<Receipt> {
-        serde_json::from_str(&self.round_report().await).unwrap()
-    }
-
-    /// The phones' receipts of a round, unparsed: parsing them costs this process (the hub's)
-    /// a few µs per phone, which a figure of the hub's CPU must leave out.
-    async fn round_report(&mut self) -> String {
-        tokio::time::timeout(PHASE_TIMEOUT, self.stdout.next_line())
-            .await
-            .expect("phones report in time")
-            .unwrap()
-            .expect("a report")
-    }
-
-    /// Lets the phones' process end (closing their connections) and waits for it.
-    async fn finish(mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait().await;
-    }
+/// The phones' process for `logins`, on `channel` at `address`, playing `rounds`.
+async fn start_phones(channel: Channel, address: &str, logins: &[Login], rounds: Vec<Answer>) -> PhonesProcess {
+    let job = Job {
+        channel,
+        address: address.to_owned(),
+        phones: logins.to_vec(),
+        rounds,
+    };
+    PhonesProcess::start(JOB, &job).await
 }
 
 /// One staff member's phone, on either channel. Each is read by the task that plays its round,
@@ -882,33 +818,10 @@ async fn phones(job: Job) {
         handsets.extend(futures_util::future::join_all(batch).await);
     }
     let connect_s = started.elapsed().as_secs_f64();
-    eprintln!("{} phones connected in {connect_s:.1} s", handsets.len());
-    println!("{}", json!({"connect_s": connect_s}));
-    let handsets: Vec<Arc<tokio::sync::Mutex<Handset>>> = handsets
-        .into_iter()
-        .map(|h| Arc::new(tokio::sync::Mutex::new(h)))
-        .collect();
-    for answer in job.rounds {
-        let playing: Vec<_> = handsets
-            .iter()
-            .enumerate()
-            .map(|(i, handset)| {
-                let handset = handset.clone();
-                tokio::spawn(async move { handset.lock().await.round(answer, i).await })
-            })
-            .collect();
-        let mut receipts = Vec::with_capacity(playing.len());
-        for task in playing {
-            let receipt = tokio::time::timeout(PHASE_TIMEOUT, task)
-                .await
-                .expect("every phone plays its round in time")
-                .unwrap();
-            receipts.push(receipt);
-        }
-        println!("{}", serde_json::to_string(&receipts).unwrap());
-    }
-    // Connected until told to end (stdin closes), so that the server side closes first.
-    let _ = tokio::task::spawn_blocking(|| std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1])).await;
+    play_rounds(handsets, connect_s, job.rounds, |handset, answer, i| async move {
+        handset.lock().await.round(answer, i).await
+    })
+    .await;
 }
 
 /// This process's CPU time so far (user and system): the hub's, which runs in it.
@@ -921,28 +834,6 @@ fn own_cpu() -> Duration {
     };
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
     time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-/// A process's CPU time so far (user and system).
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // After the command's name (in parentheses), utime and stime are the 12th and 13th fields.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_secs_f64(ticks as f64 / per_s as f64)
-}
-
-/// A process's resident memory (VmRSS), in KiB: what the kernel holds for it, the allocator's
-/// slack and the runtime's stacks included.
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// This process's open files.
@@ -996,45 +887,6 @@ fn logins(n: usize) -> Vec<Login> {
         .collect()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
 fn round(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// 10,000 phones need more descriptors than the usual 1,024 (or this machine's 20,000):
-/// raise the soft limit to the hard one, and the hard one too where allowed; returns the limit.
-fn raise_open_file_limit() -> libc::rlim_t {
-    const WANTED: libc::rlim_t = 200_000;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1_024;
-        }
-        let raised = libc::rlimit {
-            rlim_cur: WANTED.max(limit.rlim_cur),
-            rlim_max: WANTED.max(limit.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            return raised.rlim_cur;
-        }
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-            return limit.rlim_cur;
-        }
-        limit.rlim_cur
-    }
 }

@@ -4,6 +4,8 @@
 
 #[path = "../../common/accounts.rs"]
 pub mod accounts;
+pub mod measure;
+pub mod phones_process;
 
 use std::sync::Arc;
 
