@@ -174,19 +174,7 @@ impl Mosquitto {
         );
         std::fs::write(dir.join("mosquitto.conf"), config)?;
         let runs_before = self.log().matches(RUNNING).count();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("mosquitto.log"))?;
-        let mut child = tokio::process::Command::new(&self.program)
-            .arg("-c")
-            .arg(dir.join("mosquitto.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        let mut child = run_configured(&self.program, &dir.join("mosquitto.conf"), &dir.join("mosquitto.log"))?;
         // Ready once this run has logged that it runs (a connect alone could reach another
         // program that took the port) and accepts.
         let deadline = Instant::now() + START_TIMEOUT;
@@ -273,6 +261,20 @@ fn find_program(name: &str, extra: &[&str]) -> Option<PathBuf> {
         .chain(extra.iter().map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+/// `program -c config`, its output appended to `log`, killed when dropped.
+fn run_configured(program: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    tokio::process::Command::new(program)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot run {}", program.display()))
 }
 
 fn random_secret() -> String {
