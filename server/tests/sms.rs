@@ -9,6 +9,7 @@ mod databases;
 #[path = "../../tests/common/kannel.rs"]
 mod kannel;
 
+use common::deployment::alert_body;
 use common::{add_user, serve_on, user_command_with, SCAAN};
 use kannel::{free_port, Kannel};
 use std::process::{Command, Stdio};
@@ -222,7 +223,8 @@ fn a_configured_gateway_that_does_not_answer_stops_the_hub_at_start() {
     assert!(!said.contains("hunter2"), "the password stays hidden: {said}");
 }
 
-/// The watch officer sends an alert that asks for a check-in, to everyone near Beni.
+/// The watch officer sends an alert that asks for a check-in (within ten minutes: no second
+/// wave while a test runs), to everyone near Beni.
 async fn send_alert(base: &str) -> uuid::Uuid {
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
@@ -234,12 +236,7 @@ async fn send_alert(base: &str) -> uuid::Uuid {
         .json()
         .await
         .unwrap();
-    let alert = serde_json::json!({
-        "headline": "Armed clashes reported near Beni", "event": "Armed clash", "category": "security",
-        "urgency": "immediate", "severity": "severe", "certainty": "observed",
-        "area": {"description": "Beni", "geometry": {"type": "Point", "coordinates": [29.47, 0.49]}, "radius_m": 5000},
-        "checkin_required": true,
-    });
+    let alert = alert_body("Armed clashes reported near Beni", Some(600));
     let sent = http
         .post(format!("{base}/api/v1/alerts"))
         .bearer_auth(login["token"].as_str().unwrap())
