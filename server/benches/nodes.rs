@@ -48,17 +48,14 @@ use std::{
 };
 
 use futures_util::StreamExt as _;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
-use scaan_mobile_bridge::{
-    phone,
-    topics::{self, PhoneTopic},
-};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+use scaan_mobile_bridge::topics::{self, PhoneTopic};
 use scaan_schemas::{NewUser, Role};
 use scaan_server::storage::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
-use support::phones_process::{play_rounds, PhonesProcess};
+use support::phones_process::{connect_mqtt, play_rounds, PhonesProcess};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -539,28 +536,8 @@ struct Handset {
 
 impl Handset {
     async fn connect(login: &Login) -> Handset {
-        // As the phone app connects: a persistent session under the person's client id.
-        let mut options = MqttOptions::new(
-            phone::client_id(login.user_id),
-            login.broker.ip().to_string(),
-            login.broker.port(),
-        );
-        options
-            .set_credentials(&login.username, &login.token)
-            .set_clean_session(false)
-            .set_keep_alive(Duration::from_secs(30));
-        let (client, mut events) = AsyncClient::new(options, 16);
-        client
-            .subscribe(topics::inbox(login.user_id), QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        loop {
-            match events.poll().await.expect("phone connects") {
-                Event::Incoming(Packet::SubAck(_)) => break,
-                Event::Incoming(Packet::Publish(p)) => panic!("nothing is owed yet: {p:?}"),
-                _ => {}
-            }
-        }
+        let (host, port) = (login.broker.ip().to_string(), login.broker.port());
+        let (client, events) = connect_mqtt(login.user_id, &login.username, &login.token, &host, port).await;
         Handset {
             client,
             events,

@@ -50,14 +50,14 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use scaan_mobile_bridge::{
     dynsec::{Grant, Provisioner},
     fixtures::{self, Access, Mosquitto},
-    phone::{self, BrokerUrl},
+    phone::BrokerUrl,
     topics::{self, PhoneTopic},
 };
 use scaan_schemas::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
-use support::phones_process::{play_rounds, PhonesProcess};
+use support::phones_process::{connect_mqtt, play_rounds, PhonesProcess};
 use support::{stream, BenchHub, Socket};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -689,24 +689,8 @@ impl Handset {
             Channel::WebSocket => Handset::Stream(Box::new(stream(address, &login.token).await)),
             Channel::Mqtt => {
                 let url: BrokerUrl = address.parse().unwrap();
-                // As the phone app connects: a persistent session under the person's client id.
-                let mut options = MqttOptions::new(phone::client_id(login.user_id), &url.host, url.port);
-                options
-                    .set_credentials(&login.username, &login.token)
-                    .set_clean_session(false)
-                    .set_keep_alive(Duration::from_secs(30));
-                let (client, mut events) = AsyncClient::new(options, 16);
-                client
-                    .subscribe(topics::inbox(login.user_id), QoS::AtLeastOnce)
-                    .await
-                    .unwrap();
-                loop {
-                    match events.poll().await.expect("phone connects") {
-                        Event::Incoming(Packet::SubAck(_)) => break,
-                        Event::Incoming(Packet::Publish(p)) => panic!("nothing is owed yet: {p:?}"),
-                        _ => {}
-                    }
-                }
+                let (client, events) =
+                    connect_mqtt(login.user_id, &login.username, &login.token, &url.host, url.port).await;
                 Handset::Mqtt(Box::new(MqttHandset {
                     client,
                     events,

@@ -136,3 +136,35 @@ pub async fn play_rounds<H, A, R, F>(
     }
     let _ = tokio::task::spawn_blocking(|| std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1])).await;
 }
+
+/// A phone's MQTT client at `host:port`, connected as the phone app connects (a persistent
+/// session under the person's client id) and subscribed to the person's inbox, which owes
+/// nothing yet. Its event loop is the caller's to poll (no task or channel per phone).
+pub async fn connect_mqtt(
+    user_id: uuid::Uuid,
+    username: &str,
+    token: &str,
+    host: &str,
+    port: u16,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    use scaan_mobile_bridge::{phone, topics};
+    let mut options = MqttOptions::new(phone::client_id(user_id), host, port);
+    options
+        .set_credentials(username, token)
+        .set_clean_session(false)
+        .set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    client
+        .subscribe(topics::inbox(user_id), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    loop {
+        match events.poll().await.expect("phone connects") {
+            Event::Incoming(Packet::SubAck(_)) => break,
+            Event::Incoming(Packet::Publish(p)) => panic!("nothing is owed yet: {p:?}"),
+            _ => {}
+        }
+    }
+    (client, events)
+}
