@@ -22,15 +22,14 @@ mod common;
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
-use common::deployment::{add_user, alert_body, call, login, BENI};
+use common::deployment::{add_user, alert_body, call, haproxy_program, login, Haproxy, BENI};
 use futures_util::StreamExt as _;
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_schemas::NewCheckin;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -97,65 +96,6 @@ async fn leaders(database: &str) -> i64 {
     .fetch_one(&mut db)
     .await
     .unwrap()
-}
-
-/// HAProxy in front of the nodes: TCP mode for both HTTP (WebSockets pass through) and MQTT,
-/// least connections first, a node found dead taken out within half a second.
-struct Haproxy {
-    child: Child,
-    http: String,
-    mqtt: SocketAddr,
-}
-
-impl Haproxy {
-    async fn start(program: &Path, dir: &Path, nodes: &[Node]) -> Haproxy {
-        let (http, mqtt) = (common::free_port(), common::free_port());
-        let servers = |port_of: &dyn Fn(&Node) -> String| {
-            nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| format!("  server node{i} {} check inter 500 fall 1 rise 1\n", port_of(n)))
-                .collect::<String>()
-        };
-        let config = format!(
-            "global\n  maxconn 4096\n\
-             defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  retries 3\n  option redispatch\n\
-             frontend http\n  bind 127.0.0.1:{http}\n  default_backend nodes_http\n\
-             backend nodes_http\n  balance leastconn\n{}\
-             frontend mqtt\n  bind 127.0.0.1:{mqtt}\n  default_backend nodes_mqtt\n\
-             backend nodes_mqtt\n  balance leastconn\n{}",
-            servers(&|n| n.http.trim_start_matches("http://").to_owned()),
-            servers(&|n| n.mqtt.to_string()),
-        );
-        let file = dir.join("haproxy.cfg");
-        std::fs::write(&file, config).unwrap();
-        let child = Command::new(program)
-            .arg("-db")
-            .arg("-f")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy starts");
-        let mqtt: SocketAddr = format!("127.0.0.1:{mqtt}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while tokio::net::TcpStream::connect(mqtt).await.is_err() {
-            assert!(Instant::now() < deadline, "haproxy did not open its ports");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Haproxy {
-            child,
-            http: format!("http://127.0.0.1:{http}"),
-            mqtt,
-        }
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What one console's stream showed, and when it was open.
@@ -270,10 +210,6 @@ async fn phone(
     }
 }
 
-fn haproxy_program() -> Option<PathBuf> {
-    scaan_mobile_bridge::fixtures::program_from_env("SCAAN_TEST_HAPROXY", "haproxy")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to_the_others() {
     let Some(databases::Backend::Postgres(server)) = databases::Backend::postgres() else {
@@ -317,7 +253,9 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     for i in 1..NODES {
         nodes.push(start_node(&node_dir(i), &format!("node{i}"), &database).await);
     }
-    let lb = Haproxy::start(&haproxy, dir.path(), &nodes).await;
+    let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    let mqtt: Vec<SocketAddr> = nodes.iter().map(|n| n.mqtt).collect();
+    let lb = Haproxy::start(&haproxy, dir.path(), &http, &mqtt).await;
     let stop = CancellationToken::new();
 
     // Consoles and phones, spread over the nodes by the load balancer.
@@ -331,7 +269,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         tokio::spawn(console(lb.http.clone(), token, log.clone(), stop.clone()));
         consoles.push(log);
     }
-    let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt).parse().unwrap();
+    let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt.expect("an MQTT frontend")).parse().unwrap();
     let mut phones = Vec::new();
     let mut staff_tokens = Vec::new();
     for i in 0..PHONES {

@@ -1,9 +1,10 @@
 //! Several `scaan` nodes on one PostgreSQL database with a clustered external broker: three
 //! `nats-server`s clustered on loopback (routes, JetStream clustered, MQTT on each, its sessions
-//! replicated on all three), each node on its own server of the cluster. Only the leading node
-//! holds the broker link (`scaan-hub`, a persistent session). Phones (MQTT 3.1.1, persistent
-//! sessions, the login's signed password) are spread over the three servers. Under a load of
-//! alerts (sent through every node) and check-ins, the leading node is killed outright
+//! replicated on all three), each node on its own server of the cluster, and HAProxy in front of
+//! the nodes' HTTP (logins and alerts go through it). Only the leading node holds the broker
+//! link (`scaan-hub`, a persistent session). Phones (MQTT 3.1.1, persistent sessions, the
+//! login's signed password) are spread over the three servers. Under a load of alerts (through
+//! the load balancer, so by every node) and check-ins, the leading node is killed outright
 //! (SIGKILL), and:
 //! - every check-in the hub acknowledged (`checkin_ack`) is counted;
 //! - check-ins the broker took while no node led (the test itself queues for the leader lock
@@ -17,14 +18,15 @@
 //! - logouts through two other nodes at once both hold on every server of the cluster (the
 //!   revocations pushed are the store's, by the leader alone: no node's push undoes another's).
 //!
-//! Needs `SCAAN_TEST_POSTGRES_URL` and `SCAAN_TEST_NATS`; without them it prints SKIPPED.
+//! Needs `SCAAN_TEST_POSTGRES_URL`, `SCAAN_TEST_HAPROXY` and `SCAAN_TEST_NATS`; without them it
+//! prints SKIPPED.
 
 mod common;
 #[allow(dead_code)]
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
-use common::deployment::{add_user, alert_body, call, login, BENI};
+use common::deployment::{add_user, alert_body, call, haproxy_program, login, Haproxy, BENI};
 use scaan_mobile_bridge::fixtures::nats::{NatsCluster, CLUSTER_SIZE};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics::PhoneTopic;
@@ -198,6 +200,9 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     let Some(databases::Backend::Postgres(server)) = databases::Backend::postgres() else {
         return;
     };
+    let Some(haproxy) = haproxy_program() else {
+        return;
+    };
     let Some(nats) = NatsCluster::from_env().await else {
         return;
     };
@@ -246,13 +251,16 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         assert_eq!(health["mqtt"]["link"], "leader", "{health}");
     }
 
-    let watch = login(&nodes[1].http, "watch").await;
+    // The officer and the phones' logins go through the load balancer, as the app's do.
+    let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    let lb = Haproxy::start(&haproxy, dir.path(), &http, &[]).await;
+    let watch = login(&lb.http, "watch").await;
     let watch_token = watch["token"].as_str().unwrap().to_owned();
     let stop = CancellationToken::new();
     let mut phones = Vec::new();
     let mut phone_tasks = Vec::new();
     for i in 0..PHONES {
-        let answer = login(&nodes[i % NODES].http, &format!("staff{i}")).await;
+        let answer = login(&lb.http, &format!("staff{i}")).await;
         let id: Uuid = answer["user"]["id"].as_str().unwrap().parse().unwrap();
         let mut connected = connect(&nats, i % CLUSTER_SIZE, &answer)
             .await
@@ -265,7 +273,7 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     }
 
     let (status, headcount) = call(
-        &nodes[1].http,
+        &lb.http,
         "POST",
         "/api/v1/alerts",
         Some(&watch_token),
@@ -276,20 +284,15 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     assert_eq!(status, 201, "{headcount}");
     let headcount_id: Uuid = headcount["id"].as_str().unwrap().parse().unwrap();
 
-    // Alerts every 250 ms through the living nodes in turn, each recorded with when answered.
-    let living: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(nodes.iter().map(|n| n.http.clone()).collect()));
+    // Alerts every 250 ms through the load balancer, each recorded with when answered.
     let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let stop_sending = CancellationToken::new();
     let sender = {
-        let (sent, stop, living, token) = (sent.clone(), stop_sending.clone(), living.clone(), watch_token.clone());
+        let (sent, stop, base, token) = (sent.clone(), stop_sending.clone(), lb.http.clone(), watch_token.clone());
         tokio::spawn(async move {
             let mut n = 0;
             while !stop.is_cancelled() {
                 n += 1;
-                let base = {
-                    let living = living.lock().unwrap();
-                    living[n % living.len()].clone()
-                };
                 let answer = call(
                     &base,
                     "POST",
@@ -332,7 +335,6 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
         waiting_for_locks(&database).await == 1
     })
     .await;
-    living.lock().unwrap().retain(|base| *base != first);
     let killed_at = Instant::now();
     let killed_at_utc = chrono::Utc::now();
     nodes[0].process.take(); // SIGKILL

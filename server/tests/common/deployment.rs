@@ -3,13 +3,89 @@
 //! or through the load balancer.
 
 use serde_json::{json, Value};
-use std::path::Path;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Every account's password.
 pub const PASSWORD: &str = "a long passphrase";
 /// Where the staff are, and the alerts go: Beni, DR Congo (lat, lon).
 pub const BENI: (f64, f64) = (0.49, 29.47);
+
+/// HAProxy from `SCAAN_TEST_HAPROXY` (`1`: from the `PATH` or `/usr/sbin`); `None` after a
+/// loud SKIPPED line when it is unset.
+pub fn haproxy_program() -> Option<PathBuf> {
+    scaan_mobile_bridge::fixtures::program_from_env("SCAAN_TEST_HAPROXY", "haproxy")
+}
+
+/// HAProxy in front of the nodes: TCP mode for HTTP (WebSockets pass through) and, when the
+/// nodes serve phones themselves, MQTT; least connections first, a node found dead taken out
+/// within half a second.
+pub struct Haproxy {
+    child: Child,
+    pub http: String,
+    pub mqtt: Option<SocketAddr>,
+}
+
+impl Haproxy {
+    /// In front of the nodes' HTTP addresses (`http://…`) and their MQTT endpoints (none: no
+    /// MQTT frontend).
+    pub async fn start(program: &Path, dir: &Path, http: &[String], mqtt: &[SocketAddr]) -> Haproxy {
+        let servers = |addresses: Vec<String>| {
+            addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("  server node{i} {a} check inter 500 fall 1 rise 1\n"))
+                .collect::<String>()
+        };
+        let http_port = super::free_port();
+        let mut config = format!(
+            "global\n  maxconn 4096\n\
+             defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  retries 3\n  option redispatch\n\
+             frontend http\n  bind 127.0.0.1:{http_port}\n  default_backend nodes_http\n\
+             backend nodes_http\n  balance leastconn\n{}",
+            servers(http.iter().map(|h| h.trim_start_matches("http://").to_owned()).collect()),
+        );
+        let mqtt_port = (!mqtt.is_empty()).then(super::free_port);
+        if let Some(port) = mqtt_port {
+            config += &format!(
+                "frontend mqtt\n  bind 127.0.0.1:{port}\n  default_backend nodes_mqtt\n\
+                 backend nodes_mqtt\n  balance leastconn\n{}",
+                servers(mqtt.iter().map(SocketAddr::to_string).collect()),
+            );
+        }
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new(program)
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy starts");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for port in std::iter::once(http_port).chain(mqtt_port) {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                assert!(Instant::now() < deadline, "haproxy did not open its ports");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Haproxy {
+            child,
+            http: format!("http://127.0.0.1:{http_port}"),
+            mqtt: mqtt_port.map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// `scaan user add ARGS…` on the deployment's database.
 pub fn add_user(dir: &Path, database: &str, args: &[&str]) {
