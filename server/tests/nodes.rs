@@ -269,7 +269,9 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         tokio::spawn(console(lb.http.clone(), token, log.clone(), stop.clone()));
         consoles.push(log);
     }
-    let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt.expect("an MQTT frontend")).parse().unwrap();
+    let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt.expect("an MQTT frontend"))
+        .parse()
+        .unwrap();
     let mut phones = Vec::new();
     let mut staff_tokens = Vec::new();
     for i in 0..PHONES {
