@@ -193,17 +193,7 @@ impl Node {
         })
         .await
         .unwrap();
-        let health: Value = reqwest::get(format!("{http}/healthz"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mqtt = health["mqtt"]["address"]
-            .as_str()
-            .expect("the node's MQTT endpoint")
-            .parse()
-            .unwrap();
+        let mqtt = common::deployment::mqtt_endpoint(&http).await;
         Node { process, http, mqtt }
     }
 

@@ -22,7 +22,7 @@ mod common;
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
-use common::deployment::{add_user, alert_body, call, haproxy_program, login, Haproxy, BENI};
+use common::deployment::{add_user, alert_body, call, haproxy_program, login, mqtt_endpoint, node_dir, Haproxy, BENI};
 use futures_util::StreamExt as _;
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_schemas::NewCheckin;
@@ -67,17 +67,7 @@ async fn start_node(dir: &Path, name: &str, database: &str) -> Node {
         ("SCAAN_SOS_REANNOUNCE_S", REANNOUNCE_S),
     ];
     let (process, http) = common::serve_on(dir, "127.0.0.1:0", &["--mqtt-listen", "127.0.0.1:0"], &settings);
-    let health: Value = reqwest::get(format!("{http}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mqtt = health["mqtt"]["address"]
-        .as_str()
-        .expect("the node's MQTT endpoint")
-        .parse()
-        .unwrap();
+    let mqtt = mqtt_endpoint(&http).await;
     Node {
         process: Some(process),
         http,
@@ -220,11 +210,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     };
     let dir = tempfile::tempdir().unwrap();
     let database = databases::Backend::Postgres(server).fresh_database(dir.path()).await;
-    let node_dir = |i: usize| {
-        let d = dir.path().join(format!("node{i}"));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    };
+    let node_dir = |i: usize| node_dir(dir.path(), i);
     // The accounts, before any node runs (the first command migrates the database).
     let duty = format!("{},{}", BENI.0, BENI.1);
     for i in 0..CONSOLES {

@@ -26,7 +26,7 @@ mod common;
 #[path = "../../tests/common/databases.rs"]
 mod databases;
 
-use common::deployment::{add_user, alert_body, call, haproxy_program, login, Haproxy, BENI};
+use common::deployment::{add_user, alert_body, call, haproxy_program, login, node_dir, Haproxy, BENI};
 use scaan_mobile_bridge::fixtures::nats::{NatsCluster, CLUSTER_SIZE};
 use scaan_mobile_bridge::phone::{BrokerUrl, Phone, PhoneOptions};
 use scaan_mobile_bridge::topics::PhoneTopic;
@@ -208,11 +208,7 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     };
     let dir = tempfile::tempdir().unwrap();
     let database = databases::Backend::Postgres(server).fresh_database(dir.path()).await;
-    let node_dir = |i: usize| {
-        let d = dir.path().join(format!("node{i}"));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    };
+    let node_dir = |i: usize| node_dir(dir.path(), i);
     let duty = format!("{},{}", BENI.0, BENI.1);
     add_user(
         &node_dir(0),

@@ -87,6 +87,28 @@ impl Drop for Haproxy {
     }
 }
 
+/// Node `i`'s data directory under the deployment's `dir`, made.
+pub fn node_dir(dir: &Path, i: usize) -> PathBuf {
+    let d = dir.join(format!("node{i}"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A node's own MQTT endpoint, as its `/healthz` names it.
+pub async fn mqtt_endpoint(http: &str) -> SocketAddr {
+    let health: Value = reqwest::get(format!("{http}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["mqtt"]["address"]
+        .as_str()
+        .expect("the node's MQTT endpoint")
+        .parse()
+        .unwrap()
+}
+
 /// `scaan user add ARGS…` on the deployment's database.
 pub fn add_user(dir: &Path, database: &str, args: &[&str]) {
     let settings = [("SCAAN_DATABASE_URL", database)];
