@@ -422,10 +422,12 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
     assert_eq!(board["safe"], acknowledged, "{board}");
 
     // No alert twice, but for copies the killed node had sent without storing the broker's
-    // PUBACK: rows stored before the kill and not acknowledged before it.
+    // PUBACK: copies stored before the kill and not acknowledged before it. Each alert here has
+    // one revision, tracked on its recipients' rows, so the row's first acceptance is its own.
     let unsure: Vec<(String, Uuid)> = sqlx::query_as(
-        "SELECT e.payload, o.user_id FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id \
-         WHERE o.queued_at < $1 AND (o.broker_accepted_at IS NULL OR o.broker_accepted_at >= $1)",
+        "SELECT e.payload, r.user_id FROM mqtt_envelopes e JOIN alert_recipients r ON r.alert_id = e.alert_id \
+         WHERE e.revision IS NOT NULL AND e.created_at < $1 \
+         AND (r.broker_accepted_at IS NULL OR r.broker_accepted_at >= $1)",
     )
     .bind(killed_at_utc)
     .fetch_all(&mut db)

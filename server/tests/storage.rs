@@ -15,10 +15,11 @@ use scaan_schemas::{
     WarningFeed, WarningState,
 };
 use scaan_server::storage::{
-    AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, Refused, ReportScope, SosScope,
-    Store, StoreError, TextReason, TextReceiptRow, TextReport, TripScope, Validators,
+    AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, ReceiptRow, Refused, ReportScope,
+    SosScope, Store, StoreError, TextReason, TextReceiptRow, TextReport, TripScope, Validators,
 };
 use serde_json::json;
+use std::collections::HashSet;
 use std::future::Future;
 use uuid::Uuid;
 
@@ -74,6 +75,7 @@ on_both_backends!(
     trips_are_listed_by_scope_and_found_while_unfinished,
     the_inbox_keeps_order_and_marks_each_step_once,
     receipts_record_the_first_time_of_each_step,
+    an_alert_s_revisions_are_tracked_on_its_recipients_rows,
     feeds_are_followed_once_by_url_and_polled_when_due,
     fetches_are_recorded_newest_first_with_the_feeds_state,
     index_entries_are_read_once,
@@ -781,6 +783,7 @@ async fn the_tally_counts_the_silent_not_reached_and_the_second_wave_is_claimed_
     let envelope = OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(a.id),
+        revision: None,
         payload: "{}".into(),
         recipients: people[2..5].to_vec(),
     };
@@ -1199,6 +1202,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     let envelope = |alert_id: Option<Uuid>, payload: &str, recipients: Vec<Uuid>| OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id,
+        revision: None,
         payload: payload.into(),
         recipients,
     };
@@ -1210,7 +1214,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
     let payloads: Vec<&str> = owed.iter().map(|o| o.payload.as_str()).collect();
     assert_eq!(payloads, ["first", "second"], "in the batch's order");
-    assert!(owed.iter().all(|o| o.sent_at.is_none()));
+    assert!(owed.iter().all(|o| !o.sent_before));
     assert_eq!(store.owed_inbox(amani.id, t(0), 1).await.unwrap().len(), 1);
     assert!(
         store.owed_inbox(amani.id, t(11), 10).await.unwrap().is_empty(),
@@ -1228,7 +1232,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
         .await
         .unwrap();
     let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
-    assert_eq!(owed[0].sent_at, Some(t(20)), "the first time counts");
+    assert!(owed[0].sent_before, "sent, so it goes again with DUP");
     // Delivered to a device: no longer owed, and sent even if that was never recorded.
     store
         .mark_inbox(
@@ -1293,6 +1297,116 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     assert_eq!(store.outbox_backlog(t(60)).await.unwrap(), 0);
 }
 
+/// An alert's revisions to its whole audience write no outbox row per person: each person's
+/// copy of each revision is tracked on their recipient's row, and reads the same as the
+/// outbox's rows do.
+async fn an_alert_s_revisions_are_tracked_on_its_recipients_rows(store: Store) {
+    let people = many_accounts(&store, 4).await;
+    let (amani, olivier, zoe, late) = (people[0], people[1], people[2], people[3]);
+    let a = alert(t(0), t(1000), &[]);
+    store.insert_alert(&a, &[amani, olivier]).await.unwrap();
+    let revision = |n: u32, payload: &str, recipients: Vec<Uuid>| OutboxEnvelope {
+        id: Uuid::new_v4(),
+        alert_id: Some(a.id),
+        revision: Some(n),
+        payload: payload.into(),
+        recipients,
+    };
+    let first = revision(1, "first", vec![amani, olivier]);
+    let first_id = first.id;
+    store.queue_inbox(&[first], t(10)).await.unwrap();
+    assert_eq!(
+        store.expand_inbox().await.unwrap(),
+        0,
+        "no list to write a row per person from"
+    );
+    let owed = |user: Uuid| {
+        let store = store.clone();
+        async move {
+            let owed = store.owed_inbox(user, t(0), 10).await.unwrap();
+            owed.into_iter().map(|o| (o.payload, o.sent_before)).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(owed(amani).await, [("first".to_owned(), false)]);
+    assert_eq!(store.owing(t(0)).await.unwrap(), HashSet::from([amani, olivier]));
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 2);
+    assert_eq!(store.unaccepted_inbox().await.unwrap().len(), 2);
+
+    store
+        .mark_inbox(InboxStep::Sent, &[(first_id, vec![amani])], t(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        owed(amani).await,
+        [("first".to_owned(), true)],
+        "sent: it goes with DUP"
+    );
+    store
+        .mark_inbox(InboxStep::Delivered, &[(first_id, vec![amani])], t(12))
+        .await
+        .unwrap();
+    assert!(owed(amani).await.is_empty());
+    assert_eq!(store.owing(t(0)).await.unwrap(), HashSet::from([olivier]));
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 1);
+    let tally = store.headcount_tally(a.id).await.unwrap();
+    assert_eq!(tally, [(PersonStatus::NoResponse, 2, 1)], "amani's device has it");
+
+    // Revision 2 reaches zoe too (its new area): she is owed it, not the first.
+    let mut second_alert = a.clone();
+    second_alert.revision = 2;
+    store.update_alert(&second_alert, 1, &[zoe]).await.unwrap();
+    let second = revision(2, "second", vec![amani, olivier, zoe]);
+    let second_id = second.id;
+    store.queue_inbox(&[second], t(20)).await.unwrap();
+    assert_eq!(owed(zoe).await, [("second".to_owned(), false)]);
+    assert_eq!(owed(amani).await, [("second".to_owned(), false)]);
+    assert_eq!(
+        owed(olivier).await,
+        [("first".to_owned(), false), ("second".to_owned(), false)],
+        "oldest first"
+    );
+    // A late arrival is sent the alert by an envelope of their own: they are owed none of
+    // the revisions so far.
+    assert_eq!(store.add_recipients(a.id, &[late]).await.unwrap(), [late]);
+    assert!(owed(late).await.is_empty());
+
+    // Each revision is tracked apart: the second delivered leaves the first owed.
+    store
+        .mark_inbox(InboxStep::Delivered, &[(second_id, vec![olivier])], t(25))
+        .await
+        .unwrap();
+    assert_eq!(owed(olivier).await, [("first".to_owned(), false)]);
+    // A broker's acceptance is no device's.
+    store
+        .mark_inbox(InboxStep::BrokerAccepted, &[(first_id, vec![olivier])], t(26))
+        .await
+        .unwrap();
+    assert_eq!(owed(olivier).await, [("first".to_owned(), false)]);
+    let unaccepted: HashSet<(Uuid, Uuid)> = store
+        .unaccepted_inbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| (u.envelope_id, u.user_id))
+        .collect();
+    let expected = HashSet::from([
+        (first_id, amani),
+        (second_id, amani),
+        (second_id, olivier),
+        (second_id, zoe),
+    ]);
+    assert_eq!(unaccepted, expected);
+    assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 2, "amani's and zoe's second");
+
+    let receipts = store.delivery_receipts(a.id).await.unwrap();
+    let of = |user: Uuid| receipts.iter().find(|r| r.user_id == user).unwrap();
+    let at = |r: &ReceiptRow| (r.queued_at, r.sent_at, r.delivered_at, r.broker_accepted_at);
+    assert_eq!(at(of(amani)), (Some(t(10)), Some(t(11)), Some(t(12)), None));
+    assert_eq!(at(of(olivier)), (Some(t(10)), Some(t(25)), Some(t(25)), Some(t(26))));
+    assert_eq!(at(of(zoe)).0, Some(t(20)), "owed from the second revision");
+    assert_eq!(at(of(late)), (None, None, None, None));
+}
+
 async fn receipts_record_the_first_time_of_each_step(store: Store) {
     let zoe = account(&store, "zoe", Role::Staff).await;
     let amani = account(&store, "amani", Role::Staff).await;
@@ -1301,12 +1415,14 @@ async fn receipts_record_the_first_time_of_each_step(store: Store) {
     let update = OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(a.id),
+        revision: None,
         payload: "update".into(),
         recipients: vec![amani.id],
     };
     let first = OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(a.id),
+        revision: None,
         payload: "alert".into(),
         recipients: vec![amani.id],
     };
@@ -1655,6 +1771,7 @@ async fn every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list(store
         let envelope = OutboxEnvelope {
             id: Uuid::new_v4(),
             alert_id: Some(a),
+            revision: None,
             payload: payload.into(),
             recipients: people.clone(),
         };
@@ -1702,6 +1819,7 @@ async fn lists_left_unexpanded_are_expanded_when_the_store_is_next_opened(backen
     let envelope = OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(a),
+        revision: None,
         payload: "alert".into(),
         recipients: people.clone(),
     };

@@ -190,7 +190,8 @@ impl Alerts {
         let detail = serde_json::json!({"headline": alert.content.headline, "recipients": alert.recipients});
         self.audited(caller, "alert.sent", &alert, detail).await;
         self.delivery
-            .publish_durably(
+            .publish_revision(
+                &alert,
                 &Envelope::Alert {
                     alert: alert.clone(),
                     wave: None,
@@ -282,7 +283,8 @@ impl Alerts {
             _ => Envelope::AlertUpdate { alert: alert.clone() },
         };
         self.delivery
-            .publish_durably(
+            .publish_revision(
+                &alert,
                 &envelope,
                 Audience {
                     staff: &staff,

@@ -12,7 +12,7 @@ pub mod stream;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use scaan_schemas::{Envelope, Role, Status, User};
+use scaan_schemas::{Alert, Envelope, Role, Status, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -77,6 +77,9 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
+    /// Set when the envelope is that alert's revision to its whole audience: the outbox keeps
+    /// their deliveries on the alert's recipients' rows rather than in a row per person.
+    pub revision: Option<u32>,
     /// That alert's CAP status (`actual` for what concerns no alert), for the metrics.
     pub status: Status,
     /// Told once the outbox has stored it (see [`Published::stored`]).
@@ -269,13 +272,24 @@ impl Delivery {
     /// them first queued the answer behind their writes. (A stream that loses it to a restart
     /// resyncs over HTTP when it reconnects.)
     pub async fn publish_durably(&self, envelope: &Envelope, audience: Audience<'_>) {
+        self.publish_stored(envelope, audience, None).await;
+    }
+
+    /// [`Self::publish_durably`] for an alert's revision (the alert itself, an update, its
+    /// cancellation) to its whole audience, the people recorded as its recipients: where each
+    /// one's copy has got to is kept on their recipient's row.
+    pub async fn publish_revision(&self, alert: &Alert, envelope: &Envelope, audience: Audience<'_>) {
+        self.publish_stored(envelope, audience, Some(alert.revision)).await;
+    }
+
+    async fn publish_stored(&self, envelope: &Envelope, audience: Audience<'_>, revision: Option<u32>) {
         let Some(bytes) = serialize(envelope) else {
             return;
         };
         let alert = alert_of(envelope);
         let published = Published {
             connections: 0,
-            stored: self.queue_for_inboxes(envelope, &bytes, audience.staff),
+            stored: self.queue_for_inboxes(envelope, &bytes, audience.staff, revision),
             shared: self.share(&bytes, None, audience.staff, audience.countries, alert, false),
         };
         published.stored().await;
@@ -308,7 +322,7 @@ impl Delivery {
             },
             None => (bytes.clone(), None),
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff);
+        let stored = self.queue_for_inboxes(envelope, &bytes, audience.staff, None);
         let alert = alert_of(envelope);
         let screened = (officer_bytes != bytes).then(|| OfficersShared {
             payload: officer_bytes.as_str().to_owned(),
@@ -349,7 +363,7 @@ impl Delivery {
         let Some(bytes) = serialize(envelope) else {
             return Published::nothing();
         };
-        let stored = self.queue_for_inboxes(envelope, &bytes, users);
+        let stored = self.queue_for_inboxes(envelope, &bytes, users, None);
         let shared = self.share(&bytes, None, users, &[], None, true);
         Published {
             connections: self.hand_users(&bytes, users),
@@ -451,6 +465,7 @@ impl Delivery {
         envelope: &Envelope,
         bytes: &Utf8Bytes,
         staff: &[Uuid],
+        revision: Option<u32>,
     ) -> Option<oneshot::Receiver<()>> {
         let inbox = self.inbox.as_ref()?;
         if staff.is_empty() {
@@ -462,6 +477,7 @@ impl Delivery {
             payload: Bytes::from(bytes.clone()),
             recipients: staff.to_vec(),
             alert_id: alert_of(envelope),
+            revision,
             status: status_of(envelope),
             stored,
         });

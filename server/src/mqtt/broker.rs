@@ -2,7 +2,7 @@
 //! persistent session. A client id has one connection at a time (a second one takes the
 //! session over), so of several nodes only the leader holds it ([`hold`], for as long as it
 //! leads); a hub alone always leads, and holds it from its start. The others store their
-//! outbox rows as ever, and the leader sends them as their node events come
+//! inbox messages as ever, and the leader sends them as their node events come
 //! ([`super::Mqtt::deliver_shared`]). While the lead moves, what phones publish waits in that
 //! session at the broker (replicated by JetStream in a NATS cluster), and the new leader drains
 //! it once connected; it also sends again every stored message the broker never acknowledged,

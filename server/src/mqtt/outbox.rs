@@ -1,14 +1,16 @@
 //! The durable outbox: every envelope for a staff member's inbox is stored (in batches), and the
 //! officer's answer waits for that, so that what the hub answered for reaches the phones even
-//! after a `kill -9`. What the officer waits for is the envelope with its recipients as one
-//! list; the row per person is written right after the answer (and, after a `kill -9`, when
-//! the store is next opened). The phones wait only for the list: a batch is sent once it is
-//! stored, and [`super::Mqtt::storing`] holds back whatever reads or marks the rows (what a
-//! connecting phone is owed, receipts) until they are there.
+//! after a `kill -9`. What the officer waits for is the envelope, with its recipients as one
+//! list unless it is an alert's revision to its whole audience (whose recipients are the
+//! alert's, stored with it, and whose delivery is tracked on their rows: see
+//! [`crate::storage`]'s `mqtt`). A list's row per person is written right after the answer
+//! (and, after a `kill -9`, when the store is next opened). The phones wait only for the
+//! store: a batch is sent once it is stored, and [`super::Mqtt::storing`] holds back whatever
+//! reads or marks the rows (what a connecting phone is owed, receipts) until they are there.
 //!
-//! On the hub's own endpoint, that stored row *is* the person's session: it is owed until one of
-//! their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each connection that
-//! starts. On a link to an external broker, a row is marked when the broker PUBACKs it; what a
+//! On the hub's own endpoint, that stored state *is* the person's session: an envelope is owed
+//! until one of their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each
+//! connection that starts. On a link to an external broker, a row is marked when the broker PUBACKs it; what a
 //! previous run (or a previous leader) stored and never saw accepted is sent again when the
 //! link is taken ([`super::broker`]), and while the hub holds it the link itself resends what a
 //! dropped connection lost.
@@ -164,6 +166,7 @@ fn prepare(batch: Vec<InboxMessage>) -> Prepared {
         envelopes.push(OutboxEnvelope {
             id: Uuid::new_v4(),
             alert_id: m.alert_id,
+            revision: m.revision,
             payload: String::from_utf8_lossy(&m.payload).into_owned(),
             recipients: m.recipients,
         });

@@ -92,7 +92,7 @@ impl PhoneHub for Phones {
                 .map(|row| Owed {
                     id: row.envelope_id,
                     payload: Bytes::from(row.payload),
-                    sent_before: row.sent_at.is_some(),
+                    sent_before: row.sent_before,
                 })
                 .collect(),
             Err(e) => {

@@ -46,13 +46,16 @@ macro_rules! insert_countries {
     };
 }
 
-/// Inserts recipients in chunks, skipping people already recorded for the alert.
+/// Inserts recipients in chunks, skipping people already recorded for the alert; each is owed
+/// the alert's revisions from `$owed_from` on (see [`super::mqtt`]).
 macro_rules! insert_recipients {
-    ($tx:expr, $alert_id:expr, $users:expr) => {
-        for chunk in $users.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::new("INSERT INTO alert_recipients (alert_id, user_id) ");
+    ($tx:expr, $alert_id:expr, $users:expr, $owed_from:expr) => {
+        for chunk in $users.chunks(ROWS_PER_INSERT / 3) {
+            let mut q = QueryBuilder::new("INSERT INTO alert_recipients (alert_id, user_id, owed_from) ");
             q.push_values(chunk, |mut row, user| {
-                row.push_bind($alert_id).push_bind(*user);
+                row.push_bind($alert_id)
+                    .push_bind(*user)
+                    .push_bind(i64::from($owed_from));
             });
             q.push(" ON CONFLICT DO NOTHING");
             q.build().execute($tx).await?;
@@ -108,7 +111,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let list: Option<(Vec<u8>,)> = sqlx::query_as(claim).bind(alert).fetch_optional(&mut *tx).await?;
             if let Some((list,)) = list {
-                insert_recipients!(&mut *tx, alert, unpack(&list));
+                insert_recipients!(&mut *tx, alert, unpack(&list), 1u32);
             }
             tx.commit().await
         })?;
@@ -150,7 +153,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_countries!(&mut *tx, alert);
-            insert_recipients!(&mut *tx, alert.id, new_recipients);
+            insert_recipients!(&mut *tx, alert.id, new_recipients, alert.revision);
             if cancelled {
                 // A text still owed for a cancelled alert would ask people to answer an alert
                 // that is over: it is withheld, as one over the ceiling is (one being handed
@@ -231,7 +234,10 @@ impl Store {
     pub async fn add_recipients(&self, alert: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>> {
         self.expand_audience(alert).await?;
         let mut added = Vec::new();
-        let sql = "INSERT INTO alert_recipients (alert_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        // Their copy of the current revision goes by its own outbox row; they are owed the
+        // revisions after it.
+        let sql = "INSERT INTO alert_recipients (alert_id, user_id, owed_from)
+                   SELECT $1, $2, revision + 1 FROM alerts WHERE id = $1 ON CONFLICT DO NOTHING";
         for user in users {
             let n = on_either!(self, |pool| sqlx::query(sql)
                 .bind(alert)

@@ -2,14 +2,22 @@
 //! delivered to a device, or accepted by an external broker) and delivery receipts, the
 //! WebSocket's included.
 //!
-//! An envelope's recipients are stored as one list with it, in the transaction whose end its
-//! sender waits for (`inbox_audiences`); the outbox rows, one per person, are written from it
-//! afterwards ([`Store::expand_inbox`]). Every query here that reads or marks outbox rows
-//! expands what is pending first.
+//! Where each person's copy has got to is kept in one of two ways:
+//! - **An alert's revision to its whole audience** (the alert, each update, its cancellation)
+//!   is kept on the recipients' rows of the alert, which exist anyway for the headcount: per
+//!   step, the set of revisions reached (bit r for revision r) and the first time. So the
+//!   fan-out of an alert writes no row per person at all, and each receipt updates the row
+//!   that is there (issue 18). A person is owed the revisions from `owed_from` on (a revision's
+//!   new area, or a late arrival, adds people later).
+//! - **Every other envelope** (an escalation's wave to the silent, a late arrival's copy, an
+//!   SOS's news, a reply, an advisory) has an outbox row per person. Its recipients are stored
+//!   as one list with it, in the transaction whose end its sender waits for
+//!   (`inbox_audiences`); the rows are written from it afterwards ([`Store::expand_inbox`]).
+//!   Every query here that reads or marks outbox rows expands what is pending first.
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 use super::{pack, unpack, BeginWrite, Result, Store, ROWS_PER_INSERT};
@@ -19,8 +27,33 @@ pub struct OutboxEnvelope {
     pub id: Uuid,
     /// Set for the envelopes of an alert, so receipts can be found by alert.
     pub alert_id: Option<Uuid>,
+    /// Set when the envelope is that alert's revision to its whole audience (whose rows then
+    /// keep each person's delivery).
+    pub revision: Option<u32>,
     pub payload: String,
     pub recipients: Vec<Uuid>,
+}
+
+/// The newest revision whose delivery the recipients' rows keep: one bit each in a signed
+/// 64-bit set. An alert revised more often than that keeps outbox rows for the rest.
+const REVISIONS_KEPT: u32 = 62;
+
+/// The bit of revision `e.revision` in a set of revisions (SQL, both backends).
+const REVISION_BIT: &str = "(CAST(1 AS BIGINT) << CAST(e.revision AS INTEGER))";
+
+/// Each alert's revision `e` to its whole audience, with each recipient `r` it is owed to
+/// (SQL, both backends; a `WHERE` follows, to which `AND` adds).
+const REVISIONS_OWED: &str = "mqtt_envelopes e JOIN alert_recipients r ON r.alert_id = e.alert_id
+     WHERE e.revision IS NOT NULL AND e.revision >= r.owed_from";
+
+impl OutboxEnvelope {
+    /// The revision the recipients' rows keep this envelope's delivery under, if they do.
+    fn kept_revision(&self) -> Option<i64> {
+        match (self.alert_id, self.revision) {
+            (Some(_), Some(r)) if (1..=REVISIONS_KEPT).contains(&r) => Some(i64::from(r)),
+            _ => None,
+        }
+    }
 }
 
 /// A step an inbox message reaches, each recorded once per (envelope, person).
@@ -35,11 +68,22 @@ pub enum InboxStep {
 }
 
 impl InboxStep {
+    /// When the step was first reached (in `mqtt_outbox`, and in `alert_recipients` for any
+    /// revision).
     fn column(self) -> &'static str {
         match self {
             InboxStep::Sent => "sent_at",
             InboxStep::Delivered => "delivered_at",
             InboxStep::BrokerAccepted => "broker_accepted_at",
+        }
+    }
+
+    /// The revisions that reached it (in `alert_recipients`).
+    fn revisions(self) -> &'static str {
+        match self {
+            InboxStep::Sent => "revisions_sent",
+            InboxStep::Delivered => "revisions_delivered",
+            InboxStep::BrokerAccepted => "revisions_accepted",
         }
     }
 }
@@ -49,7 +93,8 @@ impl InboxStep {
 pub struct OwedRow {
     pub envelope_id: Uuid,
     pub payload: String,
-    pub sent_at: Option<DateTime<Utc>>,
+    /// Written to one of their connections before (so it goes again with DUP set).
+    pub sent_before: bool,
 }
 
 /// A stored inbox message the broker has not acknowledged.
@@ -61,7 +106,6 @@ pub struct Unaccepted {
 }
 
 /// One recipient's receipt for an alert.
-#[derive(sqlx::FromRow)]
 pub struct ReceiptRow {
     pub user_id: Uuid,
     pub username: String,
@@ -72,6 +116,38 @@ pub struct ReceiptRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
+/// One recipient's receipt as read: the outbox's steps and the revisions', apart.
+#[derive(sqlx::FromRow)]
+struct ReceiptColumns {
+    user_id: Uuid,
+    username: String,
+    queued_at: Option<DateTime<Utc>>,
+    sent_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    broker_accepted_at: Option<DateTime<Utc>>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    revision_queued_at: Option<DateTime<Utc>>,
+    revision_sent_at: Option<DateTime<Utc>>,
+    revision_delivered_at: Option<DateTime<Utc>>,
+    revision_accepted_at: Option<DateTime<Utc>>,
+}
+
+impl ReceiptColumns {
+    /// Each step at the first time either way reached it.
+    fn merged(self) -> ReceiptRow {
+        let first = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| a.into_iter().chain(b).min();
+        ReceiptRow {
+            user_id: self.user_id,
+            username: self.username,
+            queued_at: first(self.queued_at, self.revision_queued_at),
+            sent_at: first(self.sent_at, self.revision_sent_at),
+            delivered_at: first(self.delivered_at, self.revision_delivered_at),
+            broker_accepted_at: first(self.broker_accepted_at, self.revision_accepted_at),
+            acknowledged_at: self.acknowledged_at,
+        }
+    }
+}
+
 /// One recipient's WebSocket receipt for an alert.
 #[derive(sqlx::FromRow)]
 pub struct StreamReceiptRow {
@@ -80,29 +156,47 @@ pub struct StreamReceiptRow {
     pub delivered_at: DateTime<Utc>,
 }
 
+/// The steps a revision reaching `step` records: a delivery marks it sent too, whether or not
+/// its "sent" was recorded first.
+fn steps_of(step: InboxStep) -> &'static [InboxStep] {
+    match step {
+        InboxStep::Delivered => &[InboxStep::Delivered, InboxStep::Sent],
+        InboxStep::Sent => &[InboxStep::Sent],
+        InboxStep::BrokerAccepted => &[InboxStep::BrokerAccepted],
+    }
+}
+
 impl Store {
-    /// Stores a batch of envelopes, each with its recipients as one list, in one transaction;
-    /// [`Store::expand_inbox`] writes their outbox rows. The envelopes of a batch are a
-    /// microsecond apart, so a person's messages keep their order.
+    /// Stores a batch of envelopes in one transaction: an alert's revision to its whole
+    /// audience alone (its recipients' rows are the alert's), any other with its recipients as
+    /// one list, whose outbox rows [`Store::expand_inbox`] writes. The envelopes of a batch
+    /// are a microsecond apart, so a person's messages keep their order.
     pub async fn queue_inbox(&self, batch: &[OutboxEnvelope], now: DateTime<Utc>) -> Result<()> {
         let at = |i: usize| now + chrono::Duration::microseconds(i as i64);
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            for (n, chunk) in batch.chunks(ROWS_PER_INSERT / 4).enumerate() {
-                let first = n * (ROWS_PER_INSERT / 4);
-                let mut q = QueryBuilder::new("INSERT INTO mqtt_envelopes (id, alert_id, payload, created_at) ");
+            for (n, chunk) in batch.chunks(ROWS_PER_INSERT / 5).enumerate() {
+                let first = n * (ROWS_PER_INSERT / 5);
+                let mut q =
+                    QueryBuilder::new("INSERT INTO mqtt_envelopes (id, alert_id, revision, payload, created_at) ");
                 q.push_values(chunk.iter().enumerate(), |mut row, (i, e)| {
                     row.push_bind(e.id)
                         .push_bind(e.alert_id)
+                        .push_bind(e.kept_revision())
                         .push_bind(e.payload.as_str())
                         .push_bind(at(first + i));
                 });
                 q.build().execute(&mut *tx).await?;
+                let listed: Vec<(usize, &OutboxEnvelope)> = (first..)
+                    .zip(chunk)
+                    .filter(|(_, e)| e.kept_revision().is_none())
+                    .collect();
+                if listed.is_empty() {
+                    continue;
+                }
                 let mut q = QueryBuilder::new("INSERT INTO inbox_audiences (envelope_id, queued_at, recipients) ");
-                q.push_values(chunk.iter().enumerate(), |mut row, (i, e)| {
-                    row.push_bind(e.id)
-                        .push_bind(at(first + i))
-                        .push_bind(pack(&e.recipients));
+                q.push_values(listed, |mut row, (i, e)| {
+                    row.push_bind(e.id).push_bind(at(i)).push_bind(pack(&e.recipients));
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -145,13 +239,42 @@ impl Store {
     }
 
     /// Records that inbox messages reached `step` (the first time counts), one statement per
-    /// envelope and chunk, all in one transaction.
+    /// envelope and chunk, all in one transaction: on the alert's recipients' rows for an
+    /// alert's revision to its whole audience, on the outbox rows for any other envelope.
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
         self.expand_inbox().await?;
+        let envelopes: Vec<Uuid> = reached.iter().map(|(envelope, _)| *envelope).collect();
+        let revisions = self.kept_revisions(&envelopes).await?;
+        // Their rows must be there to be marked.
+        for alert in revisions.values().map(|(alert, _)| *alert).collect::<BTreeSet<_>>() {
+            self.expand_audience(alert).await?;
+        }
         let column = step.column();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for (envelope, users) in reached {
+                if let Some((alert, revision)) = revisions.get(envelope) {
+                    for chunk in users.chunks(ROWS_PER_INSERT) {
+                        let mut q = QueryBuilder::new("UPDATE alert_recipients SET ");
+                        for (i, reached) in steps_of(step).iter().enumerate() {
+                            let (revisions, column) = (reached.revisions(), reached.column());
+                            q.push(if i == 0 { "" } else { ", " })
+                                .push(format!("{revisions} = {revisions} | "))
+                                .push_bind(1i64 << revision)
+                                .push(format!(", {column} = COALESCE({column}, "))
+                                .push_bind(at)
+                                .push(")");
+                        }
+                        q.push(" WHERE alert_id = ").push_bind(*alert).push(" AND user_id IN (");
+                        let mut list = q.separated(", ");
+                        for user in chunk {
+                            list.push_bind(*user);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                    continue;
+                }
                 for chunk in users.chunks(ROWS_PER_INSERT) {
                     let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
                     q.push_bind(at);
@@ -173,6 +296,30 @@ impl Store {
             tx.commit().await
         })?;
         Ok(())
+    }
+
+    /// Of these envelopes, those that are an alert's revision to its whole audience, with the
+    /// alert and the revision.
+    async fn kept_revisions(&self, envelopes: &[Uuid]) -> Result<HashMap<Uuid, (Uuid, i64)>> {
+        let mut kept = HashMap::new();
+        for chunk in envelopes.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(Uuid, Uuid, i64)> = on_either!(self, |pool| {
+                let mut q = QueryBuilder::new(
+                    "SELECT id, alert_id, revision FROM mqtt_envelopes WHERE revision IS NOT NULL AND id IN (",
+                );
+                let mut list = q.separated(", ");
+                for envelope in chunk {
+                    list.push_bind(*envelope);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })?;
+            kept.extend(
+                rows.into_iter()
+                    .map(|(envelope, alert, revision)| (envelope, (alert, revision))),
+            );
+        }
+        Ok(kept)
     }
 
     /// The alerts these envelopes carry (those that carry one).
@@ -197,23 +344,41 @@ impl Store {
         Ok(alerts)
     }
 
+    /// Both kinds of rows [`Self::owed_inbox`] and its kin read: the outbox's, and the alerts'
+    /// revisions' on their recipients' rows (see the module's comment).
+    async fn expand_all(&self) -> Result<()> {
+        self.expand_inbox().await?;
+        self.expand_audiences().await?;
+        Ok(())
+    }
+
     /// Every stored inbox message the broker never acknowledged, oldest first.
     pub async fn unaccepted_inbox(&self) -> Result<Vec<Unaccepted>> {
-        self.expand_inbox().await?;
-        let sql = "SELECT o.envelope_id, o.user_id, e.payload
-                   FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
-                   WHERE o.broker_accepted_at IS NULL
-                   ORDER BY o.queued_at";
-        Ok(on_either!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?)
+        self.expand_all().await?;
+        let sql = format!(
+            "SELECT envelope_id, user_id, payload FROM (
+                 SELECT o.envelope_id, o.user_id, e.payload, o.queued_at
+                 FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
+                 WHERE o.broker_accepted_at IS NULL
+                 UNION ALL
+                 SELECT e.id, r.user_id, e.payload, e.created_at
+                 FROM {REVISIONS_OWED} AND (r.revisions_accepted & {REVISION_BIT}) = 0
+             ) unaccepted ORDER BY queued_at"
+        );
+        Ok(on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?)
     }
 
     /// How many inbox messages queued since `since` neither a device nor the external broker
     /// has acknowledged yet (the metrics' outbox backlog).
     pub async fn outbox_backlog(&self, since: DateTime<Utc>) -> Result<i64> {
-        self.expand_inbox().await?;
-        let sql = "SELECT COUNT(*) FROM mqtt_outbox
-                   WHERE delivered_at IS NULL AND broker_accepted_at IS NULL AND queued_at >= $1";
-        Ok(on_either!(self, |pool| sqlx::query_scalar(sql)
+        self.expand_all().await?;
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM mqtt_outbox
+                     WHERE delivered_at IS NULL AND broker_accepted_at IS NULL AND queued_at >= $1)
+                  + (SELECT COUNT(*) FROM {REVISIONS_OWED} AND e.created_at >= $1
+                     AND ((r.revisions_delivered | r.revisions_accepted) & {REVISION_BIT}) = 0)"
+        );
+        Ok(on_either!(self, |pool| sqlx::query_scalar(&sql)
             .bind(since)
             .fetch_one(pool)
             .await)?)
@@ -222,13 +387,19 @@ impl Store {
     /// What `user` is owed: messages queued since `since` that none of their devices has
     /// PUBACKed, oldest first, at most `limit`.
     pub async fn owed_inbox(&self, user: Uuid, since: DateTime<Utc>, limit: i64) -> Result<Vec<OwedRow>> {
-        self.expand_inbox().await?;
-        let sql = "SELECT o.envelope_id, e.payload, o.sent_at
-                   FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
-                   WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
-                   ORDER BY o.queued_at
-                   LIMIT $3";
-        Ok(on_either!(self, |pool| sqlx::query_as(sql)
+        self.expand_all().await?;
+        let sql = format!(
+            "SELECT envelope_id, payload, sent_before FROM (
+                 SELECT o.envelope_id, e.payload, o.sent_at IS NOT NULL AS sent_before, o.queued_at
+                 FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
+                 WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
+                 UNION ALL
+                 SELECT e.id, e.payload, (r.revisions_sent & {REVISION_BIT}) <> 0, e.created_at
+                 FROM {REVISIONS_OWED} AND r.user_id = $1 AND e.created_at >= $2
+                 AND (r.revisions_delivered & {REVISION_BIT}) = 0
+             ) owed ORDER BY queued_at LIMIT $3"
+        );
+        Ok(on_either!(self, |pool| sqlx::query_as(&sql)
             .bind(user)
             .bind(since)
             .bind(limit)
@@ -238,9 +409,14 @@ impl Store {
 
     /// Everyone owed an inbox message queued since `since` that no device has acknowledged.
     pub async fn owing(&self, since: DateTime<Utc>) -> Result<HashSet<Uuid>> {
-        self.expand_inbox().await?;
-        let sql = "SELECT DISTINCT user_id FROM mqtt_outbox WHERE delivered_at IS NULL AND queued_at >= $1";
-        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
+        self.expand_all().await?;
+        let sql = format!(
+            "SELECT user_id FROM mqtt_outbox WHERE delivered_at IS NULL AND queued_at >= $1
+             UNION
+             SELECT r.user_id FROM {REVISIONS_OWED} AND e.created_at >= $1
+             AND (r.revisions_delivered & {REVISION_BIT}) = 0"
+        );
+        let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(user,)| user).collect())
     }
 
@@ -259,7 +435,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every recipient of an alert with the first time each delivery step was reached.
+    /// Every recipient of an alert with the first time each delivery step was reached, by any
+    /// of the alert's envelopes: its revisions (kept on the recipient's row) or the others
+    /// (an escalation's wave, a late arrival's copy: in the outbox).
     pub async fn delivery_receipts(&self, alert: Uuid) -> Result<Vec<ReceiptRow>> {
         self.expand_audience(alert).await?;
         self.expand_inbox().await?;
@@ -268,19 +446,21 @@ impl Store {
                           MIN(o.sent_at) AS sent_at,
                           MIN(o.delivered_at) AS delivered_at,
                           MIN(o.broker_accepted_at) AS broker_accepted_at,
-                          MIN(a.acknowledged_at) AS acknowledged_at
+                          MIN(a.acknowledged_at) AS acknowledged_at,
+                          MIN(CASE WHEN e.revision >= r.owed_from THEN e.created_at END) AS revision_queued_at,
+                          r.sent_at AS revision_sent_at,
+                          r.delivered_at AS revision_delivered_at,
+                          r.broker_accepted_at AS revision_accepted_at
                    FROM alert_recipients r
                    JOIN users u ON u.id = r.user_id
                    LEFT JOIN mqtt_envelopes e ON e.alert_id = r.alert_id
                    LEFT JOIN mqtt_outbox o ON o.envelope_id = e.id AND o.user_id = r.user_id
                    LEFT JOIN alert_acknowledgements a ON a.alert_id = r.alert_id AND a.user_id = r.user_id
                    WHERE r.alert_id = $1
-                   GROUP BY r.user_id, u.username
+                   GROUP BY r.user_id, u.username, r.sent_at, r.delivered_at, r.broker_accepted_at
                    ORDER BY u.username";
-        Ok(on_either!(self, |pool| sqlx::query_as(sql)
-            .bind(alert)
-            .fetch_all(pool)
-            .await)?)
+        let rows: Vec<ReceiptColumns> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(ReceiptColumns::merged).collect())
     }
 
     /// Records completed WebSocket writes of alerts (alert, person, when); the first per alert
@@ -311,5 +491,43 @@ impl Store {
             .bind(alert)
             .fetch_all(pool)
             .await)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(alert_id: Option<Uuid>, revision: Option<u32>) -> OutboxEnvelope {
+        OutboxEnvelope {
+            id: Uuid::new_v4(),
+            alert_id,
+            revision,
+            payload: String::new(),
+            recipients: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_alert_s_revisions_that_fit_the_set_are_kept_on_its_recipients_rows() {
+        let alert = Some(Uuid::new_v4());
+        assert_eq!(envelope(alert, Some(1)).kept_revision(), Some(1));
+        assert_eq!(envelope(alert, Some(62)).kept_revision(), Some(62));
+        assert_eq!(
+            envelope(alert, Some(63)).kept_revision(),
+            None,
+            "beyond a signed 64-bit set"
+        );
+        assert_eq!(envelope(alert, Some(0)).kept_revision(), None, "revisions count from 1");
+        assert_eq!(
+            envelope(alert, None).kept_revision(),
+            None,
+            "a wave, a late arrival's copy"
+        );
+        assert_eq!(
+            envelope(None, Some(1)).kept_revision(),
+            None,
+            "no alert, no recipients' rows"
+        );
     }
 }
