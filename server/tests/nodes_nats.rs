@@ -423,11 +423,12 @@ async fn the_leading_node_killed_under_load_on_a_nats_cluster_loses_nothing() {
 
     // No alert twice, but for copies the killed node had sent without storing the broker's
     // PUBACK: copies stored before the kill and not acknowledged before it. Each alert here has
-    // one revision, tracked on its recipients' rows, so the row's first acceptance is its own.
+    // one revision, so its row of deliveries' first acceptance is that revision's.
     let unsure: Vec<(String, Uuid)> = sqlx::query_as(
         "SELECT e.payload, r.user_id FROM mqtt_envelopes e JOIN alert_recipients r ON r.alert_id = e.alert_id \
+         LEFT JOIN alert_deliveries d ON d.alert_id = r.alert_id AND d.user_id = r.user_id \
          WHERE e.revision IS NOT NULL AND e.created_at < $1 \
-         AND (r.broker_accepted_at IS NULL OR r.broker_accepted_at >= $1)",
+         AND (d.broker_accepted_at IS NULL OR d.broker_accepted_at >= $1)",
     )
     .bind(killed_at_utc)
     .fetch_all(&mut db)

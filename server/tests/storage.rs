@@ -1297,9 +1297,9 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     assert_eq!(store.outbox_backlog(t(60)).await.unwrap(), 0);
 }
 
-/// An alert's revisions to its whole audience write no outbox row per person: each person's
-/// copy of each revision is tracked on their recipient's row, and reads the same as the
-/// outbox's rows do.
+/// An alert's revisions to its whole audience write no outbox row per person: what reached each
+/// person is one row per alert, written once something did, and reads the same as the outbox's
+/// rows do.
 async fn an_alert_s_revisions_are_tracked_on_its_recipients_rows(store: Store) {
     let people = many_accounts(&store, 4).await;
     let (amani, olivier, zoe, late) = (people[0], people[1], people[2], people[3]);

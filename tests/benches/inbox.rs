@@ -1,7 +1,7 @@
 //! One alert to 10,000 staff through the MQTT outbox: how long the sender waits (the answer
 //! comes once the alert, with its recipients as one list, and its inbox message are stored;
-//! the message's recipients are the alert's, and each one's delivery is tracked on their
-//! recipient's row; the bench checks that every person's receipt is there at the first read).
+//! the message's recipients are the alert's, and what reaches each one is kept per alert and
+//! person once it does; the bench checks that every person's receipt is there at the first read).
 //! No phone is connected: what the phones get, and when, is the `phones` benchmark's.
 //!
 //! Then where the time goes, each step timed alone on the same store with the same people:

@@ -77,8 +77,8 @@ pub struct InboxMessage {
     pub recipients: Vec<Uuid>,
     /// The alert an `alert`, `alert_update` or `alert_cancel` envelope carries (for receipts).
     pub alert_id: Option<Uuid>,
-    /// Set when the envelope is that alert's revision to its whole audience: the outbox keeps
-    /// their deliveries on the alert's recipients' rows rather than in a row per person.
+    /// Set when the envelope is that alert's revision to its whole audience: the outbox then
+    /// writes no row per person for it (see `storage`'s `mqtt`).
     pub revision: Option<u32>,
     /// That alert's CAP status (`actual` for what concerns no alert), for the metrics.
     pub status: Status,
@@ -277,7 +277,7 @@ impl Delivery {
 
     /// [`Self::publish_durably`] for an alert's revision (the alert itself, an update, its
     /// cancellation) to its whole audience, the people recorded as its recipients: where each
-    /// one's copy has got to is kept on their recipient's row.
+    /// one's copy has got to is kept per alert and person, written once something reached them.
     pub async fn publish_revision(&self, alert: &Alert, envelope: &Envelope, audience: Audience<'_>) {
         self.publish_stored(envelope, audience, Some(alert.revision)).await;
     }

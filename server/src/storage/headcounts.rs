@@ -62,11 +62,11 @@ const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.stat
      AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
 
 /// Whether a device of recipient `r` has the alert: a completed WebSocket write, a device's
-/// MQTT PUBACK of one of its revisions (kept on `r`) or of another of its envelopes (an external
-/// broker's is not a device's), the app's acknowledgement, or a text the network reported
-/// delivered.
+/// MQTT PUBACK of one of its revisions or of another of its envelopes (an external broker's is
+/// not a device's), the app's acknowledgement, or a text the network reported delivered.
 pub(super) const REACHED: &str =
-    "(r.delivered_at IS NOT NULL \
+    "(EXISTS (SELECT 1 FROM alert_deliveries d \
+              WHERE d.alert_id = r.alert_id AND d.user_id = r.user_id AND d.delivered_at IS NOT NULL) \
      OR EXISTS (SELECT 1 FROM stream_receipts w WHERE w.alert_id = r.alert_id AND w.user_id = r.user_id) \
      OR EXISTS (SELECT 1 FROM mqtt_envelopes e JOIN mqtt_outbox o ON o.envelope_id = e.id \
                 WHERE e.alert_id = r.alert_id AND o.user_id = r.user_id AND o.delivered_at IS NOT NULL) \

@@ -4,11 +4,13 @@
 //!
 //! Where each person's copy has got to is kept in one of two ways:
 //! - **An alert's revision to its whole audience** (the alert, each update, its cancellation)
-//!   is kept on the recipients' rows of the alert, which exist anyway for the headcount: per
-//!   step, the set of revisions reached (bit r for revision r) and the first time. So the
-//!   fan-out of an alert writes no row per person at all, and each receipt updates the row
-//!   that is there (issue 18). A person is owed the revisions from `owed_from` on (a revision's
-//!   new area, or a late arrival, adds people later).
+//!   goes to the alert's recipients, whose rows exist anyway for the headcount: a person is owed
+//!   its revisions from their row's `owed_from` on (a revision's new area, or a late arrival,
+//!   adds people later). What reached them is one row per alert and person
+//!   (`alert_deliveries`), written once something did: per step, the set of revisions reached
+//!   (bit r for revision r) and the first time. So the fan-out of an alert writes no row per
+//!   person, and each person's receipts one (issue 18). It is a table apart from the
+//!   recipients' rows, which check-ins update at the same moment.
 //! - **Every other envelope** (an escalation's wave to the silent, a late arrival's copy, an
 //!   SOS's news, a reply, an advisory) has an outbox row per person. Its recipients are stored
 //!   as one list with it, in the transaction whose end its sender waits for
@@ -17,7 +19,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 use super::{pack, unpack, BeginWrite, Result, Store, ROWS_PER_INSERT};
@@ -27,27 +29,29 @@ pub struct OutboxEnvelope {
     pub id: Uuid,
     /// Set for the envelopes of an alert, so receipts can be found by alert.
     pub alert_id: Option<Uuid>,
-    /// Set when the envelope is that alert's revision to its whole audience (whose rows then
-    /// keep each person's delivery).
+    /// Set when the envelope is that alert's revision to its whole audience (the alert's
+    /// recipients, each one's delivery kept in `alert_deliveries`).
     pub revision: Option<u32>,
     pub payload: String,
     pub recipients: Vec<Uuid>,
 }
 
-/// The newest revision whose delivery the recipients' rows keep: one bit each in a signed
+/// The newest revision whose delivery `alert_deliveries` keeps: one bit each in a signed
 /// 64-bit set. An alert revised more often than that keeps outbox rows for the rest.
 const REVISIONS_KEPT: u32 = 62;
 
 /// The bit of revision `e.revision` in a set of revisions (SQL, both backends).
 const REVISION_BIT: &str = "(CAST(1 AS BIGINT) << CAST(e.revision AS INTEGER))";
 
-/// Each alert's revision `e` to its whole audience, with each recipient `r` it is owed to
-/// (SQL, both backends; a `WHERE` follows, to which `AND` adds).
+/// Each alert's revision `e` to its whole audience, with each recipient `r` it is owed to and
+/// the revisions that reached them (`d`, whose columns are NULL until something did) (SQL,
+/// both backends; a `WHERE` follows, to which `AND` adds).
 const REVISIONS_OWED: &str = "mqtt_envelopes e JOIN alert_recipients r ON r.alert_id = e.alert_id
+     LEFT JOIN alert_deliveries d ON d.alert_id = r.alert_id AND d.user_id = r.user_id
      WHERE e.revision IS NOT NULL AND e.revision >= r.owed_from";
 
 impl OutboxEnvelope {
-    /// The revision the recipients' rows keep this envelope's delivery under, if they do.
+    /// The revision `alert_deliveries` keeps this envelope's delivery under, if it does.
     fn kept_revision(&self) -> Option<i64> {
         match (self.alert_id, self.revision) {
             (Some(_), Some(r)) if (1..=REVISIONS_KEPT).contains(&r) => Some(i64::from(r)),
@@ -68,7 +72,7 @@ pub enum InboxStep {
 }
 
 impl InboxStep {
-    /// When the step was first reached (in `mqtt_outbox`, and in `alert_recipients` for any
+    /// When the step was first reached (in `mqtt_outbox`, and in `alert_deliveries` for any
     /// revision).
     fn column(self) -> &'static str {
         match self {
@@ -78,7 +82,7 @@ impl InboxStep {
         }
     }
 
-    /// The revisions that reached it (in `alert_recipients`).
+    /// The revisions that reached it (in `alert_deliveries`).
     fn revisions(self) -> &'static str {
         match self {
             InboxStep::Sent => "revisions_sent",
@@ -156,19 +160,48 @@ pub struct StreamReceiptRow {
     pub delivered_at: DateTime<Utc>,
 }
 
-/// The steps a revision reaching `step` records: a delivery marks it sent too, whether or not
-/// its "sent" was recorded first.
-fn steps_of(step: InboxStep) -> &'static [InboxStep] {
-    match step {
+/// The statement that records revisions reaching a step in `alert_deliveries`, around its
+/// rows of (alert, person, then per step: the revisions, the time).
+struct RevisionMarks {
+    insert: String,
+    on_conflict: String,
+    /// Steps per row: a delivery marks the revisions sent too, whether or not their "sent" was
+    /// recorded first.
+    steps: usize,
+}
+
+fn mark_revisions(step: InboxStep) -> RevisionMarks {
+    let steps: &[InboxStep] = match step {
         InboxStep::Delivered => &[InboxStep::Delivered, InboxStep::Sent],
-        InboxStep::Sent => &[InboxStep::Sent],
-        InboxStep::BrokerAccepted => &[InboxStep::BrokerAccepted],
+        InboxStep::Sent | InboxStep::BrokerAccepted => &[step],
+    };
+    let columns: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}, {}", s.revisions(), s.column()))
+        .collect();
+    let updates: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let (revisions, column) = (s.revisions(), s.column());
+            format!(
+                "{revisions} = alert_deliveries.{revisions} | excluded.{revisions}, \
+                 {column} = COALESCE(alert_deliveries.{column}, excluded.{column})"
+            )
+        })
+        .collect();
+    RevisionMarks {
+        insert: format!(
+            "INSERT INTO alert_deliveries (alert_id, user_id, {}) ",
+            columns.join(", ")
+        ),
+        on_conflict: format!(" ON CONFLICT (alert_id, user_id) DO UPDATE SET {}", updates.join(", ")),
+        steps: steps.len(),
     }
 }
 
 impl Store {
     /// Stores a batch of envelopes in one transaction: an alert's revision to its whole
-    /// audience alone (its recipients' rows are the alert's), any other with its recipients as
+    /// audience alone (its recipients are the alert's), any other with its recipients as
     /// one list, whose outbox rows [`Store::expand_inbox`] writes. The envelopes of a batch
     /// are a microsecond apart, so a person's messages keep their order.
     pub async fn queue_inbox(&self, batch: &[OutboxEnvelope], now: DateTime<Utc>) -> Result<()> {
@@ -238,43 +271,43 @@ impl Store {
         .map_err(Into::into)
     }
 
-    /// Records that inbox messages reached `step` (the first time counts), one statement per
-    /// envelope and chunk, all in one transaction: on the alert's recipients' rows for an
-    /// alert's revision to its whole audience, on the outbox rows for any other envelope.
+    /// Records that inbox messages reached `step` (the first time counts), all in one
+    /// transaction: for an alert's revisions to its whole audience, one row per alert and
+    /// person, each written once with every revision of the batch (alerts and people in order,
+    /// so that two nodes' transactions lock them in the same order); for any other envelope,
+    /// one statement per envelope and chunk on its outbox rows.
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
         self.expand_inbox().await?;
         let envelopes: Vec<Uuid> = reached.iter().map(|(envelope, _)| *envelope).collect();
         let revisions = self.kept_revisions(&envelopes).await?;
-        // Their rows must be there to be marked.
-        for alert in revisions.values().map(|(alert, _)| *alert).collect::<BTreeSet<_>>() {
-            self.expand_audience(alert).await?;
+        let mut marks: BTreeMap<Uuid, BTreeMap<Uuid, i64>> = BTreeMap::new();
+        for (envelope, users) in reached {
+            if let Some((alert, revision)) = revisions.get(envelope) {
+                let people = marks.entry(*alert).or_default();
+                for user in users {
+                    *people.entry(*user).or_default() |= 1i64 << revision;
+                }
+            }
         }
+        let marked = mark_revisions(step);
         let column = step.column();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            for (envelope, users) in reached {
-                if let Some((alert, revision)) = revisions.get(envelope) {
-                    for chunk in users.chunks(ROWS_PER_INSERT) {
-                        let mut q = QueryBuilder::new("UPDATE alert_recipients SET ");
-                        for (i, reached) in steps_of(step).iter().enumerate() {
-                            let (revisions, column) = (reached.revisions(), reached.column());
-                            q.push(if i == 0 { "" } else { ", " })
-                                .push(format!("{revisions} = {revisions} | "))
-                                .push_bind(1i64 << revision)
-                                .push(format!(", {column} = COALESCE({column}, "))
-                                .push_bind(at)
-                                .push(")");
+            for (alert, people) in &marks {
+                let people: Vec<(&Uuid, &i64)> = people.iter().collect();
+                for chunk in people.chunks(ROWS_PER_INSERT / 6) {
+                    let mut q = QueryBuilder::new(&marked.insert);
+                    q.push_values(chunk, |mut row, (user, bits)| {
+                        row.push_bind(*alert).push_bind(**user);
+                        for _ in 0..marked.steps {
+                            row.push_bind(**bits).push_bind(at);
                         }
-                        q.push(" WHERE alert_id = ").push_bind(*alert).push(" AND user_id IN (");
-                        let mut list = q.separated(", ");
-                        for user in chunk {
-                            list.push_bind(*user);
-                        }
-                        q.push(")");
-                        q.build().execute(&mut *tx).await?;
-                    }
-                    continue;
+                    });
+                    q.push(&marked.on_conflict);
+                    q.build().execute(&mut *tx).await?;
                 }
+            }
+            for (envelope, users) in reached.iter().filter(|(e, _)| !revisions.contains_key(e)) {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
                     let mut q = QueryBuilder::new(format!("UPDATE mqtt_outbox SET {column} = "));
                     q.push_bind(at);
@@ -345,7 +378,7 @@ impl Store {
     }
 
     /// Both kinds of rows [`Self::owed_inbox`] and its kin read: the outbox's, and the alerts'
-    /// revisions' on their recipients' rows (see the module's comment).
+    /// revisions' to the alert's recipients (see the module's comment).
     async fn expand_all(&self) -> Result<()> {
         self.expand_inbox().await?;
         self.expand_audiences().await?;
@@ -362,7 +395,7 @@ impl Store {
                  WHERE o.broker_accepted_at IS NULL
                  UNION ALL
                  SELECT e.id, r.user_id, e.payload, e.created_at
-                 FROM {REVISIONS_OWED} AND (r.revisions_accepted & {REVISION_BIT}) = 0
+                 FROM {REVISIONS_OWED} AND (COALESCE(d.revisions_accepted, 0) & {REVISION_BIT}) = 0
              ) unaccepted ORDER BY queued_at"
         );
         Ok(on_either!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?)
@@ -376,7 +409,7 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM mqtt_outbox
                      WHERE delivered_at IS NULL AND broker_accepted_at IS NULL AND queued_at >= $1)
                   + (SELECT COUNT(*) FROM {REVISIONS_OWED} AND e.created_at >= $1
-                     AND ((r.revisions_delivered | r.revisions_accepted) & {REVISION_BIT}) = 0)"
+                     AND ((COALESCE(d.revisions_delivered, 0) | COALESCE(d.revisions_accepted, 0)) & {REVISION_BIT}) = 0)"
         );
         Ok(on_either!(self, |pool| sqlx::query_scalar(&sql)
             .bind(since)
@@ -394,9 +427,9 @@ impl Store {
                  FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
                  WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
                  UNION ALL
-                 SELECT e.id, e.payload, (r.revisions_sent & {REVISION_BIT}) <> 0, e.created_at
+                 SELECT e.id, e.payload, (COALESCE(d.revisions_sent, 0) & {REVISION_BIT}) <> 0, e.created_at
                  FROM {REVISIONS_OWED} AND r.user_id = $1 AND e.created_at >= $2
-                 AND (r.revisions_delivered & {REVISION_BIT}) = 0
+                 AND (COALESCE(d.revisions_delivered, 0) & {REVISION_BIT}) = 0
              ) owed ORDER BY queued_at LIMIT $3"
         );
         Ok(on_either!(self, |pool| sqlx::query_as(&sql)
@@ -414,7 +447,7 @@ impl Store {
             "SELECT user_id FROM mqtt_outbox WHERE delivered_at IS NULL AND queued_at >= $1
              UNION
              SELECT r.user_id FROM {REVISIONS_OWED} AND e.created_at >= $1
-             AND (r.revisions_delivered & {REVISION_BIT}) = 0"
+             AND (COALESCE(d.revisions_delivered, 0) & {REVISION_BIT}) = 0"
         );
         let rows: Vec<(Uuid,)> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|(user,)| user).collect())
@@ -436,7 +469,7 @@ impl Store {
     }
 
     /// Every recipient of an alert with the first time each delivery step was reached, by any
-    /// of the alert's envelopes: its revisions (kept on the recipient's row) or the others
+    /// of the alert's envelopes: its revisions (in `alert_deliveries`) or the others
     /// (an escalation's wave, a late arrival's copy: in the outbox).
     pub async fn delivery_receipts(&self, alert: Uuid) -> Result<Vec<ReceiptRow>> {
         self.expand_audience(alert).await?;
@@ -448,16 +481,17 @@ impl Store {
                           MIN(o.broker_accepted_at) AS broker_accepted_at,
                           MIN(a.acknowledged_at) AS acknowledged_at,
                           MIN(CASE WHEN e.revision >= r.owed_from THEN e.created_at END) AS revision_queued_at,
-                          r.sent_at AS revision_sent_at,
-                          r.delivered_at AS revision_delivered_at,
-                          r.broker_accepted_at AS revision_accepted_at
+                          d.sent_at AS revision_sent_at,
+                          d.delivered_at AS revision_delivered_at,
+                          d.broker_accepted_at AS revision_accepted_at
                    FROM alert_recipients r
                    JOIN users u ON u.id = r.user_id
+                   LEFT JOIN alert_deliveries d ON d.alert_id = r.alert_id AND d.user_id = r.user_id
                    LEFT JOIN mqtt_envelopes e ON e.alert_id = r.alert_id
                    LEFT JOIN mqtt_outbox o ON o.envelope_id = e.id AND o.user_id = r.user_id
                    LEFT JOIN alert_acknowledgements a ON a.alert_id = r.alert_id AND a.user_id = r.user_id
                    WHERE r.alert_id = $1
-                   GROUP BY r.user_id, u.username, r.sent_at, r.delivered_at, r.broker_accepted_at
+                   GROUP BY r.user_id, u.username, d.sent_at, d.delivered_at, d.broker_accepted_at
                    ORDER BY u.username";
         let rows: Vec<ReceiptColumns> = on_either!(self, |pool| sqlx::query_as(sql).bind(alert).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(ReceiptColumns::merged).collect())
@@ -524,10 +558,6 @@ mod tests {
             None,
             "a wave, a late arrival's copy"
         );
-        assert_eq!(
-            envelope(None, Some(1)).kept_revision(),
-            None,
-            "no alert, no recipients' rows"
-        );
+        assert_eq!(envelope(None, Some(1)).kept_revision(), None, "no alert, no recipients");
     }
 }

@@ -347,6 +347,7 @@ impl Store {
                 "UPDATE checkins SET recorded_by = $2 WHERE recorded_by = $1",
                 "UPDATE alert_acknowledgements SET user_id = $2 WHERE user_id = $1",
                 "UPDATE stream_receipts SET user_id = $2 WHERE user_id = $1",
+                "UPDATE alert_deliveries SET user_id = $2 WHERE user_id = $1",
                 // A receipt of an alert counts; any other envelope (an SOS's news) was theirs alone.
                 "UPDATE mqtt_outbox SET user_id = $2 WHERE user_id = $1
                  AND envelope_id IN (SELECT id FROM mqtt_envelopes WHERE alert_id IS NOT NULL)",

@@ -149,7 +149,7 @@ impl Phone {
 }
 
 /// Polls the alert's receipt for `user` until `ready` holds.
-async fn receipt_when(
+pub(crate) async fn receipt_when(
     hub: &TestHub,
     officer: &Account,
     alert: &str,

@@ -727,6 +727,14 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     assert_eq!(alert["recipients"], json!(2), "{alert}");
     let alert_id = alert["id"].as_str().unwrap().to_owned();
     stream.expect("alert").await;
+    // Her phone has it too, over MQTT: that receipt is hers until she is erased.
+    let mut device = crate::mqtt::Phone::connect(&hub, &zawadi, "zawadi-phone", false).await;
+    device.expect("alert").await;
+    crate::mqtt::receipt_when(&hub, &kivu, &alert_id, zawadi.user.id, |r| {
+        r["delivered_at"].is_string()
+    })
+    .await;
+    device.disconnect().await;
     let answer_note = "hiding in the pharmacy on Rue 7";
     let (status, _) = hub
         .post(
