@@ -279,7 +279,13 @@ impl Store {
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
         self.expand_inbox().await?;
         let envelopes: Vec<Uuid> = reached.iter().map(|(envelope, _)| *envelope).collect();
-        let revisions = self.kept_revisions(&envelopes).await?;
+        // The alert and revision of each envelope that is an alert's revision to its audience.
+        let revisions: HashMap<Uuid, (Uuid, i64)> = self
+            .alerts_carried(&envelopes)
+            .await?
+            .into_iter()
+            .filter_map(|(envelope, (alert, revision))| Some((envelope, (alert, revision?))))
+            .collect();
         let mut marks: BTreeMap<Uuid, BTreeMap<Uuid, i64>> = BTreeMap::new();
         for (envelope, users) in reached {
             if let Some((alert, revision)) = revisions.get(envelope) {
@@ -331,14 +337,14 @@ impl Store {
         Ok(())
     }
 
-    /// Of these envelopes, those that are an alert's revision to its whole audience, with the
-    /// alert and the revision.
-    async fn kept_revisions(&self, envelopes: &[Uuid]) -> Result<HashMap<Uuid, (Uuid, i64)>> {
-        let mut kept = HashMap::new();
+    /// The alert each of these envelopes carries (of those that carry one), with the revision
+    /// it is to the alert's whole audience, if it is one.
+    async fn alerts_carried(&self, envelopes: &[Uuid]) -> Result<HashMap<Uuid, (Uuid, Option<i64>)>> {
+        let mut carried = HashMap::new();
         for chunk in envelopes.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(Uuid, Uuid, i64)> = on_either!(self, |pool| {
+            let rows: Vec<(Uuid, Uuid, Option<i64>)> = on_either!(self, |pool| {
                 let mut q = QueryBuilder::new(
-                    "SELECT id, alert_id, revision FROM mqtt_envelopes WHERE revision IS NOT NULL AND id IN (",
+                    "SELECT id, alert_id, revision FROM mqtt_envelopes WHERE alert_id IS NOT NULL AND id IN (",
                 );
                 let mut list = q.separated(", ");
                 for envelope in chunk {
@@ -347,38 +353,29 @@ impl Store {
                 q.push(")");
                 q.build_query_as().fetch_all(pool).await
             })?;
-            kept.extend(
+            carried.extend(
                 rows.into_iter()
                     .map(|(envelope, alert, revision)| (envelope, (alert, revision))),
             );
         }
-        Ok(kept)
+        Ok(carried)
     }
 
     /// The alerts these envelopes carry (those that carry one).
     pub async fn alerts_of_envelopes(&self, envelopes: &[Uuid]) -> Result<Vec<Uuid>> {
-        let mut alerts = Vec::new();
-        for chunk in envelopes.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(Uuid,)> = on_either!(self, |pool| {
-                let mut q = QueryBuilder::new(
-                    "SELECT DISTINCT alert_id FROM mqtt_envelopes WHERE alert_id IS NOT NULL AND id IN (",
-                );
-                let mut list = q.separated(", ");
-                for envelope in chunk {
-                    list.push_bind(*envelope);
-                }
-                q.push(")");
-                q.build_query_as().fetch_all(pool).await
-            })?;
-            alerts.extend(rows.into_iter().map(|(a,)| a));
-        }
+        let mut alerts: Vec<Uuid> = self
+            .alerts_carried(envelopes)
+            .await?
+            .into_values()
+            .map(|(alert, _)| alert)
+            .collect();
         alerts.sort_unstable();
         alerts.dedup();
         Ok(alerts)
     }
 
-    /// Both kinds of rows [`Self::owed_inbox`] and its kin read: the outbox's, and the alerts'
-    /// revisions' to the alert's recipients (see the module's comment).
+    /// Writes the rows still pending as lists that [`Self::owed_inbox`] and its kin read: the
+    /// outbox's, and the alerts' recipients' (to whom their revisions are owed).
     async fn expand_all(&self) -> Result<()> {
         self.expand_inbox().await?;
         self.expand_audiences().await?;
