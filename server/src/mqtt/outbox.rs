@@ -2,7 +2,7 @@
 //! officer's answer waits for that, so that what the hub answered for reaches the phones even
 //! after a `kill -9`. What the officer waits for is the envelope, with its recipients as one
 //! list unless it is an alert's revision to its whole audience (whose recipients are the
-//! alert's, stored with it, and whose delivery is tracked on their rows: see
+//! alert's, stored with it; what reaches each of them is kept per alert and person: see
 //! [`crate::storage`]'s `mqtt`). A list's row per person is written right after the answer
 //! (and, after a `kill -9`, when the store is next opened). The phones wait only for the
 //! store: a batch is sent once it is stored, and [`super::Mqtt::storing`] holds back whatever
@@ -10,10 +10,10 @@
 //!
 //! On the hub's own endpoint, that stored state *is* the person's session: an envelope is owed
 //! until one of their devices PUBACKs it, and [`super::phones`] hands whatever is owed to each
-//! connection that starts. On a link to an external broker, a row is marked when the broker PUBACKs it; what a
-//! previous run (or a previous leader) stored and never saw accepted is sent again when the
-//! link is taken ([`super::broker`]), and while the hub holds it the link itself resends what a
-//! dropped connection lost.
+//! connection that starts. On a link to an external broker, a copy is marked when the broker
+//! PUBACKs it; what a previous run (or a previous leader) stored and never saw accepted is sent
+//! again when the link is taken ([`super::broker`]), and while the hub holds it the link itself
+//! resends what a dropped connection lost.
 
 use bytes::Bytes;
 use chrono::Utc;
