@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{pack, unpack, BeginWrite, Conflict, Page, Result, Store, StoreError, ROWS_PER_INSERT};
+use super::{pack, BeginWrite, Conflict, Page, Result, Store, StoreError};
 
 /// Which alerts a caller may list.
 #[derive(Debug, Clone)]
@@ -46,24 +46,18 @@ macro_rules! insert_countries {
     };
 }
 
-/// Inserts recipients in chunks, skipping people already recorded for the alert; each is owed
-/// the alert's revisions from `$owed_from` on (see [`super::mqtt`]).
-macro_rules! insert_recipients {
-    ($tx:expr, $alert_id:expr, $users:expr, $owed_from:expr) => {
-        for chunk in $users.chunks(ROWS_PER_INSERT / 3) {
-            let mut q = QueryBuilder::new("INSERT INTO alert_recipients (alert_id, user_id, owed_from) ");
-            q.push_values(chunk, |mut row, user| {
-                row.push_bind($alert_id)
-                    .push_bind(*user)
-                    .push_bind(i64::from($owed_from));
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute($tx).await?;
-        }
-    };
-}
-
 impl Store {
+    /// Inserts the people of a [`super::pack`]ed list (`$2`) as recipients of alert `$1`,
+    /// skipping people already recorded for it; each is owed the alert's revisions from `$3`
+    /// on (see [`super::mqtt`]).
+    fn insert_recipients(&self) -> String {
+        format!(
+            "INSERT INTO alert_recipients (alert_id, user_id, owed_from) SELECT $1, user_id, $3 FROM {} \
+             WHERE true ON CONFLICT DO NOTHING",
+            self.people(2, None)
+        )
+    }
+
     /// Stores a new alert with the countries it reaches and the people it was sent to, at once:
     /// the people as one list, whose rows [`Store::expand_audience`] writes.
     pub async fn insert_alert(&self, alert: &Alert, recipients: &[Uuid]) -> Result<()> {
@@ -107,11 +101,13 @@ impl Store {
             return Ok(());
         }
         let claim = "DELETE FROM alert_audiences WHERE alert_id = $1 RETURNING recipients";
+        let insert = self.insert_recipients();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let list: Option<(Vec<u8>,)> = sqlx::query_as(claim).bind(alert).fetch_optional(&mut *tx).await?;
             if let Some((list,)) = list {
-                insert_recipients!(&mut *tx, alert, unpack(&list), 1u32);
+                let query = sqlx::query(&insert).bind(alert).bind(list).bind(1i64);
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await
         })?;
@@ -133,6 +129,7 @@ impl Store {
     pub async fn update_alert(&self, alert: &Alert, previous: u32, new_recipients: &[Uuid]) -> Result<()> {
         let sql = "UPDATE alerts SET revision = $2, expires_at = $3, cancelled = $4, body = $5 WHERE id = $1 AND revision = $6";
         let cancelled = alert.msg_type == scaan_schemas::MsgType::Cancel;
+        let insert = self.insert_recipients();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let changed = sqlx::query(sql)
@@ -153,7 +150,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_countries!(&mut *tx, alert);
-            insert_recipients!(&mut *tx, alert.id, new_recipients, alert.revision);
+            let added = sqlx::query(&insert).bind(alert.id).bind(pack(new_recipients));
+            added.bind(i64::from(alert.revision)).execute(&mut *tx).await?;
             if cancelled {
                 // A text still owed for a cancelled alert would ask people to answer an alert
                 // that is over: it is withheld, as one over the ceiling is (one being handed

@@ -160,17 +160,11 @@ pub struct StreamReceiptRow {
     pub delivered_at: DateTime<Utc>,
 }
 
-/// The statement that records revisions reaching a step in `alert_deliveries`, around its
-/// rows of (alert, person, then per step: the revisions, the time).
-struct RevisionMarks {
-    insert: String,
-    on_conflict: String,
-    /// Steps per row: a delivery marks the revisions sent too, whether or not their "sent" was
-    /// recorded first.
-    steps: usize,
-}
-
-fn mark_revisions(step: InboxStep) -> RevisionMarks {
+/// The statement that records revisions of alert `$1` reaching a step in `alert_deliveries`,
+/// for the people of the [`pack`]ed list `$2`, each with the revisions (a JSON array in `$3`,
+/// one set per person) that reached it at `$4`. A delivery marks the revisions sent too, whether
+/// or not their "sent" was recorded first.
+fn mark_revisions(store: &Store, step: InboxStep) -> String {
     let steps: &[InboxStep] = match step {
         InboxStep::Delivered => &[InboxStep::Delivered, InboxStep::Sent],
         InboxStep::Sent | InboxStep::BrokerAccepted => &[step],
@@ -179,6 +173,7 @@ fn mark_revisions(step: InboxStep) -> RevisionMarks {
         .iter()
         .map(|s| format!("{}, {}", s.revisions(), s.column()))
         .collect();
+    let values = vec!["number, $4"; steps.len()].join(", ");
     let updates: Vec<String> = steps
         .iter()
         .map(|s| {
@@ -189,14 +184,13 @@ fn mark_revisions(step: InboxStep) -> RevisionMarks {
             )
         })
         .collect();
-    RevisionMarks {
-        insert: format!(
-            "INSERT INTO alert_deliveries (alert_id, user_id, {}) ",
-            columns.join(", ")
-        ),
-        on_conflict: format!(" ON CONFLICT (alert_id, user_id) DO UPDATE SET {}", updates.join(", ")),
-        steps: steps.len(),
-    }
+    format!(
+        "INSERT INTO alert_deliveries (alert_id, user_id, {}) SELECT $1, user_id, {values} FROM {} WHERE true \
+         ON CONFLICT (alert_id, user_id) DO UPDATE SET {}",
+        columns.join(", "),
+        store.people(2, Some(3)),
+        updates.join(", ")
+    )
 }
 
 impl Store {
@@ -273,8 +267,9 @@ impl Store {
 
     /// Records that inbox messages reached `step` (the first time counts), all in one
     /// transaction: for an alert's revisions to its whole audience, one row per alert and
-    /// person, each written once with every revision of the batch (alerts and people in order,
-    /// so that two nodes' transactions lock them in the same order); for any other envelope,
+    /// person, each written once with every revision of the batch, by one statement per alert
+    /// (alerts and people in order, so that two nodes' transactions lock them in the same
+    /// order); for any other envelope,
     /// one statement per envelope and chunk on its outbox rows.
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
         self.expand_inbox().await?;
@@ -295,23 +290,16 @@ impl Store {
                 }
             }
         }
-        let marked = mark_revisions(step);
+        let marked = mark_revisions(self, step);
         let column = step.column();
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for (alert, people) in &marks {
-                let people: Vec<(&Uuid, &i64)> = people.iter().collect();
-                for chunk in people.chunks(ROWS_PER_INSERT / 6) {
-                    let mut q = QueryBuilder::new(&marked.insert);
-                    q.push_values(chunk, |mut row, (user, bits)| {
-                        row.push_bind(*alert).push_bind(**user);
-                        for _ in 0..marked.steps {
-                            row.push_bind(**bits).push_bind(at);
-                        }
-                    });
-                    q.push(&marked.on_conflict);
-                    q.build().execute(&mut *tx).await?;
-                }
+                let users: Vec<Uuid> = people.keys().copied().collect();
+                let revisions: Vec<String> = people.values().map(i64::to_string).collect();
+                let revisions = format!("[{}]", revisions.join(","));
+                let query = sqlx::query(&marked).bind(alert).bind(pack(&users));
+                query.bind(revisions).bind(at).execute(&mut *tx).await?;
             }
             for (envelope, users) in reached.iter().filter(|(e, _)| !revisions.contains_key(e)) {
                 for chunk in users.chunks(ROWS_PER_INSERT) {
