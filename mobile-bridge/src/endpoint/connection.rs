@@ -103,7 +103,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
     let (user, person) = (admitted.user, Arc::new(admitted.person));
     let mut registration = shared
         .sessions
-        .register(user, &admitted.client_id, admitted.key, admitted.rights)
+        .register(user, &admitted.client_id, admitted.key, admitted.rights, cancel)
         .await;
     let persistent = !hello.clean;
     let mut conn = Connection {
@@ -139,10 +139,10 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
     // Waited on across the loop, not made again on each turn (each new wait registers itself
     // with the token or the timer). The keep-alive timer is moved on only when it fires early.
     let end = {
-        let (cancelled, kicked) = (cancel.cancelled(), registration.kick.kicked());
+        let kicked = registration.kick.kicked();
         let expired = tokio::time::sleep_until(admitted.expires.unwrap_or_else(Instant::now));
         let silent = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
-        tokio::pin!(cancelled, kicked, expired, silent);
+        tokio::pin!(kicked, expired, silent);
         loop {
             if conn.wants_owed && !conn.loaded && loading.is_none() {
                 let hub = shared.hub.clone();
@@ -168,8 +168,7 @@ pub(crate) async fn serve<H: PhoneHub, S: AsyncRead + AsyncWrite + Send + Unpin>
                 }
             }
             tokio::select! {
-                () = &mut cancelled => break End::Shutdown,
-                kick = &mut kicked => break End::Kicked(kick),
+                kick = &mut kicked => break kick.map_or(End::Shutdown, End::Kicked),
                 // The login's token expired: the connection goes with it, as a revoked one does.
                 () = &mut expired, if admitted.expires.is_some() => break End::Kicked(Kick::Revoked),
                 Some(answer) = acks.next(), if !acks.is_empty() => {

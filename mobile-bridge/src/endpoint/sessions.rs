@@ -68,23 +68,34 @@ struct Live {
     ended: CancellationToken,
 }
 
-/// Closes one connection, saying why once.
-#[derive(Clone, Default)]
+/// Closes one connection, saying why once; or all of them, when the endpoint shuts down.
+#[derive(Clone)]
 pub(crate) struct Kicker {
+    /// The endpoint's shutdown token's child: a connection waits on its own token alone, whose
+    /// locks only it and its kicker take, rather than every connection on the one shared
+    /// token's at each wake-up.
     token: CancellationToken,
     reason: Arc<OnceLock<Kick>>,
 }
 
 impl Kicker {
+    fn under(shutdown: &CancellationToken) -> Kicker {
+        Kicker {
+            token: shutdown.child_token(),
+            reason: Arc::default(),
+        }
+    }
+
     fn kick(&self, reason: Kick) {
         let _ = self.reason.set(reason);
         self.token.cancel();
     }
 
-    /// Resolves with the reason once the connection must close.
-    pub(crate) async fn kicked(&self) -> Kick {
+    /// Resolves once the connection must close: with the reason, or `None` if the endpoint is
+    /// shutting down.
+    pub(crate) async fn kicked(&self) -> Option<Kick> {
         self.token.cancelled().await;
-        self.reason.get().copied().unwrap_or(Kick::TakenOver)
+        self.reason.get().copied()
     }
 }
 
@@ -119,16 +130,17 @@ impl Sessions {
     }
 
     /// Adds a connection of `user` with `client_id`, taking over (closing, and waiting for) one
-    /// with the same client id.
+    /// with the same client id. Cancelling `shutdown` kicks it too.
     pub(crate) async fn register(
         self: &Arc<Self>,
         user: Uuid,
         client_id: &str,
         key: [u8; 32],
         rights: u64,
+        shutdown: &CancellationToken,
     ) -> Registration {
         let (queue_tx, queue) = mpsc::channel(QUEUE);
-        let kick = Kicker::default();
+        let kick = Kicker::under(shutdown);
         let ended = CancellationToken::new();
         let conn = self.next.fetch_add(1, Ordering::Relaxed);
         let replaced = {
@@ -241,9 +253,10 @@ mod tests {
     #[tokio::test]
     async fn the_same_client_id_takes_over_and_another_device_keeps_its_own() {
         let sessions = Arc::new(Sessions::default());
+        let shutdown = CancellationToken::new();
         let amani = Uuid::from_u128(1);
-        let phone = sessions.register(amani, "phone", [1; 32], 0).await;
-        let tablet = sessions.register(amani, "tablet", [2; 32], 0).await;
+        let phone = sessions.register(amani, "phone", [1; 32], 0, &shutdown).await;
+        let tablet = sessions.register(amani, "tablet", [2; 32], 0, &shutdown).await;
         assert_eq!(sessions.deliver(&owed(1), &[amani]), 2);
 
         // The old `phone` connection ends once kicked; the new one waits for that.
@@ -253,13 +266,13 @@ mod tests {
             drop(phone);
             reason
         });
-        let again = sessions.register(amani, "phone", [1; 32], 0).await;
-        assert_eq!(old.await.unwrap(), Kick::TakenOver);
+        let again = sessions.register(amani, "phone", [1; 32], 0, &shutdown).await;
+        assert_eq!(old.await.unwrap(), Some(Kick::TakenOver));
         assert_eq!(sessions.connections(), 2);
         assert_eq!(sessions.deliver(&owed(2), &[amani]), 2);
         // Revoking the tablet's login closes the tablet only.
         sessions.enforce(amani, |key| key != &[2; 32], 0);
-        assert_eq!(tablet.kick.kicked().await, Kick::Revoked);
+        assert_eq!(tablet.kick.kicked().await, Some(Kick::Revoked));
         assert!(!again.kick.token.is_cancelled());
         drop((tablet, again));
         assert_eq!(sessions.connections(), 0);
@@ -268,31 +281,46 @@ mod tests {
     #[tokio::test]
     async fn new_rights_close_the_connections_admitted_under_others_and_only_the_person_s() {
         let sessions = Arc::new(Sessions::default());
+        let shutdown = CancellationToken::new();
         let (amani, bahati) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let old = sessions.register(amani, "phone", [1; 32], 7).await;
-        let current = sessions.register(amani, "tablet", [1; 32], 8).await;
-        let other = sessions.register(bahati, "phone", [3; 32], 7).await;
+        let old = sessions.register(amani, "phone", [1; 32], 7, &shutdown).await;
+        let current = sessions.register(amani, "tablet", [1; 32], 8, &shutdown).await;
+        let other = sessions.register(bahati, "phone", [3; 32], 7, &shutdown).await;
         sessions.enforce(amani, |_| true, 8);
-        assert_eq!(old.kick.kicked().await, Kick::RightsChanged);
+        assert_eq!(old.kick.kicked().await, Some(Kick::RightsChanged));
         assert!(!current.kick.token.is_cancelled());
         assert!(!other.kick.token.is_cancelled(), "someone else's rights did not change");
         // A revoked login says so, whatever its rights.
         sessions.enforce(amani, |_| false, 9);
-        assert_eq!(current.kick.kicked().await, Kick::Revoked);
+        assert_eq!(current.kick.kicked().await, Some(Kick::Revoked));
     }
 
     #[tokio::test]
     async fn a_connection_that_does_not_keep_up_is_closed_and_the_others_are_not_held_back() {
         let sessions = Arc::new(Sessions::default());
+        let shutdown = CancellationToken::new();
         let (slow, quick) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let slow_reg = sessions.register(slow, "a", [0; 32], 0).await;
-        let mut quick_reg = sessions.register(quick, "b", [0; 32], 0).await;
+        let slow_reg = sessions.register(slow, "a", [0; 32], 0, &shutdown).await;
+        let mut quick_reg = sessions.register(quick, "b", [0; 32], 0, &shutdown).await;
         for n in 0..QUEUE as u128 {
             assert_eq!(sessions.deliver(&owed(n), &[slow, quick]), 2);
             quick_reg.queue.recv().await.unwrap();
         }
         assert_eq!(sessions.deliver(&owed(999), &[slow, quick]), 1);
-        assert_eq!(slow_reg.kick.kicked().await, Kick::TooSlow);
+        assert_eq!(slow_reg.kick.kicked().await, Some(Kick::TooSlow));
         assert!(matches!(quick_reg.queue.recv().await, Some(Outgoing::Owed(o)) if o.id == Uuid::from_u128(999)));
+    }
+
+    #[tokio::test]
+    async fn shutting_down_closes_every_connection_and_says_so_and_a_kick_still_gives_its_reason() {
+        let sessions = Arc::new(Sessions::default());
+        let shutdown = CancellationToken::new();
+        let (amani, bahati) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let kicked = sessions.register(amani, "phone", [1; 32], 0, &shutdown).await;
+        let other = sessions.register(bahati, "phone", [2; 32], 0, &shutdown).await;
+        sessions.enforce(amani, |_| false, 0);
+        shutdown.cancel();
+        assert_eq!(kicked.kick.kicked().await, Some(Kick::Revoked));
+        assert_eq!(other.kick.kicked().await, None, "the endpoint is shutting down");
     }
 }
