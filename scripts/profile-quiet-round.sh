@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Profiles the hub during the phones bench's quiet round alone (an alert no phone answers: the
 # fan-out's own CPU, as `hub_cpu_us_per_recipient` counts it): runs the bench, attaches
-# `perf record` to the bench's process (the hub; the phones run in a child process) when the
-# round begins, and stops it when the round ends.
+# `perf record` to the bench's process (the hub; the phones run in a child process) when a
+# quiet round begins, and stops it when it ends: the file holds the last quiet round's profile.
 #
 #   scripts/profile-quiet-round.sh hub-mqtt 10000 /tmp/quiet.data
 #   perf report -i /tmp/quiet.data --no-children --sort dso,sym

@@ -15,15 +15,16 @@
 //! - Set-up: phones connected and subscribed per second; and on the hub's own endpoint, the hub
 //!   process's open files, heap bytes (a counting allocator) and resident memory per idle
 //!   connected phone.
-//! - `quiet`: a third alert, which no phone answers: the fan-out alone (p50/p99 from the send,
-//!   the officer's answer), and the hub's CPU time per recipient for it (from the send until a
-//!   second after the last phone had it, receipts and the rows written after the answer
-//!   included).
+//! - `quiet`: then [`QUIET_ROUNDS`] alerts, which no phone answers: the fan-out alone (p50/p99
+//!   from the send, the officer's answer), and the hub's CPU time per recipient for it (from the
+//!   send until a second after the last phone had it, receipts and the rows written after the
+//!   answer included); the median of the alerts, and each one's CPU.
 //!
 //! The brokers' floor (with `SCAAN_TEST_MOSQUITTO`): `mosquitto-open`, N phones each subscribed
 //! to its inbox and one QoS 1 publish to every inbox from one connection (Mosquitto's raw
 //! per-topic fan-out), timed from the first publish, with the broker's CPU time per recipient
-//! (until a second after the last phone had it) and resident memory per idle connection;
+//! (until a second after the last phone had it; the median of [`QUIET_ROUNDS`] such fan-outs,
+//! as the hub's) and resident memory per idle connection;
 //! `mosquitto-open-alone`, the same with the phones paused (SIGSTOP) until the publisher has
 //! every PUBACK (the broker's own time);
 //! `mosquitto`, the floor on Mosquitto provisioned by the hub's dynamic-security provisioner
@@ -79,6 +80,9 @@ const SPREAD: Duration = Duration::from_secs(1);
 /// Before and after the fan-out alone: the earlier rounds' work ends, and then the work the
 /// fan-out leaves behind (receipts gathered for 100 ms, rows written after the answer).
 const QUIET_SETTLE: Duration = Duration::from_secs(1);
+/// Quiet alerts per row, and fan-outs of Mosquitto's raw floor: one takes under half a second
+/// of CPU at 10,000, too short to tell changes of a fifth apart on this shared machine.
+const QUIET_ROUNDS: usize = 3;
 
 /// One phone's login.
 #[derive(Clone, Serialize, Deserialize)]
@@ -238,11 +242,7 @@ fn summarize(results: &[Value]) -> Vec<Value> {
             }
         }
     }
-    let median = |values: &[f64]| {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
-    };
+    let median = middle;
     let p99 = |n: u64, row: &str| {
         figures
             .get(&(n, row.to_owned()))
@@ -314,7 +314,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
     let before = (open_files(), HEAP.live(), resident_kib(std::process::id()));
     let rounds = vec![Answer::Burst, Answer::Spread];
     let mut all_rounds = rounds.clone();
-    all_rounds.push(Answer::Not);
+    all_rounds.extend([Answer::Not; QUIET_ROUNDS]);
     let mut phones = start_phones(channel, &address, &logins, all_rounds).await;
     // Let the connections settle (their first reads and answers done) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -392,7 +392,11 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
             "final_counts_after_last_ack_ms": round((final_ns as i128 - last_ack as i128) as f64 / 1e6),
         });
     }
-    result["quiet"] = quiet_round(&bench, &officer, &mut phones, n).await;
+    let mut quiet = Vec::new();
+    for _ in 0..QUIET_ROUNDS {
+        quiet.push(quiet_round(&bench, &officer, &mut phones, n).await);
+    }
+    result["quiet"] = median_round(&quiet);
     // The server side closes first, so the connections' TIME_WAIT stays on its side: the
     // phones' ports are free for the next row (real phones do not share one address).
     bench.stop().await;
@@ -435,6 +439,33 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
         "alert_answered_ms": round(returned.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3),
         "hub_cpu_us_per_recipient": round2(cpu.as_secs_f64() * 1e6 / n as f64),
     })
+}
+
+/// The quiet rounds' median of each figure, and each round's CPU.
+fn median_round(rounds: &[Value]) -> Value {
+    let mut median = json!({"rounds": rounds.len()});
+    for figure in [
+        "received",
+        "p50_ms",
+        "p99_ms",
+        "alert_answered_ms",
+        "hub_cpu_us_per_recipient",
+    ] {
+        let values: Vec<f64> = rounds.iter().filter_map(|r| r[figure].as_f64()).collect();
+        median[figure] = json!(middle(&values));
+    }
+    median["hub_cpu_us_per_recipient_rounds"] = json!(rounds
+        .iter()
+        .map(|r| r["hub_cpu_us_per_recipient"].clone())
+        .collect::<Vec<_>>());
+    median
+}
+
+/// The median (the upper one of an even count).
+fn middle(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Waits on the officer's stream for the headcount of `alert` with nobody left to answer;
@@ -529,7 +560,9 @@ async fn mosquitto_open(n: usize, phones: Phones) -> Value {
         Phones::Reading => {
             let mut result = report("mosquitto-open", n, figures);
             if let Some((cpu, rss_kib)) = broker_cpu {
-                result["broker_cpu_us_per_recipient"] = json!(round2(cpu.as_secs_f64() * 1e6 / n as f64));
+                let per_recipient: Vec<f64> = cpu.iter().map(|c| round2(c.as_secs_f64() * 1e6 / n as f64)).collect();
+                result["broker_cpu_us_per_recipient"] = json!(middle(&per_recipient));
+                result["broker_cpu_us_per_recipient_rounds"] = json!(per_recipient);
                 result["broker_rss_kib_per_idle_phone"] =
                     json!(round2(rss_kib.saturating_sub(before) as f64 / n as f64));
             }
@@ -567,18 +600,23 @@ fn report(row: &str, phones: usize, (latencies, all_acked): (Vec<f64>, Duration)
 /// The raw fan-out: phones connect and subscribe (child process), then one QoS 1 publish to each
 /// inbox. Returns each phone's latency from the first publish (ms), when the last PUBACK came,
 /// the phones, to be finished once the broker is gone (see [`through_hub`]), and given the
-/// broker's process id, its CPU time for the fan-out and its resident memory (KiB) with every
-/// phone connected and idle.
+/// broker's process id, its CPU time for each of [`QUIET_ROUNDS`] such fan-outs (the first
+/// one's the latencies' too) and its resident memory (KiB) with every phone connected and idle.
 async fn floor(
     url: &str,
     (user, password): (&str, &str),
     logins: &[Login],
     reading: Phones,
     broker: Option<(u32, u64)>,
-) -> (Vec<f64>, Duration, PhonesProcess, Option<(Duration, u64)>) {
-    let mut phones = start_phones(Channel::Mqtt, url, logins, vec![Answer::Not]).await;
+) -> (Vec<f64>, Duration, PhonesProcess, Option<(Vec<Duration>, u64)>) {
+    let rounds = match (reading, broker) {
+        (Phones::Reading, Some(_)) => QUIET_ROUNDS,
+        _ => 1,
+    };
+    let mut phones = start_phones(Channel::Mqtt, url, logins, vec![Answer::Not; rounds]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = broker.map(|(pid, _)| (pid, resident_kib(pid), process_cpu(pid)));
+    let idle = broker.map(|(pid, _)| (pid, resident_kib(pid)));
+    let mut cpu_before = idle.map_or(Duration::ZERO, |(pid, _)| process_cpu(pid));
     if let Phones::Paused = reading {
         phones.signal(libc::SIGSTOP);
     }
@@ -590,19 +628,17 @@ async fn floor(
         .set_inflight(100);
     let (client, mut events) = AsyncClient::new(options, 1024);
     let n = logins.len();
-    let (acked_tx, acked) = tokio::sync::oneshot::channel();
+    let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
     // The event loop in its own task: never publish from the task that polls it.
     let driver = tokio::spawn(async move {
         let mut acks = 0;
-        let mut acked_tx = Some(acked_tx);
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::PubAck(_))) => {
                     acks += 1;
-                    if acks == n {
-                        if let Some(tx) = acked_tx.take() {
-                            let _ = tx.send(Instant::now());
-                        }
+                    // Every PUBACK of a round.
+                    if acks % n == 0 {
+                        let _ = acked_tx.send(Instant::now());
                     }
                 }
                 Ok(_) => {}
@@ -615,37 +651,42 @@ async fn floor(
         json!({"type": "alert", "alert": {"headline": "Bench", "description": "x".repeat(ENVELOPE_PADDING)}})
             .to_string()
             .into_bytes();
-    let t0 = SystemTime::now();
-    let started = Instant::now();
-    for login in logins {
-        client
-            .publish(topics::inbox(login.user_id), QoS::AtLeastOnce, false, envelope.clone())
-            .await
-            .unwrap();
-    }
-    let all_acked = tokio::time::timeout(PHASE_TIMEOUT, acked)
-        .await
-        .expect("every PUBACK in time")
-        .unwrap()
-        .duration_since(started);
-    if let Phones::Paused = reading {
-        phones.signal(libc::SIGCONT);
-    }
-    let received: Vec<Receipt> = phones.round().await;
-    driver.abort();
-    let broker = match idle {
-        Some((pid, rss_kib, cpu_before)) => {
-            tokio::time::sleep(QUIET_SETTLE).await;
-            Some((process_cpu(pid) - cpu_before, rss_kib))
+    let mut first = None;
+    let mut cpu = Vec::new();
+    for round in 0..rounds {
+        if round > 0 {
+            if let Some((pid, _)) = idle {
+                // As the hub's quiet rounds: the round before has settled.
+                tokio::time::sleep(QUIET_SETTLE).await;
+                cpu_before = process_cpu(pid);
+            }
         }
-        None => None,
-    };
-    (
-        latencies(t0, received.iter().map(|r| r.alert_at_ns)),
-        all_acked,
-        phones,
-        broker,
-    )
+        let t0 = SystemTime::now();
+        let started = Instant::now();
+        for login in logins {
+            client
+                .publish(topics::inbox(login.user_id), QoS::AtLeastOnce, false, envelope.clone())
+                .await
+                .unwrap();
+        }
+        let all_acked = tokio::time::timeout(PHASE_TIMEOUT, acked.recv())
+            .await
+            .expect("every PUBACK in time")
+            .expect("the publisher runs")
+            .duration_since(started);
+        if let Phones::Paused = reading {
+            phones.signal(libc::SIGCONT);
+        }
+        let received: Vec<Receipt> = phones.round().await;
+        if let Some((pid, _)) = idle {
+            tokio::time::sleep(QUIET_SETTLE).await;
+            cpu.push(process_cpu(pid) - cpu_before);
+        }
+        first.get_or_insert((latencies(t0, received.iter().map(|r| r.alert_at_ns)), all_acked));
+    }
+    driver.abort();
+    let (latencies, all_acked) = first.expect("one round at least");
+    (latencies, all_acked, phones, idle.map(|(_, rss_kib)| (cpu, rss_kib)))
 }
 
 /// Each time in ms after `t0`, sorted.
