@@ -1405,6 +1405,13 @@ async fn an_alert_s_revisions_are_tracked_on_its_recipients_rows(store: Store) {
     assert_eq!(at(of(olivier)), (Some(t(10)), Some(t(25)), Some(t(25)), Some(t(26))));
     assert_eq!(at(of(zoe)).0, Some(t(20)), "owed from the second revision");
     assert_eq!(at(of(late)), (None, None, None, None));
+
+    // One batch reaching people with different revisions: each gets their own.
+    let batch = [(first_id, vec![olivier]), (second_id, vec![zoe])];
+    store.mark_inbox(InboxStep::Delivered, &batch, t(30)).await.unwrap();
+    assert!(owed(olivier).await.is_empty(), "the first, the second before");
+    assert!(owed(zoe).await.is_empty());
+    assert_eq!(owed(amani).await, [("second".to_owned(), false)]);
 }
 
 async fn receipts_record_the_first_time_of_each_step(store: Store) {

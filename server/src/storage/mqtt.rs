@@ -269,8 +269,7 @@ impl Store {
     /// transaction: for an alert's revisions to its whole audience, one row per alert and
     /// person, each written once with every revision of the batch, by one statement per alert
     /// (alerts and people in order, so that two nodes' transactions lock them in the same
-    /// order); for any other envelope,
-    /// one statement per envelope and chunk on its outbox rows.
+    /// order); for any other envelope, one statement per envelope and chunk on its outbox rows.
     pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
         self.expand_inbox().await?;
         let envelopes: Vec<Uuid> = reached.iter().map(|(envelope, _)| *envelope).collect();
@@ -295,6 +294,7 @@ impl Store {
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for (alert, people) in &marks {
+                // In order of id, as `pack` lists them: each person's revisions line up.
                 let users: Vec<Uuid> = people.keys().copied().collect();
                 let revisions: Vec<String> = people.values().map(i64::to_string).collect();
                 let revisions = format!("[{}]", revisions.join(","));
