@@ -207,14 +207,6 @@ fn pack(people: &[Uuid]) -> Vec<u8> {
     people.iter().flat_map(|id| *id.as_bytes()).collect()
 }
 
-/// The people of a [`pack`]ed list.
-fn unpack(list: &[u8]) -> Vec<Uuid> {
-    list.chunks_exact(16)
-        .filter_map(|id| <[u8; 16]>::try_from(id).ok())
-        .map(Uuid::from_bytes)
-        .collect()
-}
-
 impl Store {
     /// The people of a [`pack`]ed list bound as the statement's parameter `$list`, as a table
     /// `people (user_id)` to select from, in the list's order; with `numbers`, the parameter

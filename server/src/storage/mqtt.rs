@@ -22,7 +22,7 @@ use sqlx::QueryBuilder;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
-use super::{pack, unpack, BeginWrite, Result, Store, ROWS_PER_INSERT};
+use super::{pack, BeginWrite, Result, Store, ROWS_PER_INSERT};
 
 /// One envelope for some people's inboxes.
 pub struct OutboxEnvelope {
@@ -244,21 +244,16 @@ impl Store {
             return Ok(0);
         }
         let claim = "DELETE FROM inbox_audiences RETURNING envelope_id, queued_at, recipients";
+        let insert = format!(
+            "INSERT INTO mqtt_outbox (envelope_id, user_id, queued_at) SELECT $1, user_id, $3 FROM {}",
+            self.people(2, None)
+        );
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let lists: Vec<(Uuid, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(claim).fetch_all(&mut *tx).await?;
-            let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = lists
-                .iter()
-                .flat_map(|(envelope, queued_at, list)| {
-                    unpack(list).into_iter().map(move |u| (*envelope, u, *queued_at))
-                })
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_INSERT / 3) {
-                let mut q = QueryBuilder::new("INSERT INTO mqtt_outbox (envelope_id, user_id, queued_at) ");
-                q.push_values(chunk, |mut row, (envelope, user, queued_at)| {
-                    row.push_bind(*envelope).push_bind(*user).push_bind(*queued_at);
-                });
-                q.build().execute(&mut *tx).await?;
+            for (envelope, queued_at, list) in &lists {
+                let query = sqlx::query(&insert).bind(envelope).bind(list.as_slice());
+                query.bind(queued_at).execute(&mut *tx).await?;
             }
             tx.commit().await.map(|()| lists.len())
         })
