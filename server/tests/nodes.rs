@@ -244,15 +244,25 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
     let lb = Haproxy::start(&haproxy, dir.path(), &http, &mqtt).await;
     let stop = CancellationToken::new();
 
-    // Consoles and phones, spread over the nodes by the load balancer.
-    let mut consoles = Vec::new();
-    let mut watch_token = String::new();
+    // Consoles and phones, spread over the nodes by the load balancer. The consoles' logins
+    // come first and their streams open one after another: with no other connection open,
+    // `leastconn` puts one stream on each node in turn, so the killed node holds one. (A login
+    // still open while a stream connected used to steer streams away from its node.)
+    let mut watch_tokens = Vec::new();
     for i in 0..CONSOLES {
         let answer = login(&lb.http, &format!("watch{i}")).await;
-        let token = answer["token"].as_str().unwrap().to_owned();
-        watch_token = token.clone();
+        watch_tokens.push(answer["token"].as_str().unwrap().to_owned());
+    }
+    let watch_token = watch_tokens[0].clone();
+    let mut consoles = Vec::new();
+    for token in watch_tokens {
         let log = Arc::new(Mutex::new(ConsoleLog::default()));
         tokio::spawn(console(lb.http.clone(), token, log.clone(), stop.clone()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log.lock().unwrap().opened.is_empty() {
+            assert!(Instant::now() < deadline, "a console's stream did not open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         consoles.push(log);
     }
     let broker: BrokerUrl = format!("mqtt://{}", lb.mqtt.expect("an MQTT frontend"))
@@ -274,11 +284,6 @@ async fn a_node_killed_under_load_loses_nothing_and_its_clients_and_work_move_to
         tokio::spawn(phone(connected, checkins, log.clone(), stop.clone()));
         phones.push((tell, log));
         staff_tokens.push(token);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while consoles.iter().any(|c| c.lock().unwrap().opened.is_empty()) {
-        assert!(Instant::now() < deadline, "the consoles' streams did not open");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
