@@ -8,7 +8,8 @@
 //! `store_alert_ms` and `store_inbox_ms` (what the sender waits for: the alert with its
 //! recipient list, the envelope), `expand_alert_ms` (the recipients' rows written from the
 //! list after the answer: what the sender used to wait for), and `deliveries_ms` (every
-//! phone's PUBACK recorded, in batches of 2,500). Beside them the same envelope kept as an
+//! phone's PUBACK recorded, in batches of 2,500), `stream_receipts_ms` (the alert's write to
+//! every person's stream recorded, in batches of the same size). Beside them the same envelope kept as an
 //! outbox row per person, as every envelope was before issue 18 kept an alert's revisions
 //! apart: `outbox_rows_store_inbox_ms`, `outbox_rows_expand_ms` (the rows written after the
 //! answer) and `outbox_rows_deliveries_ms`.
@@ -176,6 +177,16 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         timed.elapsed()
     };
     let revision_delivered = delivered(revision_id).await;
+    // Every write of the alert to a stream, recorded as the stream receipts' writer does.
+    let timed = Instant::now();
+    for batch in people.chunks(RECEIPTS_PER_BATCH) {
+        let at = chrono::Utc::now();
+        let written: Vec<(Uuid, Uuid, chrono::DateTime<chrono::Utc>)> =
+            batch.iter().map(|p| (alert.id, *p, at)).collect();
+        store.record_stream_receipts(&written).await.unwrap();
+    }
+    let stream_receipts = timed.elapsed();
+    assert_eq!(store.stream_receipts(alert.id).await.unwrap().len(), people.len());
     // The same envelope as outbox rows, as every envelope was until an alert's revisions were
     // kept apart: its list stored, a row per person written from it, then marked.
     let timed = Instant::now();
@@ -199,6 +210,7 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         ("store_inbox_ms", store_inbox),
         ("expand_alert_ms", expand_alert),
         ("deliveries_ms", revision_delivered),
+        ("stream_receipts_ms", stream_receipts),
         ("outbox_rows_store_inbox_ms", rows_store),
         ("outbox_rows_expand_ms", rows_expand),
         ("outbox_rows_deliveries_ms", rows_delivered),
