@@ -779,7 +779,10 @@ async fn the_tally_counts_the_silent_not_reached_and_the_second_wave_is_claimed_
         .unwrap();
     // Three of the five silent have the alert on a device: a WebSocket write, an MQTT
     // delivery, an acknowledgement. An external broker's acceptance is no device's.
-    store.record_stream_receipts(&[(a.id, people[1], t(1))]).await.unwrap();
+    store
+        .record_stream_receipts(&[(a.id, vec![people[1]])], t(1))
+        .await
+        .unwrap();
     let envelope = OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(a.id),
@@ -821,7 +824,10 @@ async fn the_board_lists_recipients_by_username_with_reach_and_open_sos(store: S
     let amani = store.create_user(&new, "hash", t(0)).await.unwrap();
     let a = alert(t(0), t(1000), &[]);
     store.insert_alert(&a, &[zoe.id, amani.id]).await.unwrap();
-    store.record_stream_receipts(&[(a.id, zoe.id, t(1))]).await.unwrap();
+    store
+        .record_stream_receipts(&[(a.id, vec![zoe.id])], t(1))
+        .await
+        .unwrap();
     let resolved = sos(&amani, t(2));
     store.insert_sos(&resolved).await.unwrap();
     let mut done = resolved.clone();
@@ -1467,10 +1473,14 @@ async fn receipts_record_the_first_time_of_each_step(store: Store) {
     assert!(store.delivery_receipts(Uuid::new_v4()).await.unwrap().is_empty());
 
     store
-        .record_stream_receipts(&[(a.id, zoe.id, t(5)), (a.id, amani.id, t(7))])
+        .record_stream_receipts(&[(a.id, vec![zoe.id])], t(5))
         .await
         .unwrap();
-    store.record_stream_receipts(&[(a.id, zoe.id, t(6))]).await.unwrap();
+    // Zoe's first write counts; Amani's is new.
+    store
+        .record_stream_receipts(&[(a.id, vec![zoe.id, amani.id])], t(7))
+        .await
+        .unwrap();
     let stream = store.stream_receipts(a.id).await.unwrap();
     let got: Vec<(String, Uuid, DateTime<Utc>)> = stream
         .into_iter()
@@ -1900,7 +1910,10 @@ async fn texts_are_owed_once_to_the_unreached_with_a_number_up_to_the_ceiling(st
         .record_checkins(&[checkin(a.id, people[0], CheckinStatus::Safe, t(5), "")])
         .await
         .unwrap();
-    store.record_stream_receipts(&[(a.id, people[1], t(1))]).await.unwrap();
+    store
+        .record_stream_receipts(&[(a.id, vec![people[1]])], t(1))
+        .await
+        .unwrap();
     let queued = store
         .queue_texts(a.id, TextReason::Undelivered, "ALERT", 2, t(10))
         .await

@@ -3,7 +3,7 @@
 //! recorder stores them many per transaction, off the fan-out and off the streams' writes, and
 //! moves the counts of the open headcounts they concern (who is reached changes).
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use scaan_schemas::Status;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,6 @@ const RECEIPTS_PER_BATCH: usize = 10_000;
 struct Delivered {
     alert: Uuid,
     user: Uuid,
-    at: DateTime<Utc>,
 }
 
 /// The receipts on their way to the store.
@@ -44,11 +43,7 @@ impl StreamReceipts {
     /// Records, without waiting, that `alert` was written to one of `user`'s streams.
     pub fn delivered(&self, alert: Uuid, user: Uuid) {
         // Fails only once the recorder has stopped, when the hub is stopping.
-        let _ = self.queue.send(Delivered {
-            alert,
-            user,
-            at: Utc::now(),
-        });
+        let _ = self.queue.send(Delivered { alert, user });
     }
 }
 
@@ -71,25 +66,30 @@ pub async fn record(hub: Arc<Hub>) {
 }
 
 async fn write(hub: &Hub, batch: Vec<Delivered>) {
-    // The first write per alert and person counts.
-    let mut first: HashMap<(Uuid, Uuid), DateTime<Utc>> = HashMap::with_capacity(batch.len());
+    // Every write in the batch had completed by now: each is recorded at this time, at most one
+    // batch's store late (the time of each write was not worth a clock read per recipient).
+    let at = Utc::now();
+    let mut per_alert: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for d in batch {
-        first.entry((d.alert, d.user)).or_insert(d.at);
+        per_alert.entry(d.alert).or_default().push(d.user);
     }
-    if first.is_empty() {
+    if per_alert.is_empty() {
         return;
     }
-    let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = first.iter().map(|((a, u), at)| (*a, *u, *at)).collect();
-    if let Err(e) = hub.store.record_stream_receipts(&rows).await {
+    // A person written to on two streams counts once.
+    for people in per_alert.values_mut() {
+        people.sort_unstable();
+        people.dedup();
+    }
+    let written: Vec<(Uuid, Vec<Uuid>)> = per_alert.into_iter().collect();
+    if let Err(e) = hub.store.record_stream_receipts(&written, at).await {
         // The person has the alert all the same; only the receipt is missing.
-        tracing::warn!(error = %e, receipts = rows.len(), "could not record WebSocket receipts");
+        let receipts: usize = written.iter().map(|(_, people)| people.len()).sum();
+        tracing::warn!(error = %e, receipts, "could not record WebSocket receipts");
         return;
     }
-    let mut per_alert: HashMap<Uuid, u64> = HashMap::new();
-    for (alert, _) in first.keys() {
-        *per_alert.entry(*alert).or_default() += 1;
-    }
-    for (alert, written) in per_alert {
+    for (alert, people) in written {
+        let written = people.len() as u64;
         let open = hub.open_headcounts.get(alert);
         let status = match &open {
             Some(open) => open.alert.content.status,

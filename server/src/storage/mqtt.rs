@@ -477,18 +477,24 @@ impl Store {
         Ok(rows.into_iter().map(ReceiptColumns::merged).collect())
     }
 
-    /// Records completed WebSocket writes of alerts (alert, person, when); the first per alert
-    /// and person counts.
-    pub async fn record_stream_receipts(&self, delivered: &[(Uuid, Uuid, DateTime<Utc>)]) -> Result<()> {
+    /// Records completed WebSocket writes of alerts: each alert with the people it was written
+    /// to, all by `at`. The first per alert and person counts. One statement per alert, its
+    /// people bound as one list ([`Store::people`]).
+    pub async fn record_stream_receipts(&self, written: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO stream_receipts (alert_id, user_id, delivered_at) SELECT $1, user_id, $3 FROM {} \
+             WHERE true ON CONFLICT DO NOTHING",
+            self.people(2, None)
+        );
         on_either!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            for chunk in delivered.chunks(ROWS_PER_INSERT / 3) {
-                let mut q = QueryBuilder::new("INSERT INTO stream_receipts (alert_id, user_id, delivered_at) ");
-                q.push_values(chunk, |mut row, (alert, user, at)| {
-                    row.push_bind(*alert).push_bind(*user).push_bind(*at);
-                });
-                q.push(" ON CONFLICT DO NOTHING");
-                q.build().execute(&mut *tx).await?;
+            for (alert, people) in written {
+                sqlx::query(&sql)
+                    .bind(alert)
+                    .bind(pack(people))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await
         })?;
