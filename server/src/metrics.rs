@@ -232,9 +232,18 @@ pub struct DispatchTimes {
 /// What is known of an envelope's dispatch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dispatch {
-    /// How long ago it left the fan-out, if recently enough to be a delivery's latency.
-    pub latency: Option<Duration>,
+    /// When it left the fan-out, if in the last day.
+    pub at: Option<Instant>,
     pub status: Status,
+}
+
+impl Dispatch {
+    /// From leaving the fan-out to `delivered`, if that is recent enough to be a delivery's
+    /// latency (not a phone back after a long time away).
+    pub fn latency(&self, delivered: Instant) -> Option<Duration> {
+        let latency = delivered.saturating_duration_since(self.at?);
+        (latency < DispatchTimes::LIVE).then_some(latency)
+    }
 }
 
 impl DispatchTimes {
@@ -253,11 +262,11 @@ impl DispatchTimes {
         let times = self.times.lock().unwrap_or_else(|e| e.into_inner());
         match times.get(&envelope) {
             Some((at, status)) => Dispatch {
-                latency: Some(at.elapsed()).filter(|d| *d < Self::LIVE),
+                at: Some(*at),
                 status: *status,
             },
             None => Dispatch {
-                latency: None,
+                at: None,
                 status: Status::Actual,
             },
         }
@@ -301,21 +310,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dispatch_is_found_by_its_envelope_with_its_status() {
+    fn a_dispatch_is_found_by_its_envelope_with_its_status_and_a_late_delivery_has_no_latency() {
         let times = DispatchTimes::default();
         let (sent, drill, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         times.dispatched(sent, Status::Actual);
         times.dispatched(drill, Status::Exercise);
         let of = times.of(sent);
-        assert!(of.latency.is_some_and(|d| d < Duration::from_secs(1)));
+        let now = Instant::now();
+        assert!(of.latency(now).is_some_and(|d| d < Duration::from_secs(1)));
+        assert_eq!(
+            of.latency(now + DispatchTimes::LIVE),
+            None,
+            "a phone back after long away"
+        );
         assert_eq!(of.status, Status::Actual);
         assert_eq!(times.of(drill).status, Status::Exercise);
         assert_eq!(
             times.of(other),
             Dispatch {
-                latency: None,
+                at: None,
                 status: Status::Actual
             }
         );
+        assert_eq!(times.of(other).latency(now), None);
     }
 }

@@ -1,10 +1,10 @@
 //! What the hub's MQTT endpoint asks of the hub: whose a login is, what a person is owed, the
 //! receipts of what was sent and delivered, and what to do with what a phone published.
 //!
-//! Receipts are recorded in batches by [`record`]. A delivery not yet recorded is remembered in
-//! memory until its commit, so that a phone reconnecting in that moment is not sent again what
-//! it has just acknowledged. A delivery of an alert moves its open headcount's counts (who is
-//! reached).
+//! Receipts are recorded in batches by [`record`], which also counts the deliveries in the
+//! metrics. A delivery not yet recorded is remembered in memory until its commit, so that a
+//! phone reconnecting in that moment is not sent again what it has just acknowledged. A
+//! delivery of an alert moves its open headcount's counts (who is reached).
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -13,12 +13,14 @@ use scaan_mobile_bridge::topics::PhoneTopic;
 use scaan_schemas::User;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::inbound;
 use crate::auth::token_hash;
 use crate::hub::Hub;
+use crate::metrics::{Metrics, MQTT};
 use crate::storage::InboxStep;
 
 /// How long an undelivered inbox message stays owed: a phone away for longer is sent what is
@@ -107,14 +109,6 @@ impl PhoneHub for Phones {
     }
 
     fn delivered(&self, user: Uuid, envelope: Uuid) {
-        let metrics = &self.hub.metrics;
-        let dispatch = metrics.dispatched.of(envelope);
-        metrics.delivered(crate::metrics::MQTT, dispatch.status).inc();
-        if let Some(latency) = dispatch.latency {
-            metrics
-                .delivery_latency(crate::metrics::MQTT, dispatch.status)
-                .observe(latency.as_secs_f64());
-        }
         self.hub.mqtt.receipts.delivered(user, envelope);
     }
 
@@ -133,8 +127,16 @@ pub(super) fn rights(user: &User) -> u64 {
 }
 
 pub(super) enum Receipt {
-    Sent { user: Uuid, envelopes: Vec<Uuid> },
-    Delivered { user: Uuid, envelope: Uuid },
+    Sent {
+        user: Uuid,
+        envelopes: Vec<Uuid>,
+    },
+    /// With when the PUBACK came, for the delivery's latency.
+    Delivered {
+        user: Uuid,
+        envelope: Uuid,
+        at: Instant,
+    },
 }
 
 /// The receipts on their way to the store.
@@ -185,7 +187,8 @@ impl Receipts {
 
     fn delivered(&self, user: Uuid, envelope: Uuid) {
         self.unrecorded().entry(user).or_default().insert(envelope);
-        let _ = self.queue.send(Receipt::Delivered { user, envelope });
+        let at = Instant::now();
+        let _ = self.queue.send(Receipt::Delivered { user, envelope, at });
     }
 }
 
@@ -212,6 +215,7 @@ pub(super) async fn record(hub: Arc<Hub>, mut receipts: mpsc::UnboundedReceiver<
 async fn write(hub: &Hub, batch: Vec<Receipt>) {
     let mut sent: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     let mut delivered: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    let mut moments: HashMap<Uuid, Vec<Instant>> = HashMap::new();
     for receipt in batch {
         match receipt {
             Receipt::Sent { user, envelopes } => {
@@ -219,9 +223,14 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
                     sent.entry(envelope).or_default().push(user);
                 }
             }
-            Receipt::Delivered { user, envelope } => delivered.entry(envelope).or_default().push(user),
+            Receipt::Delivered { user, envelope, at } => {
+                delivered.entry(envelope).or_default().push(user);
+                moments.entry(envelope).or_default().push(at);
+            }
         }
     }
+    // The phones have them, whatever becomes of the write below.
+    count(&hub.metrics, moments);
     // Marking it delivered marks it sent too.
     for (envelope, users) in &mut sent {
         if let Some(done) = delivered.get(envelope) {
@@ -245,6 +254,19 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
     drop(stored);
     hub.mqtt.receipts.recorded(&delivered);
     reached(hub, delivered.into_keys().collect()).await;
+}
+
+/// Counts deliveries and their latencies envelope by envelope: the metrics, which every
+/// connection shares, are touched once per envelope in a batch rather than at every PUBACK.
+fn count(metrics: &Metrics, moments: HashMap<Uuid, Vec<Instant>>) {
+    for (envelope, moments) in moments {
+        let dispatch = metrics.dispatched.of(envelope);
+        metrics.delivered(MQTT, dispatch.status).inc_by(moments.len() as u64);
+        let latencies = metrics.delivery_latency(MQTT, dispatch.status);
+        for latency in moments.into_iter().filter_map(|at| dispatch.latency(at)) {
+            latencies.observe(latency.as_secs_f64());
+        }
+    }
 }
 
 /// A device has an alert now: the open headcounts concerned count who is reached again.
