@@ -62,7 +62,8 @@ set +e
 # The map's 20,000-staff test loads both cores for a while (20,000 accounts, a software-rendered
 # page): it runs alone after the rest, so that it neither measures nor slows other tests.
 scale=console_map::twenty_thousand_staff
-cargo test --workspace --locked "$@" -- --skip "$scale" 2>&1 | tee "$log"
+# --no-fail-fast: one failing test binary does not hide the results of the ones after it.
+cargo test --workspace --locked --no-fail-fast "$@" -- --skip "$scale" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 cargo test -p scaan-tests --test e2e --locked -- "$scale" 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1

@@ -9,10 +9,10 @@
 //! recipient list, the envelope), `expand_alert_ms` (the recipients' rows written from the
 //! list after the answer: what the sender used to wait for), and `deliveries_ms` (every
 //! phone's PUBACK recorded, in batches of 2,500), `stream_receipts_ms` (the alert's write to
-//! every person's stream recorded, in batches of the same size). Beside them the same envelope kept as an
-//! outbox row per person, as every envelope was before issue 18 kept an alert's revisions
-//! apart: `outbox_rows_store_inbox_ms`, `outbox_rows_expand_ms` (the rows written after the
-//! answer) and `outbox_rows_deliveries_ms`.
+//! every person's stream recorded, in batches of the same size). Beside them the same envelope
+//! kept as an outbox row per person, as every envelope was before issue 18 kept an alert's
+//! revisions apart: `outbox_rows_store_inbox_ms`, `outbox_rows_expand_ms` (the rows written
+//! after the answer) and `outbox_rows_deliveries_ms`.
 //!
 //! Six alerts are sent, each once the one before has settled: `first_alert_answered_ms` (right
 //! after the 10,000 accounts were written), `alert_answered_ms` (the median of the other five)

@@ -481,6 +481,7 @@ impl Store {
     /// to, all by `at`. The first per alert and person counts. One statement per alert, its
     /// people bound as one list ([`Store::people`]).
     pub async fn record_stream_receipts(&self, written: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+        // `WHERE true`: SQLite parses an upsert's ON CONFLICT after a SELECT only behind a WHERE.
         let sql = format!(
             "INSERT INTO stream_receipts (alert_id, user_id, delivered_at) SELECT $1, user_id, $3 FROM {} \
              WHERE true ON CONFLICT DO NOTHING",
