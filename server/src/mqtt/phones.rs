@@ -241,19 +241,27 @@ async fn write(hub: &Hub, batch: Vec<Receipt>) {
     sent.retain(|_, users| !users.is_empty());
     let now = Utc::now();
     let stored = hub.mqtt.storing.read().await;
+    let mut reached = Vec::new();
     for (step, rows) in [(InboxStep::Sent, &sent), (InboxStep::Delivered, &delivered)] {
         if rows.is_empty() {
             continue;
         }
         let rows: Vec<(Uuid, Vec<Uuid>)> = rows.iter().map(|(e, users)| (*e, users.clone())).collect();
-        if let Err(e) = hub.store.mark_inbox(step, &rows, now).await {
+        match hub.store.mark_inbox(step, &rows, now).await {
+            Ok(alerts) if step == InboxStep::Delivered => reached = alerts,
+            Ok(_) => {}
             // Not lost: an unrecorded delivery is sent again at the next connection (with DUP).
-            tracing::warn!(error = %e, ?step, "could not record MQTT receipts");
+            Err(e) => tracing::warn!(error = %e, ?step, "could not record MQTT receipts"),
         }
     }
     drop(stored);
     hub.mqtt.receipts.recorded(&delivered);
-    reached(hub, delivered.into_keys().collect()).await;
+    // A device has these alerts now: their open headcounts count who is reached again.
+    for alert in reached {
+        if let Some(open) = hub.open_headcounts.get(alert) {
+            hub.pulse.mark(&open.alert);
+        }
+    }
 }
 
 /// Counts deliveries and their latencies envelope by envelope: the metrics, which every
@@ -266,23 +274,6 @@ fn count(metrics: &Metrics, moments: HashMap<Uuid, Vec<Instant>>) {
         for latency in moments.into_iter().filter_map(|at| dispatch.latency(at)) {
             latencies.observe(latency.as_secs_f64());
         }
-    }
-}
-
-/// A device has an alert now: the open headcounts concerned count who is reached again.
-async fn reached(hub: &Hub, envelopes: Vec<Uuid>) {
-    if envelopes.is_empty() {
-        return;
-    }
-    match hub.store.alerts_of_envelopes(&envelopes).await {
-        Ok(alerts) => {
-            for alert in alerts {
-                if let Some(open) = hub.open_headcounts.get(alert) {
-                    hub.pulse.mark(&open.alert);
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not find the alerts of MQTT receipts"),
     }
 }
 

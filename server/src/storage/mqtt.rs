@@ -265,15 +265,21 @@ impl Store {
     /// person, each written once with every revision of the batch, by one statement per alert
     /// (alerts and people in order, so that two nodes' transactions lock them in the same
     /// order); for any other envelope, one statement per envelope and chunk on its outbox rows.
-    pub async fn mark_inbox(&self, step: InboxStep, reached: &[(Uuid, Vec<Uuid>)], at: DateTime<Utc>) -> Result<()> {
+    /// Returns the alerts these envelopes carry (those that carry one), whose open headcounts
+    /// count who is reached.
+    pub async fn mark_inbox(
+        &self,
+        step: InboxStep,
+        reached: &[(Uuid, Vec<Uuid>)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>> {
         self.expand_inbox().await?;
         let envelopes: Vec<Uuid> = reached.iter().map(|(envelope, _)| *envelope).collect();
+        let carried = self.alerts_carried(&envelopes).await?;
         // The alert and revision of each envelope that is an alert's revision to its audience.
-        let revisions: HashMap<Uuid, (Uuid, i64)> = self
-            .alerts_carried(&envelopes)
-            .await?
-            .into_iter()
-            .filter_map(|(envelope, (alert, revision))| Some((envelope, (alert, revision?))))
+        let revisions: HashMap<Uuid, (Uuid, i64)> = carried
+            .iter()
+            .filter_map(|(envelope, (alert, revision))| Some((*envelope, (*alert, (*revision)?))))
             .collect();
         let mut marks: BTreeMap<Uuid, BTreeMap<Uuid, i64>> = BTreeMap::new();
         for (envelope, users) in reached {
@@ -317,7 +323,10 @@ impl Store {
             }
             tx.commit().await
         })?;
-        Ok(())
+        let mut alerts: Vec<Uuid> = carried.into_values().map(|(alert, _)| alert).collect();
+        alerts.sort_unstable();
+        alerts.dedup();
+        Ok(alerts)
     }
 
     /// The alert each of these envelopes carries (of those that carry one), with the revision
@@ -342,19 +351,6 @@ impl Store {
             );
         }
         Ok(carried)
-    }
-
-    /// The alerts these envelopes carry (those that carry one).
-    pub async fn alerts_of_envelopes(&self, envelopes: &[Uuid]) -> Result<Vec<Uuid>> {
-        let mut alerts: Vec<Uuid> = self
-            .alerts_carried(envelopes)
-            .await?
-            .into_values()
-            .map(|(alert, _)| alert)
-            .collect();
-        alerts.sort_unstable();
-        alerts.dedup();
-        Ok(alerts)
     }
 
     /// Writes the rows still pending as lists that [`Self::owed_inbox`] and its kin read: the
