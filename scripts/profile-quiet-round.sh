@@ -6,9 +6,12 @@
 #
 #   scripts/profile-quiet-round.sh hub-mqtt 10000 /tmp/quiet.data
 #   perf report -i /tmp/quiet.data --no-children --sort dso,sym
+#
+# A fourth argument names another round the bench marks the same way: `reconnect` (hub-mqtt)
+# profiles the phones' coming back instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-row=${1:-hub-mqtt} n=${2:-10000} out=${3:-/tmp/quiet.data}
+row=${1:-hub-mqtt} n=${2:-10000} out=${3:-/tmp/quiet.data} round=${4:-quiet}
 bench=$(cargo bench -p scaan-tests --bench phones --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
@@ -22,11 +25,11 @@ SCAAN_BENCH_PHONES_ROWS=$row SCAAN_BENCH_PHONES_SIZES=$n "$bench" --bench 2> >(
   while IFS= read -r line; do
     echo "$line" >&2
     case "$line" in
-      "quiet round: begins")
+      "$round round: begins")
         perf record -F 1999 -g -o "$out" -p "$(cat "$pid_file")" 2>/dev/null &
         perf_pid=$!
         ;;
-      "quiet round: ends")
+      "$round round: ends")
         if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
         ;;
     esac

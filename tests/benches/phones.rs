@@ -19,6 +19,10 @@
 //!   from the send, the officer's answer), and the hub's CPU time per recipient for it (from the
 //!   send until a second after the last phone had it, receipts and the rows written after the
 //!   answer included); the median of the alerts, and each one's CPU.
+//! - `reconnect` (`hub-mqtt`): then every phone loses its connection, an alert is sent while
+//!   they are away, and they all come back at once, as after a hub's restart or a node's loss:
+//!   from a phone's reconnecting to its having the alert (p50/p99, the hub's sessions and what
+//!   they are owed), until the last has it, and the hub's CPU per phone for all of it.
 //!
 //! The brokers' floor (with `SCAAN_TEST_MOSQUITTO`): `mosquitto-open`, N phones each subscribed
 //! to its inbox and one QoS 1 publish to every inbox from one connection (Mosquitto's raw
@@ -58,7 +62,7 @@ use scaan_schemas::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
-use support::phones_process::{connect_mqtt, play_rounds, PhonesProcess};
+use support::phones_process::{connect_mqtt, phone_mqtt, play_rounds, PhonesProcess};
 use support::{stream, BenchHub, Socket};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -83,6 +87,12 @@ const QUIET_SETTLE: Duration = Duration::from_secs(1);
 /// Quiet alerts per row, and fan-outs of Mosquitto's raw floor: one takes under half a second
 /// of CPU at 10,000, too short to tell changes of a fifth apart on this shared machine.
 const QUIET_ROUNDS: usize = 3;
+/// `reconnect`: when the phones go away, after the round before it has been measured (its
+/// settle); and how long they stay away, in which the hub closes their connections and the
+/// alert they will be owed is sent (it must be stored before the first comes back, which the
+/// bench checks).
+const AWAY_AFTER: Duration = Duration::from_secs(3);
+const BACK_AFTER: Duration = Duration::from_secs(3);
 
 /// One phone's login.
 #[derive(Clone, Serialize, Deserialize)]
@@ -99,13 +109,18 @@ enum Channel {
     WebSocket,
 }
 
-/// How a phone answers an alert.
+/// How a phone answers an alert; or, for `reconnect`, how it leaves and comes back.
 #[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Debug)]
 enum Answer {
     /// It does not (the floor: a broker, no hub).
     Not,
     Burst,
     Spread,
+    /// After [`AWAY_AFTER`], it loses its connection (MQTT: its socket closes, no DISCONNECT).
+    Away,
+    /// After [`BACK_AFTER`], it reconnects to its persistent session and waits for what it is
+    /// owed.
+    Back,
 }
 
 /// What the parent asks of the phones' process.
@@ -126,6 +141,8 @@ struct Receipt {
     envelope: Value,
     ack_ms: Option<f64>,
     acked_at_ns: Option<u128>,
+    /// When a phone coming back began to reconnect.
+    back_at_ns: Option<u128>,
 }
 
 fn main() {
@@ -315,6 +332,12 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
     let rounds = vec![Answer::Burst, Answer::Spread];
     let mut all_rounds = rounds.clone();
     all_rounds.extend([Answer::Not; QUIET_ROUNDS]);
+    // Streams are owed nothing (a client back refetches over HTTP); Mosquitto keeps the
+    // sessions of the phones on it.
+    let reconnects = channel == Channel::Mqtt && broker == HubBroker::Own;
+    if reconnects {
+        all_rounds.extend([Answer::Away, Answer::Back]);
+    }
     let mut phones = start_phones(channel, &address, &logins, all_rounds).await;
     // Let the connections settle (their first reads and answers done) before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -397,6 +420,9 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
         quiet.push(quiet_round(&bench, &officer, &mut phones, n).await);
     }
     result["quiet"] = median_round(&quiet);
+    if reconnects {
+        result["reconnect"] = reconnect_round(&bench, &officer, &mut phones, n).await;
+    }
     // The server side closes first, so the connections' TIME_WAIT stays on its side: the
     // phones' ports are free for the next row (real phones do not share one address).
     bench.stop().await;
@@ -438,6 +464,52 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
         "p99_ms": round(percentile(&fanout, 0.99)),
         "alert_answered_ms": round(returned.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3),
         "hub_cpu_us_per_recipient": round2(cpu.as_secs_f64() * 1e6 / n as f64),
+    })
+}
+
+/// Every phone goes away, an alert is sent (stored as owed to them all), and they all come back
+/// at once: how long each took from reconnecting to having the alert, until the last had it,
+/// and the hub's CPU per phone for the alert and the reconnections.
+async fn reconnect_round(bench: &BenchHub, officer: &support::Account, phones: &mut PhonesProcess, n: usize) -> Value {
+    let _away: Vec<Receipt> = phones.round().await;
+    // The hub closes the connections, which is not measured.
+    tokio::time::sleep(QUIET_SETTLE).await;
+    eprintln!("reconnect round: begins");
+    let cpu_before = own_cpu();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/alerts", bench.base))
+        .bearer_auth(&officer.token)
+        .json(&support::alert("Clashes (while away)", false))
+        .send()
+        .await
+        .unwrap();
+    let stored = SystemTime::now();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let alert: Value = response.json().await.unwrap();
+    let back: Vec<Receipt> = phones.round().await;
+    tokio::time::sleep(QUIET_SETTLE).await;
+    let cpu = own_cpu() - cpu_before;
+    eprintln!("reconnect round: ends");
+    assert!(back.iter().all(|r| r.envelope["alert"]["id"] == alert["id"]));
+    let reconnecting: Vec<u128> = back.iter().filter_map(|r| r.back_at_ns).collect();
+    let first_back = *reconnecting.iter().min().expect("phones came back");
+    let stored_ns = stored.duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    assert!(
+        stored_ns < first_back,
+        "the alert was answered after a phone came back: it was not owed but sent live"
+    );
+    let mut waits: Vec<f64> = back
+        .iter()
+        .filter_map(|r| Some((r.alert_at_ns - r.back_at_ns?) as f64 / 1e6))
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let last = back.iter().map(|r| r.alert_at_ns).max().unwrap_or(first_back);
+    json!({
+        "received": waits.len(),
+        "p50_ms": round(percentile(&waits, 0.50)),
+        "p99_ms": round(percentile(&waits, 0.99)),
+        "all_back_ms": round((last - first_back) as f64 / 1e6),
+        "hub_cpu_us_per_phone": round2(cpu.as_secs_f64() * 1e6 / n as f64),
     })
 }
 
@@ -715,6 +787,8 @@ async fn start_phones(channel: Channel, address: &str, logins: &[Login], rounds:
 enum Handset {
     Stream(Box<Socket>),
     Mqtt(Box<MqttHandset>),
+    /// An MQTT phone without its connection, and where it connects.
+    Away(Box<(Login, BrokerUrl)>),
 }
 
 struct MqttHandset {
@@ -722,6 +796,8 @@ struct MqttHandset {
     events: EventLoop,
     /// The person's own check-in topic.
     checkins: String,
+    login: Login,
+    url: BrokerUrl,
 }
 
 impl Handset {
@@ -736,7 +812,48 @@ impl Handset {
                     client,
                     events,
                     checkins: topics::phone_topic(login.user_id, PhoneTopic::Checkin),
+                    login: login.clone(),
+                    url,
                 }))
+            }
+        }
+    }
+
+    /// Closes the MQTT phone's socket, as a phone losing its network or its hub does.
+    fn go_away(&mut self) {
+        let Handset::Mqtt(phone) = self else {
+            panic!("only an MQTT phone goes away");
+        };
+        *self = Handset::Away(Box::new((phone.login.clone(), phone.url.clone())));
+    }
+
+    /// Reconnects to the phone's persistent session, as the app does (trying again while the
+    /// hub refuses or drops it), and waits for the alert it is owed.
+    async fn come_back(&mut self) -> (Value, SystemTime) {
+        let Handset::Away(away) = self else {
+            panic!("only a phone away comes back");
+        };
+        let (login, url) = (away.0.clone(), away.1.clone());
+        let (client, events) = phone_mqtt(login.user_id, &login.username, &login.token, &url.host, url.port).await;
+        *self = Handset::Mqtt(Box::new(MqttHandset {
+            client,
+            events,
+            checkins: topics::phone_topic(login.user_id, PhoneTopic::Checkin),
+            login,
+            url,
+        }));
+        let Handset::Mqtt(phone) = self else { unreachable!() };
+        loop {
+            match phone.events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let envelope: Value = serde_json::from_slice(&publish.payload).unwrap_or(Value::Null);
+                    if envelope["type"] == "alert" {
+                        return (envelope, SystemTime::now());
+                    }
+                }
+                Ok(_) => {}
+                // rumqttc connects again at the next poll.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }
@@ -751,6 +868,7 @@ impl Handset {
                     other => panic!("the stream ended: {other:?}"),
                 }
             },
+            Handset::Away(_) => panic!("a phone away receives nothing"),
             Handset::Mqtt(phone) => loop {
                 // rumqttc PUBACKs each PUBLISH and sends what was published in later polls.
                 match phone.events.poll().await.expect("the phone stays connected") {
@@ -772,6 +890,7 @@ impl Handset {
                 let message = json!({"type": "checkin", "alert_id": alert_id, "status": "safe", "ref": reference});
                 socket.send(Message::Text(message.to_string())).await.unwrap();
             }
+            Handset::Away(_) => panic!("a phone away sends nothing"),
             Handset::Mqtt(phone) => {
                 let body = json!({"alert_id": alert_id, "status": "safe", "ref": reference});
                 // Queued; the event loop, polled for the answer, sends it.
@@ -791,19 +910,47 @@ impl Handset {
 
     /// Waits for the alert, answers as `answer` says, waits for the ack.
     async fn round(&mut self, answer: Answer, i: usize) -> Receipt {
+        let ns = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        match answer {
+            Answer::Away => {
+                tokio::time::sleep(AWAY_AFTER).await;
+                self.go_away();
+                return Receipt {
+                    alert_at_ns: 0,
+                    envelope: Value::Null,
+                    ack_ms: None,
+                    acked_at_ns: None,
+                    back_at_ns: None,
+                };
+            }
+            Answer::Back => {
+                tokio::time::sleep(BACK_AFTER).await;
+                let back_at = SystemTime::now();
+                let (envelope, alert_at) = self.come_back().await;
+                return Receipt {
+                    alert_at_ns: ns(alert_at),
+                    envelope,
+                    ack_ms: None,
+                    acked_at_ns: None,
+                    back_at_ns: Some(ns(back_at)),
+                };
+            }
+            Answer::Not | Answer::Burst | Answer::Spread => {}
+        }
         let (envelope, alert_at) = loop {
             let (envelope, at) = self.next().await;
             if envelope["type"] == "alert" {
                 break (envelope, at);
             }
         };
-        let alert_at_ns = alert_at.duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let alert_at_ns = ns(alert_at);
         if answer == Answer::Not {
             return Receipt {
                 alert_at_ns,
                 envelope,
                 ack_ms: None,
                 acked_at_ns: None,
+                back_at_ns: None,
             };
         }
         if answer == Answer::Spread {
@@ -822,7 +969,8 @@ impl Handset {
                         alert_at_ns,
                         envelope,
                         ack_ms: Some(sent.elapsed().as_secs_f64() * 1e3),
-                        acked_at_ns: Some(at.duration_since(UNIX_EPOCH).unwrap().as_nanos()),
+                        acked_at_ns: Some(ns(at)),
+                        back_at_ns: None,
                     }
                 }
                 Some("error") => panic!("check-in refused: {reply}"),

@@ -137,9 +137,32 @@ pub async fn play_rounds<H, A, R, F>(
     let _ = tokio::task::spawn_blocking(|| std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1])).await;
 }
 
-/// A phone's MQTT client at `host:port`, connected as the phone app connects (a persistent
-/// session under the person's client id) and subscribed to the person's inbox, which owes
-/// nothing yet. Its event loop is the caller's to poll (no task or channel per phone).
+/// A phone's MQTT client at `host:port`, connecting as the phone app connects (a persistent
+/// session under the person's client id) and subscribing to the person's inbox once it is
+/// connected. Its event loop is the caller's to poll (no task or channel per phone).
+pub async fn phone_mqtt(
+    user_id: uuid::Uuid,
+    username: &str,
+    token: &str,
+    host: &str,
+    port: u16,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    use scaan_mobile_bridge::{phone, topics};
+    let mut options = MqttOptions::new(phone::client_id(user_id), host, port);
+    options
+        .set_credentials(username, token)
+        .set_clean_session(false)
+        .set_keep_alive(Duration::from_secs(30));
+    let (client, events) = AsyncClient::new(options, 16);
+    client
+        .subscribe(topics::inbox(user_id), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    (client, events)
+}
+
+/// [`phone_mqtt`], connected and subscribed to an inbox which owes nothing yet.
 pub async fn connect_mqtt(
     user_id: uuid::Uuid,
     username: &str,
@@ -147,18 +170,8 @@ pub async fn connect_mqtt(
     host: &str,
     port: u16,
 ) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    use scaan_mobile_bridge::{phone, topics};
-    let mut options = MqttOptions::new(phone::client_id(user_id), host, port);
-    options
-        .set_credentials(username, token)
-        .set_clean_session(false)
-        .set_keep_alive(Duration::from_secs(30));
-    let (client, mut events) = AsyncClient::new(options, 16);
-    client
-        .subscribe(topics::inbox(user_id), QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    use rumqttc::{Event, Packet};
+    let (client, mut events) = phone_mqtt(user_id, username, token, host, port).await;
     loop {
         match events.poll().await.expect("phone connects") {
             Event::Incoming(Packet::SubAck(_)) => break,
