@@ -87,11 +87,12 @@ const QUIET_SETTLE: Duration = Duration::from_secs(1);
 /// Quiet alerts per row, and fan-outs of Mosquitto's raw floor: one takes under half a second
 /// of CPU at 10,000, too short to tell changes of a fifth apart on this shared machine.
 const QUIET_ROUNDS: usize = 3;
-/// `reconnect`: when the phones go away, after the round before it has been measured (its
-/// settle); and how long they stay away, in which the hub closes their connections and the
-/// alert they will be owed is sent (it must be stored before the first comes back, which the
-/// bench checks).
+/// `reconnect`: when the phones go away, once the round before it has been measured (its
+/// settle).
 const AWAY_AFTER: Duration = Duration::from_secs(3);
+/// `reconnect`: how long the phones stay away, in which the hub closes their connections and
+/// the alert they will be owed is sent (it must be stored before the first comes back, which
+/// the bench checks).
 const BACK_AFTER: Duration = Duration::from_secs(3);
 
 /// One phone's login.
@@ -441,16 +442,7 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu_before = own_cpu();
     let sent = SystemTime::now();
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/alerts", bench.base))
-        .bearer_auth(&officer.token)
-        .json(&support::alert("Clashes (quiet)", false))
-        .send()
-        .await
-        .unwrap();
-    let returned = SystemTime::now();
-    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    let alert: Value = response.json().await.unwrap();
+    let (alert, returned) = alert_without_headcount(bench, officer, "Clashes (quiet)").await;
     let report = phones.round_report().await;
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu = own_cpu() - cpu_before;
@@ -467,6 +459,20 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
     })
 }
 
+/// The officer sends an alert that asks for no answer: the alert, and when its 201 came.
+async fn alert_without_headcount(bench: &BenchHub, officer: &support::Account, headline: &str) -> (Value, SystemTime) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/alerts", bench.base))
+        .bearer_auth(&officer.token)
+        .json(&support::alert(headline, false))
+        .send()
+        .await
+        .unwrap();
+    let answered = SystemTime::now();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    (response.json().await.unwrap(), answered)
+}
+
 /// Every phone goes away, an alert is sent (stored as owed to them all), and they all come back
 /// at once: how long each took from reconnecting to having the alert, until the last had it,
 /// and the hub's CPU per phone for the alert and the reconnections.
@@ -476,16 +482,7 @@ async fn reconnect_round(bench: &BenchHub, officer: &support::Account, phones: &
     tokio::time::sleep(QUIET_SETTLE).await;
     eprintln!("reconnect round: begins");
     let cpu_before = own_cpu();
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/alerts", bench.base))
-        .bearer_auth(&officer.token)
-        .json(&support::alert("Clashes (while away)", false))
-        .send()
-        .await
-        .unwrap();
-    let stored = SystemTime::now();
-    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    let alert: Value = response.json().await.unwrap();
+    let (alert, stored) = alert_without_headcount(bench, officer, "Clashes (while away)").await;
     let back: Vec<Receipt> = phones.round().await;
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu = own_cpu() - cpu_before;
@@ -827,8 +824,9 @@ impl Handset {
         *self = Handset::Away(Box::new((phone.login.clone(), phone.url.clone())));
     }
 
-    /// Reconnects to the phone's persistent session, as the app does (trying again while the
-    /// hub refuses or drops it), and waits for the alert it is owed.
+    /// Reconnects to the phone's persistent session, as the app does (trying again 100 ms
+    /// after the hub refuses or drops it; the app waits a second), and waits for the alert it
+    /// is owed.
     async fn come_back(&mut self) -> (Value, SystemTime) {
         let Handset::Away(away) = self else {
             panic!("only a phone away comes back");
