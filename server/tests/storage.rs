@@ -15,8 +15,8 @@ use scaan_schemas::{
     WarningFeed, WarningState,
 };
 use scaan_server::storage::{
-    AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, Page, ReceiptRow, Refused, ReportScope,
-    SosScope, Store, StoreError, TextReason, TextReceiptRow, TextReport, TripScope, Validators,
+    AlertScope, AlertState, Conflict, InboxStep, MessageKey, OutboxEnvelope, OwedRow, Page, ReceiptRow, Refused,
+    ReportScope, SosScope, Store, StoreError, TextReason, TextReceiptRow, TextReport, TripScope, Validators,
 };
 use serde_json::json;
 use std::collections::HashSet;
@@ -1207,6 +1207,15 @@ async fn trips_are_listed_by_scope_and_found_while_unfinished(store: Store) {
     assert_eq!(store.travellers_to("UG", t(0)).await.unwrap(), [olivier.id]);
 }
 
+/// What one person is owed, as the batch read gives it.
+async fn owed_to(store: &Store, user: Uuid, since: DateTime<Utc>, limit: i64) -> Vec<OwedRow> {
+    let mut owed = store.owed_inbox(&[user], since, limit).await.unwrap();
+    let rows = owed.remove(&user).unwrap_or_default();
+    assert!(owed.is_empty(), "only who was asked about");
+    assert!(rows.iter().all(|row| row.user_id == user));
+    rows
+}
+
 async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     let amani = account(&store, "amani", Role::Staff).await;
     let olivier = account(&store, "olivier", Role::Staff).await;
@@ -1224,15 +1233,27 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     let (first_id, second_id) = (first.id, second.id);
     store.queue_inbox(&[first, second], t(10)).await.unwrap();
 
-    let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
+    let owed = owed_to(&store, amani.id, t(0), 10).await;
     let payloads: Vec<&str> = owed.iter().map(|o| o.payload.as_str()).collect();
     assert_eq!(payloads, ["first", "second"], "in the batch's order");
     assert!(owed.iter().all(|o| !o.sent_before));
-    assert_eq!(store.owed_inbox(amani.id, t(0), 1).await.unwrap().len(), 1);
-    assert!(
-        store.owed_inbox(amani.id, t(11), 10).await.unwrap().is_empty(),
-        "queued before"
+    assert_eq!(owed_to(&store, amani.id, t(0), 1).await.len(), 1);
+    // Several people in one read, at most `limit` each, oldest first; someone owed nothing is
+    // absent, and someone asked about twice is there once.
+    let both = store
+        .owed_inbox(&[olivier.id, amani.id, Uuid::new_v4(), amani.id], t(0), 1)
+        .await
+        .unwrap();
+    let firsts: HashSet<(Uuid, Uuid, &str)> = both
+        .iter()
+        .flat_map(|(user, rows)| rows.iter().map(move |o| (*user, o.user_id, o.payload.as_str())))
+        .collect();
+    assert_eq!(
+        firsts,
+        HashSet::from([(amani.id, amani.id, "first"), (olivier.id, olivier.id, "first")])
     );
+    assert_eq!(both.values().map(Vec::len).sum::<usize>(), 2);
+    assert!(owed_to(&store, amani.id, t(11), 10).await.is_empty(), "queued before");
     assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 3);
     assert_eq!(store.unaccepted_inbox().await.unwrap().len(), 3);
 
@@ -1244,7 +1265,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
         .mark_inbox(InboxStep::Sent, &[(first_id, vec![amani.id])], t(21))
         .await
         .unwrap();
-    let owed = store.owed_inbox(amani.id, t(0), 10).await.unwrap();
+    let owed = owed_to(&store, amani.id, t(0), 10).await;
     assert!(owed[0].sent_before, "sent, so it goes again with DUP");
     // Delivered to a device: no longer owed, and sent even if that was never recorded. Two
     // envelopes of one alert: the alert once.
@@ -1257,7 +1278,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
         .await
         .unwrap();
     assert_eq!(reached, [a.id]);
-    assert!(store.owed_inbox(amani.id, t(0), 10).await.unwrap().is_empty());
+    assert!(owed_to(&store, amani.id, t(0), 10).await.is_empty());
     assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 1);
     store
         .mark_inbox(InboxStep::BrokerAccepted, &[(first_id, vec![olivier.id])], t(31))
@@ -1274,7 +1295,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     assert_eq!(unaccepted.len(), 2);
     assert!(!unaccepted.contains(&(first_id, olivier.id)));
     assert_eq!(
-        store.owed_inbox(olivier.id, t(0), 10).await.unwrap().len(),
+        owed_to(&store, olivier.id, t(0), 10).await.len(),
         1,
         "a broker is no device"
     );
@@ -1289,7 +1310,7 @@ async fn the_inbox_keeps_order_and_marks_each_step_once(store: Store) {
     store.queue_inbox(&many, t(40)).await.unwrap();
     let sent: Vec<(Uuid, Vec<Uuid>)> = many_ids.iter().map(|id| (*id, vec![amani.id])).collect();
     assert_eq!(store.mark_inbox(InboxStep::Sent, &sent, t(41)).await.unwrap(), [a.id]);
-    let owed = store.owed_inbox(amani.id, t(40), 40_000).await.unwrap();
+    let owed = owed_to(&store, amani.id, t(40), 40_000).await;
     assert_eq!(owed.len(), 33_000);
     assert!(
         owed.iter().enumerate().all(|(i, o)| o.payload == i.to_string()),
@@ -1333,11 +1354,19 @@ async fn an_alert_s_revisions_are_tracked_on_its_recipients_rows(store: Store) {
     let owed = |user: Uuid| {
         let store = store.clone();
         async move {
-            let owed = store.owed_inbox(user, t(0), 10).await.unwrap();
+            let owed = owed_to(&store, user, t(0), 10).await;
             owed.into_iter().map(|o| (o.payload, o.sent_before)).collect::<Vec<_>>()
         }
     };
     assert_eq!(owed(amani).await, [("first".to_owned(), false)]);
+    let everyone = store.owed_inbox(&[amani, olivier, zoe], t(0), 10).await.unwrap();
+    assert_eq!(
+        everyone.keys().copied().collect::<HashSet<_>>(),
+        HashSet::from([amani, olivier])
+    );
+    assert!(everyone
+        .values()
+        .all(|rows| rows.len() == 1 && rows[0].envelope_id == first_id));
     assert_eq!(store.owing(t(0)).await.unwrap(), HashSet::from([amani, olivier]));
     assert_eq!(store.outbox_backlog(t(0)).await.unwrap(), 2);
     assert_eq!(store.unaccepted_inbox().await.unwrap().len(), 2);
@@ -1806,7 +1835,7 @@ async fn every_reader_of_the_outbox_finds_its_rows_while_they_are_one_list(store
 
     // Each reader or marker is the first to touch its envelope's rows.
     queue("owed").await;
-    assert_eq!(store.owed_inbox(people[1], t(0), 10).await.unwrap().len(), 1);
+    assert_eq!(owed_to(&store, people[1], t(0), 10).await.len(), 1);
     queue("owing").await;
     assert_eq!(store.owing(t(0)).await.unwrap().len(), 300);
     queue("backlog").await;

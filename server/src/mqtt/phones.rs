@@ -14,7 +14,7 @@ use scaan_schemas::User;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::inbound;
@@ -28,6 +28,8 @@ use crate::storage::InboxStep;
 pub(super) const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
 /// The most owed messages handed to one connection at its start.
 const OWED_AT_ONCE: i64 = 1_000;
+/// Phones whose owed messages are read in one query at most.
+const OWED_READS_AT_ONCE: usize = 500;
 /// Receipts recorded per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 20_000;
 /// How long a batch of receipts gathers before it is written.
@@ -35,11 +37,74 @@ const RECEIPTS_LINGER: std::time::Duration = std::time::Duration::from_millis(10
 
 pub(super) struct Phones {
     hub: Arc<Hub>,
+    /// To [`read_owed`].
+    owed_reads: mpsc::UnboundedSender<OwedRead>,
 }
 
 impl Phones {
-    pub(super) fn new(hub: Arc<Hub>) -> Phones {
-        Phones { hub }
+    pub(super) fn new(hub: Arc<Hub>, owed_reads: mpsc::UnboundedSender<OwedRead>) -> Phones {
+        Phones { hub, owed_reads }
+    }
+}
+
+/// A connection asking what its person is owed, and where to answer.
+pub(super) type OwedRead = (Uuid, oneshot::Sender<Vec<Owed>>);
+
+/// Answers what phones are owed, until the hub stops: whoever asked while the store was being
+/// read is answered by the next read, one query for all of them. A phone connecting alone
+/// waits for one query, as before; 10,000 coming back at once after a restart cost a query per
+/// batch rather than one each, handed to the store's threads one at a time.
+pub(super) async fn read_owed(hub: Arc<Hub>, mut reads: mpsc::UnboundedReceiver<OwedRead>) {
+    while let Some(batch) = super::next_batch(&mut reads, OWED_READS_AT_ONCE, &hub.shutdown).await {
+        answer_owed(&hub, batch).await;
+    }
+}
+
+async fn answer_owed(hub: &Hub, reads: Vec<OwedRead>) {
+    // A batch already sent to live connections (not to these yet) is in the store first.
+    let _stored = hub.mqtt.storing.read().await;
+    let (reads, nothing): (Vec<_>, Vec<_>) = {
+        let owing = hub.mqtt.owing();
+        reads.into_iter().partition(|(user, _)| owing.contains(user))
+    };
+    for (_, answer) in nothing {
+        let _ = answer.send(Vec::new());
+    }
+    if reads.is_empty() {
+        return;
+    }
+    let users: Vec<Uuid> = reads.iter().map(|(user, _)| *user).collect();
+    // Taken before the query: a delivery committed meanwhile is then absent from both.
+    let unrecorded: Vec<HashSet<Uuid>> = users
+        .iter()
+        .map(|user| hub.mqtt.receipts.unrecorded_of(*user))
+        .collect();
+    let owed: HashMap<Uuid, Vec<Owed>> = match hub.store.owed_inbox(&users, Utc::now() - OWED_FOR, OWED_AT_ONCE).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|(user, rows)| {
+                let rows = rows.into_iter().map(|row| Owed {
+                    id: row.envelope_id,
+                    payload: Bytes::from(row.payload),
+                    sent_before: row.sent_before,
+                });
+                (user, rows.collect())
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, phones = users.len(), "cannot read what phones are owed; they get it when they reconnect");
+            return;
+        }
+    };
+    for ((user, answer), unrecorded) in reads.into_iter().zip(unrecorded) {
+        let Some(rows) = owed.get(&user) else {
+            // Owed nothing now, and nothing new can be stored for them before `_stored` goes.
+            hub.mqtt.owing().remove(&user);
+            let _ = answer.send(Vec::new());
+            continue;
+        };
+        // Two devices of one person may ask in the same batch: each is sent all of it.
+        let _ = answer.send(rows.iter().filter(|o| !unrecorded.contains(&o.id)).cloned().collect());
     }
 }
 
@@ -70,38 +135,12 @@ impl PhoneHub for Phones {
     }
 
     async fn owed(&self, user: Uuid) -> Vec<Owed> {
-        // A batch already sent to live connections (not to this one yet) is in the store first.
-        let _stored = self.hub.mqtt.storing.read().await;
-        if !self.hub.mqtt.owing().contains(&user) {
+        let (answer, answered) = oneshot::channel();
+        // Fails only once the reader has stopped, when the hub is stopping.
+        if self.owed_reads.send((user, answer)).is_err() {
             return Vec::new();
         }
-        // Taken before the query: a delivery committed meanwhile is then absent from both.
-        let unrecorded = self.hub.mqtt.receipts.unrecorded_of(user);
-        match self
-            .hub
-            .store
-            .owed_inbox(user, Utc::now() - OWED_FOR, OWED_AT_ONCE)
-            .await
-        {
-            // Owed nothing now, and nothing new can be stored for them before `_stored` goes.
-            Ok(rows) if rows.is_empty() => {
-                self.hub.mqtt.owing().remove(&user);
-                Vec::new()
-            }
-            Ok(rows) => rows
-                .into_iter()
-                .filter(|row| !unrecorded.contains(&row.envelope_id))
-                .map(|row| Owed {
-                    id: row.envelope_id,
-                    payload: Bytes::from(row.payload),
-                    sent_before: row.sent_before,
-                })
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, %user, "cannot read what a phone is owed; it gets it when it reconnects");
-                Vec::new()
-            }
-        }
+        answered.await.unwrap_or_default()
     }
 
     fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {

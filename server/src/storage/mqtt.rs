@@ -95,6 +95,7 @@ impl InboxStep {
 /// A stored inbox message one person has not received yet.
 #[derive(sqlx::FromRow)]
 pub struct OwedRow {
+    pub user_id: Uuid,
     pub envelope_id: Uuid,
     pub payload: String,
     /// Written to one of their connections before (so it goes again with DUP set).
@@ -401,27 +402,43 @@ impl Store {
             .await)?)
     }
 
-    /// What `user` is owed: messages queued since `since` that none of their devices has
-    /// PUBACKed, oldest first, at most `limit`.
-    pub async fn owed_inbox(&self, user: Uuid, since: DateTime<Utc>, limit: i64) -> Result<Vec<OwedRow>> {
+    /// What each of `users` is owed: the inbox messages queued since `since` that no device of
+    /// theirs has acknowledged, oldest first, at most `limit` each; someone owed nothing is
+    /// absent. One query for all of them: after a restart every phone asks at once.
+    pub async fn owed_inbox(
+        &self,
+        users: &[Uuid],
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<HashMap<Uuid, Vec<OwedRow>>> {
         self.expand_all().await?;
         let sql = format!(
-            "SELECT envelope_id, payload, sent_before FROM (
-                 SELECT o.envelope_id, e.payload, o.sent_at IS NOT NULL AS sent_before, o.queued_at
-                 FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
-                 WHERE o.user_id = $1 AND o.delivered_at IS NULL AND o.queued_at >= $2
-                 UNION ALL
-                 SELECT e.id, e.payload, (COALESCE(d.revisions_sent, 0) & {REVISION_BIT}) <> 0, e.created_at
-                 FROM {REVISIONS_OWED} AND r.user_id = $1 AND e.created_at >= $2
-                 AND (COALESCE(d.revisions_delivered, 0) & {REVISION_BIT}) = 0
-             ) owed ORDER BY queued_at LIMIT $3"
+            "SELECT user_id, envelope_id, payload, sent_before FROM (
+                 SELECT owed.*, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY queued_at) AS n FROM (
+                     SELECT o.user_id, o.envelope_id, e.payload, o.sent_at IS NOT NULL AS sent_before, o.queued_at
+                     FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
+                     WHERE o.user_id IN (SELECT user_id FROM {people}) AND o.delivered_at IS NULL
+                     AND o.queued_at >= $2
+                     UNION ALL
+                     SELECT r.user_id, e.id, e.payload, (COALESCE(d.revisions_sent, 0) & {REVISION_BIT}) <> 0,
+                            e.created_at
+                     FROM {REVISIONS_OWED} AND r.user_id IN (SELECT user_id FROM {people})
+                     AND e.created_at >= $2 AND (COALESCE(d.revisions_delivered, 0) & {REVISION_BIT}) = 0
+                 ) owed
+             ) numbered WHERE n <= $3 ORDER BY user_id, n",
+            people = self.people(1, None),
         );
-        Ok(on_either!(self, |pool| sqlx::query_as(&sql)
-            .bind(user)
+        let rows: Vec<OwedRow> = on_either!(self, |pool| sqlx::query_as(&sql)
+            .bind(pack(users))
             .bind(since)
             .bind(limit)
             .fetch_all(pool)
-            .await)?)
+            .await)?;
+        let mut owed: HashMap<Uuid, Vec<OwedRow>> = HashMap::new();
+        for row in rows {
+            owed.entry(row.user_id).or_default().push(row);
+        }
+        Ok(owed)
     }
 
     /// Everyone owed an inbox message queued since `since` that no device has acknowledged.
