@@ -335,6 +335,14 @@ async fn tokens_live_until_expired_revoked_or_their_account_disabled(store: Stor
         "expired ones need no revoking"
     );
 
+    // Many tokens in one look (phones logging in at once): only those that open an account.
+    let both = store
+        .token_users(&[[3; 32], [1; 32], [2; 32], [9; 32], [1; 32]], t(50))
+        .await
+        .unwrap();
+    let owners: HashSet<([u8; 32], Uuid)> = both.iter().map(|(key, (user, _))| (*key, user.id)).collect();
+    assert_eq!(owners, HashSet::from([([1; 32], amani.id), ([3; 32], olivier.id)]));
+
     store.set_disabled(olivier.id, true, t(30)).await.unwrap().unwrap();
     assert!(
         store.token_user(&[3; 32], t(50)).await.unwrap().is_none(),

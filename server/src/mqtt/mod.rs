@@ -322,8 +322,8 @@ pub(crate) fn rest<T>(queue: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
 }
 
 /// Starts what needs the whole hub: the outbox writer, the receipt recorder, and either the
-/// endpoint's accept loop with the reader of what phones are owed or, on a link, the hold of
-/// the link whenever this node leads ([`broker::hold`]).
+/// endpoint's accept loop (with what answers its questions to the store) or, on a link, the
+/// hold of the link whenever this node leads ([`broker::hold`]).
 pub fn run(hub: &Arc<Hub>) {
     let taken = hub.mqtt.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(pending) = taken else {
@@ -332,11 +332,7 @@ pub fn run(hub: &Arc<Hub>) {
     hub.tasks.spawn(outbox::write(hub.clone(), pending.inbox));
     hub.tasks.spawn(phones::record(hub.clone(), pending.receipts));
     match &hub.mqtt.transport {
-        Transport::Endpoint(endpoint) => {
-            let (owed_reads, reads) = mpsc::unbounded_channel();
-            hub.tasks.spawn(phones::read_owed(hub.clone(), reads));
-            endpoint.serve(Arc::new(phones::Phones::new(hub.clone(), owed_reads)));
-        }
+        Transport::Endpoint(endpoint) => endpoint.serve(phones::Phones::start(hub)),
         Transport::Link(_) => hub.leadership.lead(hub, |_| std::future::ready(Ok(())), broker::hold),
     }
 }

@@ -1,6 +1,8 @@
 //! What the hub's MQTT endpoint asks of the hub: whose a login is, what a person is owed, the
 //! receipts of what was sent and delivered, and what to do with what a phone published.
 //!
+//! Logins and what is owed are read for many connections per query ([`answer_in_batches`]).
+//!
 //! Receipts are recorded in batches by [`record`], which also counts the deliveries in the
 //! metrics. A delivery not yet recorded is remembered in memory until its commit, so that a
 //! phone reconnecting in that moment is not sent again what it has just acknowledged. A
@@ -12,6 +14,7 @@ use scaan_mobile_bridge::endpoint::{Login, Owed, PhoneHub};
 use scaan_mobile_bridge::topics::PhoneTopic;
 use scaan_schemas::User;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -28,8 +31,8 @@ use crate::storage::InboxStep;
 pub(super) const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
 /// The most owed messages handed to one connection at its start.
 const OWED_AT_ONCE: i64 = 1_000;
-/// Phones whose owed messages are read in one query at most.
-const OWED_READS_AT_ONCE: usize = 500;
+/// Connections whose questions (a login, what is owed) one query answers at most.
+const ASKED_AT_ONCE: usize = 500;
 /// Receipts recorded per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 20_000;
 /// How long a batch of receipts gathers before it is written.
@@ -37,43 +40,123 @@ const RECEIPTS_LINGER: std::time::Duration = std::time::Duration::from_millis(10
 
 pub(super) struct Phones {
     hub: Arc<Hub>,
-    /// To [`read_owed`].
-    owed_reads: mpsc::UnboundedSender<OwedRead>,
+    /// To [`answer_logins`].
+    logins: mpsc::UnboundedSender<LoginAsk>,
+    /// To [`answer_owed`].
+    owed: mpsc::UnboundedSender<Ask<Uuid, Vec<Owed>>>,
 }
 
 impl Phones {
-    pub(super) fn new(hub: Arc<Hub>, owed_reads: mpsc::UnboundedSender<OwedRead>) -> Phones {
-        Phones { hub, owed_reads }
+    /// Starts, on the hub's tasks, what answers the endpoint's questions to the store.
+    pub(super) fn start(hub: &Arc<Hub>) -> Arc<Phones> {
+        let (logins, asked_logins) = mpsc::unbounded_channel();
+        let (owed, asked_owed) = mpsc::unbounded_channel();
+        hub.tasks
+            .spawn(answer_in_batches(hub.clone(), asked_logins, answer_logins));
+        hub.tasks.spawn(answer_in_batches(hub.clone(), asked_owed, answer_owed));
+        Arc::new(Phones {
+            hub: hub.clone(),
+            logins,
+            owed,
+        })
     }
 }
 
-/// A connection asking what its person is owed, and where to answer.
-pub(super) type OwedRead = (Uuid, oneshot::Sender<Vec<Owed>>);
+impl PhoneHub for Phones {
+    /// The account, kept for the connection's life: acting on its messages reads no account.
+    type Person = User;
 
-/// Answers what phones are owed, until the hub stops: whoever asked while the store was being
-/// read is answered by the next read, one query for all of them. A phone connecting alone
-/// waits for one query, as before; 10,000 coming back at once after a restart cost a query per
-/// batch rather than one each, handed to the store's threads one at a time.
-pub(super) async fn read_owed(hub: Arc<Hub>, mut reads: mpsc::UnboundedReceiver<OwedRead>) {
-    while let Some(batch) = super::next_batch(&mut reads, OWED_READS_AT_ONCE, &hub.shutdown).await {
-        answer_owed(&hub, batch).await;
+    async fn authenticate(&self, username: &str, password: &str) -> Option<Login<User>> {
+        ask(&self.logins, (username.to_owned(), token_hash(password))).await
+    }
+
+    async fn owed(&self, user: Uuid) -> Vec<Owed> {
+        ask(&self.owed, user).await
+    }
+
+    fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {
+        self.hub.mqtt.receipts.sent(user, envelopes);
+    }
+
+    fn delivered(&self, user: Uuid, envelope: Uuid) {
+        self.hub.mqtt.receipts.delivered(user, envelope);
+    }
+
+    async fn received(&self, user: &User, topic: PhoneTopic, payload: Bytes) {
+        inbound::handle(&self.hub, user, topic, &payload).await;
     }
 }
 
-async fn answer_owed(hub: &Hub, reads: Vec<OwedRead>) {
+/// A question to the store from one connection, and where to answer it.
+type Ask<Q, A> = (Q, oneshot::Sender<A>);
+/// A login's username and its token's hash: whose login it is, if anyone's.
+type LoginAsk = Ask<(String, [u8; 32]), Option<Login<User>>>;
+
+async fn ask<Q, A: Default>(asked: &mpsc::UnboundedSender<Ask<Q, A>>, question: Q) -> A {
+    let (answer, answered) = oneshot::channel();
+    // Fails, and answers nothing, only once the hub is stopping.
+    let _ = asked.send((question, answer));
+    answered.await.unwrap_or_default()
+}
+
+/// Answers connections' questions many per query, until the hub stops: whoever asks while
+/// one batch is being read is answered by the next read, with everyone else who asked
+/// meanwhile. A phone connecting alone waits for one query, as before; 10,000 coming back
+/// at once after a restart cost a query per batch, not one each (each handed to one of the
+/// store's threads and back: half their CPU).
+async fn answer_in_batches<Q, A, F, Fut>(hub: Arc<Hub>, mut asked: mpsc::UnboundedReceiver<Ask<Q, A>>, answer: F)
+where
+    F: Fn(Arc<Hub>, Vec<Ask<Q, A>>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    while let Some(batch) = super::next_batch(&mut asked, ASKED_AT_ONCE, &hub.shutdown).await {
+        answer(hub.clone(), batch).await;
+    }
+}
+
+/// The same rule as a bearer token over HTTP (unknown, expired or revoked: refused), and the
+/// username must match.
+async fn answer_logins(hub: Arc<Hub>, asked: Vec<LoginAsk>) {
+    let keys: Vec<[u8; 32]> = asked.iter().map(|((_, key), _)| *key).collect();
+    let users = match hub.store.token_users(&keys, Utc::now()).await {
+        Ok(users) => users,
+        Err(e) => {
+            // Each refused: their answers are dropped.
+            tracing::warn!(error = %e, "cannot check MQTT logins: the database is unreachable");
+            return;
+        }
+    };
+    for ((username, key), answer) in asked {
+        // Keyed by the token's hash: a logout closes the connections it opened, and they end
+        // when it expires.
+        let login = users
+            .get(&key)
+            .filter(|(user, _)| user.username == username)
+            .map(|(user, expires_at)| Login {
+                user: user.id,
+                rights: rights(user),
+                person: user.clone(),
+                key,
+                expires_at: Some((*expires_at).into()),
+            });
+        let _ = answer.send(login);
+    }
+}
+
+async fn answer_owed(hub: Arc<Hub>, asked: Vec<Ask<Uuid, Vec<Owed>>>) {
     // A batch already sent to live connections (not to these yet) is in the store first.
     let _stored = hub.mqtt.storing.read().await;
-    let (reads, nothing): (Vec<_>, Vec<_>) = {
+    let (asked, nothing): (Vec<_>, Vec<_>) = {
         let owing = hub.mqtt.owing();
-        reads.into_iter().partition(|(user, _)| owing.contains(user))
+        asked.into_iter().partition(|(user, _)| owing.contains(user))
     };
     for (_, answer) in nothing {
         let _ = answer.send(Vec::new());
     }
-    if reads.is_empty() {
+    if asked.is_empty() {
         return;
     }
-    let users: Vec<Uuid> = reads.iter().map(|(user, _)| *user).collect();
+    let users: Vec<Uuid> = asked.iter().map(|(user, _)| *user).collect();
     // Taken before the query: a delivery committed meanwhile is then absent from both.
     let unrecorded: Vec<HashSet<Uuid>> = users
         .iter()
@@ -92,11 +175,12 @@ async fn answer_owed(hub: &Hub, reads: Vec<OwedRead>) {
             })
             .collect(),
         Err(e) => {
-            tracing::error!(error = %e, phones = users.len(), "cannot read what phones are owed; they get it when they reconnect");
+            let phones = users.len();
+            tracing::error!(error = %e, phones, "cannot read what phones are owed; they get it when they reconnect");
             return;
         }
     };
-    for ((user, answer), unrecorded) in reads.into_iter().zip(unrecorded) {
+    for ((user, answer), unrecorded) in asked.into_iter().zip(unrecorded) {
         let Some(rows) = owed.get(&user) else {
             // Owed nothing now, and nothing new can be stored for them before `_stored` goes.
             hub.mqtt.owing().remove(&user);
@@ -105,54 +189,6 @@ async fn answer_owed(hub: &Hub, reads: Vec<OwedRead>) {
         };
         // Two devices of one person may ask in the same batch: each is sent all of it.
         let _ = answer.send(rows.iter().filter(|o| !unrecorded.contains(&o.id)).cloned().collect());
-    }
-}
-
-impl PhoneHub for Phones {
-    /// The account, kept for the connection's life: acting on its messages reads no account.
-    type Person = User;
-
-    /// The same rule as a bearer token over HTTP (unknown, expired or revoked: refused), and the
-    /// username must match.
-    async fn authenticate(&self, username: &str, password: &str) -> Option<Login<User>> {
-        let key = token_hash(password);
-        match self.hub.store.token_user(&key, Utc::now()).await {
-            // Keyed by the token's hash: a logout closes the connections it opened, and they end
-            // when it expires.
-            Ok(Some((user, expires_at))) if user.username == username => Some(Login {
-                user: user.id,
-                rights: rights(&user),
-                person: user,
-                key,
-                expires_at: Some(expires_at.into()),
-            }),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check an MQTT login: the database is unreachable");
-                None
-            }
-        }
-    }
-
-    async fn owed(&self, user: Uuid) -> Vec<Owed> {
-        let (answer, answered) = oneshot::channel();
-        // Fails only once the reader has stopped, when the hub is stopping.
-        if self.owed_reads.send((user, answer)).is_err() {
-            return Vec::new();
-        }
-        answered.await.unwrap_or_default()
-    }
-
-    fn sent(&self, user: Uuid, envelopes: Vec<Uuid>) {
-        self.hub.mqtt.receipts.sent(user, envelopes);
-    }
-
-    fn delivered(&self, user: Uuid, envelope: Uuid) {
-        self.hub.mqtt.receipts.delivered(user, envelope);
-    }
-
-    async fn received(&self, user: &User, topic: PhoneTopic, payload: Bytes) {
-        inbound::handle(&self.hub, user, topic, &payload).await;
     }
 }
 

@@ -6,9 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use scaan_schemas::{NewUser, Position, Role, User};
+use sqlx::QueryBuilder;
+use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{BeginWrite, Result, Store, UserRow, USER_COLUMNS};
+use super::{BeginWrite, Result, Store, UserRow, ROWS_PER_INSERT, USER_COLUMNS};
 
 /// One live token of an account.
 #[derive(Debug, Clone)]
@@ -139,23 +141,50 @@ impl Store {
     /// The account a token belongs to, and when the token expires, if it is neither expired nor
     /// revoked, and the account is not disabled.
     pub async fn token_user(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<(User, DateTime<Utc>)>> {
+        let Ok(hash) = <[u8; 32]>::try_from(hash) else {
+            return Ok(None);
+        };
+        Ok(self.token_users(&[hash], now).await?.remove(&hash))
+    }
+
+    /// [`Self::token_user`] for many tokens in one query, by token: phones coming back at
+    /// once after a restart log in at once. Tokens that open nothing are absent.
+    pub async fn token_users(
+        &self,
+        hashes: &[[u8; 32]],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<[u8; 32], (User, DateTime<Utc>)>> {
         #[derive(sqlx::FromRow)]
         struct TokenRow {
             #[sqlx(flatten)]
             user: UserRow,
+            token_hash: Vec<u8>,
             expires_at: DateTime<Utc>,
         }
         let sql = "SELECT u.id, u.username, u.name, u.role, u.countries, u.duty_lat, u.duty_lon, u.disabled_at,
                           (SELECT string_agg(p.phone, ',' ORDER BY p.preference) FROM user_phones p
-                           WHERE p.user_id = u.id) AS phones, t.expires_at
+                           WHERE p.user_id = u.id) AS phones, t.token_hash, t.expires_at
                    FROM tokens t JOIN users u ON u.id = t.user_id
-                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL";
-        let row: Option<TokenRow> = on_either!(self, |pool| sqlx::query_as(sql)
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(|r| (r.user.into(), r.expires_at)))
+                   WHERE t.revoked_at IS NULL AND u.disabled_at IS NULL AND t.expires_at > ";
+        let mut users = HashMap::new();
+        for chunk in hashes.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<TokenRow> = on_either!(self, |pool| {
+                let mut q = QueryBuilder::new(sql);
+                q.push_bind(now).push(" AND t.token_hash IN (");
+                let mut each = q.separated(", ");
+                for hash in chunk {
+                    each.push_bind(hash.as_slice());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })?;
+            for row in rows {
+                if let Ok(hash) = <[u8; 32]>::try_from(row.token_hash.as_slice()) {
+                    users.insert(hash, (row.user.into(), row.expires_at));
+                }
+            }
+        }
+        Ok(users)
     }
 
     /// The tokens revoked before they expired that have not expired yet: their hashes and
