@@ -342,6 +342,10 @@ async fn tokens_live_until_expired_revoked_or_their_account_disabled(store: Stor
         .unwrap();
     let owners: HashSet<([u8; 32], Uuid)> = both.iter().map(|(key, (user, _))| (*key, user.id)).collect();
     assert_eq!(owners, HashSet::from([([1; 32], amani.id), ([3; 32], olivier.id)]));
+    // More than one statement's parameters: the last one is still looked at.
+    let mut many = vec![[9; 32]; 70_000];
+    many.push([1; 32]);
+    assert_eq!(store.token_users(&many, t(50)).await.unwrap().len(), 1);
 
     store.set_disabled(olivier.id, true, t(30)).await.unwrap().unwrap();
     assert!(

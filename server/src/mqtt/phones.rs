@@ -31,8 +31,10 @@ use crate::storage::InboxStep;
 pub(super) const OWED_FOR: chrono::Duration = chrono::Duration::days(7);
 /// The most owed messages handed to one connection at its start.
 const OWED_AT_ONCE: i64 = 1_000;
-/// Connections whose questions (a login, what is owed) one query answers at most.
-const ASKED_AT_ONCE: usize = 500;
+/// Connections whose questions (a login, what is owed) one query answers at most: what is owed
+/// is read under the outbox's lock (`storing`), which an alert being stored waits for, so one
+/// read stays short even when 10,000 phones come back at once.
+const ASKED_AT_ONCE: usize = 100;
 /// Receipts recorded per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 20_000;
 /// How long a batch of receipts gathers before it is written.
