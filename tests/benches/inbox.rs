@@ -7,7 +7,11 @@
 //! Then where the time goes, each step timed alone on the same store with the same people:
 //! `store_alert_ms` and `store_inbox_ms` (what the sender waits for: the alert with its
 //! recipient list, the envelope), `expand_alert_ms` (the recipients' rows written from the
-//! list after the answer: what the sender used to wait for), and `deliveries_ms` (every
+//! list after the answer: what the sender used to wait for), `owed_reads_ms` (what every person
+//! is owed, read 100 people per query as the MQTT endpoint reads it when phones come back at
+//! once) beside `owed_reads_one_each_ms` (one person per query, as for a phone connecting
+//! alone),
+//! `deliveries_ms` (every
 //! phone's PUBACK recorded, in batches of 2,500), `stream_receipts_ms` (the alert's write to
 //! every person's stream recorded, in batches of the same size). Beside them the same envelope
 //! kept as an outbox row per person, as every envelope was before issue 18 kept an alert's
@@ -34,6 +38,9 @@ const ALERTS: usize = 6;
 /// PUBACKs recorded per transaction: about what the receipts' writer gathers in its 100 ms
 /// while an alert to 10,000 goes out (in 300–500 ms on two cores).
 const RECEIPTS_PER_BATCH: usize = 2_500;
+/// People whose owed messages one query reads, as the MQTT endpoint asks when phones come back
+/// at once (`ASKED_AT_ONCE` in `server/src/mqtt/phones.rs`).
+const OWED_PER_QUERY: usize = 100;
 
 #[tokio::main]
 async fn main() {
@@ -164,6 +171,24 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         "an alert's revision has no outbox rows"
     );
     assert_eq!(store.alert_recipients(alert.id).await.unwrap().len(), people.len());
+    // What every phone coming back at once is owed (this alert and the earlier ones), read as
+    // the endpoint reads it, and one person per query, as for a phone connecting alone.
+    let since = now - chrono::Duration::hours(1);
+    let timed = Instant::now();
+    for batch in people.chunks(OWED_PER_QUERY) {
+        let owed = store.owed_inbox(batch, since, 1_000).await.unwrap();
+        assert_eq!(owed.len(), batch.len(), "everyone is owed the alerts");
+    }
+    let owed_reads = timed.elapsed();
+    let timed = Instant::now();
+    for person in people {
+        let owed = store
+            .owed_inbox(std::slice::from_ref(person), since, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(owed.len(), 1);
+    }
+    let owed_reads_one_each = timed.elapsed();
     // Every phone's PUBACK, recorded as the receipts' writer does (in batches of its size).
     let delivered = |envelope: Uuid| async move {
         let timed = Instant::now();
@@ -211,6 +236,8 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         ("store_alert_ms", store_alert),
         ("store_inbox_ms", store_inbox),
         ("expand_alert_ms", expand_alert),
+        ("owed_reads_ms", owed_reads),
+        ("owed_reads_one_each_ms", owed_reads_one_each),
         ("deliveries_ms", revision_delivered),
         ("stream_receipts_ms", stream_receipts),
         ("outbox_rows_store_inbox_ms", rows_store),

@@ -208,6 +208,18 @@ fn pack(people: &[Uuid]) -> Vec<u8> {
 }
 
 impl Store {
+    /// `column` is one of the people of the [`pack`]ed list bound as `$list`: a condition that
+    /// reads `column`'s index once per person. PostgreSQL plans a prepared statement once for
+    /// any list, guessing a thousand people, and joined a guessed thousand by scanning the whole
+    /// table; an array of them it looks up in the index.
+    fn among(&self, column: &str, list: u8) -> String {
+        let people = self.people(list, None);
+        match self {
+            Store::Sqlite(_) => format!("{column} IN (SELECT user_id FROM {people})"),
+            Store::Postgres(_) => format!("{column} = ANY(ARRAY(SELECT user_id FROM {people}))"),
+        }
+    }
+
     /// The people of a [`pack`]ed list bound as the statement's parameter `$list`, as a table
     /// `people (user_id)` to select from, in the list's order; with `numbers`, the parameter
     /// holding a JSON array of one integer per person, `people (user_id, number)`. One parameter

@@ -417,16 +417,17 @@ impl Store {
                  SELECT owed.*, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY queued_at) AS n FROM (
                      SELECT o.user_id, o.envelope_id, e.payload, o.sent_at IS NOT NULL AS sent_before, o.queued_at
                      FROM mqtt_outbox o JOIN mqtt_envelopes e ON e.id = o.envelope_id
-                     WHERE o.user_id IN (SELECT user_id FROM {people}) AND o.delivered_at IS NULL
+                     WHERE {outbox_people} AND o.delivered_at IS NULL
                      AND o.queued_at >= $2
                      UNION ALL
                      SELECT r.user_id, e.id, e.payload, (COALESCE(d.revisions_sent, 0) & {REVISION_BIT}) <> 0,
                             e.created_at
-                     FROM {REVISIONS_OWED} AND r.user_id IN (SELECT user_id FROM {people})
+                     FROM {REVISIONS_OWED} AND {recipients_people}
                      AND e.created_at >= $2 AND (COALESCE(d.revisions_delivered, 0) & {REVISION_BIT}) = 0
                  ) owed
              ) numbered WHERE n <= $3 ORDER BY user_id, n",
-            people = self.people(1, None),
+            outbox_people = self.among("o.user_id", 1),
+            recipients_people = self.among("r.user_id", 1),
         );
         let rows: Vec<OwedRow> = on_either!(self, |pool| sqlx::query_as(&sql)
             .bind(pack(users))
