@@ -167,6 +167,7 @@ impl Store {
                    FROM tokens t JOIN users u ON u.id = t.user_id
                    WHERE t.revoked_at IS NULL AND u.disabled_at IS NULL AND t.expires_at > ";
         let mut users = HashMap::new();
+        // One parameter per token: within both backends' limit on a statement's parameters.
         for chunk in hashes.chunks(ROWS_PER_INSERT) {
             let rows: Vec<TokenRow> = on_either!(self, |pool| {
                 let mut q = QueryBuilder::new(sql);

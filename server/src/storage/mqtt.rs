@@ -95,6 +95,7 @@ impl InboxStep {
 /// A stored inbox message one person has not received yet.
 #[derive(sqlx::FromRow)]
 pub struct OwedRow {
+    /// Whose it is.
     pub user_id: Uuid,
     pub envelope_id: Uuid,
     pub payload: String,
