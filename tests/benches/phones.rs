@@ -22,7 +22,9 @@
 //! - `reconnect` (`hub-mqtt`): then every phone loses its connection, an alert is sent while
 //!   they are away, and they all come back at once, as after a hub's restart or a node's loss:
 //!   from a phone's reconnecting to its having the alert (p50/p99, the hub's sessions and what
-//!   they are owed), until the last has it, and the hub's CPU per phone for all of it.
+//!   they are owed), until the last has it, and the hub's CPU per phone for all of it; and the
+//!   officer's answer to an alert for one person elsewhere, sent while they come back
+//!   (`alert_answered_during_ms`: its storing waits for the reads of what phones are owed).
 //!
 //! The brokers' floor (with `SCAAN_TEST_MOSQUITTO`): `mosquitto-open`, N phones each subscribed
 //! to its inbox and one QoS 1 publish to every inbox from one connection (Mosquitto's raw
@@ -58,7 +60,7 @@ use scaan_mobile_bridge::{
     phone::BrokerUrl,
     topics::{self, PhoneTopic},
 };
-use scaan_schemas::Role;
+use scaan_schemas::{Position, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use support::measure::{percentile, process_cpu, raise_open_file_limit, resident_kib, round2};
@@ -94,6 +96,9 @@ const AWAY_AFTER: Duration = Duration::from_secs(3);
 /// the alert they will be owed is sent (it must be stored before the first comes back, which
 /// the bench checks).
 const BACK_AFTER: Duration = Duration::from_secs(3);
+/// How long after the phones start coming back an alert is sent in the middle of them (they
+/// take ~2.5 s at 10,000).
+const STORM_AFTER: Duration = Duration::from_millis(500);
 
 /// One phone's login.
 #[derive(Clone, Serialize, Deserialize)]
@@ -478,12 +483,32 @@ async fn alert_without_headcount(bench: &BenchHub, officer: &support::Account, h
 /// and the hub's CPU per phone for the alert and the reconnections.
 async fn reconnect_round(bench: &BenchHub, officer: &support::Account, phones: &mut PhonesProcess, n: usize) -> Value {
     let _away: Vec<Receipt> = phones.round().await;
+    // Someone no phone belongs to, far from the others: an alert for them alone is stored and
+    // answered as any, and adds nothing to the phones' round.
+    support::accounts::make_account(&bench.hub, "elsewhere".into(), Role::Staff, Some(goma())).await;
     // The hub closes the connections, which is not measured.
     tokio::time::sleep(QUIET_SETTLE).await;
     eprintln!("reconnect round: begins");
     let cpu_before = own_cpu();
     let (alert, stored) = alert_without_headcount(bench, officer, "Clashes (while away)").await;
-    let back: Vec<Receipt> = phones.round().await;
+    let during = async {
+        tokio::time::sleep(BACK_AFTER + STORM_AFTER).await;
+        let sent = Instant::now();
+        let answered: Value = reqwest::Client::new()
+            .post(format!("{}/api/v1/alerts", bench.base))
+            .bearer_auth(&officer.token)
+            .json(&alert_at_goma())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let took = sent.elapsed();
+        assert_eq!(answered["recipients"], 1, "only the one elsewhere: {answered}");
+        took
+    };
+    let (back, during): (Vec<Receipt>, Duration) = tokio::join!(phones.round(), during);
     tokio::time::sleep(QUIET_SETTLE).await;
     let cpu = own_cpu() - cpu_before;
     eprintln!("reconnect round: ends");
@@ -507,7 +532,21 @@ async fn reconnect_round(bench: &BenchHub, officer: &support::Account, phones: &
         "p99_ms": round(percentile(&waits, 0.99)),
         "all_back_ms": round((last - first_back) as f64 / 1e6),
         "hub_cpu_us_per_phone": round2(cpu.as_secs_f64() * 1e6 / n as f64),
+        "alert_answered_during_ms": round2(during.as_secs_f64() * 1e3),
     })
+}
+
+/// A duty station far from the bench's others (Goma, 150 km south of Beni).
+fn goma() -> Position {
+    Position::new(-1.68, 29.22)
+}
+
+/// An alert whose 5 km circle holds [`goma`] alone.
+fn alert_at_goma() -> Value {
+    let mut alert = support::alert("Clashes (Goma)", false);
+    let at = goma();
+    alert["area"] = json!({"description": "Goma", "geometry": {"type": "Point", "coordinates": [at.lon, at.lat]}, "radius_m": 5000});
+    alert
 }
 
 /// The quiet rounds' median of each figure, and each round's CPU.
