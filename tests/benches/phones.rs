@@ -466,10 +466,15 @@ async fn quiet_round(bench: &BenchHub, officer: &support::Account, phones: &mut 
 
 /// The officer sends an alert that asks for no answer: the alert, and when its 201 came.
 async fn alert_without_headcount(bench: &BenchHub, officer: &support::Account, headline: &str) -> (Value, SystemTime) {
+    send_alert(bench, officer, &support::alert(headline, false)).await
+}
+
+/// The officer sends `alert`: the alert stored, and when its 201 came.
+async fn send_alert(bench: &BenchHub, officer: &support::Account, alert: &Value) -> (Value, SystemTime) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/alerts", bench.base))
         .bearer_auth(&officer.token)
-        .json(&support::alert(headline, false))
+        .json(alert)
         .send()
         .await
         .unwrap();
@@ -494,16 +499,7 @@ async fn reconnect_round(bench: &BenchHub, officer: &support::Account, phones: &
     let during = async {
         tokio::time::sleep(BACK_AFTER + STORM_AFTER).await;
         let sent = Instant::now();
-        let answered: Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/alerts", bench.base))
-            .bearer_auth(&officer.token)
-            .json(&alert_at_goma())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (answered, _) = send_alert(bench, officer, &alert_at_goma()).await;
         let took = sent.elapsed();
         assert_eq!(answered["recipients"], 1, "only the one elsewhere: {answered}");
         took
