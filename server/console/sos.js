@@ -183,12 +183,17 @@ export function sosPanel(ctx, root, banner, soundButton) {
     banner.hidden = open.length === 0;
     if (!open.length) {
       banner.replaceChildren();
+      delete banner.dataset.sos;
       return;
     }
     const first = open[0];
     placeSlot("banner", first.id);
     const where = place(first);
-    const failed = h("span", { class: "message", role: "alert" });
+    // While the banner shows the same SOS, what it told the officer stays: the next event
+    // re-renders it at once, often right after a refused click.
+    const told = banner.dataset.sos === first.id && banner.querySelector(".message");
+    banner.dataset.sos = first.id;
+    const failed = told || h("span", { class: "message", role: "alert" });
     banner.replaceChildren(...[
       h("span", { class: "sos-flag" }, "SOS"),
       h("span", { class: "sos-who" }, h("strong", {}, first.name), first.phone ? [" ", telLink(first.phone, first.name)] : null,
