@@ -369,7 +369,7 @@ async fn run(server: &str, deployment: Deployment, n: usize, rounds: usize) -> V
     // next deployment's phones find their ports free.
     drop(nodes);
     phones.finish().await;
-    drop_database(server, &database).await;
+    support::drop_postgres(server, &database).await;
     result
 }
 
@@ -502,16 +502,6 @@ async fn node_events(database: &str, after: &mut i64) -> Value {
         *after = (*after).max(last);
     }
     Value::Object(events)
-}
-
-async fn drop_database(server: &str, database: &str) {
-    use sqlx::Connection as _;
-    let name = database.rsplit_once('/').unwrap().1;
-    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
 }
 
 /// One staff member's phone, its event loop polled by the task that plays its round (as

@@ -61,7 +61,8 @@ async fn main() {
     );
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
         let url = support::fresh_postgres(&server).await;
-        results.push(run("postgres", url, staff, broker_url.clone()).await);
+        results.push(run("postgres", url.clone(), staff, broker_url.clone()).await);
+        support::drop_postgres(&server, &url).await;
     } else {
         eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
     }

@@ -38,7 +38,9 @@ async fn main() {
         .await,
     ];
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
-        results.push(run("postgres", support::fresh_postgres(&server).await, rounds, staff).await);
+        let url = support::fresh_postgres(&server).await;
+        results.push(run("postgres", url.clone(), rounds, staff).await);
+        support::drop_postgres(&server, &url).await;
     }
     println!(
         "{}",

@@ -54,7 +54,8 @@ async fn main() {
     results.push(run("sqlite", sqlite, staff).await);
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
         let url = support::fresh_postgres(&server).await;
-        results.push(run("postgres", url, staff).await);
+        results.push(run("postgres", url.clone(), staff).await);
+        support::drop_postgres(&server, &url).await;
     } else {
         eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
     }

@@ -37,7 +37,8 @@ async fn main() {
     results.push(sqlite);
     if let Ok(server) = std::env::var("SCAAN_BENCH_POSTGRES_URL") {
         let url = support::fresh_postgres(&server).await;
-        results.extend(run("postgres", url, staff).await);
+        results.extend(run("postgres", url.clone(), staff).await);
+        support::drop_postgres(&server, &url).await;
     } else {
         eprintln!("PostgreSQL skipped: set SCAAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
     }

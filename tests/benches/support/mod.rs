@@ -108,7 +108,7 @@ pub fn alert(headline: &str, checkin_required: bool) -> Value {
 }
 
 /// A new, empty database on the PostgreSQL server at `server` (a URL whose user may create
-/// databases); returns its URL.
+/// databases); returns its URL. [`drop_postgres`] removes it once the bench is done with it.
 pub async fn fresh_postgres(server: &str) -> String {
     use sqlx::Connection;
     let name = format!("scaan_bench_{}", Uuid::new_v4().simple());
@@ -120,6 +120,17 @@ pub async fn fresh_postgres(server: &str) -> String {
         .await
         .unwrap();
     format!("{}/{name}", server.rsplit_once('/').map_or(server, |(base, _)| base))
+}
+
+/// Drops a database [`fresh_postgres`] made, whoever is still connected to it.
+pub async fn drop_postgres(server: &str, database: &str) {
+    use sqlx::Connection;
+    let name = database.rsplit_once('/').unwrap().1;
+    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
 
 /// A WebSocket stream as the benches' clients hold it.
