@@ -7,6 +7,7 @@ use chrono::Utc;
 use scaan_schemas::Status;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -15,6 +16,10 @@ use crate::metrics::WEBSOCKET;
 
 /// Receipts stored per transaction at most.
 const RECEIPTS_PER_BATCH: usize = 10_000;
+/// How long a batch of receipts gathers before it is stored, as the MQTT receipts' do: an
+/// alert's writes complete over a few hundred milliseconds, and each transaction rewrites the
+/// same last pages of the receipts' table and index.
+const RECEIPTS_LINGER: Duration = Duration::from_millis(100);
 
 /// A completed write of an alert to one of its recipient's streams.
 struct Delivered {
@@ -59,7 +64,9 @@ pub async fn record(hub: Arc<Hub>) {
     let Some(mut queue) = taken else {
         return;
     };
-    while let Some(batch) = crate::mqtt::next_batch(&mut queue, RECEIPTS_PER_BATCH, &hub.shutdown).await {
+    while let Some(batch) =
+        crate::mqtt::gathered_batch(&mut queue, RECEIPTS_PER_BATCH, RECEIPTS_LINGER, &hub.shutdown).await
+    {
         write(&hub, batch).await;
     }
     write(&hub, crate::mqtt::rest(&mut queue)).await;

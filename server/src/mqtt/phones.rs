@@ -273,17 +273,9 @@ impl Receipts {
 /// batch gathers for [`RECEIPTS_LINGER`] after its first receipt: during a fan-out most
 /// phones' PUBACKs then join their "sent" in one transaction, and each row is written once.
 pub(super) async fn record(hub: Arc<Hub>, mut receipts: mpsc::UnboundedReceiver<Receipt>) {
-    while let Some(mut batch) = super::next_batch(&mut receipts, RECEIPTS_PER_BATCH, &hub.shutdown).await {
-        tokio::select! {
-            () = hub.shutdown.cancelled() => {}
-            () = tokio::time::sleep(RECEIPTS_LINGER) => {}
-        }
-        while batch.len() < RECEIPTS_PER_BATCH {
-            match receipts.try_recv() {
-                Ok(receipt) => batch.push(receipt),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) =
+        super::gathered_batch(&mut receipts, RECEIPTS_PER_BATCH, RECEIPTS_LINGER, &hub.shutdown).await
+    {
         write(&hub, batch).await;
     }
     write(&hub, super::rest(&mut receipts)).await;
