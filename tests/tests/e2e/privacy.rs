@@ -1050,6 +1050,9 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     hub.stop().await;
 }
 
+/// How long the console's map may take to draw its staff.
+const MAP_DRAWN: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     use crate::browser::Browser;
     let hub = TestHub::start(backend).await;
@@ -1067,8 +1070,14 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
          (document.querySelector('#map .basemap')?.basemap?.map)",
         amani.user.id
     );
+    // The library holds the point once it has drawn the map, which in software on a loaded
+    // runner can take longer than `wait_for`'s 10 s (the map's own tests give it 60).
     let shown = page
-        .wait_for(&format!("(p => p && [p.area, p.title])({point})"), "amani's point")
+        .wait_within(
+            &format!("(p => p && [p.area, p.title])({point})"),
+            "amani's point",
+            MAP_DRAWN,
+        )
         .await;
     assert_eq!(shown[0], json!(true), "{shown}");
     assert!(shown[1].as_str().unwrap().contains("area only within 8 km"), "{shown}");
@@ -1084,9 +1093,10 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     page.reload().await;
     let shown = page
-        .wait_for(
+        .wait_within(
             &format!("(p => p && !p.area && [p.area, p.title])({point})"),
             "amani's point at her position",
+            MAP_DRAWN,
         )
         .await;
     assert_eq!(shown[0], json!(false), "{shown}");
