@@ -74,7 +74,7 @@ pub async fn record(hub: Arc<Hub>) {
 
 async fn write(hub: &Hub, batch: Vec<Delivered>) {
     // Every write in the batch had completed by now: each is recorded at this time, at most one
-    // batch's store late (the time of each write was not worth a clock read per recipient).
+    // batch's linger and store late (the time of each write was not worth a clock read each).
     let at = Utc::now();
     let mut per_alert: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for d in batch {
