@@ -47,12 +47,16 @@ const RENDERED: &str = "(() => {
     return { lon: c.lng, lat: c.lat, zoom: m.getZoom(), layers, names, provinces };
 })()";
 
+/// How long the map library may take to load and draw: in software, on a loaded runner, more
+/// than `wait_for`'s 10 s.
+pub(crate) const MAP_DRAWN: Duration = Duration::from_secs(60);
+
 async fn rendered(page: &Page<'_>) -> Value {
     // Two frames apart and unchanged: the library has nothing left to draw.
     page.wait_within(
         &format!("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r({RENDERED}))))"),
         "the map drawn",
-        Duration::from_secs(60),
+        MAP_DRAWN,
     )
     .await
 }
@@ -80,7 +84,7 @@ pub(crate) async fn people_on_map(page: &Page<'_>, until: &str) -> Value {
             }})(document.querySelector('#map .basemap').basemap.map)"
         ),
         "the headcount's people on the map",
-        Duration::from_secs(60),
+        MAP_DRAWN,
     )
     .await
 }
@@ -148,7 +152,7 @@ async fn the_map_names_the_towns_and_draws_the_lakes_from_the_hub_alone(backend:
     page.wait_within(
         "document.getElementById('map').classList.contains('has-basemap')",
         "the base map loaded",
-        Duration::from_secs(60),
+        MAP_DRAWN,
     )
     .await;
 
@@ -325,7 +329,7 @@ async fn a_dead_online_tile_source_leaves_the_offline_map_without_errors(backend
     page.wait_within(
         "document.querySelector('#map .basemap').basemap.tileErrors > 0",
         "the online tiles tried and failed",
-        Duration::from_secs(60),
+        MAP_DRAWN,
     )
     .await;
     // …and the offline map is there all the same.
@@ -539,7 +543,7 @@ async fn twenty_thousand_staff_are_clustered_and_the_map_pans_smoothly() {
                return c.length > 0 && { clusters: c.length, staff: c.reduce((n, f) => n + f.properties.point_count, 0) }; \
              })(document.querySelector('#map .basemap').basemap.map)",
             "the staff clusters",
-            Duration::from_secs(60),
+            MAP_DRAWN,
         )
         .await;
     assert!(clusters["clusters"].as_u64() < Some(500), "{clusters}");
@@ -573,7 +577,7 @@ async fn twenty_thousand_staff_are_clustered_and_the_map_pans_smoothly() {
         .wait_within(
             "(m => m.queryRenderedFeatures({ layers: ['staff'] }).length)(document.querySelector('#map .basemap').basemap.map) || false",
             "single staff at street zoom",
-            Duration::from_secs(60),
+            MAP_DRAWN,
         )
         .await;
     assert!(single.as_u64() > Some(0), "{single}");

@@ -1050,9 +1050,6 @@ async fn an_erased_person_leaves_nothing_but_the_counts_under_a_pseudonym(backen
     hub.stop().await;
 }
 
-/// How long the console's map may take to draw its staff.
-const MAP_DRAWN: std::time::Duration = std::time::Duration::from_secs(60);
-
 async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
     use crate::browser::Browser;
     let hub = TestHub::start(backend).await;
@@ -1070,13 +1067,13 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
          (document.querySelector('#map .basemap')?.basemap?.map)",
         amani.user.id
     );
-    // The library holds the point once it has drawn the map, which in software on a loaded
-    // runner can take longer than `wait_for`'s 10 s (the map's own tests give it 60).
+    // The library holds the point once it has drawn the map, which can take longer than
+    // `wait_for`'s 10 s.
     let shown = page
         .wait_within(
             &format!("(p => p && [p.area, p.title])({point})"),
             "amani's point",
-            MAP_DRAWN,
+            crate::console_map::MAP_DRAWN,
         )
         .await;
     assert_eq!(shown[0], json!(true), "{shown}");
@@ -1096,7 +1093,7 @@ async fn the_console_marks_an_area_apart_from_a_position(backend: Backend) {
         .wait_within(
             &format!("(p => p && !p.area && [p.area, p.title])({point})"),
             "amani's point at her position",
-            MAP_DRAWN,
+            crate::console_map::MAP_DRAWN,
         )
         .await;
     assert_eq!(shown[0], json!(false), "{shown}");
