@@ -4,19 +4,28 @@
 //! person once it does; the bench checks that every person's receipt is there at the first read).
 //! No phone is connected: what the phones get, and when, is the `phones` benchmark's.
 //!
-//! Then where the time goes, each step timed alone on the same store with the same people:
-//! `store_alert_ms` and `store_inbox_ms` (what the sender waits for: the alert with its
-//! recipient list, the envelope), `expand_alert_ms` (the recipients' rows written from the
-//! list after the answer: what the sender used to wait for), `owed_reads_ms` (what every person
-//! is owed, read 100 people per query as the MQTT endpoint reads it when phones come back at
-//! once) beside `owed_reads_one_each_ms` (one person per query, as for a phone connecting
-//! alone),
-//! `deliveries_ms` (every
-//! phone's PUBACK recorded, in batches of 2,500), `stream_receipts_ms` (the alert's write to
-//! every person's stream recorded, in batches of the same size). Beside them the same envelope
-//! kept as an outbox row per person, as every envelope was before issue 18 kept an alert's
-//! revisions apart: `outbox_rows_store_inbox_ms`, `outbox_rows_expand_ms` (the rows written
-//! after the answer) and `outbox_rows_deliveries_ms`.
+//! Then where the time goes, each step timed alone on the same store with the same people,
+//! after a history of earlier alerts to them (`history_alerts`, 100 unless
+//! `SCAAN_BENCH_HISTORY` says; each stored and expanded, the first's and the last's expansion
+//! timed as `history_first_expand_ms` and `history_last_expand_ms`: what an alert's rows cost
+//! must not grow with the alerts before it):
+//! - `store_alert_ms` and `store_inbox_ms`: what the sender waits for, the alert with its
+//!   recipient list, and the envelope;
+//! - `expand_alert_ms`: the recipients' rows written from the list after the answer (what the
+//!   sender used to wait for);
+//! - `tally_silent_ms`: the headcount's counts read while nobody has answered or been reached
+//!   (what every push of the counts to the officers reads, at most every 200 ms);
+//! - `staff_lists_ms`: 100 staff members' newest alerts listed, one query each (the app's list);
+//! - `owed_reads_ms`: what every person is owed, read 100 people per query as the MQTT endpoint
+//!   reads it when phones come back at once, beside `owed_reads_one_each_ms` (one person per
+//!   query, as for a phone connecting alone);
+//! - `deliveries_ms`: every phone's PUBACK recorded, in batches of 2,500;
+//! - `stream_receipts_ms`: the alert's write to every person's stream recorded, in batches of the
+//!   same size;
+//! - beside them the same envelope kept as an outbox row per person, as every envelope was
+//!   before issue 18 kept an alert's revisions apart: `outbox_rows_store_inbox_ms`,
+//!   `outbox_rows_expand_ms` (the rows written after the answer) and
+//!   `outbox_rows_deliveries_ms`.
 //!
 //! Six alerts are sent, each once the one before has settled: `first_alert_answered_ms` (right
 //! after the 10,000 accounts were written), `alert_answered_ms` (the median of the other five)
@@ -28,7 +37,7 @@
 mod support;
 
 use scaan_schemas::{Alert, MsgType, NewAlert, Role};
-use scaan_server::storage::{InboxStep, OutboxEnvelope};
+use scaan_server::storage::{AlertScope, AlertState, InboxStep, OutboxEnvelope, Page};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -41,6 +50,10 @@ const RECEIPTS_PER_BATCH: usize = 2_500;
 /// People whose owed messages one query reads, as the MQTT endpoint asks when phones come back
 /// at once (`ASKED_AT_ONCE` in `server/src/mqtt/phones.rs`).
 const OWED_PER_QUERY: usize = 100;
+/// Earlier alerts to the same people before the steps are timed (`SCAAN_BENCH_HISTORY`).
+const HISTORY: usize = 100;
+/// Staff members whose newest alerts are listed, one query each.
+const STAFF_LISTS: usize = 100;
 
 #[tokio::main]
 async fn main() {
@@ -116,7 +129,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     let mut later: Vec<f64> = answered[1..].iter().map(|d| ms(*d)).collect();
     later.sort_by(f64::total_cmp);
     let mut result = json!({
-        "backend": backend, "staff": staff,
+        "backend": backend, "staff": staff, "history_alerts": history_alerts(),
         "first_alert_answered_ms": first,
         "alert_answered_ms": later[later.len() / 2],
         "alert_answered_runs": answered.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
@@ -128,14 +141,21 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     result
 }
 
+/// `SCAAN_BENCH_HISTORY`, or [`HISTORY`].
+fn history_alerts() -> usize {
+    std::env::var("SCAAN_BENCH_HISTORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HISTORY)
+}
+
 /// Each storage step of an alert, timed alone: another alert to the same people, stored and
 /// expanded by hand once the hub has expanded the first.
 async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str, Duration)> {
     let store = &bench.hub.store;
     store.expand_pending().await.unwrap();
     let content: NewAlert = serde_json::from_value(support::alert("Steps", false)).unwrap();
-    let now = chrono::Utc::now();
-    let alert = Alert {
+    let alert_at = |now| Alert {
         id: Uuid::new_v4(),
         msg_type: MsgType::Alert,
         revision: 1,
@@ -145,9 +165,22 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         recipients: people.len() as u32,
         countries: vec!["CD".into()],
         time_zone: Some("Africa/Lubumbashi".into()),
-        content,
+        content: content.clone(),
         cancel_reason: None,
     };
+    // The alerts of the months before, to the same people, each stored and expanded as the
+    // hub does. What an alert's rows cost must not grow with them.
+    let history = history_alerts();
+    let mut history_expands = Vec::with_capacity(history);
+    for _ in 0..history {
+        let earlier = alert_at(chrono::Utc::now());
+        store.insert_alert(&earlier, people).await.unwrap();
+        let timed = Instant::now();
+        store.expand_audience(earlier.id).await.unwrap();
+        history_expands.push(timed.elapsed());
+    }
+    let now = chrono::Utc::now();
+    let alert = alert_at(now);
     let envelope = |revision: Option<u32>| OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(alert.id),
@@ -172,6 +205,21 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         "an alert's revision has no outbox rows"
     );
     assert_eq!(store.alert_recipients(alert.id).await.unwrap().len(), people.len());
+    let timed = Instant::now();
+    let tally = store.headcount_tally(alert.id).await.unwrap();
+    let tally_silent = timed.elapsed();
+    let unreached: u32 = tally.iter().map(|(_, _, unreached)| unreached).sum();
+    assert_eq!(unreached as usize, people.len(), "nobody reached yet");
+    // A staff member's newest alerts (the app's list), for people in turn.
+    let timed = Instant::now();
+    for person in people.iter().step_by((people.len() / STAFF_LISTS).max(1)) {
+        let listed = store
+            .alerts(&AlertScope::Recipient(*person), AlertState::Any, Page::first(20))
+            .await
+            .unwrap();
+        assert_eq!(listed[0].id, alert.id, "the newest is theirs");
+    }
+    let staff_lists = timed.elapsed();
     // What every phone coming back at once is owed (this alert and the earlier ones), read as
     // the endpoint reads it, and one person per query, as for a phone connecting alone.
     let since = now - chrono::Duration::hours(1);
@@ -237,6 +285,16 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         ("store_alert_ms", store_alert),
         ("store_inbox_ms", store_inbox),
         ("expand_alert_ms", expand_alert),
+        (
+            "history_first_expand_ms",
+            history_expands.first().copied().unwrap_or_default(),
+        ),
+        (
+            "history_last_expand_ms",
+            history_expands.last().copied().unwrap_or_default(),
+        ),
+        ("tally_silent_ms", tally_silent),
+        ("staff_lists_ms", staff_lists),
         ("owed_reads_ms", owed_reads),
         ("owed_reads_one_each_ms", owed_reads_one_each),
         ("deliveries_ms", revision_delivered),
