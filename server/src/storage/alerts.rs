@@ -194,9 +194,12 @@ impl Store {
                     q.push("))");
                 }
                 AlertScope::Recipient(user) => {
-                    q.push(" AND id IN (SELECT alert_id FROM alert_recipients WHERE user_id = ")
-                        .push_bind(*user)
-                        .push(")");
+                    // Through each alert's own rows: SQLite has no index by person (its migration 0023).
+                    q.push(
+                        " AND EXISTS (SELECT 1 FROM alert_recipients r WHERE r.alert_id = alerts.id AND r.user_id = ",
+                    )
+                    .push_bind(*user)
+                    .push(")");
                 }
             }
             match state {

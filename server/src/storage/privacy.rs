@@ -212,8 +212,9 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         let standings: Vec<StandingRow> = on_either!(self, |pool| sqlx::query_as(
-            "SELECT alert_id, status, via, updated_at, lat, lon, note FROM alert_recipients WHERE user_id = $1
-             ORDER BY alert_id"
+            // Through each alert's own rows: SQLite has no index by person (its migration 0023).
+            "SELECT alert_id, status, via, updated_at, lat, lon, note FROM alert_recipients
+             WHERE alert_id IN (SELECT id FROM alerts) AND user_id = $1 ORDER BY alert_id"
         )
         .bind(id)
         .fetch_all(pool)
@@ -342,7 +343,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for sql in [
-                "UPDATE alert_recipients SET user_id = $2, lat = NULL, lon = NULL, note = NULL WHERE user_id = $1",
+                // Through each alert's rows, as above.
+                "UPDATE alert_recipients SET user_id = $2, lat = NULL, lon = NULL, note = NULL
+                 WHERE alert_id IN (SELECT id FROM alerts) AND user_id = $1",
                 "UPDATE checkins SET user_id = $2, lat = NULL, lon = NULL, accuracy_m = NULL, note = NULL WHERE user_id = $1",
                 "UPDATE checkins SET recorded_by = $2 WHERE recorded_by = $1",
                 "UPDATE alert_acknowledgements SET user_id = $2 WHERE user_id = $1",
