@@ -50,7 +50,8 @@ const RECEIPTS_PER_BATCH: usize = 2_500;
 /// People whose owed messages one query reads, as the MQTT endpoint asks when phones come back
 /// at once (`ASKED_AT_ONCE` in `server/src/mqtt/phones.rs`).
 const OWED_PER_QUERY: usize = 100;
-/// Earlier alerts to the same people before the steps are timed (`SCAAN_BENCH_HISTORY`).
+/// Earlier alerts to the same people before the steps are timed (`SCAAN_BENCH_HISTORY`
+/// changes it; see `BenchHub::history`).
 const HISTORY: usize = 100;
 /// Staff members whose newest alerts are listed, one query each.
 const STAFF_LISTS: usize = 100;
@@ -129,7 +130,7 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     let mut later: Vec<f64> = answered[1..].iter().map(|d| ms(*d)).collect();
     later.sort_by(f64::total_cmp);
     let mut result = json!({
-        "backend": backend, "staff": staff, "history_alerts": history_alerts(),
+        "backend": backend, "staff": staff, "history_alerts": support::history_alerts(HISTORY),
         "first_alert_answered_ms": first,
         "alert_answered_ms": later[later.len() / 2],
         "alert_answered_runs": answered.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
@@ -141,21 +142,15 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
     result
 }
 
-/// `SCAAN_BENCH_HISTORY`, or [`HISTORY`].
-fn history_alerts() -> usize {
-    std::env::var("SCAAN_BENCH_HISTORY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(HISTORY)
-}
-
 /// Each storage step of an alert, timed alone: another alert to the same people, stored and
 /// expanded by hand once the hub has expanded the first.
 async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str, Duration)> {
     let store = &bench.hub.store;
     store.expand_pending().await.unwrap();
     let content: NewAlert = serde_json::from_value(support::alert("Steps", false)).unwrap();
-    let alert_at = |now| Alert {
+    let history_expands = bench.history(people, HISTORY).await;
+    let now = chrono::Utc::now();
+    let alert = Alert {
         id: Uuid::new_v4(),
         msg_type: MsgType::Alert,
         revision: 1,
@@ -165,22 +160,9 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         recipients: people.len() as u32,
         countries: vec!["CD".into()],
         time_zone: Some("Africa/Lubumbashi".into()),
-        content: content.clone(),
+        content,
         cancel_reason: None,
     };
-    // The alerts of the months before, to the same people, each stored and expanded as the
-    // hub does. What an alert's rows cost must not grow with them.
-    let history = history_alerts();
-    let mut history_expands = Vec::with_capacity(history);
-    for _ in 0..history {
-        let earlier = alert_at(chrono::Utc::now());
-        store.insert_alert(&earlier, people).await.unwrap();
-        let timed = Instant::now();
-        store.expand_audience(earlier.id).await.unwrap();
-        history_expands.push(timed.elapsed());
-    }
-    let now = chrono::Utc::now();
-    let alert = alert_at(now);
     let envelope = |revision: Option<u32>| OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(alert.id),

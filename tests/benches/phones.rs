@@ -37,8 +37,9 @@
 //! (up to 1,000 phones: provisioning is O(N²)).
 //!
 //! `cargo bench -p scaan-tests --bench phones`; `SCAAN_BENCH_PHONES_SIZES=1000,5000,10000` (the
-//! default) sets N, `SCAAN_BENCH_PHONES_ROWS=hub-mqtt,...` runs only the named rows. Prints one
-//! JSON line last.
+//! default) sets N, `SCAAN_BENCH_PHONES_ROWS=hub-mqtt,...` runs only the named rows,
+//! `SCAAN_BENCH_HISTORY=100` gives each hub row's store that many earlier alerts to the same
+//! staff first (none by default; see `BenchHub::history`). Prints one JSON line last.
 //!
 //! The phones run in a child process (the same binary), on their own runtime, so the hub is not
 //! measured on a runtime clogged by 10,000 clients; each row has its own child. Both raise their
@@ -329,6 +330,8 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
             user_id: a.id,
         })
         .collect();
+    let people: Vec<Uuid> = logins.iter().map(|l| l.user_id).collect();
+    let history = bench.history(&people, 0).await;
     let address = match (channel, &mosquitto) {
         (Channel::WebSocket, _) => bench.base.clone(),
         (Channel::Mqtt, Some(broker)) => broker.url(),
@@ -352,6 +355,7 @@ async fn through_hub(row: &str, n: usize, channel: Channel, broker: HubBroker) -
         "row": row,
         "phones": n,
         "setup_phones_per_s": (n as f64 / phones.connect_s).round(),
+        "history_alerts": history.len(),
     });
     if broker == HubBroker::Own {
         result["hub_open_files_per_phone"] = json!(round2((connected.0 - before.0) as f64 / n as f64));

@@ -9,7 +9,7 @@ pub mod phones_process;
 
 use std::sync::Arc;
 
-use scaan_schemas::Role;
+use scaan_schemas::{Alert, MsgType, NewAlert, Role};
 use scaan_server::{App, Config, Hub};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -91,6 +91,47 @@ impl BenchHub {
         self.stop.cancel();
         self.serving.await.unwrap().unwrap();
     }
+
+    /// The alerts of the months before, to `people`: `SCAAN_BENCH_HISTORY` of them (or
+    /// `default`), each stored with its list and its rows expanded as the hub does, one day
+    /// apart and long expired, so that nothing is owed or open of them. Returns how long each
+    /// expansion took: what an alert's rows cost must not grow with the alerts before it.
+    pub async fn history(&self, people: &[Uuid], default: usize) -> Vec<std::time::Duration> {
+        let alerts = history_alerts(default);
+        let content: NewAlert = serde_json::from_value(alert("Earlier", false)).unwrap();
+        let mut expansions = Vec::with_capacity(alerts);
+        for day in (1..=alerts).rev() {
+            let sent_at = chrono::Utc::now() - chrono::Duration::days(day as i64);
+            let mut content = content.clone();
+            content.expires_at = sent_at + chrono::Duration::hours(1);
+            let earlier = Alert {
+                id: Uuid::new_v4(),
+                msg_type: MsgType::Alert,
+                revision: 1,
+                sent_at,
+                updated_at: sent_at,
+                sender: "watch".into(),
+                recipients: people.len() as u32,
+                countries: vec!["CD".into()],
+                time_zone: Some("Africa/Lubumbashi".into()),
+                content,
+                cancel_reason: None,
+            };
+            self.hub.store.insert_alert(&earlier, people).await.unwrap();
+            let timed = std::time::Instant::now();
+            self.hub.store.expand_audience(earlier.id).await.unwrap();
+            expansions.push(timed.elapsed());
+        }
+        expansions
+    }
+}
+
+/// `SCAAN_BENCH_HISTORY`, or the bench's `default`: see [`BenchHub::history`].
+pub fn history_alerts(default: usize) -> usize {
+    std::env::var("SCAAN_BENCH_HISTORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 pub struct Account {
