@@ -36,7 +36,7 @@
 
 mod support;
 
-use scaan_schemas::{Alert, MsgType, NewAlert, Role};
+use scaan_schemas::Role;
 use scaan_server::storage::{AlertScope, AlertState, InboxStep, OutboxEnvelope, Page};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -147,22 +147,9 @@ async fn run(backend: &str, database_url: String, staff: usize) -> Value {
 async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str, Duration)> {
     let store = &bench.hub.store;
     store.expand_pending().await.unwrap();
-    let content: NewAlert = serde_json::from_value(support::alert("Steps", false)).unwrap();
     let history_expands = bench.history(people, HISTORY).await;
     let now = chrono::Utc::now();
-    let alert = Alert {
-        id: Uuid::new_v4(),
-        msg_type: MsgType::Alert,
-        revision: 1,
-        sent_at: now,
-        updated_at: now,
-        sender: "watch".into(),
-        recipients: people.len() as u32,
-        countries: vec!["CD".into()],
-        time_zone: Some("Africa/Lubumbashi".into()),
-        content,
-        cancel_reason: None,
-    };
+    let alert = support::stored_alert("Steps", now, people.len());
     let envelope = |revision: Option<u32>| OutboxEnvelope {
         id: Uuid::new_v4(),
         alert_id: Some(alert.id),

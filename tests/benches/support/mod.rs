@@ -98,31 +98,36 @@ impl BenchHub {
     /// expansion took: what an alert's rows cost must not grow with the alerts before it.
     pub async fn history(&self, people: &[Uuid], default: usize) -> Vec<std::time::Duration> {
         let alerts = history_alerts(default);
-        let content: NewAlert = serde_json::from_value(alert("Earlier", false)).unwrap();
         let mut expansions = Vec::with_capacity(alerts);
         for day in (1..=alerts).rev() {
             let sent_at = chrono::Utc::now() - chrono::Duration::days(day as i64);
-            let mut content = content.clone();
-            content.expires_at = sent_at + chrono::Duration::hours(1);
-            let earlier = Alert {
-                id: Uuid::new_v4(),
-                msg_type: MsgType::Alert,
-                revision: 1,
-                sent_at,
-                updated_at: sent_at,
-                sender: "watch".into(),
-                recipients: people.len() as u32,
-                countries: vec!["CD".into()],
-                time_zone: Some("Africa/Lubumbashi".into()),
-                content,
-                cancel_reason: None,
-            };
+            let mut earlier = stored_alert("Earlier", sent_at, people.len());
+            earlier.content.expires_at = sent_at + chrono::Duration::hours(1);
             self.hub.store.insert_alert(&earlier, people).await.unwrap();
             let timed = std::time::Instant::now();
             self.hub.store.expand_audience(earlier.id).await.unwrap();
             expansions.push(timed.elapsed());
         }
         expansions
+    }
+}
+
+/// [`alert`] as the hub would have stored it, sent by `watch` at `sent_at` to `recipients`
+/// people, for a bench that writes alerts straight into the store.
+pub fn stored_alert(headline: &str, sent_at: chrono::DateTime<chrono::Utc>, recipients: usize) -> Alert {
+    let content: NewAlert = serde_json::from_value(alert(headline, false)).unwrap();
+    Alert {
+        id: Uuid::new_v4(),
+        msg_type: MsgType::Alert,
+        revision: 1,
+        sent_at,
+        updated_at: sent_at,
+        sender: "watch".into(),
+        recipients: recipients as u32,
+        countries: vec!["CD".into()],
+        time_zone: Some("Africa/Lubumbashi".into()),
+        content,
+        cancel_reason: None,
     }
 }
 
