@@ -59,9 +59,10 @@ impl FromRef<Arc<Hub>> for AccountFollower {
 struct AccountsSeen {
     /// Until when.
     at: DateTime<Utc>,
-    /// New accounts already placed in the targeting index, and when: the windows overlap, and
-    /// reading and placing again every account created in the last 30 s, every second, cost
-    /// more than an alert to them all once 10,000 were added at once.
+    /// The accounts created in the window already placed in the targeting index, with when each
+    /// was created: the windows overlap, and reading and placing again every account created in
+    /// the last 30 s, every second, cost more than an alert to them all once 10,000 were added
+    /// at once. While the window holds as many accounts as this, there is nothing new to read.
     placed: HashMap<Uuid, DateTime<Utc>>,
 }
 
@@ -161,12 +162,12 @@ impl AccountFollower {
         // Overlap the windows: a change committed just after the last look is still found
         // (acting on one twice does nothing more).
         let since = seen.at - chrono::Duration::seconds(30);
-        // Placed before the window: such an account cannot be in it again.
-        seen.placed.retain(|_, placed_at| *placed_at >= since);
-        let created = self.store.user_ids_created_since(since).await?;
-        if created.iter().any(|id| !seen.placed.contains_key(id)) {
-            for user in self.store.users_created_since(since).await? {
-                if seen.placed.insert(user.id, now).is_none() {
+        // Created before the window: such an account is not counted in it. Those left are all
+        // in the window, so as many there means the same accounts.
+        seen.placed.retain(|_, created_at| *created_at >= since);
+        if self.store.users_created_count_since(since).await? != seen.placed.len() {
+            for (user, created_at) in self.store.users_created_since(since).await? {
+                if seen.placed.insert(user.id, created_at).is_none() {
                     self.place_staff(&user);
                 }
             }

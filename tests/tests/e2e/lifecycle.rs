@@ -24,6 +24,7 @@ on_both_backends!(
     a_role_change_closes_open_streams_and_mqtt_so_they_come_back_with_the_new_rights,
     sessions_are_listed_and_one_can_be_revoked,
     a_change_made_by_another_process_reaches_the_running_hub,
+    staff_added_by_another_process_one_after_another_are_each_reached,
 );
 
 async fn closed_within(stream: &mut Stream, within: Duration) -> Value {
@@ -526,5 +527,43 @@ async fn a_change_made_by_another_process_reaches_the_running_hub(backend: Backe
     let (_, entries) = hub.get("/api/v1/audit", &admin).await;
     assert_eq!(entries[0]["action"], "account.disabled");
     assert_eq!(entries[0]["actor"], "command line");
+    hub.stop().await;
+}
+
+/// The hub counts the accounts created in its look-back window and reads them only when it has
+/// not placed as many: each new one, added while earlier ones are still in the window, is found.
+async fn staff_added_by_another_process_one_after_another_are_each_reached(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    // What `scaan user add` does: its own connection to the database, the same function.
+    let store = scaan_server::storage::Store::connect(&hub.config.database_url())
+        .await
+        .unwrap();
+    let accounts = scaan_server::accounts::Accounts::new(store.clone(), scaan_server::audit::Audit::new(store.clone()));
+    for (added, username) in ["amani", "bahati", "chiku"].into_iter().enumerate() {
+        let new = scaan_schemas::NewUser {
+            username: username.into(),
+            password: PASSWORD.into(),
+            role: Role::Staff,
+            name: None,
+            countries: Vec::new(),
+            duty_station: Some(scaan_schemas::Position::new(BENI.0, BENI.1)),
+            phones: Vec::new(),
+        };
+        accounts
+            .create(scaan_server::audit::Actor::CommandLine, &new)
+            .await
+            .unwrap();
+        // An alert's targeting looks for accounts added a moment ago first.
+        let area = circle_alert("Who is reached", BENI.0, BENI.1, 5000.0);
+        let (status, preview) = hub.post("/api/v1/alerts/preview", &watch, area).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(
+            preview["recipients"],
+            added + 1,
+            "{username} is reached once added: {preview}"
+        );
+    }
+    store.close().await;
     hub.stop().await;
 }
