@@ -258,15 +258,18 @@ async fn accounts_are_found_by_id_and_username_in_username_order(store: Store) {
     let names: Vec<String> = store.users().await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(names, ["amani", "zoe"]);
     assert_eq!(amani.name, "amani", "the name defaults to the username");
-    let since: Vec<Uuid> = store
+    let since: Vec<(Uuid, DateTime<Utc>)> = store
         .users_created_since(t(5))
         .await
         .unwrap()
         .iter()
-        .map(|u| u.id)
+        .map(|(u, at)| (u.id, *at))
         .collect();
-    assert_eq!(since, [zoe.id], "created at or after");
+    assert_eq!(since, [(zoe.id, t(10))], "created at or after, with when");
     assert_eq!(store.users_created_since(t(10)).await.unwrap().len(), 1);
+    assert_eq!(store.users_created_count_since(t(5)).await.unwrap(), 1);
+    assert_eq!(store.users_created_count_since(t(0)).await.unwrap(), 2);
+    assert_eq!(store.users_created_count_since(t(11)).await.unwrap(), 0);
 }
 
 async fn a_username_is_taken_once(store: Store) {
@@ -390,7 +393,7 @@ async fn disabling_revokes_tokens_and_spares_the_last_administrator(store: Store
         .await
         .unwrap()
         .iter()
-        .map(|u| u.id)
+        .map(|(u, _)| u.id)
         .collect();
     assert_eq!(changed.len(), 2, "amani (t7) and admin (t9): {changed:?}");
     assert!(changed.contains(&amani.id) && changed.contains(&admin.id));

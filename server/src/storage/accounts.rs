@@ -419,11 +419,17 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or_default())
     }
 
-    /// Accounts changed (disabled, enabled, password, role) at or after `since`.
-    pub async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE changed_at >= $1");
-        let rows: Vec<UserRow> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+    /// Accounts changed (disabled, enabled, password, role) at or after `since`, each with when.
+    pub async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<(User, DateTime<Utc>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            changed_at: DateTime<Utc>,
+        }
+        let sql = format!("SELECT {USER_COLUMNS}, changed_at FROM users WHERE changed_at >= $1");
+        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|r| (r.user.into(), r.changed_at)).collect())
     }
 
     /// The enabled accounts with this phone number (E.164, as stored): a text from it is theirs

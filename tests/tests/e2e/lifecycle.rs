@@ -513,7 +513,6 @@ async fn a_change_made_by_another_process_reaches_the_running_hub(backend: Backe
         .disable(scaan_server::audit::Actor::CommandLine, amani.user.id)
         .await
         .unwrap();
-    store.close().await;
     assert!(disabled.disabled);
     assert_eq!(
         hub.get("/api/v1/me", &amani).await.0,
@@ -527,6 +526,24 @@ async fn a_change_made_by_another_process_reaches_the_running_hub(backend: Backe
     let (_, entries) = hub.get("/api/v1/audit", &admin).await;
     assert_eq!(entries[0]["action"], "account.disabled");
     assert_eq!(entries[0]["actor"], "command line");
+
+    // Each change is followed once; a later one to the same account, while the first is still
+    // in the hub's look-back window, is a change of its own.
+    accounts
+        .enable(scaan_server::audit::Actor::CommandLine, amani.user.id)
+        .await
+        .unwrap();
+    let again = Account {
+        token: hub.login("amani", PASSWORD).await.expect("logs in once enabled"),
+        user: amani.user.clone(),
+    };
+    let mut stream = hub.stream(&again).await;
+    accounts
+        .disable(scaan_server::audit::Actor::CommandLine, amani.user.id)
+        .await
+        .unwrap();
+    assert_eq!(closed_within(&mut stream, within).await["code"], 1008);
+    store.close().await;
     hub.stop().await;
 }
 
