@@ -8,10 +8,14 @@
 #   perf report -i /tmp/quiet.data --no-children --sort dso,sym
 #
 # A fourth argument names another round the bench marks the same way: `reconnect` (hub-mqtt)
-# profiles the phones' coming back instead.
+# profiles the phones' coming back instead. A fifth names a perf event to record in place of
+# the CPU samples: `sched:sched_switch` records each time a thread of the hub sleeps or is
+# preempted, with where (`perf report -i … --sort comm -n` counts them per kind of thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-row=${1:-hub-mqtt} n=${2:-10000} out=${3:-/tmp/quiet.data} round=${4:-quiet}
+row=${1:-hub-mqtt} n=${2:-10000} out=${3:-/tmp/quiet.data} round=${4:-quiet} event=${5:-}
+what=(-F 1999)
+if [ -n "$event" ]; then what=(-e "$event"); fi
 bench=$(cargo bench -p scaan-tests --bench phones --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
@@ -26,7 +30,7 @@ SCAAN_BENCH_PHONES_ROWS=$row SCAAN_BENCH_PHONES_SIZES=$n "$bench" --bench 2> >(
     echo "$line" >&2
     case "$line" in
       "$round round: begins")
-        perf record -F 1999 -g -o "$out" -p "$(cat "$pid_file")" 2>/dev/null &
+        perf record "${what[@]}" -g -o "$out" -p "$(cat "$pid_file")" 2>/dev/null &
         perf_pid=$!
         ;;
       "$round round: ends")
