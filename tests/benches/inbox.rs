@@ -22,6 +22,8 @@
 //! - `deliveries_ms`: every phone's PUBACK recorded, in batches of 2,500;
 //! - `stream_receipts_ms`: the alert's write to every person's stream recorded, in batches of the
 //!   same size;
+//! - `tally_reached_ms`: the headcount's counts read once every phone and every stream has the
+//!   alert, and still nobody has answered;
 //! - beside them the same envelope kept as an outbox row per person, as every envelope was
 //!   before issue 18 kept an alert's revisions apart: `outbox_rows_store_inbox_ms`,
 //!   `outbox_rows_expand_ms` (the rows written after the answer) and
@@ -231,6 +233,11 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
     }
     let stream_receipts = timed.elapsed();
     assert_eq!(store.stream_receipts(alert.id).await.unwrap().len(), people.len());
+    let timed = Instant::now();
+    let tally = store.headcount_tally(alert.id).await.unwrap();
+    let tally_reached = timed.elapsed();
+    let unreached: u32 = tally.iter().map(|(_, _, unreached)| unreached).sum();
+    assert_eq!(unreached, 0, "everyone reached");
     // The same envelope as outbox rows, as every envelope was until an alert's revisions were
     // kept apart: its list stored, a row per person written from it, then marked.
     let timed = Instant::now();
@@ -268,6 +275,7 @@ async fn steps(bench: &support::BenchHub, people: &[Uuid]) -> Vec<(&'static str,
         ("owed_reads_one_each_ms", owed_reads_one_each),
         ("deliveries_ms", revision_delivered),
         ("stream_receipts_ms", stream_receipts),
+        ("tally_reached_ms", tally_reached),
         ("outbox_rows_store_inbox_ms", rows_store),
         ("outbox_rows_expand_ms", rows_expand),
         ("outbox_rows_deliveries_ms", rows_delivered),
