@@ -61,17 +61,20 @@ const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.stat
      WHERE alert_recipients.alert_id = answer.alert_id AND alert_recipients.user_id = answer.user_id \
      AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
 
-/// Whether a device of recipient `r` has the alert: a completed WebSocket write, a device's
-/// MQTT PUBACK of one of its revisions or of another of its envelopes (an external broker's is
-/// not a device's), the app's acknowledgement, or a text the network reported delivered.
-pub(super) const REACHED: &str =
-    "(EXISTS (SELECT 1 FROM alert_deliveries d \
-              WHERE d.alert_id = r.alert_id AND d.user_id = r.user_id AND d.delivered_at IS NOT NULL) \
-     OR EXISTS (SELECT 1 FROM stream_receipts w WHERE w.alert_id = r.alert_id AND w.user_id = r.user_id) \
-     OR EXISTS (SELECT 1 FROM mqtt_envelopes e JOIN mqtt_outbox o ON o.envelope_id = e.id \
-                WHERE e.alert_id = r.alert_id AND o.user_id = r.user_id AND o.delivered_at IS NOT NULL) \
-     OR EXISTS (SELECT 1 FROM alert_acknowledgements a WHERE a.alert_id = r.alert_id AND a.user_id = r.user_id) \
-     OR EXISTS (SELECT 1 FROM sms_texts t WHERE t.alert_id = r.alert_id AND t.user_id = r.user_id AND t.delivered_at IS NOT NULL))";
+/// The people a device of whom has alert `$1`: a completed WebSocket write, a device's MQTT
+/// PUBACK of one of its revisions or of another of its envelopes (an external broker's is not a
+/// device's), the app's acknowledgement, or a text the network reported delivered. For
+/// `user_id IN …`: the database reads each table once along its index by alert, the first time
+/// it is asked, and looks each person up in what it read. Asked of each person in each table,
+/// it was five probes for each of 10,000 silent people at each push of a headcount's counts
+/// (80–180 ms on PostgreSQL after a hundred alerts).
+pub(super) const REACHED_PEOPLE: &str =
+    "(SELECT d.user_id FROM alert_deliveries d WHERE d.alert_id = $1 AND d.delivered_at IS NOT NULL \
+     UNION ALL SELECT w.user_id FROM stream_receipts w WHERE w.alert_id = $1 \
+     UNION ALL SELECT o.user_id FROM mqtt_envelopes e JOIN mqtt_outbox o ON o.envelope_id = e.id \
+           WHERE e.alert_id = $1 AND o.delivered_at IS NOT NULL \
+     UNION ALL SELECT a.user_id FROM alert_acknowledgements a WHERE a.alert_id = $1 \
+     UNION ALL SELECT t.user_id FROM sms_texts t WHERE t.alert_id = $1 AND t.delivered_at IS NOT NULL)";
 
 impl Store {
     /// Stores a batch of check-ins in one transaction (one commit, one fsync, for all of them):
@@ -223,8 +226,9 @@ impl Store {
     pub async fn headcount_tally(&self, alert: Uuid) -> Result<Vec<(PersonStatus, u32, u32)>> {
         self.expand_audience(alert).await?;
         let sql = format!(
-            // CASE stops at the first match: only the silent are looked up.
-            "SELECT r.status, COUNT(*), SUM(CASE WHEN r.status <> 'no_response' THEN 0 WHEN {REACHED} THEN 0 ELSE 1 END)
+            // CASE stops at the first match: once everyone has answered, nobody is looked up.
+            "SELECT r.status, COUNT(*),
+                    SUM(CASE WHEN r.status <> 'no_response' THEN 0 WHEN r.user_id IN {REACHED_PEOPLE} THEN 0 ELSE 1 END)
              FROM alert_recipients r WHERE r.alert_id = $1 GROUP BY r.status"
         );
         let rows: Vec<(String, i64, i64)> =
@@ -241,7 +245,7 @@ impl Store {
         self.expand_audience(alert).await?;
         let sql = format!(
             "SELECT u.id, u.username, u.name, r.status, r.via, r.updated_at, r.lat, r.lon, r.note,
-                    CASE WHEN {REACHED} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status,
+                    CASE WHEN r.user_id IN {REACHED_PEOPLE} THEN 1 ELSE 0 END AS reached, sos.id AS sos_id, sos.status AS sos_status,
                     (SELECT p.phone FROM user_phones p WHERE p.user_id = u.id ORDER BY p.preference LIMIT 1) AS phone,
                     answer1.recorded_at AS accounted_at, answer1.channel AS accounted_channel,
                     u.duty_lat, u.duty_lon

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use scaan_schemas::ReceiptStatus;
 use uuid::Uuid;
 
-use super::headcounts::REACHED;
+use super::headcounts::REACHED_PEOPLE;
 use sqlx::QueryBuilder;
 
 use super::{BeginWrite, Result, Store, ROWS_PER_INSERT};
@@ -124,7 +124,7 @@ impl Store {
     ) -> Result<(u64, u64)> {
         self.expand_audience(alert).await?;
         let unreached = match reason {
-            TextReason::Undelivered => format!("AND NOT {REACHED}"),
+            TextReason::Undelivered => format!("AND r.user_id NOT IN {REACHED_PEOPLE}"),
             TextReason::SecondWave => String::new(),
         };
         // The ceiling counts what the alert has already sent: once per statement, and the
