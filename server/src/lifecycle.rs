@@ -66,7 +66,7 @@ struct AccountsSeen {
     placed: HashMap<Uuid, DateTime<Utc>>,
     /// The accounts changed in the window already followed, with the change's time: each
     /// change is followed once, not every second while it is in the window (after 1,000
-    /// accounts were changed at once, that was three queries each, 1,000 times a second).
+    /// accounts were changed at once, that was three queries for each, every second for 30 s).
     followed: HashMap<Uuid, DateTime<Utc>>,
 }
 

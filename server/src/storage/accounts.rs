@@ -110,18 +110,23 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Accounts created at or after `since` (the hub polls this for accounts the CLI adds).
-    /// The accounts created at or after `since`, each with when.
+    /// Accounts created at or after `since`, each with when (the hub polls this for accounts
+    /// the CLI adds).
     pub async fn users_created_since(&self, since: DateTime<Utc>) -> Result<Vec<(User, DateTime<Utc>)>> {
+        self.users_stamped_since("created_at", since).await
+    }
+
+    /// Accounts whose `stamp` (a column of when) is at or after `since`, each with it.
+    async fn users_stamped_since(&self, stamp: &str, since: DateTime<Utc>) -> Result<Vec<(User, DateTime<Utc>)>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
             user: UserRow,
-            created_at: DateTime<Utc>,
+            stamp: DateTime<Utc>,
         }
-        let sql = format!("SELECT {USER_COLUMNS}, created_at FROM users WHERE created_at >= $1");
+        let sql = format!("SELECT {USER_COLUMNS}, {stamp} AS stamp FROM users WHERE {stamp} >= $1");
         let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(|r| (r.user.into(), r.created_at)).collect())
+        Ok(rows.into_iter().map(|r| (r.user.into(), r.stamp)).collect())
     }
 
     // ---- tokens ----
@@ -421,15 +426,7 @@ impl Store {
 
     /// Accounts changed (disabled, enabled, password, role) at or after `since`, each with when.
     pub async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<(User, DateTime<Utc>)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            user: UserRow,
-            changed_at: DateTime<Utc>,
-        }
-        let sql = format!("SELECT {USER_COLUMNS}, changed_at FROM users WHERE changed_at >= $1");
-        let rows: Vec<Row> = on_either!(self, |pool| sqlx::query_as(&sql).bind(since).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(|r| (r.user.into(), r.changed_at)).collect())
+        self.users_stamped_since("changed_at", since).await
     }
 
     /// The enabled accounts with this phone number (E.164, as stored): a text from it is theirs

@@ -61,9 +61,9 @@ const UPDATE_STANDINGS: &str = "UPDATE alert_recipients SET status = answer.stat
      WHERE alert_recipients.alert_id = answer.alert_id AND alert_recipients.user_id = answer.user_id \
      AND (alert_recipients.updated_at IS NULL OR alert_recipients.updated_at <= answer.updated_at)";
 
-/// The people a device of whom has alert `$1`: a completed WebSocket write, a device's MQTT
-/// PUBACK of one of its revisions or of another of its envelopes (an external broker's is not a
-/// device's), the app's acknowledgement, or a text the network reported delivered. For
+/// Who has alert `$1` on a device: a completed WebSocket write, a device's MQTT PUBACK of one
+/// of its revisions or of another of its envelopes (an external broker's is not a device's),
+/// the app's acknowledgement, or a text the network reported delivered. For
 /// `user_id IN …`: the database reads each table once along its index by alert, the first time
 /// it is asked, and looks each person up in what it read. Asked of each person in each table,
 /// it was five probes for each of 10,000 silent people at each push of a headcount's counts
