@@ -173,7 +173,22 @@ omit-empty = true
 
     pub async fn start_smsbox(&mut self) {
         self.smsbox = Some(spawn(&self.smsbox_program, &self.config));
-        wait_for_port(self.sendsms_port, "smsbox", &self.dir.path().join("smsbox.log")).await;
+        let log = self.dir.path().join("smsbox.log");
+        wait_for_port(self.sendsms_port, "smsbox", &log).await;
+        // An open port is not yet an answer: once, in a loaded CI run, the hub started right
+        // after got none to its check of the gateway ("error sending request") and stopped.
+        // Ready is when `sendsms` answers that check.
+        for _ in 0..100 {
+            if reqwest::get(self.sendsms_url()).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "smsbox did not answer on port {}: {}",
+            self.sendsms_port,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Starts the handset that takes every text the gateway sends.
