@@ -88,7 +88,7 @@ impl Mosquitto {
         };
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            broker.addr = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
+            broker.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
             match broker.launch().await {
                 Ok(()) => return Ok(broker),
                 Err(e) => last_error = Some(e),
@@ -228,6 +228,24 @@ async fn init_dynamic_security(dir: &Path, admin_password: &str) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// A loopback port free now, below the kernel's ephemeral range (32768 and up), and never the
+/// same twice in this process. The port is reserved only by being free until its server binds
+/// it: an outgoing connection could be given a port in the ephemeral range meanwhile, and two
+/// servers of one test process, or of two tests running side by side, the same port.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(20_000..32_000);
+        if !given.contains(&port) && std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
 }
 
 /// The broker binary the variable `env` names (`1`: `name` on the `PATH` or in `/usr/sbin`);

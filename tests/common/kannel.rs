@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // Each test crate uses its own part.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -42,27 +42,7 @@ pub struct Kannel {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
-/// A port free now, below the kernel's ephemeral range (32768 and up): the port is only
-/// reserved by being free, and an outgoing connection (Kannel's boxes connect to each other,
-/// the phones to the SMSC) could otherwise be given it before its server binds it.
-pub fn free_port() -> u16 {
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().rotate_left(16)
-        | 1;
-    loop {
-        // xorshift: a different port on each try, in 20000..32000.
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let port = 20_000 + (seed % 12_000) as u16;
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub use scaan_mobile_bridge::fixtures::free_port;
 
 async fn wait_for_port(port: u16, what: &str, log: &Path) {
     for _ in 0..100 {

@@ -111,10 +111,4 @@ pub fn user_command_with(
 
 /// A free port on loopback, for a hub that must come back on the same one (or be told it
 /// before it starts).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use scaan_mobile_bridge::fixtures::free_port;
