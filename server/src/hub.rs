@@ -122,7 +122,7 @@ impl Hub {
         let mqtt = Arc::new(Mqtt::start(&config, &store, inbox_queue, &shutdown, &tasks).await?);
         let metrics = Metrics::default();
         let atlas = CountryAtlas::embedded();
-        let delivery = Arc::new(Delivery::with_inbox(inbox, nodes.clone()));
+        let delivery = Arc::new(Delivery::with_inbox(inbox, nodes.clone(), &shutdown));
         let position_freshness = Duration::seconds(config.position_freshness_s as i64);
         let targeting = Arc::new(targeting);
         let pulse = Arc::new(HeadcountPulse::default());

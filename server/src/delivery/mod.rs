@@ -51,6 +51,9 @@ pub struct Delivery {
     pub receipts: receipts::StreamReceipts,
     /// The other nodes, whose streams get what this node's get.
     nodes: Option<Arc<Nodes>>,
+    /// The hub's shutdown. Each stream's `closed` is its child, so that a stream waits on one
+    /// token, its own, for both (each wait on a token takes its lock).
+    stopping: CancellationToken,
 }
 
 /// One envelope queued for one connection.
@@ -170,6 +173,8 @@ impl Connection {
 /// Why the hub closes a stream on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closing {
+    /// The hub is stopping: reconnect, to this node once it is back or to another.
+    Stopping,
     /// Its token was revoked (logout, password change, account disabled): log in again.
     Revoked,
     /// The account's role or countries changed: the token still holds; reconnect to get the
@@ -181,6 +186,7 @@ impl Closing {
     /// The WebSocket close code and reason.
     pub fn frame(self) -> (u16, &'static str) {
         match self {
+            Closing::Stopping => (1001, "the hub is restarting; reconnect shortly"),
             Closing::Revoked => (1008, "the token was revoked; log in again"),
             Closing::RightsChanged => (4001, "your account's rights changed; reconnect"),
         }
@@ -198,19 +204,24 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Why the hub closed it (once `closed` is cancelled).
+    /// Why the hub closed it (once `closed` is cancelled): no reason given, the hub is stopping.
     pub fn closing(&self) -> Closing {
-        self.closing.get().copied().unwrap_or(Closing::Revoked)
+        self.closing.get().copied().unwrap_or(Closing::Stopping)
     }
 }
 
 impl Delivery {
     /// Delivery that also hands every staff member's envelopes to `inbox`, and every envelope
-    /// to the other `nodes`' streams.
-    pub fn with_inbox(inbox: mpsc::UnboundedSender<InboxMessage>, nodes: Arc<Nodes>) -> Delivery {
+    /// to the other `nodes`' streams; its streams close when `stopping` is cancelled.
+    pub fn with_inbox(
+        inbox: mpsc::UnboundedSender<InboxMessage>,
+        nodes: Arc<Nodes>,
+        stopping: &CancellationToken,
+    ) -> Delivery {
         Delivery {
             inbox: Some(inbox),
             nodes: Some(nodes),
+            stopping: stopping.clone(),
             ..Delivery::default()
         }
     }
@@ -219,7 +230,7 @@ impl Delivery {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, envelopes) = mpsc::channel(QUEUE_DEPTH);
         let lagged = Arc::new(AtomicBool::new(false));
-        let closed = CancellationToken::new();
+        let closed = self.stopping.child_token();
         let closing = Arc::new(OnceLock::new());
         let connection = Connection {
             user: user.id,
@@ -775,7 +786,11 @@ mod tests {
     #[tokio::test]
     async fn an_envelope_answered_for_reaches_the_streams_once_the_inboxes_hold_it() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
-        let delivery = Arc::new(Delivery::with_inbox(inbox, Arc::new(Nodes::single())));
+        let delivery = Arc::new(Delivery::with_inbox(
+            inbox,
+            Arc::new(Nodes::single()),
+            &CancellationToken::new(),
+        ));
         let (amani, watch) = (person(Role::Staff, &[]), person(Role::WatchOfficer, &[]));
         let mut streams = [delivery.subscribe(&amani, [0; 32]), delivery.subscribe(&watch, [1; 32])];
         let publishing = tokio::spawn({
@@ -807,7 +822,7 @@ mod tests {
     #[test]
     fn staff_envelopes_also_go_to_their_inboxes_with_the_same_bytes() {
         let (inbox, mut queued) = mpsc::unbounded_channel();
-        let delivery = Delivery::with_inbox(inbox, Arc::new(Nodes::single()));
+        let delivery = Delivery::with_inbox(inbox, Arc::new(Nodes::single()), &CancellationToken::new());
         let amani = person(Role::Staff, &[]);
         let mut stream = delivery.subscribe(&amani, [0; 32]);
         delivery.publish(

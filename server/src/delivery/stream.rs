@@ -7,7 +7,6 @@ use axum::extract::ws::{
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
-use futures_util::{SinkExt, StreamExt};
 use scaan_schemas::{Channel, ClientMessage, Envelope, JourneyCheckin, NewCheckin, NewSos, Rejected, User};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,9 +64,8 @@ async fn stream(
         }))
 }
 
-async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
+async fn serve_connection(mut socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     let mut subscription = hub.delivery.subscribe(&caller.user, caller.token_hash);
-    let (mut sink, mut incoming) = socket.split();
     let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
@@ -76,9 +74,9 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
     let token_left = (caller.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
     let token_expired = tokio::time::sleep(token_left);
     // Waited on across the loop, not made again on each turn: each new wait registers itself
-    // with the token, and the hub's shutdown token is the same for every stream.
-    let (shutdown, closed) = (hub.shutdown.cancelled(), subscription.closed.cancelled());
-    tokio::pin!(token_expired, shutdown, closed);
+    // with the token. `closed` is also cancelled when the hub stops.
+    let closed = subscription.closed.cancelled();
+    tokio::pin!(token_expired, closed);
     tracing::debug!(user = %caller.user.username, "stream opened");
 
     let close = loop {
@@ -87,7 +85,6 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
         let mut receipt = None;
         let mut view = None;
         let outgoing = tokio::select! {
-            () = &mut shutdown => break Some((1001, "the hub is restarting; reconnect shortly")),
             () = &mut closed => break Some(subscription.closing().frame()),
             () = &mut token_expired => break Some((1008, "the token expired; log in again")),
             envelope = subscription.envelopes.recv() => match envelope {
@@ -104,7 +101,9 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                 }
                 None => break None,
             },
-            message = incoming.next() => {
+            // Read and written by turns, the socket is not split: its halves would each be
+            // taken through a lock on every wake.
+            message = socket.recv() => {
                 last_heard = Instant::now();
                 match message {
                     // Every message over the rate is answered, never dropped without a word.
@@ -134,7 +133,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
                 Message::Ping(Default::default())
             }
         };
-        match timeout(WRITE_TIMEOUT, sink.send(outgoing)).await {
+        match timeout(WRITE_TIMEOUT, socket.send(outgoing)).await {
             Ok(Ok(())) => {
                 if let Some(alert) = receipt {
                     hub.delivery.receipts.delivered(alert, caller.user.id);
@@ -151,7 +150,7 @@ async fn serve_connection(socket: WebSocket, hub: Arc<Hub>, caller: Caller) {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        let _ = timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
     hub.delivery.unsubscribe(subscription.id);
     tracing::debug!(user = %caller.user.username, "stream closed");
