@@ -137,6 +137,25 @@ async fn thirty_checkins_at_once_all_get_an_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_many_reads_long_is_answered() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
+    let amani = hub.account("amani", Role::Staff, &[], Some((0.49, 29.47))).await;
+    let mut stream = hub.stream(&amani).await;
+    let mut alert = circle_alert("Clashes", 0.49, 29.47, 5000.0);
+    alert["checkin_required"] = json!(true);
+    let (_, alert) = hub.post("/api/v1/alerts", &watch, alert).await;
+    stream.expect("alert").await;
+    // 40 KiB of JSON (whitespace is JSON too), within the 64 KiB a client may send: many times
+    // what the stream's read buffer takes at once.
+    let checkin = json!({"type": "checkin", "alert_id": alert["id"], "status": "safe", "ref": "long"});
+    stream.send_raw(&format!("{}{checkin}", " ".repeat(40 * 1024))).await;
+    let ack = stream.expect("checkin_ack").await;
+    assert_eq!(ack["ref"], "long", "{ack}");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_frames_close_with_the_rfc_6455_codes_and_plain_requests_get_the_error_body() {
     use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
