@@ -430,6 +430,24 @@ async fn a_phone_that_stops_reading_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
+async fn a_packet_many_reads_long_arrives_whole() {
+    let mut broker = TestBroker::start().await;
+    let own = topics::phone_topic(broker.id("amani"), PhoneTopic::Report);
+    let mut amani = broker.phone("amani", "amani-phone", true).await;
+    // A long report (the test client sends 10 KiB at most): many times what one read takes.
+    let report: String = (0..9 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    amani.publish_acked(&own, &report).await;
+    let (_, kind, payload) = broker.harness.next_received().await;
+    assert_eq!(kind, PhoneTopic::Report);
+    assert!(
+        payload == report.as_bytes(),
+        "{} bytes arrived of {}",
+        payload.len(),
+        report.len()
+    );
+}
+
+#[tokio::test]
 async fn an_oversized_packet_closes_only_its_own_connection() {
     let mut broker = TestBroker::start().await;
     let own = topics::phone_topic(broker.id("amani"), PhoneTopic::Report);

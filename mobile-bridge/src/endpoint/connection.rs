@@ -48,8 +48,9 @@ pub(crate) struct Shared<H> {
     pub limits: Limits,
 }
 
-/// The least a read asks the socket for.
-const READ_SIZE: usize = 4096;
+/// The least a read asks the socket for, and what an idle connection's buffer holds: a phone
+/// sends PUBACKs of 4 bytes and check-ins of a few hundred; a larger packet grows it.
+const READ_SIZE: usize = 1024;
 /// A read buffer grown past this by a large packet is given back once empty.
 const KEEP_BUFFER: usize = 64 * 1024;
 /// Envelopes waiting to be sent on one connection beyond the in-flight window; the rest stay
