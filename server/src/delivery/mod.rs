@@ -442,7 +442,8 @@ impl Delivery {
             })
         });
         let mut queued = 0;
-        let mut seen = HashSet::new();
+        // Sized at once: grown from nothing, it was rehashed a dozen times on the way to 10,000.
+        let mut seen = HashSet::with_capacity(audience.staff.len());
         // The staff's connections first, with the receipt; an officer who is also a recipient
         // gets it once, as a recipient.
         for id in staff {
