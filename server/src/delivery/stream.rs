@@ -35,7 +35,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a stream's read buffer starts with (the library's default is 128 KiB, held by every
 /// idle connection): a client's messages are a few hundred bytes, and a larger one grows it.
 /// The library also zeroes this much before every read it tries, which each stream does after
-/// each envelope it writes: 4 KiB of it took 3.4 % of the fan-out's CPU.
+/// each envelope it writes: with 4 KiB, `memset` took 3.4 % of a fan-out's profile; 1.5 % with 1.
 const READ_BUFFER: usize = 1024;
 /// Messages a client may send per second (a phone sends a few a minute).
 const CLIENT_RATE: u32 = 20;
