@@ -1,10 +1,10 @@
 //! The WebSocket stream: authentication, client messages, and errors for bad ones.
 
-use crate::harness::{circle_alert, Backend, TestHub};
+use crate::harness::{circle_alert, Backend, Stream, TestHub};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use scaan_schemas::Role;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_both_backends!(
     browsers_authenticate_with_a_query_token,
@@ -93,8 +93,9 @@ async fn bad_stream_messages_get_error_envelopes(backend: Backend) {
     hub.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_checkins_at_once_all_get_an_answer() {
+/// A hub, Amani's stream on it, and an alert to her that asks for her answer, which her stream
+/// has had.
+async fn an_alert_to_answer() -> (TestHub, Stream, Value) {
     let hub = TestHub::start(Backend::Sqlite).await;
     let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
     let amani = hub.account("amani", Role::Staff, &[], Some((0.49, 29.47))).await;
@@ -103,6 +104,12 @@ async fn thirty_checkins_at_once_all_get_an_answer() {
     alert["checkin_required"] = json!(true);
     let (_, alert) = hub.post("/api/v1/alerts", &watch, alert).await;
     stream.expect("alert").await;
+    (hub, stream, alert)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_checkins_at_once_all_get_an_answer() {
+    let (hub, mut stream, alert) = an_alert_to_answer().await;
     for i in 0..30 {
         stream
             .send(json!({"type": "checkin", "alert_id": alert["id"], "status": "safe", "ref": i.to_string()}))
@@ -138,14 +145,7 @@ async fn thirty_checkins_at_once_all_get_an_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_many_reads_long_is_answered() {
-    let hub = TestHub::start(Backend::Sqlite).await;
-    let watch = hub.account("watch", Role::WatchOfficer, &[], None).await;
-    let amani = hub.account("amani", Role::Staff, &[], Some((0.49, 29.47))).await;
-    let mut stream = hub.stream(&amani).await;
-    let mut alert = circle_alert("Clashes", 0.49, 29.47, 5000.0);
-    alert["checkin_required"] = json!(true);
-    let (_, alert) = hub.post("/api/v1/alerts", &watch, alert).await;
-    stream.expect("alert").await;
+    let (hub, mut stream, alert) = an_alert_to_answer().await;
     // 40 KiB of JSON (whitespace is JSON too), within the 64 KiB a client may send: many times
     // what the stream's read buffer takes at once.
     let checkin = json!({"type": "checkin", "alert_id": alert["id"], "status": "safe", "ref": "long"});
